@@ -1,0 +1,210 @@
+//! The composition root: everything the service is made of, wired once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use application::groups::Groups;
+use infrastructure::nats::NatsRelay;
+use infrastructure::{db, Config};
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::{EndpointExt, Route, Server};
+use poem_openapi::OpenApiService;
+use projections::runner::{RunnerSettings, Subscriber};
+use projections::{Checkpoints, LogSignal, Subscribers};
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::middleware;
+use crate::problem;
+use crate::routes::{events::EventsApi, groups::GroupsApi, health::HealthApi};
+
+/// What the endpoints use.
+pub struct Services {
+    pub pool: PgPool,
+    pub nats: async_nats::Client,
+    pub groups: Groups,
+    pub checkpoints: Checkpoints,
+    pub subscribers: Subscribers,
+    pub read_your_writes_timeout: Duration,
+}
+
+/// A built, running service.
+pub struct Application {
+    port: u16,
+    services: Arc<Services>,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+/// The OpenAPI service of all endpoints.
+pub fn openapi(services: &Arc<Services>) -> OpenApiService<(GroupsApi, EventsApi, HealthApi), ()> {
+    OpenApiService::new(
+        (
+            GroupsApi {
+                services: services.clone(),
+            },
+            EventsApi {
+                services: services.clone(),
+            },
+            HealthApi {
+                services: services.clone(),
+            },
+        ),
+        "Raptscallions API",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Event-sourced backend of Raptscallions. Errors are RFC 9457 problem details \
+         (application/problem+json) with a stable `type` URI.",
+    )
+}
+
+/// Applies migrations, retrying for a while so that a database that is still starting does
+/// not fail the service.
+async fn migrate_with_retry(pool: &PgPool) -> anyhow::Result<()> {
+    let mut attempt = 0;
+    loop {
+        match db::migrate(pool).await {
+            Ok(()) => return Ok(()),
+            Err(error) if attempt < 20 => {
+                attempt += 1;
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    attempt,
+                    "migrations failed; retrying"
+                );
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+impl Application {
+    /// Migrates, starts the subscribers and the relay, and binds the HTTP listener
+    /// (`BIND_ADDR`; port 0 picks a free port, see [`Application::port`]).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let pool = db::pool(&config);
+        migrate_with_retry(&pool).await?;
+        let nats = infrastructure::nats::connect(&config.nats_url).await?;
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let signal = LogSignal::default();
+        let subscribers = Subscribers::default();
+        let settings = RunnerSettings {
+            poll_interval: config.subscriber_poll_interval,
+            takeover_interval: config.subscriber_takeover_interval,
+            ..RunnerSettings::default()
+        };
+        let mut workers = vec![tokio::spawn(
+            signal.clone().run(pool.clone(), shutdown_rx.clone()),
+        )];
+        let relay = NatsRelay::new(
+            nats.clone(),
+            &config.nats_events_stream,
+            config.nats_duplicate_window,
+        );
+        let all = projections::all_projections()
+            .into_iter()
+            .map(Subscriber::Projection)
+            .chain([Subscriber::Sink(Arc::new(relay))]);
+        for subscriber in all {
+            workers.push(subscribers.spawn(
+                subscriber,
+                config.database.clone(),
+                signal.clone(),
+                settings,
+                shutdown_rx.clone(),
+            ));
+        }
+
+        let services = Arc::new(Services {
+            groups: Groups::new(pool.clone(), Arc::new(signal.clone())),
+            checkpoints: Checkpoints::new(pool.clone(), subscribers.clone()),
+            subscribers,
+            pool,
+            nats,
+            read_your_writes_timeout: config.read_your_writes_timeout,
+        });
+
+        let api = openapi(&services);
+        let limit = config.max_body_bytes;
+        let app = Route::new()
+            .at("/openapi.json", api.spec_endpoint())
+            .nest("/docs", api.swagger_ui())
+            .nest("/", api)
+            .around(middleware::resolve_caller)
+            .around(move |ep, req| middleware::body_guard(ep, req, limit))
+            .catch_all_error(problem::catch_all)
+            .around(middleware::request_context);
+
+        let acceptor = TcpListener::bind(config.bind_addr)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("binding {} (BIND_ADDR)", config.bind_addr))?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
+            .context("the listener has no TCP address")?;
+        let mut stop = shutdown_rx.clone();
+        let server = tokio::spawn(async move {
+            Server::new_with_acceptor(acceptor)
+                .run_with_graceful_shutdown(
+                    app,
+                    async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    },
+                    Some(Duration::from_secs(10)),
+                )
+                .await
+        });
+        tracing::info!(port, "listening");
+        Ok(Self {
+            port,
+            services,
+            shutdown,
+            server,
+            workers,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn services(&self) -> &Arc<Services> {
+        &self.services
+    }
+
+    /// Stops accepting requests, lets running ones finish, stops every worker.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.server.await;
+        for worker in self.workers {
+            let _ = worker.await;
+        }
+        self.services.pool.close().await;
+    }
+
+    /// Runs until SIGINT or SIGTERM, then stops gracefully.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        #[cfg(unix)]
+        let terminate = term.recv();
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = terminate => {}
+        }
+        tracing::info!("shutting down");
+        self.stop().await;
+        Ok(())
+    }
+}

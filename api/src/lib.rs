@@ -1,0 +1,16 @@
+//! The HTTP API (poem + poem-openapi) and the composition root.
+//!
+//! - [`app`]: `Application::build(config)` wires the event store, subscribers, NATS relay and
+//!   routes, binds the listener (port 0 works) and reports the real port.
+//! - [`problem`]: the one API error type, RFC 9457 `application/problem+json`.
+//! - [`middleware`]: request ids and logging, body limits and JSON syntax, caller resolution.
+//! - [`routes`]: one module per resource.
+
+pub mod app;
+pub mod caller;
+pub mod cli;
+pub mod middleware;
+pub mod problem;
+pub mod routes;
+
+pub use app::Application;

@@ -1,0 +1,289 @@
+//! RFC 9457 problem details: the only error shape of the API.
+//!
+//! Every problem has a stable `type` URI (`https://raptscallions.app/problems/<slug>`, listed
+//! in `docs/errors.md`), a title, the status, and an optional detail that never contains
+//! internals: a 500 is logged with its cause and answered with a generic body.
+
+use application::{CommandError, StoreError};
+use poem::http::StatusCode;
+use poem::{IntoResponse, Response};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object};
+
+/// The base of every problem type URI.
+pub const PROBLEM_BASE: &str = "https://raptscallions.app/problems/";
+
+/// The content type of problem responses.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A problem details object (RFC 9457).
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(rename = "Problem")]
+pub struct Problem {
+    /// A URI identifying the problem type; stable, safe to branch on.
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// A short summary of the problem type.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request.
+    #[oai(skip_serializing_if_is_none)]
+    pub detail: Option<String>,
+}
+
+/// Every kind of problem the API reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    MalformedJson,
+    InvalidParameter,
+    InvalidRequest,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    GroupArchived,
+    ParentNotFound,
+    ParentArchived,
+    ReadModelLagging,
+    ServiceUnavailable,
+    Internal,
+}
+
+impl ProblemKind {
+    pub fn slug(self) -> &'static str {
+        match self {
+            Self::MalformedJson => "malformed-json",
+            Self::InvalidParameter => "invalid-parameter",
+            Self::InvalidRequest => "invalid-request",
+            Self::PayloadTooLarge => "payload-too-large",
+            Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::NotFound => "not-found",
+            Self::MethodNotAllowed => "method-not-allowed",
+            Self::Conflict => "conflict",
+            Self::GroupArchived => "group-archived",
+            Self::ParentNotFound => "parent-not-found",
+            Self::ParentArchived => "parent-archived",
+            Self::ReadModelLagging => "read-model-lagging",
+            Self::ServiceUnavailable => "service-unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::MalformedJson | Self::InvalidParameter => StatusCode::BAD_REQUEST,
+            Self::InvalidRequest | Self::ParentNotFound | Self::ParentArchived => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict | Self::GroupArchived => StatusCode::CONFLICT,
+            Self::ReadModelLagging | Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::MalformedJson => "The request body is not valid JSON",
+            Self::InvalidParameter => "A path or query parameter is invalid",
+            Self::InvalidRequest => "The request body does not match the expected schema",
+            Self::PayloadTooLarge => "The request body is too large",
+            Self::UnsupportedMediaType => "The request content type is not supported",
+            Self::NotFound => "The resource was not found",
+            Self::MethodNotAllowed => "The method is not allowed on this resource",
+            Self::Conflict => "The resource was changed concurrently; reload and retry",
+            Self::GroupArchived => "The group is archived",
+            Self::ParentNotFound => "The parent group does not exist",
+            Self::ParentArchived => "The parent group is archived",
+            Self::ReadModelLagging => "The change was recorded but is not readable yet",
+            Self::ServiceUnavailable => "A service the API depends on is unavailable",
+            Self::Internal => "Internal server error",
+        }
+    }
+
+    pub fn uri(self) -> String {
+        format!("{PROBLEM_BASE}{}", self.slug())
+    }
+}
+
+/// The error half of every endpoint: one response per status, all `application/problem+json`.
+#[derive(Debug, ApiResponse)]
+pub enum ApiError {
+    /// Malformed JSON or an invalid parameter.
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// The resource does not exist.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// Concurrent modification or a state that forbids the change.
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The body exceeds `MAX_BODY_BYTES`.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    /// The body is not JSON.
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Problem>),
+    /// Well-formed JSON that does not fit the schema or the rules.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// Unexpected failure; details are logged, never returned.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// The database is unreachable, or a read model is behind.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>),
+}
+
+impl ApiError {
+    pub fn new(kind: ProblemKind, detail: impl Into<Option<String>>) -> Self {
+        let problem = Json(Problem {
+            kind: kind.uri(),
+            title: kind.title().to_owned(),
+            status: kind.status().as_u16(),
+            detail: detail.into(),
+        });
+        match kind.status().as_u16() {
+            400 => Self::BadRequest(problem),
+            404 => Self::NotFound(problem),
+            409 => Self::Conflict(problem),
+            413 => Self::PayloadTooLarge(problem),
+            415 => Self::UnsupportedMediaType(problem),
+            422 => Self::Unprocessable(problem),
+            503 => Self::Unavailable(problem),
+            _ => Self::Internal(problem),
+        }
+    }
+
+    pub fn kind(kind: ProblemKind) -> Self {
+        Self::new(kind, None)
+    }
+
+    /// A 500 whose cause is logged here and never shown.
+    pub fn internal(cause: &dyn std::fmt::Debug) -> Self {
+        tracing::error!(cause = ?cause, "internal error");
+        Self::kind(ProblemKind::Internal)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ProblemKind::NotFound, format!("{what} not found"))
+    }
+
+    pub fn problem(&self) -> &Problem {
+        match self {
+            Self::BadRequest(p)
+            | Self::NotFound(p)
+            | Self::Conflict(p)
+            | Self::PayloadTooLarge(p)
+            | Self::UnsupportedMediaType(p)
+            | Self::Unprocessable(p)
+            | Self::Internal(p)
+            | Self::Unavailable(p) => &p.0,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(cause = %cause, "database unavailable");
+                Self::kind(ProblemKind::ServiceUnavailable)
+            }
+            StoreError::Internal(cause) => Self::internal(&cause),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        StoreError::from(error).into()
+    }
+}
+
+/// Maps the generic part of a command error; the caller maps the rejections.
+pub fn command_error<E: std::error::Error + 'static>(
+    error: CommandError<E>,
+    rejected: impl FnOnce(E) -> ApiError,
+) -> ApiError {
+    match error {
+        CommandError::Rejected(e) => rejected(e),
+        CommandError::Conflict => conflict(),
+        CommandError::Store(e) => e.into(),
+    }
+}
+
+fn conflict() -> ApiError {
+    ApiError::new(
+        ProblemKind::Conflict,
+        "another request changed this resource at the same time".to_owned(),
+    )
+}
+
+/// Turns any error that reached the top of the route tree into a problem response:
+/// framework errors (unknown route, wrong method, unparsable body or parameter) get their
+/// problem type here; responses that already are problems pass through untouched.
+pub async fn catch_all(error: poem::Error) -> Response {
+    use poem_openapi::error::{ContentTypeError, ParseParamError, ParseRequestPayloadError};
+    let status = error.status();
+    let kind = if error.is::<ParseRequestPayloadError>() {
+        // JSON syntax was checked by the body guard before: this is a schema mismatch.
+        Some((
+            ProblemKind::InvalidRequest,
+            Some(sanitize(&error.to_string())),
+        ))
+    } else if error.is::<ParseParamError>() {
+        Some((
+            ProblemKind::InvalidParameter,
+            Some(sanitize(&error.to_string())),
+        ))
+    } else if error.is::<ContentTypeError>() {
+        Some((
+            ProblemKind::UnsupportedMediaType,
+            Some("send the body as application/json".to_owned()),
+        ))
+    } else if status == StatusCode::NOT_FOUND && error.is::<poem::error::NotFoundError>() {
+        Some((ProblemKind::NotFound, None))
+    } else if status == StatusCode::METHOD_NOT_ALLOWED {
+        Some((ProblemKind::MethodNotAllowed, None))
+    } else {
+        None
+    };
+    if let Some((kind, detail)) = kind {
+        return ApiError::new(kind, detail).into_response();
+    }
+    let response = error.into_response();
+    let is_problem = response
+        .headers()
+        .get(poem::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(PROBLEM_JSON));
+    if is_problem {
+        return response;
+    }
+    let status = response.status();
+    let kind = match status.as_u16() {
+        400 => ProblemKind::InvalidParameter,
+        404 => ProblemKind::NotFound,
+        405 => ProblemKind::MethodNotAllowed,
+        413 => ProblemKind::PayloadTooLarge,
+        415 => ProblemKind::UnsupportedMediaType,
+        s if (400..500).contains(&s) => ProblemKind::InvalidRequest,
+        503 => ProblemKind::ServiceUnavailable,
+        _ => {
+            tracing::error!(%status, "unhandled error response");
+            ProblemKind::Internal
+        }
+    };
+    ApiError::kind(kind).into_response()
+}
+
+/// Parser messages name fields and types, which is what a client needs; keep them short.
+fn sanitize(message: &str) -> String {
+    message.chars().take(300).collect()
+}

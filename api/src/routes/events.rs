@@ -1,0 +1,154 @@
+//! The event history: the global log and single streams, for auditors.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use projections::log::{self, LogFilter, LoggedEvent};
+use uuid::Uuid;
+
+use super::ApiTags;
+use crate::app::Services;
+use crate::problem::ApiError;
+
+/// The stream an event belongs to.
+#[derive(Debug, Object)]
+pub struct StreamRef {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+}
+
+/// Who caused an event, when, and as part of what.
+#[derive(Debug, Object)]
+pub struct EventMetadata {
+    pub event_id: Uuid,
+    /// The principal that issued the command (`anonymous`, `user:<id>`, …).
+    pub actor: Option<String>,
+    /// The request id of the HTTP request that caused the event.
+    pub correlation_id: Option<String>,
+    /// The event or command that caused this one, if any.
+    pub causation_id: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// One event of the log.
+#[derive(Debug, Object)]
+#[oai(rename = "Event")]
+pub struct EventDto {
+    /// Global position: strictly increasing in log order; not dense.
+    pub position: i64,
+    pub stream: StreamRef,
+    /// Position within the stream, from 1.
+    pub sequence: i64,
+    #[oai(rename = "type")]
+    pub event_type: String,
+    pub version: String,
+    pub payload: serde_json::Value,
+    pub metadata: EventMetadata,
+}
+
+impl From<LoggedEvent> for EventDto {
+    fn from(event: LoggedEvent) -> Self {
+        let meta = |key: &str| event.meta(key).map(str::to_owned);
+        let metadata = EventMetadata {
+            event_id: event.event_id,
+            actor: meta("actor"),
+            correlation_id: meta("correlation_id"),
+            causation_id: meta("causation_id"),
+            recorded_at: event.recorded_at,
+        };
+        Self {
+            position: event.position,
+            stream: StreamRef {
+                aggregate_type: event.aggregate_type,
+                aggregate_id: event.aggregate_id,
+            },
+            sequence: event.sequence,
+            event_type: event.event_type,
+            version: event.event_version,
+            payload: event.payload,
+            metadata,
+        }
+    }
+}
+
+/// A page of the log.
+#[derive(Debug, Object)]
+pub struct EventPage {
+    pub items: Vec<EventDto>,
+    /// Pass as `after` to continue; equal to the request's `after` when nothing new is there.
+    pub next_after: i64,
+}
+
+/// One stream.
+#[derive(Debug, Object)]
+pub struct EventStream {
+    pub items: Vec<EventDto>,
+}
+
+pub struct EventsApi {
+    pub services: Arc<Services>,
+}
+
+#[OpenApi(tag = "ApiTags::Events")]
+impl EventsApi {
+    /// Read the event log
+    ///
+    /// Events in global order after `after`. Only events of finished transactions are
+    /// returned, so paging by `next_after` never skips an event, even one whose transaction
+    /// committed late.
+    #[oai(path = "/events", method = "get", operation_id = "listEvents")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        /// Return events after this position (default 0: from the start).
+        #[oai(validator(minimum(value = "0")))]
+        after: Query<Option<i64>>,
+        /// Page size, 1 to 1000 (default 100).
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
+        limit: Query<Option<i64>>,
+        aggregate_type: Query<Option<String>>,
+        aggregate_id: Query<Option<String>>,
+        event_type: Query<Option<String>>,
+        correlation_id: Query<Option<String>>,
+    ) -> Result<Json<EventPage>, ApiError> {
+        let after = after.0.unwrap_or(0);
+        let filter = LogFilter {
+            aggregate_type: aggregate_type.0,
+            aggregate_id: aggregate_id.0,
+            event_type: event_type.0,
+            correlation_id: correlation_id.0,
+        };
+        let events =
+            log::read_after(&self.services.pool, after, limit.0.unwrap_or(100), &filter).await?;
+        let next_after = events.last().map_or(after, |e| e.position);
+        Ok(Json(EventPage {
+            items: events.into_iter().map(EventDto::from).collect(),
+            next_after,
+        }))
+    }
+
+    /// Read one stream
+    ///
+    /// Every event of one aggregate, in sequence order. 404 when the stream has no events.
+    #[oai(
+        path = "/streams/:aggregate_type/:aggregate_id",
+        method = "get",
+        operation_id = "getStream"
+    )]
+    async fn stream(
+        &self,
+        aggregate_type: Path<String>,
+        aggregate_id: Path<String>,
+    ) -> Result<Json<EventStream>, ApiError> {
+        let events = log::read_stream(&self.services.pool, &aggregate_type, &aggregate_id).await?;
+        if events.is_empty() {
+            return Err(ApiError::not_found("stream"));
+        }
+        Ok(Json(EventStream {
+            items: events.into_iter().map(EventDto::from).collect(),
+        }))
+    }
+}

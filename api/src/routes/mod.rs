@@ -1,0 +1,19 @@
+//! One module per resource. Each defines its DTOs (separate from domain types) and a
+//! poem-openapi `OpenApi` implementation.
+
+pub mod events;
+pub mod groups;
+pub mod health;
+pub mod text;
+
+use poem_openapi::Tags;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Organizational groups (district, school, department).
+    Groups,
+    /// The event history, for auditors.
+    Events,
+    /// Liveness and readiness.
+    Health,
+}

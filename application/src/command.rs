@@ -1,0 +1,182 @@
+//! Running a command against an aggregate: load, decide, append with optimistic concurrency,
+//! and report the position the append reached in the global log.
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::sync::Arc;
+
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{AggregateError, CqrsFramework, EventStore};
+use postgres_es::PostgresEventRepository;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::es::Stream;
+use crate::ports::AppendListener;
+
+type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Who asked for a command and why: copied into the metadata of every event it produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandContext {
+    /// The principal, e.g. `anonymous`, `user:<uuid>`, `system:<subscriber>`.
+    pub actor: String,
+    /// The request id of the HTTP request (or the id of the workflow run).
+    pub correlation_id: String,
+    /// The event or command that caused this one, when there is one.
+    pub causation_id: Option<String>,
+}
+
+impl CommandContext {
+    fn metadata(&self) -> HashMap<String, String> {
+        let mut metadata = HashMap::with_capacity(3);
+        metadata.insert("actor".to_owned(), self.actor.clone());
+        metadata.insert("correlation_id".to_owned(), self.correlation_id.clone());
+        if let Some(causation) = &self.causation_id {
+            metadata.insert("causation_id".to_owned(), causation.clone());
+        }
+        metadata
+    }
+}
+
+/// The result of a successful command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// The global position of the stream's newest event once the command has committed; a
+    /// read model that has passed it reflects the command. `None` if the stream is empty.
+    pub position: Option<i64>,
+}
+
+/// Storage failures, kept apart from command rejections.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached (connection refused, pool exhausted, I/O).
+    #[error("the event store is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// Anything else: a bug or corrupt data.
+    #[error("the event store failed")]
+    Internal(#[source] BoxError),
+}
+
+impl StoreError {
+    /// Classifies a boxed error coming out of cqrs-es/postgres-es or sqlx.
+    pub fn classify(error: BoxError) -> Self {
+        if let Some(sqlx_error) = error.downcast_ref::<sqlx::Error>() {
+            if is_unavailable(sqlx_error) {
+                return Self::Unavailable(error);
+            }
+        }
+        Self::Internal(error)
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::classify(Box::new(error))
+    }
+}
+
+/// Whether a sqlx error means "the database is not reachable right now".
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed
+    ) || matches!(error, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
+}
+
+/// Why a command did not take effect.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError<E: StdError + 'static> {
+    /// The aggregate refused the command.
+    #[error("command rejected: {0}")]
+    Rejected(#[source] E),
+    /// Another command changed the aggregate between our load and our append.
+    #[error("the aggregate was changed concurrently")]
+    Conflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl<E: StdError + 'static> From<AggregateError<E>> for CommandError<E> {
+    fn from(error: AggregateError<E>) -> Self {
+        match error {
+            AggregateError::UserError(e) => Self::Rejected(e),
+            AggregateError::AggregateConflict => Self::Conflict,
+            AggregateError::DatabaseConnectionError(e) => Self::Store(StoreError::Unavailable(e)),
+            AggregateError::DeserializationError(e) | AggregateError::UnexpectedError(e) => {
+                Self::Store(StoreError::classify(e))
+            }
+        }
+    }
+}
+
+/// Runs commands for one aggregate type.
+pub struct CommandRunner<A: domain::Aggregate> {
+    cqrs: CqrsFramework<Stream<A>, PersistedEventStore<PostgresEventRepository, Stream<A>>>,
+    store: PersistedEventStore<PostgresEventRepository, Stream<A>>,
+    pool: PgPool,
+    listener: Arc<dyn AppendListener>,
+}
+
+impl<A: domain::Aggregate> CommandRunner<A> {
+    pub fn new(pool: PgPool, listener: Arc<dyn AppendListener>) -> Self {
+        // No cqrs-es queries: read models are checkpointed log subscribers (see projections),
+        // because cqrs-es dispatches queries outside the transaction and may lose updates.
+        let cqrs = CqrsFramework::new(
+            PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone())),
+            vec![],
+            (),
+        );
+        let store =
+            PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone()));
+        Self {
+            cqrs,
+            store,
+            pool,
+            listener,
+        }
+    }
+
+    /// Decides `command` against the aggregate's current state and appends the resulting
+    /// events. Two concurrent commands never both succeed on stale state: the loser gets
+    /// [`CommandError::Conflict`].
+    #[tracing::instrument(skip_all, fields(aggregate = A::TYPE, id = %id))]
+    pub async fn execute(
+        &self,
+        id: Uuid,
+        command: A::Command,
+        context: &CommandContext,
+    ) -> Result<Appended, CommandError<A::Error>> {
+        let id = id.to_string();
+        self.cqrs
+            .execute_with_metadata(&id, command, context.metadata())
+            .await?;
+        self.listener.appended();
+        let position: Option<i64> = sqlx::query_scalar(
+            "SELECT max(position) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
+        )
+        .bind(A::TYPE)
+        .bind(&id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(Appended { position })
+    }
+
+    /// The aggregate's current state from the write side (its events), and its version (the
+    /// number of events). Version 0 means the stream does not exist.
+    pub async fn load(&self, id: Uuid) -> Result<(A, usize), StoreError> {
+        let envelopes = self.store.load_events(&id.to_string()).await.map_err(|e| {
+            match CommandError::<A::Error>::from(e) {
+                CommandError::Store(store) => store,
+                other => StoreError::Internal(other.to_string().into()),
+            }
+        })?;
+        let version = envelopes.len();
+        Ok((A::fold(envelopes.into_iter().map(|e| e.payload.0)), version))
+    }
+}

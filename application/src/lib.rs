@@ -1,0 +1,9 @@
+//! Use cases: commands run through the PostgreSQL event store (cqrs-es + postgres-es), the
+//! rules that span aggregates, and the ports that infrastructure implements.
+
+pub mod command;
+pub mod es;
+pub mod groups;
+pub mod ports;
+
+pub use command::{Appended, CommandContext, CommandError, CommandRunner, StoreError};

@@ -1,0 +1,77 @@
+use serde::{Deserialize, Serialize};
+
+use super::{GroupId, GroupName};
+use crate::DomainEvent;
+
+/// What happened to a group. The JSON form is a contract (see the golden tests below).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum GroupEvent {
+    #[serde(rename = "group.created")]
+    Created {
+        name: GroupName,
+        parent_id: Option<GroupId>,
+    },
+    #[serde(rename = "group.renamed")]
+    Renamed { name: GroupName },
+    #[serde(rename = "group.archived")]
+    Archived,
+}
+
+impl DomainEvent for GroupEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::Created { .. } => "group.created",
+            Self::Renamed { .. } => "group.renamed",
+            Self::Archived => "group.archived",
+        }
+    }
+
+    fn event_version(&self) -> &'static str {
+        "1"
+    }
+}
+
+#[cfg(test)]
+mod golden {
+    use super::*;
+    use serde_json::json;
+
+    fn name(s: &str) -> GroupName {
+        GroupName::parse(s).unwrap()
+    }
+
+    #[test]
+    fn created() {
+        let parent: GroupId = "0195a3a0-0000-7000-8000-000000000001".parse().unwrap();
+        let event = GroupEvent::Created {
+            name: name("Lincoln High"),
+            parent_id: Some(parent),
+        };
+        let golden = json!({"type": "group.created", "name": "Lincoln High",
+                            "parent_id": "0195a3a0-0000-7000-8000-000000000001"});
+        assert_eq!(serde_json::to_value(&event).unwrap(), golden);
+        assert_eq!(serde_json::from_value::<GroupEvent>(golden).unwrap(), event);
+        assert_eq!(event.event_type(), "group.created");
+    }
+
+    #[test]
+    fn renamed() {
+        let event = GroupEvent::Renamed { name: name("Math") };
+        let golden = json!({"type": "group.renamed", "name": "Math"});
+        assert_eq!(serde_json::to_value(&event).unwrap(), golden);
+        assert_eq!(serde_json::from_value::<GroupEvent>(golden).unwrap(), event);
+        assert_eq!(event.event_type(), "group.renamed");
+    }
+
+    #[test]
+    fn archived() {
+        let golden = json!({"type": "group.archived"});
+        assert_eq!(serde_json::to_value(GroupEvent::Archived).unwrap(), golden);
+        assert_eq!(
+            serde_json::from_value::<GroupEvent>(golden).unwrap(),
+            GroupEvent::Archived
+        );
+        assert_eq!(GroupEvent::Archived.event_version(), "1");
+    }
+}

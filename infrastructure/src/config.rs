@@ -1,0 +1,218 @@
+//! Configuration from environment variables. Every variable is documented in the README and
+//! in `.env.example`; a missing or malformed one stops start-up with an error naming it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::PgConnectOptions;
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The service's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL` (required).
+    pub database: PgConnectOptions,
+    /// `NATS_URL` (required).
+    pub nats_url: String,
+    /// `BIND_ADDR`, default `127.0.0.1:8080`.
+    pub bind_addr: SocketAddr,
+    /// `LOG_FORMAT`: `text` (default) or `json`.
+    pub log_format: LogFormat,
+    /// `DATABASE_MAX_CONNECTIONS`, default 20.
+    pub database_max_connections: u32,
+    /// `DATABASE_ACQUIRE_TIMEOUT_MS`, default 3000: how long a request waits for a database
+    /// connection before it answers 503.
+    pub database_acquire_timeout: Duration,
+    /// `MAX_BODY_BYTES`, default 65536: larger request bodies get 413.
+    pub max_body_bytes: usize,
+    /// `READ_YOUR_WRITES_TIMEOUT_MS`, default 5000: how long a write waits for its read
+    /// model before answering anyway.
+    pub read_your_writes_timeout: Duration,
+    /// `NATS_EVENTS_STREAM`, default `RAPT_EVENTS`: the JetStream stream of the relay.
+    pub nats_events_stream: String,
+    /// `NATS_DUPLICATE_WINDOW_SECS`, default 3600: JetStream de-duplication window of the
+    /// relay's stream. A relay outage longer than this may publish an event twice.
+    pub nats_duplicate_window: Duration,
+    /// `SUBSCRIBER_POLL_INTERVAL_MS`, default 250: how often idle subscribers look at the
+    /// log without being woken.
+    pub subscriber_poll_interval: Duration,
+    /// `SUBSCRIBER_TAKEOVER_INTERVAL_MS`, default 1000: how often a standby process tries to
+    /// take over a subscriber.
+    pub subscriber_takeover_interval: Duration,
+}
+
+/// A variable is missing or malformed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required but not set")]
+    Missing(&'static str),
+    #[error("environment variable {variable} is malformed: {reason}")]
+    Malformed {
+        variable: &'static str,
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars().collect())
+    }
+
+    /// Reads the given variables (tests pass their own).
+    pub fn from_vars(vars: HashMap<String, String>) -> Result<Self, ConfigError> {
+        let env = Env(vars);
+        let database_url = env.required("DATABASE_URL")?;
+        let database =
+            PgConnectOptions::from_str(&database_url).map_err(|e| ConfigError::Malformed {
+                variable: "DATABASE_URL",
+                reason: e.to_string(),
+            })?;
+        let nats_url = env.required("NATS_URL")?;
+        if !(nats_url.starts_with("nats://")
+            || nats_url.starts_with("tls://")
+            || nats_url.starts_with("ws://")
+            || nats_url.starts_with("wss://"))
+        {
+            return Err(ConfigError::Malformed {
+                variable: "NATS_URL",
+                reason: "expected nats://host:port".into(),
+            });
+        }
+        let log_format = log_format(&env)?;
+        Ok(Self {
+            database,
+            nats_url,
+            bind_addr: env.parse("BIND_ADDR", "127.0.0.1:8080".parse().expect("default"))?,
+            log_format,
+            database_max_connections: env.parse("DATABASE_MAX_CONNECTIONS", 20)?,
+            database_acquire_timeout: env.millis("DATABASE_ACQUIRE_TIMEOUT_MS", 3000)?,
+            max_body_bytes: env.parse("MAX_BODY_BYTES", 64 * 1024)?,
+            read_your_writes_timeout: env.millis("READ_YOUR_WRITES_TIMEOUT_MS", 5000)?,
+            nats_events_stream: env
+                .optional("NATS_EVENTS_STREAM")
+                .unwrap_or_else(|| "RAPT_EVENTS".into()),
+            nats_duplicate_window: Duration::from_secs(
+                env.parse("NATS_DUPLICATE_WINDOW_SECS", 3600)?,
+            ),
+            subscriber_poll_interval: env.millis("SUBSCRIBER_POLL_INTERVAL_MS", 250)?,
+            subscriber_takeover_interval: env.millis("SUBSCRIBER_TAKEOVER_INTERVAL_MS", 1000)?,
+        })
+    }
+}
+
+/// Only what the database tools (`migrate`, `replay`) need: `DATABASE_URL` and `LOG_FORMAT`.
+pub fn database_from_env() -> Result<(PgConnectOptions, LogFormat), ConfigError> {
+    let env = Env(std::env::vars().collect());
+    let url = env.required("DATABASE_URL")?;
+    let options = PgConnectOptions::from_str(&url).map_err(|e| ConfigError::Malformed {
+        variable: "DATABASE_URL",
+        reason: e.to_string(),
+    })?;
+    Ok((options, log_format(&env)?))
+}
+
+fn log_format(env: &Env) -> Result<LogFormat, ConfigError> {
+    match env.optional("LOG_FORMAT").as_deref() {
+        None | Some("text") => Ok(LogFormat::Text),
+        Some("json") => Ok(LogFormat::Json),
+        Some(other) => Err(ConfigError::Malformed {
+            variable: "LOG_FORMAT",
+            reason: format!("expected text or json, got {other:?}"),
+        }),
+    }
+}
+
+struct Env(HashMap<String, String>);
+
+impl Env {
+    fn optional(&self, name: &str) -> Option<String> {
+        self.0
+            .get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    fn parse<T: FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(raw) => raw.parse().map_err(|e: T::Err| ConfigError::Malformed {
+                variable: name,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    fn millis(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        self.parse(name, default).map(Duration::from_millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    const BASE: [(&str, &str); 2] = [
+        ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rapt"),
+        ("NATS_URL", "nats://127.0.0.1:4222"),
+    ];
+
+    #[test]
+    fn defaults_apply() {
+        let config = Config::from_vars(vars(&BASE)).unwrap();
+        assert_eq!(config.bind_addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(config.max_body_bytes, 65536);
+        assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn missing_variables_are_named() {
+        let err = Config::from_vars(vars(&BASE[1..])).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("DATABASE_URL"));
+        assert!(err.to_string().contains("DATABASE_URL"));
+        let err = Config::from_vars(vars(&BASE[..1])).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("NATS_URL"));
+    }
+
+    #[test]
+    fn malformed_variables_are_named() {
+        for (name, value) in [
+            ("BIND_ADDR", "localhost"),
+            ("LOG_FORMAT", "xml"),
+            ("MAX_BODY_BYTES", "-1"),
+            ("DATABASE_URL", "mysql://x"),
+            ("NATS_URL", "127.0.0.1:4222"),
+        ] {
+            let mut v = vars(&BASE);
+            v.insert(name.into(), value.into());
+            let err = Config::from_vars(v).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Malformed { variable, .. } if *variable == name),
+                "{name}: {err:?}"
+            );
+            assert!(err.to_string().contains(name));
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Every table of the service is created here and only here: SQL migrations embedded in the
+//! binary, applied by `raptscallions migrate` and at `serve` start-up. An applied migration is
+//! never edited; a change is a new file. See `migrations/README.md`.
+//!
+//! The files are embedded with `include_str!` rather than `sqlx::migrate!` so that sqlx's
+//! proc-macro crate (a second full compile of sqlx-core) stays out of the build; a test checks
+//! that every file in `sql/` is listed here.
+
+use std::borrow::Cow;
+
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+
+/// `(file name, contents)` of every migration, in order.
+const FILES: &[(&str, &str)] = &[
+    (
+        "20261125000001_event_store.sql",
+        include_str!("../sql/20261125000001_event_store.sql"),
+    ),
+    (
+        "20261125000002_groups_read_model.sql",
+        include_str!("../sql/20261125000002_groups_read_model.sql"),
+    ),
+];
+
+#[derive(Debug, Clone, Copy)]
+struct Embedded;
+
+impl<'s> MigrationSource<'s> for Embedded {
+    fn resolve(
+        self,
+    ) -> futures_core::future::BoxFuture<'s, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
+        Box::pin(async { Ok(embedded()) })
+    }
+}
+
+/// The embedded migrations.
+pub fn embedded() -> Vec<Migration> {
+    FILES
+        .iter()
+        .map(|(file, sql)| {
+            let (version, description) = file
+                .trim_end_matches(".sql")
+                .split_once('_')
+                .expect("migration file names are <version>_<description>.sql");
+            Migration::new(
+                version.parse().expect("migration version is a number"),
+                Cow::Owned(description.replace('_', " ")),
+                MigrationType::Simple,
+                Cow::Borrowed(sql),
+                false,
+            )
+        })
+        .collect()
+}
+
+/// A migrator over the embedded migrations.
+pub async fn migrator() -> Migrator {
+    Migrator::new(Embedded)
+        .await
+        .expect("embedded migrations always resolve")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sql_file_is_embedded_in_order() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/sql");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        on_disk.sort();
+        let listed: Vec<&str> = FILES.iter().map(|(n, _)| *n).collect();
+        assert_eq!(on_disk, listed);
+        let versions: Vec<i64> = embedded().iter().map(|m| m.version).collect();
+        assert!(versions.windows(2).all(|w| w[0] < w[1]));
+    }
+}

@@ -1,0 +1,29 @@
+//! The read side: the global log, the checkpointed subscribers that tail it, and the read
+//! models they maintain.
+//!
+//! Every consumer of the log is a named [`Subscriber`] with a checkpoint row in
+//! `subscriber_checkpoints`:
+//! - a [`Projection`] writes its rows and its checkpoint in one transaction (a crash never
+//!   applies an event twice or loses one; `replay` rebuilds it from position 0);
+//! - a [`Sink`] performs a side effect (the NATS relay) and moves its checkpoint afterwards.
+//!
+//! The [`runner`] runs each subscriber in exactly one process at a time (a PostgreSQL advisory
+//! lock held by the connection that does all of the subscriber's work) and fails over when
+//! that process dies.
+
+pub mod checkpoints;
+pub mod groups;
+pub mod log;
+pub mod replay;
+pub mod runner;
+pub mod signal;
+
+pub use checkpoints::{Checkpoints, WaitError};
+pub use log::{LogFilter, LoggedEvent};
+pub use runner::{Projection, Sink, Subscriber, SubscriberStatus, Subscribers};
+pub use signal::LogSignal;
+
+/// All projections of the service, in the order they are started and replayed.
+pub fn all_projections() -> Vec<std::sync::Arc<dyn Projection>> {
+    vec![std::sync::Arc::new(groups::GroupsProjection)]
+}

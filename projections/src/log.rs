@@ -1,0 +1,120 @@
+//! Reading the global log.
+//!
+//! Positions are `(transaction id << 16) + index` (see `docs/adr/0001-global-log-position.md`):
+//! every read is bounded by `events_safe_bound()`, below which no transaction is still running,
+//! so a reader that moves forward by position never skips an event.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgExecutor, Postgres, QueryBuilder, Row};
+use uuid::Uuid;
+
+/// One event as stored in the log, with its metadata.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoggedEvent {
+    pub position: i64,
+    pub event_id: Uuid,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Value,
+    pub metadata: Value,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl<'r> FromRow<'r, PgRow> for LoggedEvent {
+    fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
+        Ok(Self {
+            position: row.try_get("position")?,
+            event_id: row.try_get("event_id")?,
+            aggregate_type: row.try_get("aggregate_type")?,
+            aggregate_id: row.try_get("aggregate_id")?,
+            sequence: row.try_get("sequence")?,
+            event_type: row.try_get("event_type")?,
+            event_version: row.try_get("event_version")?,
+            payload: row.try_get("payload")?,
+            metadata: row.try_get("metadata")?,
+            recorded_at: row.try_get("recorded_at")?,
+        })
+    }
+}
+
+impl LoggedEvent {
+    /// A metadata entry (`actor`, `correlation_id`, `causation_id`).
+    pub fn meta(&self, key: &str) -> Option<&str> {
+        self.metadata.get(key).and_then(Value::as_str)
+    }
+}
+
+/// Optional filters on the log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogFilter {
+    pub aggregate_type: Option<String>,
+    pub aggregate_id: Option<String>,
+    pub event_type: Option<String>,
+    pub correlation_id: Option<String>,
+}
+
+const COLUMNS: &str = "position, event_id, aggregate_type, aggregate_id, sequence, event_type, \
+                       event_version, payload, metadata, recorded_at";
+
+/// Up to `limit` events after `after`, in position order, only from finished transactions.
+pub async fn read_after<'e>(
+    executor: impl PgExecutor<'e>,
+    after: i64,
+    limit: i64,
+    filter: &LogFilter,
+) -> sqlx::Result<Vec<LoggedEvent>> {
+    let mut query: QueryBuilder<Postgres> = QueryBuilder::new("SELECT ");
+    query.push(COLUMNS);
+    query.push(" FROM events WHERE position > ");
+    query.push_bind(after);
+    query.push(" AND position < events_safe_bound()");
+    if let Some(v) = &filter.aggregate_type {
+        query.push(" AND aggregate_type = ").push_bind(v);
+    }
+    if let Some(v) = &filter.aggregate_id {
+        query.push(" AND aggregate_id = ").push_bind(v);
+    }
+    if let Some(v) = &filter.event_type {
+        query.push(" AND event_type = ").push_bind(v);
+    }
+    if let Some(v) = &filter.correlation_id {
+        query
+            .push(" AND metadata ->> 'correlation_id' = ")
+            .push_bind(v);
+    }
+    query.push(" ORDER BY position LIMIT ").push_bind(limit);
+    query
+        .build()
+        .try_map(|row: PgRow| LoggedEvent::from_row(&row))
+        .fetch_all(executor)
+        .await
+}
+
+/// One stream, in sequence order.
+pub async fn read_stream<'e>(
+    executor: impl PgExecutor<'e>,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> sqlx::Result<Vec<LoggedEvent>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+         ORDER BY sequence"
+    ))
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_all(executor)
+    .await
+}
+
+/// The newest position visible now (committed), safe or not; 0 for an empty log.
+pub async fn head<'e>(executor: impl PgExecutor<'e>) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
+        .fetch_one(executor)
+        .await
+}

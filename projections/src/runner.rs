@@ -1,0 +1,387 @@
+//! Running a named subscriber: exactly one process at a time, from its checkpoint, forever.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use serde::Serialize;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::log::{self, LogFilter, LoggedEvent};
+use crate::signal::LogSignal;
+
+/// A read model: applies events inside the transaction that also moves its checkpoint.
+#[async_trait]
+pub trait Projection: Send + Sync + 'static {
+    /// The subscriber name (checkpoint row, lock, `replay <name>`).
+    fn name(&self) -> &'static str;
+    /// Empties the read model's tables before a rebuild.
+    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()>;
+    /// Applies one event. Runs inside the batch transaction.
+    async fn apply(&self, conn: &mut PgConnection, event: &LoggedEvent) -> anyhow::Result<()>;
+}
+
+/// A side effect (publishing, sending): the checkpoint moves only after `deliver` succeeded,
+/// so a failure means the same events are delivered again (the sink must deduplicate).
+#[async_trait]
+pub trait Sink: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    async fn deliver(&self, events: &[LoggedEvent]) -> anyhow::Result<()>;
+}
+
+/// Any consumer of the log.
+#[derive(Clone)]
+pub enum Subscriber {
+    Projection(Arc<dyn Projection>),
+    Sink(Arc<dyn Sink>),
+}
+
+impl Subscriber {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Projection(p) => p.name(),
+            Self::Sink(s) => s.name(),
+        }
+    }
+}
+
+/// What this process knows of one subscriber.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubscriberStatus {
+    pub name: String,
+    /// Whether this process currently runs it (holds its lock).
+    pub active: bool,
+    /// Its checkpoint as last seen by this process.
+    pub position: i64,
+}
+
+/// Tuning of the runners.
+#[derive(Debug, Clone, Copy)]
+pub struct RunnerSettings {
+    /// Events per batch (one transaction for a projection).
+    pub batch_size: i64,
+    /// How often an idle subscriber looks at the log even without a wake-up.
+    pub poll_interval: Duration,
+    /// How often a standby process tries to take over.
+    pub takeover_interval: Duration,
+}
+
+impl Default for RunnerSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            poll_interval: Duration::from_millis(250),
+            takeover_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The subscribers of this process and their status.
+#[derive(Clone, Default)]
+pub struct Subscribers {
+    statuses: Arc<RwLock<BTreeMap<String, watch::Sender<SubscriberStatus>>>>,
+}
+
+impl Subscribers {
+    fn register(&self, name: &str) -> watch::Sender<SubscriberStatus> {
+        let mut statuses = self.statuses.write().expect("status lock");
+        statuses
+            .entry(name.to_owned())
+            .or_insert_with(|| {
+                watch::channel(SubscriberStatus {
+                    name: name.to_owned(),
+                    active: false,
+                    position: 0,
+                })
+                .0
+            })
+            .clone()
+    }
+
+    /// Follows one subscriber's status, if it runs in this process.
+    pub fn watch(&self, name: &str) -> Option<watch::Receiver<SubscriberStatus>> {
+        let statuses = self.statuses.read().expect("status lock");
+        statuses.get(name).map(watch::Sender::subscribe)
+    }
+
+    /// The status of every subscriber of this process.
+    pub fn snapshot(&self) -> Vec<SubscriberStatus> {
+        let statuses = self.statuses.read().expect("status lock");
+        statuses.values().map(|s| s.borrow().clone()).collect()
+    }
+
+    /// Starts a runner for `subscriber` that stops when `shutdown` becomes true.
+    pub fn spawn(
+        &self,
+        subscriber: Subscriber,
+        connect: PgConnectOptions,
+        signal: LogSignal,
+        settings: RunnerSettings,
+        shutdown: watch::Receiver<bool>,
+    ) -> JoinHandle<()> {
+        let status = self.register(subscriber.name());
+        tokio::spawn(run(subscriber, connect, signal, settings, status, shutdown))
+    }
+}
+
+/// The advisory-lock key of a subscriber: namespace 'RAPT' and the hash of its name.
+const LOCK_NAMESPACE: i32 = 0x5241_5054;
+
+pub(crate) async fn try_lock(conn: &mut PgConnection, name: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
+        .bind(LOCK_NAMESPACE)
+        .bind(name)
+        .fetch_one(conn)
+        .await
+}
+
+/// Waits for `duration` or until shutdown; true when shutting down.
+async fn pause(duration: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    let stopped = tokio::select! {
+        _ = tokio::time::sleep(duration) => false,
+        _ = shutdown.wait_for(|stop| *stop) => true,
+    };
+    stopped || *shutdown.borrow()
+}
+
+async fn run(
+    subscriber: Subscriber,
+    connect: PgConnectOptions,
+    signal: LogSignal,
+    settings: RunnerSettings,
+    status: watch::Sender<SubscriberStatus>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let name = subscriber.name();
+    let mut standby_conn: Option<PgConnection> = None;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let mut conn = match standby_conn.take() {
+            Some(conn) => conn,
+            None => match PgConnection::connect_with(&connect).await {
+                Ok(conn) => conn,
+                Err(error) => {
+                    tracing::warn!(subscriber = name, %error, "cannot connect; retrying");
+                    if pause(settings.takeover_interval, &mut shutdown).await {
+                        break;
+                    }
+                    continue;
+                }
+            },
+        };
+        match try_lock(&mut conn, name).await {
+            Ok(true) => {}
+            Ok(false) => {
+                standby_conn = Some(conn);
+                if pause(settings.takeover_interval, &mut shutdown).await {
+                    break;
+                }
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(subscriber = name, %error, "cannot take the subscriber lock");
+                if pause(settings.takeover_interval, &mut shutdown).await {
+                    break;
+                }
+                continue;
+            }
+        }
+        tracing::info!(subscriber = name, "active in this process");
+        status.send_modify(|s| s.active = true);
+        let outcome = run_active(
+            &subscriber,
+            &mut conn,
+            &signal,
+            settings,
+            &status,
+            &mut shutdown,
+        )
+        .await;
+        status.send_modify(|s| s.active = false);
+        // Closing the connection releases the lock for another process.
+        let _ = conn.close().await;
+        match outcome {
+            Ok(()) => break,
+            Err(error) => {
+                tracing::error!(
+                    subscriber = name,
+                    error = format!("{error:#}"),
+                    "subscriber failed; restarting"
+                );
+                if pause(settings.takeover_interval, &mut shutdown).await {
+                    break;
+                }
+            }
+        }
+    }
+    tracing::info!(subscriber = name, "stopped");
+}
+
+/// Processes batches while this process holds the lock; returns Ok on shutdown.
+async fn run_active(
+    subscriber: &Subscriber,
+    conn: &mut PgConnection,
+    signal: &LogSignal,
+    settings: RunnerSettings,
+    status: &watch::Sender<SubscriberStatus>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let name = subscriber.name();
+    ensure_checkpoint(&mut *conn, name).await?;
+    let mut wake = signal.subscribe();
+    let mut behind_delay = Duration::from_millis(1);
+    loop {
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        wake.borrow_and_update();
+        let batch = match subscriber {
+            Subscriber::Projection(p) => projection_batch(p.as_ref(), conn, settings.batch_size)
+                .await
+                .with_context(|| format!("projection {name}"))?,
+            Subscriber::Sink(s) => {
+                match sink_batch(s.as_ref(), conn, settings.batch_size, shutdown).await? {
+                    Some(batch) => batch,
+                    None => return Ok(()),
+                }
+            }
+        };
+        status.send_modify(|s| s.position = batch.position);
+        if batch.count == settings.batch_size {
+            continue;
+        }
+        // Committed events above the safe bound wait for an older transaction to finish:
+        // look again soon rather than at the next poll.
+        if batch.count == 0 && log::head(&mut *conn).await? > batch.position {
+            if pause(behind_delay, shutdown).await {
+                return Ok(());
+            }
+            behind_delay = (behind_delay * 2).min(Duration::from_millis(50));
+            continue;
+        }
+        behind_delay = Duration::from_millis(1);
+        if batch.count > 0 {
+            continue;
+        }
+        tokio::select! {
+            _ = wake.changed() => {}
+            _ = tokio::time::sleep(settings.poll_interval) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+        }
+    }
+}
+
+/// The outcome of one batch: the checkpoint after it and how many events it handled.
+pub(crate) struct Batch {
+    pub position: i64,
+    pub count: i64,
+}
+
+pub(crate) async fn ensure_checkpoint(conn: &mut PgConnection, name: &str) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO subscriber_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(name)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// One projection batch: checkpoint, events and rows in one transaction.
+pub(crate) async fn projection_batch(
+    projection: &dyn Projection,
+    conn: &mut PgConnection,
+    batch_size: i64,
+) -> anyhow::Result<Batch> {
+    let name = projection.name();
+    let mut tx = conn.begin().await?;
+    let checkpoint: i64 = sqlx::query_scalar(
+        "SELECT position FROM subscriber_checkpoints WHERE name = $1 FOR UPDATE",
+    )
+    .bind(name)
+    .fetch_one(&mut *tx)
+    .await?;
+    let events = log::read_after(&mut *tx, checkpoint, batch_size, &LogFilter::default()).await?;
+    let Some(last) = events.last().map(|e| e.position) else {
+        tx.rollback().await?;
+        return Ok(Batch {
+            position: checkpoint,
+            count: 0,
+        });
+    };
+    for event in &events {
+        projection.apply(&mut tx, event).await.with_context(|| {
+            format!(
+                "applying {} at position {} ({} {} #{})",
+                event.event_type,
+                event.position,
+                event.aggregate_type,
+                event.aggregate_id,
+                event.sequence
+            )
+        })?;
+    }
+    sqlx::query(
+        "UPDATE subscriber_checkpoints SET position = $2, updated_at = now() WHERE name = $1",
+    )
+    .bind(name)
+    .bind(last)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Batch {
+        position: last,
+        count: events.len() as i64,
+    })
+}
+
+/// One sink batch: deliver (retrying until it works), then move the checkpoint if nobody
+/// reset it meanwhile. `None` when shutting down.
+async fn sink_batch(
+    sink: &dyn Sink,
+    conn: &mut PgConnection,
+    batch_size: i64,
+    shutdown: &mut watch::Receiver<bool>,
+) -> anyhow::Result<Option<Batch>> {
+    let name = sink.name();
+    let checkpoint: i64 =
+        sqlx::query_scalar("SELECT position FROM subscriber_checkpoints WHERE name = $1")
+            .bind(name)
+            .fetch_one(&mut *conn)
+            .await?;
+    let events = log::read_after(&mut *conn, checkpoint, batch_size, &LogFilter::default()).await?;
+    let Some(last) = events.last().map(|e| e.position) else {
+        return Ok(Some(Batch {
+            position: checkpoint,
+            count: 0,
+        }));
+    };
+    let mut delay = Duration::from_millis(100);
+    while let Err(error) = sink.deliver(&events).await {
+        tracing::warn!(subscriber = name, error = format!("{error:#}"), retry_in = ?delay, "delivery failed");
+        if pause(delay, shutdown).await {
+            return Ok(None);
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+    sqlx::query(
+        "UPDATE subscriber_checkpoints SET position = $3, updated_at = now() \
+         WHERE name = $1 AND position = $2",
+    )
+    .bind(name)
+    .bind(checkpoint)
+    .bind(last)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Some(Batch {
+        position: last,
+        count: events.len() as i64,
+    }))
+}
+
+pub(crate) use try_lock as try_subscriber_lock;

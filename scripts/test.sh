@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# README "test" command: formatting, architecture check, clippy, build, tests.
+#   scripts/test.sh [extra args for `cargo test --workspace`]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# shellcheck source=scripts/services.sh
+. scripts/services.sh
+
+# The integration-test harness creates and drops one database per test through this
+# admin connection (same server and credentials as DATABASE_URL, database `postgres`).
+export TEST_DATABASE_URL="${TEST_DATABASE_URL:-$(rapt_admin_url "$DATABASE_URL")}"
+export RUST_BACKTRACE=1
+if [ "${CI:-}" = true ]; then
+  export CARGO_TERM_COLOR=never
+fi
+
+step() { printf '\n[test] === %s\n' "$*" >&2; }
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+step "domain crate must not depend on infrastructure crates"
+forbidden='sqlx poem async-nats tokio reqwest lettre'
+tree=$(cargo tree -p domain -e normal --prefix none)
+found=()
+while read -r name _; do
+  for f in $forbidden; do
+    # the crate itself or one of its sub-crates (sqlx-core, poem-openapi, tokio-util, ...)
+    case $name in
+      "$f" | "$f"-*) found+=("$name") ;;
+    esac
+  done
+done <<<"$tree"
+if [ "${#found[@]}" -gt 0 ]; then
+  found_list=$(printf '%s\n' "${found[@]}" | sort -u | tr '\n' ' ')
+  echo "[test] ERROR: the domain crate depends (directly or transitively) on infrastructure crate(s): $found_list" >&2
+  echo "[test] see: cargo tree -p domain -e normal -i <crate>" >&2
+  exit 1
+fi
+echo "[test] ok: domain is free of ${forbidden// /, }" >&2
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo build --bin raptscallions"
+cargo build --bin raptscallions
+
+step "cargo test --workspace $*"
+echo "[test] DATABASE_URL=$DATABASE_URL TEST_DATABASE_URL=$TEST_DATABASE_URL NATS_URL=$NATS_URL" >&2
+cargo test --workspace "$@"
