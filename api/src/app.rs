@@ -104,6 +104,7 @@ impl Application {
         )];
         let relay = NatsRelay::new(
             nats.clone(),
+            &config.nats_subject_prefix,
             &config.nats_events_stream,
             config.nats_duplicate_window,
         );

@@ -120,6 +120,9 @@ pub enum ApiError {
     /// The resource does not exist.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
+    /// The method is not allowed on this path.
+    #[oai(status = 405, content_type = "application/problem+json")]
+    MethodNotAllowed(Json<Problem>),
     /// Concurrent modification or a state that forbids the change.
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
@@ -151,6 +154,7 @@ impl ApiError {
         match kind.status().as_u16() {
             400 => Self::BadRequest(problem),
             404 => Self::NotFound(problem),
+            405 => Self::MethodNotAllowed(problem),
             409 => Self::Conflict(problem),
             413 => Self::PayloadTooLarge(problem),
             415 => Self::UnsupportedMediaType(problem),
@@ -178,6 +182,7 @@ impl ApiError {
         match self {
             Self::BadRequest(p)
             | Self::NotFound(p)
+            | Self::MethodNotAllowed(p)
             | Self::Conflict(p)
             | Self::PayloadTooLarge(p)
             | Self::UnsupportedMediaType(p)

@@ -76,16 +76,26 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// Whether a sqlx error means "the database is not reachable right now".
+/// Whether a sqlx error means "the database is not reachable right now": I/O and pool
+/// errors, and the SQLSTATEs of a server that refuses or drops connections (class 08
+/// connection exception, 53 insufficient resources, 57P operator intervention such as a
+/// shutdown, 3D000 database missing, 55000 "database is not accepting connections").
 pub fn is_unavailable(error: &sqlx::Error) -> bool {
-    matches!(
-        error,
+    match error {
         sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed
-    ) || matches!(error, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            ["08", "53", "57P"]
+                .iter()
+                .any(|class| code.starts_with(class))
+                || code == "3D000"
+                || code == "55000"
+        }),
+        _ => false,
+    }
 }
 
 /// Why a command did not take effect.

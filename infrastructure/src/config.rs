@@ -36,6 +36,9 @@ pub struct Config {
     /// `READ_YOUR_WRITES_TIMEOUT_MS`, default 5000: how long a write waits for its read
     /// model before answering anyway.
     pub read_your_writes_timeout: Duration,
+    /// `NATS_SUBJECT_PREFIX`, default `rapt`: the first token of every subject the service
+    /// publishes (`rapt.events.<aggregate_type>.<aggregate_id>`).
+    pub nats_subject_prefix: String,
     /// `NATS_EVENTS_STREAM`, default `RAPT_EVENTS`: the JetStream stream of the relay.
     pub nats_events_stream: String,
     /// `NATS_DUPLICATE_WINDOW_SECS`, default 3600: JetStream de-duplication window of the
@@ -97,6 +100,7 @@ impl Config {
             database_acquire_timeout: env.millis("DATABASE_ACQUIRE_TIMEOUT_MS", 3000)?,
             max_body_bytes: env.parse("MAX_BODY_BYTES", 64 * 1024)?,
             read_your_writes_timeout: env.millis("READ_YOUR_WRITES_TIMEOUT_MS", 5000)?,
+            nats_subject_prefix: env.subject_token("NATS_SUBJECT_PREFIX", "rapt")?,
             nats_events_stream: env
                 .optional("NATS_EVENTS_STREAM")
                 .unwrap_or_else(|| "RAPT_EVENTS".into()),
@@ -155,6 +159,21 @@ impl Env {
                 variable: name,
                 reason: e.to_string(),
             }),
+        }
+    }
+
+    fn subject_token(&self, name: &'static str, default: &str) -> Result<String, ConfigError> {
+        let value = self.optional(name).unwrap_or_else(|| default.to_owned());
+        if value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            Ok(value)
+        } else {
+            Err(ConfigError::Malformed {
+                variable: name,
+                reason: "only letters, digits, - and _ are allowed".into(),
+            })
         }
     }
 

@@ -9,9 +9,6 @@ use projections::{LoggedEvent, Sink};
 use serde::Serialize;
 use tokio::sync::OnceCell;
 
-/// The subject prefix of the relay: `rapt.events.<aggregate_type>.<aggregate_id>`.
-pub const EVENTS_SUBJECT_PREFIX: &str = "rapt.events";
-
 /// Connects without waiting for the server: the client keeps retrying in the background, so
 /// NATS being down never stops the service from starting (fan-out just waits).
 pub async fn connect(url: &str) -> anyhow::Result<async_nats::Client> {
@@ -27,10 +24,11 @@ pub async fn connect(url: &str) -> anyhow::Result<async_nats::Client> {
         .with_context(|| format!("connecting to NATS at {url}"))
 }
 
-/// The subject an event is published on.
-pub fn subject_for(event: &LoggedEvent) -> String {
+/// The subject an event is published on: `<prefix>.events.<aggregate_type>.<aggregate_id>`
+/// (`prefix` is `NATS_SUBJECT_PREFIX`, `rapt` by default).
+pub fn subject_for(prefix: &str, event: &LoggedEvent) -> String {
     format!(
-        "{EVENTS_SUBJECT_PREFIX}.{}.{}",
+        "{prefix}.events.{}.{}",
         subject_token(&event.aggregate_type),
         subject_token(&event.aggregate_id)
     )
@@ -66,6 +64,7 @@ struct RelayedEvent<'a> {
 /// the event id, so a batch re-sent after a failure is de-duplicated by the server.
 pub struct NatsRelay {
     jetstream: jetstream::Context,
+    subject_prefix: String,
     stream_config: stream::Config,
     stream_ready: OnceCell<()>,
 }
@@ -73,15 +72,21 @@ pub struct NatsRelay {
 impl NatsRelay {
     pub const NAME: &'static str = "nats-relay";
 
-    pub fn new(client: async_nats::Client, stream_name: &str, duplicate_window: Duration) -> Self {
+    pub fn new(
+        client: async_nats::Client,
+        subject_prefix: &str,
+        stream_name: &str,
+        duplicate_window: Duration,
+    ) -> Self {
         let jetstream = jetstream::ContextBuilder::new()
             .timeout(Duration::from_secs(5))
             .build(client);
         Self {
             jetstream,
+            subject_prefix: subject_prefix.to_owned(),
             stream_config: stream::Config {
                 name: stream_name.to_owned(),
-                subjects: vec![format!("{EVENTS_SUBJECT_PREFIX}.>")],
+                subjects: vec![format!("{subject_prefix}.events.>")],
                 storage: stream::StorageType::File,
                 duplicate_window,
                 ..Default::default()
@@ -136,7 +141,7 @@ impl Sink for NatsRelay {
             }
             let ack = self
                 .jetstream
-                .send_publish(subject_for(event), message)
+                .send_publish(subject_for(&self.subject_prefix, event), message)
                 .await
                 .with_context(|| format!("publishing event at position {}", event.position))?;
             acks.push(ack);

@@ -1,1 +1,425 @@
+//! The test harness: a fresh database per test (dropped afterwards), the real server on port
+//! 0, a real NATS (the machine's, or a private `nats-server` the test controls), and helpers
+//! that wait for the projections instead of sleeping.
 
+use std::collections::HashMap;
+use std::net::TcpListener as StdTcpListener;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use api::Application;
+use infrastructure::Config;
+use serde_json::Value;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::process::{Child, Command};
+use uuid::Uuid;
+
+/// The admin connection that creates and drops test databases.
+pub fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// The shared NATS server of the machine.
+pub fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("database URL has a path");
+    format!("{base}/{name}")
+}
+
+/// A database that exists for one test and is dropped (forcibly) when this is dropped.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn create() -> Self {
+        let name = format!("rapt_test_{}", Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&admin_url())
+            .await
+            .expect("connect to TEST_DATABASE_URL");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create test database");
+        let _ = admin.close().await;
+        let url = with_database(&admin_url(), &name);
+        Self { name, url }
+    }
+
+    /// A pool on the admin database (for ALTER DATABASE and the like).
+    pub async fn admin_pool() -> PgPool {
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect(&admin_url())
+            .await
+            .expect("connect to TEST_DATABASE_URL")
+    }
+
+    pub async fn pool(&self) -> PgPool {
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(5)
+            .connect(&self.url)
+            .await
+            .expect("connect to the test database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside (or outside) a runtime: do the async work on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                if let Ok(mut admin) = PgConnection::connect(&admin_url()).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut admin)
+                        .await;
+                }
+                // The relay stream this test's app created on the shared NATS server.
+                if let Ok(client) = async_nats::connect(nats_url()).await {
+                    let jetstream = async_nats::jetstream::new(client);
+                    let _ = jetstream.delete_stream(stream_name(&name)).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A free TCP port on the loopback interface.
+pub fn free_port() -> u16 {
+    StdTcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A private `nats-server` with JetStream that the test can stop and restart (same port,
+/// same storage directory).
+pub struct NatsServer {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    pub async fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("rapt-nats-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("nats dir");
+        let mut server = Self {
+            port: free_port(),
+            dir,
+            child: None,
+        };
+        server.restart().await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again), waiting until it accepts connections.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let child = Command::new("nats-server")
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("nats-server must be installed (scripts/services.sh installs it)");
+        self.child = Some(child);
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("nats-server did not start on port {}", self.port);
+    }
+
+    /// Kills the server.
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+            let _ = child.wait().await;
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Settings a test may change before the app starts.
+#[derive(Debug, Clone, Default)]
+pub struct TestOptions {
+    /// Use this NATS server instead of the machine's.
+    pub nats_url: Option<String>,
+    /// Extra or overriding environment variables.
+    pub env: Vec<(String, String)>,
+}
+
+fn tag(db_name: &str) -> String {
+    db_name.trim_start_matches("rapt_test_")[..12].to_owned()
+}
+
+fn stream_name(db_name: &str) -> String {
+    format!("T{}_EVENTS", tag(db_name))
+}
+
+/// The environment of a test app: fresh database, port 0, its own NATS subjects and stream.
+pub fn test_env(db: &TestDb, options: &TestOptions) -> HashMap<String, String> {
+    let tag = tag(&db.name);
+    let mut vars: HashMap<String, String> = [
+        ("DATABASE_URL", db.url.clone()),
+        (
+            "NATS_URL",
+            options.nats_url.clone().unwrap_or_else(nats_url),
+        ),
+        ("BIND_ADDR", "127.0.0.1:0".to_owned()),
+        ("NATS_SUBJECT_PREFIX", format!("t{tag}")),
+        ("NATS_EVENTS_STREAM", stream_name(&db.name)),
+        ("DATABASE_MAX_CONNECTIONS", "10".to_owned()),
+        ("SUBSCRIBER_TAKEOVER_INTERVAL_MS", "200".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (k, v) in &options.env {
+        vars.insert(k.clone(), v.clone());
+    }
+    vars
+}
+
+/// The real server, in this process, on a fresh database.
+pub struct TestApp {
+    pub address: String,
+    pub pool: PgPool,
+    pub http: reqwest::Client,
+    pub config: Config,
+    app: Option<Application>,
+    pub db: TestDb,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(TestOptions::default()).await
+}
+
+pub async fn spawn_app_with(options: TestOptions) -> TestApp {
+    let db = TestDb::create().await;
+    let config = Config::from_vars(test_env(&db, &options)).expect("test config");
+    let app = Application::build(config.clone())
+        .await
+        .expect("the application starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    TestApp {
+        address,
+        pool: db.pool().await,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client"),
+        config,
+        app: Some(app),
+        db,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn patch_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .patch(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("PATCH")
+    }
+
+    /// Creates a group and returns its JSON.
+    pub async fn create_group(&self, name: &str, parent: Option<&str>) -> Value {
+        let response = self
+            .post_json(
+                "/groups",
+                &serde_json::json!({"name": name, "parent_id": parent}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "create group {name}");
+        response.json().await.expect("group json")
+    }
+
+    /// The number of events in the log.
+    pub async fn log_length(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&self.pool)
+            .await
+            .expect("count events")
+    }
+
+    /// The newest position in the log (0 when empty).
+    pub async fn log_head(&self) -> i64 {
+        projections::log::head(&self.pool).await.expect("head")
+    }
+
+    /// Waits until every subscriber's checkpoint has reached the current end of the log.
+    pub async fn wait_for_subscribers(&self) {
+        let head = self.log_head().await;
+        wait_for_checkpoints(&self.pool, head, &["groups", "nats-relay"]).await;
+    }
+
+    /// Stops the server (graceful) without dropping the database.
+    pub async fn stop(&mut self) {
+        if let Some(app) = self.app.take() {
+            app.stop().await;
+        }
+    }
+
+    pub fn application(&self) -> &Application {
+        self.app.as_ref().expect("running")
+    }
+}
+
+/// Waits (up to 30 s, then panics) until each named checkpoint is at or past `position`.
+pub async fn wait_for_checkpoints(pool: &PgPool, position: i64, names: &[&str]) {
+    for _ in 0..3000 {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT name, position FROM subscriber_checkpoints")
+                .fetch_all(pool)
+                .await
+                .expect("checkpoints");
+        let done = names
+            .iter()
+            .all(|name| rows.iter().any(|(n, p)| n == name && *p >= position));
+        if done {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("subscribers {names:?} did not reach position {position}");
+}
+
+/// The `raptscallions` binary built next to the tests (`cargo build --bin raptscallions`;
+/// the README's test command does it first).
+pub fn server_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let binary = dir.join("raptscallions");
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo build --bin raptscallions` first",
+        binary.display()
+    );
+    binary
+}
+
+/// A `raptscallions serve` process.
+pub struct ServerProcess {
+    pub port: u16,
+    child: Child,
+}
+
+impl ServerProcess {
+    /// Starts `raptscallions serve` with `env` on a free port and waits until it answers.
+    pub async fn start(env: &HashMap<String, String>) -> Self {
+        let port = free_port();
+        let child = Command::new(server_binary())
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env)
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start raptscallions serve");
+        let process = Self { port, child };
+        let client = reqwest::Client::new();
+        for _ in 0..600 {
+            if client
+                .get(process.url("/health"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                return process;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("raptscallions serve did not come up on port {port}");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// SIGKILL: no graceful shutdown, as in a crash.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+        let _ = self.child.wait().await;
+    }
+}
+
+/// Runs `raptscallions <args>` to completion with `env`; returns (success, stdout+stderr).
+pub async fn run_cli(env: &HashMap<String, String>, args: &[&str]) -> (bool, String) {
+    let output = Command::new(server_binary())
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .output()
+        .await
+        .expect("run raptscallions");
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}

@@ -1,0 +1,122 @@
+//! Malformed requests: the right status, a problem document with a stable type, and nothing
+//! appended to the log.
+
+use serde_json::Value;
+use tests::spawn_app;
+
+const PROBLEM: &str = "https://raptscallions.app/problems/";
+
+struct Case {
+    what: &'static str,
+    method: &'static str,
+    path: String,
+    content_type: Option<&'static str>,
+    body: String,
+    status: u16,
+    problem: &'static str,
+}
+
+fn case(
+    what: &'static str,
+    method: &'static str,
+    path: impl Into<String>,
+    content_type: Option<&'static str>,
+    body: impl Into<String>,
+    status: u16,
+    problem: &'static str,
+) -> Case {
+    Case {
+        what,
+        method,
+        path: path.into(),
+        content_type,
+        body: body.into(),
+        status,
+        problem,
+    }
+}
+
+#[tokio::test]
+async fn each_malformed_request_gets_its_status_and_problem_type_and_changes_nothing() {
+    let app = spawn_app().await;
+    let group = app.create_group("Existing", None).await;
+    let id = group["id"].as_str().unwrap().to_owned();
+    let g = format!("/groups/{id}");
+    let json = Some("application/json");
+    let unknown = "/groups/0195a3a0-0000-7000-8000-00000000abcd";
+    let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(70 * 1024));
+
+    #[rustfmt::skip]
+    let cases = [
+        //   what                       method   path          content type   body                                   status  problem type
+        case("malformed JSON",          "POST",  "/groups",    json,          "{\"name\": ",                         400,    "malformed-json"),
+        case("not JSON at all",         "POST",  "/groups",    json,          "name=x",                              400,    "malformed-json"),
+        case("unknown field",           "POST",  "/groups",    json,          r#"{"name":"A","colour":"red"}"#,      422,    "invalid-request"),
+        case("wrong type (number)",     "POST",  "/groups",    json,          r#"{"name":5}"#,                       422,    "invalid-request"),
+        case("wrong type (parent)",     "POST",  "/groups",    json,          r#"{"name":"A","parent_id":"nope"}"#,  422,    "invalid-request"),
+        case("missing name",            "POST",  "/groups",    json,          "{}",                                  422,    "invalid-request"),
+        case("JSON array",              "POST",  "/groups",    json,          "[]",                                  422,    "invalid-request"),
+        case("empty body",              "POST",  "/groups",    json,          "",                                    422,    "invalid-request"),
+        case("blank name",              "POST",  "/groups",    json,          r#"{"name":"   "}"#,                   422,    "invalid-request"),
+        case("name too long",           "POST",  "/groups",    json,          format!(r#"{{"name":"{}"}}"#, "n".repeat(201)), 422, "invalid-request"),
+        case("oversized body",          "POST",  "/groups",    json,          huge,                                  413,    "payload-too-large"),
+        case("not JSON content type",   "POST",  "/groups",    Some("text/plain"), r#"{"name":"A"}"#,                415,    "unsupported-media-type"),
+        case("unknown parent",          "POST",  "/groups",    json,          format!(r#"{{"name":"A","parent_id":"{}"}}"#, &unknown[8..]), 422, "parent-not-found"),
+        case("rename: unknown field",   "PATCH", g.clone(),    json,          r#"{"title":"B"}"#,                    422,    "invalid-request"),
+        case("rename: wrong type",      "PATCH", g.clone(),    json,          r#"{"name":true}"#,                    422,    "invalid-request"),
+        case("rename: malformed",       "PATCH", g.clone(),    json,          "{",                                   400,    "malformed-json"),
+        case("rename: unknown group",   "PATCH", unknown,      json,          r#"{"name":"B"}"#,                     404,    "not-found"),
+        case("archive: unknown group",  "POST",  format!("{unknown}/archive"), None, "",                             404,    "not-found"),
+        case("get: unknown group",      "GET",   unknown,      None,          "",                                    404,    "not-found"),
+        case("get: id not a uuid",      "GET",   "/groups/42", None,          "",                                    400,    "invalid-parameter"),
+        case("list: limit 0",           "GET",   "/groups?limit=0", None,     "",                                    400,    "invalid-parameter"),
+        case("list: bad cursor",        "GET",   "/groups?cursor=zzz", None,  "",                                    400,    "invalid-parameter"),
+        case("events: limit too big",   "GET",   "/events?limit=5000", None,  "",                                    400,    "invalid-parameter"),
+        case("events: after negative",  "GET",   "/events?after=-1", None,    "",                                    400,    "invalid-parameter"),
+        case("unknown stream",          "GET",   "/streams/group/nope", None, "",                                    404,    "not-found"),
+        case("unknown route",           "GET",   "/nothing-here", None,       "",                                    404,    "not-found"),
+        case("method not allowed",      "DELETE", g.clone(),   None,          "",                                    405,    "method-not-allowed"),
+    ];
+
+    let before = app.log_length().await;
+    for c in &cases {
+        let mut request = app
+            .http
+            .request(c.method.parse().unwrap(), app.url(&c.path));
+        if let Some(ct) = c.content_type {
+            request = request.header("content-type", ct);
+        }
+        let response = request.body(c.body.clone()).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), c.status, "{}: status", c.what);
+        assert!(
+            response.headers().contains_key("x-request-id"),
+            "{}: x-request-id",
+            c.what
+        );
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            content_type.starts_with("application/problem+json"),
+            "{}: content type {content_type}",
+            c.what
+        );
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(
+            problem["type"],
+            format!("{PROBLEM}{}", c.problem),
+            "{}: {problem}",
+            c.what
+        );
+        assert_eq!(problem["status"], c.status, "{}", c.what);
+        assert!(problem["title"].is_string(), "{}", c.what);
+    }
+    assert_eq!(
+        app.log_length().await,
+        before,
+        "no bad request appended anything"
+    );
+    let unchanged: Value = app.get(&g).await.json().await.unwrap();
+    assert_eq!(unchanged, group);
+}

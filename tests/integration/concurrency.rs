@@ -1,0 +1,119 @@
+//! Optimistic concurrency and exactly-once projection under concurrent load.
+
+use std::sync::Arc;
+
+use domain::group::{Group, GroupEvent};
+use domain::Aggregate as _;
+use futures::future::join_all;
+use serde_json::{json, Value};
+use tests::spawn_app;
+
+/// Folds a group's stream from the log.
+async fn fold_stream(pool: &sqlx::PgPool, id: &str) -> (Group, i64) {
+    let events = projections::log::read_stream(pool, "group", id)
+        .await
+        .unwrap();
+    let count = events.len() as i64;
+    let state = Group::fold(
+        events
+            .into_iter()
+            .map(|e| serde_json::from_value::<GroupEvent>(e.payload).unwrap()),
+    );
+    (state, count)
+}
+
+#[tokio::test]
+async fn fifty_concurrent_renames_are_200_or_409_and_the_read_model_equals_the_fold() {
+    let app = Arc::new(spawn_app().await);
+    let group = app.create_group("Start", None).await;
+    let id = group["id"].as_str().unwrap().to_owned();
+
+    let renames = (0..50).map(|i| {
+        let app = app.clone();
+        let id = id.clone();
+        async move {
+            app.patch_json(
+                &format!("/groups/{id}"),
+                &json!({"name": format!("Name {i}")}),
+            )
+            .await
+        }
+    });
+    let responses = join_all(renames).await;
+    let mut ok = 0;
+    for response in responses {
+        match response.status().as_u16() {
+            200 => ok += 1,
+            409 => {
+                let content_type = response.headers()["content-type"].to_str().unwrap();
+                assert!(content_type.starts_with("application/problem+json"));
+                let problem: Value = response.json().await.unwrap();
+                assert_eq!(
+                    problem["type"],
+                    "https://raptscallions.app/problems/conflict"
+                );
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(ok >= 1, "at least one rename wins");
+
+    let (state, count) = fold_stream(&app.pool, &id).await;
+    assert_eq!(count, 1 + ok, "one event per 200");
+    app.wait_for_subscribers().await;
+    let read: Value = app
+        .get(&format!("/groups/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["name"], state.name.unwrap().as_str());
+    assert_eq!(read["version"], count);
+    assert_eq!(read["archived"], state.archived);
+}
+
+#[tokio::test]
+async fn eight_writers_times_500_commands_are_each_applied_exactly_once() {
+    let app = Arc::new(spawn_app().await);
+    let writers = (0..8).map(|w| {
+        let app = app.clone();
+        async move {
+            let group = app.create_group(&format!("Writer {w}"), None).await;
+            let id = group["id"].as_str().unwrap().to_owned();
+            for i in 1..500 {
+                let response = app
+                    .patch_json(
+                        &format!("/groups/{id}"),
+                        &json!({"name": format!("W{w} #{i}")}),
+                    )
+                    .await;
+                assert_eq!(response.status(), 200);
+                let body: Value = response.json().await.unwrap();
+                // Read-your-writes on every command.
+                assert_eq!(body["version"], i + 1);
+            }
+            id
+        }
+    });
+    let ids = join_all(writers).await;
+    assert_eq!(app.log_length().await, 8 * 500);
+    app.wait_for_subscribers().await;
+    for id in ids {
+        let (state, count) = fold_stream(&app.pool, &id).await;
+        assert_eq!(count, 500);
+        let (name, version): (String, i64) =
+            sqlx::query_as("SELECT name, version FROM groups WHERE id = $1::uuid")
+                .bind(&id)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        assert_eq!(version, 500, "every event of {id} applied once");
+        assert_eq!(name, state.name.unwrap().as_str());
+    }
+    let checkpoint: i64 =
+        sqlx::query_scalar("SELECT position FROM subscriber_checkpoints WHERE name = 'groups'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(checkpoint, app.log_head().await);
+}

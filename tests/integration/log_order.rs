@@ -1,0 +1,188 @@
+//! The global log never lets a reader skip an event, even when transactions commit out of
+//! position order.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use projections::log::{read_after, LogFilter};
+use sqlx::PgPool;
+use tests::TestDb;
+
+async fn migrated() -> (TestDb, PgPool) {
+    let db = TestDb::create().await;
+    let pool = db.pool().await;
+    infrastructure::db::migrate(&pool).await.unwrap();
+    (db, pool)
+}
+
+const INSERT: &str = "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+                      event_version, payload, metadata) \
+                      VALUES ('test', $1, $2, 'test.happened', '1', '{}', '{}')";
+
+async fn all_ids(pool: &PgPool) -> Vec<String> {
+    read_all(pool)
+        .await
+        .into_iter()
+        .map(|e| e.aggregate_id)
+        .collect()
+}
+
+/// The whole readable log, once every committed event is readable. Transactions of other
+/// tests (xmin is cluster-wide) may hold the safe bound back for a moment: readers poll.
+async fn read_all(pool: &PgPool) -> Vec<projections::LoggedEvent> {
+    let committed: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    for _ in 0..1000 {
+        let events = read_after(pool, 0, 10_000, &LogFilter::default())
+            .await
+            .unwrap();
+        if events.len() as i64 == committed {
+            return events;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the safe bound did not pass the committed events");
+}
+
+#[tokio::test]
+async fn an_event_committed_later_with_a_lower_position_is_not_skipped() {
+    let (_db, pool) = migrated().await;
+    let mut first = pool.begin().await.unwrap();
+    sqlx::query(INSERT)
+        .bind("first")
+        .bind(1_i64)
+        .execute(&mut *first)
+        .await
+        .unwrap();
+    let mut second = pool.begin().await.unwrap();
+    sqlx::query(INSERT)
+        .bind("second")
+        .bind(1_i64)
+        .execute(&mut *second)
+        .await
+        .unwrap();
+    second.commit().await.unwrap();
+
+    // `second` is committed, but `first` (lower position) is still in flight: a reader that
+    // returned `second` now would move its checkpoint past `first` and skip it.
+    let visible = read_after(&pool, 0, 100, &LogFilter::default())
+        .await
+        .unwrap();
+    assert!(
+        visible.is_empty(),
+        "nothing readable while an older transaction is open"
+    );
+    assert!(
+        projections::log::head(&pool).await.unwrap() > 0,
+        "second is committed"
+    );
+
+    first.commit().await.unwrap();
+    assert_eq!(all_ids(&pool).await, ["first", "second"]);
+}
+
+#[tokio::test]
+async fn positions_within_a_transaction_follow_insert_order() {
+    let (_db, pool) = migrated().await;
+    let mut tx = pool.begin().await.unwrap();
+    for seq in 1..=5_i64 {
+        sqlx::query(INSERT)
+            .bind("multi")
+            .bind(seq)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let events = read_all(&pool).await;
+    let sequences: Vec<i64> = events.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, [1, 2, 3, 4, 5]);
+    assert!(events
+        .windows(2)
+        .all(|w| w[1].position == w[0].position + 1));
+}
+
+#[tokio::test]
+async fn the_log_is_append_only() {
+    let (_db, pool) = migrated().await;
+    sqlx::query(INSERT)
+        .bind("x")
+        .bind(1_i64)
+        .execute(&pool)
+        .await
+        .unwrap();
+    for statement in [
+        "UPDATE events SET payload = '{\"forged\": true}'",
+        "DELETE FROM events",
+        "TRUNCATE events",
+    ] {
+        let error = sqlx::query(statement).execute(&pool).await.unwrap_err();
+        assert!(
+            error.to_string().contains("append-only"),
+            "{statement}: {error}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_tailing_reader_sees_every_event_of_concurrent_writers_exactly_once() {
+    let (_db, pool) = migrated().await;
+    let done = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                for i in 0..150_i64 {
+                    let mut tx = pool.begin().await.unwrap();
+                    sqlx::query(INSERT)
+                        .bind(format!("w{w}-{i}"))
+                        .bind(1_i64)
+                        .execute(&mut *tx)
+                        .await
+                        .unwrap();
+                    // Hold some transactions open so commits interleave out of order.
+                    if (i + w) % 3 == 0 {
+                        tokio::time::sleep(Duration::from_millis((i % 4) as u64)).await;
+                    }
+                    tx.commit().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let tailer = {
+        let pool = pool.clone();
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut checkpoint = 0;
+            let mut seen = Vec::new();
+            loop {
+                let finished = done.load(Ordering::Acquire);
+                let batch = read_after(&pool, checkpoint, 100, &LogFilter::default())
+                    .await
+                    .unwrap();
+                if let Some(last) = batch.last() {
+                    checkpoint = last.position;
+                }
+                let empty = batch.is_empty();
+                seen.extend(batch.into_iter().map(|e| e.aggregate_id));
+                if finished && seen.len() >= 8 * 150 {
+                    return seen;
+                }
+                if empty {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        })
+    };
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    done.store(true, Ordering::Release);
+    let seen = tailer.await.unwrap();
+    let all = all_ids(&pool).await;
+    assert_eq!(all.len(), 8 * 150);
+    assert_eq!(seen, all, "the tailer saw the whole log, in order, once");
+}

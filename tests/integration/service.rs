@@ -1,0 +1,144 @@
+//! Health, readiness, OpenAPI, configuration errors and failure modes.
+
+use serde_json::Value;
+use tests::{run_cli, spawn_app};
+
+#[tokio::test]
+async fn health_ready_openapi_and_docs() {
+    let app = spawn_app().await;
+    let health = app.get("/health").await;
+    assert_eq!(health.status(), 200);
+    assert!(health.headers().contains_key("x-request-id"));
+    let health: Value = health.json().await.unwrap();
+    assert_eq!(health["status"], "ok");
+
+    // The NATS connection is made in the background after start-up.
+    let mut ready = app.get("/ready").await;
+    for _ in 0..100 {
+        if ready.status() == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        ready = app.get("/ready").await;
+    }
+    assert_eq!(ready.status(), 200);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["database"], "ok");
+    assert_eq!(ready["migrations"], "ok");
+    assert_eq!(ready["nats"], "ok");
+
+    let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/groups",
+        "/groups/{id}",
+        "/groups/{id}/archive",
+        "/events",
+        "/streams/{aggregate_type}/{aggregate_id}",
+        "/health",
+        "/ready",
+    ] {
+        assert!(spec["paths"][path].is_object(), "{path} documented");
+    }
+    let create = &spec["paths"]["/groups"]["post"];
+    for status in ["201", "400", "409", "413", "415", "422", "500", "503"] {
+        assert!(
+            create["responses"][status].is_object(),
+            "POST /groups documents {status}"
+        );
+    }
+    assert!(create["responses"]["422"]["content"]["application/problem+json"].is_object());
+
+    let docs = app.get("/docs").await;
+    assert_eq!(docs.status(), 200);
+    assert!(docs.text().await.unwrap().contains("swagger"));
+}
+
+#[tokio::test]
+async fn database_down_is_503_and_recovers() {
+    let app = spawn_app().await;
+    let group = app.create_group("Before outage", None).await;
+    let id = group["id"].as_str().unwrap();
+    let admin = tests::TestDb::admin_pool().await;
+    let name = &app.db.name;
+    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(name)
+        .execute(&admin)
+        .await
+        .unwrap();
+
+    let response = app.get(&format!("/groups/{id}")).await;
+    assert_eq!(response.status(), 503);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(
+        problem["type"],
+        "https://raptscallions.app/problems/service-unavailable"
+    );
+    let response = app
+        .post_json("/groups", &serde_json::json!({"name": "During outage"}))
+        .await;
+    assert_eq!(response.status(), 503);
+    let ready = app.get("/ready").await;
+    assert_eq!(ready.status(), 503);
+    assert_eq!(app.get("/health").await.status(), 200);
+
+    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let mut recovered = false;
+    for _ in 0..100 {
+        if app.get(&format!("/groups/{id}")).await.status() == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(recovered);
+}
+
+#[tokio::test]
+async fn an_internal_error_is_an_opaque_500() {
+    let app = spawn_app().await;
+    let group = app.create_group("Will break", None).await;
+    let id = group["id"].as_str().unwrap();
+    // Corrupt the read model so that reading the row fails inside the server.
+    sqlx::query("UPDATE groups SET path = 'secretinternalvalue' WHERE id = $1::uuid")
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let response = app.get(&format!("/groups/{id}")).await;
+    assert_eq!(response.status(), 500);
+    let body = response.text().await.unwrap();
+    let problem: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        problem["type"],
+        "https://raptscallions.app/problems/internal"
+    );
+    for leak in ["secretinternalvalue", "ColumnDecode", "sqlx", "path"] {
+        assert!(!body.contains(leak), "500 body leaks {leak}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn missing_or_malformed_configuration_names_the_variable() {
+    let mut env = std::collections::HashMap::new();
+    env.insert("NATS_URL".to_owned(), "nats://127.0.0.1:4222".to_owned());
+    let (ok, output) = run_cli(&env, &["serve"]).await;
+    assert!(!ok);
+    assert!(output.contains("DATABASE_URL"), "{output}");
+
+    env.insert(
+        "DATABASE_URL".to_owned(),
+        "postgres://postgres@127.0.0.1:5432/x".to_owned(),
+    );
+    env.insert("BIND_ADDR".to_owned(), "not-an-address".to_owned());
+    let (ok, output) = run_cli(&env, &["serve"]).await;
+    assert!(!ok);
+    assert!(output.contains("BIND_ADDR"), "{output}");
+}

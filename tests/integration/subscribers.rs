@@ -1,0 +1,173 @@
+//! Checkpointed subscribers: crash and resume, replay.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use projections::runner::{RunnerSettings, Subscriber};
+use projections::{LogSignal, LoggedEvent, Projection, Subscribers};
+use sqlx::PgConnection;
+use tests::{run_cli, spawn_app, test_env, wait_for_checkpoints, TestOptions};
+use tokio::sync::watch;
+
+/// Records every position it applies; the primary key turns a double apply into an error.
+struct Counting;
+
+#[async_trait]
+impl Projection for Counting {
+    fn name(&self) -> &'static str {
+        "test-counting"
+    }
+
+    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
+        sqlx::query("TRUNCATE test_seen").execute(conn).await?;
+        Ok(())
+    }
+
+    async fn apply(&self, conn: &mut PgConnection, event: &LoggedEvent) -> anyhow::Result<()> {
+        sqlx::query("INSERT INTO test_seen (position) VALUES ($1)")
+            .bind(event.position)
+            .execute(conn)
+            .await?;
+        // Slow enough that the test can kill it in the middle of a batch.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        Ok(())
+    }
+}
+
+async fn checkpoint(pool: &sqlx::PgPool, name: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT coalesce((SELECT position FROM subscriber_checkpoints WHERE name = $1), 0)",
+    )
+    .bind(name)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_killed_subscriber_resumes_without_loss_or_double_apply() {
+    let app = spawn_app().await;
+    sqlx::query("CREATE TABLE test_seen (position bigint PRIMARY KEY)")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let services = app.application().services().clone();
+    let context = application::CommandContext {
+        actor: "test".into(),
+        correlation_id: "kill-test".into(),
+        causation_id: None,
+    };
+    for i in 0..150 {
+        services
+            .groups
+            .create(
+                &context,
+                domain::group::GroupName::parse(&format!("G{i}")).unwrap(),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let head = app.log_head().await;
+
+    let settings = RunnerSettings {
+        batch_size: 10,
+        ..RunnerSettings::default()
+    };
+    let start = |shutdown: watch::Receiver<bool>| {
+        Subscribers::default().spawn(
+            Subscriber::Projection(Arc::new(Counting)),
+            app.config.database.clone(),
+            LogSignal::default(),
+            settings,
+            shutdown,
+        )
+    };
+    let (_stop, shutdown) = watch::channel(false);
+    let first = start(shutdown.clone());
+    while checkpoint(&app.pool, "test-counting").await == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(15)).await;
+    first.abort();
+    let _ = first.await;
+    let at_kill = checkpoint(&app.pool, "test-counting").await;
+    assert!(at_kill < head, "killed mid-stream");
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM test_seen")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let expected: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE position <= $1")
+        .bind(at_kill)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(applied, expected, "rows and checkpoint moved together");
+
+    let second = start(shutdown.clone());
+    wait_for_checkpoints(&app.pool, head, &["test-counting"]).await;
+    second.abort();
+    let seen: Vec<i64> = sqlx::query_scalar("SELECT position FROM test_seen ORDER BY position")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    let log: Vec<i64> = sqlx::query_scalar("SELECT position FROM events ORDER BY position")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(seen, log, "every event applied exactly once");
+}
+
+async fn groups_snapshot(pool: &sqlx::PgPool) -> Vec<String> {
+    sqlx::query_scalar("SELECT row_to_json(g)::text FROM groups g ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn replay_all_rebuilds_read_models_identical_to_the_live_ones() {
+    let app = spawn_app().await;
+    let district = app.create_group("District", None).await;
+    let district_id = district["id"].as_str().unwrap();
+    let school = app.create_group("School", Some(district_id)).await;
+    let school_id = school["id"].as_str().unwrap();
+    app.create_group("Dept", Some(school_id)).await;
+    app.patch_json(
+        &format!("/groups/{school_id}"),
+        &serde_json::json!({"name": "School 2"}),
+    )
+    .await;
+    app.http
+        .post(app.url(&format!("/groups/{district_id}/archive")))
+        .send()
+        .await
+        .unwrap();
+    app.wait_for_subscribers().await;
+    let live = groups_snapshot(&app.pool).await;
+    assert_eq!(live.len(), 3);
+
+    // While the server runs (it holds the projection's lock), replay resets the read model
+    // and waits for the server to rebuild it.
+    let env = test_env(&app.db, &TestOptions::default());
+    let (ok, output) = run_cli(&env, &["replay", "--all"]).await;
+    assert!(ok, "replay --all failed: {output}");
+    assert!(output.contains("groups: rebuilt"), "{output}");
+    assert_eq!(groups_snapshot(&app.pool).await, live);
+
+    // And with no server running, replay rebuilds it itself.
+    let mut app = app;
+    app.stop().await;
+    sqlx::query("UPDATE groups SET name = 'tampered'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (ok, output) = run_cli(&env, &["replay", "groups"]).await;
+    assert!(ok, "replay groups failed: {output}");
+    assert_eq!(groups_snapshot(&app.pool).await, live);
+
+    let (ok, output) = run_cli(&env, &["replay", "nope"]).await;
+    assert!(!ok);
+    assert!(output.contains("unknown projection"), "{output}");
+}
