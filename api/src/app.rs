@@ -5,7 +5,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use application::groups::Groups;
+use application::identity::{Identity, IdentitySettings, MailRetry};
+use application::ports::{Clock, Mailer, SystemClock};
+use infrastructure::config::AuthConfig;
+use infrastructure::mail::{NoMailer, SmtpMailer};
 use infrastructure::nats::NatsRelay;
+use infrastructure::passwords::Argon2Hasher;
 use infrastructure::{db, Config};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{EndpointExt, Route, Server};
@@ -17,7 +22,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::middleware;
-use crate::problem;
+use crate::problem::{self, ApiError, ProblemKind};
+use crate::routes::auth::{AuthApi, AuthLimits};
+use crate::routes::users::UsersApi;
 use crate::routes::{events::EventsApi, groups::GroupsApi, health::HealthApi};
 
 /// What the endpoints use.
@@ -25,9 +32,83 @@ pub struct Services {
     pub pool: PgPool,
     pub nats: async_nats::Client,
     pub groups: Groups,
+    pub identity: Arc<Identity>,
+    pub auth: AuthConfig,
+    pub limits: AuthLimits,
     pub checkpoints: Checkpoints,
     pub subscribers: Subscribers,
     pub read_your_writes_timeout: Duration,
+}
+
+impl Services {
+    /// Read-your-writes: waits (bounded) until projection `name` has passed `position`.
+    pub async fn caught_up(&self, name: &str, position: Option<i64>) -> Result<(), ApiError> {
+        let Some(position) = position else {
+            return Ok(());
+        };
+        match self
+            .checkpoints
+            .wait_for(name, position, self.read_your_writes_timeout)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(projections::WaitError::Store(e)) => Err(e.into()),
+            Err(error) => {
+                tracing::warn!(%error, "read model did not catch up in time");
+                Err(ApiError::new(
+                    ProblemKind::ReadModelLagging,
+                    "the change was recorded; read it again shortly".to_owned(),
+                ))
+            }
+        }
+    }
+}
+
+/// Replaceable parts of the service (tests inject a clock).
+#[derive(Clone)]
+pub struct Overrides {
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for Overrides {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// The identity use cases as configured (also used by `create-admin`).
+pub fn identity(
+    auth: &AuthConfig,
+    pool: PgPool,
+    listener: Arc<dyn application::ports::AppendListener>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Identity> {
+    let mailer: Arc<dyn Mailer> = match &auth.smtp_url {
+        Some(url) => Arc::new(SmtpMailer::new(url, &auth.smtp_from)?),
+        None => {
+            tracing::warn!("SMTP_URL is not set: emails (password resets) will not be sent");
+            Arc::new(NoMailer)
+        }
+    };
+    let settings = IdentitySettings {
+        reset_token_ttl: chrono::Duration::minutes(auth.reset_token_ttl_minutes),
+        mail_retry: MailRetry {
+            attempts: auth.mail_retry_attempts,
+            first_delay: auth.mail_retry_delay,
+        },
+        frontend_url: auth.frontend_url.clone(),
+        ..IdentitySettings::default()
+    };
+    Ok(Identity::new(
+        pool,
+        listener,
+        Arc::new(Argon2Hasher::new(auth.argon2)?),
+        clock,
+        mailer,
+        settings,
+    ))
 }
 
 /// A built, running service.
@@ -40,9 +121,18 @@ pub struct Application {
 }
 
 /// The OpenAPI service of all endpoints.
-pub fn openapi(services: &Arc<Services>) -> OpenApiService<(GroupsApi, EventsApi, HealthApi), ()> {
+#[allow(clippy::type_complexity)]
+pub fn openapi(
+    services: &Arc<Services>,
+) -> OpenApiService<(AuthApi, UsersApi, GroupsApi, EventsApi, HealthApi), ()> {
     OpenApiService::new(
         (
+            AuthApi {
+                services: services.clone(),
+            },
+            UsersApi {
+                services: services.clone(),
+            },
             GroupsApi {
                 services: services.clone(),
             },
@@ -87,6 +177,11 @@ impl Application {
     /// Migrates, starts the subscribers and the relay, and binds the HTTP listener
     /// (`BIND_ADDR`; port 0 picks a free port, see [`Application::port`]).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with(config, Overrides::default()).await
+    }
+
+    /// [`Application::build`] with replaced parts.
+    pub async fn build_with(config: Config, overrides: Overrides) -> anyhow::Result<Self> {
         let pool = db::pool(&config);
         migrate_with_retry(&pool).await?;
         let nats = infrastructure::nats::connect(&config.nats_url).await?;
@@ -122,8 +217,17 @@ impl Application {
             ));
         }
 
+        let identity = identity(
+            &config.auth,
+            pool.clone(),
+            Arc::new(signal.clone()),
+            overrides.clock.clone(),
+        )?;
         let services = Arc::new(Services {
             groups: Groups::new(pool.clone(), Arc::new(signal.clone())),
+            identity: Arc::new(identity),
+            limits: AuthLimits::per_minute(config.auth.auth_rate_limit_per_minute),
+            auth: config.auth.clone(),
             checkpoints: Checkpoints::new(pool.clone(), subscribers.clone()),
             subscribers,
             pool,
@@ -137,7 +241,10 @@ impl Application {
             .at("/openapi.json", api.spec_endpoint())
             .nest("/docs", api.swagger_ui())
             .nest("/", api)
-            .around(middleware::resolve_caller)
+            .around({
+                let services = services.clone();
+                move |ep, req| middleware::resolve_caller(ep, req, services.clone())
+            })
             .around(move |ep, req| middleware::body_guard(ep, req, limit))
             .catch_all_error(problem::catch_all)
             .around(middleware::request_context);

@@ -1,14 +1,30 @@
-//! Who is calling. The one place where a request's caller is resolved: the
-//! [`crate::middleware::resolve_caller`] middleware puts a [`Caller`] into the request, and
-//! handlers take it as `Data<&Caller>`. Authentication (sessions, bearer tokens) plugs in there.
+//! Who is calling. The one place where a request's caller is resolved is the
+//! [`crate::middleware::resolve_caller`] middleware: it reads the session token (cookie
+//! `session` or `Authorization: Bearer`), puts a [`Caller`] into the request, and handlers
+//! take it as `Data<&Caller>`.
 
+use application::identity::Principal;
 use application::CommandContext;
+
+use crate::problem::{ApiError, ProblemKind};
+
+/// How the caller presented its token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    Cookie,
+    Bearer,
+}
 
 /// The principal behind a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
-    /// No credentials were presented.
+    /// No valid credentials were presented.
     Anonymous,
+    /// A signed-in user.
+    User {
+        principal: Principal,
+        credential: Credential,
+    },
 }
 
 impl Caller {
@@ -16,6 +32,25 @@ impl Caller {
     pub fn actor(&self) -> String {
         match self {
             Self::Anonymous => "anonymous".to_owned(),
+            Self::User { principal, .. } => format!("user:{}", principal.user_id),
+        }
+    }
+
+    /// The signed-in user, or 401.
+    pub fn user(&self) -> Result<&Principal, ApiError> {
+        match self {
+            Self::User { principal, .. } => Ok(principal),
+            Self::Anonymous => Err(ApiError::kind(ProblemKind::Unauthenticated)),
+        }
+    }
+
+    /// A system admin, or 401 (anonymous) / 403 (signed in without the role).
+    pub fn system_admin(&self) -> Result<&Principal, ApiError> {
+        let principal = self.user()?;
+        if principal.system_admin {
+            Ok(principal)
+        } else {
+            Err(ApiError::kind(ProblemKind::Forbidden))
         }
     }
 }
@@ -23,6 +58,11 @@ impl Caller {
 /// The request id (`x-request-id`): the correlation id of every event the request causes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
+
+/// The client's IP address (the peer, or the first `X-Forwarded-For` entry when
+/// `TRUST_FORWARDED_FOR=true`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIp(pub Option<String>);
 
 /// The metadata of the commands a request issues.
 pub fn command_context(caller: &Caller, request_id: &RequestId) -> CommandContext {

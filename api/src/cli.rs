@@ -22,6 +22,18 @@ pub enum Command {
     Migrate,
     /// Rebuild read models from position 0 of the event log.
     Replay(ReplayArgs),
+    /// Create a system admin, or make an existing account one. The password is read from a
+    /// prompt, or from the first line of standard input when it is not a terminal; never
+    /// from the command line.
+    CreateAdmin(CreateAdminArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateAdminArgs {
+    #[arg(long)]
+    pub email: String,
+    #[arg(long)]
+    pub name: String,
 }
 
 #[derive(Debug, Args)]
@@ -57,7 +69,60 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Replay(args) => replay(args).await,
+        Command::CreateAdmin(args) => create_admin(args).await,
     }
+}
+
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead as _, IsTerminal as _};
+    if std::io::stdin().is_terminal() {
+        Ok(rpassword::prompt_password("Password: ")?)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}
+
+async fn create_admin(args: CreateAdminArgs) -> anyhow::Result<()> {
+    use domain::user::{DisplayName, Email, Password};
+    let email = Email::parse(&args.email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let name = DisplayName::parse(&args.name).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+    let (options, format) = config::database_from_env()?;
+    telemetry::init(format);
+    let auth = config::auth_from_env()?;
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(options)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    db::migrate(&pool).await?;
+    let identity = crate::app::identity(
+        &auth,
+        pool.clone(),
+        std::sync::Arc::new(application::ports::NoListener),
+        std::sync::Arc::new(application::ports::SystemClock),
+    )?;
+    let context = application::CommandContext {
+        actor: "system:create-admin".into(),
+        correlation_id: uuid::Uuid::now_v7().to_string(),
+        causation_id: None,
+    };
+    if let Some(user_id) = identity.user_id_for(&email).await? {
+        identity
+            .set_system_admin(&context, user_id, true)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        println!("{} ({user_id}) is now a system admin", email.as_str());
+        return Ok(());
+    }
+    let password = Password::parse(&read_password()?).map_err(|e| anyhow::anyhow!("password: {e}"))?;
+    let user_id = identity
+        .create_account(&context, email.clone(), name, &password, true)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("created system admin {} ({user_id})", email.as_str());
+    Ok(())
 }
 
 async fn replay(args: ReplayArgs) -> anyhow::Result<()> {

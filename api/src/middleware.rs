@@ -8,7 +8,10 @@ use poem::{Body, Endpoint, IntoResponse, Request, Response, Result};
 use tracing::Instrument as _;
 use uuid::Uuid;
 
-use crate::caller::{Caller, RequestId};
+use std::sync::Arc;
+
+use crate::app::Services;
+use crate::caller::{Caller, ClientIp, Credential, RequestId};
 use crate::problem::{ApiError, ProblemKind};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -114,8 +117,119 @@ impl ClassifyName for serde_json::Error {
     }
 }
 
-/// Resolves the caller. There is no authentication yet: everybody is anonymous.
-pub async fn resolve_caller<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
-    req.extensions_mut().insert(Caller::Anonymous);
+/// The name of the session cookie.
+pub const SESSION_COOKIE: &str = "session";
+
+/// The session token of a request: `Authorization: Bearer` first, then the cookie.
+fn presented_token(req: &Request) -> Option<(String, Credential)> {
+    if let Some(value) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Some(token) = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+        {
+            return Some((token.trim().to_owned(), Credential::Bearer));
+        }
+    }
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| (value.trim().to_owned(), Credential::Cookie))
+}
+
+fn client_ip(req: &Request, trust_forwarded_for: bool) -> Option<String> {
+    if trust_forwarded_for {
+        if let Some(first) = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            return Some(first.to_owned());
+        }
+    }
+    req.remote_addr()
+        .as_socket_addr()
+        .map(|addr| addr.ip().to_string())
+}
+
+/// Whether a cookie-authenticated unsafe request comes from an allowed origin: `Origin` must
+/// be one of `ALLOWED_ORIGINS`; without `Origin`, `Sec-Fetch-Site` must not say cross-site.
+fn csrf_allowed(req: &Request, allowed_origins: &[String]) -> bool {
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("").trim_end_matches('/');
+        return allowed_origins.iter().any(|allowed| allowed == origin);
+    }
+    match req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(site) => matches!(site, "same-origin" | "same-site" | "none"),
+        None => true,
+    }
+}
+
+/// Resolves the caller from the session token and rejects cross-site cookie requests.
+pub async fn resolve_caller<E: Endpoint>(
+    next: E,
+    mut req: Request,
+    services: Arc<Services>,
+) -> Result<Response> {
+    let ip = client_ip(&req, services.auth.trust_forwarded_for);
+    req.extensions_mut().insert(ClientIp(ip));
+    let mut caller = Caller::Anonymous;
+    if let Some((token, credential)) = presented_token(&req) {
+        let request_id = req
+            .extensions()
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(|| RequestId(String::new()));
+        let context = application::CommandContext {
+            actor: "system:auth".into(),
+            correlation_id: request_id.0,
+            causation_id: None,
+        };
+        match services.identity.authenticate(&token, &context).await {
+            Ok(Some(principal)) => {
+                caller = Caller::User {
+                    principal,
+                    credential,
+                }
+            }
+            Ok(None) => {}
+            Err(error) => return Ok(ApiError::from(error).into_response()),
+        }
+    }
+    let unsafe_method = !matches!(
+        *req.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if unsafe_method
+        && matches!(
+            caller,
+            Caller::User {
+                credential: Credential::Cookie,
+                ..
+            }
+        )
+        && !csrf_allowed(&req, &services.auth.allowed_origins)
+    {
+        return Ok(ApiError::new(
+            ProblemKind::CrossSiteRequest,
+            "cookie-authenticated requests must come from an allowed origin".to_owned(),
+        )
+        .into_response());
+    }
+    req.extensions_mut().insert(caller);
     next.call(req).await.map(IntoResponse::into_response)
 }

@@ -42,6 +42,16 @@ pub enum ProblemKind {
     UnsupportedMediaType,
     NotFound,
     MethodNotAllowed,
+    Unauthenticated,
+    Forbidden,
+    CrossSiteRequest,
+    InvalidCredentials,
+    AccountDisabled,
+    WrongPassword,
+    EmailTaken,
+    InvalidResetToken,
+    ResetTokenExpired,
+    TooManyRequests,
     Conflict,
     GroupArchived,
     ParentNotFound,
@@ -61,6 +71,16 @@ impl ProblemKind {
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::NotFound => "not-found",
             Self::MethodNotAllowed => "method-not-allowed",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
+            Self::CrossSiteRequest => "cross-site-request",
+            Self::InvalidCredentials => "invalid-credentials",
+            Self::AccountDisabled => "account-disabled",
+            Self::WrongPassword => "wrong-password",
+            Self::EmailTaken => "email-taken",
+            Self::InvalidResetToken => "invalid-reset-token",
+            Self::ResetTokenExpired => "reset-token-expired",
+            Self::TooManyRequests => "too-many-requests",
             Self::Conflict => "conflict",
             Self::GroupArchived => "group-archived",
             Self::ParentNotFound => "parent-not-found",
@@ -74,9 +94,17 @@ impl ProblemKind {
     pub fn status(self) -> StatusCode {
         match self {
             Self::MalformedJson | Self::InvalidParameter => StatusCode::BAD_REQUEST,
-            Self::InvalidRequest | Self::ParentNotFound | Self::ParentArchived => {
-                StatusCode::UNPROCESSABLE_ENTITY
+            Self::InvalidRequest
+            | Self::ParentNotFound
+            | Self::ParentArchived
+            | Self::InvalidResetToken
+            | Self::ResetTokenExpired => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthenticated | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::Forbidden | Self::CrossSiteRequest | Self::AccountDisabled | Self::WrongPassword => {
+                StatusCode::FORBIDDEN
             }
+            Self::EmailTaken => StatusCode::CONFLICT,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -96,6 +124,16 @@ impl ProblemKind {
             Self::UnsupportedMediaType => "The request content type is not supported",
             Self::NotFound => "The resource was not found",
             Self::MethodNotAllowed => "The method is not allowed on this resource",
+            Self::Unauthenticated => "Sign in first: no valid session was presented",
+            Self::Forbidden => "You are not allowed to do this",
+            Self::CrossSiteRequest => "Cross-site request refused",
+            Self::InvalidCredentials => "Invalid email or password",
+            Self::AccountDisabled => "The account is disabled",
+            Self::WrongPassword => "The current password is wrong",
+            Self::EmailTaken => "An account with this email already exists",
+            Self::InvalidResetToken => "The reset token is not valid",
+            Self::ResetTokenExpired => "The reset token has expired",
+            Self::TooManyRequests => "Too many requests; retry later",
             Self::Conflict => "The resource was changed concurrently; reload and retry",
             Self::GroupArchived => "The group is archived",
             Self::ParentNotFound => "The parent group does not exist",
@@ -120,6 +158,15 @@ pub enum ApiError {
     /// The resource does not exist.
     #[oai(status = 404, content_type = "application/problem+json")]
     NotFound(Json<Problem>),
+    /// No valid session, or wrong credentials.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// Signed in, but not allowed; or a cross-site cookie request.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// Rate limited or throttled; retry after `Retry-After` seconds.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
     /// The method is not allowed on this path.
     #[oai(status = 405, content_type = "application/problem+json")]
     MethodNotAllowed(Json<Problem>),
@@ -153,7 +200,10 @@ impl ApiError {
         });
         match kind.status().as_u16() {
             400 => Self::BadRequest(problem),
+            401 => Self::Unauthorized(problem),
+            403 => Self::Forbidden(problem),
             404 => Self::NotFound(problem),
+            429 => Self::TooManyRequests(problem, 1),
             405 => Self::MethodNotAllowed(problem),
             409 => Self::Conflict(problem),
             413 => Self::PayloadTooLarge(problem),
@@ -174,6 +224,18 @@ impl ApiError {
         Self::kind(ProblemKind::Internal)
     }
 
+    /// 429 with `Retry-After` (whole seconds, at least 1).
+    pub fn too_many_requests(retry_after: std::time::Duration) -> Self {
+        let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        match Self::new(
+            ProblemKind::TooManyRequests,
+            format!("retry in {seconds} s"),
+        ) {
+            Self::TooManyRequests(problem, _) => Self::TooManyRequests(problem, seconds),
+            other => other,
+        }
+    }
+
     pub fn not_found(what: &str) -> Self {
         Self::new(ProblemKind::NotFound, format!("{what} not found"))
     }
@@ -182,6 +244,9 @@ impl ApiError {
         match self {
             Self::BadRequest(p)
             | Self::NotFound(p)
+            | Self::Unauthorized(p)
+            | Self::Forbidden(p)
+            | Self::TooManyRequests(p, _)
             | Self::MethodNotAllowed(p)
             | Self::Conflict(p)
             | Self::PayloadTooLarge(p)
@@ -275,6 +340,8 @@ pub async fn catch_all(error: poem::Error) -> Response {
     let kind = match status.as_u16() {
         400 => ProblemKind::InvalidParameter,
         404 => ProblemKind::NotFound,
+        401 => ProblemKind::Unauthenticated,
+        403 => ProblemKind::Forbidden,
         405 => ProblemKind::MethodNotAllowed,
         413 => ProblemKind::PayloadTooLarge,
         415 => ProblemKind::UnsupportedMediaType,

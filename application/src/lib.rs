@@ -4,6 +4,8 @@
 pub mod command;
 pub mod es;
 pub mod groups;
+pub mod identity;
 pub mod ports;
+pub mod tokens;
 
 pub use command::{Appended, CommandContext, CommandError, CommandRunner, StoreError};

@@ -14,3 +14,83 @@ pub struct NoListener;
 impl AppendListener for NoListener {
     fn appended(&self) {}
 }
+
+use chrono::{DateTime, Utc};
+use domain::user::{Password, PasswordHash};
+
+/// The time. Injected so that tests can move it (session expiry, reset expiry).
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that only moves when told to (tests).
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self(std::sync::Mutex::new(start))
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        *self.0.lock().expect("clock") += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().expect("clock")
+    }
+}
+
+/// Password hashing (argon2id), run off the async workers by the implementation.
+#[async_trait::async_trait]
+pub trait PasswordHasher: Send + Sync + 'static {
+    async fn hash(&self, password: &Password) -> anyhow_like::Result<PasswordHash>;
+    /// Whether `password` matches `hash`; a malformed hash is a mismatch.
+    async fn verify(&self, password: &Password, hash: &PasswordHash) -> bool;
+    /// The same work as [`PasswordHasher::verify`] against a fixed hash, so that an unknown
+    /// email costs as much as a known one.
+    async fn verify_dummy(&self, password: &Password);
+}
+
+/// An email to send.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutgoingEmail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+}
+
+impl std::fmt::Debug for OutgoingEmail {
+    // Bodies may carry secrets (reset links): never print them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutgoingEmail")
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sends emails (SMTP in production).
+#[async_trait::async_trait]
+pub trait Mailer: Send + Sync + 'static {
+    async fn send(&self, email: &OutgoingEmail) -> anyhow_like::Result<()>;
+}
+
+/// A small boxed-error result for ports, so that `application` needs no `anyhow`.
+pub mod anyhow_like {
+    pub type Error = Box<dyn std::error::Error + Send + Sync + 'static>;
+    pub type Result<T> = std::result::Result<T, Error>;
+}

@@ -8,5 +8,7 @@
 
 pub mod aggregate;
 pub mod group;
+pub mod session;
+pub mod user;
 
 pub use aggregate::{Aggregate, DomainEvent};

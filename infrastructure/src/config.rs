@@ -50,6 +50,38 @@ pub struct Config {
     /// `SUBSCRIBER_TAKEOVER_INTERVAL_MS`, default 1000: how often a standby process tries to
     /// take over a subscriber.
     pub subscriber_takeover_interval: Duration,
+    pub auth: AuthConfig,
+}
+
+/// Identity and web settings.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// `ARGON2_MEMORY_KIB` (19456), `ARGON2_ITERATIONS` (2), `ARGON2_PARALLELISM` (1).
+    pub argon2: crate::passwords::Argon2Settings,
+    /// `SMTP_URL`: unset means emails are not sent (and recorded as failed).
+    pub smtp_url: Option<String>,
+    /// `SMTP_FROM`, default `Raptscallions <no-reply@raptscallions.app>`.
+    pub smtp_from: String,
+    /// `FRONTEND_URL`, default `http://localhost:3000`: links in emails.
+    pub frontend_url: String,
+    /// `COOKIE_SECURE`, default true: the `Secure` attribute of the session cookie.
+    pub cookie_secure: bool,
+    /// `COOKIE_DOMAIN`: the cookie's `Domain` attribute, if set.
+    pub cookie_domain: Option<String>,
+    /// `ALLOWED_ORIGINS`: comma-separated origins allowed to make cookie-authenticated unsafe
+    /// requests; default the origin of `FRONTEND_URL`.
+    pub allowed_origins: Vec<String>,
+    /// `AUTH_RATE_LIMIT_PER_MINUTE`, default 20: per IP, for each of register, login and
+    /// password reset.
+    pub auth_rate_limit_per_minute: u32,
+    /// `TRUST_FORWARDED_FOR`, default false: take the client IP from `X-Forwarded-For`
+    /// (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+    /// `MAIL_RETRY_ATTEMPTS` (3) and `MAIL_RETRY_DELAY_MS` (1000, doubling).
+    pub mail_retry_attempts: u32,
+    pub mail_retry_delay: Duration,
+    /// `RESET_TOKEN_TTL_MINUTES`, default 60.
+    pub reset_token_ttl_minutes: i64,
 }
 
 /// A variable is missing or malformed.
@@ -109,6 +141,7 @@ impl Config {
             ),
             subscriber_poll_interval: env.millis("SUBSCRIBER_POLL_INTERVAL_MS", 250)?,
             subscriber_takeover_interval: env.millis("SUBSCRIBER_TAKEOVER_INTERVAL_MS", 1000)?,
+            auth: auth_config(&env)?,
         })
     }
 }
@@ -122,6 +155,59 @@ pub fn database_from_env() -> Result<(PgConnectOptions, LogFormat), ConfigError>
         reason: e.to_string(),
     })?;
     Ok((options, log_format(&env)?))
+}
+
+/// Only the identity settings (for `create-admin`).
+pub fn auth_from_env() -> Result<AuthConfig, ConfigError> {
+    auth_config(&Env(std::env::vars().collect()))
+}
+
+fn auth_config(env: &Env) -> Result<AuthConfig, ConfigError> {
+    let defaults = crate::passwords::Argon2Settings::default();
+    let frontend_url = env
+        .optional("FRONTEND_URL")
+        .unwrap_or_else(|| "http://localhost:3000".into());
+    let allowed_origins = match env.optional("ALLOWED_ORIGINS") {
+        Some(list) => list
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty())
+            .collect(),
+        None => vec![origin_of(&frontend_url).ok_or(ConfigError::Malformed {
+            variable: "FRONTEND_URL",
+            reason: "expected an absolute http(s) URL".into(),
+        })?],
+    };
+    Ok(AuthConfig {
+        argon2: crate::passwords::Argon2Settings {
+            memory_kib: env.parse("ARGON2_MEMORY_KIB", defaults.memory_kib)?,
+            iterations: env.parse("ARGON2_ITERATIONS", defaults.iterations)?,
+            parallelism: env.parse("ARGON2_PARALLELISM", defaults.parallelism)?,
+        },
+        smtp_url: env.optional("SMTP_URL"),
+        smtp_from: env
+            .optional("SMTP_FROM")
+            .unwrap_or_else(|| "Raptscallions <no-reply@raptscallions.app>".into()),
+        frontend_url,
+        cookie_secure: env.parse("COOKIE_SECURE", true)?,
+        cookie_domain: env.optional("COOKIE_DOMAIN"),
+        allowed_origins,
+        auth_rate_limit_per_minute: env.parse("AUTH_RATE_LIMIT_PER_MINUTE", 20)?,
+        trust_forwarded_for: env.parse("TRUST_FORWARDED_FOR", false)?,
+        mail_retry_attempts: env.parse("MAIL_RETRY_ATTEMPTS", 3)?,
+        mail_retry_delay: env.millis("MAIL_RETRY_DELAY_MS", 1000)?,
+        reset_token_ttl_minutes: env.parse("RESET_TOKEN_TTL_MINUTES", 60)?,
+    })
+}
+
+/// `scheme://host[:port]` of an absolute http(s) URL.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let host = rest.split('/').next().filter(|h| !h.is_empty())?;
+    Some(format!("{scheme}://{host}"))
 }
 
 fn log_format(env: &Env) -> Result<LogFormat, ConfigError> {

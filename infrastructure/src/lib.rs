@@ -2,7 +2,9 @@
 
 pub mod config;
 pub mod db;
+pub mod mail;
 pub mod nats;
+pub mod passwords;
 pub mod telemetry;
 
 pub use config::{Config, ConfigError};

@@ -55,7 +55,7 @@ struct RelayedEvent<'a> {
     sequence: i64,
     event_type: &'a str,
     event_version: &'a str,
-    payload: &'a serde_json::Value,
+    payload: serde_json::Value,
     metadata: &'a serde_json::Value,
     recorded_at: chrono::DateTime<chrono::Utc>,
 }
@@ -127,7 +127,8 @@ impl Sink for NatsRelay {
                 sequence: event.sequence,
                 event_type: &event.event_type,
                 event_version: &event.event_version,
-                payload: &event.payload,
+                // Secrets never leave the server, not even to internal subscribers.
+                payload: projections::log::redacted(&event.payload),
                 metadata: &event.metadata,
                 recorded_at: event.recorded_at,
             })?;

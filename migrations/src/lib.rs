@@ -20,6 +20,10 @@ const FILES: &[(&str, &str)] = &[
         "20261125000002_groups_read_model.sql",
         include_str!("../sql/20261125000002_groups_read_model.sql"),
     ),
+    (
+        "20261125000003_identity.sql",
+        include_str!("../sql/20261125000003_identity.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy)]

@@ -13,6 +13,7 @@
 
 pub mod checkpoints;
 pub mod groups;
+pub mod identity;
 pub mod log;
 pub mod replay;
 pub mod runner;
@@ -25,5 +26,8 @@ pub use signal::LogSignal;
 
 /// All projections of the service, in the order they are started and replayed.
 pub fn all_projections() -> Vec<std::sync::Arc<dyn Projection>> {
-    vec![std::sync::Arc::new(groups::GroupsProjection)]
+    vec![
+        std::sync::Arc::new(groups::GroupsProjection),
+        std::sync::Arc::new(identity::IdentityProjection),
+    ]
 }

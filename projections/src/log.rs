@@ -50,6 +50,29 @@ impl LoggedEvent {
     }
 }
 
+/// Payload fields that hold secrets (password hashes, hashes of bearer tokens). They are in
+/// the log so that replays rebuild logins and sessions, but never leave the server.
+pub const SECRET_FIELDS: &[&str] = &["password_hash", "token_hash"];
+
+/// The payload with every secret field replaced by `"[redacted]"`.
+pub fn redacted(payload: &Value) -> Value {
+    match payload {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    if SECRET_FIELDS.contains(&k.as_str()) {
+                        (k.clone(), Value::String("[redacted]".into()))
+                    } else {
+                        (k.clone(), redacted(v))
+                    }
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redacted).collect()),
+        other => other.clone(),
+    }
+}
+
 /// Optional filters on the log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogFilter {

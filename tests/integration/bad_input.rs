@@ -80,9 +80,7 @@ async fn each_malformed_request_gets_its_status_and_problem_type_and_changes_not
 
     let before = app.log_length().await;
     for c in &cases {
-        let mut request = app
-            .http
-            .request(c.method.parse().unwrap(), app.url(&c.path));
+        let mut request = app.request(c.method.parse().unwrap(), &c.path);
         if let Some(ct) = c.content_type {
             request = request.header("content-type", ct);
         }

@@ -96,7 +96,7 @@ async fn eight_writers_times_500_commands_are_each_applied_exactly_once() {
         }
     });
     let ids = join_all(writers).await;
-    assert_eq!(app.log_length().await, 8 * 500);
+    assert_eq!(app.count_events("group").await, 8 * 500);
     app.wait_for_subscribers().await;
     for id in ids {
         let (state, count) = fold_stream(&app.pool, &id).await;

@@ -39,7 +39,7 @@ async fn each_subscriber_runs_in_one_process_and_fails_over_when_it_dies() {
     let a = ServerProcess::start(&env).await;
     let b = ServerProcess::start(&env).await;
     let client = reqwest::Client::new();
-    let names = ["groups", "nats-relay"];
+    let names = ["groups", "identity", "nats-relay"];
 
     // Settle: every subscriber is active in exactly one of the two.
     let mut settled = false;
@@ -87,8 +87,19 @@ async fn each_subscriber_runs_in_one_process_and_fails_over_when_it_dies() {
     );
 
     // And it works: a write through the survivor is readable at once.
+    let signed_in: Value = client
+        .post(survivor.url("/auth/register"))
+        .json(&serde_json::json!({"email": "failover@test.example", "name": "F", "password": "failover pw 1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = signed_in["token"].as_str().unwrap();
     let created = client
         .post(survivor.url("/groups"))
+        .bearer_auth(token)
         .json(&serde_json::json!({"name": "After failover"}))
         .send()
         .await

@@ -40,28 +40,18 @@ async fn create_get_rename_archive_and_read_your_writes() {
         .patch_json(&location, &json!({"name": "District 10"}))
         .await;
     assert_eq!(same.status(), 200);
-    assert_eq!(app.log_length().await, 2);
+    assert_eq!(app.count_events("group").await, 2);
 
-    let archived = app
-        .http
-        .post(app.url(&format!("{location}/archive")))
-        .send()
-        .await
-        .unwrap();
+    let archived = app.post(&format!("{location}/archive")).await;
     assert_eq!(archived.status(), 200);
     let archived: Value = archived.json().await.unwrap();
     assert_eq!(archived["archived"], true);
     assert_eq!(archived["version"], 3);
 
     // Archiving again is not an error and records nothing.
-    let again = app
-        .http
-        .post(app.url(&format!("{location}/archive")))
-        .send()
-        .await
-        .unwrap();
+    let again = app.post(&format!("{location}/archive")).await;
     assert_eq!(again.status(), 200);
-    assert_eq!(app.log_length().await, 3);
+    assert_eq!(app.count_events("group").await, 3);
 
     // An archived group cannot be renamed or receive subgroups.
     let refused = app.patch_json(&location, &json!({"name": "X"})).await;
@@ -80,7 +70,7 @@ async fn create_get_rename_archive_and_read_your_writes() {
         problem["type"],
         "https://raptscallions.app/problems/parent-archived"
     );
-    assert_eq!(app.log_length().await, 3);
+    assert_eq!(app.count_events("group").await, 3);
 }
 
 #[tokio::test]
@@ -143,12 +133,7 @@ async fn listing_pages_with_a_cursor_and_hides_archived_groups() {
         ids.push(group["id"].as_str().unwrap().to_owned());
     }
     let archived = &ids[3];
-    let response = app
-        .http
-        .post(app.url(&format!("/groups/{archived}/archive")))
-        .send()
-        .await
-        .unwrap();
+    let response = app.post(&format!("/groups/{archived}/archive")).await;
     assert_eq!(response.status(), 200);
 
     let mut seen = Vec::new();

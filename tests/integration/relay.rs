@@ -40,7 +40,9 @@ async fn jetstream_holds_exactly_one_message_per_event_across_a_nats_restart() {
         .await
         .unwrap();
     let info = stream.info().await.unwrap();
-    assert_eq!(info.state.messages, 60, "one message per event");
+    let total = app.log_length().await;
+    assert_eq!(app.count_events("group").await, 60);
+    assert_eq!(info.state.messages as i64, total, "one message per event");
 
     let event_ids: BTreeSet<String> =
         sqlx::query_scalar::<_, uuid::Uuid>("SELECT event_id FROM events")
@@ -57,22 +59,28 @@ async fn jetstream_holds_exactly_one_message_per_event_across_a_nats_restart() {
     let mut messages = consumer.messages().await.unwrap();
     let mut ids = BTreeSet::new();
     let mut positions = Vec::new();
-    for _ in 0..60 {
+    for _ in 0..total {
         let message = messages.next().await.unwrap().unwrap();
         let headers = message.headers.clone().unwrap();
         let id = headers.get("Nats-Msg-Id").unwrap().to_string();
         let body: Value = serde_json::from_slice(&message.payload).unwrap();
         assert_eq!(body["event_id"], id.as_str());
-        assert_eq!(body["event_type"], "group.created");
         assert!(body["metadata"]["correlation_id"].is_string());
         let prefix = &app.config.nats_subject_prefix;
+        let aggregate_type = body["aggregate_type"].as_str().unwrap();
         assert_eq!(
             message.subject.as_str(),
             format!(
-                "{prefix}.events.group.{}",
+                "{prefix}.events.{aggregate_type}.{}",
                 body["aggregate_id"].as_str().unwrap()
             )
         );
+        // Secrets never reach NATS.
+        let raw = String::from_utf8_lossy(&message.payload);
+        assert!(!raw.contains("argon2"), "no password hash on NATS");
+        if body["event_type"] == "session.started" {
+            assert_eq!(body["payload"]["token_hash"], "[redacted]");
+        }
         positions.push(body["position"].as_i64().unwrap());
         assert!(ids.insert(id), "no event published twice");
     }

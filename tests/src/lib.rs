@@ -8,7 +8,11 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use api::app::Overrides;
 use api::Application;
+use application::ports::ManualClock;
 use infrastructure::Config;
 use serde_json::Value;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -180,13 +184,19 @@ impl Drop for NatsServer {
 }
 
 /// Settings a test may change before the app starts.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct TestOptions {
     /// Use this NATS server instead of the machine's.
     pub nats_url: Option<String>,
     /// Extra or overriding environment variables.
     pub env: Vec<(String, String)>,
+    /// A clock the test moves (default: the system clock).
+    pub clock: Option<Arc<ManualClock>>,
 }
+
+/// The email and password of the system admin every test app starts with.
+pub const ADMIN_EMAIL: &str = "admin@test.example";
+pub const ADMIN_PASSWORD: &str = "admin password 1";
 
 fn tag(db_name: &str) -> String {
     db_name.trim_start_matches("rapt_test_")[..12].to_owned()
@@ -210,6 +220,10 @@ pub fn test_env(db: &TestDb, options: &TestOptions) -> HashMap<String, String> {
         ("NATS_EVENTS_STREAM", stream_name(&db.name)),
         ("DATABASE_MAX_CONNECTIONS", "10".to_owned()),
         ("SUBSCRIBER_TAKEOVER_INTERVAL_MS", "200".to_owned()),
+        ("COOKIE_SECURE", "false".to_owned()),
+        ("FRONTEND_URL", "http://app.test.example".to_owned()),
+        ("AUTH_RATE_LIMIT_PER_MINUTE", "1000".to_owned()),
+        ("MAIL_RETRY_DELAY_MS", "20".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -223,6 +237,9 @@ pub fn test_env(db: &TestDb, options: &TestOptions) -> HashMap<String, String> {
 /// The real server, in this process, on a fresh database.
 pub struct TestApp {
     pub address: String,
+    /// The bearer token of the system admin created at start-up; the request helpers send it.
+    pub token: String,
+    pub clock: Option<Arc<ManualClock>>,
     pub pool: PgPool,
     pub http: reqwest::Client,
     pub config: Config,
@@ -237,17 +254,50 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(options: TestOptions) -> TestApp {
     let db = TestDb::create().await;
     let config = Config::from_vars(test_env(&db, &options)).expect("test config");
-    let app = Application::build(config.clone())
+    let mut overrides = Overrides::default();
+    if let Some(clock) = &options.clock {
+        overrides.clock = clock.clone();
+    }
+    let app = Application::build_with(config.clone(), overrides)
         .await
         .expect("the application starts");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let identity = &app.services().identity;
+    let context = application::CommandContext {
+        actor: "test".into(),
+        correlation_id: "test-setup".into(),
+        causation_id: None,
+    };
+    identity
+        .create_account(
+            &context,
+            domain::user::Email::parse(ADMIN_EMAIL).unwrap(),
+            domain::user::DisplayName::parse("Test Admin").unwrap(),
+            &domain::user::Password::parse(ADMIN_PASSWORD).unwrap(),
+            true,
+        )
+        .await
+        .expect("create the test admin");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client");
+    let login: Value = http
+        .post(format!("{address}/auth/login"))
+        .json(&serde_json::json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login json");
+    let token = login["token"].as_str().expect("admin token").to_owned();
     TestApp {
         address,
+        token,
+        clock: options.clock.clone(),
         pool: db.pool().await,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("http client"),
+        http,
         config,
         app: Some(app),
         db,
@@ -259,13 +309,29 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// A request as the test's system admin.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(&self.token)
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(self.url(path)).send().await.expect("GET")
+        self.request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    pub async fn post(&self, path: &str) -> reqwest::Response {
+        self.request(reqwest::Method::POST, path)
+            .send()
+            .await
+            .expect("POST")
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.http
-            .post(self.url(path))
+        self.request(reqwest::Method::POST, path)
             .json(body)
             .send()
             .await
@@ -273,12 +339,20 @@ impl TestApp {
     }
 
     pub async fn patch_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.http
-            .patch(self.url(path))
+        self.request(reqwest::Method::PATCH, path)
             .json(body)
             .send()
             .await
             .expect("PATCH")
+    }
+
+    /// The number of events of one aggregate type.
+    pub async fn count_events(&self, aggregate_type: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = $1")
+            .bind(aggregate_type)
+            .fetch_one(&self.pool)
+            .await
+            .expect("count events")
     }
 
     /// Creates a group and returns its JSON.
@@ -309,7 +383,7 @@ impl TestApp {
     /// Waits until every subscriber's checkpoint has reached the current end of the log.
     pub async fn wait_for_subscribers(&self) {
         let head = self.log_head().await;
-        wait_for_checkpoints(&self.pool, head, &["groups", "nats-relay"]).await;
+        wait_for_checkpoints(&self.pool, head, &["groups", "identity", "nats-relay"]).await;
     }
 
     /// Stops the server (graceful) without dropping the database.

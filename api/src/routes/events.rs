@@ -11,6 +11,8 @@ use uuid::Uuid;
 
 use super::ApiTags;
 use crate::app::Services;
+use crate::caller::Caller;
+use poem::web::Data;
 use crate::problem::ApiError;
 
 /// The stream an event belongs to.
@@ -68,7 +70,7 @@ impl From<LoggedEvent> for EventDto {
             sequence: event.sequence,
             event_type: event.event_type,
             version: event.event_version,
-            payload: event.payload,
+            payload: log::redacted(&event.payload),
             metadata,
         }
     }
@@ -96,6 +98,7 @@ pub struct EventsApi {
 impl EventsApi {
     /// Read the event log
     ///
+    /// System admins only. Secrets in payloads (password hashes, token hashes) are redacted.
     /// Events in global order after `after`. Only events of finished transactions are
     /// returned, so paging by `next_after` never skips an event, even one whose transaction
     /// committed late.
@@ -103,6 +106,7 @@ impl EventsApi {
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
+        caller: Data<&Caller>,
         /// Return events after this position (default 0: from the start).
         #[oai(validator(minimum(value = "0")))]
         after: Query<Option<i64>>,
@@ -114,6 +118,7 @@ impl EventsApi {
         event_type: Query<Option<String>>,
         correlation_id: Query<Option<String>>,
     ) -> Result<Json<EventPage>, ApiError> {
+        caller.system_admin()?;
         let after = after.0.unwrap_or(0);
         let filter = LogFilter {
             aggregate_type: aggregate_type.0,
@@ -140,9 +145,11 @@ impl EventsApi {
     )]
     async fn stream(
         &self,
+        caller: Data<&Caller>,
         aggregate_type: Path<String>,
         aggregate_id: Path<String>,
     ) -> Result<Json<EventStream>, ApiError> {
+        caller.system_admin()?;
         let events = log::read_stream(&self.services.pool, &aggregate_type, &aggregate_id).await?;
         if events.is_empty() {
             return Err(ApiError::not_found("stream"));

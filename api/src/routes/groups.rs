@@ -134,20 +134,7 @@ impl GroupsApi {
         id: GroupId,
         position: Option<i64>,
     ) -> Result<GroupDto, ApiError> {
-        if let Some(position) = position {
-            if let Err(error) = self
-                .services
-                .checkpoints
-                .wait_for(read::NAME, position, self.services.read_your_writes_timeout)
-                .await
-            {
-                tracing::warn!(%error, "read model did not catch up in time");
-                return Err(ApiError::new(
-                    ProblemKind::ReadModelLagging,
-                    format!("the change to group {id} was recorded; read it again shortly"),
-                ));
-            }
-        }
+        self.services.caught_up(read::NAME, position).await?;
         read::get(&self.services.pool, id)
             .await?
             .map(GroupDto::from)
@@ -168,6 +155,7 @@ impl GroupsApi {
         request_id: Data<&RequestId>,
         body: Json<CreateGroup>,
     ) -> Result<CreatedGroup, ApiError> {
+        caller.user()?;
         let name = parse_name(&body.name.0)?;
         let (id, appended) = self
             .services
@@ -181,7 +169,8 @@ impl GroupsApi {
 
     /// Get a group
     #[oai(path = "/groups/:id", method = "get", operation_id = "getGroup")]
-    async fn get(&self, id: Path<Uuid>) -> Result<Json<GroupDto>, ApiError> {
+    async fn get(&self, caller: Data<&Caller>, id: Path<Uuid>) -> Result<Json<GroupDto>, ApiError> {
+        caller.user()?;
         read::get(&self.services.pool, id.0)
             .await?
             .map(|row| Json(row.into()))
@@ -200,6 +189,7 @@ impl GroupsApi {
         id: Path<Uuid>,
         body: Json<UpdateGroup>,
     ) -> Result<Json<GroupDto>, ApiError> {
+        caller.user()?;
         let mut position = None;
         if let Some(name) = &body.name {
             let name = parse_name(&name.0)?;
@@ -229,6 +219,7 @@ impl GroupsApi {
         request_id: Data<&RequestId>,
         id: Path<Uuid>,
     ) -> Result<Json<GroupDto>, ApiError> {
+        caller.user()?;
         let appended = self
             .services
             .groups
@@ -247,6 +238,7 @@ impl GroupsApi {
     #[oai(path = "/groups", method = "get", operation_id = "listGroups")]
     async fn list(
         &self,
+        caller: Data<&Caller>,
         /// Page size, 1 to 200 (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<i64>>,
@@ -259,6 +251,7 @@ impl GroupsApi {
         /// Include archived groups.
         include_archived: Query<Option<bool>>,
     ) -> Result<Json<GroupPage>, ApiError> {
+        caller.user()?;
         let limit = limit.0.unwrap_or(50);
         let listing = GroupListing {
             after: cursor.0.as_deref().map(decode_cursor).transpose()?,

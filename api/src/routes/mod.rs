@@ -1,15 +1,21 @@
 //! One module per resource. Each defines its DTOs (separate from domain types) and a
 //! poem-openapi `OpenApi` implementation.
 
+pub mod auth;
 pub mod events;
 pub mod groups;
 pub mod health;
 pub mod text;
+pub mod users;
 
 use poem_openapi::Tags;
 
 #[derive(Tags)]
 pub enum ApiTags {
+    /// Registration, login, sessions and passwords.
+    Auth,
+    /// Account administration (system admins).
+    Users,
     /// Organizational groups (district, school, department).
     Groups,
     /// The event history, for auditors.

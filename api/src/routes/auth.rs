@@ -1,0 +1,538 @@
+//! `/auth`: registration, login, sessions, password change and reset.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use application::identity::{Device, IdentityError, StartedSession};
+use chrono::{DateTime, Utc};
+use domain::session::EndReason;
+use domain::user::{DisplayName, Email, Password};
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use poem::web::cookie::{Cookie, SameSite};
+use poem::web::Data;
+use poem::Request;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use projections::identity as read;
+use uuid::Uuid;
+
+use super::text::Text;
+use super::ApiTags;
+use crate::app::Services;
+use crate::caller::{command_context, Caller, ClientIp, RequestId};
+use crate::middleware::SESSION_COOKIE;
+use crate::problem::{ApiError, ProblemKind};
+
+/// Per-IP rate limits of the unauthenticated identity endpoints.
+pub struct AuthLimits {
+    register: DefaultKeyedRateLimiter<String>,
+    login: DefaultKeyedRateLimiter<String>,
+    reset: DefaultKeyedRateLimiter<String>,
+}
+
+impl AuthLimits {
+    pub fn per_minute(n: u32) -> Self {
+        let quota = Quota::per_minute(NonZeroU32::new(n.max(1)).expect("non-zero"));
+        Self {
+            register: RateLimiter::keyed(quota),
+            login: RateLimiter::keyed(quota),
+            reset: RateLimiter::keyed(quota),
+        }
+    }
+}
+
+fn check(limiter: &DefaultKeyedRateLimiter<String>, ip: &ClientIp) -> Result<(), ApiError> {
+    let key = ip.0.clone().unwrap_or_default();
+    limiter.check_key(&key).map_err(|not_until| {
+        ApiError::too_many_requests(not_until.wait_time_from(DefaultClock::default().now()))
+    })
+}
+
+/// An account as its owner and admins see it. Never the password hash.
+#[derive(Debug, Object)]
+#[oai(rename = "User")]
+pub struct UserDto {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub system_admin: bool,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<read::UserRow> for UserDto {
+    fn from(row: read::UserRow) -> Self {
+        Self {
+            id: row.id,
+            email: row.email,
+            name: row.name,
+            system_admin: row.system_admin,
+            disabled: row.disabled,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// The current session.
+#[derive(Debug, Object)]
+pub struct CurrentSession {
+    pub id: Uuid,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A new session: the token is shown once (it is also set as the `session` cookie).
+#[derive(Debug, Object)]
+pub struct SignedIn {
+    pub user: UserDto,
+    /// Bearer token for API clients: `Authorization: Bearer <token>`.
+    pub token: String,
+    pub session: CurrentSession,
+}
+
+#[derive(Debug, Object)]
+pub struct Me {
+    pub user: UserDto,
+    pub session: CurrentSession,
+}
+
+/// A signed-in device.
+#[derive(Debug, Object)]
+pub struct SessionDto {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The session of this request.
+    pub current: bool,
+}
+
+#[derive(Debug, Object)]
+pub struct SessionList {
+    pub items: Vec<SessionDto>,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields, example)]
+pub struct Register {
+    pub email: Text,
+    pub name: Text,
+    /// 8 to 1024 characters.
+    pub password: Text,
+}
+
+impl poem_openapi::types::Example for Register {
+    fn example() -> Self {
+        Self {
+            email: Text("ada@example.org".into()),
+            name: Text("Ada Lovelace".into()),
+            password: Text("correct horse battery staple".into()),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields, example)]
+pub struct Login {
+    pub email: Text,
+    pub password: Text,
+}
+
+impl poem_openapi::types::Example for Login {
+    fn example() -> Self {
+        Self {
+            email: Text("ada@example.org".into()),
+            password: Text("correct horse battery staple".into()),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ChangePassword {
+    pub current_password: Text,
+    pub new_password: Text,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ResetRequest {
+    pub email: Text,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ResetConfirm {
+    /// The token from the email.
+    pub token: Text,
+    pub new_password: Text,
+}
+
+#[derive(ApiResponse)]
+pub enum RegisterResponse {
+    /// Account created and signed in.
+    #[oai(status = 201)]
+    Created(Json<SignedIn>, #[oai(header = "Set-Cookie")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum LoginResponse {
+    /// Signed in.
+    #[oai(status = 200)]
+    Ok(Json<SignedIn>, #[oai(header = "Set-Cookie")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum LoggedOut {
+    /// Signed out; the cookie is cleared.
+    #[oai(status = 204)]
+    NoContent(#[oai(header = "Set-Cookie")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum Done {
+    #[oai(status = 204)]
+    NoContent,
+}
+
+#[derive(ApiResponse)]
+pub enum Accepted {
+    /// Always, whether or not the email belongs to an account.
+    #[oai(status = 202)]
+    Accepted,
+}
+
+pub struct AuthApi {
+    pub services: Arc<Services>,
+}
+
+fn parse<T, E: std::fmt::Display>(field: &str, result: Result<T, E>) -> Result<T, ApiError> {
+    result.map_err(|e| ApiError::new(ProblemKind::InvalidRequest, format!("{field}: {e}")))
+}
+
+pub(crate) fn identity_error(error: IdentityError) -> ApiError {
+    match error {
+        IdentityError::EmailTaken => ApiError::kind(ProblemKind::EmailTaken),
+        IdentityError::InvalidCredentials => ApiError::kind(ProblemKind::InvalidCredentials),
+        IdentityError::Disabled => ApiError::kind(ProblemKind::AccountDisabled),
+        IdentityError::Throttled { retry_after } => ApiError::too_many_requests(retry_after),
+        IdentityError::InvalidResetToken => ApiError::kind(ProblemKind::InvalidResetToken),
+        IdentityError::ExpiredResetToken => ApiError::kind(ProblemKind::ResetTokenExpired),
+        IdentityError::NotFound => ApiError::not_found("resource"),
+        IdentityError::Conflict => ApiError::kind(ProblemKind::Conflict),
+        IdentityError::Store(e) => e.into(),
+        IdentityError::Hashing => ApiError::internal(&"password hashing failed"),
+    }
+}
+
+impl AuthApi {
+    fn cookie(&self, token: &str, max_age: std::time::Duration) -> String {
+        let auth = &self.services.auth;
+        let mut cookie = Cookie::new_with_str(SESSION_COOKIE, token);
+        cookie.set_http_only(true);
+        cookie.set_same_site(SameSite::Lax);
+        cookie.set_secure(auth.cookie_secure);
+        cookie.set_path("/");
+        if let Some(domain) = &auth.cookie_domain {
+            cookie.set_domain(domain.clone());
+        }
+        cookie.set_max_age(max_age);
+        cookie.to_string()
+    }
+
+    fn clear_cookie(&self) -> String {
+        self.cookie("", std::time::Duration::ZERO)
+    }
+
+    /// Waits until the identity read model has the write at `position`.
+    pub(crate) async fn caught_up(&self, position: Option<i64>) -> Result<(), ApiError> {
+        self.services.caught_up(read::NAME, position).await
+    }
+
+    async fn signed_in(&self, started: StartedSession) -> Result<(SignedIn, String), ApiError> {
+        self.caught_up(started.position).await?;
+        let user = read::get_user(&self.services.pool, started.user_id)
+            .await?
+            .ok_or_else(|| ApiError::kind(ProblemKind::ReadModelLagging))?;
+        let max_age = self.services.identity.settings().sessions.absolute.to_std().unwrap_or_default();
+        let cookie = self.cookie(&started.token, max_age);
+        Ok((
+            SignedIn {
+                user: user.into(),
+                token: started.token,
+                session: CurrentSession {
+                    id: started.session_id,
+                    expires_at: started.expires_at,
+                },
+            },
+            cookie,
+        ))
+    }
+}
+
+fn device(req: &Request, ip: &ClientIp) -> Device {
+    Device {
+        ip: ip.0.clone(),
+        user_agent: req
+            .headers()
+            .get(poem::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Register
+    ///
+    /// Creates an account and signs it in: sets the `session` cookie and returns the token.
+    #[oai(path = "/auth/register", method = "post", operation_id = "register")]
+    async fn register(
+        &self,
+        req: &Request,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        ip: Data<&ClientIp>,
+        body: Json<Register>,
+    ) -> Result<RegisterResponse, ApiError> {
+        check(&self.services.limits.register, &ip)?;
+        let email = parse("email", Email::parse(&body.email.0))?;
+        let name = parse("name", DisplayName::parse(&body.name.0))?;
+        let password = parse("password", Password::parse(&body.password.0))?;
+        let started = self
+            .services
+            .identity
+            .register(
+                &command_context(&caller, &request_id),
+                email,
+                name,
+                password,
+                device(req, &ip),
+            )
+            .await
+            .map_err(identity_error)?;
+        let (body, cookie) = self.signed_in(started).await?;
+        Ok(RegisterResponse::Created(Json(body), cookie))
+    }
+
+    /// Log in
+    ///
+    /// Unknown email and wrong password give the same 401. After 5 consecutive failures the
+    /// account is throttled (429 with `Retry-After`, doubling up to 15 minutes).
+    #[oai(path = "/auth/login", method = "post", operation_id = "login")]
+    async fn login(
+        &self,
+        req: &Request,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        ip: Data<&ClientIp>,
+        body: Json<Login>,
+    ) -> Result<LoginResponse, ApiError> {
+        check(&self.services.limits.login, &ip)?;
+        let invalid = || ApiError::kind(ProblemKind::InvalidCredentials);
+        // Malformed credentials are simply wrong credentials (no hint either way).
+        let email = Email::parse(&body.email.0).map_err(|_| invalid())?;
+        let password = Password::parse(&body.password.0).map_err(|_| invalid())?;
+        let started = self
+            .services
+            .identity
+            .login(
+                &command_context(&caller, &request_id),
+                &email,
+                &password,
+                device(req, &ip),
+            )
+            .await
+            .map_err(identity_error)?;
+        let (body, cookie) = self.signed_in(started).await?;
+        Ok(LoginResponse::Ok(Json(body), cookie))
+    }
+
+    /// Log out
+    ///
+    /// Ends the current session; the token stops working at once.
+    #[oai(path = "/auth/logout", method = "post", operation_id = "logout")]
+    async fn logout(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+    ) -> Result<LoggedOut, ApiError> {
+        let principal = caller.user()?;
+        let appended = self
+            .services
+            .identity
+            .end_session(
+                &command_context(&caller, &request_id),
+                principal.session_id,
+                EndReason::Logout,
+            )
+            .await
+            .map_err(identity_error)?;
+        self.caught_up(appended.position).await?;
+        Ok(LoggedOut::NoContent(self.clear_cookie()))
+    }
+
+    /// Log out everywhere
+    ///
+    /// Ends every session of the caller, this one included.
+    #[oai(path = "/auth/logout-all", method = "post", operation_id = "logoutAll")]
+    async fn logout_all(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+    ) -> Result<LoggedOut, ApiError> {
+        let principal = caller.user()?;
+        let position = self
+            .services
+            .identity
+            .end_all_sessions(
+                &command_context(&caller, &request_id),
+                principal.user_id,
+                None,
+                EndReason::LogoutAll,
+            )
+            .await
+            .map_err(identity_error)?;
+        self.caught_up(position).await?;
+        Ok(LoggedOut::NoContent(self.clear_cookie()))
+    }
+
+    /// Who am I
+    #[oai(path = "/auth/me", method = "get", operation_id = "me")]
+    async fn me(&self, caller: Data<&Caller>) -> Result<Json<Me>, ApiError> {
+        let principal = caller.user()?;
+        let user = read::get_user(&self.services.pool, principal.user_id)
+            .await?
+            .ok_or_else(|| ApiError::kind(ProblemKind::Unauthenticated))?;
+        Ok(Json(Me {
+            user: user.into(),
+            session: CurrentSession {
+                id: principal.session_id,
+                expires_at: principal.session_expires_at,
+            },
+        }))
+    }
+
+    /// My sessions
+    ///
+    /// The caller's signed-in devices, newest first; `current` marks this one.
+    #[oai(path = "/auth/sessions", method = "get", operation_id = "listSessions")]
+    async fn sessions(&self, caller: Data<&Caller>) -> Result<Json<SessionList>, ApiError> {
+        let principal = caller.user()?;
+        let now = self.services.identity.clock().now();
+        let rows = read::sessions_of(&self.services.pool, principal.user_id, now).await?;
+        Ok(Json(SessionList {
+            items: rows
+                .into_iter()
+                .map(|s| SessionDto {
+                    current: s.id == principal.session_id,
+                    id: s.id,
+                    created_at: s.created_at,
+                    last_seen_at: s.last_seen_at,
+                    expires_at: s.expires_at.min(s.absolute_expires_at),
+                    ip: s.ip,
+                    user_agent: s.user_agent,
+                })
+                .collect(),
+        }))
+    }
+
+    /// End one of my sessions
+    ///
+    /// Only the caller's own sessions; any other id is 404.
+    #[oai(path = "/auth/sessions/:id", method = "delete", operation_id = "revokeSession")]
+    async fn revoke(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        id: Path<Uuid>,
+    ) -> Result<Done, ApiError> {
+        let principal = caller.user()?;
+        let appended = self
+            .services
+            .identity
+            .revoke_own_session(&command_context(&caller, &request_id), principal.user_id, id.0)
+            .await
+            .map_err(identity_error)?;
+        self.caught_up(appended.position).await?;
+        Ok(Done::NoContent)
+    }
+
+    /// Change my password
+    ///
+    /// Needs the current password; ends every other session of the account.
+    #[oai(path = "/auth/password", method = "put", operation_id = "changePassword")]
+    async fn change_password(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        body: Json<ChangePassword>,
+    ) -> Result<Done, ApiError> {
+        let principal = caller.user()?;
+        let new = parse("new_password", Password::parse(&body.new_password.0))?;
+        let current = Password::parse(&body.current_password.0)
+            .map_err(|_| ApiError::kind(ProblemKind::WrongPassword))?;
+        let position = self
+            .services
+            .identity
+            .change_password(&command_context(&caller, &request_id), principal, &current, &new)
+            .await
+            .map_err(|e| match e {
+                IdentityError::InvalidCredentials => ApiError::kind(ProblemKind::WrongPassword),
+                other => identity_error(other),
+            })?;
+        self.caught_up(position).await?;
+        Ok(Done::NoContent)
+    }
+
+    /// Ask for a password reset
+    ///
+    /// Always 202: the answer (and its timing) does not tell whether the email has an
+    /// account. If it has, an email with a single-use token valid for one hour is sent.
+    #[oai(path = "/auth/password-reset", method = "post", operation_id = "requestPasswordReset")]
+    async fn request_reset(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        ip: Data<&ClientIp>,
+        body: Json<ResetRequest>,
+    ) -> Result<Accepted, ApiError> {
+        check(&self.services.limits.reset, &ip)?;
+        if let Ok(email) = Email::parse(&body.email.0) {
+            self.services
+                .identity
+                .request_password_reset(command_context(&caller, &request_id), email);
+        }
+        Ok(Accepted::Accepted)
+    }
+
+    /// Reset the password
+    ///
+    /// With the emailed token. Ends every session of the account.
+    #[oai(
+        path = "/auth/password-reset/confirm",
+        method = "post",
+        operation_id = "confirmPasswordReset"
+    )]
+    async fn confirm_reset(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        ip: Data<&ClientIp>,
+        body: Json<ResetConfirm>,
+    ) -> Result<Done, ApiError> {
+        check(&self.services.limits.reset, &ip)?;
+        let new = parse("new_password", Password::parse(&body.new_password.0))?;
+        let position = self
+            .services
+            .identity
+            .confirm_password_reset(&command_context(&caller, &request_id), &body.token.0, &new)
+            .await
+            .map_err(identity_error)?;
+        self.caught_up(position).await?;
+        Ok(Done::NoContent)
+    }
+}

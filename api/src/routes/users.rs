@@ -1,0 +1,97 @@
+//! `/users`: account administration, for system admins.
+
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use projections::identity as read;
+use uuid::Uuid;
+
+use super::auth::{identity_error, UserDto};
+use super::ApiTags;
+use crate::app::Services;
+use crate::caller::{command_context, Caller, RequestId};
+use crate::problem::ApiError;
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct AdminFlag {
+    /// true grants system admin, false revokes it.
+    pub admin: bool,
+}
+
+pub struct UsersApi {
+    pub services: Arc<Services>,
+}
+
+impl UsersApi {
+    async fn user_after(&self, id: Uuid, position: Option<i64>) -> Result<Json<UserDto>, ApiError> {
+        self.services.caught_up(read::NAME, position).await?;
+        read::get_user(&self.services.pool, id)
+            .await?
+            .map(|u| Json(u.into()))
+            .ok_or_else(|| ApiError::not_found("user"))
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Users")]
+impl UsersApi {
+    /// Disable an account
+    ///
+    /// Ends all its sessions at once; it cannot sign in until enabled again.
+    #[oai(path = "/users/:id/disable", method = "post", operation_id = "disableUser")]
+    async fn disable(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        id: Path<Uuid>,
+    ) -> Result<Json<UserDto>, ApiError> {
+        caller.system_admin()?;
+        let position = self
+            .services
+            .identity
+            .set_disabled(&command_context(&caller, &request_id), id.0, true)
+            .await
+            .map_err(identity_error)?;
+        self.user_after(id.0, position).await
+    }
+
+    /// Enable an account
+    #[oai(path = "/users/:id/enable", method = "post", operation_id = "enableUser")]
+    async fn enable(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        id: Path<Uuid>,
+    ) -> Result<Json<UserDto>, ApiError> {
+        caller.system_admin()?;
+        let position = self
+            .services
+            .identity
+            .set_disabled(&command_context(&caller, &request_id), id.0, false)
+            .await
+            .map_err(identity_error)?;
+        self.user_after(id.0, position).await
+    }
+
+    /// Grant or revoke system admin
+    #[oai(path = "/users/:id/admin", method = "post", operation_id = "setSystemAdmin")]
+    async fn admin(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        id: Path<Uuid>,
+        body: Json<AdminFlag>,
+    ) -> Result<Json<UserDto>, ApiError> {
+        caller.system_admin()?;
+        let appended = self
+            .services
+            .identity
+            .set_system_admin(&command_context(&caller, &request_id), id.0, body.admin)
+            .await
+            .map_err(identity_error)?;
+        self.user_after(id.0, appended.position).await
+    }
+}

@@ -1,0 +1,645 @@
+//! Identity use cases: accounts, passwords, sessions, password reset, login throttling.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use domain::session::{EndReason, Session, SessionCommand, SessionError, SessionId, SessionPolicy};
+use domain::user::{
+    DisplayName, Email, Password, ResetEmailOutcome, TokenHash, User, UserCommand, UserError,
+    UserId,
+};
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+use crate::ports::{AppendListener, Clock, Mailer, OutgoingEmail, PasswordHasher};
+use crate::tokens::{self, hashes_equal};
+use crate::{Appended, CommandContext, CommandError, CommandRunner, StoreError};
+
+/// Why an identity request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("the account is disabled")]
+    Disabled,
+    #[error("too many failed logins; retry after {retry_after:?}")]
+    Throttled { retry_after: StdDuration },
+    #[error("the reset token is not valid")]
+    InvalidResetToken,
+    #[error("the reset token has expired")]
+    ExpiredResetToken,
+    #[error("not found")]
+    NotFound,
+    #[error("the account was changed concurrently")]
+    Conflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("password hashing failed")]
+    Hashing,
+}
+
+impl From<CommandError<UserError>> for IdentityError {
+    fn from(error: CommandError<UserError>) -> Self {
+        match error {
+            CommandError::Rejected(UserError::NotFound) => Self::NotFound,
+            CommandError::Rejected(UserError::Disabled) => Self::Disabled,
+            CommandError::Rejected(UserError::AlreadyRegistered) => Self::EmailTaken,
+            CommandError::Rejected(UserError::ResetTokenInvalid) => Self::InvalidResetToken,
+            CommandError::Rejected(UserError::ResetTokenExpired) => Self::ExpiredResetToken,
+            CommandError::Conflict => Self::Conflict,
+            CommandError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+impl From<CommandError<SessionError>> for IdentityError {
+    fn from(error: CommandError<SessionError>) -> Self {
+        match error {
+            CommandError::Rejected(_) => Self::NotFound,
+            CommandError::Conflict => Self::Conflict,
+            CommandError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+/// Where a login comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Device {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A new session. `token` is the bearer secret: returned to the client once, never stored.
+#[derive(Debug, Clone)]
+pub struct StartedSession {
+    pub session_id: SessionId,
+    pub user_id: UserId,
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub position: Option<i64>,
+}
+
+/// An authenticated caller, as resolved from a session token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub email: String,
+    pub name: String,
+    pub system_admin: bool,
+    pub session_expires_at: DateTime<Utc>,
+}
+
+/// Email retry settings of the password-reset mail.
+#[derive(Debug, Clone, Copy)]
+pub struct MailRetry {
+    pub attempts: u32,
+    pub first_delay: StdDuration,
+}
+
+/// Settings of the identity use cases.
+#[derive(Debug, Clone)]
+pub struct IdentitySettings {
+    pub sessions: SessionPolicy,
+    pub reset_token_ttl: Duration,
+    pub mail_retry: MailRetry,
+    /// Base URL of the web app, for links in emails.
+    pub frontend_url: String,
+}
+
+impl Default for IdentitySettings {
+    fn default() -> Self {
+        Self {
+            sessions: SessionPolicy::default(),
+            reset_token_ttl: Duration::hours(1),
+            mail_retry: MailRetry {
+                attempts: 3,
+                first_delay: StdDuration::from_secs(1),
+            },
+            frontend_url: "http://localhost:3000".into(),
+        }
+    }
+}
+
+/// The identity use cases.
+pub struct Identity {
+    users: CommandRunner<User>,
+    sessions: CommandRunner<Session>,
+    pool: PgPool,
+    hasher: Arc<dyn PasswordHasher>,
+    clock: Arc<dyn Clock>,
+    mailer: Arc<dyn Mailer>,
+    settings: IdentitySettings,
+}
+
+fn max_position(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    a.max(b)
+}
+
+impl Identity {
+    pub fn new(
+        pool: PgPool,
+        listener: Arc<dyn AppendListener>,
+        hasher: Arc<dyn PasswordHasher>,
+        clock: Arc<dyn Clock>,
+        mailer: Arc<dyn Mailer>,
+        settings: IdentitySettings,
+    ) -> Self {
+        Self {
+            users: CommandRunner::new(pool.clone(), listener.clone()),
+            sessions: CommandRunner::new(pool.clone(), listener),
+            pool,
+            hasher,
+            clock,
+            mailer,
+            settings,
+        }
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn settings(&self) -> &IdentitySettings {
+        &self.settings
+    }
+
+    /// The account id registered for `email`, from the reservation written with the events.
+    pub async fn user_id_for(&self, email: &Email) -> Result<Option<UserId>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT user_id FROM email_reservations WHERE email = $1")
+                .bind(email.as_str())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Creates an account and signs it in.
+    #[tracing::instrument(skip_all)]
+    pub async fn register(
+        &self,
+        context: &CommandContext,
+        email: Email,
+        name: DisplayName,
+        password: Password,
+        device: Device,
+    ) -> Result<StartedSession, IdentityError> {
+        if self.user_id_for(&email).await?.is_some() {
+            return Err(IdentityError::EmailTaken);
+        }
+        let user_id = self.create_account(context, email, name, &password, false).await?;
+        self.start_session(context, user_id, device).await
+    }
+
+    /// Creates an account without a session (also used by `create-admin`).
+    pub async fn create_account(
+        &self,
+        context: &CommandContext,
+        email: Email,
+        name: DisplayName,
+        password: &Password,
+        system_admin: bool,
+    ) -> Result<UserId, IdentityError> {
+        let password_hash = self
+            .hasher
+            .hash(password)
+            .await
+            .map_err(|_| IdentityError::Hashing)?;
+        let user_id = Uuid::now_v7();
+        let command = UserCommand::Register {
+            email: email.clone(),
+            name,
+            password_hash,
+            system_admin,
+        };
+        match self.users.execute(user_id, command, context).await {
+            Ok(_) => Ok(user_id),
+            // A brand-new stream can only conflict on the email reservation.
+            Err(CommandError::Conflict) => Err(IdentityError::EmailTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Grants system admin to an existing account. Returns the append position.
+    pub async fn set_system_admin(
+        &self,
+        context: &CommandContext,
+        user_id: UserId,
+        admin: bool,
+    ) -> Result<Appended, IdentityError> {
+        let command = if admin {
+            UserCommand::GrantSystemAdmin
+        } else {
+            UserCommand::RevokeSystemAdmin
+        };
+        Ok(self.users.execute(user_id, command, context).await?)
+    }
+
+    /// Runs a user command that is safe to re-run, retrying a few times on conflicts.
+    async fn user_command_retrying(
+        &self,
+        context: &CommandContext,
+        user_id: UserId,
+        command: UserCommand,
+    ) -> Result<Appended, IdentityError> {
+        let mut attempt = 0;
+        loop {
+            match self.users.execute(user_id, command.clone(), context).await {
+                Err(CommandError::Conflict) if attempt < 5 => attempt += 1,
+                other => return Ok(other?),
+            }
+        }
+    }
+
+    /// Checks the password and signs in. Unknown emails cost the same hashing work and fail
+    /// with the same error as a wrong password.
+    #[tracing::instrument(skip_all)]
+    pub async fn login(
+        &self,
+        context: &CommandContext,
+        email: &Email,
+        password: &Password,
+        device: Device,
+    ) -> Result<StartedSession, IdentityError> {
+        let Some(user_id) = self.user_id_for(email).await? else {
+            self.hasher.verify_dummy(password).await;
+            return Err(IdentityError::InvalidCredentials);
+        };
+        let (user, _) = self.users.load(user_id).await?;
+        let now = self.clock.now();
+        if let Some(until) = user.login_throttled_until() {
+            if now < until {
+                let retry_after = (until - now).to_std().unwrap_or_default();
+                return Err(IdentityError::Throttled { retry_after });
+            }
+        }
+        let matches = match &user.password_hash {
+            Some(hash) => self.hasher.verify(password, hash).await,
+            None => {
+                self.hasher.verify_dummy(password).await;
+                false
+            }
+        };
+        if !matches {
+            self.user_command_retrying(context, user_id, UserCommand::RecordFailedLogin { at: now })
+                .await?;
+            return Err(IdentityError::InvalidCredentials);
+        }
+        if user.disabled {
+            return Err(IdentityError::Disabled);
+        }
+        self.user_command_retrying(context, user_id, UserCommand::RecordSuccessfulLogin)
+            .await?;
+        self.start_session(context, user_id, device).await
+    }
+
+    async fn start_session(
+        &self,
+        context: &CommandContext,
+        user_id: UserId,
+        device: Device,
+    ) -> Result<StartedSession, IdentityError> {
+        let (token, token_hash) = tokens::new_token();
+        let session_id = Uuid::now_v7();
+        let at = self.clock.now();
+        let policy = self.settings.sessions;
+        let command = SessionCommand::Start {
+            user_id,
+            token_hash,
+            ip: device.ip,
+            user_agent: device.user_agent.map(|ua| ua.chars().take(512).collect()),
+            at,
+            policy,
+        };
+        let appended = self.sessions.execute(session_id, command, context).await?;
+        let absolute = at + policy.absolute;
+        Ok(StartedSession {
+            session_id,
+            user_id,
+            token,
+            expires_at: (at + policy.idle).min(absolute),
+            position: appended.position,
+        })
+    }
+
+    /// Resolves a bearer token to its principal, or `None` if it is unknown, ended, expired
+    /// or belongs to a disabled account. Slides the session's expiry when due.
+    pub async fn authenticate(
+        &self,
+        token: &str,
+        context: &CommandContext,
+    ) -> Result<Option<Principal>, StoreError> {
+        if !tokens::looks_like_token(token) {
+            return Ok(None);
+        }
+        let hash = tokens::hash_token(token);
+        let row = sqlx::query(
+            "SELECT s.id, s.user_id, s.token_hash, s.expires_at, s.absolute_expires_at, \
+                    u.email, u.name, u.disabled, u.system_admin \
+             FROM auth_sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1",
+        )
+        .bind(&hash.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let stored = TokenHash(row.try_get("token_hash")?);
+        if !hashes_equal(&stored, &hash) {
+            return Ok(None);
+        }
+        let session_id: SessionId = row.try_get("id")?;
+        let expires_at: DateTime<Utc> = row.try_get("expires_at")?;
+        let absolute: DateTime<Utc> = row.try_get("absolute_expires_at")?;
+        let disabled: bool = row.try_get("disabled")?;
+        let now = self.clock.now();
+        if disabled {
+            return Ok(None);
+        }
+        if now >= expires_at || now >= absolute {
+            let _ = self
+                .sessions
+                .execute(session_id, SessionCommand::End { reason: EndReason::Expired }, context)
+                .await;
+            return Ok(None);
+        }
+        let policy = self.settings.sessions;
+        let mut session_expires_at = expires_at;
+        if expires_at - now < policy.idle / 2 {
+            let renewed = self
+                .sessions
+                .execute(session_id, SessionCommand::Renew { at: now, policy }, context)
+                .await;
+            if renewed.is_ok() {
+                session_expires_at = (now + policy.idle).min(absolute);
+            }
+        }
+        // Last use, at most once a minute per session (operational data, not an event).
+        sqlx::query(
+            "INSERT INTO auth_session_activity (session_id, last_seen_at) VALUES ($1, $2) \
+             ON CONFLICT (session_id) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at \
+             WHERE auth_session_activity.last_seen_at < EXCLUDED.last_seen_at - interval '1 minute'",
+        )
+        .bind(session_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(Some(Principal {
+            user_id: row.try_get("user_id")?,
+            session_id,
+            email: row.try_get("email")?,
+            name: row.try_get("name")?,
+            system_admin: row.try_get("system_admin")?,
+            session_expires_at,
+        }))
+    }
+
+    /// Ends one session.
+    pub async fn end_session(
+        &self,
+        context: &CommandContext,
+        session_id: SessionId,
+        reason: EndReason,
+    ) -> Result<Appended, IdentityError> {
+        Ok(self
+            .sessions
+            .execute(session_id, SessionCommand::End { reason }, context)
+            .await?)
+    }
+
+    /// Ends one of the user's own sessions; another user's session is "not found".
+    pub async fn revoke_own_session(
+        &self,
+        context: &CommandContext,
+        user_id: UserId,
+        session_id: SessionId,
+    ) -> Result<Appended, IdentityError> {
+        let owner: Option<UserId> =
+            sqlx::query_scalar("SELECT user_id FROM auth_sessions WHERE id = $1")
+                .bind(session_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::from)?;
+        if owner != Some(user_id) {
+            return Err(IdentityError::NotFound);
+        }
+        self.end_session(context, session_id, EndReason::Revoked).await
+    }
+
+    /// Ends every session of a user, except `keep`. Returns the newest append position.
+    pub async fn end_all_sessions(
+        &self,
+        context: &CommandContext,
+        user_id: UserId,
+        keep: Option<SessionId>,
+        reason: EndReason,
+    ) -> Result<Option<i64>, IdentityError> {
+        let ids: Vec<SessionId> =
+            sqlx::query_scalar("SELECT id FROM auth_sessions WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(StoreError::from)?;
+        let mut position = None;
+        for id in ids.into_iter().filter(|id| Some(*id) != keep) {
+            match self.end_session(context, id, reason).await {
+                Ok(appended) => position = max_position(position, appended.position),
+                Err(IdentityError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(position)
+    }
+
+    /// Changes the password after checking the current one; ends every other session.
+    pub async fn change_password(
+        &self,
+        context: &CommandContext,
+        principal: &Principal,
+        current: &Password,
+        new: &Password,
+    ) -> Result<Option<i64>, IdentityError> {
+        let (user, _) = self.users.load(principal.user_id).await?;
+        let ok = match &user.password_hash {
+            Some(hash) => self.hasher.verify(current, hash).await,
+            None => false,
+        };
+        if !ok {
+            return Err(IdentityError::InvalidCredentials);
+        }
+        let password_hash = self.hasher.hash(new).await.map_err(|_| IdentityError::Hashing)?;
+        let appended = self
+            .users
+            .execute(principal.user_id, UserCommand::ChangePassword { password_hash }, context)
+            .await?;
+        let ended = self
+            .end_all_sessions(
+                context,
+                principal.user_id,
+                Some(principal.session_id),
+                EndReason::PasswordChange,
+            )
+            .await?;
+        Ok(max_position(appended.position, ended))
+    }
+
+    /// Starts a password reset for `email` in the background: the caller's response must not
+    /// depend on whether the account exists (not even in its timing).
+    pub fn request_password_reset(self: &Arc<Self>, context: CommandContext, email: Email) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = this.run_password_reset(&context, &email).await {
+                tracing::warn!(%error, "password reset request failed");
+            }
+        });
+    }
+
+    async fn run_password_reset(
+        &self,
+        context: &CommandContext,
+        email: &Email,
+    ) -> Result<(), IdentityError> {
+        let Some(user_id) = self.user_id_for(email).await? else {
+            tracing::info!("password reset for an unknown email; nothing sent");
+            return Ok(());
+        };
+        let (token, token_hash) = tokens::new_token();
+        let reset_id = Uuid::now_v7();
+        let expires_at = self.clock.now() + self.settings.reset_token_ttl;
+        match self
+            .users
+            .execute(
+                user_id,
+                UserCommand::RequestPasswordReset {
+                    reset_id,
+                    token_hash,
+                    expires_at,
+                },
+                context,
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(CommandError::Rejected(UserError::Disabled)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        let link = format!(
+            "{}/reset-password?token={token}",
+            self.settings.frontend_url.trim_end_matches('/')
+        );
+        let message = OutgoingEmail {
+            to: email.as_str().to_owned(),
+            subject: "Reset your Raptscallions password".into(),
+            text: format!(
+                "Someone asked to reset the password of your Raptscallions account.\n\n\
+                 To choose a new password, open this link within the next hour:\n{link}\n\n\
+                 Reset token: {token}\n\n\
+                 If you did not ask for this, ignore this email: your password stays as it is.\n"
+            ),
+            html: None,
+        };
+        let retry = self.settings.mail_retry;
+        let mut delay = retry.first_delay;
+        for attempt in 1..=retry.attempts.max(1) {
+            match self.mailer.send(&message).await {
+                Ok(()) => {
+                    self.user_command_retrying(
+                        context,
+                        user_id,
+                        UserCommand::RecordResetEmail {
+                            reset_id,
+                            outcome: ResetEmailOutcome::Sent,
+                        },
+                    )
+                    .await?;
+                    return Ok(());
+                }
+                Err(error) => {
+                    let final_attempt = attempt >= retry.attempts;
+                    tracing::warn!(%error, attempt, final_attempt, "reset email not sent");
+                    self.user_command_retrying(
+                        context,
+                        user_id,
+                        UserCommand::RecordResetEmail {
+                            reset_id,
+                            outcome: ResetEmailOutcome::Failed {
+                                attempt,
+                                final_attempt,
+                            },
+                        },
+                    )
+                    .await?;
+                    if final_attempt {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Completes a reset with the emailed token; ends every session of the account.
+    pub async fn confirm_password_reset(
+        &self,
+        context: &CommandContext,
+        token: &str,
+        new: &Password,
+    ) -> Result<Option<i64>, IdentityError> {
+        if !tokens::looks_like_token(token) {
+            return Err(IdentityError::InvalidResetToken);
+        }
+        let token_hash = tokens::hash_token(token);
+        let user_id: Option<UserId> =
+            sqlx::query_scalar("SELECT user_id FROM password_reset_tokens WHERE token_hash = $1")
+                .bind(&token_hash.0)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::from)?;
+        let Some(user_id) = user_id else {
+            return Err(IdentityError::InvalidResetToken);
+        };
+        let password_hash = self.hasher.hash(new).await.map_err(|_| IdentityError::Hashing)?;
+        let appended = self
+            .users
+            .execute(
+                user_id,
+                UserCommand::CompletePasswordReset {
+                    token_hash,
+                    password_hash,
+                    at: self.clock.now(),
+                },
+                context,
+            )
+            .await?;
+        let ended = self
+            .end_all_sessions(context, user_id, None, EndReason::PasswordReset)
+            .await?;
+        Ok(max_position(appended.position, ended))
+    }
+
+    /// Disables or enables an account; disabling ends all its sessions.
+    pub async fn set_disabled(
+        &self,
+        context: &CommandContext,
+        user_id: UserId,
+        disabled: bool,
+    ) -> Result<Option<i64>, IdentityError> {
+        let command = if disabled {
+            UserCommand::Disable
+        } else {
+            UserCommand::Enable
+        };
+        let appended = self.users.execute(user_id, command, context).await?;
+        let ended = if disabled {
+            self.end_all_sessions(context, user_id, None, EndReason::Disabled)
+                .await?
+        } else {
+            None
+        };
+        Ok(max_position(appended.position, ended))
+    }
+}

@@ -1,0 +1,316 @@
+//! Sign-in sessions: started by a login, renewed while used, ended for a reason.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::user::{TokenHash, UserId};
+use crate::{Aggregate, DomainEvent};
+
+/// A session's identity (not its token). Also its stream id.
+pub type SessionId = uuid::Uuid;
+
+/// How long sessions live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionPolicy {
+    /// Idle lifetime: a session unused this long expires (7 days).
+    pub idle: Duration,
+    /// Absolute lifetime from the start (30 days).
+    pub absolute: Duration,
+    /// At most one renewal per this interval (1 hour).
+    pub renewal_interval: Duration,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self {
+            idle: Duration::days(7),
+            absolute: Duration::days(30),
+            renewal_interval: Duration::hours(1),
+        }
+    }
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    Logout,
+    LogoutAll,
+    Revoked,
+    PasswordChange,
+    PasswordReset,
+    Disabled,
+    Expired,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub started: bool,
+    pub user_id: Option<UserId>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub absolute_expires_at: Option<DateTime<Utc>>,
+    pub ended: Option<EndReason>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionCommand {
+    Start {
+        user_id: UserId,
+        token_hash: TokenHash,
+        ip: Option<String>,
+        user_agent: Option<String>,
+        at: DateTime<Utc>,
+        policy: SessionPolicy,
+    },
+    /// Slides the idle expiry when less than half of it is left (at most once per
+    /// renewal interval); otherwise records nothing.
+    Renew {
+        at: DateTime<Utc>,
+        policy: SessionPolicy,
+    },
+    End {
+        reason: EndReason,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error("the session already exists")]
+    AlreadyStarted,
+    #[error("the session does not exist")]
+    NotFound,
+    #[error("the session has ended")]
+    Ended,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum SessionEvent {
+    #[serde(rename = "session.started")]
+    Started {
+        user_id: UserId,
+        token_hash: TokenHash,
+        ip: Option<String>,
+        user_agent: Option<String>,
+        expires_at: DateTime<Utc>,
+        absolute_expires_at: DateTime<Utc>,
+    },
+    #[serde(rename = "session.renewed")]
+    Renewed { expires_at: DateTime<Utc> },
+    #[serde(rename = "session.ended")]
+    Ended { reason: EndReason },
+}
+
+impl DomainEvent for SessionEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::Started { .. } => "session.started",
+            Self::Renewed { .. } => "session.renewed",
+            Self::Ended { .. } => "session.ended",
+        }
+    }
+
+    fn event_version(&self) -> &'static str {
+        "1"
+    }
+}
+
+impl Session {
+    /// Whether the session is usable at `at`.
+    pub fn is_valid_at(&self, at: DateTime<Utc>) -> bool {
+        self.started
+            && self.ended.is_none()
+            && self.expires_at.is_some_and(|e| at < e)
+            && self.absolute_expires_at.is_some_and(|e| at < e)
+    }
+}
+
+impl Aggregate for Session {
+    const TYPE: &'static str = "session";
+    type Command = SessionCommand;
+    type Event = SessionEvent;
+    type Error = SessionError;
+
+    fn handle(&self, command: SessionCommand) -> Result<Vec<SessionEvent>, SessionError> {
+        match command {
+            SessionCommand::Start {
+                user_id,
+                token_hash,
+                ip,
+                user_agent,
+                at,
+                policy,
+            } => {
+                if self.started {
+                    return Err(SessionError::AlreadyStarted);
+                }
+                let absolute_expires_at = at + policy.absolute;
+                Ok(vec![SessionEvent::Started {
+                    user_id,
+                    token_hash,
+                    ip,
+                    user_agent,
+                    expires_at: (at + policy.idle).min(absolute_expires_at),
+                    absolute_expires_at,
+                }])
+            }
+            SessionCommand::Renew { at, policy } => {
+                if !self.started {
+                    return Err(SessionError::NotFound);
+                }
+                if !self.is_valid_at(at) {
+                    return Err(SessionError::Ended);
+                }
+                let (Some(expires_at), Some(absolute)) =
+                    (self.expires_at, self.absolute_expires_at)
+                else {
+                    return Ok(vec![]);
+                };
+                let half_left = expires_at - at < policy.idle / 2;
+                // The last start or renewal set `expires_at` to that time plus the idle window.
+                let last_change = expires_at - policy.idle;
+                let interval_passed = at - last_change >= policy.renewal_interval;
+                let new_expiry = (at + policy.idle).min(absolute);
+                if half_left && interval_passed && new_expiry > expires_at {
+                    Ok(vec![SessionEvent::Renewed {
+                        expires_at: new_expiry,
+                    }])
+                } else {
+                    Ok(vec![])
+                }
+            }
+            SessionCommand::End { reason } => {
+                if !self.started {
+                    return Err(SessionError::NotFound);
+                }
+                if self.ended.is_some() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![SessionEvent::Ended { reason }])
+            }
+        }
+    }
+
+    fn apply(&mut self, event: SessionEvent) {
+        match event {
+            SessionEvent::Started {
+                user_id,
+                expires_at,
+                absolute_expires_at,
+                ..
+            } => {
+                self.started = true;
+                self.user_id = Some(user_id);
+                self.expires_at = Some(expires_at);
+                self.absolute_expires_at = Some(absolute_expires_at);
+            }
+            SessionEvent::Renewed { expires_at } => {
+                self.expires_at = Some(expires_at);
+            }
+            SessionEvent::Ended { reason } => self.ended = Some(reason),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::testing::{given, given_no_previous_events};
+
+    fn t(hours: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap() + Duration::hours(hours)
+    }
+
+    fn started() -> SessionEvent {
+        SessionEvent::Started {
+            user_id: UserId::nil(),
+            token_hash: TokenHash("h".into()),
+            ip: Some("127.0.0.1".into()),
+            user_agent: None,
+            expires_at: t(7 * 24),
+            absolute_expires_at: t(30 * 24),
+        }
+    }
+
+    #[test]
+    fn start_sets_idle_and_absolute_expiry() {
+        given_no_previous_events::<Session>()
+            .when(SessionCommand::Start {
+                user_id: UserId::nil(),
+                token_hash: TokenHash("h".into()),
+                ip: Some("127.0.0.1".into()),
+                user_agent: None,
+                at: t(0),
+                policy: SessionPolicy::default(),
+            })
+            .then_expect_events(vec![started()]);
+        given::<Session>(vec![started()])
+            .when(SessionCommand::Start {
+                user_id: UserId::nil(),
+                token_hash: TokenHash("h".into()),
+                ip: None,
+                user_agent: None,
+                at: t(0),
+                policy: SessionPolicy::default(),
+            })
+            .then_expect_error(SessionError::AlreadyStarted);
+    }
+
+    #[test]
+    fn renewal_only_when_less_than_half_is_left() {
+        let policy = SessionPolicy::default();
+        given::<Session>(vec![started()])
+            .when(SessionCommand::Renew { at: t(24), policy })
+            .then_expect_events(vec![]);
+        given::<Session>(vec![started()])
+            .when(SessionCommand::Renew { at: t(4 * 24), policy })
+            .then_expect_events(vec![SessionEvent::Renewed {
+                expires_at: t(11 * 24),
+            }]);
+        // Never past the absolute expiry.
+        let late = SessionEvent::Renewed {
+            expires_at: t(26 * 24),
+        };
+        given::<Session>(vec![started(), late])
+            .when(SessionCommand::Renew { at: t(25 * 24), policy })
+            .then_expect_events(vec![SessionEvent::Renewed {
+                expires_at: t(30 * 24),
+            }]);
+    }
+
+    #[test]
+    fn expired_or_ended_sessions_cannot_be_renewed() {
+        let policy = SessionPolicy::default();
+        given::<Session>(vec![started()])
+            .when(SessionCommand::Renew { at: t(8 * 24), policy })
+            .then_expect_error(SessionError::Ended);
+        given::<Session>(vec![started(), SessionEvent::Ended { reason: EndReason::Logout }])
+            .when(SessionCommand::Renew { at: t(1), policy })
+            .then_expect_error(SessionError::Ended);
+    }
+
+    #[test]
+    fn end_is_recorded_once() {
+        given::<Session>(vec![started()])
+            .when(SessionCommand::End { reason: EndReason::Logout })
+            .then_expect_events(vec![SessionEvent::Ended { reason: EndReason::Logout }]);
+        given::<Session>(vec![started(), SessionEvent::Ended { reason: EndReason::Logout }])
+            .when(SessionCommand::End { reason: EndReason::LogoutAll })
+            .then_expect_events(vec![]);
+        given_no_previous_events::<Session>()
+            .when(SessionCommand::End { reason: EndReason::Logout })
+            .then_expect_error(SessionError::NotFound);
+    }
+
+    #[test]
+    fn golden_json() {
+        assert_eq!(
+            serde_json::to_value(SessionEvent::Ended { reason: EndReason::PasswordChange }).unwrap(),
+            serde_json::json!({"type": "session.ended", "reason": "password_change"})
+        );
+        let json = serde_json::to_value(started()).unwrap();
+        assert_eq!(json["type"], "session.started");
+        assert_eq!(json["token_hash"], "h");
+        assert_eq!(serde_json::from_value::<SessionEvent>(json).unwrap(), started());
+    }
+}

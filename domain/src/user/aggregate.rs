@@ -1,0 +1,508 @@
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{DisplayName, Email, PasswordHash, TokenHash};
+use crate::{Aggregate, DomainEvent};
+
+/// Consecutive failed logins after which logins of the account are throttled.
+pub const LOGIN_THROTTLE_AFTER: u32 = 5;
+/// The longest throttling delay.
+pub const LOGIN_THROTTLE_CAP: Duration = Duration::minutes(15);
+
+/// The password reset a user may still complete (the newest one requested).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingReset {
+    pub reset_id: Uuid,
+    pub token_hash: TokenHash,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The write-side state of one account.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub registered: bool,
+    pub email: Option<Email>,
+    pub name: Option<DisplayName>,
+    pub password_hash: Option<PasswordHash>,
+    pub disabled: bool,
+    pub system_admin: bool,
+    pub failed_logins: u32,
+    pub last_failed_login_at: Option<DateTime<Utc>>,
+    pub pending_reset: Option<PendingReset>,
+}
+
+/// What can be asked of an account. Times are the caller's clock reading, so that the
+/// aggregate stays a pure function.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserCommand {
+    Register {
+        email: Email,
+        name: DisplayName,
+        password_hash: PasswordHash,
+        system_admin: bool,
+    },
+    ChangeName {
+        name: DisplayName,
+    },
+    /// The application has verified the current password.
+    ChangePassword {
+        password_hash: PasswordHash,
+    },
+    RequestPasswordReset {
+        reset_id: Uuid,
+        token_hash: TokenHash,
+        expires_at: DateTime<Utc>,
+    },
+    CompletePasswordReset {
+        token_hash: TokenHash,
+        password_hash: PasswordHash,
+        at: DateTime<Utc>,
+    },
+    RecordResetEmail {
+        reset_id: Uuid,
+        outcome: ResetEmailOutcome,
+    },
+    Disable,
+    Enable,
+    GrantSystemAdmin,
+    RevokeSystemAdmin,
+    RecordFailedLogin {
+        at: DateTime<Utc>,
+    },
+    RecordSuccessfulLogin,
+}
+
+/// How sending a reset email went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResetEmailOutcome {
+    Sent,
+    Failed { attempt: u32, final_attempt: bool },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserError {
+    #[error("the account already exists")]
+    AlreadyRegistered,
+    #[error("the account does not exist")]
+    NotFound,
+    #[error("the account is disabled")]
+    Disabled,
+    #[error("the reset token is not valid")]
+    ResetTokenInvalid,
+    #[error("the reset token has expired")]
+    ResetTokenExpired,
+}
+
+/// What happened to an account. `password_hash` and `token_hash` fields are redacted
+/// wherever events leave the server (API, NATS).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum UserEvent {
+    #[serde(rename = "user.registered")]
+    Registered {
+        email: Email,
+        name: DisplayName,
+        password_hash: PasswordHash,
+        system_admin: bool,
+    },
+    #[serde(rename = "user.renamed")]
+    Renamed { name: DisplayName },
+    #[serde(rename = "user.password_changed")]
+    PasswordChanged { password_hash: PasswordHash },
+    #[serde(rename = "user.password_reset_requested")]
+    PasswordResetRequested {
+        reset_id: Uuid,
+        token_hash: TokenHash,
+        expires_at: DateTime<Utc>,
+    },
+    #[serde(rename = "user.password_reset_completed")]
+    PasswordResetCompleted {
+        reset_id: Uuid,
+        password_hash: PasswordHash,
+    },
+    #[serde(rename = "user.password_reset_email_sent")]
+    PasswordResetEmailSent { reset_id: Uuid },
+    #[serde(rename = "user.password_reset_email_failed")]
+    PasswordResetEmailFailed {
+        reset_id: Uuid,
+        attempt: u32,
+        final_attempt: bool,
+    },
+    #[serde(rename = "user.disabled")]
+    Disabled,
+    #[serde(rename = "user.enabled")]
+    Enabled,
+    #[serde(rename = "user.system_admin_granted")]
+    SystemAdminGranted,
+    #[serde(rename = "user.system_admin_revoked")]
+    SystemAdminRevoked,
+    #[serde(rename = "user.login_failed")]
+    LoginFailed { at: DateTime<Utc> },
+    #[serde(rename = "user.login_failures_cleared")]
+    LoginFailuresCleared,
+}
+
+impl DomainEvent for UserEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::Registered { .. } => "user.registered",
+            Self::Renamed { .. } => "user.renamed",
+            Self::PasswordChanged { .. } => "user.password_changed",
+            Self::PasswordResetRequested { .. } => "user.password_reset_requested",
+            Self::PasswordResetCompleted { .. } => "user.password_reset_completed",
+            Self::PasswordResetEmailSent { .. } => "user.password_reset_email_sent",
+            Self::PasswordResetEmailFailed { .. } => "user.password_reset_email_failed",
+            Self::Disabled => "user.disabled",
+            Self::Enabled => "user.enabled",
+            Self::SystemAdminGranted => "user.system_admin_granted",
+            Self::SystemAdminRevoked => "user.system_admin_revoked",
+            Self::LoginFailed { .. } => "user.login_failed",
+            Self::LoginFailuresCleared => "user.login_failures_cleared",
+        }
+    }
+
+    fn event_version(&self) -> &'static str {
+        "1"
+    }
+}
+
+impl User {
+    fn ensure_registered(&self) -> Result<(), UserError> {
+        if self.registered {
+            Ok(())
+        } else {
+            Err(UserError::NotFound)
+        }
+    }
+
+    /// Until when logins are refused after repeated failures: 1 s after the 5th consecutive
+    /// failure, doubling with each further one, at most 15 minutes.
+    pub fn login_throttled_until(&self) -> Option<DateTime<Utc>> {
+        if self.failed_logins < LOGIN_THROTTLE_AFTER {
+            return None;
+        }
+        let exponent = (self.failed_logins - LOGIN_THROTTLE_AFTER).min(20);
+        let delay = Duration::seconds(1_i64 << exponent).min(LOGIN_THROTTLE_CAP);
+        self.last_failed_login_at.map(|at| at + delay)
+    }
+}
+
+impl Aggregate for User {
+    const TYPE: &'static str = "user";
+    type Command = UserCommand;
+    type Event = UserEvent;
+    type Error = UserError;
+
+    fn handle(&self, command: UserCommand) -> Result<Vec<UserEvent>, UserError> {
+        use UserCommand as C;
+        use UserEvent as E;
+        if !matches!(command, C::Register { .. }) {
+            self.ensure_registered()?;
+        }
+        Ok(match command {
+            C::Register {
+                email,
+                name,
+                password_hash,
+                system_admin,
+            } => {
+                if self.registered {
+                    return Err(UserError::AlreadyRegistered);
+                }
+                vec![E::Registered {
+                    email,
+                    name,
+                    password_hash,
+                    system_admin,
+                }]
+            }
+            C::ChangeName { name } if self.name.as_ref() == Some(&name) => vec![],
+            C::ChangeName { name } => vec![E::Renamed { name }],
+            C::ChangePassword { password_hash } => {
+                if self.disabled {
+                    return Err(UserError::Disabled);
+                }
+                vec![E::PasswordChanged { password_hash }]
+            }
+            C::RequestPasswordReset {
+                reset_id,
+                token_hash,
+                expires_at,
+            } => {
+                if self.disabled {
+                    return Err(UserError::Disabled);
+                }
+                vec![E::PasswordResetRequested {
+                    reset_id,
+                    token_hash,
+                    expires_at,
+                }]
+            }
+            C::CompletePasswordReset {
+                token_hash,
+                password_hash,
+                at,
+            } => {
+                let pending = self
+                    .pending_reset
+                    .as_ref()
+                    .filter(|p| p.token_hash == token_hash)
+                    .ok_or(UserError::ResetTokenInvalid)?;
+                if at >= pending.expires_at {
+                    return Err(UserError::ResetTokenExpired);
+                }
+                if self.disabled {
+                    return Err(UserError::Disabled);
+                }
+                vec![E::PasswordResetCompleted {
+                    reset_id: pending.reset_id,
+                    password_hash,
+                }]
+            }
+            C::RecordResetEmail { reset_id, outcome } => match outcome {
+                ResetEmailOutcome::Sent => vec![E::PasswordResetEmailSent { reset_id }],
+                ResetEmailOutcome::Failed {
+                    attempt,
+                    final_attempt,
+                } => vec![E::PasswordResetEmailFailed {
+                    reset_id,
+                    attempt,
+                    final_attempt,
+                }],
+            },
+            C::Disable if self.disabled => vec![],
+            C::Disable => vec![E::Disabled],
+            C::Enable if !self.disabled => vec![],
+            C::Enable => vec![E::Enabled],
+            C::GrantSystemAdmin if self.system_admin => vec![],
+            C::GrantSystemAdmin => vec![E::SystemAdminGranted],
+            C::RevokeSystemAdmin if !self.system_admin => vec![],
+            C::RevokeSystemAdmin => vec![E::SystemAdminRevoked],
+            C::RecordFailedLogin { at } => vec![E::LoginFailed { at }],
+            C::RecordSuccessfulLogin if self.failed_logins == 0 => vec![],
+            C::RecordSuccessfulLogin => vec![E::LoginFailuresCleared],
+        })
+    }
+
+    fn apply(&mut self, event: UserEvent) {
+        use UserEvent as E;
+        match event {
+            E::Registered {
+                email,
+                name,
+                password_hash,
+                system_admin,
+            } => {
+                self.registered = true;
+                self.email = Some(email);
+                self.name = Some(name);
+                self.password_hash = Some(password_hash);
+                self.system_admin = system_admin;
+            }
+            E::Renamed { name } => self.name = Some(name),
+            E::PasswordChanged { password_hash } => {
+                self.password_hash = Some(password_hash);
+                self.pending_reset = None;
+            }
+            E::PasswordResetRequested {
+                reset_id,
+                token_hash,
+                expires_at,
+            } => {
+                self.pending_reset = Some(PendingReset {
+                    reset_id,
+                    token_hash,
+                    expires_at,
+                })
+            }
+            E::PasswordResetCompleted { password_hash, .. } => {
+                self.password_hash = Some(password_hash);
+                self.pending_reset = None;
+                self.failed_logins = 0;
+            }
+            E::PasswordResetEmailSent { .. } | E::PasswordResetEmailFailed { .. } => {}
+            E::Disabled => self.disabled = true,
+            E::Enabled => self.disabled = false,
+            E::SystemAdminGranted => self.system_admin = true,
+            E::SystemAdminRevoked => self.system_admin = false,
+            E::LoginFailed { at } => {
+                self.failed_logins += 1;
+                self.last_failed_login_at = Some(at);
+            }
+            E::LoginFailuresCleared => self.failed_logins = 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::testing::{given, given_no_previous_events};
+    use crate::user::Password;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    fn registered() -> UserEvent {
+        UserEvent::Registered {
+            email: Email::parse("ada@example.org").unwrap(),
+            name: DisplayName::parse("Ada").unwrap(),
+            password_hash: PasswordHash("h1".into()),
+            system_admin: false,
+        }
+    }
+
+    fn reset_requested(token: &str, expires: i64) -> UserEvent {
+        UserEvent::PasswordResetRequested {
+            reset_id: Uuid::nil(),
+            token_hash: TokenHash(token.into()),
+            expires_at: t(expires),
+        }
+    }
+
+    #[test]
+    fn register_records_the_account() {
+        given_no_previous_events::<User>()
+            .when(UserCommand::Register {
+                email: Email::parse("ada@example.org").unwrap(),
+                name: DisplayName::parse("Ada").unwrap(),
+                password_hash: PasswordHash("h1".into()),
+                system_admin: false,
+            })
+            .then_expect_events(vec![registered()]);
+        assert!(Password::parse("x").is_err());
+    }
+
+    #[test]
+    fn register_twice_is_rejected() {
+        given::<User>(vec![registered()])
+            .when(UserCommand::Register {
+                email: Email::parse("ada@example.org").unwrap(),
+                name: DisplayName::parse("Ada").unwrap(),
+                password_hash: PasswordHash("h".into()),
+                system_admin: false,
+            })
+            .then_expect_error(UserError::AlreadyRegistered);
+    }
+
+    #[test]
+    fn commands_on_unknown_accounts_are_rejected() {
+        given_no_previous_events::<User>()
+            .when(UserCommand::Disable)
+            .then_expect_error(UserError::NotFound);
+    }
+
+    #[test]
+    fn reset_completes_once_with_the_newest_token_before_expiry() {
+        given::<User>(vec![registered(), reset_requested("old", 100), reset_requested("new", 100)])
+            .when(UserCommand::CompletePasswordReset {
+                token_hash: TokenHash("old".into()),
+                password_hash: PasswordHash("h2".into()),
+                at: t(10),
+            })
+            .then_expect_error(UserError::ResetTokenInvalid);
+        given::<User>(vec![registered(), reset_requested("new", 100)])
+            .when(UserCommand::CompletePasswordReset {
+                token_hash: TokenHash("new".into()),
+                password_hash: PasswordHash("h2".into()),
+                at: t(100),
+            })
+            .then_expect_error(UserError::ResetTokenExpired);
+        let completed = UserEvent::PasswordResetCompleted {
+            reset_id: Uuid::nil(),
+            password_hash: PasswordHash("h2".into()),
+        };
+        given::<User>(vec![registered(), reset_requested("new", 100)])
+            .when(UserCommand::CompletePasswordReset {
+                token_hash: TokenHash("new".into()),
+                password_hash: PasswordHash("h2".into()),
+                at: t(10),
+            })
+            .then_expect_events(vec![completed.clone()]);
+        given::<User>(vec![registered(), reset_requested("new", 100), completed])
+            .when(UserCommand::CompletePasswordReset {
+                token_hash: TokenHash("new".into()),
+                password_hash: PasswordHash("h3".into()),
+                at: t(11),
+            })
+            .then_expect_error(UserError::ResetTokenInvalid);
+    }
+
+    #[test]
+    fn disable_and_enable_are_idempotent() {
+        given::<User>(vec![registered()])
+            .when(UserCommand::Disable)
+            .then_expect_events(vec![UserEvent::Disabled]);
+        given::<User>(vec![registered(), UserEvent::Disabled])
+            .when(UserCommand::Disable)
+            .then_expect_events(vec![]);
+        given::<User>(vec![registered(), UserEvent::Disabled])
+            .when(UserCommand::Enable)
+            .then_expect_events(vec![UserEvent::Enabled]);
+        given::<User>(vec![registered(), UserEvent::Disabled])
+            .when(UserCommand::ChangePassword {
+                password_hash: PasswordHash("x".into()),
+            })
+            .then_expect_error(UserError::Disabled);
+    }
+
+    #[test]
+    fn admin_grant_and_revoke() {
+        given::<User>(vec![registered()])
+            .when(UserCommand::GrantSystemAdmin)
+            .then_expect_events(vec![UserEvent::SystemAdminGranted]);
+        given::<User>(vec![registered()])
+            .when(UserCommand::RevokeSystemAdmin)
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn throttling_starts_after_five_failures_and_is_capped() {
+        let mut events = vec![registered()];
+        for i in 0..4 {
+            events.push(UserEvent::LoginFailed { at: t(i) });
+        }
+        assert_eq!(User::fold(events.clone()).login_throttled_until(), None);
+        events.push(UserEvent::LoginFailed { at: t(4) });
+        assert_eq!(User::fold(events.clone()).login_throttled_until(), Some(t(5)));
+        events.push(UserEvent::LoginFailed { at: t(5) });
+        assert_eq!(User::fold(events.clone()).login_throttled_until(), Some(t(7)));
+        for i in 0..30 {
+            events.push(UserEvent::LoginFailed { at: t(100 + i) });
+        }
+        assert_eq!(
+            User::fold(events.clone()).login_throttled_until(),
+            Some(t(129) + LOGIN_THROTTLE_CAP)
+        );
+        given::<User>(events)
+            .when(UserCommand::RecordSuccessfulLogin)
+            .then_expect_events(vec![UserEvent::LoginFailuresCleared]);
+        given::<User>(vec![registered()])
+            .when(UserCommand::RecordSuccessfulLogin)
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn golden_json() {
+        let json = serde_json::to_value(registered()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "user.registered", "email": "ada@example.org",
+                               "name": "Ada", "password_hash": "h1", "system_admin": false})
+        );
+        assert_eq!(serde_json::from_value::<UserEvent>(json).unwrap(), registered());
+        let json = serde_json::to_value(reset_requested("abc", 0)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "user.password_reset_requested",
+                               "reset_id": "00000000-0000-0000-0000-000000000000",
+                               "token_hash": "abc", "expires_at": "2027-01-15T08:00:00Z"})
+        );
+        assert_eq!(
+            serde_json::to_value(UserEvent::LoginFailuresCleared).unwrap(),
+            serde_json::json!({"type": "user.login_failures_cleared"})
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! Value types of identity: they parse at the edge and cannot hold bad data.
+
+use serde::{Deserialize, Serialize};
+
+/// An email address, trimmed and lower-cased: one account per `Email`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidEmail {
+    #[error("the email address is empty")]
+    Empty,
+    #[error("the email address is longer than 254 characters")]
+    TooLong,
+    #[error("the email address is not of the form name@domain.tld")]
+    Malformed,
+}
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, InvalidEmail> {
+        let email = raw.trim().to_lowercase();
+        if email.is_empty() {
+            return Err(InvalidEmail::Empty);
+        }
+        if email.chars().count() > 254 {
+            return Err(InvalidEmail::TooLong);
+        }
+        let (local, domain) = email.split_once('@').ok_or(InvalidEmail::Malformed)?;
+        let valid = !local.is_empty()
+            && !domain.contains('@')
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !valid {
+            return Err(InvalidEmail::Malformed);
+        }
+        Ok(Self(email))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Email {
+    type Error = InvalidEmail;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<Email> for String {
+    fn from(value: Email) -> Self {
+        value.0
+    }
+}
+
+/// A person's display name: trimmed, 1 to 100 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct DisplayName(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidDisplayName {
+    #[error("the name is empty")]
+    Empty,
+    #[error("the name is longer than 100 characters")]
+    TooLong,
+    #[error("the name contains control characters")]
+    ControlCharacters,
+}
+
+impl DisplayName {
+    pub fn parse(raw: &str) -> Result<Self, InvalidDisplayName> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(InvalidDisplayName::Empty);
+        }
+        if name.chars().count() > 100 {
+            return Err(InvalidDisplayName::TooLong);
+        }
+        if name.chars().any(char::is_control) {
+            return Err(InvalidDisplayName::ControlCharacters);
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for DisplayName {
+    type Error = InvalidDisplayName;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<DisplayName> for String {
+    fn from(value: DisplayName) -> Self {
+        value.0
+    }
+}
+
+/// A password as typed, between 8 and 1024 characters. Never serialized, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidPassword {
+    #[error("the password must have at least 8 characters")]
+    TooShort,
+    #[error("the password must have at most 1024 characters")]
+    TooLong,
+}
+
+impl Password {
+    pub const MIN_CHARS: usize = 8;
+    pub const MAX_CHARS: usize = 1024;
+
+    pub fn parse(raw: &str) -> Result<Self, InvalidPassword> {
+        let chars = raw.chars().count();
+        if chars < Self::MIN_CHARS {
+            return Err(InvalidPassword::TooShort);
+        }
+        if chars > Self::MAX_CHARS {
+            return Err(InvalidPassword::TooLong);
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The secret itself, for the password hasher only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password([redacted])")
+    }
+}
+
+/// An argon2id PHC string. It lives in the event log (so that replays rebuild logins) but
+/// never in a response, a log line or a read model; `Debug` hides it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PasswordHash(pub String);
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHash([redacted])")
+    }
+}
+
+/// The SHA-256 (hex) of a bearer secret (session token, reset token). The secret itself is
+/// never stored anywhere.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TokenHash(pub String);
+
+impl std::fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenHash([redacted])")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_trimmed_and_lower_cased() {
+        assert_eq!(Email::parse("  Ada@Example.ORG ").unwrap().as_str(), "ada@example.org");
+    }
+
+    #[test]
+    fn malformed_emails_are_rejected() {
+        for raw in ["", "ada", "ada@", "@example.org", "ada@example", "a b@example.org", "a@b@c.org"] {
+            assert!(Email::parse(raw).is_err(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn passwords_have_length_limits_in_characters() {
+        assert_eq!(Password::parse("short"), Err(InvalidPassword::TooShort));
+        assert!(Password::parse("ünïcödé!").is_ok());
+        assert_eq!(Password::parse(&"x".repeat(1025)), Err(InvalidPassword::TooLong));
+        assert!(Password::parse(&"x".repeat(1024)).is_ok());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let p = Password::parse("correct horse").unwrap();
+        assert!(!format!("{p:?}").contains("horse"));
+        let h = PasswordHash("$argon2id$v=19$m=19456,t=2,p=1$abc$def".into());
+        assert!(!format!("{h:?}").contains("argon2id"));
+    }
+}

@@ -1,0 +1,265 @@
+//! The `identity` read models: `users`, `auth_sessions`, `password_reset_tokens`.
+
+use anyhow::{bail, Context as _};
+use async_trait::async_trait;
+use domain::session::{Session, SessionEvent};
+use domain::user::{User, UserEvent};
+use domain::Aggregate as _;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgConnection, PgExecutor, Row};
+use uuid::Uuid;
+
+use crate::log::LoggedEvent;
+use crate::runner::Projection;
+
+/// The subscriber name of this projection.
+pub const NAME: &str = "identity";
+
+pub struct IdentityProjection;
+
+#[async_trait]
+impl Projection for IdentityProjection {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
+        sqlx::query("TRUNCATE users, auth_sessions, password_reset_tokens")
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn apply(&self, conn: &mut PgConnection, event: &LoggedEvent) -> anyhow::Result<()> {
+        let id: Uuid = match event.aggregate_type.as_str() {
+            t if t == User::TYPE || t == Session::TYPE => {
+                event.aggregate_id.parse().context("stream id")?
+            }
+            _ => return Ok(()),
+        };
+        if event.aggregate_type == User::TYPE {
+            let payload: UserEvent =
+                serde_json::from_value(event.payload.clone()).context("user event")?;
+            apply_user(conn, id, event, payload).await
+        } else {
+            let payload: SessionEvent =
+                serde_json::from_value(event.payload.clone()).context("session event")?;
+            apply_session(conn, id, event, payload).await
+        }
+    }
+}
+
+async fn apply_user(
+    conn: &mut PgConnection,
+    id: Uuid,
+    event: &LoggedEvent,
+    payload: UserEvent,
+) -> anyhow::Result<()> {
+    let at = event.recorded_at;
+    let seq = event.sequence;
+    if let UserEvent::Registered {
+        email,
+        name,
+        system_admin,
+        ..
+    } = &payload
+    {
+        sqlx::query(
+            "INSERT INTO users (id, email, name, disabled, system_admin, created_at, updated_at, \
+                                version) \
+             VALUES ($1, $2, $3, false, $4, $5, $5, $6) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(email.as_str())
+        .bind(name.as_str())
+        .bind(system_admin)
+        .bind(at)
+        .bind(seq)
+        .execute(conn)
+        .await?;
+        return Ok(());
+    }
+    // Every other user event moves the version, guarded so nothing applies twice.
+    let (set, text): (&str, Option<String>) = match &payload {
+        UserEvent::Renamed { name } => ("name = $4", Some(name.as_str().to_owned())),
+        UserEvent::Disabled => ("disabled = true", None),
+        UserEvent::Enabled => ("disabled = false", None),
+        UserEvent::SystemAdminGranted => ("system_admin = true", None),
+        UserEvent::SystemAdminRevoked => ("system_admin = false", None),
+        _ => ("version = version", None),
+    };
+    let sql = format!(
+        "UPDATE users SET {set}, updated_at = $2, version = $3 WHERE id = $1 AND version = $3 - 1"
+    );
+    let mut query = sqlx::query(&sql).bind(id).bind(at).bind(seq);
+    if let Some(text) = text {
+        query = query.bind(text);
+    }
+    let updated = query.execute(&mut *conn).await?.rows_affected();
+    if updated == 0 {
+        let version: Option<i64> = sqlx::query_scalar("SELECT version FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        match version {
+            Some(v) if v >= seq => return Ok(()),
+            other => bail!("user {id} is at version {other:?}, cannot apply event #{seq}"),
+        }
+    }
+    match payload {
+        UserEvent::PasswordResetRequested {
+            reset_id,
+            token_hash,
+            expires_at,
+        } => {
+            // A newer request supersedes the older token.
+            sqlx::query(
+                "INSERT INTO password_reset_tokens (token_hash, user_id, reset_id, expires_at) \
+                 VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (user_id) DO UPDATE SET token_hash = EXCLUDED.token_hash, \
+                     reset_id = EXCLUDED.reset_id, expires_at = EXCLUDED.expires_at",
+            )
+            .bind(&token_hash.0)
+            .bind(id)
+            .bind(reset_id)
+            .bind(expires_at)
+            .execute(conn)
+            .await?;
+        }
+        UserEvent::PasswordResetCompleted { .. } | UserEvent::PasswordChanged { .. } => {
+            sqlx::query("DELETE FROM password_reset_tokens WHERE user_id = $1")
+                .bind(id)
+                .execute(conn)
+                .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+async fn apply_session(
+    conn: &mut PgConnection,
+    id: Uuid,
+    event: &LoggedEvent,
+    payload: SessionEvent,
+) -> anyhow::Result<()> {
+    match payload {
+        SessionEvent::Started {
+            user_id,
+            token_hash,
+            ip,
+            user_agent,
+            expires_at,
+            absolute_expires_at,
+        } => {
+            sqlx::query(
+                "INSERT INTO auth_sessions (id, user_id, token_hash, created_at, expires_at, \
+                                            absolute_expires_at, ip, user_agent) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(user_id)
+            .bind(&token_hash.0)
+            .bind(event.recorded_at)
+            .bind(expires_at)
+            .bind(absolute_expires_at)
+            .bind(ip)
+            .bind(user_agent)
+            .execute(conn)
+            .await?;
+        }
+        SessionEvent::Renewed { expires_at } => {
+            sqlx::query("UPDATE auth_sessions SET expires_at = $2 WHERE id = $1")
+                .bind(id)
+                .bind(expires_at)
+                .execute(conn)
+                .await?;
+        }
+        SessionEvent::Ended { .. } => {
+            sqlx::query("DELETE FROM auth_sessions WHERE id = $1")
+                .bind(id)
+                .execute(conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// A user row of the read model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub disabled: bool,
+    pub system_admin: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl<'r> FromRow<'r, PgRow> for UserRow {
+    fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            email: row.try_get("email")?,
+            name: row.try_get("name")?,
+            disabled: row.try_get("disabled")?,
+            system_admin: row.try_get("system_admin")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+pub async fn get_user<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as(
+        "SELECT id, email, name, disabled, system_admin, created_at FROM users WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(executor)
+    .await
+}
+
+/// A live session of the read model, with its last use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub absolute_expires_at: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl<'r> FromRow<'r, PgRow> for SessionRow {
+    fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            created_at: row.try_get("created_at")?,
+            last_seen_at: row.try_get("last_seen_at")?,
+            expires_at: row.try_get("expires_at")?,
+            absolute_expires_at: row.try_get("absolute_expires_at")?,
+            ip: row.try_get("ip")?,
+            user_agent: row.try_get("user_agent")?,
+        })
+    }
+}
+
+/// The user's sessions that have not ended nor expired at `now`, newest first.
+pub async fn sessions_of<'e>(
+    executor: impl PgExecutor<'e>,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<SessionRow>> {
+    sqlx::query_as(
+        "SELECT s.id, s.created_at, coalesce(a.last_seen_at, s.created_at) AS last_seen_at, \
+                s.expires_at, s.absolute_expires_at, s.ip, s.user_agent \
+         FROM auth_sessions s LEFT JOIN auth_session_activity a ON a.session_id = s.id \
+         WHERE s.user_id = $1 AND s.expires_at > $2 AND s.absolute_expires_at > $2 \
+         ORDER BY s.created_at DESC, s.id",
+    )
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(executor)
+    .await
+}
