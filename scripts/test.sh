@@ -17,6 +17,15 @@ fi
 
 step() { printf '\n[test] === %s\n' "$*" >&2; }
 
+# The tests run a real SMTP server: Python's aiosmtpd (tests/support/smtp_sink.py).
+if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+  step "installing aiosmtpd (test SMTP server)"
+  python3 -m pip install --quiet aiosmtpd 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages aiosmtpd 2>/dev/null ||
+    { if [ "$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q python3-aiosmtpd; else sudo apt-get update -q && sudo apt-get install -y -q python3-aiosmtpd; fi; }
+  python3 -c 'import aiosmtpd' || { echo "[test] ERROR: could not install aiosmtpd" >&2; exit 1; }
+fi
+
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 

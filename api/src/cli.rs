@@ -116,7 +116,8 @@ async fn create_admin(args: CreateAdminArgs) -> anyhow::Result<()> {
         println!("{} ({user_id}) is now a system admin", email.as_str());
         return Ok(());
     }
-    let password = Password::parse(&read_password()?).map_err(|e| anyhow::anyhow!("password: {e}"))?;
+    let password =
+        Password::parse(&read_password()?).map_err(|e| anyhow::anyhow!("password: {e}"))?;
     let user_id = identity
         .create_account(&context, email.clone(), name, &password, true)
         .await

@@ -210,10 +210,7 @@ pub async fn resolve_caller<E: Endpoint>(
             Err(error) => return Ok(ApiError::from(error).into_response()),
         }
     }
-    let unsafe_method = !matches!(
-        *req.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    );
+    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if unsafe_method
         && matches!(
             caller,

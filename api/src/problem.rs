@@ -100,9 +100,10 @@ impl ProblemKind {
             | Self::InvalidResetToken
             | Self::ResetTokenExpired => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthenticated | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Self::Forbidden | Self::CrossSiteRequest | Self::AccountDisabled | Self::WrongPassword => {
-                StatusCode::FORBIDDEN
-            }
+            Self::Forbidden
+            | Self::CrossSiteRequest
+            | Self::AccountDisabled
+            | Self::WrongPassword => StatusCode::FORBIDDEN,
             Self::EmailTaken => StatusCode::CONFLICT,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

@@ -190,7 +190,9 @@ impl Identity {
         if self.user_id_for(&email).await?.is_some() {
             return Err(IdentityError::EmailTaken);
         }
-        let user_id = self.create_account(context, email, name, &password, false).await?;
+        let user_id = self
+            .create_account(context, email, name, &password, false)
+            .await?;
         self.start_session(context, user_id, device).await
     }
 
@@ -284,8 +286,12 @@ impl Identity {
             }
         };
         if !matches {
-            self.user_command_retrying(context, user_id, UserCommand::RecordFailedLogin { at: now })
-                .await?;
+            self.user_command_retrying(
+                context,
+                user_id,
+                UserCommand::RecordFailedLogin { at: now },
+            )
+            .await?;
             return Err(IdentityError::InvalidCredentials);
         }
         if user.disabled {
@@ -358,19 +364,37 @@ impl Identity {
         if disabled {
             return Ok(None);
         }
+        let mut expires_at = expires_at;
         if now >= expires_at || now >= absolute {
-            let _ = self
-                .sessions
-                .execute(session_id, SessionCommand::End { reason: EndReason::Expired }, context)
-                .await;
-            return Ok(None);
+            // The read model may lag a renewal made a moment ago: the write side decides.
+            let (session, _) = self.sessions.load(session_id).await?;
+            if !session.is_valid_at(now) {
+                if session.ended.is_none() {
+                    let _ = self
+                        .sessions
+                        .execute(
+                            session_id,
+                            SessionCommand::End {
+                                reason: EndReason::Expired,
+                            },
+                            context,
+                        )
+                        .await;
+                }
+                return Ok(None);
+            }
+            expires_at = session.expires_at.unwrap_or(expires_at);
         }
         let policy = self.settings.sessions;
         let mut session_expires_at = expires_at;
         if expires_at - now < policy.idle / 2 {
             let renewed = self
                 .sessions
-                .execute(session_id, SessionCommand::Renew { at: now, policy }, context)
+                .execute(
+                    session_id,
+                    SessionCommand::Renew { at: now, policy },
+                    context,
+                )
                 .await;
             if renewed.is_ok() {
                 session_expires_at = (now + policy.idle).min(absolute);
@@ -425,7 +449,8 @@ impl Identity {
         if owner != Some(user_id) {
             return Err(IdentityError::NotFound);
         }
-        self.end_session(context, session_id, EndReason::Revoked).await
+        self.end_session(context, session_id, EndReason::Revoked)
+            .await
     }
 
     /// Ends every session of a user, except `keep`. Returns the newest append position.
@@ -469,10 +494,18 @@ impl Identity {
         if !ok {
             return Err(IdentityError::InvalidCredentials);
         }
-        let password_hash = self.hasher.hash(new).await.map_err(|_| IdentityError::Hashing)?;
+        let password_hash = self
+            .hasher
+            .hash(new)
+            .await
+            .map_err(|_| IdentityError::Hashing)?;
         let appended = self
             .users
-            .execute(principal.user_id, UserCommand::ChangePassword { password_hash }, context)
+            .execute(
+                principal.user_id,
+                UserCommand::ChangePassword { password_hash },
+                context,
+            )
             .await?;
         let ended = self
             .end_all_sessions(
@@ -602,7 +635,11 @@ impl Identity {
         let Some(user_id) = user_id else {
             return Err(IdentityError::InvalidResetToken);
         };
-        let password_hash = self.hasher.hash(new).await.map_err(|_| IdentityError::Hashing)?;
+        let password_hash = self
+            .hasher
+            .hash(new)
+            .await
+            .map_err(|_| IdentityError::Hashing)?;
         let appended = self
             .users
             .execute(

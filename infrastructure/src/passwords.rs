@@ -68,7 +68,11 @@ impl Argon2Hasher {
         &self,
         job: impl FnOnce(Argon2<'static>) -> T + Send + 'static,
     ) -> T {
-        let _permit = self.permits.acquire().await.expect("semaphore never closes");
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("semaphore never closes");
         let argon2 = self.argon2();
         tokio::task::spawn_blocking(move || job(argon2))
             .await
@@ -77,8 +81,12 @@ impl Argon2Hasher {
 
     async fn verify_str(&self, password: &Password, hash: String) -> bool {
         let password = password.expose().to_owned();
-        self.blocking(move |argon2| argon2.verify_password(password.as_bytes(), hash.as_str()).is_ok())
-            .await
+        self.blocking(move |argon2| {
+            argon2
+                .verify_password(password.as_bytes(), hash.as_str())
+                .is_ok()
+        })
+        .await
     }
 }
 
@@ -87,7 +95,11 @@ impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: &Password) -> anyhow_like::Result<PasswordHash> {
         let password = password.expose().to_owned();
         let hash = self
-            .blocking(move |argon2| argon2.hash_password(password.as_bytes()).map(|h| h.to_string()))
+            .blocking(move |argon2| {
+                argon2
+                    .hash_password(password.as_bytes())
+                    .map(|h| h.to_string())
+            })
             .await
             .map_err(|e| -> anyhow_like::Error { format!("argon2: {e}").into() })?;
         Ok(PasswordHash(hash))
@@ -120,7 +132,11 @@ mod tests {
         assert!(hasher.verify(&password, &hash).await);
         let wrong = Password::parse("wrong horse battery").unwrap();
         assert!(!hasher.verify(&wrong, &hash).await);
-        assert!(!hasher.verify(&password, &PasswordHash("garbage".into())).await);
+        assert!(
+            !hasher
+                .verify(&password, &PasswordHash("garbage".into()))
+                .await
+        );
         hasher.verify_dummy(&password).await;
     }
 

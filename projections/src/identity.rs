@@ -2,10 +2,10 @@
 
 use anyhow::{bail, Context as _};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use domain::session::{Session, SessionEvent};
 use domain::user::{User, UserEvent};
 use domain::Aggregate as _;
-use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgConnection, PgExecutor, Row};
 use uuid::Uuid;
@@ -87,7 +87,7 @@ async fn apply_user(
         UserEvent::Enabled => ("disabled = false", None),
         UserEvent::SystemAdminGranted => ("system_admin = true", None),
         UserEvent::SystemAdminRevoked => ("system_admin = false", None),
-        _ => ("version = version", None),
+        _ => ("email = email", None),
     };
     let sql = format!(
         "UPDATE users SET {set}, updated_at = $2, version = $3 WHERE id = $1 AND version = $3 - 1"
@@ -210,7 +210,10 @@ impl<'r> FromRow<'r, PgRow> for UserRow {
     }
 }
 
-pub async fn get_user<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Option<UserRow>> {
+pub async fn get_user<'e>(
+    executor: impl PgExecutor<'e>,
+    id: Uuid,
+) -> sqlx::Result<Option<UserRow>> {
     sqlx::query_as(
         "SELECT id, email, name, disabled, system_admin, created_at FROM users WHERE id = $1",
     )

@@ -32,7 +32,9 @@ async fn the_log_pages_by_position_and_filters() {
     let mut items = Vec::new();
     loop {
         let page: Value = app
-            .get(&format!("/events?after={after}&limit=2&aggregate_type=group"))
+            .get(&format!(
+                "/events?after={after}&limit=2&aggregate_type=group"
+            ))
             .await
             .json()
             .await
@@ -63,7 +65,10 @@ async fn the_log_pages_by_position_and_filters() {
         first["payload"],
         json!({"type": "group.created", "name": "Traced", "parent_id": null})
     );
-    assert!(first["metadata"]["actor"].as_str().unwrap().starts_with("user:"));
+    assert!(first["metadata"]["actor"]
+        .as_str()
+        .unwrap()
+        .starts_with("user:"));
     assert_eq!(first["metadata"]["correlation_id"], "audit-trail-1");
     assert!(first["metadata"]["event_id"].is_string());
     assert!(first["metadata"]["recorded_at"].is_string());

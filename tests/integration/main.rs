@@ -1,5 +1,6 @@
 //! The one integration-test binary: black-box tests through HTTP, PostgreSQL and NATS.
 
+mod auth;
 mod bad_input;
 mod concurrency;
 mod events;
@@ -7,5 +8,6 @@ mod failover;
 mod groups;
 mod log_order;
 mod relay;
+mod secrets;
 mod service;
 mod subscribers;

@@ -257,7 +257,14 @@ impl AuthApi {
         let user = read::get_user(&self.services.pool, started.user_id)
             .await?
             .ok_or_else(|| ApiError::kind(ProblemKind::ReadModelLagging))?;
-        let max_age = self.services.identity.settings().sessions.absolute.to_std().unwrap_or_default();
+        let max_age = self
+            .services
+            .identity
+            .settings()
+            .sessions
+            .absolute
+            .to_std()
+            .unwrap_or_default();
         let cookie = self.cookie(&started.token, max_age);
         Ok((
             SignedIn {
@@ -443,7 +450,11 @@ impl AuthApi {
     /// End one of my sessions
     ///
     /// Only the caller's own sessions; any other id is 404.
-    #[oai(path = "/auth/sessions/:id", method = "delete", operation_id = "revokeSession")]
+    #[oai(
+        path = "/auth/sessions/:id",
+        method = "delete",
+        operation_id = "revokeSession"
+    )]
     async fn revoke(
         &self,
         caller: Data<&Caller>,
@@ -454,7 +465,11 @@ impl AuthApi {
         let appended = self
             .services
             .identity
-            .revoke_own_session(&command_context(&caller, &request_id), principal.user_id, id.0)
+            .revoke_own_session(
+                &command_context(&caller, &request_id),
+                principal.user_id,
+                id.0,
+            )
             .await
             .map_err(identity_error)?;
         self.caught_up(appended.position).await?;
@@ -464,7 +479,11 @@ impl AuthApi {
     /// Change my password
     ///
     /// Needs the current password; ends every other session of the account.
-    #[oai(path = "/auth/password", method = "put", operation_id = "changePassword")]
+    #[oai(
+        path = "/auth/password",
+        method = "put",
+        operation_id = "changePassword"
+    )]
     async fn change_password(
         &self,
         caller: Data<&Caller>,
@@ -478,7 +497,12 @@ impl AuthApi {
         let position = self
             .services
             .identity
-            .change_password(&command_context(&caller, &request_id), principal, &current, &new)
+            .change_password(
+                &command_context(&caller, &request_id),
+                principal,
+                &current,
+                &new,
+            )
             .await
             .map_err(|e| match e {
                 IdentityError::InvalidCredentials => ApiError::kind(ProblemKind::WrongPassword),
@@ -492,7 +516,11 @@ impl AuthApi {
     ///
     /// Always 202: the answer (and its timing) does not tell whether the email has an
     /// account. If it has, an email with a single-use token valid for one hour is sent.
-    #[oai(path = "/auth/password-reset", method = "post", operation_id = "requestPasswordReset")]
+    #[oai(
+        path = "/auth/password-reset",
+        method = "post",
+        operation_id = "requestPasswordReset"
+    )]
     async fn request_reset(
         &self,
         caller: Data<&Caller>,

@@ -12,8 +12,8 @@ use uuid::Uuid;
 use super::ApiTags;
 use crate::app::Services;
 use crate::caller::Caller;
-use poem::web::Data;
 use crate::problem::ApiError;
+use poem::web::Data;
 
 /// The stream an event belongs to.
 #[derive(Debug, Object)]

@@ -41,7 +41,11 @@ impl UsersApi {
     /// Disable an account
     ///
     /// Ends all its sessions at once; it cannot sign in until enabled again.
-    #[oai(path = "/users/:id/disable", method = "post", operation_id = "disableUser")]
+    #[oai(
+        path = "/users/:id/disable",
+        method = "post",
+        operation_id = "disableUser"
+    )]
     async fn disable(
         &self,
         caller: Data<&Caller>,
@@ -59,7 +63,11 @@ impl UsersApi {
     }
 
     /// Enable an account
-    #[oai(path = "/users/:id/enable", method = "post", operation_id = "enableUser")]
+    #[oai(
+        path = "/users/:id/enable",
+        method = "post",
+        operation_id = "enableUser"
+    )]
     async fn enable(
         &self,
         caller: Data<&Caller>,
@@ -77,7 +85,11 @@ impl UsersApi {
     }
 
     /// Grant or revoke system admin
-    #[oai(path = "/users/:id/admin", method = "post", operation_id = "setSystemAdmin")]
+    #[oai(
+        path = "/users/:id/admin",
+        method = "post",
+        operation_id = "setSystemAdmin"
+    )]
     async fn admin(
         &self,
         caller: Data<&Caller>,

@@ -263,7 +263,10 @@ mod tests {
             .when(SessionCommand::Renew { at: t(24), policy })
             .then_expect_events(vec![]);
         given::<Session>(vec![started()])
-            .when(SessionCommand::Renew { at: t(4 * 24), policy })
+            .when(SessionCommand::Renew {
+                at: t(4 * 24),
+                policy,
+            })
             .then_expect_events(vec![SessionEvent::Renewed {
                 expires_at: t(11 * 24),
             }]);
@@ -272,7 +275,10 @@ mod tests {
             expires_at: t(26 * 24),
         };
         given::<Session>(vec![started(), late])
-            .when(SessionCommand::Renew { at: t(25 * 24), policy })
+            .when(SessionCommand::Renew {
+                at: t(25 * 24),
+                policy,
+            })
             .then_expect_events(vec![SessionEvent::Renewed {
                 expires_at: t(30 * 24),
             }]);
@@ -282,35 +288,62 @@ mod tests {
     fn expired_or_ended_sessions_cannot_be_renewed() {
         let policy = SessionPolicy::default();
         given::<Session>(vec![started()])
-            .when(SessionCommand::Renew { at: t(8 * 24), policy })
+            .when(SessionCommand::Renew {
+                at: t(8 * 24),
+                policy,
+            })
             .then_expect_error(SessionError::Ended);
-        given::<Session>(vec![started(), SessionEvent::Ended { reason: EndReason::Logout }])
-            .when(SessionCommand::Renew { at: t(1), policy })
-            .then_expect_error(SessionError::Ended);
+        given::<Session>(vec![
+            started(),
+            SessionEvent::Ended {
+                reason: EndReason::Logout,
+            },
+        ])
+        .when(SessionCommand::Renew { at: t(1), policy })
+        .then_expect_error(SessionError::Ended);
     }
 
     #[test]
     fn end_is_recorded_once() {
         given::<Session>(vec![started()])
-            .when(SessionCommand::End { reason: EndReason::Logout })
-            .then_expect_events(vec![SessionEvent::Ended { reason: EndReason::Logout }]);
-        given::<Session>(vec![started(), SessionEvent::Ended { reason: EndReason::Logout }])
-            .when(SessionCommand::End { reason: EndReason::LogoutAll })
-            .then_expect_events(vec![]);
+            .when(SessionCommand::End {
+                reason: EndReason::Logout,
+            })
+            .then_expect_events(vec![SessionEvent::Ended {
+                reason: EndReason::Logout,
+            }]);
+        given::<Session>(vec![
+            started(),
+            SessionEvent::Ended {
+                reason: EndReason::Logout,
+            },
+        ])
+        .when(SessionCommand::End {
+            reason: EndReason::LogoutAll,
+        })
+        .then_expect_events(vec![]);
         given_no_previous_events::<Session>()
-            .when(SessionCommand::End { reason: EndReason::Logout })
+            .when(SessionCommand::End {
+                reason: EndReason::Logout,
+            })
             .then_expect_error(SessionError::NotFound);
     }
 
     #[test]
     fn golden_json() {
         assert_eq!(
-            serde_json::to_value(SessionEvent::Ended { reason: EndReason::PasswordChange }).unwrap(),
+            serde_json::to_value(SessionEvent::Ended {
+                reason: EndReason::PasswordChange
+            })
+            .unwrap(),
             serde_json::json!({"type": "session.ended", "reason": "password_change"})
         );
         let json = serde_json::to_value(started()).unwrap();
         assert_eq!(json["type"], "session.started");
         assert_eq!(json["token_hash"], "h");
-        assert_eq!(serde_json::from_value::<SessionEvent>(json).unwrap(), started());
+        assert_eq!(
+            serde_json::from_value::<SessionEvent>(json).unwrap(),
+            started()
+        );
     }
 }

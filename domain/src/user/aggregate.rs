@@ -396,13 +396,17 @@ mod tests {
 
     #[test]
     fn reset_completes_once_with_the_newest_token_before_expiry() {
-        given::<User>(vec![registered(), reset_requested("old", 100), reset_requested("new", 100)])
-            .when(UserCommand::CompletePasswordReset {
-                token_hash: TokenHash("old".into()),
-                password_hash: PasswordHash("h2".into()),
-                at: t(10),
-            })
-            .then_expect_error(UserError::ResetTokenInvalid);
+        given::<User>(vec![
+            registered(),
+            reset_requested("old", 100),
+            reset_requested("new", 100),
+        ])
+        .when(UserCommand::CompletePasswordReset {
+            token_hash: TokenHash("old".into()),
+            password_hash: PasswordHash("h2".into()),
+            at: t(10),
+        })
+        .then_expect_error(UserError::ResetTokenInvalid);
         given::<User>(vec![registered(), reset_requested("new", 100)])
             .when(UserCommand::CompletePasswordReset {
                 token_hash: TokenHash("new".into()),
@@ -466,9 +470,15 @@ mod tests {
         }
         assert_eq!(User::fold(events.clone()).login_throttled_until(), None);
         events.push(UserEvent::LoginFailed { at: t(4) });
-        assert_eq!(User::fold(events.clone()).login_throttled_until(), Some(t(5)));
+        assert_eq!(
+            User::fold(events.clone()).login_throttled_until(),
+            Some(t(5))
+        );
         events.push(UserEvent::LoginFailed { at: t(5) });
-        assert_eq!(User::fold(events.clone()).login_throttled_until(), Some(t(7)));
+        assert_eq!(
+            User::fold(events.clone()).login_throttled_until(),
+            Some(t(7))
+        );
         for i in 0..30 {
             events.push(UserEvent::LoginFailed { at: t(100 + i) });
         }
@@ -492,7 +502,10 @@ mod tests {
             serde_json::json!({"type": "user.registered", "email": "ada@example.org",
                                "name": "Ada", "password_hash": "h1", "system_admin": false})
         );
-        assert_eq!(serde_json::from_value::<UserEvent>(json).unwrap(), registered());
+        assert_eq!(
+            serde_json::from_value::<UserEvent>(json).unwrap(),
+            registered()
+        );
         let json = serde_json::to_value(reset_requested("abc", 0)).unwrap();
         assert_eq!(
             json,

@@ -8,8 +8,8 @@ pub use aggregate::{
     LOGIN_THROTTLE_CAP,
 };
 pub use values::{
-    DisplayName, Email, InvalidDisplayName, InvalidEmail, InvalidPassword, Password,
-    PasswordHash, TokenHash,
+    DisplayName, Email, InvalidDisplayName, InvalidEmail, InvalidPassword, Password, PasswordHash,
+    TokenHash,
 };
 
 /// A user's identity. Also its stream id.

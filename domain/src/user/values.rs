@@ -174,12 +174,23 @@ mod tests {
 
     #[test]
     fn emails_are_trimmed_and_lower_cased() {
-        assert_eq!(Email::parse("  Ada@Example.ORG ").unwrap().as_str(), "ada@example.org");
+        assert_eq!(
+            Email::parse("  Ada@Example.ORG ").unwrap().as_str(),
+            "ada@example.org"
+        );
     }
 
     #[test]
     fn malformed_emails_are_rejected() {
-        for raw in ["", "ada", "ada@", "@example.org", "ada@example", "a b@example.org", "a@b@c.org"] {
+        for raw in [
+            "",
+            "ada",
+            "ada@",
+            "@example.org",
+            "ada@example",
+            "a b@example.org",
+            "a@b@c.org",
+        ] {
             assert!(Email::parse(raw).is_err(), "{raw}");
         }
     }
@@ -188,7 +199,10 @@ mod tests {
     fn passwords_have_length_limits_in_characters() {
         assert_eq!(Password::parse("short"), Err(InvalidPassword::TooShort));
         assert!(Password::parse("ünïcödé!").is_ok());
-        assert_eq!(Password::parse(&"x".repeat(1025)), Err(InvalidPassword::TooLong));
+        assert_eq!(
+            Password::parse(&"x".repeat(1025)),
+            Err(InvalidPassword::TooLong)
+        );
         assert!(Password::parse(&"x".repeat(1024)).is_ok());
     }
 

@@ -1,0 +1,854 @@
+//! Identity: registration, login, sessions, passwords, reset, throttling, CSRF, secrets.
+
+use std::sync::Arc;
+
+use application::ports::ManualClock;
+use chrono::Duration;
+use futures::future::join_all;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tests::{
+    register, spawn_app, spawn_app_with, SmtpSink, TestApp, TestOptions, ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+};
+
+const PROBLEM: &str = "https://raptscallions.app/problems/";
+
+async fn problem_type(response: reqwest::Response) -> String {
+    let body: Value = response.json().await.unwrap();
+    body["type"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_start_matches(PROBLEM)
+        .to_owned()
+}
+
+fn bearer(app: &TestApp, method: Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+    app.http.request(method, app.url(path)).bearer_auth(token)
+}
+
+async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+    app.http
+        .post(app.url("/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn me_status(app: &TestApp, token: &str) -> StatusCode {
+    bearer(app, Method::GET, "/auth/me", token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn register_login_me_sessions_logout_flows() {
+    let app = spawn_app().await;
+    let response = app
+        .http
+        .post(app.url("/auth/register"))
+        .header("user-agent", "flow-test/1.0")
+        .json(&json!({"email": "  Ada@Example.ORG ", "name": "Ada", "password": "correct horse 1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("session="));
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "COOKIE_SECURE=false in tests");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["user"]["email"], "ada@example.org");
+    assert!(body["user"].get("password_hash").is_none());
+    let first = body["token"].as_str().unwrap().to_owned();
+    assert_eq!(first.len(), 43);
+    assert!(cookie.contains(&first));
+
+    // Usable at once, by bearer and by cookie.
+    let me: Value = bearer(&app, Method::GET, "/auth/me", &first)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["user"]["name"], "Ada");
+    let by_cookie = app
+        .http
+        .get(app.url("/auth/me"))
+        .header("cookie", format!("session={first}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_cookie.status(), 200);
+
+    // A second device.
+    let second: Value = login(&app, "ADA@example.org", "correct horse 1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let second = second["token"].as_str().unwrap().to_owned();
+    let sessions: Value = bearer(&app, Method::GET, "/auth/sessions", &first)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = sessions["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items.iter().filter(|s| s["current"] == true).count(), 1);
+    assert!(items.iter().any(|s| s["user_agent"] == "flow-test/1.0"));
+    assert!(items.iter().all(|s| s["ip"] == "127.0.0.1"));
+
+    // Revoke the second device from the first; another user's session id is 404.
+    let second_id = items.iter().find(|s| s["current"] == false).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin_sessions: Value = app.get("/auth/sessions").await.json().await.unwrap();
+    let admin_session = admin_sessions["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let foreign = bearer(
+        &app,
+        Method::DELETE,
+        &format!("/auth/sessions/{admin_session}"),
+        &first,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(foreign.status(), 404);
+    let revoked = bearer(
+        &app,
+        Method::DELETE,
+        &format!("/auth/sessions/{second_id}"),
+        &first,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(revoked.status(), 204);
+    assert_eq!(me_status(&app, &second).await, 401);
+    assert_eq!(me_status(&app, &first).await, 200);
+
+    // Logout ends this session at once and clears the cookie.
+    let logout = bearer(&app, Method::POST, "/auth/logout", &first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    assert!(logout.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    assert_eq!(me_status(&app, &first).await, 401);
+
+    // Logout-all ends every session.
+    let a: Value = login(&app, "ada@example.org", "correct horse 1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let b: Value = login(&app, "ada@example.org", "correct horse 1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (a, b) = (a["token"].as_str().unwrap(), b["token"].as_str().unwrap());
+    let all = bearer(&app, Method::POST, "/auth/logout-all", a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(all.status(), 204);
+    assert_eq!(me_status(&app, a).await, 401);
+    assert_eq!(me_status(&app, b).await, 401);
+    assert_eq!(
+        me_status(&app, &app.token).await,
+        200,
+        "other users unaffected"
+    );
+
+    // Every ending is an event with its reason.
+    let ended: Value = app
+        .get("/events?event_type=session.ended&limit=100")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let reasons: Vec<&str> = ended["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["payload"]["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["revoked", "logout", "logout_all", "logout_all"]);
+}
+
+#[tokio::test]
+async fn duplicate_emails_are_refused_even_when_concurrent() {
+    let app = Arc::new(spawn_app().await);
+    register(&app, "taken@example.org", "password one").await;
+    let again = app
+        .http
+        .post(app.url("/auth/register"))
+        .json(&json!({"email": "TAKEN@example.org", "name": "X", "password": "password two"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+    assert_eq!(problem_type(again).await, "email-taken");
+
+    let attempts = (0..20).map(|i| {
+        let app = app.clone();
+        async move {
+            app.http
+                .post(app.url("/auth/register"))
+                .json(&json!({"email": "race@example.org", "name": format!("R{i}"), "password": "password race"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let statuses = join_all(attempts).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409),
+        "{statuses:?}"
+    );
+    let accounts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE event_type = 'user.registered' \
+         AND payload->>'email' = 'race@example.org'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(accounts, 1);
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_email_are_the_same_401() {
+    let app = spawn_app().await;
+    register(&app, "known@example.org", "right password").await;
+    let wrong = login(&app, "known@example.org", "wrong password").await;
+    assert_eq!(wrong.status(), 401);
+    let wrong_body = wrong.text().await.unwrap();
+    let unknown = login(&app, "nobody@example.org", "wrong password").await;
+    assert_eq!(unknown.status(), 401);
+    assert_eq!(unknown.text().await.unwrap(), wrong_body, "no enumeration");
+    let malformed = login(&app, "not-an-email", "x").await;
+    assert_eq!(malformed.status(), 401);
+    assert_eq!(malformed.text().await.unwrap(), wrong_body);
+}
+
+#[tokio::test]
+async fn a_disabled_account_cannot_sign_in_and_loses_its_sessions_at_once() {
+    let app = spawn_app().await;
+    let (token, user) = register(&app, "dis@example.org", "password dis").await;
+    let id = user["id"].as_str().unwrap();
+
+    // Only system admins may disable.
+    let (other, _) = register(&app, "other@example.org", "password other").await;
+    let forbidden = bearer(&app, Method::POST, &format!("/users/{id}/disable"), &other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), 403);
+    let anonymous = app
+        .http
+        .post(app.url(&format!("/users/{id}/disable")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    let disabled = app.post(&format!("/users/{id}/disable")).await;
+    assert_eq!(disabled.status(), 200);
+    let disabled: Value = disabled.json().await.unwrap();
+    assert_eq!(disabled["disabled"], true);
+    assert_eq!(me_status(&app, &token).await, 401, "ended at once");
+    let refused = login(&app, "dis@example.org", "password dis").await;
+    assert_eq!(refused.status(), 403);
+    assert_eq!(problem_type(refused).await, "account-disabled");
+    // A wrong password on a disabled account says nothing about the account.
+    let wrong = login(&app, "dis@example.org", "password wrong").await;
+    assert_eq!(wrong.status(), 401);
+
+    let enabled = app.post(&format!("/users/{id}/enable")).await;
+    assert_eq!(enabled.status(), 200);
+    assert_eq!(
+        login(&app, "dis@example.org", "password dis")
+            .await
+            .status(),
+        200
+    );
+
+    // Admin grant and revoke.
+    let granted: Value = app
+        .post_json(&format!("/users/{id}/admin"), &json!({"admin": true}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(granted["system_admin"], true);
+    let revoked: Value = app
+        .post_json(&format!("/users/{id}/admin"), &json!({"admin": false}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(revoked["system_admin"], false);
+}
+
+#[tokio::test]
+async fn sessions_expire_when_idle_and_absolutely_and_slide_when_used() {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = spawn_app_with(TestOptions {
+        clock: Some(clock.clone()),
+        ..TestOptions::default()
+    })
+    .await;
+    let (idle, _) = register(&app, "idle@example.org", "password idle").await;
+    let (used, _) = register(&app, "used@example.org", "password used").await;
+
+    let renewals = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM events WHERE event_type = 'session.renewed'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+    };
+
+    // Day 3: more than half of the 7-day idle window is left: no renewal.
+    clock.advance(Duration::days(3));
+    assert_eq!(me_status(&app, &used).await, 200);
+    assert_eq!(renewals().await, 0);
+    // Day 4: less than half left: one renewal, and only one however often it is used.
+    clock.advance(Duration::days(1));
+    for _ in 0..3 {
+        assert_eq!(me_status(&app, &used).await, 200);
+    }
+    assert_eq!(renewals().await, 1);
+    let me: Value = bearer(&app, Method::GET, "/auth/me", &used)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let expires: chrono::DateTime<chrono::Utc> = me["session"]["expires_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let expected = clock_now(&clock) + Duration::days(7);
+    assert!(
+        (expires - expected).num_milliseconds().abs() < 1,
+        "{expires} vs {expected}"
+    );
+
+    // Day 8: the idle session has expired, the used one was renewed on day 4.
+    clock.advance(Duration::days(4));
+    assert_eq!(me_status(&app, &idle).await, 401);
+    assert_eq!(me_status(&app, &used).await, 200);
+
+    // Keep using it every 3 days: it lives until the 30-day absolute limit, not beyond.
+    for _ in 0..7 {
+        clock.advance(Duration::days(3));
+        assert_eq!(me_status(&app, &used).await, 200);
+    }
+    // Day 29.
+    clock.advance(Duration::days(1) + Duration::hours(1));
+    assert_eq!(me_status(&app, &used).await, 401, "absolute expiry");
+    app.wait_for_subscribers().await;
+    let expired: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE event_type = 'session.ended' \
+         AND payload->>'reason' = 'expired'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(expired, 2);
+}
+
+fn clock_now(clock: &ManualClock) -> chrono::DateTime<chrono::Utc> {
+    application::ports::Clock::now(clock)
+}
+
+fn token_in(body: &str) -> String {
+    body.lines()
+        .find_map(|l| l.strip_prefix("Reset token: "))
+        .expect("the email carries the token")
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn password_reset_through_a_real_smtp_server() {
+    let smtp = SmtpSink::start().await;
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = spawn_app_with(TestOptions {
+        clock: Some(clock.clone()),
+        env: vec![("SMTP_URL".into(), smtp.url())],
+        ..TestOptions::default()
+    })
+    .await;
+    let (session, _) = register(&app, "reset@example.org", "old password").await;
+
+    let ask = |email: &'static str| {
+        let app = &app;
+        async move {
+            app.http
+                .post(app.url("/auth/password-reset"))
+                .json(&json!({"email": email}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let known = ask("reset@example.org").await;
+    assert_eq!(known.status(), 202);
+    let unknown = ask("nobody@example.org").await;
+    assert_eq!(unknown.status(), 202);
+    assert_eq!(known.text().await.unwrap(), unknown.text().await.unwrap());
+
+    let mail = smtp.wait_for("reset@example.org", 1).await;
+    assert_eq!(mail.subject, "Reset your Raptscallions password");
+    assert!(mail.from.contains("no-reply@raptscallions.app"));
+    let token = token_in(&mail.body);
+    assert!(mail.body.contains(&format!(
+        "http://app.test.example/reset-password?token={token}"
+    )));
+    app.wait_for_subscribers().await;
+
+    let confirm = |token: String, password: &'static str| {
+        let app = &app;
+        async move {
+            app.http
+                .post(app.url("/auth/password-reset/confirm"))
+                .json(&json!({"token": token, "new_password": password}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let done = confirm(token.clone(), "new password 1").await;
+    assert_eq!(done.status(), 204);
+    assert_eq!(
+        me_status(&app, &session).await,
+        401,
+        "reset ends every session"
+    );
+    assert_eq!(
+        login(&app, "reset@example.org", "old password")
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        login(&app, "reset@example.org", "new password 1")
+            .await
+            .status(),
+        200
+    );
+
+    // Reused token.
+    let reused = confirm(token, "new password 2").await;
+    assert_eq!(reused.status(), 422);
+    assert_eq!(problem_type(reused).await, "invalid-reset-token");
+
+    // Superseded token: only the newest works.
+    ask("reset@example.org").await;
+    let older = token_in(&smtp.wait_for("reset@example.org", 2).await.body);
+    ask("reset@example.org").await;
+    let newer = token_in(&smtp.wait_for("reset@example.org", 3).await.body);
+    app.wait_for_subscribers().await;
+    let superseded = confirm(older, "new password 3").await;
+    assert_eq!(superseded.status(), 422);
+    assert_eq!(problem_type(superseded).await, "invalid-reset-token");
+
+    // Expired token (after one hour).
+    clock.advance(Duration::minutes(61));
+    let expired = confirm(newer, "new password 4").await;
+    assert_eq!(expired.status(), 422);
+    assert_eq!(problem_type(expired).await, "reset-token-expired");
+
+    let sent: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE event_type = 'user.password_reset_email_sent'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(sent, 3);
+}
+
+#[tokio::test]
+async fn a_failing_smtp_server_is_retried_and_recorded_without_telling_the_requester() {
+    let mut smtp = SmtpSink::start().await;
+    smtp.stop().await;
+    let app = spawn_app_with(TestOptions {
+        env: vec![
+            ("SMTP_URL".into(), smtp.url()),
+            ("MAIL_RETRY_ATTEMPTS".into(), "3".into()),
+        ],
+        ..TestOptions::default()
+    })
+    .await;
+    register(&app, "down@example.org", "password down").await;
+    let response = app
+        .http
+        .post(app.url("/auth/password-reset"))
+        .json(&json!({"email": "down@example.org"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let mut failures = Vec::new();
+    for _ in 0..500 {
+        failures = sqlx::query_scalar::<_, serde_json::Value>(
+            "SELECT payload FROM events WHERE event_type = 'user.password_reset_email_failed' \
+             ORDER BY sequence",
+        )
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        if failures.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(failures.len(), 3, "three attempts, each recorded");
+    assert_eq!(failures[2]["final_attempt"], true);
+    assert_eq!(failures[0]["final_attempt"], false);
+}
+
+#[tokio::test]
+async fn failed_logins_throttle_the_account_and_ips_are_rate_limited() {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = spawn_app_with(TestOptions {
+        clock: Some(clock.clone()),
+        ..TestOptions::default()
+    })
+    .await;
+    register(&app, "victim@example.org", "the password").await;
+    for _ in 0..5 {
+        assert_eq!(
+            login(&app, "victim@example.org", "bad password")
+                .await
+                .status(),
+            401
+        );
+    }
+    // Throttled: even the right password waits.
+    let throttled = login(&app, "victim@example.org", "the password").await;
+    assert_eq!(throttled.status(), 429);
+    let retry: u64 = throttled.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry));
+    assert_eq!(problem_type(throttled).await, "too-many-requests");
+    clock.advance(Duration::seconds(2));
+    assert_eq!(
+        login(&app, "victim@example.org", "the password")
+            .await
+            .status(),
+        200
+    );
+    // Success cleared the count.
+    assert_eq!(
+        login(&app, "victim@example.org", "bad password")
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        login(&app, "victim@example.org", "the password")
+            .await
+            .status(),
+        200
+    );
+
+    // Capped at 15 minutes.
+    for _ in 0..30 {
+        clock.advance(Duration::hours(1));
+        login(&app, "victim@example.org", "bad password").await;
+    }
+    let capped = login(&app, "victim@example.org", "the password").await;
+    assert_eq!(capped.status(), 429);
+    let retry: u64 = capped.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry <= 900 && retry > 800, "{retry}");
+
+    // Per-IP limits.
+    let limited = spawn_app_with(TestOptions {
+        env: vec![("AUTH_RATE_LIMIT_PER_MINUTE".into(), "3".into())],
+        ..TestOptions::default()
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(
+            login(&limited, "x@example.org", "whatever pw")
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    // The harness's own admin login counts against the same IP.
+    assert_eq!(statuses, [401, 401, 429, 429, 429]);
+}
+
+#[tokio::test]
+async fn cookie_requests_from_other_origins_are_refused() {
+    let app = spawn_app().await;
+    let (token, _) = register(&app, "csrf@example.org", "password csrf").await;
+    let cookie = format!("session={token}");
+    let post = |origin: Option<&'static str>, fetch_site: Option<&'static str>| {
+        let mut request = app
+            .http
+            .post(app.url("/groups"))
+            .header("cookie", cookie.clone())
+            .json(&json!({"name": "CSRF"}));
+        if let Some(o) = origin {
+            request = request.header("origin", o);
+        }
+        if let Some(s) = fetch_site {
+            request = request.header("sec-fetch-site", s);
+        }
+        request.send()
+    };
+    let evil = post(Some("https://evil.example"), None).await.unwrap();
+    assert_eq!(evil.status(), 403);
+    assert_eq!(problem_type(evil).await, "cross-site-request");
+    let cross = post(None, Some("cross-site")).await.unwrap();
+    assert_eq!(cross.status(), 403);
+    let before = app.count_events("group").await;
+    assert_eq!(before, 0);
+    assert_eq!(
+        post(Some("http://app.test.example"), None)
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    assert_eq!(post(None, Some("same-origin")).await.unwrap().status(), 201);
+    // Bearer tokens are not sent by browsers on their own: no origin check.
+    let bearer_cross = bearer(&app, Method::POST, "/groups", &token)
+        .header("origin", "https://evil.example")
+        .json(&json!({"name": "API client"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer_cross.status(), 201);
+}
+
+#[tokio::test]
+async fn endpoints_require_the_right_caller() {
+    let app = spawn_app().await;
+    let (user, _) = register(&app, "plain@example.org", "password plain").await;
+    let anonymous = app.http.get(app.url("/groups")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(problem_type(anonymous).await, "unauthenticated");
+    let garbage = bearer(&app, Method::GET, "/groups", "not-a-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), 401);
+    assert_eq!(
+        bearer(&app, Method::GET, "/groups", &user)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let events = bearer(&app, Method::GET, "/events", &user)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 403);
+    assert_eq!(
+        app.http
+            .get(app.url("/events"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(app.get("/events").await.status(), 200);
+    assert_eq!(
+        app.http
+            .get(app.url("/auth/me"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn change_password_needs_the_current_one_and_ends_other_sessions() {
+    let app = spawn_app().await;
+    let (this, _) = register(&app, "pw@example.org", "first password").await;
+    let other: Value = login(&app, "pw@example.org", "first password")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let other = other["token"].as_str().unwrap();
+    let wrong = bearer(&app, Method::PUT, "/auth/password", &this)
+        .json(&json!({"current_password": "not it at all", "new_password": "second password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 403);
+    assert_eq!(problem_type(wrong).await, "wrong-password");
+    let short = bearer(&app, Method::PUT, "/auth/password", &this)
+        .json(&json!({"current_password": "first password", "new_password": "short"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(short.status(), 422);
+    let ok = bearer(&app, Method::PUT, "/auth/password", &this)
+        .json(&json!({"current_password": "first password", "new_password": "second password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 204);
+    assert_eq!(me_status(&app, &this).await, 200, "this session stays");
+    assert_eq!(me_status(&app, other).await, 401, "others end at once");
+    assert_eq!(
+        login(&app, "pw@example.org", "second password")
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn malformed_identity_requests_change_nothing() {
+    let app = spawn_app().await;
+    let before = app.log_length().await;
+    #[rustfmt::skip]
+    let cases: [(&str, &str, u16, &str); 8] = [
+        ("/auth/register", r#"{"email":"a@example.org","name":"A"}"#,                                   422, "invalid-request"),
+        ("/auth/register", r#"{"email":"a@example.org","name":"A","password":"short"}"#,                422, "invalid-request"),
+        ("/auth/register", r#"{"email":"nope","name":"A","password":"long enough"}"#,                   422, "invalid-request"),
+        ("/auth/register", r#"{"email":"a@example.org","name":"A","password":"long enough","x":1}"#,    422, "invalid-request"),
+        ("/auth/register", r#"{"email":"a@example.org","name":"A","password":12345678}"#,               422, "invalid-request"),
+        ("/auth/register", r#"{"email":"#,                                                              400, "malformed-json"),
+        ("/auth/login",    r#"{"email":"a@example.org"}"#,                                              422, "invalid-request"),
+        ("/auth/password-reset/confirm", r#"{"token":"x","new_password":"long enough"}"#,               422, "invalid-reset-token"),
+    ];
+    for (path, body, status, kind) in cases {
+        let response = app
+            .http
+            .post(app.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{path} {body}");
+        assert_eq!(problem_type(response).await, kind, "{path} {body}");
+    }
+    let too_long = "p".repeat(1025);
+    let response = app
+        .http
+        .post(app.url("/auth/register"))
+        .json(&json!({"email": "b@example.org", "name": "B", "password": too_long}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    assert_eq!(app.log_length().await, before);
+}
+
+#[tokio::test]
+async fn create_admin_reads_the_password_from_stdin() {
+    use tokio::io::AsyncWriteExt as _;
+    let app = spawn_app().await;
+    let env = tests::test_env(&app.db, &TestOptions::default());
+    let mut child = tokio::process::Command::new(tests::server_binary())
+        .args([
+            "create-admin",
+            "--email",
+            "root@example.org",
+            "--name",
+            "Root",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(&env)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"root password 1\n")
+        .await
+        .unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    assert!(output.status.success());
+    let signed_in: Value = login(&app, "root@example.org", "root password 1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(signed_in["user"]["system_admin"], true);
+
+    // Promoting an existing account.
+    let (_, user) = register(&app, "promote@example.org", "password promo").await;
+    let (ok, out) = tests::run_cli(
+        &env,
+        &[
+            "create-admin",
+            "--email",
+            "promote@example.org",
+            "--name",
+            "P",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    app.wait_for_subscribers().await;
+    let promoted: Value = app
+        .get(&format!("/streams/user/{}", user["id"].as_str().unwrap()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(promoted["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["type"] == "user.system_admin_granted"));
+    let _ = (ADMIN_EMAIL, ADMIN_PASSWORD);
+}
