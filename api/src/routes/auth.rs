@@ -151,24 +151,50 @@ impl poem_openapi::types::Example for Login {
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct ChangePassword {
     pub current_password: Text,
     pub new_password: Text,
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct ResetRequest {
     pub email: Text,
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct ResetConfirm {
     /// The token from the email.
     pub token: Text,
     pub new_password: Text,
+}
+
+impl poem_openapi::types::Example for ChangePassword {
+    fn example() -> Self {
+        Self {
+            current_password: Text("correct horse battery staple".into()),
+            new_password: Text("a longer and newer passphrase".into()),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for ResetRequest {
+    fn example() -> Self {
+        Self {
+            email: Text("ada@example.org".into()),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for ResetConfirm {
+    fn example() -> Self {
+        Self {
+            token: Text("q2Zb0x3C5pQ9m1yVv7aN4dL8eR6tU2wI0oK3jH5gF7s".into()),
+            new_password: Text("a longer and newer passphrase".into()),
+        }
+    }
 }
 
 #[derive(ApiResponse)]

@@ -16,10 +16,16 @@ use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::ApiError;
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct AdminFlag {
     /// true grants system admin, false revokes it.
     pub admin: bool,
+}
+
+impl poem_openapi::types::Example for AdminFlag {
+    fn example() -> Self {
+        Self { admin: true }
+    }
 }
 
 pub struct UsersApi {
