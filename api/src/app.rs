@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use application::classes::Classes;
 use application::groups::Groups;
 use application::identity::{Identity, IdentitySettings, MailRetry};
 use application::ports::{Clock, Mailer, SystemClock};
@@ -21,9 +22,12 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::authz::{Authz, Policy};
 use crate::middleware;
 use crate::problem::{self, ApiError, ProblemKind};
 use crate::routes::auth::{AuthApi, AuthLimits};
+use crate::routes::classes::ClassesApi;
+use crate::routes::me::MeApi;
 use crate::routes::users::UsersApi;
 use crate::routes::{events::EventsApi, groups::GroupsApi, health::HealthApi};
 
@@ -32,6 +36,8 @@ pub struct Services {
     pub pool: PgPool,
     pub nats: async_nats::Client,
     pub groups: Groups,
+    pub classes: Classes,
+    pub authz: Authz,
     pub identity: Arc<Identity>,
     pub auth: AuthConfig,
     pub limits: AuthLimits,
@@ -124,10 +130,27 @@ pub struct Application {
 #[allow(clippy::type_complexity)]
 pub fn openapi(
     services: &Arc<Services>,
-) -> OpenApiService<(AuthApi, UsersApi, GroupsApi, EventsApi, HealthApi), ()> {
+) -> OpenApiService<
+    (
+        AuthApi,
+        MeApi,
+        ClassesApi,
+        UsersApi,
+        GroupsApi,
+        EventsApi,
+        HealthApi,
+    ),
+    (),
+> {
     OpenApiService::new(
         (
             AuthApi {
+                services: services.clone(),
+            },
+            MeApi {
+                services: services.clone(),
+            },
+            ClassesApi {
                 services: services.clone(),
             },
             UsersApi {
@@ -182,6 +205,8 @@ impl Application {
 
     /// [`Application::build`] with replaced parts.
     pub async fn build_with(config: Config, overrides: Overrides) -> anyhow::Result<Self> {
+        // The policy is validated against its schema before anything else starts.
+        let policy = Policy::shipped()?;
         let pool = db::pool(&config);
         migrate_with_retry(&pool).await?;
         let nats = infrastructure::nats::connect(&config.nats_url).await?;
@@ -225,6 +250,8 @@ impl Application {
         )?;
         let services = Arc::new(Services {
             groups: Groups::new(pool.clone(), Arc::new(signal.clone())),
+            classes: Classes::new(pool.clone(), Arc::new(signal.clone())),
+            authz: Authz::new(policy, pool.clone()),
             identity: Arc::new(identity),
             limits: AuthLimits::per_minute(config.auth.auth_rate_limit_per_minute),
             auth: config.auth.clone(),

@@ -7,6 +7,7 @@
 //! - [`routes`]: one module per resource.
 
 pub mod app;
+pub mod authz;
 pub mod caller;
 pub mod cli;
 pub mod middleware;

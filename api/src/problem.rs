@@ -54,6 +54,11 @@ pub enum ProblemKind {
     TooManyRequests,
     Conflict,
     GroupArchived,
+    ClassArchived,
+    GroupCycle,
+    LastAdmin,
+    UserNotFound,
+    GroupNotFound,
     ParentNotFound,
     ParentArchived,
     ReadModelLagging,
@@ -83,6 +88,11 @@ impl ProblemKind {
             Self::TooManyRequests => "too-many-requests",
             Self::Conflict => "conflict",
             Self::GroupArchived => "group-archived",
+            Self::ClassArchived => "class-archived",
+            Self::GroupCycle => "group-cycle",
+            Self::LastAdmin => "last-admin",
+            Self::UserNotFound => "user-not-found",
+            Self::GroupNotFound => "group-not-found",
             Self::ParentNotFound => "parent-not-found",
             Self::ParentArchived => "parent-archived",
             Self::ReadModelLagging => "read-model-lagging",
@@ -95,6 +105,9 @@ impl ProblemKind {
         match self {
             Self::MalformedJson | Self::InvalidParameter => StatusCode::BAD_REQUEST,
             Self::InvalidRequest
+            | Self::GroupCycle
+            | Self::UserNotFound
+            | Self::GroupNotFound
             | Self::ParentNotFound
             | Self::ParentArchived
             | Self::InvalidResetToken
@@ -110,7 +123,9 @@ impl ProblemKind {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict | Self::GroupArchived => StatusCode::CONFLICT,
+            Self::Conflict | Self::GroupArchived | Self::ClassArchived | Self::LastAdmin => {
+                StatusCode::CONFLICT
+            }
             Self::ReadModelLagging | Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -137,6 +152,13 @@ impl ProblemKind {
             Self::TooManyRequests => "Too many requests; retry later",
             Self::Conflict => "The resource was changed concurrently; reload and retry",
             Self::GroupArchived => "The group is archived",
+            Self::ClassArchived => "The class is archived",
+            Self::GroupCycle => "A group cannot move into its own subtree",
+            Self::LastAdmin => {
+                "The last admin of a top-level group can only be removed by a system admin"
+            }
+            Self::UserNotFound => "The user does not exist",
+            Self::GroupNotFound => "The group does not exist",
             Self::ParentNotFound => "The parent group does not exist",
             Self::ParentArchived => "The parent group is archived",
             Self::ReadModelLagging => "The change was recorded but is not readable yet",

@@ -2,24 +2,33 @@
 
 use std::sync::Arc;
 
-use domain::group::{Group, GroupCommand, GroupError, GroupId, GroupName, ParentGroup};
+use domain::group::{Group, GroupCommand, GroupError, GroupId, GroupName, GroupRole, ParentGroup};
+use domain::user::{User, UserId};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::ports::AppendListener;
-use crate::{Appended, CommandContext, CommandError, CommandRunner};
+use crate::{Appended, CommandContext, CommandError, CommandRunner, StoreError};
 
 pub type GroupCommandError = CommandError<GroupError>;
 
 /// Creates, renames and archives groups.
 pub struct Groups {
     runner: CommandRunner<Group>,
+    users: CommandRunner<User>,
+    pool: PgPool,
 }
+
+/// Advisory-lock key (namespace 'RAPT', 1) that serializes group moves across instances, so
+/// that two concurrent moves cannot together create a cycle.
+const MOVE_LOCK: (i32, i32) = (0x5241_5054, 1);
 
 impl Groups {
     pub fn new(pool: PgPool, listener: Arc<dyn AppendListener>) -> Self {
         Self {
-            runner: CommandRunner::new(pool, listener),
+            runner: CommandRunner::new(pool.clone(), listener.clone()),
+            users: CommandRunner::new(pool.clone(), listener),
+            pool,
         }
     }
 
@@ -36,16 +45,7 @@ impl Groups {
     ) -> Result<(GroupId, Appended), GroupCommandError> {
         let parent = match parent {
             None => ParentGroup::None,
-            Some(parent_id) => {
-                let (state, _) = self.runner.load(parent_id).await?;
-                if !state.created {
-                    ParentGroup::Missing(parent_id)
-                } else if state.archived {
-                    ParentGroup::Archived(parent_id)
-                } else {
-                    ParentGroup::Active(parent_id)
-                }
-            }
+            Some(parent_id) => self.parent_fact(parent_id).await?,
         };
         let id = Uuid::now_v7();
         let appended = self
@@ -53,6 +53,131 @@ impl Groups {
             .execute(id, GroupCommand::Create { name, parent }, context)
             .await?;
         Ok((id, appended))
+    }
+
+    /// What the write side says about a would-be parent.
+    pub async fn parent_fact(
+        &self,
+        parent_id: GroupId,
+    ) -> Result<ParentGroup, CommandError<GroupError>> {
+        let (state, _) = self.runner.load(parent_id).await?;
+        Ok(if !state.created {
+            ParentGroup::Missing(parent_id)
+        } else if state.archived {
+            ParentGroup::Archived(parent_id)
+        } else {
+            ParentGroup::Active(parent_id)
+        })
+    }
+
+    /// The chain of ids from the root down to `id`, from the write side.
+    async fn path_of(&self, id: GroupId) -> Result<Vec<GroupId>, CommandError<GroupError>> {
+        let mut path = vec![id];
+        let mut current = id;
+        // Bounded: a corrupt chain must not loop forever.
+        for _ in 0..64 {
+            let (state, _) = self.runner.load(current).await?;
+            match state.parent_id {
+                Some(parent) if !path.contains(&parent) => {
+                    path.push(parent);
+                    current = parent;
+                }
+                _ => break,
+            }
+        }
+        path.reverse();
+        Ok(path)
+    }
+
+    /// Moves a group under another parent (or to the top level). Moves are serialized across
+    /// instances and decided on the write side, so no sequence of moves makes a cycle.
+    #[tracing::instrument(skip_all, fields(group = %id))]
+    pub async fn move_group(
+        &self,
+        context: &CommandContext,
+        id: GroupId,
+        parent: Option<GroupId>,
+    ) -> Result<Appended, GroupCommandError> {
+        let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
+        sqlx::query("SELECT pg_advisory_lock($1, $2)")
+            .bind(MOVE_LOCK.0)
+            .bind(MOVE_LOCK.1)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::from)?;
+        let result = async {
+            let (fact, new_parent_path) = match parent {
+                None => (ParentGroup::None, vec![]),
+                Some(parent_id) => (
+                    self.parent_fact(parent_id).await?,
+                    self.path_of(parent_id).await?,
+                ),
+            };
+            self.runner
+                .execute(
+                    id,
+                    GroupCommand::Move {
+                        group_id: id,
+                        parent: fact,
+                        new_parent_path,
+                    },
+                    context,
+                )
+                .await
+        }
+        .await;
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1, $2)")
+            .bind(MOVE_LOCK.0)
+            .bind(MOVE_LOCK.1)
+            .execute(&mut *conn)
+            .await;
+        result
+    }
+
+    /// Whether an account exists (write side).
+    pub async fn user_exists(&self, user_id: UserId) -> Result<bool, StoreError> {
+        Ok(self.users.load(user_id).await?.0.registered)
+    }
+
+    /// Adds a member or changes their role.
+    pub async fn set_member(
+        &self,
+        context: &CommandContext,
+        id: GroupId,
+        user_id: UserId,
+        role: GroupRole,
+        by_system_admin: bool,
+    ) -> Result<Appended, GroupCommandError> {
+        self.runner
+            .execute(
+                id,
+                GroupCommand::SetMember {
+                    user_id,
+                    role,
+                    by_system_admin,
+                },
+                context,
+            )
+            .await
+    }
+
+    pub async fn remove_member(
+        &self,
+        context: &CommandContext,
+        id: GroupId,
+        user_id: UserId,
+        by_system_admin: bool,
+    ) -> Result<Appended, GroupCommandError> {
+        self.runner
+            .execute(
+                id,
+                GroupCommand::RemoveMember {
+                    user_id,
+                    by_system_admin,
+                },
+                context,
+            )
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(group = %id))]

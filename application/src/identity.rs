@@ -90,6 +90,7 @@ pub struct Principal {
     pub email: String,
     pub name: String,
     pub system_admin: bool,
+    pub auditor: bool,
     pub session_expires_at: DateTime<Utc>,
 }
 
@@ -240,6 +241,21 @@ impl Identity {
         Ok(self.users.execute(user_id, command, context).await?)
     }
 
+    /// Grants or revokes the auditor role.
+    pub async fn set_auditor(
+        &self,
+        context: &CommandContext,
+        user_id: UserId,
+        auditor: bool,
+    ) -> Result<Appended, IdentityError> {
+        let command = if auditor {
+            UserCommand::GrantAuditor
+        } else {
+            UserCommand::RevokeAuditor
+        };
+        Ok(self.users.execute(user_id, command, context).await?)
+    }
+
     /// Runs a user command that is safe to re-run, retrying a few times on conflicts.
     async fn user_command_retrying(
         &self,
@@ -344,7 +360,7 @@ impl Identity {
         let hash = tokens::hash_token(token);
         let row = sqlx::query(
             "SELECT s.id, s.user_id, s.token_hash, s.expires_at, s.absolute_expires_at, \
-                    u.email, u.name, u.disabled, u.system_admin \
+                    u.email, u.name, u.disabled, u.system_admin, u.auditor \
              FROM auth_sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = $1",
         )
@@ -388,16 +404,22 @@ impl Identity {
         let policy = self.settings.sessions;
         let mut session_expires_at = expires_at;
         if expires_at - now < policy.idle / 2 {
-            let renewed = self
+            match self
                 .sessions
                 .execute(
                     session_id,
                     SessionCommand::Renew { at: now, policy },
                     context,
                 )
-                .await;
-            if renewed.is_ok() {
-                session_expires_at = (now + policy.idle).min(absolute);
+                .await
+            {
+                // Renewed (or another request renewed it just now): the slid expiry.
+                Ok(_) => {
+                    session_expires_at = expires_at.max((now + policy.idle).min(absolute));
+                }
+                // Ended a moment ago (the read model has not caught up): not signed in.
+                Err(CommandError::Rejected(_)) => return Ok(None),
+                _ => {}
             }
         }
         // Last use, at most once a minute per session (operational data, not an event).
@@ -416,6 +438,7 @@ impl Identity {
             email: row.try_get("email")?,
             name: row.try_get("name")?,
             system_admin: row.try_get("system_admin")?,
+            auditor: row.try_get("auditor")?,
             session_expires_at,
         }))
     }
@@ -562,12 +585,13 @@ impl Identity {
             "{}/reset-password?token={token}",
             self.settings.frontend_url.trim_end_matches('/')
         );
+        let minutes = self.settings.reset_token_ttl.num_minutes();
         let message = OutgoingEmail {
             to: email.as_str().to_owned(),
             subject: "Reset your Raptscallions password".into(),
             text: format!(
                 "Someone asked to reset the password of your Raptscallions account.\n\n\
-                 To choose a new password, open this link within the next hour:\n{link}\n\n\
+                 To choose a new password, open this link within {minutes} minutes:\n{link}\n\n\
                  Reset token: {token}\n\n\
                  If you did not ask for this, ignore this email: your password stays as it is.\n"
             ),

@@ -1,6 +1,7 @@
 //! Use cases: commands run through the PostgreSQL event store (cqrs-es + postgres-es), the
 //! rules that span aggregates, and the ports that infrastructure implements.
 
+pub mod classes;
 pub mod command;
 pub mod es;
 pub mod groups;

@@ -7,6 +7,7 @@
 //! crate adapts them to cqrs-es and the PostgreSQL event store.
 
 pub mod aggregate;
+pub mod class;
 pub mod group;
 pub mod session;
 pub mod user;

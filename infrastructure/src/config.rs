@@ -105,12 +105,7 @@ impl Config {
     /// Reads the given variables (tests pass their own).
     pub fn from_vars(vars: HashMap<String, String>) -> Result<Self, ConfigError> {
         let env = Env(vars);
-        let database_url = env.required("DATABASE_URL")?;
-        let database =
-            PgConnectOptions::from_str(&database_url).map_err(|e| ConfigError::Malformed {
-                variable: "DATABASE_URL",
-                reason: e.to_string(),
-            })?;
+        let database = database_options(&env)?;
         let nats_url = env.required("NATS_URL")?;
         if !(nats_url.starts_with("nats://")
             || nats_url.starts_with("tls://")
@@ -149,12 +144,22 @@ impl Config {
 /// Only what the database tools (`migrate`, `replay`) need: `DATABASE_URL` and `LOG_FORMAT`.
 pub fn database_from_env() -> Result<(PgConnectOptions, LogFormat), ConfigError> {
     let env = Env(std::env::vars().collect());
+    Ok((database_options(&env)?, log_format(&env)?))
+}
+
+fn database_options(env: &Env) -> Result<PgConnectOptions, ConfigError> {
     let url = env.required("DATABASE_URL")?;
-    let options = PgConnectOptions::from_str(&url).map_err(|e| ConfigError::Malformed {
+    let malformed = |reason: String| ConfigError::Malformed {
         variable: "DATABASE_URL",
-        reason: e.to_string(),
-    })?;
-    Ok((options, log_format(&env)?))
+        reason,
+    };
+    // sqlx accepts any scheme; only PostgreSQL URLs make sense here.
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(malformed(
+            "expected postgres://user@host:port/database".into(),
+        ));
+    }
+    PgConnectOptions::from_str(&url).map_err(|e| malformed(e.to_string()))
 }
 
 /// Only the identity settings (for `create-admin`).

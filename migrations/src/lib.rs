@@ -24,6 +24,10 @@ const FILES: &[(&str, &str)] = &[
         "20261125000003_identity.sql",
         include_str!("../sql/20261125000003_identity.sql"),
     ),
+    (
+        "20261125000004_directory.sql",
+        include_str!("../sql/20261125000004_directory.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy)]

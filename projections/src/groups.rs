@@ -3,6 +3,7 @@
 use anyhow::{bail, Context as _};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::class::{Class, ClassEvent, ClassId};
 use domain::group::{Group, GroupEvent, GroupId};
 use domain::Aggregate as _;
 use sqlx::postgres::PgRow;
@@ -95,6 +96,8 @@ pub struct GroupListing {
     /// Only this group's subtree (itself and every descendant).
     pub within: Option<GroupId>,
     pub include_archived: bool,
+    /// Only groups this user may read: member of it, or admin/counselor of it or an ancestor.
+    pub visible_to: Option<Uuid>,
 }
 
 pub async fn list<'e>(
@@ -123,6 +126,18 @@ pub async fn list<'e>(
     if !listing.include_archived {
         query.push(" AND NOT archived");
     }
+    if let Some(user) = listing.visible_to {
+        query
+            .push(
+                " AND EXISTS (SELECT 1 FROM group_members m JOIN groups a ON a.id = m.group_id \
+                 WHERE m.user_id = ",
+            )
+            .push_bind(user)
+            .push(
+                " AND ((m.role IN ('admin', 'counselor') AND groups.path <@ a.path) \
+                 OR (m.role = 'member' AND a.id = groups.id)))",
+            );
+    }
     query
         .push(" ORDER BY created_at, id LIMIT ")
         .push_bind(listing.limit);
@@ -139,80 +154,235 @@ impl Projection for GroupsProjection {
     }
 
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query("TRUNCATE groups").execute(conn).await?;
+        sqlx::query("TRUNCATE groups, classes, group_members, class_members")
+            .execute(conn)
+            .await?;
         Ok(())
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &LoggedEvent) -> anyhow::Result<()> {
-        if event.aggregate_type != Group::TYPE {
-            return Ok(());
+        if event.aggregate_type == Group::TYPE {
+            let payload: GroupEvent =
+                serde_json::from_value(event.payload.clone()).context("group event payload")?;
+            apply_group(conn, event, payload).await
+        } else if event.aggregate_type == Class::TYPE {
+            let payload: ClassEvent =
+                serde_json::from_value(event.payload.clone()).context("class event payload")?;
+            apply_class(conn, event, payload).await
+        } else {
+            Ok(())
         }
-        let id: GroupId = event.aggregate_id.parse().context("group id")?;
-        let payload: GroupEvent =
-            serde_json::from_value(event.payload.clone()).context("group event payload")?;
-        let at = event.recorded_at;
-        let seq = event.sequence;
-        let done = match payload {
-            GroupEvent::Created { name, parent_id } => sqlx::query(
+    }
+}
+
+/// Moves `version` of the row `id` of `table` to the event's sequence, setting `set` (whose
+/// parameters start at $3); an event already applied is skipped, a missing one is an error.
+async fn guarded_update(
+    conn: &mut PgConnection,
+    table: &str,
+    id: Uuid,
+    event: &LoggedEvent,
+    set: &str,
+    param: Option<Option<&str>>,
+) -> anyhow::Result<bool> {
+    let sql = format!(
+        "UPDATE {table} SET {set}updated_at = $2, version = $3 \
+         WHERE id = $1 AND version = $3 - 1"
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(id)
+        .bind(event.recorded_at)
+        .bind(event.sequence);
+    if let Some(value) = param {
+        query = query.bind(value);
+    }
+    if query.execute(&mut *conn).await?.rows_affected() == 1 {
+        return Ok(true);
+    }
+    let version: Option<i64> =
+        sqlx::query_scalar(&format!("SELECT version FROM {table} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    match version {
+        Some(v) if v >= event.sequence => Ok(false),
+        other => bail!(
+            "{table} {id} is at version {other:?}, cannot apply event #{}",
+            event.sequence
+        ),
+    }
+}
+
+async fn apply_group(
+    conn: &mut PgConnection,
+    event: &LoggedEvent,
+    payload: GroupEvent,
+) -> anyhow::Result<()> {
+    let id: GroupId = event.aggregate_id.parse().context("group id")?;
+    let at = event.recorded_at;
+    match payload {
+        GroupEvent::Created { name, parent_id } => {
+            sqlx::query(
                 "INSERT INTO groups (id, name, parent_id, path, archived, created_at, \
-                                         updated_at, version) \
-                     SELECT $1, $2, $3, \
-                            coalesce((SELECT path FROM groups WHERE id = $3), ''::ltree) \
-                              || text2ltree($4), \
-                            false, $5, $5, $6 \
-                     ON CONFLICT (id) DO NOTHING",
+                                     updated_at, version) \
+                 SELECT $1, $2, $3, \
+                        coalesce((SELECT path FROM groups WHERE id = $3), ''::ltree) \
+                          || text2ltree($4), \
+                        false, $5, $5, $6 \
+                 ON CONFLICT (id) DO NOTHING",
             )
             .bind(id)
             .bind(name.as_str())
             .bind(parent_id)
             .bind(label(id))
             .bind(at)
-            .bind(seq)
+            .bind(event.sequence)
             .execute(&mut *conn)
-            .await?
-            .rows_affected(),
-            GroupEvent::Renamed { name } => sqlx::query(
-                "UPDATE groups SET name = $2, updated_at = $3, version = $4 \
-                     WHERE id = $1 AND version = $4 - 1",
-            )
-            .bind(id)
-            .bind(name.as_str())
-            .bind(at)
-            .bind(seq)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected(),
-            GroupEvent::Archived => sqlx::query(
-                "UPDATE groups SET archived = true, updated_at = $2, version = $3 \
-                     WHERE id = $1 AND version = $3 - 1",
-            )
-            .bind(id)
-            .bind(at)
-            .bind(seq)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected(),
-        };
-        if done == 0 {
-            ensure_already_applied(conn, id, seq).await?;
+            .await?;
         }
-        Ok(())
+        GroupEvent::Renamed { name } => {
+            guarded_update(
+                conn,
+                "groups",
+                id,
+                event,
+                "name = $4, ",
+                Some(Some(name.as_str())),
+            )
+            .await?;
+        }
+        GroupEvent::Archived => {
+            guarded_update(conn, "groups", id, event, "archived = true, ", None).await?;
+        }
+        GroupEvent::Moved { parent_id } => {
+            let parent = parent_id.map(|p| p.to_string());
+            if guarded_update(
+                conn,
+                "groups",
+                id,
+                event,
+                "parent_id = $4::uuid, ",
+                Some(parent.as_deref()),
+            )
+            .await?
+            {
+                // Re-root the whole subtree: new prefix = parent's path + this group.
+                sqlx::query(
+                    "WITH moved AS (SELECT path AS old FROM groups WHERE id = $1), \
+                          target AS (SELECT coalesce((SELECT path FROM groups WHERE id = $2), \
+                                                      ''::ltree) || text2ltree($3) AS new) \
+                     UPDATE groups g SET path = target.new || subpath(g.path, nlevel(moved.old)) \
+                     FROM moved, target WHERE g.path <@ moved.old",
+                )
+                .bind(id)
+                .bind(parent_id)
+                .bind(label(id))
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        GroupEvent::MemberAdded { user_id, role }
+        | GroupEvent::MemberRoleChanged { user_id, role } => {
+            if guarded_update(conn, "groups", id, event, "", None).await? {
+                sqlx::query(
+                    "INSERT INTO group_members (group_id, user_id, role, since) \
+                     VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (group_id, user_id) DO UPDATE SET role = EXCLUDED.role",
+                )
+                .bind(id)
+                .bind(user_id)
+                .bind(role.as_str())
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        GroupEvent::MemberRemoved { user_id } => {
+            if guarded_update(conn, "groups", id, event, "", None).await? {
+                sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
+                    .bind(id)
+                    .bind(user_id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
     }
+    Ok(())
 }
 
-/// An update that matched no row is fine only if the row already has this event (a replayed
-/// batch); anything else means an event is missing, which must stop the projection.
-async fn ensure_already_applied(
+async fn apply_class(
     conn: &mut PgConnection,
-    id: GroupId,
-    seq: i64,
+    event: &LoggedEvent,
+    payload: ClassEvent,
 ) -> anyhow::Result<()> {
-    let version: Option<i64> = sqlx::query_scalar("SELECT version FROM groups WHERE id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    match version {
-        Some(v) if v >= seq => Ok(()),
-        other => bail!("group {id} is at version {other:?}, cannot apply event #{seq}"),
+    let id: ClassId = event.aggregate_id.parse().context("class id")?;
+    let at = event.recorded_at;
+    match payload {
+        ClassEvent::Created { name, group_id } => {
+            sqlx::query(
+                "INSERT INTO classes (id, group_id, name, archived, created_at, updated_at, \
+                                      version) \
+                 VALUES ($1, $2, $3, false, $4, $4, $5) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(group_id)
+            .bind(name.as_str())
+            .bind(at)
+            .bind(event.sequence)
+            .execute(&mut *conn)
+            .await?;
+        }
+        ClassEvent::Renamed { name } => {
+            guarded_update(
+                conn,
+                "classes",
+                id,
+                event,
+                "name = $4, ",
+                Some(Some(name.as_str())),
+            )
+            .await?;
+        }
+        ClassEvent::Archived => {
+            guarded_update(conn, "classes", id, event, "archived = true, ", None).await?;
+        }
+        ClassEvent::Moved { group_id } => {
+            let group = group_id.to_string();
+            guarded_update(
+                conn,
+                "classes",
+                id,
+                event,
+                "group_id = $4::uuid, ",
+                Some(Some(&group)),
+            )
+            .await?;
+        }
+        ClassEvent::MemberAdded { user_id, role }
+        | ClassEvent::MemberRoleChanged { user_id, role } => {
+            if guarded_update(conn, "classes", id, event, "", None).await? {
+                sqlx::query(
+                    "INSERT INTO class_members (class_id, user_id, role, since) \
+                     VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (class_id, user_id) DO UPDATE SET role = EXCLUDED.role",
+                )
+                .bind(id)
+                .bind(user_id)
+                .bind(role.as_str())
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        ClassEvent::MemberRemoved { user_id } => {
+            if guarded_update(conn, "classes", id, event, "", None).await? {
+                sqlx::query("DELETE FROM class_members WHERE class_id = $1 AND user_id = $2")
+                    .bind(id)
+                    .bind(user_id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
     }
+    Ok(())
 }

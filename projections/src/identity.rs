@@ -87,6 +87,8 @@ async fn apply_user(
         UserEvent::Enabled => ("disabled = false", None),
         UserEvent::SystemAdminGranted => ("system_admin = true", None),
         UserEvent::SystemAdminRevoked => ("system_admin = false", None),
+        UserEvent::AuditorGranted => ("auditor = true", None),
+        UserEvent::AuditorRevoked => ("auditor = false", None),
         _ => ("email = email", None),
     };
     let sql = format!(
@@ -194,6 +196,7 @@ pub struct UserRow {
     pub name: String,
     pub disabled: bool,
     pub system_admin: bool,
+    pub auditor: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -205,6 +208,7 @@ impl<'r> FromRow<'r, PgRow> for UserRow {
             name: row.try_get("name")?,
             disabled: row.try_get("disabled")?,
             system_admin: row.try_get("system_admin")?,
+            auditor: row.try_get("auditor")?,
             created_at: row.try_get("created_at")?,
         })
     }
@@ -215,7 +219,8 @@ pub async fn get_user<'e>(
     id: Uuid,
 ) -> sqlx::Result<Option<UserRow>> {
     sqlx::query_as(
-        "SELECT id, email, name, disabled, system_admin, created_at FROM users WHERE id = $1",
+        "SELECT id, email, name, disabled, system_admin, auditor, created_at FROM users \
+         WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(executor)

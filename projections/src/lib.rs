@@ -12,6 +12,7 @@
 //! that process dies.
 
 pub mod checkpoints;
+pub mod directory;
 pub mod groups;
 pub mod identity;
 pub mod log;

@@ -87,9 +87,10 @@ async fn each_subscriber_runs_in_one_process_and_fails_over_when_it_dies() {
     );
 
     // And it works: a write through the survivor is readable at once.
+    tests::create_admin_cli(&env, "failover@test.example", "failover pw 1").await;
     let signed_in: Value = client
-        .post(survivor.url("/auth/register"))
-        .json(&serde_json::json!({"email": "failover@test.example", "name": "F", "password": "failover pw 1"}))
+        .post(survivor.url("/auth/login"))
+        .json(&serde_json::json!({"email": "failover@test.example", "password": "failover pw 1"}))
         .send()
         .await
         .unwrap()

@@ -640,3 +640,25 @@ pub async fn register(app: &TestApp, email: &str, password: &str) -> (String, Va
         body["user"].clone(),
     )
 }
+
+/// Creates a system admin with the real `create-admin` command (password on stdin).
+pub async fn create_admin_cli(env: &HashMap<String, String>, email: &str, password: &str) {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = Command::new(server_binary())
+        .args(["create-admin", "--email", email, "--name", "Admin"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run create-admin");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(format!("{password}\n").as_bytes())
+        .await
+        .expect("write password");
+    drop(stdin);
+    assert!(child.wait().await.expect("create-admin").success());
+}

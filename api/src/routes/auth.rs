@@ -58,6 +58,7 @@ pub struct UserDto {
     pub email: String,
     pub name: String,
     pub system_admin: bool,
+    pub auditor: bool,
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
 }
@@ -69,6 +70,7 @@ impl From<read::UserRow> for UserDto {
             email: row.email,
             name: row.name,
             system_admin: row.system_admin,
+            auditor: row.auditor,
             disabled: row.disabled,
             created_at: row.created_at,
         }
@@ -541,7 +543,7 @@ impl AuthApi {
     /// Ask for a password reset
     ///
     /// Always 202: the answer (and its timing) does not tell whether the email has an
-    /// account. If it has, an email with a single-use token valid for one hour is sent.
+    /// account. If it has, an email with a single-use token (valid `RESET_TOKEN_TTL_MINUTES`, default 60) is sent.
     #[oai(
         path = "/auth/password-reset",
         method = "post",

@@ -98,7 +98,7 @@ pub struct EventsApi {
 impl EventsApi {
     /// Read the event log
     ///
-    /// System admins only. Secrets in payloads (password hashes, token hashes) are redacted.
+    /// System admins and auditors. Secrets in payloads (password hashes, token hashes) are redacted.
     /// Events in global order after `after`. Only events of finished transactions are
     /// returned, so paging by `next_after` never skips an event, even one whose transaction
     /// committed late.
@@ -118,7 +118,9 @@ impl EventsApi {
         event_type: Query<Option<String>>,
         correlation_id: Query<Option<String>>,
     ) -> Result<Json<EventPage>, ApiError> {
-        caller.system_admin()?;
+        self.services
+            .authz
+            .system(caller.user()?, "system.read_events")?;
         let after = after.0.unwrap_or(0);
         let filter = LogFilter {
             aggregate_type: aggregate_type.0,
@@ -149,7 +151,9 @@ impl EventsApi {
         aggregate_type: Path<String>,
         aggregate_id: Path<String>,
     ) -> Result<Json<EventStream>, ApiError> {
-        caller.system_admin()?;
+        self.services
+            .authz
+            .system(caller.user()?, "system.read_events")?;
         let events = log::read_stream(&self.services.pool, &aggregate_type, &aggregate_id).await?;
         if events.is_empty() {
             return Err(ApiError::not_found("stream"));

@@ -3,12 +3,16 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use domain::group::GroupRole;
 use domain::group::{GroupError, GroupId, GroupName};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
+use projections::directory;
 use projections::groups::{self as read, GroupCursor, GroupListing, GroupRow};
+
+use super::classes::{ClassDto, ClassList, CreatedClass};
 use uuid::Uuid;
 
 use super::text::Text;
@@ -98,13 +102,16 @@ fn parse_name(raw: &str) -> Result<GroupName, ApiError> {
         .map_err(|e| ApiError::new(ProblemKind::InvalidRequest, format!("name: {e}")))
 }
 
-fn rejected(error: GroupError) -> ApiError {
+pub(crate) fn rejected(error: GroupError) -> ApiError {
     match error {
         GroupError::NotFound => ApiError::not_found("group"),
         GroupError::AlreadyExists => ApiError::kind(ProblemKind::Conflict),
         GroupError::Archived => ApiError::kind(ProblemKind::GroupArchived),
         GroupError::ParentNotFound => ApiError::kind(ProblemKind::ParentNotFound),
         GroupError::ParentArchived => ApiError::kind(ProblemKind::ParentArchived),
+        GroupError::Cycle => ApiError::kind(ProblemKind::GroupCycle),
+        GroupError::MemberNotFound => ApiError::not_found("membership"),
+        GroupError::LastAdmin => ApiError::kind(ProblemKind::LastAdmin),
     }
 }
 
@@ -155,7 +162,24 @@ impl GroupsApi {
         request_id: Data<&RequestId>,
         body: Json<CreateGroup>,
     ) -> Result<CreatedGroup, ApiError> {
-        caller.user()?;
+        let principal = caller.user()?;
+        let authz = &self.services.authz;
+        match body.parent_id {
+            None => authz.system(principal, "system.create_top_level_group")?,
+            Some(parent) => {
+                // A parent the caller cannot read looks exactly like a missing one.
+                let target = authz.group_target(principal, parent).await?;
+                let readable = target
+                    .as_ref()
+                    .is_some_and(|t| authz.policy.decide(principal, "group.read", t).0);
+                match target {
+                    Some(target) if readable => {
+                        authz.require(principal, "group.create_subgroup", &target)?
+                    }
+                    _ => return Err(ApiError::kind(ProblemKind::ParentNotFound)),
+                }
+            }
+        }
         let name = parse_name(&body.name.0)?;
         let (id, appended) = self
             .services
@@ -170,7 +194,10 @@ impl GroupsApi {
     /// Get a group
     #[oai(path = "/groups/:id", method = "get", operation_id = "getGroup")]
     async fn get(&self, caller: Data<&Caller>, id: Path<Uuid>) -> Result<Json<GroupDto>, ApiError> {
-        caller.user()?;
+        self.services
+            .authz
+            .group(caller.user()?, id.0, "group.read")
+            .await?;
         read::get(&self.services.pool, id.0)
             .await?
             .map(|row| Json(row.into()))
@@ -189,7 +216,10 @@ impl GroupsApi {
         id: Path<Uuid>,
         body: Json<UpdateGroup>,
     ) -> Result<Json<GroupDto>, ApiError> {
-        caller.user()?;
+        self.services
+            .authz
+            .group(caller.user()?, id.0, "group.update")
+            .await?;
         let mut position = None;
         if let Some(name) = &body.name {
             let name = parse_name(&name.0)?;
@@ -219,7 +249,10 @@ impl GroupsApi {
         request_id: Data<&RequestId>,
         id: Path<Uuid>,
     ) -> Result<Json<GroupDto>, ApiError> {
-        caller.user()?;
+        self.services
+            .authz
+            .group(caller.user()?, id.0, "group.archive")
+            .await?;
         let appended = self
             .services
             .groups
@@ -251,7 +284,7 @@ impl GroupsApi {
         /// Include archived groups.
         include_archived: Query<Option<bool>>,
     ) -> Result<Json<GroupPage>, ApiError> {
-        caller.user()?;
+        let principal = caller.user()?;
         let limit = limit.0.unwrap_or(50);
         let listing = GroupListing {
             after: cursor.0.as_deref().map(decode_cursor).transpose()?,
@@ -259,6 +292,8 @@ impl GroupsApi {
             parent_id: parent_id.0,
             within: within.0,
             include_archived: include_archived.0.unwrap_or(false),
+            // Everyone sees only the groups the policy lets them read.
+            visible_to: (!principal.system_admin).then_some(principal.user_id),
         };
         let mut rows = read::list(&self.services.pool, &listing).await?;
         let next_cursor = if rows.len() as i64 > limit {
@@ -272,4 +307,274 @@ impl GroupsApi {
             next_cursor,
         }))
     }
+
+    /// Move a group
+    ///
+    /// Under another parent (`parent_id`), or to the top level (`null`, system admins only).
+    /// Refuses cycles (422 group-cycle) and archived parents.
+    #[oai(path = "/groups/:id/move", method = "post", operation_id = "moveGroup")]
+    async fn move_group(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        id: Path<Uuid>,
+        body: Json<MoveGroup>,
+    ) -> Result<Json<GroupDto>, ApiError> {
+        let principal = caller.user()?;
+        let authz = &self.services.authz;
+        authz.group(principal, id.0, "group.move").await?;
+        match body.parent_id {
+            None => authz.system(principal, "system.create_top_level_group")?,
+            Some(parent) => {
+                let target = authz.group_target(principal, parent).await?;
+                let readable = target
+                    .as_ref()
+                    .is_some_and(|t| authz.policy.decide(principal, "group.read", t).0);
+                match target {
+                    Some(target) if readable => {
+                        authz.require(principal, "group.create_subgroup", &target)?
+                    }
+                    _ => return Err(ApiError::kind(ProblemKind::ParentNotFound)),
+                }
+            }
+        }
+        let appended = self
+            .services
+            .groups
+            .move_group(&command_context(&caller, &request_id), id.0, body.parent_id)
+            .await
+            .map_err(|e| command_error(e, rejected))?;
+        self.read_after_write(id.0, appended.position)
+            .await
+            .map(Json)
+    }
+
+    /// Group members
+    #[oai(
+        path = "/groups/:id/members",
+        method = "get",
+        operation_id = "listGroupMembers"
+    )]
+    async fn members(
+        &self,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+    ) -> Result<Json<MemberList>, ApiError> {
+        self.services
+            .authz
+            .group(caller.user()?, id.0, "group.read_members")
+            .await?;
+        let rows = directory::members_of_group(&self.services.pool, id.0).await?;
+        Ok(Json(MemberList::from(rows)))
+    }
+
+    /// Add a member or change their role
+    ///
+    /// Roles: `admin`, `counselor`, `member`. Admins and counselors hold their role over the
+    /// whole subtree. Lowering the last admin of a top-level group is refused (409) unless a
+    /// system admin does it.
+    #[oai(
+        path = "/groups/:id/members/:user_id",
+        method = "put",
+        operation_id = "setGroupMember"
+    )]
+    async fn set_member(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        id: Path<Uuid>,
+        user_id: Path<Uuid>,
+        body: Json<SetRole>,
+    ) -> Result<Json<MemberList>, ApiError> {
+        let principal = caller.user()?;
+        self.services
+            .authz
+            .group(principal, id.0, "group.manage_members")
+            .await?;
+        let role = GroupRole::parse(&body.role.0).ok_or_else(|| {
+            ApiError::new(
+                ProblemKind::InvalidRequest,
+                "role: expected admin, counselor or member".to_owned(),
+            )
+        })?;
+        if !self.services.groups.user_exists(user_id.0).await? {
+            return Err(ApiError::kind(ProblemKind::UserNotFound));
+        }
+        let appended = self
+            .services
+            .groups
+            .set_member(
+                &command_context(&caller, &request_id),
+                id.0,
+                user_id.0,
+                role,
+                principal.system_admin,
+            )
+            .await
+            .map_err(|e| command_error(e, rejected))?;
+        self.services
+            .caught_up(read::NAME, appended.position)
+            .await?;
+        let rows = directory::members_of_group(&self.services.pool, id.0).await?;
+        Ok(Json(MemberList::from(rows)))
+    }
+
+    /// Remove a member
+    #[oai(
+        path = "/groups/:id/members/:user_id",
+        method = "delete",
+        operation_id = "removeGroupMember"
+    )]
+    async fn remove_member(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        id: Path<Uuid>,
+        user_id: Path<Uuid>,
+    ) -> Result<NoContent, ApiError> {
+        let principal = caller.user()?;
+        self.services
+            .authz
+            .group(principal, id.0, "group.manage_members")
+            .await?;
+        let appended = self
+            .services
+            .groups
+            .remove_member(
+                &command_context(&caller, &request_id),
+                id.0,
+                user_id.0,
+                principal.system_admin,
+            )
+            .await
+            .map_err(|e| command_error(e, rejected))?;
+        self.services
+            .caught_up(read::NAME, appended.position)
+            .await?;
+        Ok(NoContent::NoContent)
+    }
+
+    /// Classes of a group
+    #[oai(
+        path = "/groups/:id/classes",
+        method = "get",
+        operation_id = "listGroupClasses"
+    )]
+    async fn classes(
+        &self,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+        /// Include archived classes.
+        include_archived: Query<Option<bool>>,
+    ) -> Result<Json<ClassList>, ApiError> {
+        self.services
+            .authz
+            .group(caller.user()?, id.0, "group.list_classes")
+            .await?;
+        let rows = directory::classes_of_group(
+            &self.services.pool,
+            id.0,
+            include_archived.0.unwrap_or(false),
+        )
+        .await?;
+        Ok(Json(ClassList {
+            items: rows.into_iter().map(ClassDto::from).collect(),
+        }))
+    }
+
+    /// Create a class in a group
+    #[oai(
+        path = "/groups/:id/classes",
+        method = "post",
+        operation_id = "createClass"
+    )]
+    async fn create_class(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        id: Path<Uuid>,
+        body: Json<CreateClass>,
+    ) -> Result<CreatedClass, ApiError> {
+        self.services
+            .authz
+            .group(caller.user()?, id.0, "group.create_class")
+            .await?;
+        let name = parse_name(&body.name.0)?;
+        let (class_id, appended) = self
+            .services
+            .classes
+            .create(&command_context(&caller, &request_id), id.0, name)
+            .await
+            .map_err(|e| command_error(e, super::classes::rejected))?;
+        self.services
+            .caught_up(read::NAME, appended.position)
+            .await?;
+        let class = directory::get_class(&self.services.pool, class_id)
+            .await?
+            .ok_or_else(|| ApiError::kind(ProblemKind::ReadModelLagging))?;
+        Ok(CreatedClass::Created(
+            Json(class.into()),
+            format!("/classes/{class_id}"),
+        ))
+    }
+}
+
+/// `POST /groups/{id}/move` body.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct MoveGroup {
+    /// The new parent; null moves the group to the top level.
+    pub parent_id: Option<Uuid>,
+}
+
+/// `PUT .../members/{user_id}` body.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct SetRole {
+    pub role: Text,
+}
+
+/// A member of a group or class.
+#[derive(Debug, Object)]
+pub struct MemberDto {
+    pub user_id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Debug, Object)]
+pub struct MemberList {
+    pub items: Vec<MemberDto>,
+}
+
+impl From<Vec<directory::MemberRow>> for MemberList {
+    fn from(rows: Vec<directory::MemberRow>) -> Self {
+        Self {
+            items: rows
+                .into_iter()
+                .map(|m| MemberDto {
+                    user_id: m.user_id,
+                    email: m.email,
+                    name: m.name,
+                    role: m.role,
+                    since: m.since,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum NoContent {
+    #[oai(status = 204)]
+    NoContent,
+}
+
+/// `POST /groups/{id}/classes` body.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct CreateClass {
+    pub name: Text,
 }

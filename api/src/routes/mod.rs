@@ -2,9 +2,11 @@
 //! poem-openapi `OpenApi` implementation.
 
 pub mod auth;
+pub mod classes;
 pub mod events;
 pub mod groups;
 pub mod health;
+pub mod me;
 pub mod text;
 pub mod users;
 
@@ -16,8 +18,10 @@ pub enum ApiTags {
     Auth,
     /// Account administration (system admins).
     Users,
-    /// Organizational groups (district, school, department).
+    /// Organizational groups (district, school, department) and their members.
     Groups,
+    /// Classes and their members.
+    Classes,
     /// The event history, for auditors.
     Events,
     /// Liveness and readiness.

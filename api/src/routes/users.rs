@@ -58,7 +58,9 @@ impl UsersApi {
         request_id: Data<&RequestId>,
         id: Path<Uuid>,
     ) -> Result<Json<UserDto>, ApiError> {
-        caller.system_admin()?;
+        self.services
+            .authz
+            .system(caller.user()?, "system.manage_users")?;
         let position = self
             .services
             .identity
@@ -80,7 +82,9 @@ impl UsersApi {
         request_id: Data<&RequestId>,
         id: Path<Uuid>,
     ) -> Result<Json<UserDto>, ApiError> {
-        caller.system_admin()?;
+        self.services
+            .authz
+            .system(caller.user()?, "system.manage_users")?;
         let position = self
             .services
             .identity
@@ -103,7 +107,9 @@ impl UsersApi {
         id: Path<Uuid>,
         body: Json<AdminFlag>,
     ) -> Result<Json<UserDto>, ApiError> {
-        caller.system_admin()?;
+        self.services
+            .authz
+            .system(caller.user()?, "system.manage_users")?;
         let appended = self
             .services
             .identity
@@ -112,4 +118,37 @@ impl UsersApi {
             .map_err(identity_error)?;
         self.user_after(id.0, appended.position).await
     }
+
+    /// Grant or revoke the auditor role
+    ///
+    /// Auditors may read the event history and nothing else.
+    #[oai(
+        path = "/users/:id/auditor",
+        method = "post",
+        operation_id = "setAuditor"
+    )]
+    async fn auditor(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        id: Path<Uuid>,
+        body: Json<AuditorFlag>,
+    ) -> Result<Json<UserDto>, ApiError> {
+        self.services
+            .authz
+            .system(caller.user()?, "system.manage_users")?;
+        let appended = self
+            .services
+            .identity
+            .set_auditor(&command_context(&caller, &request_id), id.0, body.auditor)
+            .await
+            .map_err(identity_error)?;
+        self.user_after(id.0, appended.position).await
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct AuditorFlag {
+    pub auditor: bool,
 }

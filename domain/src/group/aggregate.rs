@@ -1,6 +1,9 @@
 use serde::{Deserialize, Serialize};
 
-use super::{GroupCommand, GroupError, GroupEvent, GroupId, GroupName, ParentGroup};
+use std::collections::BTreeMap;
+
+use super::{GroupCommand, GroupError, GroupEvent, GroupId, GroupName, GroupRole, ParentGroup};
+use crate::user::UserId;
 use crate::Aggregate;
 
 /// The write-side state of one group: only what its commands are decided on.
@@ -10,6 +13,7 @@ pub struct Group {
     pub name: Option<GroupName>,
     pub parent_id: Option<GroupId>,
     pub archived: bool,
+    pub members: BTreeMap<UserId, GroupRole>,
 }
 
 impl Aggregate for Group {
@@ -40,6 +44,64 @@ impl Aggregate for Group {
                 }
                 Ok(vec![GroupEvent::Renamed { name }])
             }
+            GroupCommand::Move {
+                group_id,
+                parent,
+                new_parent_path,
+            } => {
+                self.ensure_active()?;
+                let parent_id = match parent {
+                    ParentGroup::None => None,
+                    ParentGroup::Active(id) => Some(id),
+                    ParentGroup::Archived(_) => return Err(GroupError::ParentArchived),
+                    ParentGroup::Missing(_) => return Err(GroupError::ParentNotFound),
+                };
+                if let Some(new_parent) = parent_id {
+                    // The group itself, or any of its descendants, cannot become its parent:
+                    // the new parent's chain would then contain the group.
+                    if new_parent == group_id || new_parent_path.contains(&group_id) {
+                        return Err(GroupError::Cycle);
+                    }
+                }
+                if parent_id == self.parent_id {
+                    return Ok(vec![]);
+                }
+                Ok(vec![GroupEvent::Moved { parent_id }])
+            }
+            GroupCommand::SetMember {
+                user_id,
+                role,
+                by_system_admin,
+            } => {
+                self.ensure_active()?;
+                match self.members.get(&user_id) {
+                    Some(current) if *current == role => Ok(vec![]),
+                    Some(current) => {
+                        if *current == GroupRole::Admin {
+                            self.ensure_not_last_admin(user_id, by_system_admin)?;
+                        }
+                        Ok(vec![GroupEvent::MemberRoleChanged { user_id, role }])
+                    }
+                    None => Ok(vec![GroupEvent::MemberAdded { user_id, role }]),
+                }
+            }
+            GroupCommand::RemoveMember {
+                user_id,
+                by_system_admin,
+            } => {
+                if !self.created {
+                    return Err(GroupError::NotFound);
+                }
+                match self.members.get(&user_id) {
+                    None => Err(GroupError::MemberNotFound),
+                    Some(role) => {
+                        if *role == GroupRole::Admin {
+                            self.ensure_not_last_admin(user_id, by_system_admin)?;
+                        }
+                        Ok(vec![GroupEvent::MemberRemoved { user_id }])
+                    }
+                }
+            }
             GroupCommand::Archive => {
                 if !self.created {
                     return Err(GroupError::NotFound);
@@ -62,11 +124,35 @@ impl Aggregate for Group {
             }
             GroupEvent::Renamed { name } => self.name = Some(name),
             GroupEvent::Archived => self.archived = true,
+            GroupEvent::Moved { parent_id } => self.parent_id = parent_id,
+            GroupEvent::MemberAdded { user_id, role }
+            | GroupEvent::MemberRoleChanged { user_id, role } => {
+                self.members.insert(user_id, role);
+            }
+            GroupEvent::MemberRemoved { user_id } => {
+                self.members.remove(&user_id);
+            }
         }
     }
 }
 
 impl Group {
+    fn ensure_not_last_admin(
+        &self,
+        leaving: UserId,
+        by_system_admin: bool,
+    ) -> Result<(), GroupError> {
+        let admins = self
+            .members
+            .iter()
+            .filter(|(u, r)| **r == GroupRole::Admin && **u != leaving)
+            .count();
+        if admins == 0 && self.parent_id.is_none() && !by_system_admin {
+            return Err(GroupError::LastAdmin);
+        }
+        Ok(())
+    }
+
     fn ensure_active(&self) -> Result<(), GroupError> {
         if !self.created {
             return Err(GroupError::NotFound);
@@ -185,6 +271,141 @@ mod tests {
         given_no_previous_events::<Group>()
             .when(GroupCommand::Archive)
             .then_expect_error(GroupError::NotFound);
+    }
+
+    fn uid(n: u128) -> UserId {
+        UserId::from_u128(n)
+    }
+
+    fn member(n: u128, role: GroupRole) -> GroupEvent {
+        GroupEvent::MemberAdded {
+            user_id: uid(n),
+            role,
+        }
+    }
+
+    #[test]
+    fn move_refuses_cycles_and_archived_targets() {
+        let me = GroupId::from_u128(10);
+        let child = GroupId::from_u128(11);
+        given::<Group>(vec![created()])
+            .when(GroupCommand::Move {
+                group_id: me,
+                parent: ParentGroup::Active(child),
+                new_parent_path: vec![me, child],
+            })
+            .then_expect_error(GroupError::Cycle);
+        given::<Group>(vec![created()])
+            .when(GroupCommand::Move {
+                group_id: me,
+                parent: ParentGroup::Active(me),
+                new_parent_path: vec![me],
+            })
+            .then_expect_error(GroupError::Cycle);
+        given::<Group>(vec![created()])
+            .when(GroupCommand::Move {
+                group_id: me,
+                parent: ParentGroup::Archived(child),
+                new_parent_path: vec![],
+            })
+            .then_expect_error(GroupError::ParentArchived);
+        let other = GroupId::from_u128(20);
+        given::<Group>(vec![created()])
+            .when(GroupCommand::Move {
+                group_id: me,
+                parent: ParentGroup::Active(other),
+                new_parent_path: vec![other],
+            })
+            .then_expect_events(vec![GroupEvent::Moved {
+                parent_id: Some(other),
+            }]);
+    }
+
+    #[test]
+    fn members_are_added_changed_and_removed_once() {
+        given::<Group>(vec![created()])
+            .when(GroupCommand::SetMember {
+                user_id: uid(1),
+                role: GroupRole::Member,
+                by_system_admin: false,
+            })
+            .then_expect_events(vec![member(1, GroupRole::Member)]);
+        given::<Group>(vec![created(), member(1, GroupRole::Member)])
+            .when(GroupCommand::SetMember {
+                user_id: uid(1),
+                role: GroupRole::Member,
+                by_system_admin: false,
+            })
+            .then_expect_events(vec![]);
+        given::<Group>(vec![created(), member(1, GroupRole::Member)])
+            .when(GroupCommand::SetMember {
+                user_id: uid(1),
+                role: GroupRole::Counselor,
+                by_system_admin: false,
+            })
+            .then_expect_events(vec![GroupEvent::MemberRoleChanged {
+                user_id: uid(1),
+                role: GroupRole::Counselor,
+            }]);
+        given::<Group>(vec![created()])
+            .when(GroupCommand::RemoveMember {
+                user_id: uid(1),
+                by_system_admin: false,
+            })
+            .then_expect_error(GroupError::MemberNotFound);
+        given::<Group>(vec![created(), GroupEvent::Archived])
+            .when(GroupCommand::SetMember {
+                user_id: uid(1),
+                role: GroupRole::Member,
+                by_system_admin: true,
+            })
+            .then_expect_error(GroupError::Archived);
+    }
+
+    #[test]
+    fn the_last_admin_of_a_top_level_group_stays_unless_a_system_admin_acts() {
+        let history = vec![created(), member(1, GroupRole::Admin)];
+        given::<Group>(history.clone())
+            .when(GroupCommand::RemoveMember {
+                user_id: uid(1),
+                by_system_admin: false,
+            })
+            .then_expect_error(GroupError::LastAdmin);
+        given::<Group>(history.clone())
+            .when(GroupCommand::SetMember {
+                user_id: uid(1),
+                role: GroupRole::Member,
+                by_system_admin: false,
+            })
+            .then_expect_error(GroupError::LastAdmin);
+        given::<Group>(history.clone())
+            .when(GroupCommand::RemoveMember {
+                user_id: uid(1),
+                by_system_admin: true,
+            })
+            .then_expect_events(vec![GroupEvent::MemberRemoved { user_id: uid(1) }]);
+        let mut two = history.clone();
+        two.push(member(2, GroupRole::Admin));
+        given::<Group>(two)
+            .when(GroupCommand::RemoveMember {
+                user_id: uid(1),
+                by_system_admin: false,
+            })
+            .then_expect_events(vec![GroupEvent::MemberRemoved { user_id: uid(1) }]);
+        // Subgroups may lose their last admin: the parent's admins still manage them.
+        let sub = vec![
+            GroupEvent::Created {
+                name: name("Sub"),
+                parent_id: Some(GroupId::from_u128(9)),
+            },
+            member(1, GroupRole::Admin),
+        ];
+        given::<Group>(sub)
+            .when(GroupCommand::RemoveMember {
+                user_id: uid(1),
+                by_system_admin: false,
+            })
+            .then_expect_events(vec![GroupEvent::MemberRemoved { user_id: uid(1) }]);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-use super::{GroupId, GroupName};
+use super::{GroupId, GroupName, GroupRole};
+use crate::user::UserId;
 
 /// What can be asked of a group.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,6 +14,23 @@ pub enum GroupCommand {
         name: GroupName,
     },
     Archive,
+    /// Move under another parent (`ParentGroup::None`: to the top level).
+    /// `new_parent_path` is the new parent's chain of ids from the root down to itself.
+    Move {
+        group_id: GroupId,
+        parent: ParentGroup,
+        new_parent_path: Vec<GroupId>,
+    },
+    /// Add a member, or change the role of an existing one.
+    SetMember {
+        user_id: UserId,
+        role: GroupRole,
+        by_system_admin: bool,
+    },
+    RemoveMember {
+        user_id: UserId,
+        by_system_admin: bool,
+    },
 }
 
 /// The requested parent of a new group, as looked up before the command is decided.

@@ -11,4 +11,10 @@ pub enum GroupError {
     ParentNotFound,
     #[error("the parent group is archived")]
     ParentArchived,
+    #[error("a group cannot move into its own subtree")]
+    Cycle,
+    #[error("the user is not a member of the group")]
+    MemberNotFound,
+    #[error("the last admin of a top-level group can only be removed by a system admin")]
+    LastAdmin,
 }

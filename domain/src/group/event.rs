@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 
-use super::{GroupId, GroupName};
+use super::{GroupId, GroupName, GroupRole};
+use crate::user::UserId;
 use crate::DomainEvent;
 
 /// What happened to a group. The JSON form is a contract (see the golden tests below).
@@ -16,6 +17,14 @@ pub enum GroupEvent {
     Renamed { name: GroupName },
     #[serde(rename = "group.archived")]
     Archived,
+    #[serde(rename = "group.moved")]
+    Moved { parent_id: Option<GroupId> },
+    #[serde(rename = "group.member_added")]
+    MemberAdded { user_id: UserId, role: GroupRole },
+    #[serde(rename = "group.member_role_changed")]
+    MemberRoleChanged { user_id: UserId, role: GroupRole },
+    #[serde(rename = "group.member_removed")]
+    MemberRemoved { user_id: UserId },
 }
 
 impl DomainEvent for GroupEvent {
@@ -24,6 +33,10 @@ impl DomainEvent for GroupEvent {
             Self::Created { .. } => "group.created",
             Self::Renamed { .. } => "group.renamed",
             Self::Archived => "group.archived",
+            Self::Moved { .. } => "group.moved",
+            Self::MemberAdded { .. } => "group.member_added",
+            Self::MemberRoleChanged { .. } => "group.member_role_changed",
+            Self::MemberRemoved { .. } => "group.member_removed",
         }
     }
 
@@ -62,6 +75,25 @@ mod golden {
         assert_eq!(serde_json::to_value(&event).unwrap(), golden);
         assert_eq!(serde_json::from_value::<GroupEvent>(golden).unwrap(), event);
         assert_eq!(event.event_type(), "group.renamed");
+    }
+
+    #[test]
+    fn membership_and_move() {
+        let user: UserId = "0195a3a0-0000-7000-8000-000000000002".parse().unwrap();
+        let event = GroupEvent::MemberAdded {
+            user_id: user,
+            role: GroupRole::Counselor,
+        };
+        let golden = json!({"type": "group.member_added",
+                            "user_id": "0195a3a0-0000-7000-8000-000000000002",
+                            "role": "counselor"});
+        assert_eq!(serde_json::to_value(&event).unwrap(), golden);
+        assert_eq!(serde_json::from_value::<GroupEvent>(golden).unwrap(), event);
+        let moved = GroupEvent::Moved { parent_id: None };
+        assert_eq!(
+            serde_json::to_value(&moved).unwrap(),
+            json!({"type": "group.moved", "parent_id": null})
+        );
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct User {
     pub password_hash: Option<PasswordHash>,
     pub disabled: bool,
     pub system_admin: bool,
+    #[serde(default)]
+    pub auditor: bool,
     pub failed_logins: u32,
     pub last_failed_login_at: Option<DateTime<Utc>>,
     pub pending_reset: Option<PendingReset>,
@@ -67,6 +69,8 @@ pub enum UserCommand {
     Enable,
     GrantSystemAdmin,
     RevokeSystemAdmin,
+    GrantAuditor,
+    RevokeAuditor,
     RecordFailedLogin {
         at: DateTime<Utc>,
     },
@@ -137,6 +141,10 @@ pub enum UserEvent {
     SystemAdminGranted,
     #[serde(rename = "user.system_admin_revoked")]
     SystemAdminRevoked,
+    #[serde(rename = "user.auditor_granted")]
+    AuditorGranted,
+    #[serde(rename = "user.auditor_revoked")]
+    AuditorRevoked,
     #[serde(rename = "user.login_failed")]
     LoginFailed { at: DateTime<Utc> },
     #[serde(rename = "user.login_failures_cleared")]
@@ -157,6 +165,8 @@ impl DomainEvent for UserEvent {
             Self::Enabled => "user.enabled",
             Self::SystemAdminGranted => "user.system_admin_granted",
             Self::SystemAdminRevoked => "user.system_admin_revoked",
+            Self::AuditorGranted => "user.auditor_granted",
+            Self::AuditorRevoked => "user.auditor_revoked",
             Self::LoginFailed { .. } => "user.login_failed",
             Self::LoginFailuresCleared => "user.login_failures_cleared",
         }
@@ -279,6 +289,10 @@ impl Aggregate for User {
             C::GrantSystemAdmin => vec![E::SystemAdminGranted],
             C::RevokeSystemAdmin if !self.system_admin => vec![],
             C::RevokeSystemAdmin => vec![E::SystemAdminRevoked],
+            C::GrantAuditor if self.auditor => vec![],
+            C::GrantAuditor => vec![E::AuditorGranted],
+            C::RevokeAuditor if !self.auditor => vec![],
+            C::RevokeAuditor => vec![E::AuditorRevoked],
             C::RecordFailedLogin { at } => vec![E::LoginFailed { at }],
             C::RecordSuccessfulLogin if self.failed_logins == 0 => vec![],
             C::RecordSuccessfulLogin => vec![E::LoginFailuresCleared],
@@ -326,6 +340,8 @@ impl Aggregate for User {
             E::Enabled => self.disabled = false,
             E::SystemAdminGranted => self.system_admin = true,
             E::SystemAdminRevoked => self.system_admin = false,
+            E::AuditorGranted => self.auditor = true,
+            E::AuditorRevoked => self.auditor = false,
             E::LoginFailed { at } => {
                 self.failed_logins += 1;
                 self.last_failed_login_at = Some(at);

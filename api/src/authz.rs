@@ -1,0 +1,389 @@
+//! Authorization: one Cedar policy (`api/policy/raptscallions.cedar`, schema beside it) asked
+//! by every endpoint. Entities are built per request from the read models: the caller with
+//! only the roles that lie on the requested resource's ancestry, and that ancestry.
+//!
+//! A resource the caller may not read is answered 404 (its existence is not leaked); one they
+//! may read but not change, 403.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+
+use application::identity::Principal;
+use cedar_policy::{
+    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
+    PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
+};
+use projections::directory::{self, ClassFacts, GroupFacts};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::problem::{ApiError, ProblemKind};
+
+/// The policy and schema shipped with the binary.
+pub const POLICY: &str = include_str!("../policy/raptscallions.cedar");
+pub const SCHEMA: &str = include_str!("../policy/raptscallions.cedarschema");
+
+/// The policy failed to parse or validate.
+#[derive(Debug, thiserror::Error)]
+#[error("the authorization policy is invalid: {0}")]
+pub struct PolicyError(String);
+
+/// A parsed, validated policy.
+pub struct Policy {
+    schema: Schema,
+    policies: PolicySet,
+    authorizer: Authorizer,
+}
+
+impl Policy {
+    /// Parses the policy and schema and validates the policy against the schema (strict).
+    pub fn new(policy: &str, schema: &str) -> Result<Self, PolicyError> {
+        let (schema, _warnings) = Schema::from_cedarschema_str(schema)
+            .map_err(|e| PolicyError(format!("schema: {e}")))?;
+        let policies =
+            PolicySet::from_str(policy).map_err(|e| PolicyError(format!("policy: {e}")))?;
+        let result = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
+        if !result.validation_passed() {
+            let errors: Vec<String> = result.validation_errors().map(|e| e.to_string()).collect();
+            return Err(PolicyError(errors.join("; ")));
+        }
+        Ok(Self {
+            schema,
+            policies,
+            authorizer: Authorizer::new(),
+        })
+    }
+
+    /// The shipped policy.
+    pub fn shipped() -> Result<Self, PolicyError> {
+        Self::new(POLICY, SCHEMA)
+    }
+}
+
+fn uid(kind: &str, id: impl ToString) -> EntityUid {
+    EntityUid::from_type_name_and_id(
+        EntityTypeName::from_str(kind).expect("entity type names are constants"),
+        EntityId::new(id.to_string()),
+    )
+}
+
+fn action(name: &str) -> EntityUid {
+    uid("Action", name)
+}
+
+/// What a request is about.
+#[derive(Debug, Clone)]
+pub enum Target {
+    System,
+    Group { id: Uuid, facts: GroupFacts },
+    Class { id: Uuid, facts: ClassFacts },
+}
+
+impl Target {
+    fn read_action(&self) -> Option<&'static str> {
+        match self {
+            Self::System => None,
+            Self::Group { .. } => Some("group.read"),
+            Self::Class { .. } => Some("class.read"),
+        }
+    }
+}
+
+/// A role held in a group: `(group id, role name)`.
+type GroupRoleFact = (Uuid, String);
+
+/// The caller as a Cedar entity, with the roles relevant to `target`.
+fn principal_entity(principal: &Principal, target: &Target) -> Entity {
+    let groups = |wanted: &str, roles: &[(Uuid, String)]| {
+        RestrictedExpression::new_set(
+            roles
+                .iter()
+                .filter(|(_, role)| role == wanted)
+                .map(|(g, _)| RestrictedExpression::new_entity_uid(uid("Group", g)))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let empty: Vec<(Uuid, String)> = vec![];
+    let (roles, class_role): (&[GroupRoleFact], Option<(Uuid, &str)>) = match target {
+        Target::System => (&empty, None),
+        Target::Group { facts, .. } => (&facts.roles, None),
+        Target::Class { id, facts } => (
+            &facts.group.roles,
+            facts.class_role.as_deref().map(|r| (*id, r)),
+        ),
+    };
+    let classes = |wanted: &str| {
+        RestrictedExpression::new_set(
+            class_role
+                .filter(|(_, r)| *r == wanted)
+                .map(|(c, _)| RestrictedExpression::new_entity_uid(uid("Class", c))),
+        )
+    };
+    let attrs = HashMap::from([
+        (
+            "system_admin".to_owned(),
+            RestrictedExpression::new_bool(principal.system_admin),
+        ),
+        (
+            "auditor".to_owned(),
+            RestrictedExpression::new_bool(principal.auditor),
+        ),
+        ("admin_of".to_owned(), groups("admin", roles)),
+        ("counselor_of".to_owned(), groups("counselor", roles)),
+        ("member_of".to_owned(), groups("member", roles)),
+        ("teacher_of".to_owned(), classes("teacher")),
+        ("student_of".to_owned(), classes("student")),
+    ]);
+    Entity::new(uid("User", principal.user_id), attrs, HashSet::new())
+        .expect("literal attributes always evaluate")
+}
+
+/// The target and its ancestry as Cedar entities.
+fn target_entities(target: &Target) -> (EntityUid, Vec<Entity>) {
+    let chain = |path: &[Uuid]| -> Vec<Entity> {
+        path.iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let parents = if i == 0 {
+                    HashSet::new()
+                } else {
+                    HashSet::from([uid("Group", path[i - 1])])
+                };
+                Entity::new_no_attrs(uid("Group", g), parents)
+            })
+            .collect()
+    };
+    match target {
+        Target::System => (
+            uid("System", "raptscallions"),
+            vec![Entity::new_no_attrs(
+                uid("System", "raptscallions"),
+                HashSet::new(),
+            )],
+        ),
+        Target::Group { id, facts } => (uid("Group", id), chain(&facts.path)),
+        Target::Class { id, facts } => {
+            let mut entities = chain(&facts.group.path);
+            entities.push(Entity::new_no_attrs(
+                uid("Class", id),
+                HashSet::from([uid("Group", facts.group_id)]),
+            ));
+            (uid("Class", id), entities)
+        }
+    }
+}
+
+impl Policy {
+    /// Whether `principal` may do `action_name` on `target`, with the determining policies.
+    pub fn decide(
+        &self,
+        principal: &Principal,
+        action_name: &str,
+        target: &Target,
+    ) -> (bool, Vec<String>) {
+        let (resource, mut entities) = target_entities(target);
+        entities.push(principal_entity(principal, target));
+        let entities = match Entities::from_entities(entities, Some(&self.schema)) {
+            Ok(entities) => entities,
+            Err(error) => {
+                tracing::error!(%error, "authorization entities do not fit the schema");
+                return (false, vec![]);
+            }
+        };
+        let request = match Request::new(
+            uid("User", principal.user_id),
+            action(action_name),
+            resource.clone(),
+            Context::empty(),
+            Some(&self.schema),
+        ) {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::error!(%error, action = action_name, "authorization request does not fit the schema");
+                return (false, vec![]);
+            }
+        };
+        let response = self
+            .authorizer
+            .is_authorized(&request, &self.policies, &entities);
+        let allowed = response.decision() == Decision::Allow;
+        let policies: Vec<String> = response
+            .diagnostics()
+            .reason()
+            .map(ToString::to_string)
+            .collect();
+        for error in response.diagnostics().errors() {
+            tracing::error!(%error, "policy evaluation error");
+        }
+        tracing::debug!(
+            principal = %principal.user_id,
+            action = action_name,
+            resource = %resource,
+            allowed,
+            policies = ?policies,
+            "authorization decision"
+        );
+        (allowed, policies)
+    }
+
+    /// Every action of the schema that applies to `target` and is allowed.
+    pub fn allowed_actions(&self, principal: &Principal, target: &Target) -> Vec<&'static str> {
+        let candidates: &[&'static str] = match target {
+            Target::System => SYSTEM_ACTIONS,
+            Target::Group { .. } => GROUP_ACTIONS,
+            Target::Class { .. } => CLASS_ACTIONS,
+        };
+        candidates
+            .iter()
+            .copied()
+            .filter(|a| self.decide(principal, a, target).0)
+            .collect()
+    }
+}
+
+pub const SYSTEM_ACTIONS: &[&str] = &[
+    "system.create_top_level_group",
+    "system.read_events",
+    "system.replay",
+    "system.manage_users",
+];
+pub const GROUP_ACTIONS: &[&str] = &[
+    "group.read",
+    "group.update",
+    "group.archive",
+    "group.move",
+    "group.create_subgroup",
+    "group.read_members",
+    "group.manage_members",
+    "group.list_classes",
+    "group.create_class",
+    "group.read_tools",
+    "group.manage_tools",
+    "group.read_usage",
+    "group.manage_theme",
+];
+pub const CLASS_ACTIONS: &[&str] = &[
+    "class.read",
+    "class.update",
+    "class.archive",
+    "class.move",
+    "class.read_members",
+    "class.manage_members",
+    "class.read_assignments",
+    "class.manage_assignments",
+    "class.view_submissions",
+    "class.grade",
+    "class.read_learning_sessions",
+    "class.read_safety_concerns",
+    "class.create_learning_session",
+    "class.create_submission",
+];
+
+/// Asks the policy on behalf of endpoints, loading the facts from the read models.
+pub struct Authz {
+    pub policy: Policy,
+    pool: PgPool,
+}
+
+impl Authz {
+    pub fn new(policy: Policy, pool: PgPool) -> Self {
+        Self { policy, pool }
+    }
+
+    pub async fn group_target(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+    ) -> Result<Option<Target>, ApiError> {
+        Ok(directory::group_facts(&self.pool, id, principal.user_id)
+            .await?
+            .map(|facts| Target::Group { id, facts }))
+    }
+
+    pub async fn class_target(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+    ) -> Result<Option<Target>, ApiError> {
+        Ok(directory::class_facts(&self.pool, id, principal.user_id)
+            .await?
+            .map(|facts| Target::Class { id, facts }))
+    }
+
+    /// Allows, or answers 404 (cannot read it) / 403 (can read, cannot do this).
+    pub fn require(
+        &self,
+        principal: &Principal,
+        action: &str,
+        target: &Target,
+    ) -> Result<(), ApiError> {
+        if self.policy.decide(principal, action, target).0 {
+            return Ok(());
+        }
+        match target.read_action() {
+            Some(read) if read != action && self.policy.decide(principal, read, target).0 => {
+                Err(ApiError::kind(ProblemKind::Forbidden))
+            }
+            Some(_) => Err(ApiError::not_found("resource")),
+            None => Err(ApiError::kind(ProblemKind::Forbidden)),
+        }
+    }
+
+    /// `require` on a group (404 when it does not exist).
+    pub async fn group(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        action: &str,
+    ) -> Result<Target, ApiError> {
+        let target = self
+            .group_target(principal, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("group"))?;
+        self.require(principal, action, &target)?;
+        Ok(target)
+    }
+
+    /// `require` on a class (404 when it does not exist).
+    pub async fn class(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        action: &str,
+    ) -> Result<Target, ApiError> {
+        let target = self
+            .class_target(principal, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("class"))?;
+        self.require(principal, action, &target)?;
+        Ok(target)
+    }
+
+    /// `require` on the system (403 when denied).
+    pub fn system(&self, principal: &Principal, action: &str) -> Result<(), ApiError> {
+        self.require(principal, action, &Target::System)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_policy_validates_against_its_schema() {
+        Policy::shipped().unwrap();
+    }
+
+    #[test]
+    fn a_broken_policy_fails_validation() {
+        // An action the schema does not know.
+        let unknown_action =
+            POLICY.replace("Action::\"group.read_tools\"", "Action::\"group.fly\"");
+        assert!(Policy::new(&unknown_action, SCHEMA).is_err());
+        // An attribute the schema does not have.
+        let unknown_attr = POLICY.replace("principal.system_admin", "principal.superuser");
+        assert!(Policy::new(&unknown_attr, SCHEMA).is_err());
+        // A syntax error.
+        assert!(Policy::new("permit (principal, action, resource", SCHEMA).is_err());
+    }
+}

@@ -1,0 +1,298 @@
+//! `/classes`: read, rename, archive, move classes and manage their members.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use domain::class::{ClassError, ClassRole};
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use projections::directory::{self, ClassRow};
+use projections::groups as read;
+use uuid::Uuid;
+
+use super::groups::{MemberList, NoContent, SetRole};
+use super::text::Text;
+use super::ApiTags;
+use crate::app::Services;
+use crate::caller::{command_context, Caller, RequestId};
+use crate::problem::{command_error, ApiError, ProblemKind};
+
+/// A class as clients see it.
+#[derive(Debug, Object)]
+#[oai(rename = "Class")]
+pub struct ClassDto {
+    pub id: Uuid,
+    pub group_id: Uuid,
+    pub name: String,
+    pub archived: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl From<ClassRow> for ClassDto {
+    fn from(row: ClassRow) -> Self {
+        Self {
+            id: row.id,
+            group_id: row.group_id,
+            name: row.name,
+            archived: row.archived,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            version: row.version,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct ClassList {
+    pub items: Vec<ClassDto>,
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedClass {
+    /// The class was created.
+    #[oai(status = 201)]
+    Created(Json<ClassDto>, #[oai(header = "Location")] String),
+}
+
+/// `PATCH /classes/{id}` body.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct UpdateClass {
+    pub name: Option<Text>,
+}
+
+/// `POST /classes/{id}/move` body.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct MoveClass {
+    pub group_id: Uuid,
+}
+
+pub(crate) fn rejected(error: ClassError) -> ApiError {
+    match error {
+        ClassError::NotFound => ApiError::not_found("class"),
+        ClassError::AlreadyExists => ApiError::kind(ProblemKind::Conflict),
+        ClassError::Archived => ApiError::kind(ProblemKind::ClassArchived),
+        ClassError::GroupNotFound => ApiError::kind(ProblemKind::GroupNotFound),
+        ClassError::GroupArchived => ApiError::kind(ProblemKind::GroupArchived),
+        ClassError::MemberNotFound => ApiError::not_found("membership"),
+    }
+}
+
+pub struct ClassesApi {
+    pub services: Arc<Services>,
+}
+
+impl ClassesApi {
+    async fn read_after_write(
+        &self,
+        id: Uuid,
+        position: Option<i64>,
+    ) -> Result<Json<ClassDto>, ApiError> {
+        self.services.caught_up(read::NAME, position).await?;
+        directory::get_class(&self.services.pool, id)
+            .await?
+            .map(|c| Json(c.into()))
+            .ok_or_else(|| ApiError::not_found("class"))
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Classes")]
+impl ClassesApi {
+    /// Get a class
+    #[oai(path = "/classes/:id", method = "get", operation_id = "getClass")]
+    async fn get(&self, caller: Data<&Caller>, id: Path<Uuid>) -> Result<Json<ClassDto>, ApiError> {
+        self.services
+            .authz
+            .class(caller.user()?, id.0, "class.read")
+            .await?;
+        self.read_after_write(id.0, None).await
+    }
+
+    /// Update a class
+    #[oai(path = "/classes/:id", method = "patch", operation_id = "updateClass")]
+    async fn update(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        id: Path<Uuid>,
+        body: Json<UpdateClass>,
+    ) -> Result<Json<ClassDto>, ApiError> {
+        self.services
+            .authz
+            .class(caller.user()?, id.0, "class.update")
+            .await?;
+        let mut position = None;
+        if let Some(name) = &body.name {
+            let name = domain::class::ClassName::parse(&name.0)
+                .map_err(|e| ApiError::new(ProblemKind::InvalidRequest, format!("name: {e}")))?;
+            position = self
+                .services
+                .classes
+                .rename(&command_context(&caller, &request_id), id.0, name)
+                .await
+                .map_err(|e| command_error(e, rejected))?
+                .position;
+        }
+        self.read_after_write(id.0, position).await
+    }
+
+    /// Archive a class
+    #[oai(
+        path = "/classes/:id/archive",
+        method = "post",
+        operation_id = "archiveClass"
+    )]
+    async fn archive(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        id: Path<Uuid>,
+    ) -> Result<Json<ClassDto>, ApiError> {
+        self.services
+            .authz
+            .class(caller.user()?, id.0, "class.archive")
+            .await?;
+        let appended = self
+            .services
+            .classes
+            .archive(&command_context(&caller, &request_id), id.0)
+            .await
+            .map_err(|e| command_error(e, rejected))?;
+        self.read_after_write(id.0, appended.position).await
+    }
+
+    /// Move a class to another group
+    ///
+    /// Needs the right to move the class and to create classes in the target group.
+    #[oai(
+        path = "/classes/:id/move",
+        method = "post",
+        operation_id = "moveClass"
+    )]
+    async fn move_class(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        id: Path<Uuid>,
+        body: Json<MoveClass>,
+    ) -> Result<Json<ClassDto>, ApiError> {
+        let principal = caller.user()?;
+        let authz = &self.services.authz;
+        authz.class(principal, id.0, "class.move").await?;
+        let target = authz.group_target(principal, body.group_id).await?;
+        let readable = target
+            .as_ref()
+            .is_some_and(|t| authz.policy.decide(principal, "group.read", t).0);
+        match target {
+            Some(target) if readable => authz.require(principal, "group.create_class", &target)?,
+            _ => return Err(ApiError::kind(ProblemKind::GroupNotFound)),
+        }
+        let appended = self
+            .services
+            .classes
+            .move_to(&command_context(&caller, &request_id), id.0, body.group_id)
+            .await
+            .map_err(|e| command_error(e, rejected))?;
+        self.read_after_write(id.0, appended.position).await
+    }
+
+    /// Class members
+    #[oai(
+        path = "/classes/:id/members",
+        method = "get",
+        operation_id = "listClassMembers"
+    )]
+    async fn members(
+        &self,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+    ) -> Result<Json<MemberList>, ApiError> {
+        self.services
+            .authz
+            .class(caller.user()?, id.0, "class.read_members")
+            .await?;
+        let rows = directory::members_of_class(&self.services.pool, id.0).await?;
+        Ok(Json(MemberList::from(rows)))
+    }
+
+    /// Add a class member or change their role
+    ///
+    /// Roles: `teacher`, `student`.
+    #[oai(
+        path = "/classes/:id/members/:user_id",
+        method = "put",
+        operation_id = "setClassMember"
+    )]
+    async fn set_member(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        id: Path<Uuid>,
+        user_id: Path<Uuid>,
+        body: Json<SetRole>,
+    ) -> Result<Json<MemberList>, ApiError> {
+        self.services
+            .authz
+            .class(caller.user()?, id.0, "class.manage_members")
+            .await?;
+        let role = ClassRole::parse(&body.role.0).ok_or_else(|| {
+            ApiError::new(
+                ProblemKind::InvalidRequest,
+                "role: expected teacher or student".to_owned(),
+            )
+        })?;
+        if !self.services.groups.user_exists(user_id.0).await? {
+            return Err(ApiError::kind(ProblemKind::UserNotFound));
+        }
+        let appended = self
+            .services
+            .classes
+            .set_member(
+                &command_context(&caller, &request_id),
+                id.0,
+                user_id.0,
+                role,
+            )
+            .await
+            .map_err(|e| command_error(e, rejected))?;
+        self.services
+            .caught_up(read::NAME, appended.position)
+            .await?;
+        let rows = directory::members_of_class(&self.services.pool, id.0).await?;
+        Ok(Json(MemberList::from(rows)))
+    }
+
+    /// Remove a class member
+    #[oai(
+        path = "/classes/:id/members/:user_id",
+        method = "delete",
+        operation_id = "removeClassMember"
+    )]
+    async fn remove_member(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        id: Path<Uuid>,
+        user_id: Path<Uuid>,
+    ) -> Result<NoContent, ApiError> {
+        self.services
+            .authz
+            .class(caller.user()?, id.0, "class.manage_members")
+            .await?;
+        let appended = self
+            .services
+            .classes
+            .remove_member(&command_context(&caller, &request_id), id.0, user_id.0)
+            .await
+            .map_err(|e| command_error(e, rejected))?;
+        self.services
+            .caught_up(read::NAME, appended.position)
+            .await?;
+        Ok(NoContent::NoContent)
+    }
+}

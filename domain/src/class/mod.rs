@@ -1,0 +1,336 @@
+//! Classes: where teachers and students meet, inside a group.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::group::{GroupId, GroupName};
+use crate::user::UserId;
+use crate::{Aggregate, DomainEvent};
+
+/// A class's identity. Also its stream id.
+pub type ClassId = uuid::Uuid;
+
+/// Class names follow the same rules as group names.
+pub type ClassName = GroupName;
+
+/// A user's role in a class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassRole {
+    Teacher,
+    Student,
+}
+
+impl ClassRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Teacher => "teacher",
+            Self::Student => "student",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "teacher" => Some(Self::Teacher),
+            "student" => Some(Self::Student),
+            _ => None,
+        }
+    }
+}
+
+/// The group a class is (to be) in, as looked up before the command is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClassGroup {
+    Active(GroupId),
+    Archived(GroupId),
+    Missing(GroupId),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Class {
+    pub created: bool,
+    pub group_id: Option<GroupId>,
+    pub name: Option<ClassName>,
+    pub archived: bool,
+    pub members: BTreeMap<UserId, ClassRole>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClassCommand {
+    Create { name: ClassName, group: ClassGroup },
+    Rename { name: ClassName },
+    Archive,
+    Move { group: ClassGroup },
+    SetMember { user_id: UserId, role: ClassRole },
+    RemoveMember { user_id: UserId },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClassError {
+    #[error("the class already exists")]
+    AlreadyExists,
+    #[error("the class does not exist")]
+    NotFound,
+    #[error("the class is archived")]
+    Archived,
+    #[error("the group does not exist")]
+    GroupNotFound,
+    #[error("the group is archived")]
+    GroupArchived,
+    #[error("the user is not a member of the class")]
+    MemberNotFound,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum ClassEvent {
+    #[serde(rename = "class.created")]
+    Created { name: ClassName, group_id: GroupId },
+    #[serde(rename = "class.renamed")]
+    Renamed { name: ClassName },
+    #[serde(rename = "class.archived")]
+    Archived,
+    #[serde(rename = "class.moved")]
+    Moved { group_id: GroupId },
+    #[serde(rename = "class.member_added")]
+    MemberAdded { user_id: UserId, role: ClassRole },
+    #[serde(rename = "class.member_role_changed")]
+    MemberRoleChanged { user_id: UserId, role: ClassRole },
+    #[serde(rename = "class.member_removed")]
+    MemberRemoved { user_id: UserId },
+}
+
+impl DomainEvent for ClassEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::Created { .. } => "class.created",
+            Self::Renamed { .. } => "class.renamed",
+            Self::Archived => "class.archived",
+            Self::Moved { .. } => "class.moved",
+            Self::MemberAdded { .. } => "class.member_added",
+            Self::MemberRoleChanged { .. } => "class.member_role_changed",
+            Self::MemberRemoved { .. } => "class.member_removed",
+        }
+    }
+
+    fn event_version(&self) -> &'static str {
+        "1"
+    }
+}
+
+fn active_group(group: ClassGroup) -> Result<GroupId, ClassError> {
+    match group {
+        ClassGroup::Active(id) => Ok(id),
+        ClassGroup::Archived(_) => Err(ClassError::GroupArchived),
+        ClassGroup::Missing(_) => Err(ClassError::GroupNotFound),
+    }
+}
+
+impl Class {
+    fn ensure_active(&self) -> Result<(), ClassError> {
+        if !self.created {
+            return Err(ClassError::NotFound);
+        }
+        if self.archived {
+            return Err(ClassError::Archived);
+        }
+        Ok(())
+    }
+}
+
+impl Aggregate for Class {
+    const TYPE: &'static str = "class";
+    type Command = ClassCommand;
+    type Event = ClassEvent;
+    type Error = ClassError;
+
+    fn handle(&self, command: ClassCommand) -> Result<Vec<ClassEvent>, ClassError> {
+        match command {
+            ClassCommand::Create { name, group } => {
+                if self.created {
+                    return Err(ClassError::AlreadyExists);
+                }
+                Ok(vec![ClassEvent::Created {
+                    name,
+                    group_id: active_group(group)?,
+                }])
+            }
+            ClassCommand::Rename { name } => {
+                self.ensure_active()?;
+                if self.name.as_ref() == Some(&name) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![ClassEvent::Renamed { name }])
+            }
+            ClassCommand::Archive => {
+                if !self.created {
+                    return Err(ClassError::NotFound);
+                }
+                if self.archived {
+                    return Ok(vec![]);
+                }
+                Ok(vec![ClassEvent::Archived])
+            }
+            ClassCommand::Move { group } => {
+                self.ensure_active()?;
+                let group_id = active_group(group)?;
+                if Some(group_id) == self.group_id {
+                    return Ok(vec![]);
+                }
+                Ok(vec![ClassEvent::Moved { group_id }])
+            }
+            ClassCommand::SetMember { user_id, role } => {
+                self.ensure_active()?;
+                match self.members.get(&user_id) {
+                    Some(current) if *current == role => Ok(vec![]),
+                    Some(_) => Ok(vec![ClassEvent::MemberRoleChanged { user_id, role }]),
+                    None => Ok(vec![ClassEvent::MemberAdded { user_id, role }]),
+                }
+            }
+            ClassCommand::RemoveMember { user_id } => {
+                if !self.created {
+                    return Err(ClassError::NotFound);
+                }
+                if !self.members.contains_key(&user_id) {
+                    return Err(ClassError::MemberNotFound);
+                }
+                Ok(vec![ClassEvent::MemberRemoved { user_id }])
+            }
+        }
+    }
+
+    fn apply(&mut self, event: ClassEvent) {
+        match event {
+            ClassEvent::Created { name, group_id } => {
+                self.created = true;
+                self.name = Some(name);
+                self.group_id = Some(group_id);
+            }
+            ClassEvent::Renamed { name } => self.name = Some(name),
+            ClassEvent::Archived => self.archived = true,
+            ClassEvent::Moved { group_id } => self.group_id = Some(group_id),
+            ClassEvent::MemberAdded { user_id, role }
+            | ClassEvent::MemberRoleChanged { user_id, role } => {
+                self.members.insert(user_id, role);
+            }
+            ClassEvent::MemberRemoved { user_id } => {
+                self.members.remove(&user_id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::testing::{given, given_no_previous_events};
+
+    fn name(s: &str) -> ClassName {
+        ClassName::parse(s).unwrap()
+    }
+
+    fn created() -> ClassEvent {
+        ClassEvent::Created {
+            name: name("Algebra"),
+            group_id: GroupId::from_u128(1),
+        }
+    }
+
+    #[test]
+    fn create_needs_an_active_group() {
+        given_no_previous_events::<Class>()
+            .when(ClassCommand::Create {
+                name: name("Algebra"),
+                group: ClassGroup::Active(GroupId::from_u128(1)),
+            })
+            .then_expect_events(vec![created()]);
+        given_no_previous_events::<Class>()
+            .when(ClassCommand::Create {
+                name: name("Algebra"),
+                group: ClassGroup::Archived(GroupId::from_u128(1)),
+            })
+            .then_expect_error(ClassError::GroupArchived);
+        given_no_previous_events::<Class>()
+            .when(ClassCommand::Create {
+                name: name("Algebra"),
+                group: ClassGroup::Missing(GroupId::from_u128(1)),
+            })
+            .then_expect_error(ClassError::GroupNotFound);
+    }
+
+    #[test]
+    fn rename_archive_move() {
+        given::<Class>(vec![created()])
+            .when(ClassCommand::Rename {
+                name: name("Geometry"),
+            })
+            .then_expect_events(vec![ClassEvent::Renamed {
+                name: name("Geometry"),
+            }]);
+        given::<Class>(vec![created(), ClassEvent::Archived])
+            .when(ClassCommand::Rename {
+                name: name("Geometry"),
+            })
+            .then_expect_error(ClassError::Archived);
+        given::<Class>(vec![created()])
+            .when(ClassCommand::Move {
+                group: ClassGroup::Active(GroupId::from_u128(2)),
+            })
+            .then_expect_events(vec![ClassEvent::Moved {
+                group_id: GroupId::from_u128(2),
+            }]);
+    }
+
+    #[test]
+    fn members_have_no_duplicates_and_none_in_archived_classes() {
+        let user = UserId::from_u128(7);
+        let added = ClassEvent::MemberAdded {
+            user_id: user,
+            role: ClassRole::Student,
+        };
+        given::<Class>(vec![created()])
+            .when(ClassCommand::SetMember {
+                user_id: user,
+                role: ClassRole::Student,
+            })
+            .then_expect_events(vec![added.clone()]);
+        given::<Class>(vec![created(), added.clone()])
+            .when(ClassCommand::SetMember {
+                user_id: user,
+                role: ClassRole::Student,
+            })
+            .then_expect_events(vec![]);
+        given::<Class>(vec![created(), ClassEvent::Archived])
+            .when(ClassCommand::SetMember {
+                user_id: user,
+                role: ClassRole::Teacher,
+            })
+            .then_expect_error(ClassError::Archived);
+        given::<Class>(vec![created()])
+            .when(ClassCommand::RemoveMember { user_id: user })
+            .then_expect_error(ClassError::MemberNotFound);
+        given::<Class>(vec![created(), added])
+            .when(ClassCommand::RemoveMember { user_id: user })
+            .then_expect_events(vec![ClassEvent::MemberRemoved { user_id: user }]);
+    }
+
+    #[test]
+    fn golden_json() {
+        assert_eq!(
+            serde_json::to_value(created()).unwrap(),
+            serde_json::json!({"type": "class.created", "name": "Algebra",
+                               "group_id": "00000000-0000-0000-0000-000000000001"})
+        );
+        assert_eq!(
+            serde_json::to_value(ClassEvent::MemberAdded {
+                user_id: UserId::from_u128(7),
+                role: ClassRole::Teacher
+            })
+            .unwrap(),
+            serde_json::json!({"type": "class.member_added",
+                               "user_id": "00000000-0000-0000-0000-000000000007",
+                               "role": "teacher"})
+        );
+    }
+}
