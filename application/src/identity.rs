@@ -564,22 +564,23 @@ impl Identity {
         let (token, token_hash) = tokens::new_token();
         let reset_id = Uuid::now_v7();
         let expires_at = self.clock.now() + self.settings.reset_token_ttl;
+        // Retried on conflicts: the previous reset's delivery record may be appended at the
+        // same moment.
         match self
-            .users
-            .execute(
+            .user_command_retrying(
+                context,
                 user_id,
                 UserCommand::RequestPasswordReset {
                     reset_id,
                     token_hash,
                     expires_at,
                 },
-                context,
             )
             .await
         {
             Ok(_) => {}
-            Err(CommandError::Rejected(UserError::Disabled)) => return Ok(()),
-            Err(e) => return Err(e.into()),
+            Err(IdentityError::Disabled) => return Ok(()),
+            Err(e) => return Err(e),
         }
         let link = format!(
             "{}/reset-password?token={token}",

@@ -271,7 +271,8 @@ async fn apply_group(
                     "WITH moved AS (SELECT path AS old FROM groups WHERE id = $1), \
                           target AS (SELECT coalesce((SELECT path FROM groups WHERE id = $2), \
                                                       ''::ltree) || text2ltree($3) AS new) \
-                     UPDATE groups g SET path = target.new || subpath(g.path, nlevel(moved.old)) \
+                     UPDATE groups g SET path = CASE WHEN g.id = $1 THEN target.new \
+                         ELSE target.new || subpath(g.path, nlevel(moved.old)) END \
                      FROM moved, target WHERE g.path <@ moved.old",
                 )
                 .bind(id)

@@ -1,0 +1,500 @@
+//! Permissions: the authorization matrix (every endpoint × every kind of caller), the group
+//! hierarchy, cycles, the last-admin rule and the immediate effect of membership changes.
+
+use std::collections::HashMap;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use tests::{register, spawn_app, TestApp};
+
+/// The callers of the matrix, in column order.
+const CALLERS: [&str; 12] = [
+    "anonymous",
+    "unrelated",
+    "student",
+    "teacher",
+    "other_teacher",
+    "member",
+    "counselor",
+    "group_admin",
+    "parent_admin",
+    "sibling_admin",
+    "auditor",
+    "system_admin",
+];
+
+/// The world the matrix runs in:
+///
+/// ```text
+/// District (parent_admin)
+/// ├── School G (group_admin, counselor, member)
+/// │   ├── Class C (teacher, student)
+/// │   └── Class C2 (other_teacher)
+/// └── Sibling school (sibling_admin)
+/// ```
+struct World {
+    tokens: HashMap<&'static str, String>,
+    ids: HashMap<&'static str, String>,
+}
+
+async fn put(app: &TestApp, path: &str, body: Value) -> u16 {
+    app.request(Method::PUT, path)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn world(app: &TestApp) -> World {
+    let mut tokens = HashMap::new();
+    let mut ids = HashMap::new();
+    for caller in &CALLERS[1..11] {
+        let (token, user) =
+            register(app, &format!("{caller}@example.org"), "matrix password").await;
+        tokens.insert(*caller, token);
+        ids.insert(*caller, user["id"].as_str().unwrap().to_owned());
+    }
+    tokens.insert("system_admin", app.token.clone());
+    for extra in ["target", "victim"] {
+        let (_, user) = register(app, &format!("{extra}@example.org"), "matrix password").await;
+        ids.insert(extra, user["id"].as_str().unwrap().to_owned());
+    }
+    let id = |v: Value| v["id"].as_str().unwrap().to_owned();
+    let district = id(app.create_group("District", None).await);
+    let school = id(app.create_group("School", Some(&district)).await);
+    let sibling = id(app.create_group("Sibling", Some(&district)).await);
+    let class = |name: &'static str, group: String| async move {
+        let response = app
+            .post_json(&format!("/groups/{group}/classes"), &json!({"name": name}))
+            .await;
+        assert_eq!(response.status(), 201);
+        id(response.json().await.unwrap())
+    };
+    let c = class("Algebra", school.clone()).await;
+    let c2 = class("Biology", school.clone()).await;
+    for (group, who, role) in [
+        (&district, "parent_admin", "admin"),
+        (&school, "group_admin", "admin"),
+        (&school, "counselor", "counselor"),
+        (&school, "member", "member"),
+        (&sibling, "sibling_admin", "admin"),
+    ] {
+        let user = &ids[who];
+        assert_eq!(
+            put(
+                app,
+                &format!("/groups/{group}/members/{user}"),
+                json!({"role": role})
+            )
+            .await,
+            200
+        );
+    }
+    for (class, who, role) in [
+        (&c, "teacher", "teacher"),
+        (&c, "student", "student"),
+        (&c2, "other_teacher", "teacher"),
+    ] {
+        let user = &ids[who];
+        assert_eq!(
+            put(
+                app,
+                &format!("/classes/{class}/members/{user}"),
+                json!({"role": role})
+            )
+            .await,
+            200
+        );
+    }
+    let auditor = &ids["auditor"];
+    let granted = app
+        .post_json(
+            &format!("/users/{auditor}/auditor"),
+            &json!({"auditor": true}),
+        )
+        .await;
+    assert_eq!(granted.status(), 200);
+    ids.insert("district", district);
+    ids.insert("school", school);
+    ids.insert("sibling", sibling);
+    ids.insert("class", c);
+    ids.insert("class2", c2);
+    World { tokens, ids }
+}
+
+/// What to do before each cell (as the system admin), so that destructive calls have a fresh
+/// target: `{fresh_group}` / `{fresh_class}` in the path, or a membership to remove.
+#[derive(Clone, Copy, PartialEq)]
+enum Setup {
+    None,
+    FreshSubgroup,
+    FreshClass,
+    TargetInGroup,
+    TargetInClass,
+}
+
+/// One row of the matrix: a request and the expected status for each caller.
+type Row = (Method, String, Option<Value>, Setup, [u16; 12]);
+
+#[tokio::test]
+async fn authorization_matrix() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let (g, d, c, t) = (
+        &w.ids["school"],
+        &w.ids["district"],
+        &w.ids["class"],
+        &w.ids["target"],
+    );
+    let victim = &w.ids["victim"];
+    use Method as M;
+    use Setup as S;
+
+    #[rustfmt::skip]
+    let rows: Vec<Row> = vec![
+        //                                                                         anon unrel stud teach oteach memb couns gadm padm sibad audit sys
+        (M::GET,    format!("/groups/{g}"), None, S::None,                         [401, 404, 404, 404, 404, 200, 200, 200, 200, 404, 404, 200]),
+        (M::PATCH,  format!("/groups/{g}"), Some(json!({"name": "School"})), S::None,
+                                                                                   [401, 404, 404, 404, 404, 403, 403, 200, 200, 404, 404, 200]),
+        (M::POST,   "/groups/{fresh_group}/archive".into(), None, S::FreshSubgroup,[401, 404, 404, 404, 404, 404, 403, 200, 200, 404, 404, 200]),
+        (M::POST,   format!("/groups/{g}/move"), Some(json!({"parent_id": d})), S::None,
+                                                                                   [401, 404, 404, 404, 404, 403, 403, 422, 200, 404, 404, 200]),
+        (M::POST,   "/groups".into(), Some(json!({"name": "Top"})), S::None,       [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 201]),
+        (M::POST,   "/groups".into(), Some(json!({"name": "Sub", "parent_id": g})), S::None,
+                                                                                   [401, 422, 422, 422, 422, 403, 403, 201, 201, 422, 422, 201]),
+        (M::GET,    "/groups".into(), None, S::None,                               [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+        (M::GET,    format!("/groups/{g}/members"), None, S::None,                 [401, 404, 404, 404, 404, 403, 403, 200, 200, 404, 404, 200]),
+        (M::PUT,    format!("/groups/{g}/members/{t}"), Some(json!({"role": "member"})), S::None,
+                                                                                   [401, 404, 404, 404, 404, 403, 403, 200, 200, 404, 404, 200]),
+        (M::DELETE, format!("/groups/{g}/members/{t}"), None, S::TargetInGroup,    [401, 404, 404, 404, 404, 403, 403, 204, 204, 404, 404, 204]),
+        (M::GET,    format!("/groups/{g}/classes"), None, S::None,                 [401, 404, 404, 404, 404, 403, 200, 200, 200, 404, 404, 200]),
+        (M::POST,   format!("/groups/{g}/classes"), Some(json!({"name": "New"})), S::None,
+                                                                                   [401, 404, 404, 404, 404, 403, 403, 201, 201, 404, 404, 201]),
+        (M::GET,    format!("/classes/{c}"), None, S::None,                        [401, 404, 200, 200, 404, 404, 200, 200, 200, 404, 404, 200]),
+        (M::PATCH,  format!("/classes/{c}"), Some(json!({"name": "Algebra"})), S::None,
+                                                                                   [401, 404, 403, 200, 404, 404, 403, 200, 200, 404, 404, 200]),
+        (M::POST,   "/classes/{fresh_class}/archive".into(), None, S::FreshClass,  [401, 404, 404, 404, 404, 404, 403, 200, 200, 404, 404, 200]),
+        (M::POST,   format!("/classes/{c}/move"), Some(json!({"group_id": g})), S::None,
+                                                                                   [401, 404, 403, 403, 404, 404, 403, 200, 200, 404, 404, 200]),
+        (M::GET,    format!("/classes/{c}/members"), None, S::None,                [401, 404, 403, 200, 404, 404, 403, 200, 200, 404, 404, 200]),
+        (M::PUT,    format!("/classes/{c}/members/{t}"), Some(json!({"role": "student"})), S::None,
+                                                                                   [401, 404, 403, 200, 404, 404, 403, 200, 200, 404, 404, 200]),
+        (M::DELETE, format!("/classes/{c}/members/{t}"), None, S::TargetInClass,   [401, 404, 403, 204, 404, 404, 403, 204, 204, 404, 404, 204]),
+        (M::GET,    "/events?limit=1".into(), None, S::None,                       [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),
+        (M::GET,    format!("/streams/group/{g}"), None, S::None,                  [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),
+        (M::GET,    "/me/memberships".into(), None, S::None,                       [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+        (M::GET,    "/me/abilities".into(), None, S::None,                         [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+        (M::GET,    "/auth/me".into(), None, S::None,                              [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+        (M::POST,   format!("/users/{victim}/disable"), None, S::None,             [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200]),
+    ];
+
+    let mut failures = Vec::new();
+    for (method, path, body, setup, expected) in &rows {
+        for (column, caller) in CALLERS.iter().enumerate() {
+            let mut path = path.clone();
+            match setup {
+                S::None => {}
+                S::FreshSubgroup => {
+                    let fresh = app.create_group("Fresh", Some(g)).await;
+                    path = path.replace("{fresh_group}", fresh["id"].as_str().unwrap());
+                }
+                S::FreshClass => {
+                    let fresh: Value = app
+                        .post_json(&format!("/groups/{g}/classes"), &json!({"name": "Fresh"}))
+                        .await
+                        .json()
+                        .await
+                        .unwrap();
+                    path = path.replace("{fresh_class}", fresh["id"].as_str().unwrap());
+                }
+                S::TargetInGroup => {
+                    assert_eq!(
+                        put(
+                            &app,
+                            &format!("/groups/{g}/members/{t}"),
+                            json!({"role": "member"})
+                        )
+                        .await,
+                        200
+                    );
+                }
+                S::TargetInClass => {
+                    assert_eq!(
+                        put(
+                            &app,
+                            &format!("/classes/{c}/members/{t}"),
+                            json!({"role": "student"})
+                        )
+                        .await,
+                        200
+                    );
+                }
+            }
+            let mut request = app.http.request(method.clone(), app.url(&path));
+            if let Some(token) = w.tokens.get(caller) {
+                request = request.bearer_auth(token);
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let status = request.send().await.unwrap().status().as_u16();
+            if status != expected[column] {
+                failures.push(format!(
+                    "{method} {path} as {caller}: expected {}, got {status}",
+                    expected[column]
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "authorization matrix:\n{}",
+        failures.join("\n")
+    );
+}
+
+async fn status_as(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> u16 {
+    let mut request = app.http.request(method, app.url(path)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn hierarchy_cycles_last_admin_and_immediate_effect() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let (d, g, sib, c) = (
+        &w.ids["district"],
+        &w.ids["school"],
+        &w.ids["sibling"],
+        &w.ids["class"],
+    );
+    let padmin = &w.tokens["parent_admin"];
+
+    // The district admin manages a class two levels down; a sibling's admin does not.
+    assert_eq!(
+        status_as(
+            &app,
+            padmin,
+            Method::PATCH,
+            &format!("/classes/{c}"),
+            Some(json!({"name": "Algebra II"}))
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        status_as(
+            &app,
+            &w.tokens["sibling_admin"],
+            Method::GET,
+            &format!("/classes/{c}"),
+            None
+        )
+        .await,
+        404
+    );
+
+    // Inherited memberships are listed.
+    let memberships: Value = app
+        .http
+        .get(app.url("/me/memberships"))
+        .bearer_auth(padmin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = memberships["items"].as_array().unwrap();
+    assert!(items
+        .iter()
+        .any(|m| m["id"] == d.as_str() && m["role"] == "admin" && m["inherited_from"].is_null()));
+    assert!(items
+        .iter()
+        .any(|m| m["id"] == g.as_str() && m["inherited_from"] == d.as_str()));
+    assert!(items
+        .iter()
+        .any(|m| m["kind"] == "class" && m["id"] == c.as_str()));
+    let abilities: Value = app
+        .http
+        .get(app.url("/me/abilities"))
+        .bearer_auth(&w.tokens["student"])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let class_abilities: Vec<&str> = abilities["classes"][c.as_str()]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        class_abilities,
+        [
+            "class.read",
+            "class.read_assignments",
+            "class.create_learning_session",
+            "class.create_submission"
+        ]
+    );
+    assert!(abilities["system"].as_array().unwrap().is_empty());
+
+    // Cycles are refused: the district cannot move under its own school.
+    let cycle = app
+        .post_json(&format!("/groups/{d}/move"), &json!({"parent_id": g}))
+        .await;
+    assert_eq!(cycle.status(), 422);
+    let problem: Value = cycle.json().await.unwrap();
+    assert_eq!(
+        problem["type"],
+        "https://raptscallions.app/problems/group-cycle"
+    );
+    let itself = app
+        .post_json(&format!("/groups/{g}/move"), &json!({"parent_id": g}))
+        .await;
+    assert_eq!(itself.status(), 422);
+
+    // Moving the school under the sibling moves its subtree: the sibling's admin now
+    // manages the class, the district admin still does (through the sibling).
+    let moved = app
+        .post_json(&format!("/groups/{g}/move"), &json!({"parent_id": sib}))
+        .await;
+    assert_eq!(moved.status(), 200);
+    let moved: Value = moved.json().await.unwrap();
+    assert_eq!(moved["path"], json!([d, sib, g]));
+    assert_eq!(
+        status_as(
+            &app,
+            &w.tokens["sibling_admin"],
+            Method::GET,
+            &format!("/classes/{c}"),
+            None
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        status_as(&app, padmin, Method::GET, &format!("/classes/{c}"), None).await,
+        200
+    );
+    // Archived groups are not a target.
+    let archived = app.create_group("Archived", Some(d)).await;
+    let archived_id = archived["id"].as_str().unwrap();
+    app.post(&format!("/groups/{archived_id}/archive")).await;
+    let refused = app
+        .post_json(
+            &format!("/groups/{g}/move"),
+            &json!({"parent_id": archived_id}),
+        )
+        .await;
+    assert_eq!(refused.status(), 422);
+
+    // The last admin of a top-level group stays unless a system admin removes them.
+    let padmin_id = &w.ids["parent_admin"];
+    let last = status_as(
+        &app,
+        padmin,
+        Method::DELETE,
+        &format!("/groups/{d}/members/{padmin_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(last, 409);
+    let lowered = status_as(
+        &app,
+        padmin,
+        Method::PUT,
+        &format!("/groups/{d}/members/{padmin_id}"),
+        Some(json!({"role": "member"})),
+    )
+    .await;
+    assert_eq!(lowered, 409);
+
+    // Removal takes effect on the very next request.
+    let gadmin = &w.tokens["group_admin"];
+    let gadmin_id = &w.ids["group_admin"];
+    assert_eq!(
+        status_as(
+            &app,
+            gadmin,
+            Method::GET,
+            &format!("/groups/{g}/members"),
+            None
+        )
+        .await,
+        200
+    );
+    let removed = app
+        .request(Method::DELETE, &format!("/groups/{g}/members/{gadmin_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 204);
+    assert_eq!(
+        status_as(&app, gadmin, Method::GET, &format!("/groups/{g}"), None).await,
+        404
+    );
+    // A lowered role too: the counselor becomes a plain member.
+    let counselor_id = &w.ids["counselor"];
+    assert_eq!(
+        put(
+            &app,
+            &format!("/groups/{g}/members/{counselor_id}"),
+            json!({"role": "member"})
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        status_as(
+            &app,
+            &w.tokens["counselor"],
+            Method::GET,
+            &format!("/classes/{c}"),
+            None
+        )
+        .await,
+        404
+    );
+
+    // The system admin may remove the last admin.
+    let by_admin = app
+        .request(Method::DELETE, &format!("/groups/{d}/members/{padmin_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_admin.status(), 204);
+
+    // Bad roles and unknown users.
+    let bad_role = app
+        .request(Method::PUT, &format!("/groups/{g}/members/{gadmin_id}"))
+        .json(&json!({"role": "emperor"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_role.status(), 422);
+    let unknown_user = app
+        .request(
+            Method::PUT,
+            &format!("/groups/{g}/members/0195a3a0-0000-7000-8000-0000000000ff"),
+        )
+        .json(&json!({"role": "member"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown_user.status(), 422);
+}
