@@ -26,6 +26,16 @@ if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
   python3 -c 'import aiosmtpd' || { echo "[test] ERROR: could not install aiosmtpd" >&2; exit 1; }
 fi
 
+# The tests run a real OpenID provider: node-oidc-provider (tests/support/oidc).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  step "installing Node.js (test OpenID provider)"
+  if [ "$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q nodejs npm; else sudo apt-get update -q && sudo apt-get install -y -q nodejs npm; fi
+fi
+if [ ! -d tests/support/oidc/node_modules/oidc-provider ]; then
+  step "installing oidc-provider (test OpenID provider)"
+  npm ci --prefix tests/support/oidc --no-audit --no-fund --loglevel=error
+fi
+
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use application::classes::Classes;
+use application::external::ExternalSignIn;
 use application::groups::Groups;
 use application::identity::{Identity, IdentitySettings, MailRetry};
 use application::ports::{Clock, Mailer, SystemClock};
@@ -28,6 +29,7 @@ use crate::problem::{self, ApiError, ProblemKind};
 use crate::routes::auth::{AuthApi, AuthLimits};
 use crate::routes::classes::ClassesApi;
 use crate::routes::me::MeApi;
+use crate::routes::oidc::OidcApi;
 use crate::routes::users::UsersApi;
 use crate::routes::{events::EventsApi, groups::GroupsApi, health::HealthApi};
 
@@ -39,6 +41,7 @@ pub struct Services {
     pub classes: Classes,
     pub authz: Authz,
     pub identity: Arc<Identity>,
+    pub external: ExternalSignIn,
     pub auth: AuthConfig,
     pub limits: AuthLimits,
     pub checkpoints: Checkpoints,
@@ -133,6 +136,7 @@ pub fn openapi(
 ) -> OpenApiService<
     (
         AuthApi,
+        OidcApi,
         MeApi,
         ClassesApi,
         UsersApi,
@@ -145,6 +149,9 @@ pub fn openapi(
     OpenApiService::new(
         (
             AuthApi {
+                services: services.clone(),
+            },
+            OidcApi {
                 services: services.clone(),
             },
             MeApi {
@@ -248,11 +255,25 @@ impl Application {
             Arc::new(signal.clone()),
             overrides.clock.clone(),
         )?;
+        let identity = Arc::new(identity);
+        let mut providers: Vec<Arc<dyn application::ports::OidcProvider>> = Vec::new();
+        for settings in &config.auth.oidc_providers {
+            providers.push(Arc::new(infrastructure::oidc::Provider::new(
+                settings.clone(),
+            )?));
+        }
+        let external = ExternalSignIn::new(
+            pool.clone(),
+            Arc::new(signal.clone()),
+            identity.clone(),
+            providers,
+        );
         let services = Arc::new(Services {
+            external,
             groups: Groups::new(pool.clone(), Arc::new(signal.clone())),
             classes: Classes::new(pool.clone(), Arc::new(signal.clone())),
             authz: Authz::new(policy, pool.clone()),
-            identity: Arc::new(identity),
+            identity,
             limits: AuthLimits::per_minute(config.auth.auth_rate_limit_per_minute),
             auth: config.auth.clone(),
             checkpoints: Checkpoints::new(pool.clone(), subscribers.clone()),

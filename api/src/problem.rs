@@ -52,6 +52,7 @@ pub enum ProblemKind {
     InvalidResetToken,
     ResetTokenExpired,
     TooManyRequests,
+    LastSignInMethod,
     Conflict,
     GroupArchived,
     ClassArchived,
@@ -86,6 +87,7 @@ impl ProblemKind {
             Self::InvalidResetToken => "invalid-reset-token",
             Self::ResetTokenExpired => "reset-token-expired",
             Self::TooManyRequests => "too-many-requests",
+            Self::LastSignInMethod => "last-sign-in-method",
             Self::Conflict => "conflict",
             Self::GroupArchived => "group-archived",
             Self::ClassArchived => "class-archived",
@@ -123,9 +125,11 @@ impl ProblemKind {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict | Self::GroupArchived | Self::ClassArchived | Self::LastAdmin => {
-                StatusCode::CONFLICT
-            }
+            Self::Conflict
+            | Self::GroupArchived
+            | Self::ClassArchived
+            | Self::LastAdmin
+            | Self::LastSignInMethod => StatusCode::CONFLICT,
             Self::ReadModelLagging | Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -150,6 +154,7 @@ impl ProblemKind {
             Self::InvalidResetToken => "The reset token is not valid",
             Self::ResetTokenExpired => "The reset token has expired",
             Self::TooManyRequests => "Too many requests; retry later",
+            Self::LastSignInMethod => "Unlinking would leave the account no way to sign in",
             Self::Conflict => "The resource was changed concurrently; reload and retry",
             Self::GroupArchived => "The group is archived",
             Self::ClassArchived => "The class is archived",

@@ -49,6 +49,11 @@ impl From<CommandError<UserError>> for IdentityError {
             CommandError::Rejected(UserError::AlreadyRegistered) => Self::EmailTaken,
             CommandError::Rejected(UserError::ResetTokenInvalid) => Self::InvalidResetToken,
             CommandError::Rejected(UserError::ResetTokenExpired) => Self::ExpiredResetToken,
+            CommandError::Rejected(
+                UserError::ProviderAlreadyLinked
+                | UserError::NotLinked
+                | UserError::LastSignInMethod,
+            ) => Self::Conflict,
             CommandError::Conflict => Self::Conflict,
             CommandError::Store(e) => Self::Store(e),
         }
@@ -215,7 +220,7 @@ impl Identity {
         let command = UserCommand::Register {
             email: email.clone(),
             name,
-            password_hash,
+            password_hash: Some(password_hash),
             system_admin,
         };
         match self.users.execute(user_id, command, context).await {
@@ -316,6 +321,37 @@ impl Identity {
         self.user_command_retrying(context, user_id, UserCommand::RecordSuccessfulLogin)
             .await?;
         self.start_session(context, user_id, device).await
+    }
+
+    /// Starts a session for an account that signed in some other way (an OpenID provider).
+    pub async fn start_session_for(
+        &self,
+        context: &CommandContext,
+        user_id: UserId,
+        device: Device,
+    ) -> Result<StartedSession, IdentityError> {
+        self.start_session(context, user_id, device).await
+    }
+
+    /// Creates an account without a password (signed in through a provider).
+    pub async fn create_passwordless_account(
+        &self,
+        context: &CommandContext,
+        email: Email,
+        name: DisplayName,
+    ) -> Result<UserId, IdentityError> {
+        let user_id = Uuid::now_v7();
+        let command = UserCommand::Register {
+            email,
+            name,
+            password_hash: None,
+            system_admin: false,
+        };
+        match self.users.execute(user_id, command, context).await {
+            Ok(_) => Ok(user_id),
+            Err(CommandError::Conflict) => Err(IdentityError::EmailTaken),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn start_session(

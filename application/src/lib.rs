@@ -4,6 +4,7 @@
 pub mod classes;
 pub mod command;
 pub mod es;
+pub mod external;
 pub mod groups;
 pub mod identity;
 pub mod ports;

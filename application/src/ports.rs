@@ -94,3 +94,59 @@ pub mod anyhow_like {
     pub type Error = Box<dyn std::error::Error + Send + Sync + 'static>;
     pub type Result<T> = std::result::Result<T, Error>;
 }
+
+/// The start of a sign-in at an OpenID provider: where to send the browser, and the secrets
+/// the callback will need (kept server-side).
+#[derive(Clone)]
+pub struct AuthorizationStart {
+    pub url: String,
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+}
+
+/// Who the provider says signed in, after the ID token was verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalIdentity {
+    pub subject: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    /// Clever's user type (student, teacher, staff, district_admin).
+    pub user_type: Option<String>,
+}
+
+/// A sign-in that failed at or with the provider; `code` is shown to the user
+/// (`/login?error=<code>`), `detail` is logged.
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {detail}")]
+pub struct OidcFailure {
+    pub code: &'static str,
+    pub detail: String,
+}
+
+impl OidcFailure {
+    pub fn new(code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// An OpenID Connect provider (Google, Microsoft Entra ID, Clever).
+#[async_trait::async_trait]
+pub trait OidcProvider: Send + Sync + 'static {
+    /// The provider's name in URLs and links: `google`, `microsoft`, `clever`.
+    fn name(&self) -> &'static str;
+    /// Starts a sign-in: state, nonce and PKCE (S256).
+    async fn start(&self) -> Result<AuthorizationStart, OidcFailure>;
+    /// Exchanges the code (once) and verifies the ID token: signature, issuer, audience,
+    /// nonce, expiry.
+    async fn finish(
+        &self,
+        code: &str,
+        pkce_verifier: &str,
+        nonce: &str,
+    ) -> Result<ExternalIdentity, OidcFailure>;
+}

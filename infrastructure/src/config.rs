@@ -82,6 +82,9 @@ pub struct AuthConfig {
     pub mail_retry_delay: Duration,
     /// `RESET_TOKEN_TTL_MINUTES`, default 60.
     pub reset_token_ttl_minutes: i64,
+    /// The configured OpenID providers (`GOOGLE_*`, `MICROSOFT_*`, `CLEVER_*`); a provider
+    /// without configuration is not offered.
+    pub oidc_providers: Vec<crate::oidc::ProviderSettings>,
 }
 
 /// A variable is missing or malformed.
@@ -202,7 +205,110 @@ fn auth_config(env: &Env) -> Result<AuthConfig, ConfigError> {
         mail_retry_attempts: env.parse("MAIL_RETRY_ATTEMPTS", 3)?,
         mail_retry_delay: env.millis("MAIL_RETRY_DELAY_MS", 1000)?,
         reset_token_ttl_minutes: env.parse("RESET_TOKEN_TTL_MINUTES", 60)?,
+        oidc_providers: oidc_providers(env)?,
     })
+}
+
+/// `<P>_CLIENT_ID`, `<P>_CLIENT_SECRET`, `<P>_REDIRECT_URI`, `<P>_ISSUER_URL`: all three of
+/// the first, or none; a partial set names what is missing.
+fn oidc_providers(env: &Env) -> Result<Vec<crate::oidc::ProviderSettings>, ConfigError> {
+    use crate::oidc::{ProviderKind, ProviderSettings};
+    let mut providers = Vec::new();
+    let specs: [(&'static str, [&'static str; 4]); 3] = [
+        (
+            "google",
+            [
+                "GOOGLE_CLIENT_ID",
+                "GOOGLE_CLIENT_SECRET",
+                "GOOGLE_REDIRECT_URI",
+                "GOOGLE_ISSUER_URL",
+            ],
+        ),
+        (
+            "microsoft",
+            [
+                "MICROSOFT_CLIENT_ID",
+                "MICROSOFT_CLIENT_SECRET",
+                "MICROSOFT_REDIRECT_URI",
+                "MICROSOFT_ISSUER_URL",
+            ],
+        ),
+        (
+            "clever",
+            [
+                "CLEVER_CLIENT_ID",
+                "CLEVER_CLIENT_SECRET",
+                "CLEVER_REDIRECT_URI",
+                "CLEVER_ISSUER_URL",
+            ],
+        ),
+    ];
+    for (name, [id, secret, redirect, issuer]) in specs {
+        let values = [
+            env.optional(id),
+            env.optional(secret),
+            env.optional(redirect),
+        ];
+        if values.iter().all(Option::is_none) {
+            continue;
+        }
+        let [Some(client_id), Some(client_secret), Some(redirect_uri)] = values else {
+            let missing = [id, secret, redirect]
+                .into_iter()
+                .zip(&values)
+                .find(|(_, v)| v.is_none())
+                .map(|(n, _)| n)
+                .unwrap_or(id);
+            return Err(ConfigError::Missing(missing));
+        };
+        if !(redirect_uri.starts_with("http://") || redirect_uri.starts_with("https://")) {
+            return Err(ConfigError::Malformed {
+                variable: redirect,
+                reason: "expected an absolute http(s) URL".into(),
+            });
+        }
+        let (kind, default_issuer) = match name {
+            "google" => (
+                ProviderKind::Google,
+                "https://accounts.google.com".to_owned(),
+            ),
+            "microsoft" => {
+                let tenant = env
+                    .optional("MICROSOFT_TENANT_ID")
+                    .unwrap_or_else(|| "common".into());
+                let allowed = match env.optional("MICROSOFT_ALLOWED_TENANTS").as_deref() {
+                    Some("*") => None,
+                    Some(list) => Some(
+                        list.split(',')
+                            .map(|t| t.trim().to_owned())
+                            .filter(|t| !t.is_empty())
+                            .collect(),
+                    ),
+                    // A single-tenant app accepts its tenant; a multi-tenant one nobody
+                    // until the tenants are listed.
+                    None if tenant != "common" && tenant != "organizations" => {
+                        Some(vec![tenant.clone()])
+                    }
+                    None => Some(vec![]),
+                };
+                (
+                    ProviderKind::Microsoft {
+                        allowed_tenants: allowed,
+                    },
+                    format!("https://login.microsoftonline.com/{tenant}/v2.0"),
+                )
+            }
+            _ => (ProviderKind::Clever, "https://clever.com".to_owned()),
+        };
+        providers.push(ProviderSettings {
+            kind,
+            client_id,
+            client_secret,
+            redirect_uri,
+            issuer_url: env.optional(issuer).unwrap_or(default_issuer),
+        });
+    }
+    Ok(providers)
 }
 
 /// `scheme://host[:port]` of an absolute http(s) URL.

@@ -4,6 +4,7 @@ pub mod config;
 pub mod db;
 pub mod mail;
 pub mod nats;
+pub mod oidc;
 pub mod passwords;
 pub mod telemetry;
 

@@ -28,6 +28,10 @@ const FILES: &[(&str, &str)] = &[
         "20261125000004_directory.sql",
         include_str!("../sql/20261125000004_directory.sql"),
     ),
+    (
+        "20261125000005_external_identities.sql",
+        include_str!("../sql/20261125000005_external_identities.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy)]

@@ -7,6 +7,7 @@ mod events;
 mod failover;
 mod groups;
 mod log_order;
+mod oidc;
 mod permissions;
 mod relay;
 mod secrets;

@@ -256,19 +256,27 @@ pub(crate) fn identity_error(error: IdentityError) -> ApiError {
     }
 }
 
+/// The `session` cookie (`Set-Cookie` value) for a token.
+pub(crate) fn session_cookie(
+    auth: &infrastructure::config::AuthConfig,
+    token: &str,
+    max_age: std::time::Duration,
+) -> String {
+    let mut cookie = Cookie::new_with_str(SESSION_COOKIE, token);
+    cookie.set_http_only(true);
+    cookie.set_same_site(SameSite::Lax);
+    cookie.set_secure(auth.cookie_secure);
+    cookie.set_path("/");
+    if let Some(domain) = &auth.cookie_domain {
+        cookie.set_domain(domain.clone());
+    }
+    cookie.set_max_age(max_age);
+    cookie.to_string()
+}
+
 impl AuthApi {
     fn cookie(&self, token: &str, max_age: std::time::Duration) -> String {
-        let auth = &self.services.auth;
-        let mut cookie = Cookie::new_with_str(SESSION_COOKIE, token);
-        cookie.set_http_only(true);
-        cookie.set_same_site(SameSite::Lax);
-        cookie.set_secure(auth.cookie_secure);
-        cookie.set_path("/");
-        if let Some(domain) = &auth.cookie_domain {
-            cookie.set_domain(domain.clone());
-        }
-        cookie.set_max_age(max_age);
-        cookie.to_string()
+        session_cookie(&self.services.auth, token, max_age)
     }
 
     fn clear_cookie(&self) -> String {

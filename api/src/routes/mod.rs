@@ -7,6 +7,7 @@ pub mod events;
 pub mod groups;
 pub mod health;
 pub mod me;
+pub mod oidc;
 pub mod text;
 pub mod users;
 

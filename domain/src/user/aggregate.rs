@@ -29,6 +29,9 @@ pub struct User {
     pub system_admin: bool,
     #[serde(default)]
     pub auditor: bool,
+    /// Linked provider identities: provider → (subject, user type).
+    #[serde(default)]
+    pub links: std::collections::BTreeMap<String, (String, Option<String>)>,
     pub failed_logins: u32,
     pub last_failed_login_at: Option<DateTime<Utc>>,
     pub pending_reset: Option<PendingReset>,
@@ -38,10 +41,11 @@ pub struct User {
 /// aggregate stays a pure function.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UserCommand {
+    /// `password_hash` is `None` for accounts created by signing in with a provider.
     Register {
         email: Email,
         name: DisplayName,
-        password_hash: PasswordHash,
+        password_hash: Option<PasswordHash>,
         system_admin: bool,
     },
     ChangeName {
@@ -71,6 +75,20 @@ pub enum UserCommand {
     RevokeSystemAdmin,
     GrantAuditor,
     RevokeAuditor,
+    /// Link a provider identity (the application checked the linking rules).
+    LinkIdentity {
+        provider: String,
+        subject: String,
+        user_type: Option<String>,
+    },
+    /// Record the provider's current profile at sign-in (no event when unchanged).
+    UpdateIdentityProfile {
+        provider: String,
+        user_type: Option<String>,
+    },
+    UnlinkIdentity {
+        provider: String,
+    },
     RecordFailedLogin {
         at: DateTime<Utc>,
     },
@@ -96,6 +114,12 @@ pub enum UserError {
     ResetTokenInvalid,
     #[error("the reset token has expired")]
     ResetTokenExpired,
+    #[error("a different identity of this provider is already linked")]
+    ProviderAlreadyLinked,
+    #[error("no identity of this provider is linked")]
+    NotLinked,
+    #[error("unlinking would leave no way to sign in")]
+    LastSignInMethod,
 }
 
 /// What happened to an account. `password_hash` and `token_hash` fields are redacted
@@ -107,9 +131,25 @@ pub enum UserEvent {
     Registered {
         email: Email,
         name: DisplayName,
-        password_hash: PasswordHash,
+        /// Absent (null) for accounts created through an OpenID provider.
+        password_hash: Option<PasswordHash>,
         system_admin: bool,
     },
+    #[serde(rename = "user.identity_linked")]
+    IdentityLinked {
+        provider: String,
+        subject: String,
+        /// The provider's user type (Clever: student, teacher, staff, district_admin).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_type: Option<String>,
+    },
+    #[serde(rename = "user.identity_profile_updated")]
+    IdentityProfileUpdated {
+        provider: String,
+        user_type: Option<String>,
+    },
+    #[serde(rename = "user.identity_unlinked")]
+    IdentityUnlinked { provider: String, subject: String },
     #[serde(rename = "user.renamed")]
     Renamed { name: DisplayName },
     #[serde(rename = "user.password_changed")]
@@ -155,6 +195,9 @@ impl DomainEvent for UserEvent {
     fn event_type(&self) -> &'static str {
         match self {
             Self::Registered { .. } => "user.registered",
+            Self::IdentityLinked { .. } => "user.identity_linked",
+            Self::IdentityProfileUpdated { .. } => "user.identity_profile_updated",
+            Self::IdentityUnlinked { .. } => "user.identity_unlinked",
             Self::Renamed { .. } => "user.renamed",
             Self::PasswordChanged { .. } => "user.password_changed",
             Self::PasswordResetRequested { .. } => "user.password_reset_requested",
@@ -293,6 +336,43 @@ impl Aggregate for User {
             C::GrantAuditor => vec![E::AuditorGranted],
             C::RevokeAuditor if !self.auditor => vec![],
             C::RevokeAuditor => vec![E::AuditorRevoked],
+            C::LinkIdentity {
+                provider,
+                subject,
+                user_type,
+            } => match self.links.get(&provider) {
+                Some((linked, _)) if *linked == subject => vec![],
+                Some(_) => return Err(UserError::ProviderAlreadyLinked),
+                None => vec![E::IdentityLinked {
+                    provider,
+                    subject,
+                    user_type,
+                }],
+            },
+            C::UpdateIdentityProfile {
+                provider,
+                user_type,
+            } => match self.links.get(&provider) {
+                Some((_, current)) if *current != user_type => {
+                    vec![E::IdentityProfileUpdated {
+                        provider,
+                        user_type,
+                    }]
+                }
+                _ => vec![],
+            },
+            C::UnlinkIdentity { provider } => {
+                let Some((subject, _)) = self.links.get(&provider) else {
+                    return Err(UserError::NotLinked);
+                };
+                if self.password_hash.is_none() && self.links.len() == 1 {
+                    return Err(UserError::LastSignInMethod);
+                }
+                vec![E::IdentityUnlinked {
+                    provider,
+                    subject: subject.clone(),
+                }]
+            }
             C::RecordFailedLogin { at } => vec![E::LoginFailed { at }],
             C::RecordSuccessfulLogin if self.failed_logins == 0 => vec![],
             C::RecordSuccessfulLogin => vec![E::LoginFailuresCleared],
@@ -311,8 +391,26 @@ impl Aggregate for User {
                 self.registered = true;
                 self.email = Some(email);
                 self.name = Some(name);
-                self.password_hash = Some(password_hash);
+                self.password_hash = password_hash;
                 self.system_admin = system_admin;
+            }
+            E::IdentityLinked {
+                provider,
+                subject,
+                user_type,
+            } => {
+                self.links.insert(provider, (subject, user_type));
+            }
+            E::IdentityProfileUpdated {
+                provider,
+                user_type,
+            } => {
+                if let Some(link) = self.links.get_mut(&provider) {
+                    link.1 = user_type;
+                }
+            }
+            E::IdentityUnlinked { provider, .. } => {
+                self.links.remove(&provider);
             }
             E::Renamed { name } => self.name = Some(name),
             E::PasswordChanged { password_hash } => {
@@ -365,7 +463,7 @@ mod tests {
         UserEvent::Registered {
             email: Email::parse("ada@example.org").unwrap(),
             name: DisplayName::parse("Ada").unwrap(),
-            password_hash: PasswordHash("h1".into()),
+            password_hash: Some(PasswordHash("h1".into())),
             system_admin: false,
         }
     }
@@ -384,7 +482,7 @@ mod tests {
             .when(UserCommand::Register {
                 email: Email::parse("ada@example.org").unwrap(),
                 name: DisplayName::parse("Ada").unwrap(),
-                password_hash: PasswordHash("h1".into()),
+                password_hash: Some(PasswordHash("h1".into())),
                 system_admin: false,
             })
             .then_expect_events(vec![registered()]);
@@ -397,7 +495,7 @@ mod tests {
             .when(UserCommand::Register {
                 email: Email::parse("ada@example.org").unwrap(),
                 name: DisplayName::parse("Ada").unwrap(),
-                password_hash: PasswordHash("h".into()),
+                password_hash: Some(PasswordHash("h".into())),
                 system_admin: false,
             })
             .then_expect_error(UserError::AlreadyRegistered);
@@ -508,6 +606,55 @@ mod tests {
         given::<User>(vec![registered()])
             .when(UserCommand::RecordSuccessfulLogin)
             .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn identities_link_once_and_unlink_only_if_another_way_remains() {
+        let linked = UserEvent::IdentityLinked {
+            provider: "google".into(),
+            subject: "s1".into(),
+            user_type: None,
+        };
+        given::<User>(vec![registered()])
+            .when(UserCommand::LinkIdentity {
+                provider: "google".into(),
+                subject: "s1".into(),
+                user_type: None,
+            })
+            .then_expect_events(vec![linked.clone()]);
+        given::<User>(vec![registered(), linked.clone()])
+            .when(UserCommand::LinkIdentity {
+                provider: "google".into(),
+                subject: "s2".into(),
+                user_type: None,
+            })
+            .then_expect_error(UserError::ProviderAlreadyLinked);
+        // With a password, the only link may go.
+        given::<User>(vec![registered(), linked.clone()])
+            .when(UserCommand::UnlinkIdentity {
+                provider: "google".into(),
+            })
+            .then_expect_events(vec![UserEvent::IdentityUnlinked {
+                provider: "google".into(),
+                subject: "s1".into(),
+            }]);
+        // Without a password, it may not.
+        let passwordless = UserEvent::Registered {
+            email: Email::parse("sso@example.org").unwrap(),
+            name: DisplayName::parse("Sso").unwrap(),
+            password_hash: None,
+            system_admin: false,
+        };
+        given::<User>(vec![passwordless, linked])
+            .when(UserCommand::UnlinkIdentity {
+                provider: "google".into(),
+            })
+            .then_expect_error(UserError::LastSignInMethod);
+        given::<User>(vec![registered()])
+            .when(UserCommand::UnlinkIdentity {
+                provider: "clever".into(),
+            })
+            .then_expect_error(UserError::NotLinked);
     }
 
     #[test]
