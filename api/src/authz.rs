@@ -329,7 +329,8 @@ impl Authz {
         }
     }
 
-    /// `require` on a group (404 when it does not exist).
+    /// `require` on a group (404 when it does not exist, with the same body as when it
+    /// cannot be read).
     pub async fn group(
         &self,
         principal: &Principal,
@@ -339,7 +340,7 @@ impl Authz {
         let target = self
             .group_target(principal, id)
             .await?
-            .ok_or_else(|| ApiError::not_found("group"))?;
+            .ok_or_else(|| ApiError::not_found("resource"))?;
         self.require(principal, action, &target)?;
         Ok(target)
     }
@@ -354,7 +355,7 @@ impl Authz {
         let target = self
             .class_target(principal, id)
             .await?
-            .ok_or_else(|| ApiError::not_found("class"))?;
+            .ok_or_else(|| ApiError::not_found("resource"))?;
         self.require(principal, action, &target)?;
         Ok(target)
     }

@@ -14,7 +14,7 @@ pub type GroupCommandError = CommandError<GroupError>;
 
 /// Creates, renames and archives groups.
 pub struct Groups {
-    runner: CommandRunner<Group>,
+    runner: Arc<CommandRunner<Group>>,
     users: CommandRunner<User>,
     pool: PgPool,
 }
@@ -26,7 +26,7 @@ const MOVE_LOCK: (i32, i32) = (0x5241_5054, 1);
 impl Groups {
     pub fn new(pool: PgPool, listener: Arc<dyn AppendListener>) -> Self {
         Self {
-            runner: CommandRunner::new(pool.clone(), listener.clone()),
+            runner: Arc::new(CommandRunner::new(pool.clone(), listener.clone())),
             users: CommandRunner::new(pool.clone(), listener),
             pool,
         }
@@ -60,33 +60,7 @@ impl Groups {
         &self,
         parent_id: GroupId,
     ) -> Result<ParentGroup, CommandError<GroupError>> {
-        let (state, _) = self.runner.load(parent_id).await?;
-        Ok(if !state.created {
-            ParentGroup::Missing(parent_id)
-        } else if state.archived {
-            ParentGroup::Archived(parent_id)
-        } else {
-            ParentGroup::Active(parent_id)
-        })
-    }
-
-    /// The chain of ids from the root down to `id`, from the write side.
-    async fn path_of(&self, id: GroupId) -> Result<Vec<GroupId>, CommandError<GroupError>> {
-        let mut path = vec![id];
-        let mut current = id;
-        // Bounded: a corrupt chain must not loop forever.
-        for _ in 0..64 {
-            let (state, _) = self.runner.load(current).await?;
-            match state.parent_id {
-                Some(parent) if !path.contains(&parent) => {
-                    path.push(parent);
-                    current = parent;
-                }
-                _ => break,
-            }
-        }
-        path.reverse();
-        Ok(path)
+        parent_fact(&self.runner, parent_id).await
     }
 
     /// Moves a group under another parent (or to the top level). Moves are serialized across
@@ -98,40 +72,53 @@ impl Groups {
         id: GroupId,
         parent: Option<GroupId>,
     ) -> Result<Appended, GroupCommandError> {
-        let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
-        sqlx::query("SELECT pg_advisory_lock($1, $2)")
-            .bind(MOVE_LOCK.0)
-            .bind(MOVE_LOCK.1)
-            .execute(&mut *conn)
-            .await
-            .map_err(StoreError::from)?;
-        let result = async {
-            let (fact, new_parent_path) = match parent {
-                None => (ParentGroup::None, vec![]),
-                Some(parent_id) => (
-                    self.parent_fact(parent_id).await?,
-                    self.path_of(parent_id).await?,
-                ),
-            };
-            self.runner
-                .execute(
-                    id,
-                    GroupCommand::Move {
-                        group_id: id,
-                        parent: fact,
-                        new_parent_path,
-                    },
-                    context,
-                )
+        // The locked section runs in its own task: a cancelled request (client gone) must not
+        // return a connection that still holds the lock to the pool.
+        let pool = self.pool.clone();
+        let groups = self.runner.clone();
+        let context = context.clone();
+        tokio::spawn(async move {
+            let mut conn = pool.acquire().await.map_err(StoreError::from)?;
+            sqlx::query("SELECT pg_advisory_lock($1, $2)")
+                .bind(MOVE_LOCK.0)
+                .bind(MOVE_LOCK.1)
+                .execute(&mut *conn)
                 .await
-        }
-        .await;
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1, $2)")
-            .bind(MOVE_LOCK.0)
-            .bind(MOVE_LOCK.1)
-            .execute(&mut *conn)
+                .map_err(StoreError::from)?;
+            let result = async {
+                let (fact, new_parent_path) = match parent {
+                    None => (ParentGroup::None, vec![]),
+                    Some(parent_id) => (
+                        parent_fact(&groups, parent_id).await?,
+                        path_of(&groups, parent_id).await?,
+                    ),
+                };
+                groups
+                    .execute(
+                        id,
+                        GroupCommand::Move {
+                            group_id: id,
+                            parent: fact,
+                            new_parent_path,
+                        },
+                        &context,
+                    )
+                    .await
+            }
             .await;
-        result
+            let unlocked = sqlx::query("SELECT pg_advisory_unlock($1, $2)")
+                .bind(MOVE_LOCK.0)
+                .bind(MOVE_LOCK.1)
+                .execute(&mut *conn)
+                .await;
+            if unlocked.is_err() {
+                // Never hand a connection that may still hold the lock back to the pool.
+                let _ = conn.detach();
+            }
+            result
+        })
+        .await
+        .map_err(|e| CommandError::Store(StoreError::Internal(Box::new(e))))?
     }
 
     /// Whether an account exists (write side).
@@ -202,4 +189,40 @@ impl Groups {
             .execute(id, GroupCommand::Archive, context)
             .await
     }
+}
+
+async fn parent_fact(
+    runner: &CommandRunner<Group>,
+    parent_id: GroupId,
+) -> Result<ParentGroup, CommandError<GroupError>> {
+    let (state, _) = runner.load(parent_id).await?;
+    Ok(if !state.created {
+        ParentGroup::Missing(parent_id)
+    } else if state.archived {
+        ParentGroup::Archived(parent_id)
+    } else {
+        ParentGroup::Active(parent_id)
+    })
+}
+
+/// The chain of ids from the root down to `id`, from the write side.
+async fn path_of(
+    runner: &CommandRunner<Group>,
+    id: GroupId,
+) -> Result<Vec<GroupId>, CommandError<GroupError>> {
+    let mut path = vec![id];
+    let mut current = id;
+    // Bounded: a corrupt chain must not loop forever.
+    for _ in 0..64 {
+        let (state, _) = runner.load(current).await?;
+        match state.parent_id {
+            Some(parent) if !path.contains(&parent) => {
+                path.push(parent);
+                current = parent;
+            }
+            _ => break,
+        }
+    }
+    path.reverse();
+    Ok(path)
 }
