@@ -182,7 +182,7 @@ async fn register_login_me_sessions_logout_flows() {
 
     // Every ending is an event with its reason.
     let ended: Value = app
-        .get("/events?event_type=session.ended&limit=100")
+        .get("/events?event_type=auth.session_ended&limit=100")
         .await
         .json()
         .await
@@ -329,7 +329,7 @@ async fn sessions_expire_when_idle_and_absolutely_and_slide_when_used() {
 
     let renewals = || async {
         sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM events WHERE event_type = 'session.renewed'",
+            "SELECT count(*) FROM events WHERE event_type = 'auth.session_renewed'",
         )
         .fetch_one(&app.pool)
         .await
@@ -379,7 +379,7 @@ async fn sessions_expire_when_idle_and_absolutely_and_slide_when_used() {
     assert_eq!(me_status(&app, &used).await, 401, "absolute expiry");
     app.wait_for_subscribers().await;
     let expired: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM events WHERE event_type = 'session.ended' \
+        "SELECT count(*) FROM events WHERE event_type = 'auth.session_ended' \
          AND payload->>'reason' = 'expired'",
     )
     .fetch_one(&app.pool)

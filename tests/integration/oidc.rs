@@ -107,7 +107,7 @@ async fn sign_in(
 }
 
 async fn sessions(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'session.started'")
+    sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'auth.session_started'")
         .fetch_one(&app.pool)
         .await
         .unwrap()

@@ -78,7 +78,7 @@ async fn jetstream_holds_exactly_one_message_per_event_across_a_nats_restart() {
         // Secrets never reach NATS.
         let raw = String::from_utf8_lossy(&message.payload);
         assert!(!raw.contains("argon2"), "no password hash on NATS");
-        if body["event_type"] == "session.started" {
+        if body["event_type"] == "auth.session_started" {
             assert_eq!(body["payload"]["token_hash"], "[redacted]");
         }
         positions.push(body["position"].as_i64().unwrap());

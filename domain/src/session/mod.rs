@@ -86,7 +86,7 @@ pub enum SessionError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum SessionEvent {
-    #[serde(rename = "session.started")]
+    #[serde(rename = "auth.session_started")]
     Started {
         user_id: UserId,
         token_hash: TokenHash,
@@ -95,18 +95,18 @@ pub enum SessionEvent {
         expires_at: DateTime<Utc>,
         absolute_expires_at: DateTime<Utc>,
     },
-    #[serde(rename = "session.renewed")]
+    #[serde(rename = "auth.session_renewed")]
     Renewed { expires_at: DateTime<Utc> },
-    #[serde(rename = "session.ended")]
+    #[serde(rename = "auth.session_ended")]
     Ended { reason: EndReason },
 }
 
 impl DomainEvent for SessionEvent {
     fn event_type(&self) -> &'static str {
         match self {
-            Self::Started { .. } => "session.started",
-            Self::Renewed { .. } => "session.renewed",
-            Self::Ended { .. } => "session.ended",
+            Self::Started { .. } => "auth.session_started",
+            Self::Renewed { .. } => "auth.session_renewed",
+            Self::Ended { .. } => "auth.session_ended",
         }
     }
 
@@ -126,7 +126,7 @@ impl Session {
 }
 
 impl Aggregate for Session {
-    const TYPE: &'static str = "session";
+    const TYPE: &'static str = "auth_session";
     type Command = SessionCommand;
     type Event = SessionEvent;
     type Error = SessionError;
@@ -336,10 +336,10 @@ mod tests {
                 reason: EndReason::PasswordChange
             })
             .unwrap(),
-            serde_json::json!({"type": "session.ended", "reason": "password_change"})
+            serde_json::json!({"type": "auth.session_ended", "reason": "password_change"})
         );
         let json = serde_json::to_value(started()).unwrap();
-        assert_eq!(json["type"], "session.started");
+        assert_eq!(json["type"], "auth.session_started");
         assert_eq!(json["token_hash"], "h");
         assert_eq!(
             serde_json::from_value::<SessionEvent>(json).unwrap(),
