@@ -9,6 +9,7 @@ use application::external::ExternalSignIn;
 use application::groups::Groups;
 use application::identity::{Identity, IdentitySettings, MailRetry};
 use application::ports::{Clock, Mailer, SystemClock};
+use application::tools::Tools;
 use infrastructure::config::AuthConfig;
 use infrastructure::mail::{NoMailer, SmtpMailer};
 use infrastructure::nats::NatsRelay;
@@ -30,6 +31,7 @@ use crate::routes::auth::{AuthApi, AuthLimits};
 use crate::routes::classes::ClassesApi;
 use crate::routes::me::MeApi;
 use crate::routes::oidc::OidcApi;
+use crate::routes::tools::ToolsApi;
 use crate::routes::users::UsersApi;
 use crate::routes::{events::EventsApi, groups::GroupsApi, health::HealthApi};
 
@@ -39,6 +41,7 @@ pub struct Services {
     pub nats: async_nats::Client,
     pub groups: Groups,
     pub classes: Classes,
+    pub tools: Tools,
     pub authz: Authz,
     pub identity: Arc<Identity>,
     pub external: ExternalSignIn,
@@ -139,6 +142,7 @@ pub fn openapi(
         OidcApi,
         MeApi,
         ClassesApi,
+        ToolsApi,
         UsersApi,
         GroupsApi,
         EventsApi,
@@ -158,6 +162,9 @@ pub fn openapi(
                 services: services.clone(),
             },
             ClassesApi {
+                services: services.clone(),
+            },
+            ToolsApi {
                 services: services.clone(),
             },
             UsersApi {
@@ -272,6 +279,7 @@ impl Application {
             external,
             groups: Groups::new(pool.clone(), Arc::new(signal.clone())),
             classes: Classes::new(pool.clone(), Arc::new(signal.clone())),
+            tools: Tools::new(pool.clone(), Arc::new(signal.clone())),
             authz: Authz::new(policy, pool.clone()),
             identity,
             limits: AuthLimits::per_minute(config.auth.auth_rate_limit_per_minute),

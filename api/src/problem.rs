@@ -56,6 +56,7 @@ pub enum ProblemKind {
     Conflict,
     GroupArchived,
     ClassArchived,
+    ToolArchived,
     GroupCycle,
     LastAdmin,
     UserNotFound,
@@ -91,6 +92,7 @@ impl ProblemKind {
             Self::Conflict => "conflict",
             Self::GroupArchived => "group-archived",
             Self::ClassArchived => "class-archived",
+            Self::ToolArchived => "tool-archived",
             Self::GroupCycle => "group-cycle",
             Self::LastAdmin => "last-admin",
             Self::UserNotFound => "user-not-found",
@@ -128,6 +130,7 @@ impl ProblemKind {
             Self::Conflict
             | Self::GroupArchived
             | Self::ClassArchived
+            | Self::ToolArchived
             | Self::LastAdmin
             | Self::LastSignInMethod => StatusCode::CONFLICT,
             Self::ReadModelLagging | Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -158,6 +161,7 @@ impl ProblemKind {
             Self::Conflict => "The resource was changed concurrently; reload and retry",
             Self::GroupArchived => "The group is archived",
             Self::ClassArchived => "The class is archived",
+            Self::ToolArchived => "The tool is archived",
             Self::GroupCycle => "A group cannot move into its own subtree",
             Self::LastAdmin => {
                 "The last admin of a top-level group can only be removed by a system admin"

@@ -9,5 +9,6 @@ pub mod groups;
 pub mod identity;
 pub mod ports;
 pub mod tokens;
+pub mod tools;
 
 pub use command::{Appended, CommandContext, CommandError, CommandRunner, StoreError};

@@ -32,6 +32,10 @@ const FILES: &[(&str, &str)] = &[
         "20261125000005_external_identities.sql",
         include_str!("../sql/20261125000005_external_identities.sql"),
     ),
+    (
+        "20261125000006_tools.sql",
+        include_str!("../sql/20261125000006_tools.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy)]

@@ -271,3 +271,59 @@ pub async fn system_roles<'e>(
             .await?;
     Ok(row.unwrap_or((false, false)))
 }
+
+/// A tool row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolRow {
+    pub id: Uuid,
+    pub group_id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub archived: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl<'r> FromRow<'r, PgRow> for ToolRow {
+    fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            group_id: row.try_get("group_id")?,
+            name: row.try_get("name")?,
+            description: row.try_get("description")?,
+            archived: row.try_get("archived")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            version: row.try_get("version")?,
+        })
+    }
+}
+
+const TOOL_COLUMNS: &str =
+    "id, group_id, name, description, archived, created_at, updated_at, version";
+
+pub async fn get_tool<'e>(
+    executor: impl PgExecutor<'e>,
+    id: Uuid,
+) -> sqlx::Result<Option<ToolRow>> {
+    sqlx::query_as(&format!("SELECT {TOOL_COLUMNS} FROM tools WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(executor)
+        .await
+}
+
+pub async fn tools_of_group<'e>(
+    executor: impl PgExecutor<'e>,
+    group_id: Uuid,
+    include_archived: bool,
+) -> sqlx::Result<Vec<ToolRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {TOOL_COLUMNS} FROM tools WHERE group_id = $1 AND ($2 OR NOT archived) \
+         ORDER BY created_at, id"
+    ))
+    .bind(group_id)
+    .bind(include_archived)
+    .fetch_all(executor)
+    .await
+}

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::class::{Class, ClassEvent, ClassId};
 use domain::group::{Group, GroupEvent, GroupId};
+use domain::tool::{Tool, ToolEvent, ToolId};
 use domain::Aggregate as _;
 use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgConnection, PgExecutor, Row};
@@ -154,7 +155,7 @@ impl Projection for GroupsProjection {
     }
 
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query("TRUNCATE groups, classes, group_members, class_members")
+        sqlx::query("TRUNCATE groups, classes, group_members, class_members, tools")
             .execute(conn)
             .await?;
         Ok(())
@@ -165,6 +166,10 @@ impl Projection for GroupsProjection {
             let payload: GroupEvent =
                 serde_json::from_value(event.payload.clone()).context("group event payload")?;
             apply_group(conn, event, payload).await
+        } else if event.aggregate_type == Tool::TYPE {
+            let payload: ToolEvent =
+                serde_json::from_value(event.payload.clone()).context("tool event payload")?;
+            apply_tool(conn, event, payload).await
         } else if event.aggregate_type == Class::TYPE {
             let payload: ClassEvent =
                 serde_json::from_value(event.payload.clone()).context("class event payload")?;
@@ -383,6 +388,57 @@ async fn apply_class(
                     .execute(&mut *conn)
                     .await?;
             }
+        }
+    }
+    Ok(())
+}
+
+async fn apply_tool(
+    conn: &mut PgConnection,
+    event: &LoggedEvent,
+    payload: ToolEvent,
+) -> anyhow::Result<()> {
+    let id: ToolId = event.aggregate_id.parse().context("tool id")?;
+    match payload {
+        ToolEvent::Created {
+            group_id,
+            name,
+            description,
+        } => {
+            sqlx::query(
+                "INSERT INTO tools (id, group_id, name, description, archived, created_at, \
+                                    updated_at, version) \
+                 VALUES ($1, $2, $3, $4, false, $5, $5, $6) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(group_id)
+            .bind(name.as_str())
+            .bind(description)
+            .bind(event.recorded_at)
+            .bind(event.sequence)
+            .execute(&mut *conn)
+            .await?;
+        }
+        ToolEvent::Updated { name, description } => {
+            if guarded_update(
+                conn,
+                "tools",
+                id,
+                event,
+                "name = $4, ",
+                Some(Some(name.as_str())),
+            )
+            .await?
+            {
+                sqlx::query("UPDATE tools SET description = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(description)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        ToolEvent::Archived => {
+            guarded_update(conn, "tools", id, event, "archived = true, ", None).await?;
         }
     }
     Ok(())

@@ -13,3 +13,4 @@ mod relay;
 mod secrets;
 mod service;
 mod subscribers;
+mod tools;

@@ -9,6 +9,7 @@ pub mod health;
 pub mod me;
 pub mod oidc;
 pub mod text;
+pub mod tools;
 pub mod users;
 
 use poem_openapi::Tags;
@@ -23,6 +24,8 @@ pub enum ApiTags {
     Groups,
     /// Classes and their members.
     Classes,
+    /// The AI tools a group offers.
+    Tools,
     /// The event history, for auditors.
     Events,
     /// Liveness and readiness.
