@@ -277,16 +277,17 @@ impl ExternalSignIn {
             .as_deref()
             .and_then(|e| Email::parse(e).ok())
             .ok_or(ExternalError::NoEmail)?;
+        // Only a provider that vouches for the email may attach it to an account, new or
+        // existing: otherwise anyone could claim someone else's address first.
+        if !external.email_verified {
+            return Err(ExternalError::EmailNotVerified);
+        }
         let link = UserCommand::LinkIdentity {
             provider: provider.name().to_owned(),
             subject: external.subject.clone(),
             user_type: external.user_type.clone(),
         };
         if let Some(existing) = self.identity.user_id_for(&email).await? {
-            // Only a provider that vouches for the email may attach itself to an account.
-            if !external.email_verified {
-                return Err(ExternalError::EmailNotVerified);
-            }
             let (user, _) = self.users.load(existing).await?;
             if user.disabled {
                 return Err(ExternalError::Disabled);

@@ -9,6 +9,7 @@
 pub mod aggregate;
 pub mod class;
 pub mod group;
+pub mod learning;
 pub mod session;
 pub mod tool;
 pub mod user;

@@ -215,9 +215,17 @@ impl OidcProvider for Provider {
         let verifier = client
             .id_token_verifier()
             .require_issuer_match(!multi_tenant);
-        let claims = id_token
-            .claims(&verifier, &Nonce::new(nonce.to_owned()))
-            .map_err(claims_failure)?;
+        let claims = match id_token.claims(&verifier, &Nonce::new(nonce.to_owned())) {
+            Ok(claims) => claims,
+            Err(error) => {
+                if matches!(error, ClaimsVerificationError::SignatureVerification(_)) {
+                    // The provider may have rotated its keys: fetch discovery and keys again
+                    // on the next sign-in.
+                    *self.metadata.write().await = None;
+                }
+                return Err(claims_failure(error));
+            }
+        };
         let raw = Self::payload(&id_token.to_string());
         if multi_tenant {
             // iss must equal the template with this token's tenant.

@@ -354,6 +354,26 @@ async fn unverified_emails_never_link_and_links_can_be_managed() {
         .unwrap();
     assert_eq!(links, 0);
 
+    // Nor does it create an account for an address nobody vouched for.
+    let (landing, _) = sign_in(
+        &env,
+        &browser(),
+        "google",
+        claims("unclaimed@example.org", false),
+    )
+    .await;
+    assert_eq!(
+        landing,
+        format!("{FRONTEND}/login?error=email_not_verified")
+    );
+    let accounts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM email_reservations WHERE email = 'unclaimed@example.org'",
+    )
+    .fetch_one(&env.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(accounts, 0);
+
     // A verified email links to the existing account.
     let (landing, _) = sign_in(
         &env,

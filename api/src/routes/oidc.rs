@@ -191,7 +191,7 @@ impl OidcApi {
             ));
         }
         // Clever's portal and Instant Login arrive without our state: start over with one.
-        if provider.as_str() == "clever" && (state.0.is_none() || binding.is_none()) {
+        if provider.as_str() == "clever" && state.0.is_none() {
             tracing::info!("Clever sign-in without our state: restarting the flow");
             return Ok(Redirect::Found("/auth/clever".to_owned(), None));
         }

@@ -1,0 +1,452 @@
+//! Learning sessions: a student working with a tool in a class, watched over by the AI
+//! tutoring service (detections) and by teachers and counselors (pause, resume).
+
+use serde::{Deserialize, Serialize};
+
+use crate::class::ClassId;
+use crate::group::GroupId;
+use crate::tool::ToolId;
+use crate::user::UserId;
+use crate::{Aggregate, DomainEvent};
+
+pub type LearningSessionId = uuid::Uuid;
+
+/// The longest message, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 8000;
+/// The longest free text (evidence, reasons, summaries), in characters.
+pub const MAX_TEXT_CHARS: usize = 4000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageRole {
+    Student,
+    Assistant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Urgency {
+    Immediate,
+    SameDay,
+    Monitor,
+}
+
+/// What the tutoring service noticed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Detection {
+    Misbehavior {
+        category: String,
+        severity: Severity,
+        evidence: String,
+    },
+    Struggle {
+        topic: String,
+        indicators: Vec<String>,
+        duration_seconds: u32,
+    },
+    SafetyConcern {
+        concern_type: String,
+        urgency: Urgency,
+        evidence: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    #[default]
+    Active,
+    Paused,
+    Completed,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LearningSession {
+    pub started: bool,
+    pub student_id: Option<UserId>,
+    pub class_id: Option<ClassId>,
+    pub status: Status,
+    pub messages: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LearningSessionCommand {
+    /// The application checked that the student is in the class and the tool is offered to
+    /// the class's group.
+    Start {
+        student_id: UserId,
+        class_id: ClassId,
+        group_id: GroupId,
+        tool_id: ToolId,
+    },
+    PostMessage {
+        role: MessageRole,
+        content: String,
+    },
+    RecordDetection(Detection),
+    Pause {
+        reason: String,
+    },
+    Resume {
+        reason: String,
+    },
+    Complete {
+        summary: String,
+        topics_covered: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LearningSessionError {
+    #[error("the learning session already exists")]
+    AlreadyStarted,
+    #[error("the learning session does not exist")]
+    NotFound,
+    #[error("the learning session is completed")]
+    Completed,
+    #[error("the learning session is paused")]
+    Paused,
+    #[error("the learning session is not paused")]
+    NotPaused,
+    #[error("the message is empty or longer than {MAX_MESSAGE_CHARS} characters")]
+    MessageSize,
+    #[error("a text field is empty or too long")]
+    TextSize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum LearningSessionEvent {
+    #[serde(rename = "session.started")]
+    Started {
+        student_id: UserId,
+        class_id: ClassId,
+        group_id: GroupId,
+        tool_id: ToolId,
+    },
+    #[serde(rename = "session.message_posted")]
+    MessagePosted { role: MessageRole, content: String },
+    #[serde(rename = "behavior.misbehavior_detected")]
+    MisbehaviorDetected {
+        category: String,
+        severity: Severity,
+        evidence: String,
+    },
+    #[serde(rename = "learning.struggle_detected")]
+    StruggleDetected {
+        topic: String,
+        indicators: Vec<String>,
+        duration_seconds: u32,
+    },
+    #[serde(rename = "safety.concern_detected")]
+    SafetyConcernDetected {
+        concern_type: String,
+        urgency: Urgency,
+        evidence: String,
+    },
+    #[serde(rename = "session.paused")]
+    Paused { reason: String },
+    #[serde(rename = "session.resumed")]
+    Resumed { reason: String },
+    #[serde(rename = "session.completed")]
+    Completed {
+        summary: String,
+        topics_covered: Vec<String>,
+    },
+}
+
+impl DomainEvent for LearningSessionEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            Self::Started { .. } => "session.started",
+            Self::MessagePosted { .. } => "session.message_posted",
+            Self::MisbehaviorDetected { .. } => "behavior.misbehavior_detected",
+            Self::StruggleDetected { .. } => "learning.struggle_detected",
+            Self::SafetyConcernDetected { .. } => "safety.concern_detected",
+            Self::Paused { .. } => "session.paused",
+            Self::Resumed { .. } => "session.resumed",
+            Self::Completed { .. } => "session.completed",
+        }
+    }
+
+    fn event_version(&self) -> &'static str {
+        "1"
+    }
+}
+
+fn text(value: &str) -> Result<(), LearningSessionError> {
+    let chars = value.trim().chars().count();
+    if chars == 0 || chars > MAX_TEXT_CHARS {
+        return Err(LearningSessionError::TextSize);
+    }
+    Ok(())
+}
+
+impl LearningSession {
+    fn ensure_open(&self) -> Result<(), LearningSessionError> {
+        if !self.started {
+            return Err(LearningSessionError::NotFound);
+        }
+        if self.status == Status::Completed {
+            return Err(LearningSessionError::Completed);
+        }
+        Ok(())
+    }
+}
+
+impl Aggregate for LearningSession {
+    const TYPE: &'static str = "learning_session";
+    type Command = LearningSessionCommand;
+    type Event = LearningSessionEvent;
+    type Error = LearningSessionError;
+
+    fn handle(
+        &self,
+        command: LearningSessionCommand,
+    ) -> Result<Vec<LearningSessionEvent>, LearningSessionError> {
+        use LearningSessionCommand as C;
+        use LearningSessionEvent as E;
+        if let C::Start {
+            student_id,
+            class_id,
+            group_id,
+            tool_id,
+        } = command
+        {
+            if self.started {
+                return Err(LearningSessionError::AlreadyStarted);
+            }
+            return Ok(vec![E::Started {
+                student_id,
+                class_id,
+                group_id,
+                tool_id,
+            }]);
+        }
+        self.ensure_open()?;
+        Ok(match command {
+            C::Start { .. } => unreachable!("handled above"),
+            C::PostMessage { role, content } => {
+                if self.status == Status::Paused {
+                    return Err(LearningSessionError::Paused);
+                }
+                let chars = content.chars().count();
+                if content.trim().is_empty() || chars > MAX_MESSAGE_CHARS {
+                    return Err(LearningSessionError::MessageSize);
+                }
+                vec![E::MessagePosted { role, content }]
+            }
+            C::RecordDetection(Detection::Misbehavior {
+                category,
+                severity,
+                evidence,
+            }) => {
+                text(&category)?;
+                text(&evidence)?;
+                vec![E::MisbehaviorDetected {
+                    category,
+                    severity,
+                    evidence,
+                }]
+            }
+            C::RecordDetection(Detection::Struggle {
+                topic,
+                indicators,
+                duration_seconds,
+            }) => {
+                text(&topic)?;
+                indicators.iter().try_for_each(|i| text(i))?;
+                vec![E::StruggleDetected {
+                    topic,
+                    indicators,
+                    duration_seconds,
+                }]
+            }
+            C::RecordDetection(Detection::SafetyConcern {
+                concern_type,
+                urgency,
+                evidence,
+            }) => {
+                text(&concern_type)?;
+                vec![E::SafetyConcernDetected {
+                    concern_type,
+                    urgency,
+                    evidence,
+                }]
+            }
+            C::Pause { reason } => {
+                text(&reason)?;
+                if self.status == Status::Paused {
+                    return Ok(vec![]);
+                }
+                vec![E::Paused { reason }]
+            }
+            C::Resume { reason } => {
+                text(&reason)?;
+                if self.status != Status::Paused {
+                    return Err(LearningSessionError::NotPaused);
+                }
+                vec![E::Resumed { reason }]
+            }
+            C::Complete {
+                summary,
+                topics_covered,
+            } => {
+                text(&summary)?;
+                topics_covered.iter().try_for_each(|t| text(t))?;
+                vec![E::Completed {
+                    summary,
+                    topics_covered,
+                }]
+            }
+        })
+    }
+
+    fn apply(&mut self, event: LearningSessionEvent) {
+        use LearningSessionEvent as E;
+        match event {
+            E::Started {
+                student_id,
+                class_id,
+                ..
+            } => {
+                self.started = true;
+                self.student_id = Some(student_id);
+                self.class_id = Some(class_id);
+            }
+            E::MessagePosted { .. } => self.messages += 1,
+            E::MisbehaviorDetected { .. }
+            | E::StruggleDetected { .. }
+            | E::SafetyConcernDetected { .. } => {}
+            E::Paused { .. } => self.status = Status::Paused,
+            E::Resumed { .. } => self.status = Status::Active,
+            E::Completed { .. } => self.status = Status::Completed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::testing::{given, given_no_previous_events};
+    use LearningSessionCommand as C;
+    use LearningSessionEvent as E;
+
+    fn started() -> E {
+        E::Started {
+            student_id: UserId::from_u128(1),
+            class_id: ClassId::from_u128(2),
+            group_id: GroupId::from_u128(3),
+            tool_id: ToolId::from_u128(4),
+        }
+    }
+
+    #[test]
+    fn start_once() {
+        given_no_previous_events::<LearningSession>()
+            .when(C::Start {
+                student_id: UserId::from_u128(1),
+                class_id: ClassId::from_u128(2),
+                group_id: GroupId::from_u128(3),
+                tool_id: ToolId::from_u128(4),
+            })
+            .then_expect_events(vec![started()]);
+        given::<LearningSession>(vec![started()])
+            .when(C::Start {
+                student_id: UserId::from_u128(1),
+                class_id: ClassId::from_u128(2),
+                group_id: GroupId::from_u128(3),
+                tool_id: ToolId::from_u128(4),
+            })
+            .then_expect_error(LearningSessionError::AlreadyStarted);
+    }
+
+    #[test]
+    fn messages_have_a_size_limit_and_wait_while_paused() {
+        given::<LearningSession>(vec![started()])
+            .when(C::PostMessage {
+                role: MessageRole::Student,
+                content: "x".repeat(MAX_MESSAGE_CHARS + 1),
+            })
+            .then_expect_error(LearningSessionError::MessageSize);
+        given::<LearningSession>(vec![
+            started(),
+            E::Paused {
+                reason: "break".into(),
+            },
+        ])
+        .when(C::PostMessage {
+            role: MessageRole::Student,
+            content: "hello".into(),
+        })
+        .then_expect_error(LearningSessionError::Paused);
+        given::<LearningSession>(vec![started()])
+            .when(C::PostMessage {
+                role: MessageRole::Assistant,
+                content: "What do you think?".into(),
+            })
+            .then_expect_events(vec![E::MessagePosted {
+                role: MessageRole::Assistant,
+                content: "What do you think?".into(),
+            }]);
+    }
+
+    #[test]
+    fn detections_pause_resume_and_completion() {
+        given::<LearningSession>(vec![started()])
+            .when(C::RecordDetection(Detection::Misbehavior {
+                category: "off_topic".into(),
+                severity: Severity::High,
+                evidence: "asked for game cheats".into(),
+            }))
+            .then_expect_events(vec![E::MisbehaviorDetected {
+                category: "off_topic".into(),
+                severity: Severity::High,
+                evidence: "asked for game cheats".into(),
+            }]);
+        given::<LearningSession>(vec![started()])
+            .when(C::Resume { reason: "x".into() })
+            .then_expect_error(LearningSessionError::NotPaused);
+        let done = E::Completed {
+            summary: "Fractions".into(),
+            topics_covered: vec!["fractions".into()],
+        };
+        given::<LearningSession>(vec![started(), done])
+            .when(C::PostMessage {
+                role: MessageRole::Student,
+                content: "hi".into(),
+            })
+            .then_expect_error(LearningSessionError::Completed);
+    }
+
+    #[test]
+    fn golden_json() {
+        let event = E::SafetyConcernDetected {
+            concern_type: "self_harm".into(),
+            urgency: Urgency::SameDay,
+            evidence: "…".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&event).unwrap(),
+            serde_json::json!({"type": "safety.concern_detected", "concern_type": "self_harm",
+                               "urgency": "same_day", "evidence": "…"})
+        );
+        assert_eq!(
+            serde_json::to_value(E::Completed {
+                summary: "s".into(),
+                topics_covered: vec![]
+            })
+            .unwrap(),
+            serde_json::json!({"type": "session.completed", "summary": "s", "topics_covered": []})
+        );
+    }
+}
