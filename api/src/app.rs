@@ -8,6 +8,7 @@ use application::classes::Classes;
 use application::external::ExternalSignIn;
 use application::groups::Groups;
 use application::identity::{Identity, IdentitySettings, MailRetry};
+use application::learning::LearningSessions;
 use application::ports::{Clock, Mailer, SystemClock};
 use application::tools::Tools;
 use infrastructure::config::AuthConfig;
@@ -29,6 +30,7 @@ use crate::middleware;
 use crate::problem::{self, ApiError, ProblemKind};
 use crate::routes::auth::{AuthApi, AuthLimits};
 use crate::routes::classes::ClassesApi;
+use crate::routes::learning::LearningApi;
 use crate::routes::me::MeApi;
 use crate::routes::oidc::OidcApi;
 use crate::routes::tools::ToolsApi;
@@ -42,6 +44,7 @@ pub struct Services {
     pub groups: Groups,
     pub classes: Classes,
     pub tools: Tools,
+    pub learning: LearningSessions,
     pub authz: Authz,
     pub identity: Arc<Identity>,
     pub external: ExternalSignIn,
@@ -143,6 +146,7 @@ pub fn openapi(
         MeApi,
         ClassesApi,
         ToolsApi,
+        LearningApi,
         UsersApi,
         GroupsApi,
         EventsApi,
@@ -165,6 +169,9 @@ pub fn openapi(
                 services: services.clone(),
             },
             ToolsApi {
+                services: services.clone(),
+            },
+            LearningApi {
                 services: services.clone(),
             },
             UsersApi {
@@ -280,6 +287,7 @@ impl Application {
             groups: Groups::new(pool.clone(), Arc::new(signal.clone())),
             classes: Classes::new(pool.clone(), Arc::new(signal.clone())),
             tools: Tools::new(pool.clone(), Arc::new(signal.clone())),
+            learning: LearningSessions::new(pool.clone(), Arc::new(signal.clone())),
             authz: Authz::new(policy, pool.clone()),
             identity,
             limits: AuthLimits::per_minute(config.auth.auth_rate_limit_per_minute),

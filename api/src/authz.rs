@@ -75,8 +75,20 @@ fn action(name: &str) -> EntityUid {
 #[derive(Debug, Clone)]
 pub enum Target {
     System,
-    Group { id: Uuid, facts: GroupFacts },
-    Class { id: Uuid, facts: ClassFacts },
+    Group {
+        id: Uuid,
+        facts: GroupFacts,
+    },
+    Class {
+        id: Uuid,
+        facts: ClassFacts,
+    },
+    LearningSession {
+        id: Uuid,
+        student: Uuid,
+        class_id: Uuid,
+        facts: ClassFacts,
+    },
 }
 
 impl Target {
@@ -85,6 +97,7 @@ impl Target {
             Self::System => None,
             Self::Group { .. } => Some("group.read"),
             Self::Class { .. } => Some("class.read"),
+            Self::LearningSession { .. } => Some("learning_session.read"),
         }
     }
 }
@@ -107,7 +120,12 @@ fn principal_entity(principal: &Principal, target: &Target) -> Entity {
     let (roles, class_role): (&[GroupRoleFact], Option<(Uuid, &str)>) = match target {
         Target::System => (&empty, None),
         Target::Group { facts, .. } => (&facts.roles, None),
-        Target::Class { id, facts } => (
+        Target::Class { id, facts }
+        | Target::LearningSession {
+            class_id: id,
+            facts,
+            ..
+        } => (
             &facts.group.roles,
             facts.class_role.as_deref().map(|r| (*id, r)),
         ),
@@ -169,6 +187,29 @@ fn target_entities(target: &Target) -> (EntityUid, Vec<Entity>) {
                 HashSet::from([uid("Group", facts.group_id)]),
             ));
             (uid("Class", id), entities)
+        }
+        Target::LearningSession {
+            id,
+            student,
+            class_id,
+            facts,
+        } => {
+            let mut entities = chain(&facts.group.path);
+            entities.push(Entity::new_no_attrs(
+                uid("Class", class_id),
+                HashSet::from([uid("Group", facts.group_id)]),
+            ));
+            let session = Entity::new(
+                uid("LearningSession", id),
+                HashMap::from([(
+                    "student".to_owned(),
+                    RestrictedExpression::new_entity_uid(uid("User", student)),
+                )]),
+                HashSet::from([uid("Class", class_id)]),
+            )
+            .expect("literal attributes always evaluate");
+            entities.push(session);
+            (uid("LearningSession", id), entities)
         }
     }
 }
@@ -232,6 +273,7 @@ impl Policy {
             Target::System => SYSTEM_ACTIONS,
             Target::Group { .. } => GROUP_ACTIONS,
             Target::Class { .. } => CLASS_ACTIONS,
+            Target::LearningSession { .. } => LEARNING_SESSION_ACTIONS,
         };
         candidates
             .iter()
@@ -277,6 +319,15 @@ pub const CLASS_ACTIONS: &[&str] = &[
     "class.read_safety_concerns",
     "class.create_learning_session",
     "class.create_submission",
+];
+
+pub const LEARNING_SESSION_ACTIONS: &[&str] = &[
+    "learning_session.read",
+    "learning_session.post_message",
+    "learning_session.record_detection",
+    "learning_session.pause",
+    "learning_session.resume",
+    "learning_session.complete",
 ];
 
 /// Asks the policy on behalf of endpoints, loading the facts from the read models.
@@ -358,6 +409,29 @@ impl Authz {
             .ok_or_else(|| ApiError::not_found("resource"))?;
         self.require(principal, action, &target)?;
         Ok(target)
+    }
+
+    /// `require` on a learning session (404 when it does not exist or cannot be read).
+    pub async fn learning_session(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        action: &str,
+    ) -> Result<(Target, projections::learning::SessionRow), ApiError> {
+        let session = projections::learning::get(&self.pool, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("resource"))?;
+        let facts = directory::class_facts(&self.pool, session.class_id, principal.user_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("resource"))?;
+        let target = Target::LearningSession {
+            id,
+            student: session.student_id,
+            class_id: session.class_id,
+            facts,
+        };
+        self.require(principal, action, &target)?;
+        Ok((target, session))
     }
 
     /// `require` on the system (403 when denied).

@@ -57,6 +57,9 @@ pub enum ProblemKind {
     GroupArchived,
     ClassArchived,
     ToolArchived,
+    ToolNotAvailable,
+    SessionCompleted,
+    SessionPaused,
     GroupCycle,
     LastAdmin,
     UserNotFound,
@@ -93,6 +96,9 @@ impl ProblemKind {
             Self::GroupArchived => "group-archived",
             Self::ClassArchived => "class-archived",
             Self::ToolArchived => "tool-archived",
+            Self::ToolNotAvailable => "tool-not-available",
+            Self::SessionCompleted => "session-completed",
+            Self::SessionPaused => "session-paused",
             Self::GroupCycle => "group-cycle",
             Self::LastAdmin => "last-admin",
             Self::UserNotFound => "user-not-found",
@@ -110,6 +116,7 @@ impl ProblemKind {
             Self::MalformedJson | Self::InvalidParameter => StatusCode::BAD_REQUEST,
             Self::InvalidRequest
             | Self::GroupCycle
+            | Self::ToolNotAvailable
             | Self::UserNotFound
             | Self::GroupNotFound
             | Self::ParentNotFound
@@ -131,6 +138,8 @@ impl ProblemKind {
             | Self::GroupArchived
             | Self::ClassArchived
             | Self::ToolArchived
+            | Self::SessionCompleted
+            | Self::SessionPaused
             | Self::LastAdmin
             | Self::LastSignInMethod => StatusCode::CONFLICT,
             Self::ReadModelLagging | Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -162,6 +171,9 @@ impl ProblemKind {
             Self::GroupArchived => "The group is archived",
             Self::ClassArchived => "The class is archived",
             Self::ToolArchived => "The tool is archived",
+            Self::ToolNotAvailable => "The tool is not offered to this class",
+            Self::SessionCompleted => "The learning session is completed",
+            Self::SessionPaused => "The learning session is paused",
             Self::GroupCycle => "A group cannot move into its own subtree",
             Self::LastAdmin => {
                 "The last admin of a top-level group can only be removed by a system admin"

@@ -7,6 +7,7 @@ pub mod es;
 pub mod external;
 pub mod groups;
 pub mod identity;
+pub mod learning;
 pub mod ports;
 pub mod tokens;
 pub mod tools;

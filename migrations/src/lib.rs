@@ -36,6 +36,10 @@ const FILES: &[(&str, &str)] = &[
         "20261125000006_tools.sql",
         include_str!("../sql/20261125000006_tools.sql"),
     ),
+    (
+        "20261125000007_learning_sessions.sql",
+        include_str!("../sql/20261125000007_learning_sessions.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy)]

@@ -15,6 +15,7 @@ pub mod checkpoints;
 pub mod directory;
 pub mod groups;
 pub mod identity;
+pub mod learning;
 pub mod log;
 pub mod replay;
 pub mod runner;
@@ -30,5 +31,6 @@ pub fn all_projections() -> Vec<std::sync::Arc<dyn Projection>> {
     vec![
         std::sync::Arc::new(groups::GroupsProjection),
         std::sync::Arc::new(identity::IdentityProjection),
+        std::sync::Arc::new(learning::LearningProjection),
     ]
 }

@@ -39,7 +39,7 @@ async fn each_subscriber_runs_in_one_process_and_fails_over_when_it_dies() {
     let a = ServerProcess::start(&env).await;
     let b = ServerProcess::start(&env).await;
     let client = reqwest::Client::new();
-    let names = ["groups", "identity", "nats-relay"];
+    let names = ["groups", "identity", "learning", "nats-relay"];
 
     // Settle: every subscriber is active in exactly one of the two.
     let mut settled = false;

@@ -6,6 +6,7 @@ mod concurrency;
 mod events;
 mod failover;
 mod groups;
+mod learning;
 mod log_order;
 mod oidc;
 mod permissions;

@@ -383,7 +383,12 @@ impl TestApp {
     /// Waits until every subscriber's checkpoint has reached the current end of the log.
     pub async fn wait_for_subscribers(&self) {
         let head = self.log_head().await;
-        wait_for_checkpoints(&self.pool, head, &["groups", "identity", "nats-relay"]).await;
+        wait_for_checkpoints(
+            &self.pool,
+            head,
+            &["groups", "identity", "learning", "nats-relay"],
+        )
+        .await;
     }
 
     /// Stops the server (graceful) without dropping the database.

@@ -6,6 +6,7 @@ pub mod classes;
 pub mod events;
 pub mod groups;
 pub mod health;
+pub mod learning;
 pub mod me;
 pub mod oidc;
 pub mod text;
@@ -26,6 +27,8 @@ pub enum ApiTags {
     Classes,
     /// The AI tools a group offers.
     Tools,
+    /// Students' learning sessions, messages and detections.
+    Learning,
     /// The event history, for auditors.
     Events,
     /// Liveness and readiness.

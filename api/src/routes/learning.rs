@@ -1,0 +1,508 @@
+//! `/learning-sessions`: students working with tools, watched over by teachers, counselors
+//! and the tutoring service.
+
+use std::sync::Arc;
+
+use application::learning::StartError;
+use chrono::{DateTime, Utc};
+use domain::learning::{Detection, LearningSessionError, MessageRole, Severity, Urgency};
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Union};
+use projections::learning::{self as read, SessionRow};
+use uuid::Uuid;
+
+use super::text::Text;
+use super::ApiTags;
+use crate::app::Services;
+use crate::caller::{command_context, Caller, RequestId};
+use crate::problem::{command_error, ApiError, ProblemKind};
+
+#[derive(Debug, Object)]
+#[oai(rename = "LearningSession")]
+pub struct SessionDto {
+    pub id: Uuid,
+    pub student_id: Uuid,
+    pub class_id: Uuid,
+    pub tool_id: Uuid,
+    /// `active`, `paused` or `completed`.
+    pub status: String,
+    pub message_count: i32,
+    pub detection_count: i32,
+    pub summary: Option<String>,
+    pub topics_covered: Option<serde_json::Value>,
+    pub started_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Messages, detections, pauses and resumptions in order (only on single reads).
+    pub entries: Option<Vec<EntryDto>>,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename = "LearningSessionEntry")]
+pub struct EntryDto {
+    pub sequence: i64,
+    /// The event type, e.g. `session.message_posted`, `behavior.misbehavior_detected`.
+    pub kind: String,
+    pub data: serde_json::Value,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl From<SessionRow> for SessionDto {
+    fn from(row: SessionRow) -> Self {
+        Self {
+            id: row.id,
+            student_id: row.student_id,
+            class_id: row.class_id,
+            tool_id: row.tool_id,
+            status: row.status,
+            message_count: row.message_count,
+            detection_count: row.detection_count,
+            summary: row.summary,
+            topics_covered: row.topics_covered,
+            started_at: row.started_at,
+            updated_at: row.updated_at,
+            completed_at: row.completed_at,
+            entries: None,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(rename = "LearningSessionList")]
+pub struct SessionList {
+    pub items: Vec<SessionDto>,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct StartSession {
+    pub class_id: Uuid,
+    pub tool_id: Uuid,
+}
+
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum RoleDto {
+    Student,
+    Assistant,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct PostMessage {
+    pub role: RoleDto,
+    /// At most 8,000 characters.
+    pub content: Text,
+}
+
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum SeverityDto {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Debug, Clone, Copy, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum UrgencyDto {
+    Immediate,
+    SameDay,
+    Monitor,
+}
+
+// No deny_unknown_fields: the union's `type` discriminator is part of the object.
+#[derive(Debug, Object)]
+pub struct Misbehavior {
+    pub category: Text,
+    pub severity: SeverityDto,
+    pub evidence: Text,
+}
+
+// No deny_unknown_fields: the union's `type` discriminator is part of the object.
+#[derive(Debug, Object)]
+pub struct Struggle {
+    pub topic: Text,
+    pub indicators: Vec<String>,
+    pub duration_seconds: u32,
+}
+
+// No deny_unknown_fields: the union's `type` discriminator is part of the object.
+#[derive(Debug, Object)]
+pub struct SafetyConcern {
+    pub concern_type: Text,
+    pub urgency: UrgencyDto,
+    pub evidence: Option<Text>,
+}
+
+/// A detection, by `type`.
+#[derive(Debug, Union)]
+#[oai(discriminator_name = "type")]
+pub enum DetectionBody {
+    #[oai(mapping = "misbehavior")]
+    Misbehavior(Misbehavior),
+    #[oai(mapping = "struggle")]
+    Struggle(Struggle),
+    #[oai(mapping = "safety_concern")]
+    SafetyConcern(SafetyConcern),
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields, rename = "PauseOrResume")]
+pub struct Reason {
+    pub reason: Text,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields, rename = "CompleteLearningSession")]
+pub struct Complete {
+    pub summary: Text,
+    pub topics_covered: Vec<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum Started {
+    #[oai(status = 201)]
+    Created(Json<SessionDto>, #[oai(header = "Location")] String),
+}
+
+fn rejected(error: LearningSessionError) -> ApiError {
+    match error {
+        LearningSessionError::NotFound => ApiError::not_found("resource"),
+        LearningSessionError::AlreadyStarted => ApiError::kind(ProblemKind::Conflict),
+        LearningSessionError::Completed => ApiError::kind(ProblemKind::SessionCompleted),
+        LearningSessionError::Paused => ApiError::kind(ProblemKind::SessionPaused),
+        LearningSessionError::NotPaused => ApiError::new(
+            ProblemKind::Conflict,
+            "the learning session is not paused".to_owned(),
+        ),
+        LearningSessionError::MessageSize | LearningSessionError::TextSize => {
+            ApiError::new(ProblemKind::InvalidRequest, error.to_string())
+        }
+    }
+}
+
+pub struct LearningApi {
+    pub services: Arc<Services>,
+}
+
+impl LearningApi {
+    async fn read_after_write(
+        &self,
+        id: Uuid,
+        position: Option<i64>,
+    ) -> Result<Json<SessionDto>, ApiError> {
+        self.services.caught_up(read::NAME, position).await?;
+        let row = read::get(&self.services.pool, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("resource"))?;
+        let mut dto = SessionDto::from(row);
+        dto.entries = Some(
+            read::entries(&self.services.pool, id)
+                .await?
+                .into_iter()
+                .map(|e| EntryDto {
+                    sequence: e.sequence,
+                    kind: e.kind,
+                    data: e.data,
+                    recorded_at: e.recorded_at,
+                })
+                .collect(),
+        );
+        Ok(Json(dto))
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Learning")]
+impl LearningApi {
+    /// Start a learning session
+    ///
+    /// For students of the class, with a tool offered to the class's group (or a group
+    /// above it).
+    #[oai(
+        path = "/learning-sessions",
+        method = "post",
+        operation_id = "startLearningSession"
+    )]
+    async fn start(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        body: Json<StartSession>,
+    ) -> Result<Started, ApiError> {
+        let principal = caller.user()?;
+        let target = self
+            .services
+            .authz
+            .class(principal, body.class_id, "class.create_learning_session")
+            .await?;
+        let crate::authz::Target::Class { facts, .. } = &target else {
+            return Err(ApiError::internal(&"class target expected"));
+        };
+        let (id, appended) = self
+            .services
+            .learning
+            .start(
+                &command_context(&caller, &request_id),
+                principal.user_id,
+                body.class_id,
+                &facts.group.path,
+                body.tool_id,
+            )
+            .await
+            .map_err(|e| match e {
+                StartError::ToolNotAvailable => ApiError::kind(ProblemKind::ToolNotAvailable),
+                StartError::Command(e) => command_error(e, rejected),
+                StartError::Store(e) => e.into(),
+            })?;
+        let session = self.read_after_write(id, appended.position).await?;
+        Ok(Started::Created(
+            session,
+            format!("/learning-sessions/{id}"),
+        ))
+    }
+
+    /// Get a learning session, with its history
+    #[oai(
+        path = "/learning-sessions/:id",
+        method = "get",
+        operation_id = "getLearningSession"
+    )]
+    async fn get(
+        &self,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+    ) -> Result<Json<SessionDto>, ApiError> {
+        self.services
+            .authz
+            .learning_session(caller.user()?, id.0, "learning_session.read")
+            .await?;
+        self.read_after_write(id.0, None).await
+    }
+
+    /// Learning sessions of a class
+    #[oai(
+        path = "/classes/:id/learning-sessions",
+        method = "get",
+        operation_id = "classLearningSessions"
+    )]
+    async fn of_class(
+        &self,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+    ) -> Result<Json<SessionList>, ApiError> {
+        self.services
+            .authz
+            .class(caller.user()?, id.0, "class.read_learning_sessions")
+            .await?;
+        let rows = read::of_class(&self.services.pool, id.0).await?;
+        Ok(Json(SessionList {
+            items: rows.into_iter().map(SessionDto::from).collect(),
+        }))
+    }
+
+    /// My learning sessions
+    #[oai(
+        path = "/me/learning-sessions",
+        method = "get",
+        operation_id = "myLearningSessions"
+    )]
+    async fn mine(&self, caller: Data<&Caller>) -> Result<Json<SessionList>, ApiError> {
+        let principal = caller.user()?;
+        let rows = read::of_student(&self.services.pool, principal.user_id).await?;
+        Ok(Json(SessionList {
+            items: rows.into_iter().map(SessionDto::from).collect(),
+        }))
+    }
+
+    /// Post a message
+    ///
+    /// Students post their own messages (`role: student`); assistant messages come from the
+    /// tutoring service.
+    #[oai(
+        path = "/learning-sessions/:id/messages",
+        method = "post",
+        operation_id = "postMessage"
+    )]
+    async fn post_message(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        id: Path<Uuid>,
+        body: Json<PostMessage>,
+    ) -> Result<Json<SessionDto>, ApiError> {
+        let principal = caller.user()?;
+        let (_, session) = self
+            .services
+            .authz
+            .learning_session(principal, id.0, "learning_session.post_message")
+            .await?;
+        let role = match body.role {
+            RoleDto::Student if session.student_id == principal.user_id => MessageRole::Student,
+            RoleDto::Assistant if principal.system_admin => MessageRole::Assistant,
+            _ => return Err(ApiError::kind(ProblemKind::Forbidden)),
+        };
+        let appended = self
+            .services
+            .learning
+            .post_message(
+                &command_context(&caller, &request_id),
+                id.0,
+                role,
+                body.content.0.clone(),
+            )
+            .await
+            .map_err(|e| command_error(e, rejected))?;
+        self.read_after_write(id.0, appended.position).await
+    }
+
+    /// Record a detection
+    ///
+    /// `type`: `misbehavior` (category, severity low|medium|high|critical, evidence),
+    /// `struggle` (topic, indicators, duration_seconds) or `safety_concern` (concern_type,
+    /// urgency immediate|same_day|monitor, evidence).
+    #[oai(
+        path = "/learning-sessions/:id/detections",
+        method = "post",
+        operation_id = "recordDetection"
+    )]
+    async fn detection(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        id: Path<Uuid>,
+        body: Json<DetectionBody>,
+    ) -> Result<Json<SessionDto>, ApiError> {
+        self.services
+            .authz
+            .learning_session(caller.user()?, id.0, "learning_session.record_detection")
+            .await?;
+        let detection = match body.0 {
+            DetectionBody::Misbehavior(m) => Detection::Misbehavior {
+                category: m.category.0,
+                severity: match m.severity {
+                    SeverityDto::Low => Severity::Low,
+                    SeverityDto::Medium => Severity::Medium,
+                    SeverityDto::High => Severity::High,
+                    SeverityDto::Critical => Severity::Critical,
+                },
+                evidence: m.evidence.0,
+            },
+            DetectionBody::Struggle(s) => Detection::Struggle {
+                topic: s.topic.0,
+                indicators: s.indicators,
+                duration_seconds: s.duration_seconds,
+            },
+            DetectionBody::SafetyConcern(c) => Detection::SafetyConcern {
+                concern_type: c.concern_type.0,
+                urgency: match c.urgency {
+                    UrgencyDto::Immediate => Urgency::Immediate,
+                    UrgencyDto::SameDay => Urgency::SameDay,
+                    UrgencyDto::Monitor => Urgency::Monitor,
+                },
+                evidence: c.evidence.map(|e| e.0).unwrap_or_default(),
+            },
+        };
+        let appended = self
+            .services
+            .learning
+            .record_detection(&command_context(&caller, &request_id), id.0, detection)
+            .await
+            .map_err(|e| command_error(e, rejected))?;
+        self.read_after_write(id.0, appended.position).await
+    }
+
+    /// Pause a learning session
+    #[oai(
+        path = "/learning-sessions/:id/pause",
+        method = "post",
+        operation_id = "pauseLearningSession"
+    )]
+    async fn pause(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        id: Path<Uuid>,
+        body: Json<Reason>,
+    ) -> Result<Json<SessionDto>, ApiError> {
+        self.services
+            .authz
+            .learning_session(caller.user()?, id.0, "learning_session.pause")
+            .await?;
+        let appended = self
+            .services
+            .learning
+            .pause(
+                &command_context(&caller, &request_id),
+                id.0,
+                body.reason.0.clone(),
+            )
+            .await
+            .map_err(|e| command_error(e, rejected))?;
+        self.read_after_write(id.0, appended.position).await
+    }
+
+    /// Resume a paused learning session
+    #[oai(
+        path = "/learning-sessions/:id/resume",
+        method = "post",
+        operation_id = "resumeLearningSession"
+    )]
+    async fn resume(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        id: Path<Uuid>,
+        body: Json<Reason>,
+    ) -> Result<Json<SessionDto>, ApiError> {
+        self.services
+            .authz
+            .learning_session(caller.user()?, id.0, "learning_session.resume")
+            .await?;
+        let appended = self
+            .services
+            .learning
+            .resume(
+                &command_context(&caller, &request_id),
+                id.0,
+                body.reason.0.clone(),
+            )
+            .await
+            .map_err(|e| command_error(e, rejected))?;
+        self.read_after_write(id.0, appended.position).await
+    }
+
+    /// Complete a learning session
+    #[oai(
+        path = "/learning-sessions/:id/complete",
+        method = "post",
+        operation_id = "completeLearningSession"
+    )]
+    async fn complete(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        id: Path<Uuid>,
+        body: Json<Complete>,
+    ) -> Result<Json<SessionDto>, ApiError> {
+        self.services
+            .authz
+            .learning_session(caller.user()?, id.0, "learning_session.complete")
+            .await?;
+        let appended = self
+            .services
+            .learning
+            .complete(
+                &command_context(&caller, &request_id),
+                id.0,
+                body.summary.0.clone(),
+                body.topics_covered.clone(),
+            )
+            .await
+            .map_err(|e| command_error(e, rejected))?;
+        self.read_after_write(id.0, appended.position).await
+    }
+}

@@ -1,0 +1,404 @@
+//! Learning sessions: students start and work in them, teachers and counselors watch over
+//! them, detections are recorded by the tutoring side.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use tests::{register, spawn_app, TestApp};
+
+async fn call(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = app.http.request(method, app.url(path)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+async fn status(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> u16 {
+    call(app, token, method, path, body).await.status().as_u16()
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_learning_session_from_start_to_completion() {
+    let app = spawn_app().await;
+    let district = id(&app.create_group("District", None).await);
+    let school = id(&app.create_group("School", Some(&district)).await);
+    let sibling = id(&app.create_group("Sibling", Some(&district)).await);
+    let class: Value = app
+        .post_json(
+            &format!("/groups/{school}/classes"),
+            &json!({"name": "Algebra"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let class = id(&class);
+    let class2: Value = app
+        .post_json(
+            &format!("/groups/{school}/classes"),
+            &json!({"name": "Biology"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let class2 = id(&class2);
+    // A tool of the district is offered to every class below it; a sibling's is not.
+    let tool: Value = app
+        .post_json(
+            &format!("/groups/{district}/tools"),
+            &json!({"name": "Tutor"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let tool = id(&tool);
+    let foreign_tool: Value = app
+        .post_json(
+            &format!("/groups/{sibling}/tools"),
+            &json!({"name": "Other"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let foreign_tool = id(&foreign_tool);
+
+    let mut tokens = std::collections::HashMap::new();
+    for (who, path, role) in [
+        ("student", format!("/classes/{class}/members"), "student"),
+        ("classmate", format!("/classes/{class}/members"), "student"),
+        ("teacher", format!("/classes/{class}/members"), "teacher"),
+        (
+            "other_teacher",
+            format!("/classes/{class2}/members"),
+            "teacher",
+        ),
+        (
+            "counselor",
+            format!("/groups/{school}/members"),
+            "counselor",
+        ),
+    ] {
+        let (token, user) =
+            register(&app, &format!("{who}@example.org"), "learning password").await;
+        let user_id = id(&user);
+        let response = app
+            .request(Method::PUT, &format!("{path}/{user_id}"))
+            .json(&json!({"role": role}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{who}");
+        tokens.insert(who, token);
+    }
+    let t = |who: &str| tokens[who].clone();
+    let admin = app.token.clone();
+
+    // Only students of the class start sessions, and only with a tool offered to it.
+    let start = json!({"class_id": class, "tool_id": tool});
+    assert_eq!(
+        status(
+            &app,
+            &t("teacher"),
+            Method::POST,
+            "/learning-sessions",
+            Some(start.clone())
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        status(
+            &app,
+            &t("other_teacher"),
+            Method::POST,
+            "/learning-sessions",
+            Some(start.clone())
+        )
+        .await,
+        404
+    );
+    let refused = call(
+        &app,
+        &t("student"),
+        Method::POST,
+        "/learning-sessions",
+        Some(json!({"class_id": class, "tool_id": foreign_tool})),
+    )
+    .await;
+    assert_eq!(refused.status(), 422);
+    let started = call(
+        &app,
+        &t("student"),
+        Method::POST,
+        "/learning-sessions",
+        Some(start),
+    )
+    .await;
+    assert_eq!(started.status(), 201);
+    let session: Value = started.json().await.unwrap();
+    assert_eq!(session["status"], "active");
+    let s = id(&session);
+    let path = format!("/learning-sessions/{s}");
+
+    // Messages.
+    let posted = call(
+        &app,
+        &t("student"),
+        Method::POST,
+        &format!("{path}/messages"),
+        Some(json!({"role": "student", "content": "What is 1/2 + 1/3?"})),
+    )
+    .await;
+    assert_eq!(posted.status(), 200);
+    assert_eq!(posted.json::<Value>().await.unwrap()["message_count"], 1);
+    let fake = call(
+        &app,
+        &t("student"),
+        Method::POST,
+        &format!("{path}/messages"),
+        Some(json!({"role": "assistant", "content": "Fake"})),
+    )
+    .await;
+    let fake_status = fake.status();
+    let fake_body = fake.text().await.unwrap();
+    assert_eq!(fake_status, 403, "body: {fake_body}");
+    assert_eq!(
+        status(
+            &app,
+            &admin,
+            Method::POST,
+            &format!("{path}/messages"),
+            Some(json!({"role": "assistant", "content": "What do you think?"}))
+        )
+        .await,
+        200
+    );
+
+    // Detections: not by students; bad input changes nothing.
+    let misbehavior = json!({"type": "misbehavior", "category": "off_topic", "severity": "high", "evidence": "asked for cheats"});
+    assert_eq!(
+        status(
+            &app,
+            &t("student"),
+            Method::POST,
+            &format!("{path}/detections"),
+            Some(misbehavior.clone())
+        )
+        .await,
+        403
+    );
+    let before = app.count_events("learning_session").await;
+    for bad in [
+        json!({"type": "misbehavior", "category": "x", "severity": "apocalyptic", "evidence": "e"}),
+        json!({"type": "struggle", "topic": "fractions"}),
+        json!({"type": "teleportation"}),
+    ] {
+        assert_eq!(
+            status(
+                &app,
+                &admin,
+                Method::POST,
+                &format!("{path}/detections"),
+                Some(bad.clone())
+            )
+            .await,
+            422,
+            "{bad}"
+        );
+    }
+    let oversized = call(
+        &app,
+        &t("student"),
+        Method::POST,
+        &format!("{path}/messages"),
+        Some(json!({"role": "student", "content": "x".repeat(8001)})),
+    )
+    .await;
+    assert_eq!(oversized.status(), 422);
+    assert_eq!(app.count_events("learning_session").await, before);
+    for detection in [
+        misbehavior,
+        json!({"type": "struggle", "topic": "fractions", "indicators": ["repeated errors"], "duration_seconds": 300}),
+        json!({"type": "safety_concern", "concern_type": "distress", "urgency": "same_day"}),
+    ] {
+        assert_eq!(
+            status(
+                &app,
+                &admin,
+                Method::POST,
+                &format!("{path}/detections"),
+                Some(detection)
+            )
+            .await,
+            200
+        );
+    }
+    let types: Vec<String> = sqlx::query_scalar(
+        "SELECT event_type FROM events WHERE aggregate_type = 'learning_session' ORDER BY sequence",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        types,
+        [
+            "session.started",
+            "session.message_posted",
+            "session.message_posted",
+            "behavior.misbehavior_detected",
+            "learning.struggle_detected",
+            "safety.concern_detected"
+        ]
+    );
+
+    // Who sees it.
+    assert_eq!(
+        status(&app, &t("teacher"), Method::GET, &path, None).await,
+        200
+    );
+    assert_eq!(
+        status(&app, &t("counselor"), Method::GET, &path, None).await,
+        200
+    );
+    assert_eq!(
+        status(&app, &t("other_teacher"), Method::GET, &path, None).await,
+        404
+    );
+    assert_eq!(
+        status(&app, &t("classmate"), Method::GET, &path, None).await,
+        404
+    );
+    assert_eq!(
+        status(
+            &app,
+            &t("other_teacher"),
+            Method::GET,
+            &format!("/classes/{class}/learning-sessions"),
+            None
+        )
+        .await,
+        404
+    );
+    let listed: Value = call(
+        &app,
+        &t("teacher"),
+        Method::GET,
+        &format!("/classes/{class}/learning-sessions"),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    let full: Value = call(&app, &t("teacher"), Method::GET, &path, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(full["entries"].as_array().unwrap().len(), 5);
+
+    // Pause and resume: teachers and counselors, not students.
+    assert_eq!(
+        status(
+            &app,
+            &t("student"),
+            Method::POST,
+            &format!("{path}/pause"),
+            Some(json!({"reason": "nope"}))
+        )
+        .await,
+        403
+    );
+    let paused: Value = call(
+        &app,
+        &t("teacher"),
+        Method::POST,
+        &format!("{path}/pause"),
+        Some(json!({"reason": "Off task"})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(paused["status"], "paused");
+    let blocked = call(
+        &app,
+        &t("student"),
+        Method::POST,
+        &format!("{path}/messages"),
+        Some(json!({"role": "student", "content": "hello?"})),
+    )
+    .await;
+    assert_eq!(blocked.status(), 409);
+    assert_eq!(
+        status(
+            &app,
+            &t("counselor"),
+            Method::POST,
+            &format!("{path}/resume"),
+            Some(json!({"reason": "Talked it through"}))
+        )
+        .await,
+        200
+    );
+
+    // Completion by the student; nothing after it.
+    let done = call(
+        &app,
+        &t("student"),
+        Method::POST,
+        &format!("{path}/complete"),
+        Some(json!({"summary": "Added fractions", "topics_covered": ["fractions"]})),
+    )
+    .await;
+    assert_eq!(done.status(), 200);
+    let done: Value = done.json().await.unwrap();
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["topics_covered"], json!(["fractions"]));
+    let late = call(
+        &app,
+        &t("student"),
+        Method::POST,
+        &format!("{path}/messages"),
+        Some(json!({"role": "student", "content": "one more"})),
+    )
+    .await;
+    assert_eq!(late.status(), 409);
+    let problem: Value = late.json().await.unwrap();
+    assert_eq!(
+        problem["type"],
+        "https://raptscallions.app/problems/session-completed"
+    );
+    let mine: Value = call(
+        &app,
+        &t("student"),
+        Method::GET,
+        "/me/learning-sessions",
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+}
