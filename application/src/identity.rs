@@ -139,6 +139,8 @@ pub struct Identity {
     clock: Arc<dyn Clock>,
     mailer: Arc<dyn Mailer>,
     settings: IdentitySettings,
+    /// When this process last recorded each session's use (see `authenticate`).
+    touched: std::sync::Mutex<std::collections::HashMap<SessionId, DateTime<Utc>>>,
 }
 
 fn max_position(a: Option<i64>, b: Option<i64>) -> Option<i64> {
@@ -162,6 +164,7 @@ impl Identity {
             clock,
             mailer,
             settings,
+            touched: Default::default(),
         }
     }
 
@@ -318,8 +321,10 @@ impl Identity {
         if user.disabled {
             return Err(IdentityError::Disabled);
         }
-        self.user_command_retrying(context, user_id, UserCommand::RecordSuccessfulLogin)
-            .await?;
+        if user.failed_logins > 0 {
+            self.user_command_retrying(context, user_id, UserCommand::RecordSuccessfulLogin)
+                .await?;
+        }
         self.start_session(context, user_id, device).await
     }
 
@@ -458,16 +463,32 @@ impl Identity {
                 _ => {}
             }
         }
-        // Last use, at most once a minute per session (operational data, not an event).
-        sqlx::query(
-            "INSERT INTO auth_session_activity (session_id, last_seen_at) VALUES ($1, $2) \
-             ON CONFLICT (session_id) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at \
-             WHERE auth_session_activity.last_seen_at < EXCLUDED.last_seen_at - interval '1 minute'",
-        )
-        .bind(session_id)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
+        // Last use, at most once a minute per session (operational data, not an event). This
+        // process remembers when it last wrote it, so most requests skip the write.
+        let due = {
+            let mut touched = self.touched.lock().expect("touched sessions");
+            if touched.len() > 100_000 {
+                touched.clear();
+            }
+            match touched.get(&session_id) {
+                Some(last) if now - *last < Duration::minutes(1) => false,
+                _ => {
+                    touched.insert(session_id, now);
+                    true
+                }
+            }
+        };
+        if due {
+            sqlx::query(
+                "INSERT INTO auth_session_activity (session_id, last_seen_at) VALUES ($1, $2) \
+                 ON CONFLICT (session_id) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at \
+                 WHERE auth_session_activity.last_seen_at < EXCLUDED.last_seen_at - interval '1 minute'",
+            )
+            .bind(session_id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        }
         Ok(Some(Principal {
             user_id: row.try_get("user_id")?,
             session_id,

@@ -1,0 +1,227 @@
+//! Identity and permission benchmarks (not tests), each figure as a ratio to a baseline
+//! measured in the same run:
+//! - logins/s at 2 and 8 clients vs raw argon2id verifications/s (same parameters);
+//! - authenticated `GET /auth/me` vs unauthenticated `GET /health`;
+//! - authorized `GET /classes/{id}` for a user with 1, 100 and 1,000 memberships vs
+//!   `GET /health`.
+//!
+//! Run: `cargo run --release -p bench --bin access` (services as for the tests;
+//! `BENCH_SECS` sets the length of each step, default 5).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use application::ports::PasswordHasher as _;
+use application::CommandContext;
+use domain::group::{GroupName, GroupRole};
+use domain::user::Password;
+use infrastructure::passwords::{Argon2Hasher, Argon2Settings};
+use serde_json::{json, Value};
+use tests::{register, spawn_app_with, TestApp, TestOptions};
+
+fn secs() -> Duration {
+    Duration::from_secs(
+        std::env::var("BENCH_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(5),
+    )
+}
+
+/// Runs `clients` loops of `op` for the step length; returns operations per second.
+async fn rate<F, Fut>(clients: usize, op: F) -> f64
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let op = Arc::new(op);
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + secs();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let op = op.clone();
+            let done = done.clone();
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    assert!(op().await, "operation failed");
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("client");
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("client")
+}
+
+async fn get_rate(app: &TestApp, path: &str, token: Option<String>, clients: usize) -> f64 {
+    let http = client();
+    let url = app.url(path);
+    rate(clients, move || {
+        let mut request = http.get(url.clone());
+        if let Some(token) = &token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            match request.send().await {
+                Ok(r) if r.status() == 200 => true,
+                Ok(r) => {
+                    eprintln!(
+                        "status {}: {}",
+                        r.status(),
+                        r.text().await.unwrap_or_default()
+                    );
+                    false
+                }
+                Err(e) => {
+                    eprintln!("request failed: {e}");
+                    false
+                }
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let app = spawn_app_with(TestOptions {
+        env: vec![("AUTH_RATE_LIMIT_PER_MINUTE".into(), "100000000".into())],
+        ..TestOptions::default()
+    })
+    .await;
+    println!(
+        "step length: {:?}; machine: {} CPUs",
+        secs(),
+        std::thread::available_parallelism()?.get()
+    );
+
+    // --- Logins vs raw argon2id ---
+    let hasher = Arc::new(Argon2Hasher::new(Argon2Settings::default())?);
+    let password = Password::parse("benchmark password")?;
+    let hash = hasher
+        .hash(&password)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    register(&app, "bench@example.org", "benchmark password").await;
+    println!("\n## Logins (argon2id m=19456 KiB, t=2, p=1)\n");
+    println!("| clients | raw verifications/s | logins/s | ratio |");
+    println!("| --- | --- | --- | --- |");
+    for clients in [2, 8] {
+        let raw = {
+            let hasher = hasher.clone();
+            let password = password.clone();
+            let hash = hash.clone();
+            rate(clients, move || {
+                let hasher = hasher.clone();
+                let password = password.clone();
+                let hash = hash.clone();
+                async move { hasher.verify(&password, &hash).await }
+            })
+            .await
+        };
+        let http = client();
+        let url = app.url("/auth/login");
+        let logins = rate(clients, move || {
+            let request = http
+                .post(url.clone())
+                .json(&json!({"email": "bench@example.org", "password": "benchmark password"}));
+            async move { request.send().await.is_ok_and(|r| r.status() == 200) }
+        })
+        .await;
+        println!(
+            "| {clients} | {raw:.1} | {logins:.1} | {:.0}% |",
+            100.0 * logins / raw
+        );
+    }
+
+    // --- /auth/me vs /health ---
+    let token = app.token.clone();
+    println!("\n## Authenticated requests (8 clients)\n");
+    println!("| request | req/s | ratio to /health |");
+    println!("| --- | --- | --- |");
+    let health = get_rate(&app, "/health", None, 8).await;
+    let me = get_rate(&app, "/auth/me", Some(token.clone()), 8).await;
+    println!("| GET /health | {health:.0} | 100% |");
+    println!("| GET /auth/me | {me:.0} | {:.0}% |", 100.0 * me / health);
+
+    // --- Authorized GET /classes/{id} by number of memberships ---
+    let services = app.application().services().clone();
+    let context = CommandContext {
+        actor: "bench".into(),
+        correlation_id: "bench".into(),
+        causation_id: None,
+    };
+    let district = app.create_group("District", None).await;
+    let district_id = district["id"].as_str().unwrap().to_owned();
+    let school = app.create_group("School", Some(&district_id)).await;
+    let school_id = school["id"].as_str().unwrap().to_owned();
+    let class: Value = app
+        .post_json(
+            &format!("/groups/{school_id}/classes"),
+            &json!({"name": "Algebra"}),
+        )
+        .await
+        .json()
+        .await?;
+    let class_id = class["id"].as_str().unwrap().to_owned();
+    let (teacher, teacher_user) = register(&app, "teacher@example.org", "benchmark password").await;
+    let teacher_id: uuid::Uuid = teacher_user["id"].as_str().unwrap().parse()?;
+    let response = app
+        .request(
+            reqwest::Method::PUT,
+            &format!("/classes/{class_id}/members/{teacher_id}"),
+        )
+        .json(&json!({"role": "teacher"}))
+        .send()
+        .await?;
+    anyhow::ensure!(response.status() == 200, "teacher membership");
+    println!("\n## Authorized GET /classes/{{id}} (8 clients)\n");
+    println!("| memberships | req/s | ratio to /health (same step) |");
+    println!("| --- | --- | --- |");
+    let mut memberships = 1;
+    for target in [1, 100, 1000] {
+        while memberships < target {
+            let (group, appended) = services
+                .groups
+                .create(
+                    &context,
+                    GroupName::parse(&format!("Club {memberships}"))?,
+                    Some(district_id.parse()?),
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let _ = appended;
+            services
+                .groups
+                .set_member(&context, group, teacher_id, GroupRole::Member, true)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            memberships += 1;
+        }
+        app.wait_for_subscribers().await;
+        let health = get_rate(&app, "/health", None, 8).await;
+        let class_rate = get_rate(
+            &app,
+            &format!("/classes/{class_id}"),
+            Some(teacher.clone()),
+            8,
+        )
+        .await;
+        println!(
+            "| {target} | {class_rate:.0} | {:.0}% (/health {health:.0}) |",
+            100.0 * class_rate / health
+        );
+    }
+    Ok(())
+}
