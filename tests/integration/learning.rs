@@ -272,19 +272,22 @@ async fn a_learning_session_from_start_to_completion() {
 
     // Who sees it.
     assert_eq!(
-        status(&app, &t("teacher"), Method::GET, &path, None).await,
+        app.status_as(&t("teacher"), Method::GET, &path, None).await,
         200
     );
     assert_eq!(
-        status(&app, &t("counselor"), Method::GET, &path, None).await,
+        app.status_as(&t("counselor"), Method::GET, &path, None)
+            .await,
         200
     );
     assert_eq!(
-        status(&app, &t("other_teacher"), Method::GET, &path, None).await,
+        app.status_as(&t("other_teacher"), Method::GET, &path, None)
+            .await,
         404
     );
     assert_eq!(
-        status(&app, &t("classmate"), Method::GET, &path, None).await,
+        app.status_as(&t("classmate"), Method::GET, &path, None)
+            .await,
         404
     );
     assert_eq!(
@@ -310,7 +313,8 @@ async fn a_learning_session_from_start_to_completion() {
     .await
     .unwrap();
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
-    let full: Value = call(&app, &t("teacher"), Method::GET, &path, None)
+    let full: Value = app
+        .call_as(&t("teacher"), Method::GET, &path, None)
         .await
         .json()
         .await

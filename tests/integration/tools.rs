@@ -74,13 +74,13 @@ async fn group_admins_manage_tools_and_members_read_them() {
     .unwrap();
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
     assert_eq!(
-        call(&app, &member, Method::GET, &format!("/tools/{t}"), None)
+        app.call_as(&member, Method::GET, &format!("/tools/{t}"), None)
             .await
             .status(),
         200
     );
     assert_eq!(
-        call(&app, &outsider, Method::GET, &format!("/tools/{t}"), None)
+        app.call_as(&outsider, Method::GET, &format!("/tools/{t}"), None)
             .await
             .status(),
         404

@@ -100,6 +100,20 @@ impl Drop for TestDb {
     }
 }
 
+/// Waits (up to 5 s, then panics) until something accepts connections on `port`.
+async fn wait_for_port(port: u16, what: &str) {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{what} did not start on port {port}");
+}
+
 /// A free TCP port on the loopback interface.
 pub fn free_port() -> u16 {
     StdTcpListener::bind("127.0.0.1:0")
@@ -153,16 +167,7 @@ impl NatsServer {
             .spawn()
             .expect("nats-server must be installed (scripts/services.sh installs it)");
         self.child = Some(child);
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("nats-server did not start on port {}", self.port);
+        wait_for_port(self.port, "nats-server").await;
     }
 
     /// Kills the server.
@@ -344,6 +349,35 @@ impl TestApp {
             .send()
             .await
             .expect("PATCH")
+    }
+
+    /// A request as the user holding `token`, with an optional JSON body.
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// The status of [`TestApp::call_as`].
+    pub async fn status_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> u16 {
+        self.call_as(token, method, path, body)
+            .await
+            .status()
+            .as_u16()
     }
 
     /// The number of events of one aggregate type.
@@ -570,16 +604,7 @@ impl SmtpSink {
             .spawn()
             .expect("python3 with aiosmtpd (scripts/test.sh installs it)");
         self.child = Some(child);
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the SMTP sink did not start (is aiosmtpd installed?)");
+        wait_for_port(self.port, "the SMTP sink (is aiosmtpd installed?)").await;
     }
 
     pub async fn stop(&mut self) {
