@@ -43,16 +43,6 @@ impl Caller {
             Self::Anonymous => Err(ApiError::kind(ProblemKind::Unauthenticated)),
         }
     }
-
-    /// A system admin, or 401 (anonymous) / 403 (signed in without the role).
-    pub fn system_admin(&self) -> Result<&Principal, ApiError> {
-        let principal = self.user()?;
-        if principal.system_admin {
-            Ok(principal)
-        } else {
-            Err(ApiError::kind(ProblemKind::Forbidden))
-        }
-    }
 }
 
 /// The request id (`x-request-id`): the correlation id of every event the request causes.

@@ -259,18 +259,6 @@ pub async fn class_facts<'e>(
     }))
 }
 
-/// The user's system roles from the identity read model: (system_admin, auditor).
-pub async fn system_roles<'e>(
-    executor: impl PgExecutor<'e>,
-    user_id: Uuid,
-) -> sqlx::Result<(bool, bool)> {
-    let row: Option<(bool, bool)> =
-        sqlx::query_as("SELECT system_admin, auditor FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(executor)
-            .await?;
-    Ok(row.unwrap_or((false, false)))
-}
 
 /// A tool row.
 #[derive(Debug, Clone, PartialEq, Eq)]
