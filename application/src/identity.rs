@@ -96,6 +96,8 @@ pub struct Principal {
     pub name: String,
     pub system_admin: bool,
     pub auditor: bool,
+    /// When the account was created.
+    pub created_at: DateTime<Utc>,
     pub session_expires_at: DateTime<Utc>,
 }
 
@@ -401,7 +403,8 @@ impl Identity {
         let hash = tokens::hash_token(token);
         let row = sqlx::query(
             "SELECT s.id, s.user_id, s.token_hash, s.expires_at, s.absolute_expires_at, \
-                    u.email, u.name, u.disabled, u.system_admin, u.auditor \
+                    u.email, u.name, u.disabled, u.system_admin, u.auditor, \
+                    u.created_at AS user_created_at \
              FROM auth_sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = $1",
         )
@@ -496,6 +499,7 @@ impl Identity {
             name: row.try_get("name")?,
             system_admin: row.try_get("system_admin")?,
             auditor: row.try_get("auditor")?,
+            created_at: row.try_get("user_created_at")?,
             session_expires_at,
         }))
     }

@@ -446,12 +446,19 @@ impl AuthApi {
     /// Who am I
     #[oai(path = "/auth/me", method = "get", operation_id = "me")]
     async fn me(&self, caller: Data<&Caller>) -> Result<Json<Me>, ApiError> {
+        // Everything comes from the session lookup that authenticated the request: no
+        // second query. A disabled account never gets this far.
         let principal = caller.user()?;
-        let user = read::get_user(&self.services.pool, principal.user_id)
-            .await?
-            .ok_or_else(|| ApiError::kind(ProblemKind::Unauthenticated))?;
         Ok(Json(Me {
-            user: user.into(),
+            user: UserDto {
+                id: principal.user_id,
+                email: principal.email.clone(),
+                name: principal.name.clone(),
+                system_admin: principal.system_admin,
+                auditor: principal.auditor,
+                disabled: false,
+                created_at: principal.created_at,
+            },
             session: CurrentSession {
                 id: principal.session_id,
                 expires_at: principal.session_expires_at,
