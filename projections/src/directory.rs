@@ -259,7 +259,6 @@ pub async fn class_facts<'e>(
     }))
 }
 
-
 /// A tool row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolRow {
