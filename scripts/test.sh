@@ -67,4 +67,13 @@ cargo build --bin raptscallions
 
 step "cargo test --workspace $*"
 echo "[test] DATABASE_URL=$DATABASE_URL TEST_DATABASE_URL=$TEST_DATABASE_URL NATS_URL=$NATS_URL" >&2
-cargo test --workspace "$@"
+log=$(mktemp)
+set +e
+cargo test --workspace "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole suite (cargo's own last line is the last crate's doc-tests).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "%d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"
