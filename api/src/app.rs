@@ -10,6 +10,7 @@ use application::groups::Groups;
 use application::identity::{Identity, IdentitySettings, MailRetry};
 use application::learning::LearningSessions;
 use application::ports::{Clock, Mailer, SystemClock};
+use application::service_accounts::ServiceAccounts;
 use application::tools::Tools;
 use infrastructure::config::AuthConfig;
 use infrastructure::mail::{NoMailer, SmtpMailer};
@@ -33,6 +34,7 @@ use crate::routes::classes::ClassesApi;
 use crate::routes::learning::LearningApi;
 use crate::routes::me::MeApi;
 use crate::routes::oidc::OidcApi;
+use crate::routes::service_accounts::ServiceAccountsApi;
 use crate::routes::tools::ToolsApi;
 use crate::routes::users::UsersApi;
 use crate::routes::{events::EventsApi, groups::GroupsApi, health::HealthApi};
@@ -45,6 +47,7 @@ pub struct Services {
     pub classes: Classes,
     pub tools: Tools,
     pub learning: LearningSessions,
+    pub service_accounts: ServiceAccounts,
     pub authz: Authz,
     pub identity: Arc<Identity>,
     pub external: ExternalSignIn,
@@ -147,6 +150,7 @@ pub fn openapi(
         ClassesApi,
         ToolsApi,
         LearningApi,
+        ServiceAccountsApi,
         UsersApi,
         GroupsApi,
         EventsApi,
@@ -172,6 +176,9 @@ pub fn openapi(
                 services: services.clone(),
             },
             LearningApi {
+                services: services.clone(),
+            },
+            ServiceAccountsApi {
                 services: services.clone(),
             },
             UsersApi {
@@ -288,6 +295,7 @@ impl Application {
             classes: Classes::new(pool.clone(), Arc::new(signal.clone())),
             tools: Tools::new(pool.clone(), Arc::new(signal.clone())),
             learning: LearningSessions::new(pool.clone(), Arc::new(signal.clone())),
+            service_accounts: ServiceAccounts::new(pool.clone(), Arc::new(signal.clone())),
             authz: Authz::new(policy, pool.clone()),
             identity,
             limits: AuthLimits::per_minute(config.auth.auth_rate_limit_per_minute),

@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 use application::identity::Principal;
+use application::service_accounts::ServicePrincipal;
 use cedar_policy::{
     Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
     PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
@@ -69,6 +70,30 @@ fn uid(kind: &str, id: impl ToString) -> EntityUid {
 
 fn action(name: &str) -> EntityUid {
     uid("Action", name)
+}
+
+/// Who asks: a signed-in user or a service account.
+#[derive(Debug, Clone, Copy)]
+pub enum Who<'a> {
+    User(&'a Principal),
+    Service(&'a ServicePrincipal),
+}
+
+impl Who<'_> {
+    fn uid(&self) -> EntityUid {
+        match self {
+            Self::User(p) => uid("User", p.user_id),
+            Self::Service(s) => uid("ServiceAccount", s.id),
+        }
+    }
+
+    /// The user whose roles are looked up (a service account has none).
+    pub fn user_id(&self) -> Uuid {
+        match self {
+            Self::User(p) => p.user_id,
+            Self::Service(_) => Uuid::nil(),
+        }
+    }
 }
 
 /// What a request is about.
@@ -156,6 +181,26 @@ fn principal_entity(principal: &Principal, target: &Target) -> Entity {
         .expect("literal attributes always evaluate")
 }
 
+/// A service account as a Cedar entity, with only its groups on the target's ancestry.
+fn service_entity(service: &ServicePrincipal, target: &Target) -> Entity {
+    let path: &[Uuid] = match target {
+        Target::System => &[],
+        Target::Group { facts, .. } => &facts.path,
+        Target::Class { facts, .. } | Target::LearningSession { facts, .. } => &facts.group.path,
+    };
+    let groups = service
+        .group_ids
+        .iter()
+        .filter(|g| path.contains(g))
+        .map(|g| RestrictedExpression::new_entity_uid(uid("Group", g)));
+    Entity::new(
+        uid("ServiceAccount", service.id),
+        HashMap::from([("groups".to_owned(), RestrictedExpression::new_set(groups))]),
+        HashSet::new(),
+    )
+    .expect("literal attributes always evaluate")
+}
+
 /// The target and its ancestry as Cedar entities.
 fn target_entities(target: &Target) -> (EntityUid, Vec<Entity>) {
     let chain = |path: &[Uuid]| -> Vec<Entity> {
@@ -222,8 +267,21 @@ impl Policy {
         action_name: &str,
         target: &Target,
     ) -> (bool, Vec<String>) {
+        self.decide_as(Who::User(principal), action_name, target)
+    }
+
+    /// [`Policy::decide`] for any kind of caller.
+    pub fn decide_as(
+        &self,
+        who: Who<'_>,
+        action_name: &str,
+        target: &Target,
+    ) -> (bool, Vec<String>) {
         let (resource, mut entities) = target_entities(target);
-        entities.push(principal_entity(principal, target));
+        entities.push(match who {
+            Who::User(principal) => principal_entity(principal, target),
+            Who::Service(service) => service_entity(service, target),
+        });
         let entities = match Entities::from_entities(entities, Some(&self.schema)) {
             Ok(entities) => entities,
             Err(error) => {
@@ -232,7 +290,7 @@ impl Policy {
             }
         };
         let request = match Request::new(
-            uid("User", principal.user_id),
+            who.uid(),
             action(action_name),
             resource.clone(),
             Context::empty(),
@@ -257,7 +315,7 @@ impl Policy {
             tracing::error!(%error, "policy evaluation error");
         }
         tracing::debug!(
-            principal = %principal.user_id,
+            principal = %who.uid(),
             action = action_name,
             resource = %resource,
             allowed,
@@ -288,6 +346,7 @@ pub const SYSTEM_ACTIONS: &[&str] = &[
     "system.read_events",
     "system.replay",
     "system.manage_users",
+    "system.manage_service_accounts",
 ];
 pub const GROUP_ACTIONS: &[&str] = &[
     "group.read",
@@ -368,11 +427,16 @@ impl Authz {
         action: &str,
         target: &Target,
     ) -> Result<(), ApiError> {
-        if self.policy.decide(principal, action, target).0 {
+        self.require_as(Who::User(principal), action, target)
+    }
+
+    /// [`Authz::require`] for any kind of caller.
+    pub fn require_as(&self, who: Who<'_>, action: &str, target: &Target) -> Result<(), ApiError> {
+        if self.policy.decide_as(who, action, target).0 {
             return Ok(());
         }
         match target.read_action() {
-            Some(read) if read != action && self.policy.decide(principal, read, target).0 => {
+            Some(read) if read != action && self.policy.decide_as(who, read, target).0 => {
                 Err(ApiError::kind(ProblemKind::Forbidden))
             }
             Some(_) => Err(ApiError::not_found("resource")),
@@ -418,10 +482,21 @@ impl Authz {
         id: Uuid,
         action: &str,
     ) -> Result<(Target, projections::learning::SessionRow), ApiError> {
+        self.learning_session_as(Who::User(principal), id, action)
+            .await
+    }
+
+    /// [`Authz::learning_session`] for any kind of caller.
+    pub async fn learning_session_as(
+        &self,
+        who: Who<'_>,
+        id: Uuid,
+        action: &str,
+    ) -> Result<(Target, projections::learning::SessionRow), ApiError> {
         let session = projections::learning::get(&self.pool, id)
             .await?
             .ok_or_else(|| ApiError::not_found("resource"))?;
-        let facts = directory::class_facts(&self.pool, session.class_id, principal.user_id)
+        let facts = directory::class_facts(&self.pool, session.class_id, who.user_id())
             .await?
             .ok_or_else(|| ApiError::not_found("resource"))?;
         let target = Target::LearningSession {
@@ -430,7 +505,7 @@ impl Authz {
             class_id: session.class_id,
             facts,
         };
-        self.require(principal, action, &target)?;
+        self.require_as(who, action, &target)?;
         Ok((target, session))
     }
 

@@ -4,6 +4,7 @@
 //! take it as `Data<&Caller>`.
 
 use application::identity::Principal;
+use application::service_accounts::ServicePrincipal;
 use application::CommandContext;
 
 use crate::problem::{ApiError, ProblemKind};
@@ -25,6 +26,8 @@ pub enum Caller {
         principal: Principal,
         credential: Credential,
     },
+    /// A service account (bearer secret `svc_…`).
+    Service(ServicePrincipal),
 }
 
 impl Caller {
@@ -33,13 +36,25 @@ impl Caller {
         match self {
             Self::Anonymous => "anonymous".to_owned(),
             Self::User { principal, .. } => format!("user:{}", principal.user_id),
+            Self::Service(service) => format!("service:{}", service.id),
         }
     }
 
-    /// The signed-in user, or 401.
+    /// The signed-in user, or 401 (anonymous) / 403 (a service account: only the endpoints
+    /// that take [`Caller::who`] accept those).
     pub fn user(&self) -> Result<&Principal, ApiError> {
         match self {
             Self::User { principal, .. } => Ok(principal),
+            Self::Service(_) => Err(ApiError::kind(ProblemKind::Forbidden)),
+            Self::Anonymous => Err(ApiError::kind(ProblemKind::Unauthenticated)),
+        }
+    }
+
+    /// A user or a service account, or 401.
+    pub fn who(&self) -> Result<crate::authz::Who<'_>, ApiError> {
+        match self {
+            Self::User { principal, .. } => Ok(crate::authz::Who::User(principal)),
+            Self::Service(service) => Ok(crate::authz::Who::Service(service)),
             Self::Anonymous => Err(ApiError::kind(ProblemKind::Unauthenticated)),
         }
     }

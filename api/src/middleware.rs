@@ -199,15 +199,23 @@ pub async fn resolve_caller<E: Endpoint>(
             correlation_id: request_id.0,
             causation_id: None,
         };
-        match services.identity.authenticate(&token, &context).await {
-            Ok(Some(principal)) => {
-                caller = Caller::User {
-                    principal,
-                    credential,
-                }
+        if token.starts_with(application::service_accounts::SECRET_PREFIX) {
+            match services.service_accounts.authenticate(&token).await {
+                Ok(Some(service)) => caller = Caller::Service(service),
+                Ok(None) => {}
+                Err(error) => return Ok(ApiError::from(error).into_response()),
             }
-            Ok(None) => {}
-            Err(error) => return Ok(ApiError::from(error).into_response()),
+        } else {
+            match services.identity.authenticate(&token, &context).await {
+                Ok(Some(principal)) => {
+                    caller = Caller::User {
+                        principal,
+                        credential,
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => return Ok(ApiError::from(error).into_response()),
+            }
         }
     }
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);

@@ -9,6 +9,7 @@ pub mod groups;
 pub mod identity;
 pub mod learning;
 pub mod ports;
+pub mod service_accounts;
 pub mod tokens;
 pub mod tools;
 

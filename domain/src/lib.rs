@@ -10,6 +10,7 @@ pub mod aggregate;
 pub mod class;
 pub mod group;
 pub mod learning;
+pub mod service_account;
 pub mod session;
 pub mod tool;
 pub mod user;

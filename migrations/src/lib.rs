@@ -40,6 +40,10 @@ const FILES: &[(&str, &str)] = &[
         "20261125000007_learning_sessions.sql",
         include_str!("../sql/20261125000007_learning_sessions.sql"),
     ),
+    (
+        "20261125000008_service_accounts.sql",
+        include_str!("../sql/20261125000008_service_accounts.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy)]

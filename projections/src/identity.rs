@@ -3,6 +3,7 @@
 use anyhow::{bail, Context as _};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::service_account::{ServiceAccount, ServiceAccountEvent};
 use domain::session::{Session, SessionEvent};
 use domain::user::{User, UserEvent};
 use domain::Aggregate as _;
@@ -25,13 +26,19 @@ impl Projection for IdentityProjection {
     }
 
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query("TRUNCATE users, auth_sessions, password_reset_tokens")
+        sqlx::query("TRUNCATE users, auth_sessions, password_reset_tokens, service_accounts")
             .execute(conn)
             .await?;
         Ok(())
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &LoggedEvent) -> anyhow::Result<()> {
+        if event.aggregate_type == ServiceAccount::TYPE {
+            let id: Uuid = event.aggregate_id.parse().context("stream id")?;
+            let payload: ServiceAccountEvent =
+                serde_json::from_value(event.payload.clone()).context("service account event")?;
+            return apply_service_account(conn, id, event, payload).await;
+        }
         let id: Uuid = match event.aggregate_type.as_str() {
             t if t == User::TYPE || t == Session::TYPE => {
                 event.aggregate_id.parse().context("stream id")?
@@ -136,6 +143,68 @@ async fn apply_user(
                 .await?;
         }
         _ => {}
+    }
+    Ok(())
+}
+
+async fn apply_service_account(
+    conn: &mut PgConnection,
+    id: Uuid,
+    event: &LoggedEvent,
+    payload: ServiceAccountEvent,
+) -> anyhow::Result<()> {
+    let (sql, hash): (&str, Option<String>) = match payload {
+        ServiceAccountEvent::Created {
+            name,
+            group_ids,
+            secret_hash,
+        } => {
+            sqlx::query(
+                "INSERT INTO service_accounts (id, name, group_ids, secret_hash, revoked, \
+                                               created_at, updated_at, version) \
+                 VALUES ($1, $2, $3, $4, false, $5, $5, $6) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(name)
+            .bind(group_ids)
+            .bind(secret_hash.0)
+            .bind(event.recorded_at)
+            .bind(event.sequence)
+            .execute(conn)
+            .await?;
+            return Ok(());
+        }
+        ServiceAccountEvent::SecretRotated { secret_hash } => (
+            "UPDATE service_accounts SET secret_hash = $4, updated_at = $2, version = $3 \
+             WHERE id = $1 AND version = $3 - 1",
+            Some(secret_hash.0),
+        ),
+        ServiceAccountEvent::Revoked => (
+            "UPDATE service_accounts SET revoked = true, updated_at = $2, version = $3 \
+             WHERE id = $1 AND version = $3 - 1",
+            None,
+        ),
+    };
+    let mut query = sqlx::query(sql)
+        .bind(id)
+        .bind(event.recorded_at)
+        .bind(event.sequence);
+    if let Some(hash) = hash {
+        query = query.bind(hash);
+    }
+    if query.execute(&mut *conn).await?.rows_affected() == 0 {
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM service_accounts WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        match version {
+            Some(v) if v >= event.sequence => {}
+            other => bail!(
+                "service account {id} at version {other:?}, event #{}",
+                event.sequence
+            ),
+        }
     }
     Ok(())
 }

@@ -52,7 +52,7 @@ impl LoggedEvent {
 
 /// Payload fields that hold secrets (password hashes, hashes of bearer tokens). They are in
 /// the log so that replays rebuild logins and sessions, but never leave the server.
-pub const SECRET_FIELDS: &[&str] = &["password_hash", "token_hash"];
+pub const SECRET_FIELDS: &[&str] = &["password_hash", "token_hash", "secret_hash"];
 
 /// The payload with every secret field replaced by `"[redacted]"`.
 pub fn redacted(payload: &Value) -> Value {

@@ -406,3 +406,184 @@ async fn a_learning_session_from_start_to_completion() {
     .unwrap();
     assert_eq!(mine["items"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn service_accounts_work_only_in_their_groups() {
+    let app = spawn_app().await;
+    let district = id(&app.create_group("District", None).await);
+    let school = id(&app.create_group("School", Some(&district)).await);
+    let other = id(&app.create_group("Other", None).await);
+    let mut classes = vec![];
+    for group in [&school, &other] {
+        let class: Value = app
+            .post_json(
+                &format!("/groups/{group}/classes"),
+                &json!({"name": "Class"}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let class = id(&class);
+        let tool: Value = app
+            .post_json(&format!("/groups/{group}/tools"), &json!({"name": "Tutor"}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        classes.push((class, id(&tool)));
+    }
+    let (student, user) = register(&app, "pupil@example.org", "learning password").await;
+    let student_id = id(&user);
+    let mut sessions = vec![];
+    for (class, tool) in &classes {
+        let response = app
+            .request(
+                Method::PUT,
+                &format!("/classes/{class}/members/{student_id}"),
+            )
+            .json(&json!({"role": "student"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let started: Value = app
+            .call_as(
+                &student,
+                Method::POST,
+                "/learning-sessions",
+                Some(json!({"class_id": class, "tool_id": tool})),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        sessions.push(id(&started));
+    }
+
+    // Only system admins create service accounts; the secret is shown once.
+    let body = json!({"name": "Tutoring service", "group_ids": [district]});
+    assert_eq!(
+        app.status_as(
+            &student,
+            Method::POST,
+            "/service-accounts",
+            Some(body.clone())
+        )
+        .await,
+        403
+    );
+    let created = app.post_json("/service-accounts", &body).await;
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let account = id(&created);
+    assert!(secret.starts_with("svc_"));
+
+    // In its district's subtree: reads, answers, records detections.
+    let inside = format!("/learning-sessions/{}", sessions[0]);
+    let detection = json!({"type": "struggle", "topic": "fractions", "indicators": ["stuck"], "duration_seconds": 60});
+    assert_eq!(
+        app.status_as(&secret, Method::GET, &inside, None).await,
+        200
+    );
+    assert_eq!(
+        app.status_as(
+            &secret,
+            Method::POST,
+            &format!("{inside}/detections"),
+            Some(detection.clone())
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        app.status_as(
+            &secret,
+            Method::POST,
+            &format!("{inside}/messages"),
+            Some(json!({"role": "assistant", "content": "Try a common denominator."}))
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        app.status_as(
+            &secret,
+            Method::POST,
+            &format!("{inside}/messages"),
+            Some(json!({"role": "student", "content": "Impersonating"}))
+        )
+        .await,
+        403
+    );
+    // Nothing else: no pausing, no other endpoints, no session outside its groups.
+    assert_eq!(
+        app.status_as(
+            &secret,
+            Method::POST,
+            &format!("{inside}/pause"),
+            Some(json!({"reason": "x"}))
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        app.status_as(&secret, Method::GET, "/groups", None).await,
+        403
+    );
+    let outside = format!("/learning-sessions/{}", sessions[1]);
+    assert_eq!(
+        app.status_as(
+            &secret,
+            Method::POST,
+            &format!("{outside}/detections"),
+            Some(detection.clone())
+        )
+        .await,
+        404
+    );
+    let actor: String = sqlx::query_scalar(
+        "SELECT metadata->>'actor' FROM events WHERE event_type = 'learning.struggle_detected'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(actor, format!("service:{account}"));
+
+    // Rotation ends the old secret at once; revocation ends the new one.
+    let rotated: Value = app
+        .post(&format!("/service-accounts/{account}/rotate"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let new_secret = rotated["secret"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.status_as(&secret, Method::GET, &inside, None).await,
+        401
+    );
+    assert_eq!(
+        app.status_as(&new_secret, Method::GET, &inside, None).await,
+        200
+    );
+    assert_eq!(
+        app.post(&format!("/service-accounts/{account}/revoke"))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        app.status_as(&new_secret, Method::GET, &inside, None).await,
+        401
+    );
+
+    // The secret hash never leaves the server.
+    let events: Value = app
+        .get("/events?event_type=service_account.created")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events["items"][0]["payload"]["secret_hash"], "[redacted]");
+}

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::text::Text;
 use super::ApiTags;
 use crate::app::Services;
+use crate::authz::Who;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
 
@@ -278,7 +279,7 @@ impl LearningApi {
     ) -> Result<Json<SessionDto>, ApiError> {
         self.services
             .authz
-            .learning_session(caller.user()?, id.0, "learning_session.read")
+            .learning_session_as(caller.who()?, id.0, "learning_session.read")
             .await?;
         self.read_after_write(id.0, None).await
     }
@@ -334,15 +335,18 @@ impl LearningApi {
         id: Path<Uuid>,
         body: Json<PostMessage>,
     ) -> Result<Json<SessionDto>, ApiError> {
-        let principal = caller.user()?;
+        let who = caller.who()?;
         let (_, session) = self
             .services
             .authz
-            .learning_session(principal, id.0, "learning_session.post_message")
+            .learning_session_as(who, id.0, "learning_session.post_message")
             .await?;
-        let role = match body.role {
-            RoleDto::Student if session.student_id == principal.user_id => MessageRole::Student,
-            RoleDto::Assistant if principal.system_admin => MessageRole::Assistant,
+        let role = match (body.role, who) {
+            (RoleDto::Student, Who::User(p)) if session.student_id == p.user_id => {
+                MessageRole::Student
+            }
+            (RoleDto::Assistant, Who::Service(_)) => MessageRole::Assistant,
+            (RoleDto::Assistant, Who::User(p)) if p.system_admin => MessageRole::Assistant,
             _ => return Err(ApiError::kind(ProblemKind::Forbidden)),
         };
         let appended = self
@@ -378,7 +382,7 @@ impl LearningApi {
     ) -> Result<Json<SessionDto>, ApiError> {
         self.services
             .authz
-            .learning_session(caller.user()?, id.0, "learning_session.record_detection")
+            .learning_session_as(caller.who()?, id.0, "learning_session.record_detection")
             .await?;
         let detection = match body.0 {
             DetectionBody::Misbehavior(m) => Detection::Misbehavior {

@@ -9,6 +9,7 @@ pub mod health;
 pub mod learning;
 pub mod me;
 pub mod oidc;
+pub mod service_accounts;
 pub mod text;
 pub mod tools;
 pub mod users;

@@ -42,3 +42,10 @@ pub enum ParentGroup {
     Archived(GroupId),
     Missing(GroupId),
 }
+
+impl ParentGroup {
+    /// Whether the group exists and is not archived.
+    pub fn is_active(&self) -> bool {
+        matches!(self, Self::Active(_))
+    }
+}

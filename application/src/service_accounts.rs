@@ -1,0 +1,129 @@
+//! Service accounts: the tutoring service's credentials, limited to some groups.
+
+use std::sync::Arc;
+
+use domain::group::GroupId;
+use domain::service_account::{
+    ServiceAccount, ServiceAccountCommand, ServiceAccountError, ServiceAccountId,
+};
+use domain::user::TokenHash;
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+use crate::ports::AppendListener;
+use crate::tokens;
+use crate::{Appended, CommandContext, CommandError, CommandRunner, StoreError};
+
+/// The prefix that tells a service-account secret from a session token.
+pub const SECRET_PREFIX: &str = "svc_";
+
+pub type ServiceAccountCommandError = CommandError<ServiceAccountError>;
+
+/// An authenticated service account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicePrincipal {
+    pub id: ServiceAccountId,
+    pub name: String,
+    pub group_ids: Vec<GroupId>,
+}
+
+fn new_secret() -> (String, TokenHash) {
+    let (token, _) = tokens::new_token();
+    let secret = format!("{SECRET_PREFIX}{token}");
+    let hash = tokens::hash_token(&secret);
+    (secret, hash)
+}
+
+pub struct ServiceAccounts {
+    runner: CommandRunner<ServiceAccount>,
+    pool: PgPool,
+}
+
+impl ServiceAccounts {
+    pub fn new(pool: PgPool, listener: Arc<dyn AppendListener>) -> Self {
+        Self {
+            runner: CommandRunner::new(pool.clone(), listener),
+            pool,
+        }
+    }
+
+    /// Creates an account; the secret is returned once and stored only as its SHA-256.
+    pub async fn create(
+        &self,
+        context: &CommandContext,
+        name: String,
+        group_ids: Vec<GroupId>,
+    ) -> Result<(ServiceAccountId, String, Appended), ServiceAccountCommandError> {
+        let (secret, secret_hash) = new_secret();
+        let id = Uuid::now_v7();
+        let appended = self
+            .runner
+            .execute(
+                id,
+                ServiceAccountCommand::Create {
+                    name,
+                    group_ids,
+                    secret_hash,
+                },
+                context,
+            )
+            .await?;
+        Ok((id, secret, appended))
+    }
+
+    /// Replaces the secret; the old one stops working once the read model has the change.
+    pub async fn rotate(
+        &self,
+        context: &CommandContext,
+        id: ServiceAccountId,
+    ) -> Result<(String, Appended), ServiceAccountCommandError> {
+        let (secret, secret_hash) = new_secret();
+        let appended = self
+            .runner
+            .execute(
+                id,
+                ServiceAccountCommand::RotateSecret { secret_hash },
+                context,
+            )
+            .await?;
+        Ok((secret, appended))
+    }
+
+    pub async fn revoke(
+        &self,
+        context: &CommandContext,
+        id: ServiceAccountId,
+    ) -> Result<Appended, ServiceAccountCommandError> {
+        self.runner
+            .execute(id, ServiceAccountCommand::Revoke, context)
+            .await
+    }
+
+    /// Resolves a secret to its (not revoked) account.
+    pub async fn authenticate(&self, secret: &str) -> Result<Option<ServicePrincipal>, StoreError> {
+        let Some(token) = secret.strip_prefix(SECRET_PREFIX) else {
+            return Ok(None);
+        };
+        if !tokens::looks_like_token(token) {
+            return Ok(None);
+        }
+        let hash = tokens::hash_token(secret);
+        let row = sqlx::query(
+            "SELECT id, name, group_ids, secret_hash FROM service_accounts \
+             WHERE secret_hash = $1 AND NOT revoked",
+        )
+        .bind(&hash.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let stored = TokenHash(row.try_get("secret_hash")?);
+        if !tokens::hashes_equal(&stored, &hash) {
+            return Ok(None);
+        }
+        Ok(Some(ServicePrincipal {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            group_ids: row.try_get("group_ids")?,
+        }))
+    }
+}
