@@ -84,30 +84,35 @@ impl<'r> FromRow<'r, PgRow> for MemberRow {
     }
 }
 
+/// Members of a group (`group_members`, keyed by `group_id`) or class (`class_members`,
+/// `class_id`), with their account's email and name.
+async fn members<'e>(
+    executor: impl PgExecutor<'e>,
+    table: &str,
+    key: &str,
+    id: Uuid,
+) -> sqlx::Result<Vec<MemberRow>> {
+    sqlx::query_as(&format!(
+        "SELECT m.user_id, u.email, u.name, m.role, m.since FROM {table} m \
+         JOIN users u ON u.id = m.user_id WHERE m.{key} = $1 ORDER BY m.since, m.user_id"
+    ))
+    .bind(id)
+    .fetch_all(executor)
+    .await
+}
+
 pub async fn members_of_group<'e>(
     executor: impl PgExecutor<'e>,
     group_id: Uuid,
 ) -> sqlx::Result<Vec<MemberRow>> {
-    sqlx::query_as(
-        "SELECT m.user_id, u.email, u.name, m.role, m.since FROM group_members m \
-         JOIN users u ON u.id = m.user_id WHERE m.group_id = $1 ORDER BY m.since, m.user_id",
-    )
-    .bind(group_id)
-    .fetch_all(executor)
-    .await
+    members(executor, "group_members", "group_id", group_id).await
 }
 
 pub async fn members_of_class<'e>(
     executor: impl PgExecutor<'e>,
     class_id: Uuid,
 ) -> sqlx::Result<Vec<MemberRow>> {
-    sqlx::query_as(
-        "SELECT m.user_id, u.email, u.name, m.role, m.since FROM class_members m \
-         JOIN users u ON u.id = m.user_id WHERE m.class_id = $1 ORDER BY m.since, m.user_id",
-    )
-    .bind(class_id)
-    .fetch_all(executor)
-    .await
+    members(executor, "class_members", "class_id", class_id).await
 }
 
 /// One of a user's memberships: a direct role, or one inherited from an ancestor group.

@@ -33,6 +33,26 @@ pub struct UsersApi {
 }
 
 impl UsersApi {
+    /// Disables or enables an account (system admins) and answers it.
+    async fn set_disabled(
+        &self,
+        caller: &Caller,
+        request_id: &RequestId,
+        id: Uuid,
+        disabled: bool,
+    ) -> Result<Json<UserDto>, ApiError> {
+        self.services
+            .authz
+            .system(caller.user()?, "system.manage_users")?;
+        let position = self
+            .services
+            .identity
+            .set_disabled(&command_context(caller, request_id), id, disabled)
+            .await
+            .map_err(identity_error)?;
+        self.user_after(id, position).await
+    }
+
     async fn user_after(&self, id: Uuid, position: Option<i64>) -> Result<Json<UserDto>, ApiError> {
         self.services.caught_up(read::NAME, position).await?;
         read::get_user(&self.services.pool, id)
@@ -58,16 +78,7 @@ impl UsersApi {
         request_id: Data<&RequestId>,
         id: Path<Uuid>,
     ) -> Result<Json<UserDto>, ApiError> {
-        self.services
-            .authz
-            .system(caller.user()?, "system.manage_users")?;
-        let position = self
-            .services
-            .identity
-            .set_disabled(&command_context(&caller, &request_id), id.0, true)
-            .await
-            .map_err(identity_error)?;
-        self.user_after(id.0, position).await
+        self.set_disabled(&caller, &request_id, id.0, true).await
     }
 
     /// Enable an account
@@ -82,16 +93,7 @@ impl UsersApi {
         request_id: Data<&RequestId>,
         id: Path<Uuid>,
     ) -> Result<Json<UserDto>, ApiError> {
-        self.services
-            .authz
-            .system(caller.user()?, "system.manage_users")?;
-        let position = self
-            .services
-            .identity
-            .set_disabled(&command_context(&caller, &request_id), id.0, false)
-            .await
-            .map_err(identity_error)?;
-        self.user_after(id.0, position).await
+        self.set_disabled(&caller, &request_id, id.0, false).await
     }
 
     /// Grant or revoke system admin
