@@ -7,9 +7,12 @@
 //! crate adapts them to cqrs-es and the PostgreSQL event store.
 
 pub mod aggregate;
+pub mod assessment;
 pub mod class;
+pub mod email;
 pub mod group;
 pub mod learning;
+pub mod notification;
 pub mod service_account;
 pub mod session;
 pub mod tool;

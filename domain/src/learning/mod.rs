@@ -277,6 +277,10 @@ impl Aggregate for LearningSession {
                 evidence,
             }) => {
                 text(&concern_type)?;
+                // Evidence is optional here, but bounded like every free text.
+                if evidence.chars().count() > MAX_TEXT_CHARS {
+                    return Err(LearningSessionError::TextSize);
+                }
                 vec![E::SafetyConcernDetected {
                     concern_type,
                     urgency,
