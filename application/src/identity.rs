@@ -658,6 +658,7 @@ impl Identity {
                  If you did not ask for this, ignore this email: your password stays as it is.\n"
             ),
             html: None,
+            message_id: None,
         };
         let retry = self.settings.mail_retry;
         let mut delay = retry.first_delay;

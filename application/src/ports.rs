@@ -71,6 +71,9 @@ pub struct OutgoingEmail {
     pub subject: String,
     pub text: String,
     pub html: Option<String>,
+    /// A stable `Message-ID` (`<id@domain>`): a re-sent copy of the same email carries the
+    /// same one, so mail clients can fold duplicates.
+    pub message_id: Option<String>,
 }
 
 impl std::fmt::Debug for OutgoingEmail {

@@ -44,6 +44,10 @@ const FILES: &[(&str, &str)] = &[
         "20261125000008_service_accounts.sql",
         include_str!("../sql/20261125000008_service_accounts.sql"),
     ),
+    (
+        "20261125000009_notifications.sql",
+        include_str!("../sql/20261125000009_notifications.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy)]

@@ -319,3 +319,48 @@ pub async fn tools_of_group<'e>(
     .fetch_all(executor)
     .await
 }
+
+/// Who to tell about something in a class: its teachers.
+pub async fn class_teachers<'e>(
+    executor: impl PgExecutor<'e>,
+    class_id: Uuid,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT m.user_id FROM class_members m JOIN users u ON u.id = m.user_id \
+         WHERE m.class_id = $1 AND m.role = 'teacher' AND NOT u.disabled ORDER BY m.user_id",
+    )
+    .bind(class_id)
+    .fetch_all(executor)
+    .await
+}
+
+/// The admins and counselors of a group and of every group above it (their subtree holds
+/// the group).
+pub async fn group_overseers<'e>(
+    executor: impl PgExecutor<'e>,
+    group_id: Uuid,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT m.user_id FROM groups g \
+           JOIN groups a ON a.path @> g.path \
+           JOIN group_members m ON m.group_id = a.id AND m.role IN ('admin', 'counselor') \
+           JOIN users u ON u.id = m.user_id \
+         WHERE g.id = $1 AND NOT u.disabled ORDER BY m.user_id",
+    )
+    .bind(group_id)
+    .fetch_all(executor)
+    .await
+}
+
+/// A user's email address and display name, unless the account is disabled or unknown.
+pub async fn contact<'e>(
+    executor: impl PgExecutor<'e>,
+    user_id: Uuid,
+) -> sqlx::Result<Option<(String, String)>> {
+    let row = sqlx::query("SELECT email, name FROM users WHERE id = $1 AND NOT disabled")
+        .bind(user_id)
+        .fetch_optional(executor)
+        .await?;
+    row.map(|r| Ok((r.try_get("email")?, r.try_get("name")?)))
+        .transpose()
+}

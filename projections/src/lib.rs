@@ -11,12 +11,15 @@
 //! lock held by the connection that does all of the subscriber's work) and fails over when
 //! that process dies.
 
+pub mod assessments;
 pub mod checkpoints;
+pub mod dashboards;
 pub mod directory;
 pub mod groups;
 pub mod identity;
 pub mod learning;
 pub mod log;
+pub mod notifications;
 pub mod replay;
 pub mod runner;
 pub mod signal;
@@ -32,5 +35,8 @@ pub fn all_projections() -> Vec<std::sync::Arc<dyn Projection>> {
         std::sync::Arc::new(groups::GroupsProjection),
         std::sync::Arc::new(identity::IdentityProjection),
         std::sync::Arc::new(learning::LearningProjection),
+        std::sync::Arc::new(assessments::AssessmentsProjection),
+        std::sync::Arc::new(notifications::NotificationsProjection),
+        std::sync::Arc::new(dashboards::DashboardsProjection),
     ]
 }

@@ -1,0 +1,426 @@
+//! The `dashboards` read model: per class, what a teacher watching the class needs at a
+//! glance — active sessions, misbehavior counters by severity (today, in UTC, and in total),
+//! students currently struggling (a struggle detected in a session that has not completed),
+//! open safety concerns (every concern stays open until the escalation workflow resolves it),
+//! assessments awaiting review (confidence below 0.8, not reviewed) and the last 50 relevant
+//! events (everything but chat messages).
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::assessment::{Assessment, AssessmentEvent, REVIEW_THRESHOLD};
+use domain::learning::{LearningSession, LearningSessionEvent, Severity};
+use domain::Aggregate as _;
+use sqlx::{PgConnection, PgExecutor, Row};
+use uuid::Uuid;
+
+use crate::log::LoggedEvent;
+use crate::runner::Projection;
+
+pub const NAME: &str = "dashboards";
+
+/// How many recent events a dashboard keeps.
+pub const RECENT_EVENTS: i64 = 50;
+
+pub struct DashboardsProjection;
+
+fn severity_name(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Low => "low",
+        Severity::Medium => "medium",
+        Severity::High => "high",
+        Severity::Critical => "critical",
+    }
+}
+
+#[async_trait]
+impl Projection for DashboardsProjection {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
+        sqlx::query(
+            "TRUNCATE dashboard_classes, dashboard_sessions, dashboard_misbehavior, dashboard_struggles, \
+             dashboard_safety_concerns, dashboard_assessments, dashboard_recent_events",
+        )
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    async fn apply(&self, conn: &mut PgConnection, event: &LoggedEvent) -> anyhow::Result<()> {
+        let id: Uuid = match event.aggregate_type.as_str() {
+            LearningSession::TYPE | Assessment::TYPE => {
+                event.aggregate_id.parse().context("stream id")?
+            }
+            _ => return Ok(()),
+        };
+        let change = if event.aggregate_type == Assessment::TYPE {
+            Change::Assessment(
+                serde_json::from_value(event.payload.clone()).context("assessment event")?,
+            )
+        } else {
+            match serde_json::from_value(event.payload.clone()).context("learning event")? {
+                LearningSessionEvent::MessagePosted { .. } => return Ok(()),
+                other => Change::Learning(other),
+            }
+        };
+        let Some(class_id) = change.class_of(conn, id).await? else {
+            return Ok(());
+        };
+        // Each class's rows move forward with the log: an event at or below the class's
+        // position was applied already (a checkpoint reset without a rebuild re-delivers it).
+        let fresh: Option<Uuid> = sqlx::query_scalar(
+            "INSERT INTO dashboard_classes (class_id, position) VALUES ($1, $2) \
+             ON CONFLICT (class_id) DO UPDATE SET position = EXCLUDED.position \
+             WHERE dashboard_classes.position < EXCLUDED.position RETURNING class_id",
+        )
+        .bind(class_id)
+        .bind(event.position)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if fresh.is_none() {
+            return Ok(());
+        }
+        let (session_id, student_id, summary) = match change {
+            Change::Assessment(payload) => apply_assessment(conn, id, class_id, payload).await?,
+            Change::Learning(payload) => {
+                let (student_id, summary) =
+                    apply_learning(conn, id, class_id, event, payload).await?;
+                (Some(id), Some(student_id), summary)
+            }
+        };
+        sqlx::query(
+            "INSERT INTO dashboard_recent_events (class_id, position, event_type, session_id, \
+                 student_id, summary, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(class_id)
+        .bind(event.position)
+        .bind(&event.event_type)
+        .bind(session_id)
+        .bind(student_id)
+        .bind(summary)
+        .bind(event.recorded_at)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "DELETE FROM dashboard_recent_events WHERE class_id = $1 AND position < \
+             (SELECT position FROM dashboard_recent_events WHERE class_id = $1 \
+              ORDER BY position DESC OFFSET $2 LIMIT 1)",
+        )
+        .bind(class_id)
+        .bind(RECENT_EVENTS - 1)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// An event the dashboards show.
+enum Change {
+    Assessment(AssessmentEvent),
+    Learning(LearningSessionEvent),
+}
+
+impl Change {
+    /// The class the event belongs to (`None`: a stream the dashboards never saw start).
+    async fn class_of(&self, conn: &mut PgConnection, id: Uuid) -> anyhow::Result<Option<Uuid>> {
+        let sql = match self {
+            Self::Assessment(AssessmentEvent::Recorded { class_id, .. })
+            | Self::Learning(LearningSessionEvent::Started { class_id, .. }) => {
+                return Ok(Some(*class_id))
+            }
+            Self::Assessment(_) => {
+                "SELECT class_id FROM dashboard_assessments WHERE assessment_id = $1"
+            }
+            Self::Learning(_) => "SELECT class_id FROM dashboard_sessions WHERE session_id = $1",
+        };
+        Ok(sqlx::query_scalar(sql)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?)
+    }
+}
+
+/// Applies an assessment event; returns its session, student and summary line.
+async fn apply_assessment(
+    conn: &mut PgConnection,
+    id: Uuid,
+    class_id: Uuid,
+    payload: AssessmentEvent,
+) -> anyhow::Result<(Option<Uuid>, Option<Uuid>, String)> {
+    Ok(match payload {
+        AssessmentEvent::Recorded {
+            learning_session_id,
+            student_id,
+            confidence,
+            ..
+        } => {
+            sqlx::query(
+                "INSERT INTO dashboard_assessments (assessment_id, class_id, needs_review) \
+                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(class_id)
+            .bind(confidence < REVIEW_THRESHOLD)
+            .execute(&mut *conn)
+            .await?;
+            (
+                Some(learning_session_id),
+                Some(student_id),
+                format!("Assessment recorded (confidence {confidence:.2})"),
+            )
+        }
+        AssessmentEvent::Reviewed { .. } => {
+            sqlx::query(
+                "UPDATE dashboard_assessments SET needs_review = false WHERE assessment_id = $1",
+            )
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+            (None, None, "Assessment reviewed".to_owned())
+        }
+    })
+}
+
+/// Applies a learning-session event (not a message); returns the student and a one-line
+/// summary for the recent events.
+async fn apply_learning(
+    conn: &mut PgConnection,
+    id: Uuid,
+    class_id: Uuid,
+    event: &LoggedEvent,
+    payload: LearningSessionEvent,
+) -> anyhow::Result<(Uuid, String)> {
+    use LearningSessionEvent as E;
+    let at = event.recorded_at;
+    if let E::Started { student_id, .. } = payload {
+        sqlx::query(
+            "INSERT INTO dashboard_sessions (session_id, class_id, student_id, active) \
+             VALUES ($1, $2, $3, true) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(class_id)
+        .bind(student_id)
+        .execute(&mut *conn)
+        .await?;
+        return Ok((student_id, "Session started".to_owned()));
+    }
+    let student_id: Uuid =
+        sqlx::query_scalar("SELECT student_id FROM dashboard_sessions WHERE session_id = $1")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+    let summary = match payload {
+        E::Started { .. } | E::MessagePosted { .. } => String::new(),
+        E::MisbehaviorDetected {
+            category, severity, ..
+        } => {
+            sqlx::query(
+                "INSERT INTO dashboard_misbehavior (class_id, day, severity, count) \
+                 VALUES ($1, ($2 AT TIME ZONE 'UTC')::date, $3, 1) \
+                 ON CONFLICT (class_id, day, severity) \
+                 DO UPDATE SET count = dashboard_misbehavior.count + 1",
+            )
+            .bind(class_id)
+            .bind(at)
+            .bind(severity_name(severity))
+            .execute(&mut *conn)
+            .await?;
+            format!("Misbehavior ({}): {category}", severity_name(severity))
+        }
+        E::StruggleDetected { topic, .. } => {
+            sqlx::query(
+                "INSERT INTO dashboard_struggles (session_id, class_id, student_id, topic, since) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (session_id) DO UPDATE SET topic = EXCLUDED.topic",
+            )
+            .bind(id)
+            .bind(class_id)
+            .bind(student_id)
+            .bind(&topic)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+            format!("Struggling with {topic}")
+        }
+        E::SafetyConcernDetected {
+            concern_type,
+            urgency,
+            ..
+        } => {
+            let urgency = serde_json::to_value(urgency)?
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            sqlx::query(
+                "INSERT INTO dashboard_safety_concerns (event_id, class_id, session_id, \
+                     student_id, concern_type, urgency, detected_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            )
+            .bind(event.event_id)
+            .bind(class_id)
+            .bind(id)
+            .bind(student_id)
+            .bind(&concern_type)
+            .bind(&urgency)
+            .bind(at)
+            .execute(&mut *conn)
+            .await?;
+            format!("Safety concern ({urgency}): {concern_type}")
+        }
+        E::Paused { reason } => format!("Session paused: {reason}"),
+        E::Resumed { reason } => format!("Session resumed: {reason}"),
+        E::Completed { .. } => {
+            sqlx::query("UPDATE dashboard_sessions SET active = false WHERE session_id = $1")
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("DELETE FROM dashboard_struggles WHERE session_id = $1")
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            "Session completed".to_owned()
+        }
+    };
+    Ok((student_id, summary))
+}
+
+/// Misbehavior counts by severity: `[low, medium, high, critical]`.
+pub type SeverityCounts = [i64; 4];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrugglingStudent {
+    pub student_id: Uuid,
+    pub learning_session_id: Uuid,
+    pub topic: String,
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecentEvent {
+    pub position: i64,
+    pub event_type: String,
+    pub learning_session_id: Option<Uuid>,
+    pub student_id: Option<Uuid>,
+    pub summary: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dashboard {
+    pub active_sessions: i64,
+    pub misbehavior_today: SeverityCounts,
+    pub misbehavior_total: SeverityCounts,
+    pub struggling_students: Vec<StrugglingStudent>,
+    pub open_safety_concerns: i64,
+    pub assessments_awaiting_review: i64,
+    pub recent_events: Vec<RecentEvent>,
+}
+
+/// A class's dashboard; `today` is the UTC date.
+pub async fn dashboard(
+    conn: &mut PgConnection,
+    class_id: Uuid,
+    today: chrono::NaiveDate,
+) -> sqlx::Result<Dashboard> {
+    let counts = |rows: Vec<sqlx::postgres::PgRow>| -> sqlx::Result<SeverityCounts> {
+        let mut counts = [0; 4];
+        for row in rows {
+            let severity: String = row.try_get("severity")?;
+            let n: i64 = row.try_get("n")?;
+            let index = ["low", "medium", "high", "critical"]
+                .iter()
+                .position(|s| *s == severity);
+            if let Some(i) = index {
+                counts[i] = n;
+            }
+        }
+        Ok(counts)
+    };
+    let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).bind(class_id);
+    let active_sessions =
+        count("SELECT count(*) FROM dashboard_sessions WHERE class_id = $1 AND active")
+            .fetch_one(&mut *conn)
+            .await?;
+    let open_safety_concerns = count(
+        "SELECT count(*) FROM dashboard_safety_concerns WHERE class_id = $1 \
+         AND resolved_at IS NULL",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let assessments_awaiting_review =
+        count("SELECT count(*) FROM dashboard_assessments WHERE class_id = $1 AND needs_review")
+            .fetch_one(&mut *conn)
+            .await?;
+    let today_rows = sqlx::query(
+        "SELECT severity, sum(count)::bigint AS n FROM dashboard_misbehavior \
+         WHERE class_id = $1 AND day = $2 GROUP BY severity",
+    )
+    .bind(class_id)
+    .bind(today)
+    .fetch_all(&mut *conn)
+    .await?;
+    let total_rows = sqlx::query(
+        "SELECT severity, sum(count)::bigint AS n FROM dashboard_misbehavior \
+         WHERE class_id = $1 GROUP BY severity",
+    )
+    .bind(class_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let struggling_students = sqlx::query(
+        "SELECT student_id, session_id, topic, since FROM dashboard_struggles \
+         WHERE class_id = $1 ORDER BY since LIMIT 500",
+    )
+    .bind(class_id)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(StrugglingStudent {
+            student_id: r.try_get("student_id")?,
+            learning_session_id: r.try_get("session_id")?,
+            topic: r.try_get("topic")?,
+            since: r.try_get("since")?,
+        })
+    })
+    .collect::<sqlx::Result<Vec<_>>>()?;
+    let recent_events = recent(&mut *conn, class_id).await?;
+    Ok(Dashboard {
+        active_sessions,
+        misbehavior_today: counts(today_rows)?,
+        misbehavior_total: counts(total_rows)?,
+        struggling_students,
+        open_safety_concerns,
+        assessments_awaiting_review,
+        recent_events,
+    })
+}
+
+async fn recent<'e>(
+    executor: impl PgExecutor<'e>,
+    class_id: Uuid,
+) -> sqlx::Result<Vec<RecentEvent>> {
+    sqlx::query(
+        "SELECT position, event_type, session_id, student_id, summary, recorded_at \
+         FROM dashboard_recent_events WHERE class_id = $1 ORDER BY position DESC LIMIT $2",
+    )
+    .bind(class_id)
+    .bind(RECENT_EVENTS)
+    .fetch_all(executor)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(RecentEvent {
+            position: r.try_get("position")?,
+            event_type: r.try_get("event_type")?,
+            learning_session_id: r.try_get("session_id")?,
+            student_id: r.try_get("student_id")?,
+            summary: r.try_get("summary")?,
+            recorded_at: r.try_get("recorded_at")?,
+        })
+    })
+    .collect()
+}
