@@ -50,6 +50,10 @@ pub struct Config {
     /// `SUBSCRIBER_TAKEOVER_INTERVAL_MS`, default 1000: how often a standby process tries to
     /// take over a subscriber.
     pub subscriber_takeover_interval: Duration,
+    /// `REACTIONS_FAULT_AFTER_COMMANDS`, unset by default. Fault injection for tests: the
+    /// reactions subscriber's first batch fails after this many notification commands, as if
+    /// the process had crashed mid-batch. Never set it in production.
+    pub reactions_fault_after: Option<usize>,
     pub auth: AuthConfig,
 }
 
@@ -139,6 +143,10 @@ impl Config {
             ),
             subscriber_poll_interval: env.millis("SUBSCRIBER_POLL_INTERVAL_MS", 250)?,
             subscriber_takeover_interval: env.millis("SUBSCRIBER_TAKEOVER_INTERVAL_MS", 1000)?,
+            reactions_fault_after: match env.optional("REACTIONS_FAULT_AFTER_COMMANDS") {
+                Some(_) => Some(env.parse("REACTIONS_FAULT_AFTER_COMMANDS", 0)?),
+                None => None,
+            },
             auth: auth_config(&env)?,
         })
     }

@@ -7,5 +7,6 @@ pub mod nats;
 pub mod oidc;
 pub mod passwords;
 pub mod telemetry;
+pub mod workers;
 
 pub use config::{Config, ConfigError};

@@ -32,7 +32,8 @@ impl Mailer for SmtpMailer {
         let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(email.subject.clone());
+            .subject(email.subject.clone())
+            .message_id(email.message_id.clone());
         let message = match &email.html {
             Some(html) => builder.multipart(MultiPart::alternative_plain_html(
                 email.text.clone(),

@@ -1,0 +1,236 @@
+//! The email delivery subscriber: sends the emails of notifications created with `email:
+//! true`, and dead letters an admin asked to retry.
+//!
+//! Each email is tried up to `attempts` times with exponentially growing delays (from
+//! `first_delay`); every failure, the delivery and the final dead-lettering are events of the
+//! email's own stream (aggregate `email_delivery`, id = the notification's). Before sending,
+//! the worker reads that stream: an email already delivered or dead-lettered is not sent again,
+//! so a batch delivered twice (crash) or the whole log replayed sends nothing twice. The one
+//! unavoidable window — the SMTP server accepted the message and the process died before the
+//! `email.delivered` event was written — sends again, with the same `Message-ID` header.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use application::notifications::Notifications;
+use application::ports::{Mailer, OutgoingEmail};
+use application::{CommandContext, CommandError};
+use async_trait::async_trait;
+use domain::email::{EmailCommand, EmailError};
+use domain::notification::{NotificationEvent, NotificationKind, NotificationSubject};
+use futures::{StreamExt as _, TryStreamExt as _};
+use projections::{directory, LoggedEvent, Sink};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::templates::{EmailContext, EmailTemplates};
+
+pub const NAME: &str = "email_delivery";
+
+/// Emails sent at once.
+const CONCURRENCY: usize = 8;
+
+/// Retry policy (`MAIL_RETRY_ATTEMPTS`, `MAIL_RETRY_DELAY_MS`).
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    pub attempts: u32,
+    pub first_delay: Duration,
+}
+
+pub struct EmailDelivery {
+    pub pool: PgPool,
+    pub notifications: Arc<Notifications>,
+    pub mailer: Arc<dyn Mailer>,
+    pub templates: EmailTemplates,
+    pub retry: Retry,
+    /// `FRONTEND_URL`, for links.
+    pub frontend_url: String,
+}
+
+/// A notification to email.
+struct Job {
+    id: Uuid,
+    recipient_id: Uuid,
+    kind: NotificationKind,
+    title: String,
+    body: String,
+    subject: NotificationSubject,
+    context: CommandContext,
+}
+
+fn created(payload: serde_json::Value) -> anyhow::Result<Option<NotificationEvent>> {
+    let event: NotificationEvent = serde_json::from_value(payload).context("notification event")?;
+    Ok(matches!(event, NotificationEvent::Created { email: true, .. }).then_some(event))
+}
+
+impl EmailDelivery {
+    /// The job an event calls for, if any.
+    async fn job(&self, event: &LoggedEvent) -> anyhow::Result<Option<Job>> {
+        let (id, notification) = match event.event_type.as_str() {
+            "notification.created" => {
+                let Some(n) = created(event.payload.clone())? else {
+                    return Ok(None);
+                };
+                (event.aggregate_id.parse().context("notification id")?, n)
+            }
+            "email.retry_requested" => {
+                let id: Uuid = event.aggregate_id.parse().context("email id")?;
+                // The notification's creation, from the write side.
+                let payload: serde_json::Value = sqlx::query_scalar(
+                    "SELECT payload FROM events WHERE aggregate_type = 'notification' \
+                     AND aggregate_id = $1 AND sequence = 1",
+                )
+                .bind(id.to_string())
+                .fetch_one(&self.pool)
+                .await
+                .with_context(|| format!("notification {id}"))?;
+                let Some(n) = created(payload)? else {
+                    return Ok(None);
+                };
+                (id, n)
+            }
+            _ => return Ok(None),
+        };
+        let NotificationEvent::Created {
+            recipient_id,
+            kind,
+            title,
+            body,
+            subject,
+            ..
+        } = notification
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Job {
+            id,
+            recipient_id,
+            kind,
+            title,
+            body,
+            subject: *subject,
+            context: CommandContext {
+                actor: format!("system:{NAME}"),
+                correlation_id: event.meta("correlation_id").unwrap_or_default().to_owned(),
+                causation_id: Some(event.event_id.to_string()),
+            },
+        }))
+    }
+
+    fn link(&self, subject: &NotificationSubject, kind: NotificationKind) -> String {
+        let base = self.frontend_url.trim_end_matches('/');
+        match (kind, subject.assessment_id, subject.learning_session_id) {
+            (NotificationKind::AssessmentReview, Some(a), _) => format!("{base}/assessments/{a}"),
+            (_, _, Some(s)) => format!("{base}/learning-sessions/{s}"),
+            _ => format!("{base}/classes/{}", subject.class_id),
+        }
+    }
+
+    async fn record(&self, job: &Job, command: EmailCommand) -> anyhow::Result<()> {
+        match self
+            .notifications
+            .record_email(&job.context, job.id, command)
+            .await
+        {
+            Ok(_) | Err(CommandError::Rejected(EmailError::AlreadyDelivered)) => Ok(()),
+            Err(e) => Err(anyhow::anyhow!("recording email {}: {e}", job.id)),
+        }
+    }
+
+    /// Sends one email, with retries, unless it is not due any more.
+    async fn send(&self, job: Job) -> anyhow::Result<()> {
+        let state = self.notifications.email_delivery(job.id).await?;
+        if !state.due() {
+            return Ok(());
+        }
+        let failure = |error: String, last: bool| EmailCommand::RecordFailure {
+            recipient_id: job.recipient_id,
+            kind: job.kind,
+            error,
+            last,
+        };
+        let Some((address, name)) = directory::contact(&self.pool, job.recipient_id).await? else {
+            // Unknown or disabled account: nothing to retry.
+            return self
+                .record(
+                    &job,
+                    failure("the recipient's account is disabled".into(), true),
+                )
+                .await;
+        };
+        let rendered = self.templates.render(
+            job.kind,
+            &EmailContext {
+                recipient_name: name,
+                title: job.title.clone(),
+                body: job.body.clone(),
+                class_name: job.subject.class_name.clone(),
+                student_name: job
+                    .subject
+                    .student_name
+                    .clone()
+                    .unwrap_or_else(|| "a student".into()),
+                link: self.link(&job.subject, job.kind),
+                details: job.subject.details.clone(),
+            },
+        )?;
+        let email = OutgoingEmail {
+            to: address,
+            subject: rendered.subject,
+            text: rendered.text,
+            html: Some(rendered.html),
+            message_id: Some(format!("<{}@notifications.raptscallions>", job.id)),
+        };
+        let attempts = self.retry.attempts.max(1);
+        let mut attempt = state.attempts + 1;
+        loop {
+            match self.mailer.send(&email).await {
+                Ok(()) => {
+                    return self
+                        .record(
+                            &job,
+                            EmailCommand::RecordDelivered {
+                                recipient_id: job.recipient_id,
+                                kind: job.kind,
+                            },
+                        )
+                        .await;
+                }
+                Err(error) => {
+                    let last = attempt >= attempts;
+                    tracing::warn!(email = %job.id, attempt, last, %error, "email not sent");
+                    self.record(&job, failure(error.to_string(), last)).await?;
+                    if last {
+                        return Ok(());
+                    }
+                    let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
+                    tokio::time::sleep(self.retry.first_delay.saturating_mul(factor)).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Sink for EmailDelivery {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn deliver(&self, events: &[LoggedEvent]) -> anyhow::Result<()> {
+        let mut jobs = Vec::new();
+        for event in events {
+            if let Some(job) = self.job(event).await? {
+                jobs.push(job);
+            }
+        }
+        futures::stream::iter(jobs)
+            .map(|job| self.send(job))
+            .buffer_unordered(CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,368 @@
+//! The reactions subscriber (the original design's workers): turns detections and
+//! assessments into notifications.
+//!
+//! - misbehavior of severity medium or above → each teacher of the class;
+//! - struggle → each teacher of the class;
+//! - safety concern → the admins and counselors of the class's group and of the groups above;
+//! - an assessment with confidence below 0.8 → each teacher of the class (review request).
+//!
+//! (Misbehavior of any severity also counts on the class dashboard: that is the `dashboards`
+//! projection.) Each notification is a command with a deterministic id derived from the
+//! causing event, the kind and the recipient, so a batch that is delivered again after a crash
+//! — or the whole log after a reset of this subscriber — creates nothing twice. Recipients and
+//! names come from the read models once those have caught up with the causing event.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use application::notifications::{NewNotification, Notifications};
+use application::CommandContext;
+use async_trait::async_trait;
+use domain::assessment::{AssessmentEvent, REVIEW_THRESHOLD};
+use domain::learning::{LearningSessionEvent, Severity};
+use domain::notification::{NotificationKind, NotificationSubject};
+use futures::{StreamExt as _, TryStreamExt as _};
+use projections::{directory, LoggedEvent, Sink};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub const NAME: &str = "reactions";
+
+/// The read models recipients and names come from.
+const SOURCES: &[&str] = &[projections::groups::NAME, projections::identity::NAME];
+
+/// The event types that may call for notifications.
+const REACTING_TO: &[&str] = &[
+    "behavior.misbehavior_detected",
+    "learning.struggle_detected",
+    "safety.concern_detected",
+    "assessment.recorded",
+];
+
+/// Commands in flight at once within a batch.
+const CONCURRENCY: usize = 8;
+
+pub struct Reactions {
+    pool: PgPool,
+    notifications: Arc<Notifications>,
+    /// Fault injection for tests (`REACTIONS_FAULT_AFTER_COMMANDS`): the first batch fails
+    /// after this many commands, as if the process had crashed mid-batch.
+    fault_after: Mutex<Option<usize>>,
+}
+
+impl Reactions {
+    pub fn new(
+        pool: PgPool,
+        notifications: Arc<Notifications>,
+        fault_after: Option<usize>,
+    ) -> Self {
+        Self {
+            pool,
+            notifications,
+            fault_after: Mutex::new(fault_after),
+        }
+    }
+
+    /// Waits until the read models have applied everything up to `position`, so that the
+    /// recipients are those of the moment of the event (not of an older state).
+    async fn wait_for_sources(&self, position: i64) -> anyhow::Result<()> {
+        for _ in 0..3000 {
+            let behind: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM unnest($1::text[]) AS n(name) \
+                 LEFT JOIN subscriber_checkpoints c ON c.name = n.name \
+                 WHERE COALESCE(c.position, 0) < $2",
+            )
+            .bind(SOURCES)
+            .bind(position)
+            .fetch_one(&self.pool)
+            .await?;
+            if behind == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        anyhow::bail!("the directory read models did not reach position {position}")
+    }
+
+    /// The notifications one event calls for.
+    async fn plan(&self, event: &LoggedEvent) -> anyhow::Result<Vec<NewNotification>> {
+        let Some(mut reaction) = Reaction::of(event)? else {
+            return Ok(vec![]);
+        };
+        if reaction.class_id.is_nil() {
+            (reaction.class_id, reaction.student_id) =
+                session_facts(&self.pool, reaction.session_id).await?;
+        }
+        let class = directory::get_class(&self.pool, reaction.class_id)
+            .await?
+            .with_context(|| format!("class {} of event {}", reaction.class_id, event.event_id))?;
+        let recipients = match reaction.audience {
+            Audience::Teachers => directory::class_teachers(&self.pool, class.id).await?,
+            Audience::Overseers => directory::group_overseers(&self.pool, class.group_id).await?,
+        };
+        if recipients.is_empty() {
+            return Ok(vec![]);
+        }
+        let student_name = directory::contact(&self.pool, reaction.student_id)
+            .await?
+            .map(|(_, name)| name)
+            .unwrap_or_else(|| "A student".to_owned());
+        let (title, body) = reaction.texts(&class.name, &student_name);
+        let subject = NotificationSubject {
+            class_id: class.id,
+            class_name: class.name.clone(),
+            learning_session_id: Some(reaction.session_id),
+            assessment_id: reaction.assessment_id,
+            student_id: Some(reaction.student_id),
+            student_name: Some(student_name),
+            details: reaction.details.clone(),
+        };
+        let mut planned = Vec::with_capacity(recipients.len());
+        for recipient_id in recipients {
+            let email = self
+                .notifications
+                .preferences(recipient_id)
+                .await?
+                .email_for(reaction.kind);
+            planned.push(NewNotification {
+                recipient_id,
+                kind: reaction.kind,
+                title: title.clone(),
+                body: body.clone(),
+                subject: subject.clone(),
+                email,
+                cause_event_id: event.event_id,
+            });
+        }
+        Ok(planned)
+    }
+}
+
+enum Audience {
+    Teachers,
+    Overseers,
+}
+
+/// What an event calls for, before recipients are known.
+struct Reaction {
+    kind: NotificationKind,
+    audience: Audience,
+    class_id: Uuid,
+    session_id: Uuid,
+    student_id: Uuid,
+    assessment_id: Option<Uuid>,
+    details: BTreeMap<String, String>,
+}
+
+fn severity_name(severity: Severity) -> String {
+    serde_json::to_value(severity)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+impl Reaction {
+    fn of(event: &LoggedEvent) -> anyhow::Result<Option<Self>> {
+        let details = |pairs: &[(&str, String)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect()
+        };
+        if !REACTING_TO.contains(&event.event_type.as_str()) {
+            return Ok(None);
+        }
+        if event.event_type == "assessment.recorded" {
+            {
+                let AssessmentEvent::Recorded {
+                    learning_session_id,
+                    class_id,
+                    student_id,
+                    confidence,
+                    ..
+                } = serde_json::from_value(event.payload.clone()).context("assessment event")?
+                else {
+                    return Ok(None);
+                };
+                if confidence >= REVIEW_THRESHOLD {
+                    return Ok(None);
+                }
+                return Ok(Some(Self {
+                    kind: NotificationKind::AssessmentReview,
+                    audience: Audience::Teachers,
+                    class_id,
+                    session_id: learning_session_id,
+                    student_id,
+                    assessment_id: event.aggregate_id.parse().ok(),
+                    details: details(&[("confidence", format!("{confidence:.2}"))]),
+                }));
+            }
+        }
+        let session_id: Uuid = event.aggregate_id.parse().context("session id")?;
+        let payload: LearningSessionEvent =
+            serde_json::from_value(event.payload.clone()).context("learning event")?;
+        // The session's class and student are filled in from its first event (`plan`).
+        let (kind, audience, details) = match payload {
+            LearningSessionEvent::MisbehaviorDetected {
+                category,
+                severity,
+                evidence,
+            } => {
+                if severity < Severity::Medium {
+                    return Ok(None);
+                }
+                (
+                    NotificationKind::Misbehavior,
+                    Audience::Teachers,
+                    details(&[
+                        ("severity", severity_name(severity)),
+                        ("category", category),
+                        ("evidence", evidence),
+                    ]),
+                )
+            }
+            LearningSessionEvent::StruggleDetected {
+                topic,
+                indicators,
+                duration_seconds,
+            } => (
+                NotificationKind::Struggle,
+                Audience::Teachers,
+                details(&[
+                    ("topic", topic),
+                    ("indicators", indicators.join(", ")),
+                    ("minutes", duration_seconds.div_ceil(60).to_string()),
+                ]),
+            ),
+            LearningSessionEvent::SafetyConcernDetected {
+                concern_type,
+                urgency,
+                evidence,
+            } => (
+                NotificationKind::SafetyConcern,
+                Audience::Overseers,
+                details(&[
+                    (
+                        "urgency",
+                        serde_json::to_value(urgency)?
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    ),
+                    ("concern_type", concern_type),
+                    ("evidence", evidence),
+                ]),
+            ),
+            _ => return Ok(None),
+        };
+        Ok(Some(Self {
+            kind,
+            audience,
+            class_id: Uuid::nil(),
+            session_id,
+            student_id: Uuid::nil(),
+            assessment_id: None,
+            details,
+        }))
+    }
+
+    fn texts(&self, class_name: &str, student: &str) -> (String, String) {
+        let d = |k: &str| self.details.get(k).map(String::as_str).unwrap_or_default();
+        match self.kind {
+            NotificationKind::Misbehavior => (
+                format!("Misbehavior ({}) in {class_name}", d("severity")),
+                format!("{student}: {} — {}", d("category"), d("evidence")),
+            ),
+            NotificationKind::Struggle => (
+                format!("{student} is struggling with {} in {class_name}", d("topic")),
+                format!("Indicators: {}", d("indicators")),
+            ),
+            NotificationKind::SafetyConcern => (
+                format!("Safety concern ({}) in {class_name}", d("urgency")),
+                format!("{student}: {}. {}", d("concern_type"), d("evidence")),
+            ),
+            NotificationKind::AssessmentReview => (
+                format!("Assessment to review in {class_name}"),
+                format!(
+                    "An assessment of {student}'s session has confidence {}; please review its trace.",
+                    d("confidence")
+                ),
+            ),
+        }
+    }
+}
+
+/// The class and student of a learning session, from its `session.started` event.
+async fn session_facts(pool: &PgPool, session_id: Uuid) -> anyhow::Result<(Uuid, Uuid)> {
+    let payload: serde_json::Value = sqlx::query_scalar(
+        "SELECT payload FROM events WHERE aggregate_type = 'learning_session' \
+         AND aggregate_id = $1 AND sequence = 1",
+    )
+    .bind(session_id.to_string())
+    .fetch_one(pool)
+    .await
+    .with_context(|| format!("the start of learning session {session_id}"))?;
+    match serde_json::from_value(payload)? {
+        LearningSessionEvent::Started {
+            class_id,
+            student_id,
+            ..
+        } => Ok((class_id, student_id)),
+        other => anyhow::bail!("learning session {session_id} starts with {other:?}"),
+    }
+}
+
+#[async_trait]
+impl Sink for Reactions {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn deliver(&self, events: &[LoggedEvent]) -> anyhow::Result<()> {
+        let Some(last) = events.last() else {
+            return Ok(());
+        };
+        let mut planned: Vec<(NewNotification, CommandContext)> = Vec::new();
+        let mut waited = false;
+        for event in events {
+            if !REACTING_TO.contains(&event.event_type.as_str()) {
+                continue;
+            }
+            if !waited {
+                self.wait_for_sources(last.position).await?;
+                waited = true;
+            }
+            let context = CommandContext {
+                actor: format!("system:{NAME}"),
+                correlation_id: event.meta("correlation_id").unwrap_or_default().to_owned(),
+                causation_id: Some(event.event_id.to_string()),
+            };
+            for notification in self.plan(event).await? {
+                planned.push((notification, context.clone()));
+            }
+        }
+        // Armed until a batch that issues commands comes along.
+        let fault_after = if planned.is_empty() {
+            None
+        } else {
+            self.fault_after.lock().expect("fault lock").take()
+        };
+        if let Some(n) = fault_after {
+            // Injected crash: the first n commands take effect, then the batch fails.
+            for (notification, context) in planned.into_iter().take(n) {
+                self.notifications.create(&context, notification).await?;
+            }
+            anyhow::bail!("injected fault after {n} reaction commands");
+        }
+        futures::stream::iter(planned)
+            .map(|(notification, context)| async move {
+                self.notifications.create(&context, notification).await
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect::<Vec<_>>()
+            .await?;
+        Ok(())
+    }
+}
