@@ -4,11 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use application::assessments::Assessments;
 use application::classes::Classes;
 use application::external::ExternalSignIn;
 use application::groups::Groups;
 use application::identity::{Identity, IdentitySettings, MailRetry};
 use application::learning::LearningSessions;
+use application::notifications::Notifications;
 use application::ports::{Clock, Mailer, SystemClock};
 use application::service_accounts::ServiceAccounts;
 use application::tools::Tools;
@@ -16,6 +18,9 @@ use infrastructure::config::AuthConfig;
 use infrastructure::mail::{NoMailer, SmtpMailer};
 use infrastructure::nats::NatsRelay;
 use infrastructure::passwords::Argon2Hasher;
+use infrastructure::workers::email::{EmailDelivery, Retry};
+use infrastructure::workers::reactions::Reactions;
+use infrastructure::workers::templates::EmailTemplates;
 use infrastructure::{db, Config};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{EndpointExt, Route, Server};
@@ -29,10 +34,13 @@ use tokio::task::JoinHandle;
 use crate::authz::{Authz, Policy};
 use crate::middleware;
 use crate::problem::{self, ApiError, ProblemKind};
+use crate::routes::assessments::AssessmentsApi;
 use crate::routes::auth::{AuthApi, AuthLimits};
 use crate::routes::classes::ClassesApi;
+use crate::routes::dashboards::DashboardsApi;
 use crate::routes::learning::LearningApi;
 use crate::routes::me::MeApi;
+use crate::routes::notifications::NotificationsApi;
 use crate::routes::oidc::OidcApi;
 use crate::routes::service_accounts::ServiceAccountsApi;
 use crate::routes::tools::ToolsApi;
@@ -47,6 +55,8 @@ pub struct Services {
     pub classes: Classes,
     pub tools: Tools,
     pub learning: LearningSessions,
+    pub assessments: Assessments,
+    pub notifications: Arc<Notifications>,
     pub service_accounts: ServiceAccounts,
     pub authz: Authz,
     pub identity: Arc<Identity>,
@@ -96,6 +106,17 @@ impl Default for Overrides {
     }
 }
 
+/// The mailer of `SMTP_URL` (or one that fails every send when it is not set).
+pub fn mailer(auth: &AuthConfig) -> anyhow::Result<Arc<dyn Mailer>> {
+    Ok(match &auth.smtp_url {
+        Some(url) => Arc::new(SmtpMailer::new(url, &auth.smtp_from)?),
+        None => {
+            tracing::warn!("SMTP_URL is not set: emails will not be sent (they dead-letter)");
+            Arc::new(NoMailer)
+        }
+    })
+}
+
 /// The identity use cases as configured (also used by `create-admin`).
 pub fn identity(
     auth: &AuthConfig,
@@ -103,13 +124,7 @@ pub fn identity(
     listener: Arc<dyn application::ports::AppendListener>,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Identity> {
-    let mailer: Arc<dyn Mailer> = match &auth.smtp_url {
-        Some(url) => Arc::new(SmtpMailer::new(url, &auth.smtp_from)?),
-        None => {
-            tracing::warn!("SMTP_URL is not set: emails (password resets) will not be sent");
-            Arc::new(NoMailer)
-        }
-    };
+    let mailer = mailer(auth)?;
     let settings = IdentitySettings {
         reset_token_ttl: chrono::Duration::minutes(auth.reset_token_ttl_minutes),
         mail_retry: MailRetry {
@@ -150,6 +165,9 @@ pub fn openapi(
         ClassesApi,
         ToolsApi,
         LearningApi,
+        AssessmentsApi,
+        NotificationsApi,
+        DashboardsApi,
         ServiceAccountsApi,
         UsersApi,
         GroupsApi,
@@ -176,6 +194,15 @@ pub fn openapi(
                 services: services.clone(),
             },
             LearningApi {
+                services: services.clone(),
+            },
+            AssessmentsApi {
+                services: services.clone(),
+            },
+            NotificationsApi {
+                services: services.clone(),
+            },
+            DashboardsApi {
                 services: services.clone(),
             },
             ServiceAccountsApi {
@@ -256,10 +283,31 @@ impl Application {
             &config.nats_events_stream,
             config.nats_duplicate_window,
         );
+        let notifications = Arc::new(Notifications::new(pool.clone(), Arc::new(signal.clone())));
+        let reactions = Reactions::new(
+            pool.clone(),
+            notifications.clone(),
+            config.reactions_fault_after,
+        );
+        let email = EmailDelivery {
+            pool: pool.clone(),
+            notifications: notifications.clone(),
+            mailer: mailer(&config.auth)?,
+            templates: EmailTemplates::load()?,
+            retry: Retry {
+                attempts: config.auth.mail_retry_attempts,
+                first_delay: config.auth.mail_retry_delay,
+            },
+            frontend_url: config.auth.frontend_url.clone(),
+        };
         let all = projections::all_projections()
             .into_iter()
             .map(Subscriber::Projection)
-            .chain([Subscriber::Sink(Arc::new(relay))]);
+            .chain([
+                Subscriber::Sink(Arc::new(relay)),
+                Subscriber::Sink(Arc::new(reactions)),
+                Subscriber::Sink(Arc::new(email)),
+            ]);
         for subscriber in all {
             workers.push(subscribers.spawn(
                 subscriber,
@@ -295,6 +343,8 @@ impl Application {
             classes: Classes::new(pool.clone(), Arc::new(signal.clone())),
             tools: Tools::new(pool.clone(), Arc::new(signal.clone())),
             learning: LearningSessions::new(pool.clone(), Arc::new(signal.clone())),
+            assessments: Assessments::new(pool.clone(), Arc::new(signal.clone())),
+            notifications,
             service_accounts: ServiceAccounts::new(pool.clone(), Arc::new(signal.clone())),
             authz: Authz::new(policy, pool.clone()),
             identity,

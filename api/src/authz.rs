@@ -347,6 +347,7 @@ pub const SYSTEM_ACTIONS: &[&str] = &[
     "system.replay",
     "system.manage_users",
     "system.manage_service_accounts",
+    "system.manage_dead_letters",
 ];
 pub const GROUP_ACTIONS: &[&str] = &[
     "group.read",
@@ -378,12 +379,16 @@ pub const CLASS_ACTIONS: &[&str] = &[
     "class.read_safety_concerns",
     "class.create_learning_session",
     "class.create_submission",
+    "class.read_assessments",
+    "class.review_assessments",
+    "class.read_dashboard",
 ];
 
 pub const LEARNING_SESSION_ACTIONS: &[&str] = &[
     "learning_session.read",
     "learning_session.post_message",
     "learning_session.record_detection",
+    "learning_session.record_assessment",
     "learning_session.pause",
     "learning_session.resume",
     "learning_session.complete",

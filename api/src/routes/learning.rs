@@ -191,6 +191,9 @@ pub struct LearningApi {
 }
 
 impl LearningApi {
+    /// The session once the read model has passed `position`. Writes answer without the
+    /// history (`entries`), which only `GET` returns: a busy session's history is long, and
+    /// the tutoring service posting a detection does not need it back.
     async fn read_after_write(
         &self,
         id: Uuid,
@@ -200,7 +203,12 @@ impl LearningApi {
         let row = read::get(&self.services.pool, id)
             .await?
             .ok_or_else(|| ApiError::not_found("resource"))?;
-        let mut dto = SessionDto::from(row);
+        Ok(Json(SessionDto::from(row)))
+    }
+
+    /// The session with its history.
+    async fn read_with_entries(&self, id: Uuid) -> Result<Json<SessionDto>, ApiError> {
+        let Json(mut dto) = self.read_after_write(id, None).await?;
         dto.entries = Some(
             read::entries(&self.services.pool, id)
                 .await?
@@ -281,7 +289,7 @@ impl LearningApi {
             .authz
             .learning_session_as(caller.who()?, id.0, "learning_session.read")
             .await?;
-        self.read_after_write(id.0, None).await
+        self.read_with_entries(id.0).await
     }
 
     /// Learning sessions of a class

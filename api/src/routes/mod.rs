@@ -1,13 +1,16 @@
 //! One module per resource. Each defines its DTOs (separate from domain types) and a
 //! poem-openapi `OpenApi` implementation.
 
+pub mod assessments;
 pub mod auth;
 pub mod classes;
+pub mod dashboards;
 pub mod events;
 pub mod groups;
 pub mod health;
 pub mod learning;
 pub mod me;
+pub mod notifications;
 pub mod oidc;
 pub mod service_accounts;
 pub mod text;
@@ -30,6 +33,10 @@ pub enum ApiTags {
     Tools,
     /// Students' learning sessions, messages and detections.
     Learning,
+    /// Assessments of learning sessions with their audit traces, and their review.
+    Assessments,
+    /// In-app notifications, email preferences and undeliverable emails.
+    Notifications,
     /// The event history, for auditors.
     Events,
     /// Liveness and readiness.

@@ -1,0 +1,362 @@
+//! Assessments with audit traces: recorded by the tutoring service for a learning session,
+//! reviewed by the class's teachers (and group admins above the class). Every read recomputes
+//! the content hash and reports whether it still matches.
+
+use std::sync::Arc;
+
+use application::assessments::{content_hash, AssessedSession, NewAssessment};
+use chrono::{DateTime, Utc};
+use domain::assessment::{AssessmentError, CriterionScore};
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use projections::assessments::{self as read, AssessmentRow};
+use uuid::Uuid;
+
+use super::text::Text;
+use super::ApiTags;
+use crate::app::Services;
+use crate::authz::{Target, Who};
+use crate::caller::{command_context, Caller, RequestId};
+use crate::problem::{command_error, ApiError, ProblemKind};
+
+#[derive(Debug, Object)]
+#[oai(rename = "CriterionScore")]
+pub struct ScoreDto {
+    pub criterion: String,
+    pub score: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename = "AssessmentTrace")]
+pub struct TraceDto {
+    pub model: String,
+    pub prompt_hash: String,
+    pub input_snapshot: serde_json::Value,
+    pub raw_response: String,
+    pub parsed_result: serde_json::Value,
+    /// Hex SHA-256 of the canonical input snapshot and raw response, computed when the
+    /// assessment was recorded.
+    pub content_hash: String,
+    /// The same hash computed now from the stored trace.
+    pub computed_hash: String,
+    /// Whether the two hashes match; `false` means the stored trace was altered.
+    pub verified: bool,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename = "Assessment")]
+pub struct AssessmentDto {
+    pub id: Uuid,
+    pub learning_session_id: Uuid,
+    pub class_id: Uuid,
+    pub student_id: Uuid,
+    pub assignment_id: Option<Uuid>,
+    pub scores: Vec<ScoreDto>,
+    pub confidence: f64,
+    pub recorded_at: DateTime<Utc>,
+    pub reviewed_by: Option<Uuid>,
+    pub reviewed_at: Option<DateTime<Utc>>,
+    pub review_notes: Option<String>,
+    pub trace: TraceDto,
+}
+
+impl TryFrom<AssessmentRow> for AssessmentDto {
+    type Error = ApiError;
+
+    fn try_from(row: AssessmentRow) -> Result<Self, ApiError> {
+        let computed_hash = content_hash(&row.input_snapshot, &row.raw_response);
+        let verified = computed_hash == row.content_hash;
+        if !verified {
+            tracing::warn!(assessment = %row.id, "assessment trace does not match its content hash");
+        }
+        let scores: Vec<CriterionScore> =
+            serde_json::from_value(row.scores).map_err(|e| ApiError::internal(&e))?;
+        Ok(Self {
+            id: row.id,
+            learning_session_id: row.learning_session_id,
+            class_id: row.class_id,
+            student_id: row.student_id,
+            assignment_id: row.assignment_id,
+            scores: scores
+                .into_iter()
+                .map(|s| ScoreDto {
+                    criterion: s.criterion,
+                    score: s.score,
+                    max: s.max,
+                })
+                .collect(),
+            confidence: row.confidence,
+            recorded_at: row.recorded_at,
+            reviewed_by: row.reviewed_by,
+            reviewed_at: row.reviewed_at,
+            review_notes: row.review_notes,
+            trace: TraceDto {
+                model: row.model,
+                prompt_hash: row.prompt_hash,
+                input_snapshot: row.input_snapshot,
+                raw_response: row.raw_response,
+                parsed_result: row.parsed_result,
+                content_hash: row.content_hash,
+                computed_hash,
+                verified,
+            },
+        })
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields, rename = "CriterionScoreInput")]
+pub struct ScoreInput {
+    pub criterion: Text,
+    pub score: f64,
+    /// Greater than 0; `score` lies between 0 and `max`.
+    pub max: f64,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields, rename = "AssessmentTraceInput")]
+pub struct TraceInput {
+    pub model: Text,
+    pub prompt_hash: Text,
+    /// What the model was given (any JSON).
+    pub input_snapshot: serde_json::Value,
+    /// The model's response, verbatim.
+    pub raw_response: Text,
+    /// What the service parsed out of it (any JSON).
+    pub parsed_result: serde_json::Value,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct RecordAssessment {
+    pub assignment_id: Option<Uuid>,
+    /// 1 to 50 criteria.
+    pub scores: Vec<ScoreInput>,
+    /// Between 0 and 1; below 0.8 the assessment waits for a teacher's review.
+    pub confidence: f64,
+    pub trace: TraceInput,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ReviewAssessment {
+    pub notes: Option<Text>,
+}
+
+#[derive(Debug, Object)]
+#[oai(rename = "AssessmentList")]
+pub struct AssessmentList {
+    pub items: Vec<AssessmentDto>,
+}
+
+#[derive(ApiResponse)]
+pub enum Recorded {
+    #[oai(status = 201)]
+    Created(Json<AssessmentDto>, #[oai(header = "Location")] String),
+}
+
+fn rejected(error: AssessmentError) -> ApiError {
+    match error {
+        AssessmentError::NotFound => ApiError::not_found("resource"),
+        AssessmentError::AlreadyRecorded => ApiError::kind(ProblemKind::Conflict),
+        AssessmentError::AlreadyReviewed => ApiError::new(
+            ProblemKind::Conflict,
+            "the assessment has already been reviewed".to_owned(),
+        ),
+        AssessmentError::InvalidScores
+        | AssessmentError::InvalidConfidence
+        | AssessmentError::TextSize(_) => {
+            ApiError::new(ProblemKind::InvalidRequest, error.to_string())
+        }
+    }
+}
+
+pub struct AssessmentsApi {
+    pub services: Arc<Services>,
+}
+
+impl AssessmentsApi {
+    /// The assessment if the caller may read it (404 otherwise, whether or not it exists),
+    /// and whether they may also `action` it.
+    async fn readable(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        position: Option<i64>,
+    ) -> Result<(AssessmentRow, Target), ApiError> {
+        self.services.caught_up(read::NAME, position).await?;
+        let Who::User(principal) = caller.who()? else {
+            return Err(ApiError::not_found("resource"));
+        };
+        let row = read::get(&self.services.pool, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("resource"))?;
+        let target = self
+            .services
+            .authz
+            .class_target(principal, row.class_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("resource"))?;
+        if !self
+            .services
+            .authz
+            .policy
+            .decide(principal, "class.read_assessments", &target)
+            .0
+        {
+            return Err(ApiError::not_found("resource"));
+        }
+        Ok((row, target))
+    }
+}
+
+#[OpenApi(tag = "ApiTags::Assessments")]
+impl AssessmentsApi {
+    /// Record an assessment with its trace
+    ///
+    /// For the tutoring service (service accounts of the session's groups) and system admins.
+    /// The server computes the trace's content hash.
+    #[oai(
+        path = "/learning-sessions/:id/assessments",
+        method = "post",
+        operation_id = "recordAssessment"
+    )]
+    async fn record(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        id: Path<Uuid>,
+        body: Json<RecordAssessment>,
+    ) -> Result<Recorded, ApiError> {
+        let (_, session) = self
+            .services
+            .authz
+            .learning_session_as(caller.who()?, id.0, "learning_session.record_assessment")
+            .await?;
+        let body = body.0;
+        let new = NewAssessment {
+            assignment_id: body.assignment_id,
+            scores: body
+                .scores
+                .into_iter()
+                .map(|s| CriterionScore {
+                    criterion: s.criterion.0,
+                    score: s.score,
+                    max: s.max,
+                })
+                .collect(),
+            confidence: body.confidence,
+            model: body.trace.model.0,
+            prompt_hash: body.trace.prompt_hash.0,
+            input_snapshot: body.trace.input_snapshot,
+            raw_response: body.trace.raw_response.0,
+            parsed_result: body.trace.parsed_result,
+        };
+        let (assessment_id, appended) = self
+            .services
+            .assessments
+            .record(
+                &command_context(&caller, &request_id),
+                AssessedSession {
+                    id: session.id,
+                    class_id: session.class_id,
+                    group_id: session.group_id,
+                    student_id: session.student_id,
+                },
+                new,
+            )
+            .await
+            .map_err(|e| command_error(e, rejected))?;
+        self.services
+            .caught_up(read::NAME, appended.position)
+            .await?;
+        let row = read::get(&self.services.pool, assessment_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("resource"))?;
+        Ok(Recorded::Created(
+            Json(row.try_into()?),
+            format!("/assessments/{assessment_id}"),
+        ))
+    }
+
+    /// Get an assessment with its trace
+    ///
+    /// `trace.verified` tells whether the stored trace still matches its content hash.
+    #[oai(
+        path = "/assessments/:id",
+        method = "get",
+        operation_id = "getAssessment"
+    )]
+    async fn get(
+        &self,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+    ) -> Result<Json<AssessmentDto>, ApiError> {
+        let (row, _) = self.readable(&caller, id.0, None).await?;
+        Ok(Json(row.try_into()?))
+    }
+
+    /// Review an assessment
+    ///
+    /// For the class's teachers and group admins above the class; once per assessment.
+    #[oai(
+        path = "/assessments/:id/review",
+        method = "post",
+        operation_id = "reviewAssessment"
+    )]
+    async fn review(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        id: Path<Uuid>,
+        body: Json<ReviewAssessment>,
+    ) -> Result<Json<AssessmentDto>, ApiError> {
+        let principal = caller.user()?;
+        let (_, target) = self.readable(&caller, id.0, None).await?;
+        self.services
+            .authz
+            .require(principal, "class.review_assessments", &target)?;
+        let appended = self
+            .services
+            .assessments
+            .review(
+                &command_context(&caller, &request_id),
+                id.0,
+                principal.user_id,
+                body.0.notes.map(|n| n.0),
+            )
+            .await
+            .map_err(|e| command_error(e, rejected))?;
+        let (row, _) = self.readable(&caller, id.0, appended.position).await?;
+        Ok(Json(row.try_into()?))
+    }
+
+    /// Assessments waiting for review
+    ///
+    /// Unreviewed assessments of the class with a confidence below 0.8, oldest first.
+    #[oai(
+        path = "/classes/:id/assessments/review-queue",
+        method = "get",
+        operation_id = "assessmentReviewQueue"
+    )]
+    async fn review_queue(
+        &self,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+    ) -> Result<Json<AssessmentList>, ApiError> {
+        self.services
+            .authz
+            .class(caller.user()?, id.0, "class.read_assessments")
+            .await?;
+        let rows = read::review_queue(&self.services.pool, id.0).await?;
+        Ok(Json(AssessmentList {
+            items: rows
+                .into_iter()
+                .map(AssessmentDto::try_from)
+                .collect::<Result<_, _>>()?,
+        }))
+    }
+}
