@@ -1,5 +1,6 @@
 //! The one integration-test binary: black-box tests through HTTP, PostgreSQL and NATS.
 
+mod assessments;
 mod auth;
 mod bad_input;
 mod concurrency;
@@ -8,6 +9,7 @@ mod failover;
 mod groups;
 mod learning;
 mod log_order;
+mod notifications;
 mod oidc;
 mod permissions;
 mod relay;

@@ -16,7 +16,12 @@ from aiosmtpd.controller import Controller
 class Sink:
     def __init__(self, directory):
         self.directory = directory
-        self.count = 0
+        # Continue after the messages of an earlier run (a restarted sink keeps its directory
+        # and must not overwrite them).
+        self.count = max(
+            (int(n[:-5]) for n in os.listdir(directory) if n.endswith(".json") and n[:-5].isdigit()),
+            default=0,
+        )
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope):

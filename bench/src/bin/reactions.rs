@@ -1,0 +1,449 @@
+//! Detections and their reactions (not a test), in one run:
+//! - detections/s accepted at 8 clients (`POST /learning-sessions/{id}/detections`, medium
+//!   misbehavior, the whole reaction pipeline running), against unauthenticated `GET /health`
+//!   at 8 clients as the same-run baseline;
+//! - at a steady 200 detections/s: detection → notification visible in the read model, and
+//!   detection → email accepted by the SMTP server, p50/p99 (from the moment the detection
+//!   request is sent).
+//!
+//! The SMTP server is a minimal one inside this binary (it answers every command with success
+//! and timestamps each message as its DATA ends), so that the time of acceptance is exact.
+//!
+//! Run: `cargo run --release -p bench --bin reactions` (services as for the tests;
+//! `BENCH_SECS` sets the length of each step, default 5).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use tests::{register, spawn_app_with, TestApp, TestOptions};
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::net::TcpListener;
+
+/// Sessions the detections rotate over (one student, many sessions: streams stay short, as
+/// real sessions are).
+const SESSIONS: usize = 200;
+const CLIENTS: usize = 8;
+const STEADY_RATE: u64 = 200;
+
+fn secs() -> Duration {
+    Duration::from_secs(
+        std::env::var("BENCH_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(5),
+    )
+}
+
+/// Arrival times of messages by the token found in their body.
+type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
+
+/// A minimal SMTP server: accepts everything, records when each message's DATA ended.
+async fn smtp_server(arrivals: Arrivals) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("smtp bind");
+    let port = listener.local_addr().expect("smtp addr").port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let arrivals = arrivals.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let _ = write.write_all(b"220 bench ESMTP\r\n").await;
+                let mut in_data = false;
+                let mut body = String::new();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if in_data {
+                        if line == "." {
+                            in_data = false;
+                            if let Some(token) = token_in(&body) {
+                                arrivals
+                                    .lock()
+                                    .expect("arrivals")
+                                    .insert(token, Instant::now());
+                            }
+                            body.clear();
+                            let _ = write.write_all(b"250 queued\r\n").await;
+                        } else {
+                            body.push_str(&line);
+                            body.push('\n');
+                        }
+                        continue;
+                    }
+                    let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" => b"250-bench\r\n250 8BITMIME\r\n",
+                        "DATA" => {
+                            in_data = true;
+                            b"354 go ahead\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = write.write_all(b"221 bye\r\n").await;
+                            break;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    let _ = write.write_all(reply).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+/// The benchmark token (`bench-<n>-x`) in a text.
+fn token_in(text: &str) -> Option<String> {
+    let start = text.find("bench-")?;
+    let rest = &text[start..];
+    let end = rest.find("-x")?;
+    Some(rest[..end + 2].to_owned())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().expect("id").to_owned()
+}
+
+struct Fixture {
+    sessions: Vec<String>,
+    service_secret: String,
+}
+
+async fn fixture(app: &TestApp) -> Fixture {
+    let group = id(&app.create_group("Bench school", None).await);
+    let class: Value = app
+        .post_json(
+            &format!("/groups/{group}/classes"),
+            &json!({"name": "Bench class"}),
+        )
+        .await
+        .json()
+        .await
+        .expect("class");
+    let class = id(&class);
+    let tool: Value = app
+        .post_json(&format!("/groups/{group}/tools"), &json!({"name": "Tutor"}))
+        .await
+        .json()
+        .await
+        .expect("tool");
+    let tool = id(&tool);
+    let mut student = String::new();
+    for (email, role) in [
+        ("teacher@bench.example", "teacher"),
+        ("student@bench.example", "student"),
+    ] {
+        let (token, user) = register(app, email, "bench password 1").await;
+        let response = app
+            .request(
+                Method::PUT,
+                &format!("/classes/{class}/members/{}", id(&user)),
+            )
+            .json(&json!({"role": role}))
+            .send()
+            .await
+            .expect("member");
+        assert_eq!(response.status(), 200);
+        if role == "student" {
+            student = token;
+        }
+    }
+    let account: Value = app
+        .post_json(
+            "/service-accounts",
+            &json!({"name": "Tutor service", "group_ids": [group]}),
+        )
+        .await
+        .json()
+        .await
+        .expect("service account");
+    let service_secret = account["secret"].as_str().expect("secret").to_owned();
+    let mut sessions = Vec::with_capacity(SESSIONS);
+    for _ in 0..SESSIONS {
+        let session: Value = app
+            .http
+            .post(app.url("/learning-sessions"))
+            .bearer_auth(&student)
+            .json(&json!({"class_id": class, "tool_id": tool}))
+            .send()
+            .await
+            .expect("session")
+            .json()
+            .await
+            .expect("session json");
+        sessions.push(id(&session));
+    }
+    Fixture {
+        sessions,
+        service_secret,
+    }
+}
+
+async fn detect(
+    http: &reqwest::Client,
+    app_url: &str,
+    secret: &str,
+    session: &str,
+    token: &str,
+) -> bool {
+    let response = http
+        .post(format!("{app_url}/learning-sessions/{session}/detections"))
+        .bearer_auth(secret)
+        .json(
+            &json!({"type": "misbehavior", "category": "off_topic", "severity": "medium",
+                      "evidence": token}),
+        )
+        .send()
+        .await;
+    match response {
+        Ok(r) if r.status() == 200 => true,
+        Ok(r) => {
+            eprintln!(
+                "detection: {} {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            );
+            false
+        }
+        Err(e) => {
+            eprintln!("detection: {e}");
+            false
+        }
+    }
+}
+
+/// Operations per second of `clients` loops for the step length.
+async fn rate<F, Fut>(clients: usize, op: F) -> f64
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let op = Arc::new(op);
+    let counter = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + secs();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let op = op.clone();
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut done = 0u64;
+                while Instant::now() < deadline {
+                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                    assert!(op(n).await, "operation failed");
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let mut done = 0;
+    for task in tasks {
+        done += task.await.expect("client");
+    }
+    done as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Waits until the notifications read model holds `n` rows and `n` emails arrived.
+async fn drain(app: &TestApp, arrivals: &Arrivals, n: usize) -> Duration {
+    let started = Instant::now();
+    loop {
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications")
+            .fetch_one(&app.pool)
+            .await
+            .expect("count");
+        let emails = arrivals.lock().expect("arrivals").len();
+        if rows as usize >= n && emails >= n {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "reactions did not drain: {rows} notifications, {emails} emails of {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let arrivals: Arrivals = Arc::default();
+    let smtp_port = smtp_server(arrivals.clone()).await;
+    let app = spawn_app_with(TestOptions {
+        env: vec![
+            ("AUTH_RATE_LIMIT_PER_MINUTE".into(), "100000000".into()),
+            ("SMTP_URL".into(), format!("smtp://127.0.0.1:{smtp_port}")),
+            ("DATABASE_MAX_CONNECTIONS".into(), "20".into()),
+        ],
+        ..TestOptions::default()
+    })
+    .await;
+    app.wait_for_subscribers().await;
+    let f = fixture(&app).await;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("client");
+    let url = app.url("");
+    let url = url.trim_end_matches('/').to_owned();
+    println!(
+        "# reactions benchmark: {CLIENTS} clients, steps of {:?}",
+        secs()
+    );
+
+    // Baseline: GET /health at the same concurrency.
+    let health = {
+        let http = http.clone();
+        let url = format!("{url}/health");
+        rate(CLIENTS, move |_| {
+            let request = http.get(url.clone());
+            async move { request.send().await.is_ok_and(|r| r.status() == 200) }
+        })
+        .await
+    };
+    println!("GET /health, {CLIENTS} clients: {health:.0}/s");
+
+    // Throughput: detections accepted per second, the reactions running behind them.
+    let sessions = Arc::new(f.sessions);
+    let secret = Arc::new(f.service_secret);
+    let sent = Arc::new(AtomicUsize::new(0));
+    let detections = {
+        let (http, url, sessions, secret, sent) = (
+            http.clone(),
+            url.clone(),
+            sessions.clone(),
+            secret.clone(),
+            sent.clone(),
+        );
+        rate(CLIENTS, move |n| {
+            let (http, url, sessions, secret, sent) = (
+                http.clone(),
+                url.clone(),
+                sessions.clone(),
+                secret.clone(),
+                sent.clone(),
+            );
+            async move {
+                sent.fetch_add(1, Ordering::Relaxed);
+                let session = &sessions[n as usize % sessions.len()];
+                detect(&http, &url, &secret, session, &format!("bench-t{n}-x")).await
+            }
+        })
+        .await
+    };
+    let total = sent.load(Ordering::Relaxed);
+    println!(
+        "detections accepted, {CLIENTS} clients: {detections:.0}/s ({:.1} % of GET /health); target ≥ 1000/s",
+        100.0 * detections / health
+    );
+    let drained = drain(&app, &arrivals, total).await;
+    println!(
+        "backlog of {total} notifications and emails drained {:.1} s after the last detection",
+        drained.as_secs_f64()
+    );
+
+    // Latency at a steady rate.
+    let base_rows = total;
+    let seen: Arrivals = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (pool, seen, stop) = (app.pool.clone(), seen.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut after: i64 = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let rows: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT position, body FROM notifications WHERE position > $1 ORDER BY position",
+                )
+                .bind(after)
+                .fetch_all(&pool)
+                .await
+                .expect("notifications");
+                let now = Instant::now();
+                {
+                    let mut seen = seen.lock().expect("seen");
+                    for (position, body) in rows {
+                        after = after.max(position);
+                        if let Some(token) = token_in(&body) {
+                            seen.entry(token).or_insert(now);
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    let steady = secs() * 2;
+    let n = (STEADY_RATE * steady.as_secs()) as usize;
+    let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / STEADY_RATE));
+    let mut requests = Vec::with_capacity(n);
+    let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    for i in 0..n {
+        ticker.tick().await;
+        let token = format!("bench-s{i}-x");
+        sent_at
+            .lock()
+            .expect("sent")
+            .insert(token.clone(), Instant::now());
+        let (http, url, sessions, secret) =
+            (http.clone(), url.clone(), sessions.clone(), secret.clone());
+        requests.push(tokio::spawn(async move {
+            let session = &sessions[i % sessions.len()];
+            detect(&http, &url, &secret, session, &token).await
+        }));
+    }
+    let mut failed = 0;
+    for r in requests {
+        if !r.await.expect("request") {
+            failed += 1;
+        }
+    }
+    drain(&app, &arrivals, base_rows + n).await;
+    // Let the watcher see the last rows.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stop.store(true, Ordering::Relaxed);
+    watcher.await.expect("watcher");
+    let sent_at = sent_at.lock().expect("sent").clone();
+    let latencies = |observed: &HashMap<String, Instant>| {
+        let mut all: Vec<Duration> = sent_at
+            .iter()
+            .filter_map(|(token, sent)| observed.get(token).map(|at| at.duration_since(*sent)))
+            .collect();
+        all.sort();
+        all
+    };
+    let notified = latencies(&seen.lock().expect("seen"));
+    let emailed = latencies(&arrivals.lock().expect("arrivals"));
+    println!(
+        "steady {STEADY_RATE}/s for {:?}: {n} detections, {failed} failed",
+        steady
+    );
+    println!(
+        "detection → notification in read model: n={} p50 {:.1} ms p99 {:.1} ms max {:.1} ms; target p99 ≤ 100 ms",
+        notified.len(),
+        ms(percentile(&notified, 0.5)),
+        ms(percentile(&notified, 0.99)),
+        ms(percentile(&notified, 1.0)),
+    );
+    println!(
+        "detection → email accepted by SMTP: n={} p50 {:.1} ms p99 {:.1} ms max {:.1} ms",
+        emailed.len(),
+        ms(percentile(&emailed, 0.5)),
+        ms(percentile(&emailed, 0.99)),
+        ms(percentile(&emailed, 1.0)),
+    );
+}
