@@ -79,7 +79,13 @@ impl Services {
             .wait_for(name, position, self.read_your_writes_timeout)
             .await
         {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                // This request changed the directory: decide the next ones on the new state.
+                if name == projections::groups::NAME {
+                    self.authz.cache.invalidate();
+                }
+                Ok(())
+            }
             Err(projections::WaitError::Store(e)) => Err(e.into()),
             Err(error) => {
                 tracing::warn!(%error, "read model did not catch up in time");
@@ -356,6 +362,13 @@ impl Application {
             nats,
             read_your_writes_timeout: config.read_your_writes_timeout,
         });
+
+        workers.push(tokio::spawn(crate::invalidation::run(
+            services.pool.clone(),
+            services.identity.session_cache().clone(),
+            services.clone(),
+            shutdown_rx.clone(),
+        )));
 
         let api = openapi(&services);
         let limit = config.max_body_bytes;

@@ -18,6 +18,7 @@ use projections::directory::{self, ClassFacts, GroupFacts};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::directory_cache::{DecisionKey, DirectoryCache};
 use crate::problem::{ApiError, ProblemKind};
 
 /// The policy and schema shipped with the binary.
@@ -277,6 +278,11 @@ impl Policy {
         action_name: &str,
         target: &Target,
     ) -> (bool, Vec<String>) {
+        self.evaluate(who, action_name, target)
+    }
+
+    /// Asks Cedar.
+    fn evaluate(&self, who: Who<'_>, action_name: &str, target: &Target) -> (bool, Vec<String>) {
         let (resource, mut entities) = target_entities(target);
         entities.push(match who {
             Who::User(principal) => principal_entity(principal, target),
@@ -394,15 +400,85 @@ pub const LEARNING_SESSION_ACTIONS: &[&str] = &[
     "learning_session.complete",
 ];
 
-/// Asks the policy on behalf of endpoints, loading the facts from the read models.
+/// Asks the policy on behalf of endpoints, loading the facts from the read models (through
+/// the [`DirectoryCache`]).
 pub struct Authz {
     pub policy: Policy,
     pool: PgPool,
+    pub cache: DirectoryCache,
 }
 
 impl Authz {
     pub fn new(policy: Policy, pool: PgPool) -> Self {
-        Self { policy, pool }
+        Self {
+            policy,
+            pool,
+            cache: DirectoryCache::default(),
+        }
+    }
+
+    /// A group's facts for a user (`None`: no such group).
+    async fn group_facts(&self, id: Uuid, user_id: Uuid) -> Result<Option<GroupFacts>, ApiError> {
+        if let Some(facts) = self.cache.group_facts(id, user_id) {
+            return Ok(Some(facts));
+        }
+        let generation = self.cache.generation();
+        let facts = directory::group_facts(&self.pool, id, user_id).await?;
+        if let Some(facts) = &facts {
+            self.cache
+                .put_group_facts(generation, id, user_id, facts.clone());
+        }
+        Ok(facts)
+    }
+
+    /// A class's facts for a user (`None`: no such class).
+    async fn class_facts(&self, id: Uuid, user_id: Uuid) -> Result<Option<ClassFacts>, ApiError> {
+        if let Some(facts) = self.cache.class_facts(id, user_id) {
+            return Ok(Some(facts));
+        }
+        let generation = self.cache.generation();
+        let facts = directory::class_facts(&self.pool, id, user_id).await?;
+        if let Some(facts) = &facts {
+            self.cache
+                .put_class_facts(generation, id, user_id, facts.clone());
+        }
+        Ok(facts)
+    }
+
+    /// A class row (`None`: no such class).
+    pub async fn class_row(&self, id: Uuid) -> Result<Option<directory::ClassRow>, ApiError> {
+        if let Some(row) = self.cache.class_row(id) {
+            return Ok(Some(row));
+        }
+        let generation = self.cache.generation();
+        let row = directory::get_class(&self.pool, id).await?;
+        if let Some(row) = &row {
+            self.cache.put_class_row(generation, row.clone());
+        }
+        Ok(row)
+    }
+
+    /// [`Policy::decide_as`], remembered for users: a decision is a pure function of the
+    /// caller's attributes, the action and the target with its facts, all of which are in
+    /// the key, so a remembered decision is never stale.
+    pub fn decide_as(&self, who: Who<'_>, action: &str, target: &Target) -> (bool, Vec<String>) {
+        let Who::User(principal) = who else {
+            return self.policy.decide_as(who, action, target);
+        };
+        let key = DecisionKey {
+            user_id: principal.user_id,
+            system_admin: principal.system_admin,
+            auditor: principal.auditor,
+            action: action.to_owned(),
+            resource: format!("{target:?}"),
+        };
+        if let Some(decision) = self.cache.decision(&key) {
+            return decision;
+        }
+        let generation = self.cache.generation();
+        let decision = self.policy.decide_as(who, action, target);
+        self.cache.put_decision(generation, key, decision.clone());
+        decision
     }
 
     pub async fn group_target(
@@ -410,7 +486,8 @@ impl Authz {
         principal: &Principal,
         id: Uuid,
     ) -> Result<Option<Target>, ApiError> {
-        Ok(directory::group_facts(&self.pool, id, principal.user_id)
+        Ok(self
+            .group_facts(id, principal.user_id)
             .await?
             .map(|facts| Target::Group { id, facts }))
     }
@@ -420,7 +497,8 @@ impl Authz {
         principal: &Principal,
         id: Uuid,
     ) -> Result<Option<Target>, ApiError> {
-        Ok(directory::class_facts(&self.pool, id, principal.user_id)
+        Ok(self
+            .class_facts(id, principal.user_id)
             .await?
             .map(|facts| Target::Class { id, facts }))
     }
@@ -437,11 +515,11 @@ impl Authz {
 
     /// [`Authz::require`] for any kind of caller.
     pub fn require_as(&self, who: Who<'_>, action: &str, target: &Target) -> Result<(), ApiError> {
-        if self.policy.decide_as(who, action, target).0 {
+        if self.decide_as(who, action, target).0 {
             return Ok(());
         }
         match target.read_action() {
-            Some(read) if read != action && self.policy.decide_as(who, read, target).0 => {
+            Some(read) if read != action && self.decide_as(who, read, target).0 => {
                 Err(ApiError::kind(ProblemKind::Forbidden))
             }
             Some(_) => Err(ApiError::not_found("resource")),
@@ -501,7 +579,8 @@ impl Authz {
         let session = projections::learning::get(&self.pool, id)
             .await?
             .ok_or_else(|| ApiError::not_found("resource"))?;
-        let facts = directory::class_facts(&self.pool, session.class_id, who.user_id())
+        let facts = self
+            .class_facts(session.class_id, who.user_id())
             .await?
             .ok_or_else(|| ApiError::not_found("resource"))?;
         let target = Target::LearningSession {

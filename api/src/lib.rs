@@ -10,6 +10,8 @@ pub mod app;
 pub mod authz;
 pub mod caller;
 pub mod cli;
+pub mod directory_cache;
+pub mod invalidation;
 pub mod middleware;
 pub mod problem;
 pub mod routes;

@@ -13,6 +13,7 @@ use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use crate::ports::{AppendListener, Clock, Mailer, OutgoingEmail, PasswordHasher};
+use crate::session_cache::SessionCache;
 use crate::tokens::{self, hashes_equal};
 use crate::{Appended, CommandContext, CommandError, CommandRunner, StoreError};
 
@@ -143,6 +144,8 @@ pub struct Identity {
     settings: IdentitySettings,
     /// When this process last recorded each session's use (see `authenticate`).
     touched: std::sync::Mutex<std::collections::HashMap<SessionId, DateTime<Utc>>>,
+    /// Recently authenticated sessions (see `session_cache`).
+    cache: Arc<SessionCache>,
 }
 
 fn max_position(a: Option<i64>, b: Option<i64>) -> Option<i64> {
@@ -167,7 +170,43 @@ impl Identity {
             mailer,
             settings,
             touched: Default::default(),
+            cache: Arc::default(),
         }
+    }
+
+    /// The session cache, for the listener that applies other processes' changes.
+    pub fn session_cache(&self) -> &Arc<SessionCache> {
+        &self.cache
+    }
+
+    /// Runs a command on a user and evicts that user's cached sessions before answering.
+    async fn run_user(
+        &self,
+        user_id: UserId,
+        command: UserCommand,
+        context: &CommandContext,
+    ) -> Result<Appended, CommandError<UserError>> {
+        let result = self.users.execute(user_id, command, context).await;
+        if let Ok(appended) = &result {
+            self.cache.note_change(appended.position);
+        }
+        self.cache.evict_user(user_id);
+        result
+    }
+
+    /// Runs a command on a session and evicts it from the cache before answering.
+    async fn run_session(
+        &self,
+        session_id: SessionId,
+        command: SessionCommand,
+        context: &CommandContext,
+    ) -> Result<Appended, CommandError<SessionError>> {
+        let result = self.sessions.execute(session_id, command, context).await;
+        if let Ok(appended) = &result {
+            self.cache.note_change(appended.position);
+        }
+        self.cache.evict_session(session_id);
+        result
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -228,7 +267,7 @@ impl Identity {
             password_hash: Some(password_hash),
             system_admin,
         };
-        match self.users.execute(user_id, command, context).await {
+        match self.run_user(user_id, command, context).await {
             Ok(_) => Ok(user_id),
             // A brand-new stream can only conflict on the email reservation.
             Err(CommandError::Conflict) => Err(IdentityError::EmailTaken),
@@ -248,7 +287,7 @@ impl Identity {
         } else {
             UserCommand::RevokeSystemAdmin
         };
-        Ok(self.users.execute(user_id, command, context).await?)
+        Ok(self.run_user(user_id, command, context).await?)
     }
 
     /// Grants or revokes the auditor role.
@@ -263,7 +302,7 @@ impl Identity {
         } else {
             UserCommand::RevokeAuditor
         };
-        Ok(self.users.execute(user_id, command, context).await?)
+        Ok(self.run_user(user_id, command, context).await?)
     }
 
     /// Runs a user command that is safe to re-run, retrying a few times on conflicts.
@@ -275,7 +314,7 @@ impl Identity {
     ) -> Result<Appended, IdentityError> {
         let mut attempt = 0;
         loop {
-            match self.users.execute(user_id, command.clone(), context).await {
+            match self.run_user(user_id, command.clone(), context).await {
                 Err(CommandError::Conflict) if attempt < 5 => attempt += 1,
                 other => return Ok(other?),
             }
@@ -354,7 +393,7 @@ impl Identity {
             password_hash: None,
             system_admin: false,
         };
-        match self.users.execute(user_id, command, context).await {
+        match self.run_user(user_id, command, context).await {
             Ok(_) => Ok(user_id),
             Err(CommandError::Conflict) => Err(IdentityError::EmailTaken),
             Err(e) => Err(e.into()),
@@ -379,7 +418,7 @@ impl Identity {
             at,
             policy,
         };
-        let appended = self.sessions.execute(session_id, command, context).await?;
+        let appended = self.run_session(session_id, command, context).await?;
         let absolute = at + policy.absolute;
         Ok(StartedSession {
             session_id,
@@ -401,10 +440,27 @@ impl Identity {
             return Ok(None);
         }
         let hash = tokens::hash_token(token);
+        let now = self.clock.now();
+        let policy = self.settings.sessions;
+        // The cache answers while the session is valid and no renewal is due; the hash is of
+        // a 256-bit random token, so looking it up by value reveals nothing to time.
+        if let Some(hit) = self.cache.get(&hash.0) {
+            let expires_at = hit.principal.session_expires_at;
+            if now < expires_at
+                && now < hit.absolute_expires_at
+                && expires_at - now >= policy.idle / 2
+            {
+                self.touch(hit.principal.session_id, now).await?;
+                return Ok(Some(hit.principal));
+            }
+        }
+        let generation = self.cache.generation();
         let row = sqlx::query(
             "SELECT s.id, s.user_id, s.token_hash, s.expires_at, s.absolute_expires_at, \
                     u.email, u.name, u.disabled, u.system_admin, u.auditor, \
-                    u.created_at AS user_created_at \
+                    u.created_at AS user_created_at, \
+                    (SELECT position FROM subscriber_checkpoints WHERE name = 'identity') \
+                        AS read_checkpoint \
              FROM auth_sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = $1",
         )
@@ -420,7 +476,6 @@ impl Identity {
         let expires_at: DateTime<Utc> = row.try_get("expires_at")?;
         let absolute: DateTime<Utc> = row.try_get("absolute_expires_at")?;
         let disabled: bool = row.try_get("disabled")?;
-        let now = self.clock.now();
         if disabled {
             return Ok(None);
         }
@@ -431,8 +486,7 @@ impl Identity {
             if !session.is_valid_at(now) {
                 if session.ended.is_none() {
                     let _ = self
-                        .sessions
-                        .execute(
+                        .run_session(
                             session_id,
                             SessionCommand::End {
                                 reason: EndReason::Expired,
@@ -445,12 +499,10 @@ impl Identity {
             }
             expires_at = session.expires_at.unwrap_or(expires_at);
         }
-        let policy = self.settings.sessions;
         let mut session_expires_at = expires_at;
         if expires_at - now < policy.idle / 2 {
             match self
-                .sessions
-                .execute(
+                .run_session(
                     session_id,
                     SessionCommand::Renew { at: now, policy },
                     context,
@@ -466,8 +518,32 @@ impl Identity {
                 _ => {}
             }
         }
-        // Last use, at most once a minute per session (operational data, not an event). This
-        // process remembers when it last wrote it, so most requests skip the write.
+        self.touch(session_id, now).await?;
+        let principal = Principal {
+            user_id: row.try_get("user_id")?,
+            session_id,
+            email: row.try_get("email")?,
+            name: row.try_get("name")?,
+            system_admin: row.try_get("system_admin")?,
+            auditor: row.try_get("auditor")?,
+            created_at: row.try_get("user_created_at")?,
+            session_expires_at,
+        };
+        let read_checkpoint: Option<i64> = row.try_get("read_checkpoint")?;
+        self.cache.insert(
+            generation,
+            read_checkpoint.unwrap_or(0),
+            hash.0,
+            principal.clone(),
+            absolute,
+        );
+        Ok(Some(principal))
+    }
+
+    /// Records a session's last use, at most once a minute per session (operational data,
+    /// not an event). This process remembers when it last wrote it, so most requests skip
+    /// the write.
+    async fn touch(&self, session_id: SessionId, now: DateTime<Utc>) -> Result<(), StoreError> {
         let due = {
             let mut touched = self.touched.lock().expect("touched sessions");
             if touched.len() > 100_000 {
@@ -492,16 +568,7 @@ impl Identity {
             .execute(&self.pool)
             .await?;
         }
-        Ok(Some(Principal {
-            user_id: row.try_get("user_id")?,
-            session_id,
-            email: row.try_get("email")?,
-            name: row.try_get("name")?,
-            system_admin: row.try_get("system_admin")?,
-            auditor: row.try_get("auditor")?,
-            created_at: row.try_get("user_created_at")?,
-            session_expires_at,
-        }))
+        Ok(())
     }
 
     /// Ends one session.
@@ -512,8 +579,7 @@ impl Identity {
         reason: EndReason,
     ) -> Result<Appended, IdentityError> {
         Ok(self
-            .sessions
-            .execute(session_id, SessionCommand::End { reason }, context)
+            .run_session(session_id, SessionCommand::End { reason }, context)
             .await?)
     }
 
@@ -584,8 +650,7 @@ impl Identity {
             .await
             .map_err(|_| IdentityError::Hashing)?;
         let appended = self
-            .users
-            .execute(
+            .run_user(
                 principal.user_id,
                 UserCommand::ChangePassword { password_hash },
                 context,
@@ -728,8 +793,7 @@ impl Identity {
             .await
             .map_err(|_| IdentityError::Hashing)?;
         let appended = self
-            .users
-            .execute(
+            .run_user(
                 user_id,
                 UserCommand::CompletePasswordReset {
                     token_hash,
@@ -757,7 +821,7 @@ impl Identity {
         } else {
             UserCommand::Enable
         };
-        let appended = self.users.execute(user_id, command, context).await?;
+        let appended = self.run_user(user_id, command, context).await?;
         let ended = if disabled {
             self.end_all_sessions(context, user_id, None, EndReason::Disabled)
                 .await?

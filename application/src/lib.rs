@@ -12,6 +12,7 @@ pub mod learning;
 pub mod notifications;
 pub mod ports;
 pub mod service_accounts;
+pub mod session_cache;
 pub mod tokens;
 pub mod tools;
 

@@ -17,6 +17,9 @@ use crate::runner::Projection;
 /// The subscriber name of this projection.
 pub const NAME: &str = "groups";
 
+/// Notified (empty payload) when a batch that changed groups, classes or memberships commits.
+pub const DIRECTORY_CHANNEL: &str = "rapt_directory_changed";
+
 /// One row of the read model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupRow {
@@ -165,18 +168,25 @@ impl Projection for GroupsProjection {
         if event.aggregate_type == Group::TYPE {
             let payload: GroupEvent =
                 serde_json::from_value(event.payload.clone()).context("group event payload")?;
-            apply_group(conn, event, payload).await
+            apply_group(conn, event, payload).await?;
         } else if event.aggregate_type == Tool::TYPE {
             let payload: ToolEvent =
                 serde_json::from_value(event.payload.clone()).context("tool event payload")?;
-            apply_tool(conn, event, payload).await
+            return apply_tool(conn, event, payload).await;
         } else if event.aggregate_type == Class::TYPE {
             let payload: ClassEvent =
                 serde_json::from_value(event.payload.clone()).context("class event payload")?;
-            apply_class(conn, event, payload).await
+            apply_class(conn, event, payload).await?;
         } else {
-            Ok(())
+            return Ok(());
         }
+        // The directory changed: every process's authorization cache starts over when this
+        // batch commits (PostgreSQL folds the identical notifications of one transaction).
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(DIRECTORY_CHANNEL)
+            .execute(conn)
+            .await?;
+        Ok(())
     }
 }
 

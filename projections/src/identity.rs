@@ -45,15 +45,28 @@ impl Projection for IdentityProjection {
             }
             _ => return Ok(()),
         };
-        if event.aggregate_type == User::TYPE {
+        let changed = if event.aggregate_type == User::TYPE {
             let payload: UserEvent =
                 serde_json::from_value(event.payload.clone()).context("user event")?;
-            apply_user(conn, id, event, payload).await
+            apply_user(conn, id, event, payload).await?;
+            format!("user:{id}")
         } else {
             let payload: SessionEvent =
                 serde_json::from_value(event.payload.clone()).context("session event")?;
-            apply_session(conn, id, event, payload).await
-        }
+            let started = matches!(payload, SessionEvent::Started { .. });
+            apply_session(conn, id, event, payload).await?;
+            if started {
+                return Ok(());
+            }
+            format!("session:{id}")
+        };
+        // Every process's session cache evicts on this when the batch commits.
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(application::session_cache::CHANNEL)
+            .bind(changed)
+            .execute(conn)
+            .await?;
+        Ok(())
     }
 }
 

@@ -94,7 +94,10 @@ impl ClassesApi {
         position: Option<i64>,
     ) -> Result<Json<ClassDto>, ApiError> {
         self.services.caught_up(read::NAME, position).await?;
-        directory::get_class(&self.services.pool, id)
+        // After a write, `caught_up` started a new cache generation: this reads fresh.
+        self.services
+            .authz
+            .class_row(id)
             .await?
             .map(|c| Json(c.into()))
             .ok_or_else(|| ApiError::not_found("class"))

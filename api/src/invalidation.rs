@@ -1,0 +1,57 @@
+//! Applies other processes' changes to this process's caches: one PostgreSQL listener on the
+//! identity channel (session cache) and the directory channel (authorization cache). When the
+//! connection drops, notifications may have been missed, so both caches start over.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use application::session_cache::{self, SessionCache};
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::app::Services;
+use crate::directory_cache::{self, DirectoryCache};
+
+pub async fn run(
+    pool: PgPool,
+    sessions: Arc<SessionCache>,
+    services: Arc<Services>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let directory = &services.authz.cache;
+    let follow = async {
+        loop {
+            match PgListener::connect_with(&pool).await {
+                Ok(mut listener) => {
+                    let listening = listener
+                        .listen_all([session_cache::CHANNEL, directory_cache::CHANNEL])
+                        .await;
+                    // Anything cached before we listened may have missed a change.
+                    clear(&sessions, directory);
+                    if listening.is_ok() {
+                        while let Ok(notification) = listener.recv().await {
+                            if notification.channel() == session_cache::CHANNEL {
+                                sessions.apply_notification(notification.payload());
+                            } else {
+                                directory.invalidate();
+                            }
+                        }
+                    }
+                }
+                Err(error) => tracing::debug!(%error, "cache listener cannot connect"),
+            }
+            clear(&sessions, directory);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    };
+    tokio::select! {
+        _ = follow => {}
+        _ = shutdown.wait_for(|stop| *stop) => {}
+    }
+}
+
+fn clear(sessions: &SessionCache, directory: &DirectoryCache) {
+    sessions.clear();
+    directory.invalidate();
+}
