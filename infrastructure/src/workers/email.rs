@@ -24,6 +24,7 @@ use projections::{directory, LoggedEvent, Sink};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::memo::Memo;
 use super::templates::{EmailContext, EmailTemplates};
 
 pub const NAME: &str = "email_delivery";
@@ -139,7 +140,11 @@ impl EmailDelivery {
     }
 
     /// Sends one email, with retries, unless it is not due any more.
-    async fn send(&self, job: Job) -> anyhow::Result<()> {
+    async fn send(
+        &self,
+        job: Job,
+        contacts: &Memo<Uuid, Option<(String, String)>>,
+    ) -> anyhow::Result<()> {
         let state = self.notifications.email_delivery(job.id).await?;
         if !state.due() {
             return Ok(());
@@ -150,7 +155,12 @@ impl EmailDelivery {
             error,
             last,
         };
-        let Some((address, name)) = directory::contact(&self.pool, job.recipient_id).await? else {
+        let contact = contacts
+            .get(job.recipient_id, || {
+                directory::contact(&self.pool, job.recipient_id)
+            })
+            .await?;
+        let Some((address, name)) = contact else {
             // Unknown or disabled account: nothing to retry.
             return self
                 .record(
@@ -226,8 +236,9 @@ impl Sink for EmailDelivery {
                 jobs.push(job);
             }
         }
+        let contacts = Memo::default();
         futures::stream::iter(jobs)
-            .map(|job| self.send(job))
+            .map(|job| self.send(job, &contacts))
             .buffer_unordered(CONCURRENCY)
             .try_collect::<Vec<()>>()
             .await?;

@@ -4,5 +4,6 @@
 //! is done, and the work is idempotent (deterministic ids, state read from the event store).
 
 pub mod email;
+mod memo;
 pub mod reactions;
 pub mod templates;

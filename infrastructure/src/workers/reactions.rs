@@ -22,11 +22,13 @@ use application::CommandContext;
 use async_trait::async_trait;
 use domain::assessment::{AssessmentEvent, REVIEW_THRESHOLD};
 use domain::learning::{LearningSessionEvent, Severity};
-use domain::notification::{NotificationKind, NotificationSubject};
+use domain::notification::{NotificationKind, NotificationPreferences, NotificationSubject};
 use futures::{StreamExt as _, TryStreamExt as _};
 use projections::{directory, LoggedEvent, Sink};
 use sqlx::PgPool;
 use uuid::Uuid;
+
+use super::memo::Memo;
 
 pub const NAME: &str = "reactions";
 
@@ -87,28 +89,55 @@ impl Reactions {
     }
 
     /// The notifications one event calls for.
-    async fn plan(&self, event: &LoggedEvent) -> anyhow::Result<Vec<NewNotification>> {
+    async fn plan(
+        &self,
+        event: &LoggedEvent,
+        memo: &BatchMemo,
+    ) -> anyhow::Result<Vec<NewNotification>> {
         let Some(mut reaction) = Reaction::of(event)? else {
             return Ok(vec![]);
         };
         if reaction.class_id.is_nil() {
-            (reaction.class_id, reaction.student_id) =
-                session_facts(&self.pool, reaction.session_id).await?;
+            (reaction.class_id, reaction.student_id) = memo
+                .sessions
+                .get(reaction.session_id, || {
+                    session_facts(&self.pool, reaction.session_id)
+                })
+                .await?;
         }
-        let class = directory::get_class(&self.pool, reaction.class_id)
-            .await?
-            .with_context(|| format!("class {} of event {}", reaction.class_id, event.event_id))?;
-        let recipients = match reaction.audience {
-            Audience::Teachers => directory::class_teachers(&self.pool, class.id).await?,
-            Audience::Overseers => directory::group_overseers(&self.pool, class.group_id).await?,
-        };
+        let class = memo
+            .classes
+            .get(reaction.class_id, || async {
+                directory::get_class(&self.pool, reaction.class_id)
+                    .await?
+                    .with_context(|| format!("class {}", reaction.class_id))
+            })
+            .await?;
+        let teachers = matches!(reaction.audience, Audience::Teachers);
+        let recipients = memo
+            .recipients
+            .get((class.id, teachers), || async {
+                Ok::<_, anyhow::Error>(if teachers {
+                    directory::class_teachers(&self.pool, class.id).await?
+                } else {
+                    directory::group_overseers(&self.pool, class.group_id).await?
+                })
+            })
+            .await?;
         if recipients.is_empty() {
             return Ok(vec![]);
         }
-        let student_name = directory::contact(&self.pool, reaction.student_id)
-            .await?
-            .map(|(_, name)| name)
-            .unwrap_or_else(|| "A student".to_owned());
+        let student_name = memo
+            .names
+            .get(reaction.student_id, || async {
+                Ok::<_, anyhow::Error>(
+                    directory::contact(&self.pool, reaction.student_id)
+                        .await?
+                        .map(|(_, name)| name)
+                        .unwrap_or_else(|| "A student".to_owned()),
+                )
+            })
+            .await?;
         let (title, body) = reaction.texts(&class.name, &student_name);
         let subject = NotificationSubject {
             class_id: class.id,
@@ -121,9 +150,11 @@ impl Reactions {
         };
         let mut planned = Vec::with_capacity(recipients.len());
         for recipient_id in recipients {
-            let email = self
-                .notifications
-                .preferences(recipient_id)
+            let email = memo
+                .preferences
+                .get(recipient_id, || {
+                    self.notifications.preferences(recipient_id)
+                })
                 .await?
                 .email_for(reaction.kind);
             planned.push(NewNotification {
@@ -138,6 +169,38 @@ impl Reactions {
         }
         Ok(planned)
     }
+}
+
+impl Reactions {
+    /// [`Reactions::plan`], each notification with the context of its command.
+    async fn plan_in_context(
+        &self,
+        event: &LoggedEvent,
+        memo: &BatchMemo,
+    ) -> anyhow::Result<Vec<(NewNotification, CommandContext)>> {
+        let context = CommandContext {
+            actor: format!("system:{NAME}"),
+            correlation_id: event.meta("correlation_id").unwrap_or_default().to_owned(),
+            causation_id: Some(event.event_id.to_string()),
+        };
+        Ok(self
+            .plan(event, memo)
+            .await?
+            .into_iter()
+            .map(|n| (n, context.clone()))
+            .collect())
+    }
+}
+
+/// What one batch looks up, once.
+#[derive(Default)]
+struct BatchMemo {
+    sessions: Memo<Uuid, (Uuid, Uuid)>,
+    classes: Memo<Uuid, directory::ClassRow>,
+    /// By class and audience (true: teachers).
+    recipients: Memo<(Uuid, bool), Vec<Uuid>>,
+    names: Memo<Uuid, String>,
+    preferences: Memo<Uuid, NotificationPreferences>,
 }
 
 enum Audience {
@@ -324,25 +387,25 @@ impl Sink for Reactions {
         let Some(last) = events.last() else {
             return Ok(());
         };
-        let mut planned: Vec<(NewNotification, CommandContext)> = Vec::new();
-        let mut waited = false;
-        for event in events {
-            if !REACTING_TO.contains(&event.event_type.as_str()) {
-                continue;
-            }
-            if !waited {
-                self.wait_for_sources(last.position).await?;
-                waited = true;
-            }
-            let context = CommandContext {
-                actor: format!("system:{NAME}"),
-                correlation_id: event.meta("correlation_id").unwrap_or_default().to_owned(),
-                causation_id: Some(event.event_id.to_string()),
-            };
-            for notification in self.plan(event).await? {
-                planned.push((notification, context.clone()));
-            }
+        let relevant: Vec<&LoggedEvent> = events
+            .iter()
+            .filter(|e| REACTING_TO.contains(&e.event_type.as_str()))
+            .collect();
+        if relevant.is_empty() {
+            return Ok(());
         }
+        self.wait_for_sources(last.position).await?;
+        let memo = BatchMemo::default();
+        let mut plans: Vec<Vec<(NewNotification, CommandContext)>> = Vec::new();
+        for chunk in relevant.chunks(CONCURRENCY) {
+            plans.extend(
+                futures::future::try_join_all(
+                    chunk.iter().map(|event| self.plan_in_context(event, &memo)),
+                )
+                .await?,
+            );
+        }
+        let planned: Vec<(NewNotification, CommandContext)> = plans.into_iter().flatten().collect();
         // Armed until a batch that issues commands comes along.
         let fault_after = if planned.is_empty() {
             None
