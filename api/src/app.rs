@@ -292,6 +292,7 @@ impl Application {
         let notifications = Arc::new(Notifications::new(pool.clone(), Arc::new(signal.clone())));
         let reactions = Reactions::new(
             pool.clone(),
+            Checkpoints::new(pool.clone(), subscribers.clone()),
             notifications.clone(),
             config.reactions_fault_after,
         );

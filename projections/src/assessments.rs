@@ -23,6 +23,10 @@ impl Projection for AssessmentsProjection {
         NAME
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[Assessment::TYPE])
+    }
+
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
         sqlx::query("TRUNCATE assessments").execute(conn).await?;
         Ok(())

@@ -39,6 +39,10 @@ impl Projection for DashboardsProjection {
         NAME
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[LearningSession::TYPE, Assessment::TYPE])
+    }
+
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
         sqlx::query(
             "TRUNCATE dashboard_classes, dashboard_sessions, dashboard_misbehavior, dashboard_struggles, \

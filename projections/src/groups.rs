@@ -157,6 +157,10 @@ impl Projection for GroupsProjection {
         NAME
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[Group::TYPE, Class::TYPE, Tool::TYPE])
+    }
+
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
         sqlx::query("TRUNCATE groups, classes, group_members, class_members, tools")
             .execute(conn)

@@ -25,6 +25,10 @@ impl Projection for IdentityProjection {
         NAME
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[User::TYPE, Session::TYPE, ServiceAccount::TYPE])
+    }
+
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
         sqlx::query("TRUNCATE users, auth_sessions, password_reset_tokens, service_accounts")
             .execute(conn)

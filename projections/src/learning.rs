@@ -24,6 +24,10 @@ impl Projection for LearningProjection {
         NAME
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[LearningSession::TYPE])
+    }
+
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
         sqlx::query("TRUNCATE learning_sessions, learning_session_entries")
             .execute(conn)

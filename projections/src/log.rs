@@ -119,6 +119,55 @@ pub async fn read_after<'e>(
         .await
 }
 
+/// What a subscriber reads at once: the events of the types it wants, and how far the log is
+/// covered by that read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slice {
+    pub events: Vec<LoggedEvent>,
+    /// Every event at or below this position has been considered: it is in `events`, of a
+    /// type not asked for, or (above the last returned event) absent. At least `after`.
+    pub covered: i64,
+}
+
+/// Up to `limit` events after `after` whose aggregate type is one of `types` (all when
+/// `None`), in position order, only from finished transactions; with the position up to
+/// which the log is covered. A subscriber that wants few types thus moves past the others
+/// without reading them.
+pub async fn read_slice<'e>(
+    executor: impl PgExecutor<'e>,
+    after: i64,
+    limit: i64,
+    types: Option<&[&str]>,
+) -> sqlx::Result<Slice> {
+    // One statement: the bound and the events below it. Any event below the bound belongs
+    // to a transaction that finished before this statement's snapshot.
+    let rows = sqlx::query(&format!(
+        "SELECT b.bound, e.* FROM (SELECT events_safe_bound() AS bound) b \
+         LEFT JOIN LATERAL (SELECT {COLUMNS} FROM events \
+             WHERE position > $1 AND position < b.bound \
+               AND ($3::text[] IS NULL OR aggregate_type = ANY($3)) \
+             ORDER BY position LIMIT $2) e ON true"
+    ))
+    .bind(after)
+    .bind(limit)
+    .bind(types)
+    .fetch_all(executor)
+    .await?;
+    let mut bound = after + 1;
+    let mut events = Vec::with_capacity(rows.len());
+    for row in &rows {
+        bound = row.try_get("bound")?;
+        if row.try_get::<Option<i64>, _>("position")?.is_some() {
+            events.push(LoggedEvent::from_row(row)?);
+        }
+    }
+    let covered = match events.last() {
+        Some(last) if events.len() as i64 >= limit => last.position,
+        _ => (bound - 1).max(after),
+    };
+    Ok(Slice { events, covered })
+}
+
 /// One stream, in sequence order.
 pub async fn read_stream<'e>(
     executor: impl PgExecutor<'e>,

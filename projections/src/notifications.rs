@@ -27,6 +27,14 @@ impl Projection for NotificationsProjection {
         NAME
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[
+            Notification::TYPE,
+            NotificationPreferences::TYPE,
+            EmailDelivery::TYPE,
+        ])
+    }
+
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
         sqlx::query("TRUNCATE notifications, notification_preferences, email_deliveries")
             .execute(conn)

@@ -12,7 +12,7 @@ use sqlx::{Connection, PgConnection};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::log::{self, LogFilter, LoggedEvent};
+use crate::log::{self, LoggedEvent};
 use crate::signal::LogSignal;
 
 /// A read model: applies events inside the transaction that also moves its checkpoint.
@@ -20,6 +20,11 @@ use crate::signal::LogSignal;
 pub trait Projection: Send + Sync + 'static {
     /// The subscriber name (checkpoint row, lock, `replay <name>`).
     fn name(&self) -> &'static str;
+    /// The aggregate types whose events it applies (`None`: all). Others are skipped
+    /// without being read.
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        None
+    }
     /// Empties the read model's tables before a rebuild.
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()>;
     /// Applies one event. Runs inside the batch transaction.
@@ -31,6 +36,10 @@ pub trait Projection: Send + Sync + 'static {
 #[async_trait]
 pub trait Sink: Send + Sync + 'static {
     fn name(&self) -> &'static str;
+    /// The aggregate types whose events it handles (`None`: all).
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        None
+    }
     async fn deliver(&self, events: &[LoggedEvent]) -> anyhow::Result<()>;
 }
 
@@ -292,52 +301,94 @@ pub(crate) async fn ensure_checkpoint(conn: &mut PgConnection, name: &str) -> sq
         .map(drop)
 }
 
-/// One projection batch: checkpoint, events and rows in one transaction.
+async fn stored_checkpoint(conn: &mut PgConnection, name: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT position FROM subscriber_checkpoints WHERE name = $1")
+        .bind(name)
+        .fetch_one(conn)
+        .await
+}
+
+/// Moves the checkpoint from `from` to `to` unless somebody (a replay) changed it meanwhile;
+/// returns where it is.
+async fn advance(conn: &mut PgConnection, name: &str, from: i64, to: i64) -> sqlx::Result<i64> {
+    if to == from {
+        return Ok(from);
+    }
+    let moved = sqlx::query(
+        "UPDATE subscriber_checkpoints SET position = $3, updated_at = now() \
+         WHERE name = $1 AND position = $2",
+    )
+    .bind(name)
+    .bind(from)
+    .bind(to)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if moved == 1 {
+        Ok(to)
+    } else {
+        stored_checkpoint(conn, name).await
+    }
+}
+
+/// One projection batch: the events it wants are applied and the checkpoint moved in one
+/// transaction; a stretch of the log without such events only moves the checkpoint.
 pub(crate) async fn projection_batch(
     projection: &dyn Projection,
     conn: &mut PgConnection,
     batch_size: i64,
 ) -> anyhow::Result<Batch> {
     let name = projection.name();
-    let mut tx = conn.begin().await?;
-    let checkpoint: i64 = sqlx::query_scalar(
-        "SELECT position FROM subscriber_checkpoints WHERE name = $1 FOR UPDATE",
-    )
-    .bind(name)
-    .fetch_one(&mut *tx)
-    .await?;
-    let events = log::read_after(&mut *tx, checkpoint, batch_size, &LogFilter::default()).await?;
-    let Some(last) = events.last().map(|e| e.position) else {
-        tx.rollback().await?;
+    loop {
+        let checkpoint = stored_checkpoint(&mut *conn, name).await?;
+        let slice = log::read_slice(
+            &mut *conn,
+            checkpoint,
+            batch_size,
+            projection.aggregate_types(),
+        )
+        .await?;
+        if slice.events.is_empty() {
+            let position = advance(&mut *conn, name, checkpoint, slice.covered).await?;
+            return Ok(Batch { position, count: 0 });
+        }
+        let mut tx = conn.begin().await?;
+        let locked: i64 = sqlx::query_scalar(
+            "SELECT position FROM subscriber_checkpoints WHERE name = $1 FOR UPDATE",
+        )
+        .bind(name)
+        .fetch_one(&mut *tx)
+        .await?;
+        if locked != checkpoint {
+            // Reset by a replay since we read: start again from where it is now.
+            tx.rollback().await?;
+            continue;
+        }
+        for event in &slice.events {
+            projection.apply(&mut tx, event).await.with_context(|| {
+                format!(
+                    "applying {} at position {} ({} {} #{})",
+                    event.event_type,
+                    event.position,
+                    event.aggregate_type,
+                    event.aggregate_id,
+                    event.sequence
+                )
+            })?;
+        }
+        sqlx::query(
+            "UPDATE subscriber_checkpoints SET position = $2, updated_at = now() WHERE name = $1",
+        )
+        .bind(name)
+        .bind(slice.covered)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         return Ok(Batch {
-            position: checkpoint,
-            count: 0,
+            position: slice.covered,
+            count: slice.events.len() as i64,
         });
-    };
-    for event in &events {
-        projection.apply(&mut tx, event).await.with_context(|| {
-            format!(
-                "applying {} at position {} ({} {} #{})",
-                event.event_type,
-                event.position,
-                event.aggregate_type,
-                event.aggregate_id,
-                event.sequence
-            )
-        })?;
     }
-    sqlx::query(
-        "UPDATE subscriber_checkpoints SET position = $2, updated_at = now() WHERE name = $1",
-    )
-    .bind(name)
-    .bind(last)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Batch {
-        position: last,
-        count: events.len() as i64,
-    })
 }
 
 /// One sink batch: deliver (retrying until it works), then move the checkpoint if nobody
@@ -349,38 +400,22 @@ async fn sink_batch(
     shutdown: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<Option<Batch>> {
     let name = sink.name();
-    let checkpoint: i64 =
-        sqlx::query_scalar("SELECT position FROM subscriber_checkpoints WHERE name = $1")
-            .bind(name)
-            .fetch_one(&mut *conn)
-            .await?;
-    let events = log::read_after(&mut *conn, checkpoint, batch_size, &LogFilter::default()).await?;
-    let Some(last) = events.last().map(|e| e.position) else {
-        return Ok(Some(Batch {
-            position: checkpoint,
-            count: 0,
-        }));
-    };
-    let mut delay = Duration::from_millis(100);
-    while let Err(error) = sink.deliver(&events).await {
-        tracing::warn!(subscriber = name, error = format!("{error:#}"), retry_in = ?delay, "delivery failed");
-        if pause(delay, shutdown).await {
-            return Ok(None);
+    let checkpoint = stored_checkpoint(&mut *conn, name).await?;
+    let slice = log::read_slice(&mut *conn, checkpoint, batch_size, sink.aggregate_types()).await?;
+    if !slice.events.is_empty() {
+        let mut delay = Duration::from_millis(100);
+        while let Err(error) = sink.deliver(&slice.events).await {
+            tracing::warn!(subscriber = name, error = format!("{error:#}"), retry_in = ?delay, "delivery failed");
+            if pause(delay, shutdown).await {
+                return Ok(None);
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
         }
-        delay = (delay * 2).min(Duration::from_secs(5));
     }
-    sqlx::query(
-        "UPDATE subscriber_checkpoints SET position = $3, updated_at = now() \
-         WHERE name = $1 AND position = $2",
-    )
-    .bind(name)
-    .bind(checkpoint)
-    .bind(last)
-    .execute(&mut *conn)
-    .await?;
+    let position = advance(&mut *conn, name, checkpoint, slice.covered).await?;
     Ok(Some(Batch {
-        position: last,
-        count: events.len() as i64,
+        position,
+        count: slice.events.len() as i64,
     }))
 }
 

@@ -115,5 +115,7 @@ async fn eight_writers_times_500_commands_are_each_applied_exactly_once() {
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    assert_eq!(checkpoint, app.log_head().await);
+    // The checkpoint says how far the log has been considered; it may lie past the newest
+    // event (a stretch with no events for this projection), never before it.
+    assert!(checkpoint >= app.log_head().await);
 }

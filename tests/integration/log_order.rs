@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use projections::log::{read_after, LogFilter};
+use projections::log::{read_after, read_slice, LogFilter};
 use sqlx::PgPool;
 use tests::TestDb;
 
@@ -80,8 +80,37 @@ async fn an_event_committed_later_with_a_lower_position_is_not_skipped() {
         "second is committed"
     );
 
+    // A subscriber that reads only some types is held back the same way: the stretch it
+    // reports as covered ends before the open transaction's position.
+    let slice = read_slice(&pool, 0, 100, Some(&["other_type"]))
+        .await
+        .unwrap();
+    assert!(slice.events.is_empty());
+    let second_position: i64 = sqlx::query_scalar("SELECT max(position) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(
+        slice.covered < second_position,
+        "covered {} must stay below the open transaction's events",
+        slice.covered
+    );
+
     first.commit().await.unwrap();
     assert_eq!(all_ids(&pool).await, ["first", "second"]);
+    // Once it commits, a filtered reader covers both without returning them, and one that
+    // asks for their type gets both.
+    let slice = read_slice(&pool, 0, 100, Some(&["other_type"]))
+        .await
+        .unwrap();
+    assert!(slice.events.is_empty());
+    assert!(slice.covered >= second_position);
+    let slice = read_slice(&pool, 0, 1, None).await.unwrap();
+    assert_eq!(slice.events.len(), 1, "the limit holds");
+    assert_eq!(
+        slice.covered, slice.events[0].position,
+        "covered stops at the limit"
+    );
 }
 
 #[tokio::test]

@@ -17,8 +17,11 @@ use application::notifications::Notifications;
 use application::ports::{Mailer, OutgoingEmail};
 use application::{CommandContext, CommandError};
 use async_trait::async_trait;
-use domain::email::{EmailCommand, EmailError};
-use domain::notification::{NotificationEvent, NotificationKind, NotificationSubject};
+use domain::email::{EmailCommand, EmailDelivery as EmailStream, EmailError};
+use domain::notification::{
+    Notification, NotificationEvent, NotificationKind, NotificationSubject,
+};
+use domain::Aggregate as _;
 use futures::{StreamExt as _, TryStreamExt as _};
 use projections::{directory, LoggedEvent, Sink};
 use sqlx::PgPool;
@@ -227,6 +230,10 @@ impl EmailDelivery {
 impl Sink for EmailDelivery {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[Notification::TYPE, EmailStream::TYPE])
     }
 
     async fn deliver(&self, events: &[LoggedEvent]) -> anyhow::Result<()> {

@@ -20,11 +20,12 @@ use anyhow::Context as _;
 use application::notifications::{NewNotification, Notifications};
 use application::CommandContext;
 use async_trait::async_trait;
-use domain::assessment::{AssessmentEvent, REVIEW_THRESHOLD};
-use domain::learning::{LearningSessionEvent, Severity};
+use domain::assessment::{Assessment, AssessmentEvent, REVIEW_THRESHOLD};
+use domain::learning::{LearningSession, LearningSessionEvent, Severity};
 use domain::notification::{NotificationKind, NotificationPreferences, NotificationSubject};
+use domain::Aggregate as _;
 use futures::{StreamExt as _, TryStreamExt as _};
-use projections::{directory, LoggedEvent, Sink};
+use projections::{directory, Checkpoints, LoggedEvent, Sink};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -48,6 +49,7 @@ const CONCURRENCY: usize = 8;
 
 pub struct Reactions {
     pool: PgPool,
+    checkpoints: Checkpoints,
     notifications: Arc<Notifications>,
     /// Fault injection for tests (`REACTIONS_FAULT_AFTER_COMMANDS`): the first batch fails
     /// after this many commands, as if the process had crashed mid-batch.
@@ -57,11 +59,13 @@ pub struct Reactions {
 impl Reactions {
     pub fn new(
         pool: PgPool,
+        checkpoints: Checkpoints,
         notifications: Arc<Notifications>,
         fault_after: Option<usize>,
     ) -> Self {
         Self {
             pool,
+            checkpoints,
             notifications,
             fault_after: Mutex::new(fault_after),
         }
@@ -70,22 +74,13 @@ impl Reactions {
     /// Waits until the read models have applied everything up to `position`, so that the
     /// recipients are those of the moment of the event (not of an older state).
     async fn wait_for_sources(&self, position: i64) -> anyhow::Result<()> {
-        for _ in 0..3000 {
-            let behind: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM unnest($1::text[]) AS n(name) \
-                 LEFT JOIN subscriber_checkpoints c ON c.name = n.name \
-                 WHERE COALESCE(c.position, 0) < $2",
-            )
-            .bind(SOURCES)
-            .bind(position)
-            .fetch_one(&self.pool)
-            .await?;
-            if behind == 0 {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        for source in SOURCES {
+            self.checkpoints
+                .wait_for(source, position, Duration::from_secs(30))
+                .await
+                .with_context(|| format!("waiting for {source}"))?;
         }
-        anyhow::bail!("the directory read models did not reach position {position}")
+        Ok(())
     }
 
     /// The notifications one event calls for.
@@ -383,6 +378,10 @@ impl Sink for Reactions {
         NAME
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[LearningSession::TYPE, Assessment::TYPE])
+    }
+
     async fn deliver(&self, events: &[LoggedEvent]) -> anyhow::Result<()> {
         let Some(last) = events.last() else {
             return Ok(());
@@ -394,7 +393,8 @@ impl Sink for Reactions {
         if relevant.is_empty() {
             return Ok(());
         }
-        self.wait_for_sources(last.position).await?;
+        let until = relevant.last().map_or(last.position, |e| e.position);
+        self.wait_for_sources(until).await?;
         let memo = BatchMemo::default();
         let mut plans: Vec<Vec<(NewNotification, CommandContext)>> = Vec::new();
         for chunk in relevant.chunks(CONCURRENCY) {
