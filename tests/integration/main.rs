@@ -3,6 +3,7 @@
 mod assessments;
 mod auth;
 mod bad_input;
+mod caches;
 mod concurrency;
 mod events;
 mod failover;

@@ -1,0 +1,307 @@
+//! The request-path caches of ADR 0006 (sessions; directory and authorization), seen from
+//! outside: two real `raptscallions serve` processes, A and B, on one database.
+//!
+//! Each process keeps its own in-process caches. The ADR promises two things, and these
+//! tests hold it to both:
+//!
+//! - **In the process that made a change, synchronously.** After a logout, or after a class
+//!   membership is removed, the very next request to that same process is decided on the new
+//!   state: no polling, no grace period.
+//! - **In every other process, through PostgreSQL `NOTIFY`.** The `identity` and `groups`
+//!   projections notify inside the transaction that applies the change, and every process
+//!   listens and evicts. So a token ended through A, or a membership removed through A, must
+//!   stop working on B shortly after; these tests allow 2 s, far more than the notification
+//!   needs, and only check that the deadline is met.
+//!
+//! Before each change, the request that is about to be refused is made twice on the process
+//! that will later refuse it, so that the answer is in that process's cache and the test
+//! really checks eviction rather than a cold read. Each subscriber (and so each projection
+//! that sends notifications) runs in only one of the two processes, whichever won it; the
+//! same-process checks run against each of A and B in turn, so that in one of the two rounds
+//! the projection applying the change runs in the other process.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tests::{create_admin_cli, test_env, ServerProcess, TestDb, TestOptions};
+
+/// How long another process may take to act on a change made elsewhere.
+const CROSS_PROCESS_DEADLINE: Duration = Duration::from_secs(2);
+
+const ADMIN_EMAIL: &str = "cache.admin@test.example";
+const ADMIN_PASSWORD: &str = "cache admin pw 1";
+
+/// Two server processes on one fresh database, and a system admin's bearer token.
+///
+/// Field order matters for `Drop`: the processes (killed on drop) go before the database.
+struct Cluster {
+    a: ServerProcess,
+    b: ServerProcess,
+    http: reqwest::Client,
+    admin: String,
+    _db: TestDb,
+}
+
+impl Cluster {
+    async fn start() -> Self {
+        let db = TestDb::create().await;
+        let env: HashMap<String, String> = test_env(&db, &TestOptions::default());
+        let a = ServerProcess::start(&env).await;
+        let b = ServerProcess::start(&env).await;
+        // No cookie store: every request is authenticated by its bearer token alone.
+        let http = reqwest::Client::new();
+        create_admin_cli(&env, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        let mut cluster = Self {
+            a,
+            b,
+            http,
+            admin: String::new(),
+            _db: db,
+        };
+        cluster.admin = cluster.login(Side::A, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        cluster
+    }
+
+    fn server(&self, side: Side) -> &ServerProcess {
+        match side {
+            Side::A => &self.a,
+            Side::B => &self.b,
+        }
+    }
+
+    async fn call(
+        &self,
+        side: Side,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut request = self.http.request(method, self.server(side).url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{side:?} {path}: {e}"))
+    }
+
+    /// The status of a bodiless request with `token`.
+    async fn status(&self, side: Side, method: Method, path: &str, token: &str) -> StatusCode {
+        self.call(side, method, path, Some(token), None)
+            .await
+            .status()
+    }
+
+    /// A request as the admin whose status must be `expected`.
+    async fn admin_call(
+        &self,
+        side: Side,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        expected: u16,
+    ) -> Value {
+        let response = self
+            .call(side, method.clone(), path, Some(&self.admin), body)
+            .await;
+        let status = response.status();
+        let text = response.text().await.expect("response body");
+        assert_eq!(
+            status, expected,
+            "admin {method} {path} on {side:?}: {text}"
+        );
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// Signs in through `side`; returns the new session's bearer token.
+    async fn login(&self, side: Side, email: &str, password: &str) -> String {
+        let response = self
+            .call(
+                side,
+                Method::POST,
+                "/auth/login",
+                None,
+                Some(json!({"email": email, "password": password})),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "login {email} on {side:?}");
+        let body: Value = response.json().await.expect("login json");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Registers a user through `side`; returns their id.
+    async fn register(&self, side: Side, email: &str, name: &str, password: &str) -> String {
+        let response = self
+            .call(
+                side,
+                Method::POST,
+                "/auth/register",
+                None,
+                Some(json!({"email": email, "name": name, "password": password})),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "register {email} on {side:?}");
+        let body: Value = response.json().await.expect("register json");
+        body["user"]["id"].as_str().expect("user id").to_owned()
+    }
+
+    /// Makes the request twice on `side`, expecting `expected` both times (the second one is
+    /// answered from that process's caches).
+    async fn read_twice(&self, side: Side, path: &str, token: &str, expected: u16) {
+        for attempt in ["first", "second (cached)"] {
+            assert_eq!(
+                self.status(side, Method::GET, path, token).await,
+                expected,
+                "{attempt} GET {path} on {side:?}"
+            );
+        }
+    }
+
+    /// Repeats `GET path` on `side` until it answers `expected`; panics if no request started
+    /// before [`CROSS_PROCESS_DEADLINE`] did.
+    async fn until_status(&self, side: Side, path: &str, token: &str, expected: u16) {
+        let deadline = tokio::time::Instant::now() + CROSS_PROCESS_DEADLINE;
+        loop {
+            let status = self.status(side, Method::GET, path, token).await;
+            if status == expected {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "GET {path} on {side:?} still answered {status} (expected {expected}) \
+                 {CROSS_PROCESS_DEADLINE:?} after the change"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    A,
+    B,
+}
+
+#[tokio::test]
+async fn sessions_ended_through_one_process_are_refused_by_the_other() {
+    let cluster = Cluster::start().await;
+    let (email, password) = ("roaming@example.org", "roaming password 1");
+    let user = cluster
+        .register(Side::A, email, "Roaming User", password)
+        .await;
+
+    // Logout through A; B, which has the session cached, refuses it within the deadline.
+    let token = cluster.login(Side::A, email, password).await;
+    cluster.read_twice(Side::B, "/auth/me", &token, 200).await;
+    assert_eq!(
+        cluster
+            .status(Side::A, Method::POST, "/auth/logout", &token)
+            .await,
+        204,
+        "logout through A"
+    );
+    cluster.until_status(Side::B, "/auth/me", &token, 401).await;
+
+    // A second session, ended by an admin disabling the account through A.
+    let token = cluster.login(Side::A, email, password).await;
+    cluster.read_twice(Side::B, "/auth/me", &token, 200).await;
+    let path = format!("/users/{user}/disable");
+    cluster
+        .admin_call(Side::A, Method::POST, &path, None, 200)
+        .await;
+    cluster.until_status(Side::B, "/auth/me", &token, 401).await;
+}
+
+#[tokio::test]
+async fn a_logout_is_refused_at_once_by_the_process_that_made_it() {
+    let cluster = Cluster::start().await;
+    let (email, password) = ("local@example.org", "local password 1");
+    cluster
+        .register(Side::A, email, "Local User", password)
+        .await;
+
+    for side in [Side::A, Side::B] {
+        let token = cluster.login(side, email, password).await;
+        cluster.read_twice(side, "/auth/me", &token, 200).await;
+        assert_eq!(
+            cluster
+                .status(side, Method::POST, "/auth/logout", &token)
+                .await,
+            204,
+            "logout through {side:?}"
+        );
+        assert_eq!(
+            cluster.status(side, Method::GET, "/auth/me", &token).await,
+            401,
+            "the very next request to {side:?} after the logout it answered"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_removed_class_membership_is_enforced_by_both_processes() {
+    let cluster = Cluster::start().await;
+    let group = cluster
+        .admin_call(
+            Side::A,
+            Method::POST,
+            "/groups",
+            Some(json!({"name": "Cache School"})),
+            201,
+        )
+        .await;
+    let group = group["id"].as_str().expect("group id");
+    let class = cluster
+        .admin_call(
+            Side::A,
+            Method::POST,
+            &format!("/groups/{group}/classes"),
+            Some(json!({"name": "Cache Class"})),
+            201,
+        )
+        .await;
+    let class = class["id"].as_str().expect("class id");
+    let (email, password) = ("pupil@example.org", "pupil password 1");
+    let student = cluster.register(Side::A, email, "Pupil", password).await;
+    let token = cluster.login(Side::A, email, password).await;
+    let class_path = format!("/classes/{class}");
+    let member_path = format!("/classes/{class}/members/{student}");
+    let enrol = |side| {
+        cluster.admin_call(
+            side,
+            Method::PUT,
+            &member_path,
+            Some(json!({"role": "student"})),
+            200,
+        )
+    };
+    let remove = |side| cluster.admin_call(side, Method::DELETE, &member_path, None, 204);
+
+    // Removed through A, while B has the student's access cached: B refuses within the
+    // deadline.
+    enrol(Side::A).await;
+    cluster.read_twice(Side::B, &class_path, &token, 200).await;
+    remove(Side::A).await;
+    cluster
+        .until_status(Side::B, &class_path, &token, 404)
+        .await;
+
+    // Removed through the process that answers next: refused at once.
+    for side in [Side::A, Side::B] {
+        enrol(side).await;
+        cluster.read_twice(side, &class_path, &token, 200).await;
+        remove(side).await;
+        assert_eq!(
+            cluster.status(side, Method::GET, &class_path, &token).await,
+            404,
+            "the very next request to {side:?} after the removal it made"
+        );
+    }
+}
