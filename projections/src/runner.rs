@@ -263,25 +263,23 @@ async fn run_active(
             }
         };
         status.send_modify(|s| s.position = batch.position);
-        if batch.count == settings.batch_size {
+        if batch.count > 0 {
+            behind_delay = Duration::from_millis(1);
             continue;
         }
         // Committed events above the safe bound wait for an older transaction to finish:
-        // look again soon rather than at the next poll.
-        if batch.count == 0 && log::head(&mut *conn).await? > batch.position {
-            if pause(behind_delay, shutdown).await {
-                return Ok(());
-            }
+        // look again soon (or as soon as something is appended) rather than at the next poll.
+        let wait = if log::head(&mut *conn).await? > batch.position {
+            let wait = behind_delay;
             behind_delay = (behind_delay * 2).min(Duration::from_millis(50));
-            continue;
-        }
-        behind_delay = Duration::from_millis(1);
-        if batch.count > 0 {
-            continue;
-        }
+            wait
+        } else {
+            behind_delay = Duration::from_millis(1);
+            settings.poll_interval
+        };
         tokio::select! {
             _ = wake.changed() => {}
-            _ = tokio::time::sleep(settings.poll_interval) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
         }
     }
