@@ -13,8 +13,8 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tests::{
-    eventually, register_named, spawn_app_with, Person, ReceivedEmail, SchoolFixture, SmtpSink,
-    TestApp, TestOptions,
+    assert_statuses, eventually, register_named, send, spawn_app_with, Person, ReceivedEmail,
+    SchoolFixture, SmtpSink, TestApp, TestOptions,
 };
 
 /// How long a reaction may take to show.
@@ -84,41 +84,6 @@ fn assessment(confidence: f64) -> Value {
             "parsed_result": {"clarity": 2}
         }
     })
-}
-
-/// A request as `token`; returns the status and the JSON body (`Null` when there is none).
-async fn send(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let response = app.call_as(token, method, path, body).await;
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-/// Sends `method path` (with `body`) as each `(who, token, expected status)`; panics listing
-/// every caller that got another status.
-async fn assert_statuses(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-    rows: &[(&str, &String, u16)],
-) {
-    let mut wrong = vec![];
-    for (who, token, expected) in rows {
-        let status = app
-            .status_as(token, method.clone(), path, body.clone())
-            .await;
-        if status != *expected {
-            wrong.push(format!("{who}: expected {expected}, got {status}"));
-        }
-    }
-    assert!(wrong.is_empty(), "{method} {path}: {wrong:#?}");
 }
 
 /// Records a detection in `session` as `token` (the service account, usually).

@@ -1094,3 +1094,38 @@ impl SchoolFixture {
         ]
     }
 }
+
+/// A request as `token`; returns the status and the JSON body (`Null` when there is none).
+pub async fn send(
+    app: &TestApp,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let response = app.call_as(token, method, path, body).await;
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Sends `method path` (with `body`) as each `(who, token, expected status)`; panics listing
+/// every caller that got another status.
+pub async fn assert_statuses(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+    rows: &[(&str, &String, u16)],
+) {
+    let mut wrong = vec![];
+    for (who, token, expected) in rows {
+        let status = app
+            .status_as(token, method.clone(), path, body.clone())
+            .await;
+        if status != *expected {
+            wrong.push(format!("{who}: expected {expected}, got {status}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{method} {path}: {wrong:#?}");
+}
