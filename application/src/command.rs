@@ -165,7 +165,7 @@ impl<A: domain::Aggregate> CommandRunner<A> {
         self.cqrs
             .execute_with_metadata(&id, command, context.metadata())
             .await?;
-        self.listener.appended();
+        self.listener.appended(A::TYPE);
         let position: Option<i64> = sqlx::query_scalar(
             "SELECT max(position) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
         )

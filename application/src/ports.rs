@@ -1,10 +1,10 @@
 //! Ports: what the application needs from the outside world, implemented in infrastructure or
 //! projections.
 
-/// Told after every successful append, so that log subscribers wake up at once instead of
-/// waiting for their next poll.
+/// Told after every successful append (with the stream's aggregate type), so that the log
+/// subscribers that handle it wake up at once instead of waiting for their next poll.
 pub trait AppendListener: Send + Sync + 'static {
-    fn appended(&self);
+    fn appended(&self, aggregate_type: &'static str);
 }
 
 /// An [`AppendListener`] that does nothing (tools and tests that have no subscribers).
@@ -12,7 +12,7 @@ pub trait AppendListener: Send + Sync + 'static {
 pub struct NoListener;
 
 impl AppendListener for NoListener {
-    fn appended(&self) {}
+    fn appended(&self, _aggregate_type: &'static str) {}
 }
 
 use chrono::{DateTime, Utc};

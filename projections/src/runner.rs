@@ -57,6 +57,13 @@ impl Subscriber {
             Self::Sink(s) => s.name(),
         }
     }
+
+    pub fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        match self {
+            Self::Projection(p) => p.aggregate_types(),
+            Self::Sink(s) => s.aggregate_types(),
+        }
+    }
 }
 
 /// What this process knows of one subscriber.
@@ -244,7 +251,7 @@ async fn run_active(
 ) -> anyhow::Result<()> {
     let name = subscriber.name();
     ensure_checkpoint(&mut *conn, name).await?;
-    let mut wake = signal.subscribe();
+    let mut wake = signal.subscribe_to(subscriber.aggregate_types());
     let mut behind_delay = Duration::from_millis(1);
     loop {
         if *shutdown.borrow() {

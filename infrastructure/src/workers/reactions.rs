@@ -25,16 +25,15 @@ use domain::learning::{LearningSession, LearningSessionEvent, Severity};
 use domain::notification::{NotificationKind, NotificationPreferences, NotificationSubject};
 use domain::Aggregate as _;
 use futures::{StreamExt as _, TryStreamExt as _};
-use projections::{directory, Checkpoints, LoggedEvent, Sink};
+use projections::groups::GroupsProjection;
+use projections::identity::IdentityProjection;
+use projections::{directory, Checkpoints, LoggedEvent, Projection, Sink};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::memo::Memo;
 
 pub const NAME: &str = "reactions";
-
-/// The read models recipients and names come from.
-const SOURCES: &[&str] = &[projections::groups::NAME, projections::identity::NAME];
 
 /// The event types that may call for notifications.
 const REACTING_TO: &[&str] = &[
@@ -71,14 +70,34 @@ impl Reactions {
         }
     }
 
-    /// Waits until the read models have applied everything up to `position`, so that the
-    /// recipients are those of the moment of the event (not of an older state).
+    /// Waits until the read models have applied everything up to `position` that concerns
+    /// them, so that the recipients are those of the moment of the event (not of an older
+    /// state). They are woken only by their own aggregate types, so their checkpoint may lag
+    /// behind `position` with nothing left to apply: that counts as caught up.
     async fn wait_for_sources(&self, position: i64) -> anyhow::Result<()> {
-        for source in SOURCES {
-            self.checkpoints
-                .wait_for(source, position, Duration::from_secs(30))
-                .await
-                .with_context(|| format!("waiting for {source}"))?;
+        let sources: [&dyn Projection; 2] = [&GroupsProjection, &IdentityProjection];
+        for source in sources {
+            let name = source.name();
+            let checkpoint = self.checkpoints.position(name).await?;
+            if checkpoint >= position {
+                continue;
+            }
+            // Every event below `position` is committed: the caller read an event there.
+            let pending: Option<i64> = sqlx::query_scalar(
+                "SELECT max(position) FROM events WHERE position > $1 AND position <= $2 \
+                 AND ($3::text[] IS NULL OR aggregate_type = ANY($3))",
+            )
+            .bind(checkpoint)
+            .bind(position)
+            .bind(source.aggregate_types())
+            .fetch_one(&self.pool)
+            .await?;
+            if let Some(pending) = pending {
+                self.checkpoints
+                    .wait_for(name, pending, Duration::from_secs(30))
+                    .await
+                    .with_context(|| format!("waiting for {name}"))?;
+            }
         }
         Ok(())
     }
