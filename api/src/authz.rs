@@ -473,6 +473,13 @@ impl Authz {
             resource: format!("{target:?}"),
         };
         if let Some(decision) = self.cache.decision(&key) {
+            tracing::debug!(
+                principal = %who.uid(),
+                action,
+                allowed = decision.0,
+                policies = ?decision.1,
+                "authorization decision (remembered)"
+            );
             return decision;
         }
         let generation = self.cache.generation();
