@@ -30,11 +30,19 @@ pub async fn run(
                     // Anything cached before we listened may have missed a change.
                     clear(&sessions, directory);
                     if listening.is_ok() {
-                        while let Ok(notification) = listener.recv().await {
-                            if notification.channel() == session_cache::CHANNEL {
-                                sessions.apply_notification(notification.payload());
-                            } else {
-                                directory.invalidate();
+                        loop {
+                            match listener.try_recv().await {
+                                Ok(Some(notification)) => {
+                                    if notification.channel() == session_cache::CHANNEL {
+                                        sessions.apply_notification(notification.payload());
+                                    } else {
+                                        directory.invalidate();
+                                    }
+                                }
+                                // The connection dropped (sqlx reconnects and listens again
+                                // on the next call): notifications may have been missed.
+                                Ok(None) => clear(&sessions, directory),
+                                Err(_) => break,
                             }
                         }
                     }
