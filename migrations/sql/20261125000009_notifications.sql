@@ -132,3 +132,9 @@ CREATE TABLE dashboard_classes (
     class_id uuid   PRIMARY KEY,
     position bigint NOT NULL
 );
+
+-- The reactions subscriber starts at the end of the log as it is now: detections recorded
+-- before notifications existed are not notified (nor emailed) after the fact.
+INSERT INTO subscriber_checkpoints (name, position)
+SELECT 'reactions', coalesce(max(position), 0) FROM events
+ON CONFLICT (name) DO NOTHING;
