@@ -22,7 +22,7 @@ use domain::notification::{
     Notification, NotificationEvent, NotificationKind, NotificationSubject,
 };
 use domain::Aggregate as _;
-use futures::{StreamExt as _, TryStreamExt as _};
+use futures::StreamExt as _;
 use projections::{directory, LoggedEvent, Sink};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -237,18 +237,24 @@ impl Sink for EmailDelivery {
     }
 
     async fn deliver(&self, events: &[LoggedEvent]) -> anyhow::Result<()> {
-        let mut jobs = Vec::new();
+        let mut jobs: Vec<Job> = Vec::new();
         for event in events {
             if let Some(job) = self.job(event).await? {
-                jobs.push(job);
+                // One email once per batch (a redelivered slice may hold both its creation
+                // and a retry request).
+                if !jobs.iter().any(|j| j.id == job.id) {
+                    jobs.push(job);
+                }
             }
         }
         let contacts = Memo::default();
-        futures::stream::iter(jobs)
+        // Every job runs to its end (an abandoned send could have been accepted by the SMTP
+        // server without its outcome being recorded); then the first failure fails the batch.
+        let results: Vec<anyhow::Result<()>> = futures::stream::iter(jobs)
             .map(|job| self.send(job, &contacts))
             .buffer_unordered(CONCURRENCY)
-            .try_collect::<Vec<()>>()
-            .await?;
-        Ok(())
+            .collect()
+            .await;
+        results.into_iter().collect()
     }
 }
