@@ -53,6 +53,19 @@ pub async fn request_context<E: Endpoint>(next: E, mut req: Request) -> Result<R
 
 /// Reads the body with a size limit (413 beyond it) and rejects JSON that does not parse
 /// (400), so that a later schema error is always a 422.
+/// Whether any string or key of the JSON document holds a NUL character.
+fn json_has_nul(bytes: &[u8]) -> bool {
+    fn has(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(items) => items.iter().any(has),
+            serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has(v)),
+            _ => false,
+        }
+    }
+    serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|v| has(&v))
+}
+
 pub async fn body_guard<E: Endpoint>(next: E, mut req: Request, limit: usize) -> Result<Response> {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.call(req).await.map(IntoResponse::into_response);
@@ -94,6 +107,15 @@ pub async fn body_guard<E: Endpoint>(next: E, mut req: Request, limit: usize) ->
                     error.column(),
                     error.classify_name()
                 ),
+            )
+            .into_response());
+        }
+        // PostgreSQL stores no NUL character (in text or jsonb): refuse it here with a 422
+        // rather than fail at the database. It can only come as the escape `\u0000`.
+        if bytes.windows(6).any(|w| w == b"\\u0000") && json_has_nul(&bytes) {
+            return Ok(ApiError::new(
+                ProblemKind::InvalidRequest,
+                "strings may not contain the NUL character (\\u0000)".to_owned(),
             )
             .into_response());
         }

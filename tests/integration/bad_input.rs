@@ -58,6 +58,7 @@ async fn each_malformed_request_gets_its_status_and_problem_type_and_changes_not
         case("JSON array",              "POST",  "/groups",    json,          "[]",                                  422,    "invalid-request"),
         case("empty body",              "POST",  "/groups",    json,          "",                                    422,    "invalid-request"),
         case("blank name",              "POST",  "/groups",    json,          r#"{"name":"   "}"#,                   422,    "invalid-request"),
+        case("NUL character",           "POST",  "/groups",    json,          r#"{"name":"a\u0000b"}"#,              422,    "invalid-request"),
         case("name too long",           "POST",  "/groups",    json,          format!(r#"{{"name":"{}"}}"#, "n".repeat(201)), 422, "invalid-request"),
         case("oversized body",          "POST",  "/groups",    json,          huge,                                  413,    "payload-too-large"),
         case("not JSON content type",   "POST",  "/groups",    Some("text/plain"), r#"{"name":"A"}"#,                415,    "unsupported-media-type"),
