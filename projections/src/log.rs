@@ -168,6 +168,22 @@ pub async fn read_slice<'e>(
     Ok(Slice { events, covered })
 }
 
+/// The payload of a stream's first event (what created it), if the stream exists.
+pub async fn first_payload<'e>(
+    executor: impl PgExecutor<'e>,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> sqlx::Result<Option<Value>> {
+    sqlx::query_scalar(
+        "SELECT payload FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+         AND sequence = 1",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_optional(executor)
+    .await
+}
+
 /// One stream, in sequence order.
 pub async fn read_stream<'e>(
     executor: impl PgExecutor<'e>,

@@ -662,21 +662,9 @@ impl Drop for SmtpSink {
     }
 }
 
-/// Registers a user through the API; returns (token, user json).
+/// Registers a user (named "Test User") through the API; returns (token, user json).
 pub async fn register(app: &TestApp, email: &str, password: &str) -> (String, Value) {
-    let response = app
-        .http
-        .post(app.url("/auth/register"))
-        .json(&serde_json::json!({"email": email, "name": "Test User", "password": password}))
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(response.status(), 201, "register {email}");
-    let body: Value = response.json().await.expect("json");
-    (
-        body["token"].as_str().expect("token").to_owned(),
-        body["user"].clone(),
-    )
+    register_named(app, email, "Test User", password).await
 }
 
 /// Creates a system admin with the real `create-admin` command (password on stdin).

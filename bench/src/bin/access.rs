@@ -8,66 +8,21 @@
 //! Run: `cargo run --release -p bench --bin access` (services as for the tests;
 //! `BENCH_SECS` sets the length of each step, default 5).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use application::ports::PasswordHasher as _;
 use application::CommandContext;
+use bench::{client, rate, secs};
 use domain::group::{GroupName, GroupRole};
 use domain::user::Password;
 use infrastructure::passwords::{Argon2Hasher, Argon2Settings};
 use serde_json::{json, Value};
 use tests::{register, spawn_app_with, TestApp, TestOptions};
 
-fn secs() -> Duration {
-    Duration::from_secs(
-        std::env::var("BENCH_SECS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(5),
-    )
-}
-
-/// Runs `clients` loops of `op` for the step length; returns operations per second.
-async fn rate<F, Fut>(clients: usize, op: F) -> f64
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-{
-    let op = Arc::new(op);
-    let done = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + secs();
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..clients)
-        .map(|_| {
-            let op = op.clone();
-            let done = done.clone();
-            tokio::spawn(async move {
-                while Instant::now() < deadline {
-                    assert!(op().await, "operation failed");
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.expect("client");
-    }
-    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .build()
-        .expect("client")
-}
-
 async fn get_rate(app: &TestApp, path: &str, token: Option<String>, clients: usize) -> f64 {
     let http = client();
     let url = app.url(path);
-    rate(clients, move || {
+    rate(clients, move |_| {
         let mut request = http.get(url.clone());
         if let Some(token) = &token {
             request = request.bearer_auth(token);
@@ -122,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
             let hasher = hasher.clone();
             let password = password.clone();
             let hash = hash.clone();
-            rate(clients, move || {
+            rate(clients, move |_| {
                 let hasher = hasher.clone();
                 let password = password.clone();
                 let hash = hash.clone();
@@ -132,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
         };
         let http = client();
         let url = app.url("/auth/login");
-        let logins = rate(clients, move || {
+        let logins = rate(clients, move |_| {
             let request = http
                 .post(url.clone())
                 .json(&json!({"email": "bench@example.org", "password": "benchmark password"}));

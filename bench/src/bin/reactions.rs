@@ -13,10 +13,11 @@
 //! `BENCH_SECS` sets the length of each step, default 5).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bench::{client, rate, secs};
 use reqwest::Method;
 use serde_json::{json, Value};
 use tests::{register, spawn_app_with, TestApp, TestOptions};
@@ -28,15 +29,6 @@ use tokio::net::TcpListener;
 const SESSIONS: usize = 200;
 const CLIENTS: usize = 8;
 const STEADY_RATE: u64 = 200;
-
-fn secs() -> Duration {
-    Duration::from_secs(
-        std::env::var("BENCH_SECS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(5),
-    )
-}
 
 /// Arrival times of messages by the token found in their body.
 type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
@@ -228,38 +220,6 @@ async fn detect(
     }
 }
 
-/// Operations per second of `clients` loops for the step length.
-async fn rate<F, Fut>(clients: usize, op: F) -> f64
-where
-    F: Fn(u64) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-{
-    let op = Arc::new(op);
-    let counter = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + secs();
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..clients)
-        .map(|_| {
-            let op = op.clone();
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                let mut done = 0u64;
-                while Instant::now() < deadline {
-                    let n = counter.fetch_add(1, Ordering::Relaxed);
-                    assert!(op(n).await, "operation failed");
-                    done += 1;
-                }
-                done
-            })
-        })
-        .collect();
-    let mut done = 0;
-    for task in tasks {
-        done += task.await.expect("client");
-    }
-    done as f64 / started.elapsed().as_secs_f64()
-}
-
 /// Waits until the notifications read model holds `n` rows and `n` emails arrived.
 async fn drain(app: &TestApp, arrivals: &Arrivals, n: usize) -> Duration {
     let started = Instant::now();
@@ -295,10 +255,7 @@ async fn main() {
     .await;
     app.wait_for_subscribers().await;
     let f = fixture(&app).await;
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .build()
-        .expect("client");
+    let http = client();
     let url = app.url("");
     let url = url.trim_end_matches('/').to_owned();
     println!(

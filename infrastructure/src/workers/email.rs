@@ -81,13 +81,12 @@ impl EmailDelivery {
             "email.retry_requested" => {
                 let id: Uuid = event.aggregate_id.parse().context("email id")?;
                 // The notification's creation, from the write side.
-                let payload: serde_json::Value = sqlx::query_scalar(
-                    "SELECT payload FROM events WHERE aggregate_type = 'notification' \
-                     AND aggregate_id = $1 AND sequence = 1",
+                let payload = projections::log::first_payload(
+                    &self.pool,
+                    Notification::TYPE,
+                    &id.to_string(),
                 )
-                .bind(id.to_string())
-                .fetch_one(&self.pool)
-                .await
+                .await?
                 .with_context(|| format!("notification {id}"))?;
                 let Some(n) = created(payload)? else {
                     return Ok(None);

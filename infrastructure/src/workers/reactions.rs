@@ -373,14 +373,10 @@ impl Reaction {
 
 /// The class and student of a learning session, from its `session.started` event.
 async fn session_facts(pool: &PgPool, session_id: Uuid) -> anyhow::Result<(Uuid, Uuid)> {
-    let payload: serde_json::Value = sqlx::query_scalar(
-        "SELECT payload FROM events WHERE aggregate_type = 'learning_session' \
-         AND aggregate_id = $1 AND sequence = 1",
-    )
-    .bind(session_id.to_string())
-    .fetch_one(pool)
-    .await
-    .with_context(|| format!("the start of learning session {session_id}"))?;
+    let payload =
+        projections::log::first_payload(pool, LearningSession::TYPE, &session_id.to_string())
+            .await?
+            .with_context(|| format!("the start of learning session {session_id}"))?;
     match serde_json::from_value(payload)? {
         LearningSessionEvent::Started {
             class_id,
