@@ -71,21 +71,56 @@ pub struct Services {
 impl Services {
     /// Read-your-writes: waits (bounded) until projection `name` has passed `position`.
     pub async fn caught_up(&self, name: &str, position: Option<i64>) -> Result<(), ApiError> {
+        self.wait_for(name, position).await?;
+        // This request changed the directory: decide the next ones on the new state.
+        if name == projections::groups::NAME {
+            self.authz.cache.invalidate();
+        }
+        Ok(())
+    }
+
+    /// [`caught_up`](Self::caught_up) after creating a group or class: a new entity is in
+    /// no cached authorization entry (missing ones are never cached, and it has no members
+    /// yet), so the directory cache keeps its generation.
+    pub async fn caught_up_created(
+        &self,
+        name: &str,
+        position: Option<i64>,
+    ) -> Result<(), ApiError> {
+        self.wait_for(name, position).await
+    }
+
+    /// Waits (bounded) until `projection` has applied everything committed so far.
+    pub async fn caught_up_with_log(
+        &self,
+        projection: &dyn projections::Projection,
+    ) -> Result<(), ApiError> {
+        let waited = self
+            .checkpoints
+            .wait_for_handled(
+                projection.name(),
+                projection.aggregate_types(),
+                None,
+                self.read_your_writes_timeout,
+            )
+            .await;
+        self.waited(waited)
+    }
+
+    async fn wait_for(&self, name: &str, position: Option<i64>) -> Result<(), ApiError> {
         let Some(position) = position else {
             return Ok(());
         };
-        match self
+        let waited = self
             .checkpoints
             .wait_for(name, position, self.read_your_writes_timeout)
-            .await
-        {
-            Ok(()) => {
-                // This request changed the directory: decide the next ones on the new state.
-                if name == projections::groups::NAME {
-                    self.authz.cache.invalidate();
-                }
-                Ok(())
-            }
+            .await;
+        self.waited(waited)
+    }
+
+    fn waited(&self, waited: Result<(), projections::WaitError>) -> Result<(), ApiError> {
+        match waited {
+            Ok(()) => Ok(()),
             Err(projections::WaitError::Store(e)) => Err(e.into()),
             Err(error) => {
                 tracing::warn!(%error, "read model did not catch up in time");

@@ -84,7 +84,7 @@ impl Assessments {
                 content_hash,
             }),
         };
-        let appended = self.runner.execute(id, command, context).await?;
+        let appended = self.runner.execute_new(id, command, context).await?;
         Ok((id, appended))
     }
 

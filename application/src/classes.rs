@@ -48,7 +48,7 @@ impl Classes {
         let id = Uuid::now_v7();
         let appended = self
             .runner
-            .execute(id, ClassCommand::Create { name, group }, context)
+            .execute_new(id, ClassCommand::Create { name, group }, context)
             .await?;
         Ok((id, appended))
     }

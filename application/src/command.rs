@@ -6,7 +6,8 @@ use std::error::Error as StdError;
 use std::sync::Arc;
 
 use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{AggregateError, CqrsFramework, EventStore};
+use cqrs_es::{AggregateError, EventStore};
+use domain::DomainEvent;
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -125,26 +126,38 @@ impl<E: StdError + 'static> From<AggregateError<E>> for CommandError<E> {
 }
 
 /// Runs commands for one aggregate type.
+///
+/// Loading goes through postgres-es (its repository reads the stream); deciding is the domain
+/// aggregate's `handle`; appending is one `INSERT … SELECT FROM UNNEST … RETURNING position`
+/// in its own implicit transaction, instead of cqrs-es's `commit` (`BEGIN`, one `INSERT` per
+/// event, `COMMIT`): one round trip instead of three or more, atomic all the same, and it
+/// returns the global positions, which cqrs-es does not (before, a fourth round trip read
+/// them back). Same table, same columns, same optimistic concurrency: the primary key
+/// `(aggregate_type, aggregate_id, sequence)` refuses a second writer of the same sequence
+/// (ADR 0007).
 pub struct CommandRunner<A: domain::Aggregate> {
-    cqrs: CqrsFramework<Stream<A>, PersistedEventStore<PostgresEventRepository, Stream<A>>>,
     store: PersistedEventStore<PostgresEventRepository, Stream<A>>,
     pool: PgPool,
     listener: Arc<dyn AppendListener>,
 }
 
+/// The append: the stream's next events in sequence order, positions assigned by the
+/// `events_assign_position` trigger in insert order.
+const APPEND: &str = "INSERT INTO events \
+        (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+    SELECT $1, $2, $3 + e.ord, e.event_type, e.event_version, e.payload, $7 \
+    FROM UNNEST($4::text[], $5::text[], $6::jsonb[]) WITH ORDINALITY \
+        AS e(event_type, event_version, payload, ord) \
+    ORDER BY e.ord \
+    RETURNING position";
+
 impl<A: domain::Aggregate> CommandRunner<A> {
     pub fn new(pool: PgPool, listener: Arc<dyn AppendListener>) -> Self {
         // No cqrs-es queries: read models are checkpointed log subscribers (see projections),
         // because cqrs-es dispatches queries outside the transaction and may lose updates.
-        let cqrs = CqrsFramework::new(
-            PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone())),
-            vec![],
-            (),
-        );
         let store =
             PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone()));
         Self {
-            cqrs,
             store,
             pool,
             listener,
@@ -161,20 +174,83 @@ impl<A: domain::Aggregate> CommandRunner<A> {
         command: A::Command,
         context: &CommandContext,
     ) -> Result<Appended, CommandError<A::Error>> {
+        let (state, version) = self.load(id).await?;
+        self.decide_and_append(id, &state, version, command, context)
+            .await
+    }
+
+    /// Like [`execute`](Self::execute) for a stream that cannot exist yet (its id was just
+    /// generated): decides against the empty state without reading the stream. Should the
+    /// stream exist after all, the append conflicts on sequence 1 and nothing is written.
+    #[tracing::instrument(skip_all, fields(aggregate = A::TYPE, id = %id))]
+    pub async fn execute_new(
+        &self,
+        id: Uuid,
+        command: A::Command,
+        context: &CommandContext,
+    ) -> Result<Appended, CommandError<A::Error>> {
+        self.decide_and_append(id, &A::default(), 0, command, context)
+            .await
+    }
+
+    async fn decide_and_append(
+        &self,
+        id: Uuid,
+        state: &A,
+        version: usize,
+        command: A::Command,
+        context: &CommandContext,
+    ) -> Result<Appended, CommandError<A::Error>> {
+        let events = state.handle(command).map_err(CommandError::Rejected)?;
         let id = id.to_string();
-        self.cqrs
-            .execute_with_metadata(&id, command, context.metadata())
-            .await?;
+        if events.is_empty() {
+            // Nothing changed; a reader that has passed the stream's newest event sees it.
+            let position: Option<i64> = sqlx::query_scalar(
+                "SELECT max(position) FROM events \
+                 WHERE aggregate_type = $1 AND aggregate_id = $2",
+            )
+            .bind(A::TYPE)
+            .bind(&id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::from)?;
+            return Ok(Appended { position });
+        }
+        let mut types = Vec::with_capacity(events.len());
+        let mut versions = Vec::with_capacity(events.len());
+        let mut payloads = Vec::with_capacity(events.len());
+        for event in &events {
+            types.push(event.event_type());
+            versions.push(event.event_version());
+            payloads.push(
+                serde_json::to_value(event)
+                    .map_err(|e| CommandError::Store(StoreError::Internal(Box::new(e))))?,
+            );
+        }
+        let metadata = serde_json::to_value(context.metadata())
+            .map_err(|e| CommandError::Store(StoreError::Internal(Box::new(e))))?;
+        let positions: Vec<i64> = sqlx::query_scalar(APPEND)
+            .bind(A::TYPE)
+            .bind(&id)
+            .bind(version as i64)
+            .bind(&types)
+            .bind(&versions)
+            .bind(&payloads)
+            .bind(&metadata)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| match &e {
+                // The stream's next sequence is taken, or a reservation made by a trigger
+                // in the same statement (one account per email) is: a conflict either way.
+                sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+                    CommandError::Conflict
+                }
+                _ => CommandError::Store(StoreError::from(e)),
+            })?;
         self.listener.appended(A::TYPE);
-        let position: Option<i64> = sqlx::query_scalar(
-            "SELECT max(position) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
-        )
-        .bind(A::TYPE)
-        .bind(&id)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(StoreError::from)?;
-        Ok(Appended { position })
+        Ok(Appended {
+            position: positions.into_iter().max(),
+        })
     }
 
     /// The aggregate's current state from the write side (its events), and its version (the

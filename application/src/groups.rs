@@ -50,7 +50,7 @@ impl Groups {
         let id = Uuid::now_v7();
         let appended = self
             .runner
-            .execute(id, GroupCommand::Create { name, parent }, context)
+            .execute_new(id, GroupCommand::Create { name, parent }, context)
             .await?;
         Ok((id, appended))
     }

@@ -63,7 +63,7 @@ impl LearningSessions {
         let id = Uuid::now_v7();
         let appended = self
             .runner
-            .execute(
+            .execute_new(
                 id,
                 LearningSessionCommand::Start {
                     student_id,

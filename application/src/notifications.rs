@@ -69,7 +69,7 @@ impl Notifications {
             email: new.email,
             cause_event_id: new.cause_event_id,
         };
-        match self.notifications.execute(id, command, context).await {
+        match self.notifications.execute_new(id, command, context).await {
             Ok(appended) => Ok(Some((id, appended))),
             // Created before (a repeated reaction), or concurrently by another run of it.
             Err(CommandError::Rejected(NotificationError::AlreadyCreated))

@@ -58,7 +58,7 @@ impl ServiceAccounts {
         let id = Uuid::now_v7();
         let appended = self
             .runner
-            .execute(
+            .execute_new(
                 id,
                 ServiceAccountCommand::Create {
                     name,

@@ -41,6 +41,37 @@ impl Checkpoints {
         Ok(position.unwrap_or(0))
     }
 
+    /// Returns once subscriber `name`, which handles `types` (`None`: all), has applied every
+    /// event of those types that is committed now, up to `up_to` if given. A subscriber is
+    /// woken only by its own types, so its checkpoint may stay behind a position with nothing
+    /// left for it to apply: this waits for the newest event it actually has to apply.
+    pub async fn wait_for_handled(
+        &self,
+        name: &str,
+        types: Option<&[&str]>,
+        up_to: Option<i64>,
+        timeout: Duration,
+    ) -> Result<(), WaitError> {
+        let checkpoint = self.position(name).await?;
+        if up_to.is_some_and(|up_to| checkpoint >= up_to) {
+            return Ok(());
+        }
+        let pending: Option<i64> = sqlx::query_scalar(
+            "SELECT max(position) FROM events WHERE position > $1 \
+             AND ($2::bigint IS NULL OR position <= $2) \
+             AND ($3::text[] IS NULL OR aggregate_type = ANY($3))",
+        )
+        .bind(checkpoint)
+        .bind(up_to)
+        .bind(types)
+        .fetch_one(&self.pool)
+        .await?;
+        match pending {
+            Some(pending) => self.wait_for(name, pending, timeout).await,
+            None => Ok(()),
+        }
+    }
+
     /// Returns once subscriber `name` has handled every event up to `position`, or fails after
     /// `timeout`. When the subscriber runs in this process its progress is followed in
     /// memory; otherwise its checkpoint row is polled.

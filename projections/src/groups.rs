@@ -169,10 +169,15 @@ impl Projection for GroupsProjection {
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &LoggedEvent) -> anyhow::Result<()> {
-        if event.aggregate_type == Group::TYPE {
+        // A creation adds an entity that no cached entry can mention (the cache never
+        // stores a missing group or class, and a new one has no members yet), so it leaves
+        // the authorization caches alone; every other change starts them over.
+        let changes_cached_facts = if event.aggregate_type == Group::TYPE {
             let payload: GroupEvent =
                 serde_json::from_value(event.payload.clone()).context("group event payload")?;
+            let created = matches!(payload, GroupEvent::Created { .. });
             apply_group(conn, event, payload).await?;
+            !created
         } else if event.aggregate_type == Tool::TYPE {
             let payload: ToolEvent =
                 serde_json::from_value(event.payload.clone()).context("tool event payload")?;
@@ -180,8 +185,13 @@ impl Projection for GroupsProjection {
         } else if event.aggregate_type == Class::TYPE {
             let payload: ClassEvent =
                 serde_json::from_value(event.payload.clone()).context("class event payload")?;
+            let created = matches!(payload, ClassEvent::Created { .. });
             apply_class(conn, event, payload).await?;
+            !created
         } else {
+            return Ok(());
+        };
+        if !changes_cached_facts {
             return Ok(());
         }
         // The directory changed: every process's authorization cache starts over when this

@@ -127,6 +127,9 @@ pub struct Slice {
     /// Every event at or below this position has been considered: it is in `events`, of a
     /// type not asked for, or (above the last returned event) absent. At least `after`.
     pub covered: i64,
+    /// The newest committed position in the whole log when this was read (0: empty log).
+    /// Above `covered` while older transactions are still running or more events wait.
+    pub head: i64,
 }
 
 /// Up to `limit` events after `after` whose aggregate type is one of `types` (all when
@@ -142,7 +145,9 @@ pub async fn read_slice<'e>(
     // One statement: the bound and the events below it. Any event below the bound belongs
     // to a transaction that finished before this statement's snapshot.
     let rows = sqlx::query(&format!(
-        "SELECT b.bound, e.* FROM (SELECT events_safe_bound() AS bound) b \
+        "SELECT b.bound, b.head, e.* \
+         FROM (SELECT events_safe_bound() AS bound, \
+                      (SELECT coalesce(max(position), 0) FROM events) AS head) b \
          LEFT JOIN LATERAL (SELECT {COLUMNS} FROM events \
              WHERE position > $1 AND position < b.bound \
                AND ($3::text[] IS NULL OR aggregate_type = ANY($3)) \
@@ -154,9 +159,11 @@ pub async fn read_slice<'e>(
     .fetch_all(executor)
     .await?;
     let mut bound = after + 1;
+    let mut head = after;
     let mut events = Vec::with_capacity(rows.len());
     for row in &rows {
         bound = row.try_get("bound")?;
+        head = row.try_get("head")?;
         if row.try_get::<Option<i64>, _>("position")?.is_some() {
             events.push(LoggedEvent::from_row(row)?);
         }
@@ -165,7 +172,11 @@ pub async fn read_slice<'e>(
         Some(last) if events.len() as i64 >= limit => last.position,
         _ => (bound - 1).max(after),
     };
-    Ok(Slice { events, covered })
+    Ok(Slice {
+        events,
+        covered,
+        head,
+    })
 }
 
 /// The payload of a stream's first event (what created it), if the stream exists.

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 
-use crate::runner::{ensure_checkpoint, projection_batch, try_subscriber_lock, Projection};
+use crate::runner::{ensure_checkpoint, projection_batch, try_subscriber_lock, Cursor, Projection};
 use crate::{log, signal};
 
 /// Empties the projection's tables and sets its checkpoint to 0, in one transaction that
@@ -48,15 +48,17 @@ pub async fn rebuild(
         .context("connecting for the rebuild")?;
     reset(pool, projection).await?;
     if try_subscriber_lock(&mut conn, name).await? {
+        let mut cursor = Cursor::load(&mut conn, name).await?;
         loop {
-            let batch = projection_batch(projection, &mut conn, batch_size).await?;
-            if batch.position >= target {
+            let batch = projection_batch(projection, &mut conn, batch_size, &mut cursor).await?;
+            if cursor.position >= target {
                 break;
             }
             if batch.count == 0 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }
+        cursor.flush(&mut conn, name, true).await?;
         conn.close().await?;
     } else {
         tracing::info!(

@@ -11,6 +11,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::log::{self, LoggedEvent};
 use crate::signal::LogSignal;
@@ -141,6 +142,14 @@ impl Subscribers {
         shutdown: watch::Receiver<bool>,
     ) -> JoinHandle<()> {
         let status = self.register(subscriber.name());
+        // A subscriber's own writes (read-model rows with their checkpoint, a sink's
+        // checkpoint) commit without waiting for the WAL flush: everything they hold is
+        // derived from the log, which is written durably by the commands. Should PostgreSQL
+        // itself crash, at most the last fraction of a second of such commits is lost, rows
+        // and checkpoint together (one transaction, WAL order), and the subscriber handles
+        // those events again; sinks deduplicate (deterministic ids, `Nats-Msg-Id`).
+        // Commands that subscribers issue go through the pool and stay synchronous.
+        let connect = connect.options([("synchronous_commit", "off")]);
         tokio::spawn(run(subscriber, connect, signal, settings, status, shutdown))
     }
 }
@@ -240,6 +249,62 @@ async fn run(
     tracing::info!(subscriber = name, "stopped");
 }
 
+/// How long a checkpoint that only passed events of other types may stay unwritten. Such an
+/// advance changes nothing but where a restart begins reading (and what a waiter in another
+/// process sees), so it is written at most this often instead of after every wake-up.
+const IDLE_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Where an active subscriber is: `position` in memory (everything up to it handled or of no
+/// interest), `stored` as last written to its checkpoint row.
+pub(crate) struct Cursor {
+    pub position: i64,
+    stored: i64,
+    stored_at: Instant,
+}
+
+impl Cursor {
+    pub(crate) async fn load(conn: &mut PgConnection, name: &str) -> sqlx::Result<Self> {
+        ensure_checkpoint(&mut *conn, name).await?;
+        let stored = stored_checkpoint(conn, name).await?;
+        Ok(Self::at(stored))
+    }
+
+    fn at(position: i64) -> Self {
+        Self {
+            position,
+            stored: position,
+            stored_at: Instant::now(),
+        }
+    }
+
+    /// Writes the in-memory position if it is ahead of the row (now, or only when the last
+    /// write is older than [`IDLE_CHECKPOINT_INTERVAL`]). A row changed by somebody else (a
+    /// replay reset it) wins: the cursor moves back to it.
+    pub(crate) async fn flush(
+        &mut self,
+        conn: &mut PgConnection,
+        name: &str,
+        now: bool,
+    ) -> sqlx::Result<()> {
+        if self.position == self.stored
+            || (!now && self.stored_at.elapsed() < IDLE_CHECKPOINT_INTERVAL)
+        {
+            return Ok(());
+        }
+        *self = Self::at(advance(conn, name, self.stored, self.position).await?);
+        Ok(())
+    }
+
+    /// Adopts the stored checkpoint if somebody else (a replay) changed it.
+    async fn resync(&mut self, conn: &mut PgConnection, name: &str) -> sqlx::Result<()> {
+        let stored = stored_checkpoint(conn, name).await?;
+        if stored != self.stored {
+            *self = Self::at(stored);
+        }
+        Ok(())
+    }
+}
+
 /// Processes batches while this process holds the lock; returns Ok on shutdown.
 async fn run_active(
     subscriber: &Subscriber,
@@ -250,7 +315,7 @@ async fn run_active(
     shutdown: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let name = subscriber.name();
-    ensure_checkpoint(&mut *conn, name).await?;
+    let mut cursor = Cursor::load(&mut *conn, name).await?;
     let mut wake = signal.subscribe_to(subscriber.aggregate_types());
     let mut behind_delay = Duration::from_millis(1);
     loop {
@@ -259,43 +324,60 @@ async fn run_active(
         }
         wake.borrow_and_update();
         let batch = match subscriber {
-            Subscriber::Projection(p) => projection_batch(p.as_ref(), conn, settings.batch_size)
-                .await
-                .with_context(|| format!("projection {name}"))?,
+            Subscriber::Projection(p) => {
+                projection_batch(p.as_ref(), conn, settings.batch_size, &mut cursor)
+                    .await
+                    .with_context(|| format!("projection {name}"))?
+            }
             Subscriber::Sink(s) => {
-                match sink_batch(s.as_ref(), conn, settings.batch_size, shutdown).await? {
+                match sink_batch(s.as_ref(), conn, settings.batch_size, &mut cursor, shutdown)
+                    .await?
+                {
                     Some(batch) => batch,
                     None => return Ok(()),
                 }
             }
         };
-        status.send_modify(|s| s.position = batch.position);
-        if batch.count > 0 {
+        cursor.flush(&mut *conn, name, false).await?;
+        status.send_modify(|s| s.position = cursor.position);
+        if batch.full {
             behind_delay = Duration::from_millis(1);
             continue;
         }
         // Committed events above the safe bound wait for an older transaction to finish:
         // look again soon (or as soon as something is appended) rather than at the next poll.
-        let wait = if log::head(&mut *conn).await? > batch.position {
+        let wait = if batch.head > cursor.position {
             let wait = behind_delay;
             behind_delay = (behind_delay * 2).min(Duration::from_millis(50));
             wait
+        } else if cursor.position != cursor.stored {
+            behind_delay = Duration::from_millis(1);
+            IDLE_CHECKPOINT_INTERVAL
         } else {
             behind_delay = Duration::from_millis(1);
             settings.poll_interval
         };
-        tokio::select! {
-            _ = wake.changed() => {}
-            _ = tokio::time::sleep(wait) => {}
+        let quiet = tokio::select! {
+            _ = wake.changed() => false,
+            _ = tokio::time::sleep(wait) => wait == settings.poll_interval,
             _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+        };
+        if quiet {
+            // Nothing happened for a poll interval: the moment to notice a replay that reset
+            // the checkpoint.
+            cursor.resync(&mut *conn, name).await?;
         }
     }
 }
 
-/// The outcome of one batch: the checkpoint after it and how many events it handled.
+/// The outcome of one batch.
 pub(crate) struct Batch {
-    pub position: i64,
+    /// How many events it handled.
     pub count: i64,
+    /// Whether it stopped at the batch size (more may follow at once).
+    pub full: bool,
+    /// The newest committed position in the log when it was read.
+    pub head: i64,
 }
 
 pub(crate) async fn ensure_checkpoint(conn: &mut PgConnection, name: &str) -> sqlx::Result<()> {
@@ -336,26 +418,32 @@ async fn advance(conn: &mut PgConnection, name: &str, from: i64, to: i64) -> sql
     }
 }
 
-/// One projection batch: the events it wants are applied and the checkpoint moved in one
-/// transaction; a stretch of the log without such events only moves the checkpoint.
+/// One projection batch from `cursor`: the events it wants are applied and the checkpoint
+/// moved in one transaction; a stretch of the log without such events only moves the cursor
+/// (written later by [`Cursor::flush`]).
 pub(crate) async fn projection_batch(
     projection: &dyn Projection,
     conn: &mut PgConnection,
     batch_size: i64,
+    cursor: &mut Cursor,
 ) -> anyhow::Result<Batch> {
     let name = projection.name();
     loop {
-        let checkpoint = stored_checkpoint(&mut *conn, name).await?;
         let slice = log::read_slice(
             &mut *conn,
-            checkpoint,
+            cursor.position,
             batch_size,
             projection.aggregate_types(),
         )
         .await?;
+        let full = slice.covered < slice.head && slice.events.len() as i64 >= batch_size;
         if slice.events.is_empty() {
-            let position = advance(&mut *conn, name, checkpoint, slice.covered).await?;
-            return Ok(Batch { position, count: 0 });
+            cursor.position = slice.covered;
+            return Ok(Batch {
+                count: 0,
+                full,
+                head: slice.head,
+            });
         }
         let mut tx = conn.begin().await?;
         let locked: i64 = sqlx::query_scalar(
@@ -364,9 +452,10 @@ pub(crate) async fn projection_batch(
         .bind(name)
         .fetch_one(&mut *tx)
         .await?;
-        if locked != checkpoint {
-            // Reset by a replay since we read: start again from where it is now.
+        if locked != cursor.stored {
+            // Reset by a replay since we last wrote it: start again from where it is now.
             tx.rollback().await?;
+            *cursor = Cursor::at(locked);
             continue;
         }
         for event in &slice.events {
@@ -389,9 +478,11 @@ pub(crate) async fn projection_batch(
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        *cursor = Cursor::at(slice.covered);
         return Ok(Batch {
-            position: slice.covered,
             count: slice.events.len() as i64,
+            full,
+            head: slice.head,
         });
     }
 }
@@ -402,11 +493,18 @@ async fn sink_batch(
     sink: &dyn Sink,
     conn: &mut PgConnection,
     batch_size: i64,
+    cursor: &mut Cursor,
     shutdown: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<Option<Batch>> {
     let name = sink.name();
-    let checkpoint = stored_checkpoint(&mut *conn, name).await?;
-    let slice = log::read_slice(&mut *conn, checkpoint, batch_size, sink.aggregate_types()).await?;
+    let slice = log::read_slice(
+        &mut *conn,
+        cursor.position,
+        batch_size,
+        sink.aggregate_types(),
+    )
+    .await?;
+    let full = slice.covered < slice.head && slice.events.len() as i64 >= batch_size;
     if !slice.events.is_empty() {
         let mut delay = Duration::from_millis(100);
         while let Err(error) = sink.deliver(&slice.events).await {
@@ -417,10 +515,14 @@ async fn sink_batch(
             delay = (delay * 2).min(Duration::from_secs(5));
         }
     }
-    let position = advance(&mut *conn, name, checkpoint, slice.covered).await?;
+    cursor.position = slice.covered;
+    if !slice.events.is_empty() {
+        cursor.flush(&mut *conn, name, true).await?;
+    }
     Ok(Some(Batch {
-        position,
         count: slice.events.len() as i64,
+        full,
+        head: slice.head,
     }))
 }
 

@@ -5,11 +5,15 @@
 //! appended type (the others are not woken; they pass such events on their next batch or
 //! poll). Other processes hear about it
 //! through PostgreSQL `NOTIFY rapt_log`, sent outside the append transaction (a NOTIFY inside
-//! it would serialize commits) and coalesced: one notification per burst of appends. Every
-//! subscriber also polls on a timer, so a lost notification only delays it.
+//! it would serialize commits) and coalesced: one notification per burst of appends. Its
+//! payload is `<sender instance>:<type>,<type>…`, so a process ignores its own notifications
+//! (PostgreSQL delivers them to every listener, the sender's included: without this, each
+//! append would wake every local subscriber a second time) and another process wakes only
+//! the subscribers of those types. Every subscriber also polls on a timer, so a lost
+//! notification only delays it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use application::ports::AppendListener;
@@ -28,7 +32,10 @@ type TypedWake = (&'static [&'static str], watch::Sender<u64>);
 pub struct LogSignal {
     counter: Arc<watch::Sender<u64>>,
     typed: Arc<RwLock<Vec<TypedWake>>>,
-    notify_pending: Arc<AtomicBool>,
+    /// Names this process in its notifications.
+    instance: Arc<str>,
+    /// Aggregate types appended here since the last notification was sent.
+    notify_pending: Arc<Mutex<BTreeSet<&'static str>>>,
     notify_wanted: Arc<Notify>,
 }
 
@@ -37,7 +44,8 @@ impl Default for LogSignal {
         Self {
             counter: Arc::new(watch::channel(0).0),
             typed: Arc::default(),
-            notify_pending: Arc::new(AtomicBool::new(false)),
+            instance: uuid::Uuid::new_v4().simple().to_string().into(),
+            notify_pending: Arc::default(),
             notify_wanted: Arc::new(Notify::new()),
         }
     }
@@ -77,11 +85,39 @@ impl LogSignal {
 
     /// Wake the local subscribers that handle `aggregate_type` (and those that handle all).
     fn wake_type(&self, aggregate_type: &str) {
+        self.wake_types(&[aggregate_type]);
+    }
+
+    /// Wake the local subscribers that handle any of `appended` (and those that handle all).
+    fn wake_types(&self, appended: &[&str]) {
         Self::bump(&self.counter);
         for (types, sender) in self.typed.read().expect("wake list").iter() {
-            if types.contains(&aggregate_type) {
+            if appended.iter().any(|t| types.contains(t)) {
                 Self::bump(sender);
             }
+        }
+    }
+
+    /// The payload of the next notification, or `None` when nothing was appended since the
+    /// last one.
+    fn take_notification(&self) -> Option<String> {
+        let types = std::mem::take(&mut *self.notify_pending.lock().expect("pending types"));
+        if types.is_empty() {
+            return None;
+        }
+        let types: Vec<&str> = types.into_iter().collect();
+        Some(format!("{}:{}", self.instance, types.join(",")))
+    }
+
+    /// Reacts to a notification: nothing for our own, the named types for another process's,
+    /// everybody for one we cannot read (an older process, or a manual `NOTIFY rapt_log`).
+    fn heard(&self, payload: &str) {
+        match payload.split_once(':') {
+            Some((instance, _)) if instance == &*self.instance => {}
+            Some((_, types)) if !types.is_empty() => {
+                self.wake_types(&types.split(',').collect::<Vec<_>>())
+            }
+            _ => self.wake_local(),
         }
     }
 
@@ -94,9 +130,10 @@ impl LogSignal {
             async move {
                 loop {
                     this.notify_wanted.notified().await;
-                    if this.notify_pending.swap(false, Ordering::AcqRel) {
-                        if let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
+                    if let Some(payload) = this.take_notification() {
+                        if let Err(error) = sqlx::query("SELECT pg_notify($1, $2)")
                             .bind(CHANNEL)
+                            .bind(payload)
                             .execute(&pool)
                             .await
                         {
@@ -113,8 +150,8 @@ impl LogSignal {
                     match PgListener::connect_with(&pool).await {
                         Ok(mut listener) => {
                             if listener.listen(CHANNEL).await.is_ok() {
-                                while listener.recv().await.is_ok() {
-                                    this.wake_local();
+                                while let Ok(notification) = listener.recv().await {
+                                    this.heard(notification.payload());
                                 }
                             }
                         }
@@ -137,7 +174,10 @@ impl LogSignal {
 impl AppendListener for LogSignal {
     fn appended(&self, aggregate_type: &'static str) {
         self.wake_type(aggregate_type);
-        self.notify_pending.store(true, Ordering::Release);
+        self.notify_pending
+            .lock()
+            .expect("pending types")
+            .insert(aggregate_type);
         self.notify_wanted.notify_one();
     }
 }

@@ -187,7 +187,13 @@ impl GroupsApi {
             .create(&command_context(&caller, &request_id), name, body.parent_id)
             .await
             .map_err(|e| command_error(e, rejected))?;
-        let group = self.read_after_write(id, appended.position).await?;
+        self.services
+            .caught_up_created(read::NAME, appended.position)
+            .await?;
+        let group = read::get(&self.services.pool, id)
+            .await?
+            .map(GroupDto::from)
+            .ok_or_else(|| ApiError::kind(ProblemKind::ReadModelLagging))?;
         Ok(CreatedGroup::Created(Json(group), format!("/groups/{id}")))
     }
 
@@ -507,7 +513,7 @@ impl GroupsApi {
             .await
             .map_err(|e| command_error(e, super::classes::rejected))?;
         self.services
-            .caught_up(read::NAME, appended.position)
+            .caught_up_created(read::NAME, appended.position)
             .await?;
         let class = directory::get_class(&self.services.pool, class_id)
             .await?

@@ -78,26 +78,15 @@ impl Reactions {
         let sources: [&dyn Projection; 2] = [&GroupsProjection, &IdentityProjection];
         for source in sources {
             let name = source.name();
-            let checkpoint = self.checkpoints.position(name).await?;
-            if checkpoint >= position {
-                continue;
-            }
-            // Every event below `position` is committed: the caller read an event there.
-            let pending: Option<i64> = sqlx::query_scalar(
-                "SELECT max(position) FROM events WHERE position > $1 AND position <= $2 \
-                 AND ($3::text[] IS NULL OR aggregate_type = ANY($3))",
-            )
-            .bind(checkpoint)
-            .bind(position)
-            .bind(source.aggregate_types())
-            .fetch_one(&self.pool)
-            .await?;
-            if let Some(pending) = pending {
-                self.checkpoints
-                    .wait_for(name, pending, Duration::from_secs(30))
-                    .await
-                    .with_context(|| format!("waiting for {name}"))?;
-            }
+            self.checkpoints
+                .wait_for_handled(
+                    name,
+                    source.aggregate_types(),
+                    Some(position),
+                    Duration::from_secs(30),
+                )
+                .await
+                .with_context(|| format!("waiting for {name}"))?;
         }
         Ok(())
     }
