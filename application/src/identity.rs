@@ -418,7 +418,12 @@ impl Identity {
             at,
             policy,
         };
-        let appended = self.run_session(session_id, command, context).await?;
+        // A fresh id: nothing to load, and nothing cached to evict (no entry can name a
+        // session that did not exist).
+        let appended = self
+            .sessions
+            .execute_new(session_id, command, context)
+            .await?;
         let absolute = at + policy.absolute;
         Ok(StartedSession {
             session_id,
@@ -467,7 +472,9 @@ impl Identity {
         .bind(&hash.0)
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else { return Ok(None) };
+        let Some(row) = row else {
+            return self.authenticate_from_log(&hash, now).await;
+        };
         let stored = TokenHash(row.try_get("token_hash")?);
         if !hashes_equal(&stored, &hash) {
             return Ok(None);
@@ -540,6 +547,60 @@ impl Identity {
         Ok(Some(principal))
     }
 
+    /// A token that the `identity` read model does not know: unknown, or of a session
+    /// started a moment ago (a login answers without waiting for the projection) here or in
+    /// another process. Decided from the write side: the session's and the account's
+    /// streams. Not cached; once the projection has the session, the usual path takes over.
+    async fn authenticate_from_log(
+        &self,
+        hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Principal>, StoreError> {
+        let row = sqlx::query(
+            "SELECT s.aggregate_id AS session_id, s.payload ->> 'token_hash' AS token_hash, \
+                    u.recorded_at AS user_created_at \
+             FROM events s \
+             JOIN events u ON u.aggregate_type = 'user' \
+                          AND u.aggregate_id = s.payload ->> 'user_id' AND u.sequence = 1 \
+             WHERE s.event_type = 'auth.session_started' AND s.payload ->> 'token_hash' = $1",
+        )
+        .bind(&hash.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        if !hashes_equal(&TokenHash(row.try_get("token_hash")?), hash) {
+            return Ok(None);
+        }
+        let session_id: String = row.try_get("session_id")?;
+        let Ok(session_id) = session_id.parse::<SessionId>() else {
+            return Ok(None);
+        };
+        let (session, _) = self.sessions.load(session_id).await?;
+        let (Some(user_id), Some(expires_at)) = (session.user_id, session.expires_at) else {
+            return Ok(None);
+        };
+        if !session.is_valid_at(now) {
+            return Ok(None);
+        }
+        let (user, _) = self.users.load(user_id).await?;
+        let (Some(email), Some(name)) = (&user.email, &user.name) else {
+            return Ok(None);
+        };
+        if !user.registered || user.disabled {
+            return Ok(None);
+        }
+        Ok(Some(Principal {
+            user_id,
+            session_id,
+            email: email.as_str().to_owned(),
+            name: name.as_str().to_owned(),
+            system_admin: user.system_admin,
+            auditor: user.auditor,
+            created_at: row.try_get("user_created_at")?,
+            session_expires_at: expires_at,
+        }))
+    }
+
     /// Records a session's last use, at most once a minute per session (operational data,
     /// not an event). This process remembers when it last wrote it, so most requests skip
     /// the write.
@@ -590,13 +651,9 @@ impl Identity {
         user_id: UserId,
         session_id: SessionId,
     ) -> Result<Appended, IdentityError> {
-        let owner: Option<UserId> =
-            sqlx::query_scalar("SELECT user_id FROM auth_sessions WHERE id = $1")
-                .bind(session_id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(StoreError::from)?;
-        if owner != Some(user_id) {
+        // The write side: a session started a moment ago may not be in the read model yet.
+        let (session, _) = self.sessions.load(session_id).await?;
+        if session.user_id != Some(user_id) {
             return Err(IdentityError::NotFound);
         }
         self.end_session(context, session_id, EndReason::Revoked)
@@ -611,12 +668,21 @@ impl Identity {
         keep: Option<SessionId>,
         reason: EndReason,
     ) -> Result<Option<i64>, IdentityError> {
-        let ids: Vec<SessionId> =
-            sqlx::query_scalar("SELECT id FROM auth_sessions WHERE user_id = $1")
-                .bind(user_id)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(StoreError::from)?;
+        // The live sessions of the read model, and those started after the point the read
+        // model has reached (a login answers before the projection has its session), read in
+        // one snapshot so that nothing falls between the two.
+        let ids: Vec<SessionId> = sqlx::query_scalar(
+            "SELECT id FROM auth_sessions WHERE user_id = $1 \
+             UNION \
+             SELECT aggregate_id::uuid FROM events \
+             WHERE position > (SELECT coalesce(max(position), 0) FROM subscriber_checkpoints \
+                               WHERE name = 'identity') \
+               AND event_type = 'auth.session_started' AND payload ->> 'user_id' = $1::text",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
         let mut position = None;
         for id in ids.into_iter().filter(|id| Some(*id) != keep) {
             match self.end_session(context, id, reason).await {

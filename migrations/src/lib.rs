@@ -48,6 +48,10 @@ const FILES: &[(&str, &str)] = &[
         "20261125000009_notifications.sql",
         include_str!("../sql/20261125000009_notifications.sql"),
     ),
+    (
+        "20261126000010_session_token_lookup.sql",
+        include_str!("../sql/20261126000010_session_token_lookup.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy)]

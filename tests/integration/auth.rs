@@ -853,3 +853,57 @@ async fn create_admin_reads_the_password_from_stdin() {
         .any(|e| e["type"] == "user.system_admin_granted"));
     let _ = (ADMIN_EMAIL, ADMIN_PASSWORD);
 }
+
+/// A login answers before the `identity` projection has its session (ADR 0007): the token
+/// works at once, and revoking or logging out everywhere still reaches that session. The
+/// projection is held back by locking its checkpoint row, as a busy or slow projection would
+/// be.
+#[tokio::test]
+async fn sessions_the_read_model_has_not_applied_yet_work_and_are_ended_everywhere() {
+    let app = spawn_app().await;
+    register(&app, "lag@example.org", "lagging pass 1").await;
+    let mut hold = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM subscriber_checkpoints WHERE name = 'identity' FOR UPDATE")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+
+    let first: Value = login(&app, "lag@example.org", "lagging pass 1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let second: Value = login(&app, "lag@example.org", "lagging pass 1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (first, second) = (
+        first["token"].as_str().unwrap().to_owned(),
+        second["token"].as_str().unwrap().to_owned(),
+    );
+    let projected: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM auth_sessions s JOIN users u ON u.id = s.user_id \
+         WHERE u.email = 'lag@example.org'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    // Only the registration's own session.
+    assert_eq!(projected, 1, "the projection was held back");
+    assert_eq!(me_status(&app, &first).await, StatusCode::OK);
+    assert_eq!(me_status(&app, &second).await, StatusCode::OK);
+    assert_eq!(me_status(&app, "not-a-session-token").await, 401);
+
+    // Log out everywhere while the read model still knows neither session; the request
+    // waits for the projection, so let it go a moment later.
+    let logout = {
+        let request = bearer(&app, Method::POST, "/auth/logout-all", &first);
+        tokio::spawn(async move { request.send().await.unwrap().status() })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    hold.commit().await.unwrap();
+    assert!(logout.await.unwrap().is_success());
+    assert_eq!(me_status(&app, &first).await, 401);
+    assert_eq!(me_status(&app, &second).await, 401);
+}

@@ -288,11 +288,21 @@ impl AuthApi {
         self.services.caught_up(read::NAME, position).await
     }
 
+    /// The answer to a login or registration. It does not wait for the `identity`
+    /// projection to apply the new session: a token the read model does not know yet is
+    /// resolved from the log (`Identity::authenticate`), so the very next request is
+    /// authenticated anyway, on any instance. Only a brand-new account may need the wait,
+    /// for its row.
     async fn signed_in(&self, started: StartedSession) -> Result<(SignedIn, String), ApiError> {
-        self.caught_up(started.position).await?;
-        let user = read::get_user(&self.services.pool, started.user_id)
-            .await?
-            .ok_or_else(|| ApiError::kind(ProblemKind::ReadModelLagging))?;
+        let user = match read::get_user(&self.services.pool, started.user_id).await? {
+            Some(user) => user,
+            None => {
+                self.caught_up(started.position).await?;
+                read::get_user(&self.services.pool, started.user_id)
+                    .await?
+                    .ok_or_else(|| ApiError::kind(ProblemKind::ReadModelLagging))?
+            }
+        };
         let max_age = self
             .services
             .identity
@@ -473,6 +483,11 @@ impl AuthApi {
     async fn sessions(&self, caller: Data<&Caller>) -> Result<Json<SessionList>, ApiError> {
         let principal = caller.user()?;
         let now = self.services.identity.clock().now();
+        // Logins answer before the projection has their session (ADR 0007): the list waits
+        // until it has everything committed so far, this session and the other devices'.
+        self.services
+            .caught_up_with_log(&projections::identity::IdentityProjection)
+            .await?;
         let rows = read::sessions_of(&self.services.pool, principal.user_id, now).await?;
         Ok(Json(SessionList {
             items: rows
