@@ -1,7 +1,9 @@
 //! The composition root: everything the service is made of, wired once.
 
 use std::sync::Arc;
+
 use std::time::Duration;
+use uuid::Uuid;
 
 use anyhow::Context as _;
 use application::assessments::Assessments;
@@ -73,10 +75,22 @@ impl Services {
     pub async fn caught_up(&self, name: &str, position: Option<i64>) -> Result<(), ApiError> {
         self.wait_for(name, position).await?;
         // This request changed the directory: decide the next ones on the new state.
-        if name == projections::groups::NAME {
+        if position.is_some() && name == projections::groups::NAME {
             self.authz.cache.invalidate();
         }
         Ok(())
+    }
+
+    /// Waits (bounded) until the `groups` projection has applied everything of the group's
+    /// stream, then reads its row: a creation answers without waiting for the projection
+    /// (ADR 0007), so a read checks that it is not behind the write side.
+    pub async fn fresh_group(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<projections::groups::GroupRow>, ApiError> {
+        let newest = projections::groups::newest_position(&self.pool, id).await?;
+        self.wait_for(projections::groups::NAME, newest).await?;
+        Ok(projections::groups::get(&self.pool, id).await?)
     }
 
     /// [`caught_up`](Self::caught_up) after creating a group or class: a new entity is in
@@ -388,7 +402,12 @@ impl Application {
             assessments: Assessments::new(pool.clone(), Arc::new(signal.clone())),
             notifications,
             service_accounts: ServiceAccounts::new(pool.clone(), Arc::new(signal.clone())),
-            authz: Authz::new(policy, pool.clone()),
+            authz: Authz::new(
+                policy,
+                pool.clone(),
+                Checkpoints::new(pool.clone(), subscribers.clone()),
+                config.read_your_writes_timeout,
+            ),
             identity,
             limits: AuthLimits::per_minute(config.auth.auth_rate_limit_per_minute),
             auth: config.auth.clone(),

@@ -15,7 +15,9 @@ use cedar_policy::{
     PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
 };
 use projections::directory::{self, ClassFacts, GroupFacts};
+use projections::Checkpoints;
 use sqlx::PgPool;
+use std::time::Duration;
 use uuid::Uuid;
 
 use crate::directory_cache::{DecisionKey, DirectoryCache};
@@ -406,14 +408,23 @@ pub struct Authz {
     pub policy: Policy,
     pool: PgPool,
     pub cache: DirectoryCache,
+    checkpoints: Checkpoints,
+    read_your_writes_timeout: Duration,
 }
 
 impl Authz {
-    pub fn new(policy: Policy, pool: PgPool) -> Self {
+    pub fn new(
+        policy: Policy,
+        pool: PgPool,
+        checkpoints: Checkpoints,
+        read_your_writes_timeout: Duration,
+    ) -> Self {
         Self {
             policy,
             pool,
             cache: DirectoryCache::default(),
+            checkpoints,
+            read_your_writes_timeout,
         }
     }
 
@@ -423,7 +434,27 @@ impl Authz {
             return Ok(Some(facts));
         }
         let generation = self.cache.generation();
-        let facts = directory::group_facts(&self.pool, id, user_id).await?;
+        let mut facts = directory::group_facts(&self.pool, id, user_id).await?;
+        if facts.is_none() {
+            // Created a moment ago? `POST /groups` answers before the projection has the
+            // group (ADR 0007): if its stream exists, wait for the projection and look again.
+            if let Some(position) = projections::groups::newest_position(&self.pool, id).await? {
+                match self
+                    .checkpoints
+                    .wait_for(
+                        projections::groups::NAME,
+                        position,
+                        self.read_your_writes_timeout,
+                    )
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(projections::WaitError::Store(e)) => return Err(e.into()),
+                    Err(_) => return Err(ApiError::kind(ProblemKind::ReadModelLagging)),
+                }
+                facts = directory::group_facts(&self.pool, id, user_id).await?;
+            }
+        }
         if let Some(facts) = &facts {
             self.cache
                 .put_group_facts(generation, id, user_id, facts.clone());

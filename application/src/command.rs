@@ -46,6 +46,8 @@ pub struct Appended {
     /// The global position of the stream's newest event once the command has committed; a
     /// read model that has passed it reflects the command. `None` if the stream is empty.
     pub position: Option<i64>,
+    /// When the command's newest event was recorded (`None` if it appended nothing).
+    pub recorded_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Storage failures, kept apart from command rejections.
@@ -149,7 +151,7 @@ const APPEND: &str = "INSERT INTO events \
     FROM UNNEST($4::text[], $5::text[], $6::jsonb[]) WITH ORDINALITY \
         AS e(event_type, event_version, payload, ord) \
     ORDER BY e.ord \
-    RETURNING position";
+    RETURNING position, recorded_at";
 
 impl<A: domain::Aggregate> CommandRunner<A> {
     pub fn new(pool: PgPool, listener: Arc<dyn AppendListener>) -> Self {
@@ -214,7 +216,10 @@ impl<A: domain::Aggregate> CommandRunner<A> {
             .fetch_one(&self.pool)
             .await
             .map_err(StoreError::from)?;
-            return Ok(Appended { position });
+            return Ok(Appended {
+                position,
+                recorded_at: None,
+            });
         }
         let mut types = Vec::with_capacity(events.len());
         let mut versions = Vec::with_capacity(events.len());
@@ -229,7 +234,7 @@ impl<A: domain::Aggregate> CommandRunner<A> {
         }
         let metadata = serde_json::to_value(context.metadata())
             .map_err(|e| CommandError::Store(StoreError::Internal(Box::new(e))))?;
-        let positions: Vec<i64> = sqlx::query_scalar(APPEND)
+        let appended: Vec<(i64, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(APPEND)
             .bind(A::TYPE)
             .bind(&id)
             .bind(version as i64)
@@ -248,8 +253,10 @@ impl<A: domain::Aggregate> CommandRunner<A> {
                 _ => CommandError::Store(StoreError::from(e)),
             })?;
         self.listener.appended(A::TYPE);
+        let newest = appended.into_iter().max_by_key(|(position, _)| *position);
         Ok(Appended {
-            position: positions.into_iter().max(),
+            position: newest.map(|(position, _)| position),
+            recorded_at: newest.map(|(_, at)| at),
         })
     }
 

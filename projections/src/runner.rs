@@ -446,16 +446,23 @@ pub(crate) async fn projection_batch(
             });
         }
         let mut tx = conn.begin().await?;
-        let locked: i64 = sqlx::query_scalar(
-            "SELECT position FROM subscriber_checkpoints WHERE name = $1 FOR UPDATE",
+        // Moves the checkpoint first, by compare-and-set: this locks the row for the rest of
+        // the batch (a replay's reset waits for it, and the batch waits for a running reset),
+        // and finds none if a replay reset it since we last wrote it.
+        let claimed = sqlx::query(
+            "UPDATE subscriber_checkpoints SET position = $3, updated_at = now() \
+             WHERE name = $1 AND position = $2",
         )
         .bind(name)
-        .fetch_one(&mut *tx)
-        .await?;
-        if locked != cursor.stored {
-            // Reset by a replay since we last wrote it: start again from where it is now.
+        .bind(cursor.stored)
+        .bind(slice.covered)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed != 1 {
+            // Reset by a replay: start again from where it is now.
             tx.rollback().await?;
-            *cursor = Cursor::at(locked);
+            *cursor = Cursor::at(stored_checkpoint(&mut *conn, name).await?);
             continue;
         }
         for event in &slice.events {
@@ -470,13 +477,6 @@ pub(crate) async fn projection_batch(
                 )
             })?;
         }
-        sqlx::query(
-            "UPDATE subscriber_checkpoints SET position = $2, updated_at = now() WHERE name = $1",
-        )
-        .bind(name)
-        .bind(slice.covered)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
         *cursor = Cursor::at(slice.covered);
         return Ok(Batch {

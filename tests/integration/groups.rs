@@ -164,3 +164,51 @@ async fn listing_pages_with_a_cursor_and_hides_archived_groups() {
     assert_eq!(all["items"].as_array().unwrap().len(), 7);
     assert_eq!(all["next_cursor"], Value::Null);
 }
+
+/// `POST /groups` answers from its own event without waiting for the projection (ADR 0007);
+/// reads wait instead. The projection is held back by locking its checkpoint row.
+#[tokio::test]
+async fn a_new_group_is_read_back_even_before_the_projection_has_it() {
+    let app = spawn_app().await;
+    let parent = app.create_group("Parent", None).await;
+    let parent_id = parent["id"].as_str().unwrap().to_owned();
+    let mut hold = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM subscriber_checkpoints WHERE name = 'groups' FOR UPDATE")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+
+    let response = app
+        .post_json("/groups", &json!({"name": "Child", "parent_id": parent_id}))
+        .await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["path"], json!([parent_id, id]));
+    assert_eq!(created["version"], 1);
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM groups WHERE id = $1::uuid")
+        .bind(&id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "the projection was held back");
+
+    let (get, list) = {
+        let get = app.request(reqwest::Method::GET, &format!("/groups/{id}"));
+        let list = app.request(
+            reqwest::Method::GET,
+            &format!("/groups?parent_id={parent_id}"),
+        );
+        (
+            tokio::spawn(async move { get.send().await.unwrap() }),
+            tokio::spawn(async move { list.send().await.unwrap() }),
+        )
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    hold.commit().await.unwrap();
+    let get = get.await.unwrap();
+    assert_eq!(get.status(), 200);
+    assert_eq!(get.json::<Value>().await.unwrap(), created);
+    let list: Value = list.await.unwrap().json().await.unwrap();
+    assert_eq!(list["items"], json!([created]));
+}

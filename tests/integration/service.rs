@@ -108,6 +108,8 @@ async fn an_internal_error_is_an_opaque_500() {
     let app = spawn_app().await;
     let group = app.create_group("Will break", None).await;
     let id = group["id"].as_str().unwrap();
+    // The row is in the read model once a read has returned it (creation does not wait).
+    assert_eq!(app.get(&format!("/groups/{id}")).await.status(), 200);
     // Corrupt the read model so that reading the row fails inside the server.
     sqlx::query("UPDATE groups SET path = 'secretinternalvalue' WHERE id = $1::uuid")
         .bind(id)

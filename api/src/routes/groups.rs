@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::text::Text;
 use super::ApiTags;
 use crate::app::Services;
+use crate::authz::Target;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
 
@@ -164,8 +165,11 @@ impl GroupsApi {
     ) -> Result<CreatedGroup, ApiError> {
         let principal = caller.user()?;
         let authz = &self.services.authz;
-        match body.parent_id {
-            None => authz.system(principal, "system.create_top_level_group")?,
+        let parent_path = match body.parent_id {
+            None => {
+                authz.system(principal, "system.create_top_level_group")?;
+                vec![]
+            }
             Some(parent) => {
                 // A parent the caller cannot read looks exactly like a missing one.
                 let target = authz.group_target(principal, parent).await?;
@@ -174,26 +178,45 @@ impl GroupsApi {
                     .is_some_and(|t| authz.policy.decide(principal, "group.read", t).0);
                 match target {
                     Some(target) if readable => {
-                        authz.require(principal, "group.create_subgroup", &target)?
+                        authz.require(principal, "group.create_subgroup", &target)?;
+                        match target {
+                            Target::Group { facts, .. } => facts.path,
+                            _ => vec![parent],
+                        }
                     }
                     _ => return Err(ApiError::kind(ProblemKind::ParentNotFound)),
                 }
             }
-        }
+        };
         let name = parse_name(&body.name.0)?;
         let (id, appended) = self
             .services
             .groups
-            .create(&command_context(&caller, &request_id), name, body.parent_id)
+            .create(
+                &command_context(&caller, &request_id),
+                name.clone(),
+                body.parent_id,
+            )
             .await
             .map_err(|e| command_error(e, rejected))?;
-        self.services
-            .caught_up_created(read::NAME, appended.position)
-            .await?;
-        let group = read::get(&self.services.pool, id)
-            .await?
-            .map(GroupDto::from)
+        // Answered from the command's own event, without waiting for the projection: reads
+        // of the group (`GET /groups/{id}`, the list, authorization) wait for it instead when
+        // they would otherwise be behind (ADR 0007). The projection derives the same row.
+        let created_at = appended
+            .recorded_at
             .ok_or_else(|| ApiError::kind(ProblemKind::ReadModelLagging))?;
+        let mut path = parent_path;
+        path.push(id);
+        let group = GroupDto {
+            id,
+            name: name.as_str().to_owned(),
+            parent_id: body.parent_id,
+            path,
+            archived: false,
+            created_at,
+            updated_at: created_at,
+            version: 1,
+        };
         Ok(CreatedGroup::Created(Json(group), format!("/groups/{id}")))
     }
 
@@ -204,7 +227,8 @@ impl GroupsApi {
             .authz
             .group(caller.user()?, id.0, "group.read")
             .await?;
-        read::get(&self.services.pool, id.0)
+        self.services
+            .fresh_group(id.0)
             .await?
             .map(|row| Json(row.into()))
             .ok_or_else(|| ApiError::not_found("group"))
@@ -292,6 +316,10 @@ impl GroupsApi {
     ) -> Result<Json<GroupPage>, ApiError> {
         let principal = caller.user()?;
         let limit = limit.0.unwrap_or(50);
+        // Groups are created without waiting for the projection: list what is committed.
+        self.services
+            .caught_up_with_log(&projections::groups::GroupsProjection)
+            .await?;
         let listing = GroupListing {
             after: cursor.0.as_deref().map(decode_cursor).transpose()?,
             limit: limit + 1,
