@@ -87,8 +87,9 @@ async fn eight_writers_times_500_commands_are_each_applied_exactly_once() {
                         &json!({"name": format!("W{w} #{i}")}),
                     )
                     .await;
-                assert_eq!(response.status(), 200);
+                let status = response.status();
                 let body: Value = response.json().await.unwrap();
+                assert_eq!(status, 200, "{body}");
                 // Read-your-writes on every command.
                 assert_eq!(body["version"], i + 1);
             }

@@ -172,6 +172,8 @@ async fn a_new_group_is_read_back_even_before_the_projection_has_it() {
     let app = spawn_app().await;
     let parent = app.create_group("Parent", None).await;
     let parent_id = parent["id"].as_str().unwrap().to_owned();
+    // A read waits until the projection has the parent.
+    assert_eq!(app.get(&format!("/groups/{parent_id}")).await.status(), 200);
     let mut hold = app.pool.begin().await.unwrap();
     sqlx::query("SELECT 1 FROM subscriber_checkpoints WHERE name = 'groups' FOR UPDATE")
         .execute(&mut *hold)
