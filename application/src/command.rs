@@ -177,7 +177,21 @@ impl<A: domain::Aggregate> CommandRunner<A> {
         context: &CommandContext,
     ) -> Result<Appended, CommandError<A::Error>> {
         let (state, version) = self.load(id).await?;
-        self.decide_and_append(id, &state, version, command, context)
+        self.decide_and_append(id, state, version, command, context)
+            .await
+            .map(|(appended, _)| appended)
+    }
+
+    /// [`execute`](Self::execute), also returning the aggregate's state after the command:
+    /// enough for a response that reflects the write without waiting for a read model.
+    pub async fn execute_for_state(
+        &self,
+        id: Uuid,
+        command: A::Command,
+        context: &CommandContext,
+    ) -> Result<(Appended, A), CommandError<A::Error>> {
+        let (state, version) = self.load(id).await?;
+        self.decide_and_append(id, state, version, command, context)
             .await
     }
 
@@ -191,18 +205,19 @@ impl<A: domain::Aggregate> CommandRunner<A> {
         command: A::Command,
         context: &CommandContext,
     ) -> Result<Appended, CommandError<A::Error>> {
-        self.decide_and_append(id, &A::default(), 0, command, context)
+        self.decide_and_append(id, A::default(), 0, command, context)
             .await
+            .map(|(appended, _)| appended)
     }
 
     async fn decide_and_append(
         &self,
         id: Uuid,
-        state: &A,
+        mut state: A,
         version: usize,
         command: A::Command,
         context: &CommandContext,
-    ) -> Result<Appended, CommandError<A::Error>> {
+    ) -> Result<(Appended, A), CommandError<A::Error>> {
         let events = state.handle(command).map_err(CommandError::Rejected)?;
         let id = id.to_string();
         if events.is_empty() {
@@ -216,10 +231,13 @@ impl<A: domain::Aggregate> CommandRunner<A> {
             .fetch_one(&self.pool)
             .await
             .map_err(StoreError::from)?;
-            return Ok(Appended {
-                position,
-                recorded_at: None,
-            });
+            return Ok((
+                Appended {
+                    position,
+                    recorded_at: None,
+                },
+                state,
+            ));
         }
         let mut types = Vec::with_capacity(events.len());
         let mut versions = Vec::with_capacity(events.len());
@@ -254,10 +272,16 @@ impl<A: domain::Aggregate> CommandRunner<A> {
             })?;
         self.listener.appended(A::TYPE);
         let newest = appended.into_iter().max_by_key(|(position, _)| *position);
-        Ok(Appended {
-            position: newest.map(|(position, _)| position),
-            recorded_at: newest.map(|(_, at)| at),
-        })
+        for event in events {
+            state.apply(event);
+        }
+        Ok((
+            Appended {
+                position: newest.map(|(position, _)| position),
+                recorded_at: newest.map(|(_, at)| at),
+            },
+            state,
+        ))
     }
 
     /// The aggregate's current state from the write side (its events), and its version (the

@@ -99,9 +99,9 @@ impl LearningSessions {
         context: &CommandContext,
         id: LearningSessionId,
         detection: Detection,
-    ) -> Result<Appended, LearningCommandError> {
+    ) -> Result<(Appended, LearningSession), LearningCommandError> {
         self.runner
-            .execute(
+            .execute_for_state(
                 id,
                 LearningSessionCommand::RecordDetection(detection),
                 context,

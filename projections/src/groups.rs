@@ -82,13 +82,7 @@ pub async fn newest_position<'e>(
     executor: impl PgExecutor<'e>,
     id: GroupId,
 ) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar(
-        "SELECT max(position) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
-    )
-    .bind(Group::TYPE)
-    .bind(id.to_string())
-    .fetch_one(executor)
-    .await
+    crate::log::stream_head(executor, Group::TYPE, &id.to_string()).await
 }
 
 pub async fn get<'e>(executor: impl PgExecutor<'e>, id: GroupId) -> sqlx::Result<Option<GroupRow>> {

@@ -211,6 +211,22 @@ pub async fn read_stream<'e>(
     .await
 }
 
+/// The position of the newest event of one stream (`None`: no such stream). A read model
+/// that has passed it reflects every acknowledged change of that stream.
+pub async fn stream_head<'e>(
+    executor: impl PgExecutor<'e>,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "SELECT max(position) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_one(executor)
+    .await
+}
+
 /// The newest position visible now (committed), safe or not; 0 for an empty log.
 pub async fn head<'e>(executor: impl PgExecutor<'e>) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")

@@ -587,3 +587,63 @@ async fn service_accounts_work_only_in_their_groups() {
         .unwrap();
     assert_eq!(events["items"][0]["payload"]["secret_hash"], "[redacted]");
 }
+
+/// A detection answers from the write side without waiting for the `learning` projection
+/// (ADR 0007); the next read of the session waits for it instead. The projection is held
+/// back by locking its checkpoint row.
+#[tokio::test]
+async fn a_detection_is_answered_and_read_back_before_the_projection_has_it() {
+    let app = spawn_app().await;
+    let f = tests::SchoolFixture::build(&app).await;
+    let path = format!("/learning-sessions/{}", f.session);
+    let (_, before) = tests::send(&app, &f.service, Method::GET, &path, None).await;
+    let mut hold = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM subscriber_checkpoints WHERE name = 'learning' FOR UPDATE")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+
+    let (status, answer) = tests::send(
+        &app,
+        &f.service,
+        Method::POST,
+        &format!("{path}/detections"),
+        Some(json!({"type": "struggle", "topic": "fractions", "indicators": ["pauses"], "duration_seconds": 120})),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["detection_count"],
+        before["detection_count"].as_i64().unwrap() + 1
+    );
+    assert_eq!(answer["message_count"], before["message_count"]);
+    assert_eq!(answer["status"], "active");
+    assert_eq!(answer["started_at"], before["started_at"]);
+    let stored: i32 =
+        sqlx::query_scalar("SELECT detection_count FROM learning_sessions WHERE id = $1::uuid")
+            .bind(&f.session)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        i64::from(stored),
+        before["detection_count"].as_i64().unwrap(),
+        "held back"
+    );
+
+    let read = {
+        let request = app.http.get(app.url(&path)).bearer_auth(f.service.clone());
+        tokio::spawn(async move { request.send().await.unwrap() })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    hold.commit().await.unwrap();
+    let mut read: Value = read.await.unwrap().json().await.unwrap();
+    assert_eq!(
+        read["entries"].as_array().unwrap().last().unwrap()["kind"],
+        "learning.struggle_detected"
+    );
+    read.as_object_mut().unwrap().remove("entries");
+    let mut answer = answer;
+    answer.as_object_mut().unwrap().remove("entries");
+    assert_eq!(read, answer);
+}

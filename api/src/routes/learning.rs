@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use application::learning::StartError;
 use chrono::{DateTime, Utc};
-use domain::learning::{Detection, LearningSessionError, MessageRole, Severity, Urgency};
+use domain::learning::{Detection, LearningSessionError, MessageRole, Severity, Status, Urgency};
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -208,7 +208,15 @@ impl LearningApi {
 
     /// The session with its history.
     async fn read_with_entries(&self, id: Uuid) -> Result<Json<SessionDto>, ApiError> {
-        let Json(mut dto) = self.read_after_write(id, None).await?;
+        // Detections answer without waiting for the projection (ADR 0007): a read waits
+        // until it has everything of the session's stream.
+        let newest = projections::log::stream_head(
+            &self.services.pool,
+            <domain::learning::LearningSession as domain::Aggregate>::TYPE,
+            &id.to_string(),
+        )
+        .await?;
+        let Json(mut dto) = self.read_after_write(id, newest).await?;
         dto.entries = Some(
             read::entries(&self.services.pool, id)
                 .await?
@@ -307,6 +315,9 @@ impl LearningApi {
             .authz
             .class(caller.user()?, id.0, "class.read_learning_sessions")
             .await?;
+        self.services
+            .caught_up_with_log(&projections::learning::LearningProjection)
+            .await?;
         let rows = read::of_class(&self.services.pool, id.0).await?;
         Ok(Json(SessionList {
             items: rows.into_iter().map(SessionDto::from).collect(),
@@ -321,6 +332,9 @@ impl LearningApi {
     )]
     async fn mine(&self, caller: Data<&Caller>) -> Result<Json<SessionList>, ApiError> {
         let principal = caller.user()?;
+        self.services
+            .caught_up_with_log(&projections::learning::LearningProjection)
+            .await?;
         let rows = read::of_student(&self.services.pool, principal.user_id).await?;
         Ok(Json(SessionList {
             items: rows.into_iter().map(SessionDto::from).collect(),
@@ -388,7 +402,8 @@ impl LearningApi {
         id: Path<Uuid>,
         body: Json<DetectionBody>,
     ) -> Result<Json<SessionDto>, ApiError> {
-        self.services
+        let (_, row) = self
+            .services
             .authz
             .learning_session_as(caller.who()?, id.0, "learning_session.record_detection")
             .await?;
@@ -418,13 +433,28 @@ impl LearningApi {
                 evidence: c.evidence.map(|e| e.0).unwrap_or_default(),
             },
         };
-        let appended = self
+        let (appended, state) = self
             .services
             .learning
             .record_detection(&command_context(&caller, &request_id), id.0, detection)
             .await
             .map_err(|e| command_error(e, rejected))?;
-        self.read_after_write(id.0, appended.position).await
+        // Answered from the write side without waiting for the projection (ADR 0007): the
+        // counters and the status from the session's state after this detection, the rest
+        // from the row, whose fields other than those never change while detections are
+        // accepted (a completed session refuses them).
+        Ok(Json(SessionDto {
+            status: match state.status {
+                Status::Active => "active",
+                Status::Paused => "paused",
+                Status::Completed => "completed",
+            }
+            .to_owned(),
+            message_count: state.messages as i32,
+            detection_count: state.detections as i32,
+            updated_at: appended.recorded_at.unwrap_or(row.updated_at),
+            ..SessionDto::from(row)
+        }))
     }
 
     /// Pause a learning session

@@ -76,6 +76,9 @@ pub struct LearningSession {
     pub class_id: Option<ClassId>,
     pub status: Status,
     pub messages: u32,
+    /// Detections of every kind recorded so far.
+    #[serde(default)]
+    pub detections: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -330,7 +333,7 @@ impl Aggregate for LearningSession {
             E::MessagePosted { .. } => self.messages += 1,
             E::MisbehaviorDetected { .. }
             | E::StruggleDetected { .. }
-            | E::SafetyConcernDetected { .. } => {}
+            | E::SafetyConcernDetected { .. } => self.detections += 1,
             E::Paused { .. } => self.status = Status::Paused,
             E::Resumed { .. } => self.status = Status::Active,
             E::Completed { .. } => self.status = Status::Completed,
@@ -352,6 +355,32 @@ mod tests {
             group_id: GroupId::from_u128(3),
             tool_id: ToolId::from_u128(4),
         }
+    }
+
+    #[test]
+    fn the_state_counts_messages_and_detections() {
+        let state = LearningSession::fold([
+            started(),
+            E::MessagePosted {
+                role: MessageRole::Student,
+                content: "hi".into(),
+            },
+            E::StruggleDetected {
+                topic: "fractions".into(),
+                indicators: vec![],
+                duration_seconds: 60,
+            },
+            E::Paused {
+                reason: "break".into(),
+            },
+            E::MisbehaviorDetected {
+                category: "off_topic".into(),
+                severity: Severity::Medium,
+                evidence: "e".into(),
+            },
+        ]);
+        assert_eq!((state.messages, state.detections), (1, 2));
+        assert_eq!(state.status, Status::Paused);
     }
 
     #[test]
