@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::app::Services;
-use crate::directory_cache::{self, DirectoryCache};
+use crate::directory_cache;
 
 pub async fn run(
     pool: PgPool,
@@ -28,20 +28,23 @@ pub async fn run(
                         .listen_all([session_cache::CHANNEL, directory_cache::CHANNEL])
                         .await;
                     // Anything cached before we listened may have missed a change.
-                    clear(&sessions, directory);
+                    clear(&sessions, &services);
                     if listening.is_ok() {
                         loop {
                             match listener.try_recv().await {
                                 Ok(Some(notification)) => {
                                     if notification.channel() == session_cache::CHANNEL {
                                         sessions.apply_notification(notification.payload());
+                                        services
+                                            .service_accounts
+                                            .apply_notification(notification.payload());
                                     } else {
                                         directory.invalidate();
                                     }
                                 }
                                 // The connection dropped (sqlx reconnects and listens again
                                 // on the next call): notifications may have been missed.
-                                Ok(None) => clear(&sessions, directory),
+                                Ok(None) => clear(&sessions, &services),
                                 Err(_) => break,
                             }
                         }
@@ -49,7 +52,7 @@ pub async fn run(
                 }
                 Err(error) => tracing::debug!(%error, "cache listener cannot connect"),
             }
-            clear(&sessions, directory);
+            clear(&sessions, &services);
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     };
@@ -59,7 +62,8 @@ pub async fn run(
     }
 }
 
-fn clear(sessions: &SessionCache, directory: &DirectoryCache) {
+fn clear(sessions: &SessionCache, services: &Services) {
     sessions.clear();
-    directory.invalidate();
+    services.service_accounts.clear_cache();
+    services.authz.cache.invalidate();
 }

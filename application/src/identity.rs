@@ -13,7 +13,7 @@ use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use crate::ports::{AppendListener, Clock, Mailer, OutgoingEmail, PasswordHasher};
-use crate::session_cache::SessionCache;
+use crate::session_cache::{CachedSession, SessionCache};
 use crate::tokens::{self, hashes_equal};
 use crate::{Appended, CommandContext, CommandError, CommandRunner, StoreError};
 
@@ -541,8 +541,10 @@ impl Identity {
             generation,
             read_checkpoint.unwrap_or(0),
             hash.0,
-            principal.clone(),
-            absolute,
+            CachedSession {
+                principal: principal.clone(),
+                absolute_expires_at: absolute,
+            },
         );
         Ok(Some(principal))
     }

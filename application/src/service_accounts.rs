@@ -11,6 +11,7 @@ use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use crate::ports::AppendListener;
+use crate::session_cache::TokenCache;
 use crate::tokens;
 use crate::{Appended, CommandContext, CommandError, CommandRunner, StoreError};
 
@@ -37,6 +38,10 @@ fn new_secret() -> (String, TokenHash) {
 pub struct ServiceAccounts {
     runner: CommandRunner<ServiceAccount>,
     pool: PgPool,
+    /// Secrets resolved a moment ago (by hash), under the rules of the session cache
+    /// (ADR 0006): evicted here by rotate and revoke before they answer, and in every process
+    /// by the `identity` projection's `service_account:<id>` notification.
+    cache: TokenCache<ServicePrincipal>,
 }
 
 impl ServiceAccounts {
@@ -44,7 +49,38 @@ impl ServiceAccounts {
         Self {
             runner: CommandRunner::new(pool.clone(), listener),
             pool,
+            cache: TokenCache::default(),
         }
+    }
+
+    /// Applies a notification of the identity channel: `service_account:<id>` evicts that
+    /// account; user and session notifications are not ours; anything else clears all.
+    pub fn apply_notification(&self, payload: &str) {
+        match payload.split_once(':') {
+            Some(("service_account", id)) => match id.parse::<ServiceAccountId>() {
+                Ok(id) => self.evict(id),
+                Err(_) => self.cache.clear(),
+            },
+            Some(("user", _)) | Some(("session", _)) => {}
+            _ => self.cache.clear(),
+        }
+    }
+
+    /// Forgets every cached secret (the notification listener lost its connection).
+    pub fn clear_cache(&self) {
+        self.cache.clear();
+    }
+
+    fn evict(&self, id: ServiceAccountId) {
+        self.cache.evict(|p| p.id != id);
+    }
+
+    /// Runs a command that changes the secret's validity and evicts the account first.
+    fn changed(&self, id: ServiceAccountId, result: &Result<Appended, ServiceAccountCommandError>) {
+        if let Ok(appended) = result {
+            self.cache.note_change(appended.position);
+        }
+        self.evict(id);
     }
 
     /// Creates an account; the secret is returned once and stored only as its SHA-256.
@@ -78,15 +114,16 @@ impl ServiceAccounts {
         id: ServiceAccountId,
     ) -> Result<(String, Appended), ServiceAccountCommandError> {
         let (secret, secret_hash) = new_secret();
-        let appended = self
+        let result = self
             .runner
             .execute(
                 id,
                 ServiceAccountCommand::RotateSecret { secret_hash },
                 context,
             )
-            .await?;
-        Ok((secret, appended))
+            .await;
+        self.changed(id, &result);
+        Ok((secret, result?))
     }
 
     pub async fn revoke(
@@ -94,9 +131,12 @@ impl ServiceAccounts {
         context: &CommandContext,
         id: ServiceAccountId,
     ) -> Result<Appended, ServiceAccountCommandError> {
-        self.runner
+        let result = self
+            .runner
             .execute(id, ServiceAccountCommand::Revoke, context)
-            .await
+            .await;
+        self.changed(id, &result);
+        result
     }
 
     /// Resolves a secret to its (not revoked) account.
@@ -108,9 +148,15 @@ impl ServiceAccounts {
             return Ok(None);
         }
         let hash = tokens::hash_token(secret);
+        if let Some(principal) = self.cache.get(&hash.0) {
+            return Ok(Some(principal));
+        }
+        let generation = self.cache.generation();
         let row = sqlx::query(
-            "SELECT id, name, group_ids, secret_hash FROM service_accounts \
-             WHERE secret_hash = $1 AND NOT revoked",
+            "SELECT id, name, group_ids, secret_hash, \
+                    (SELECT position FROM subscriber_checkpoints WHERE name = 'identity') \
+                        AS read_checkpoint \
+             FROM service_accounts WHERE secret_hash = $1 AND NOT revoked",
         )
         .bind(&hash.0)
         .fetch_optional(&self.pool)
@@ -120,10 +166,18 @@ impl ServiceAccounts {
         if !tokens::hashes_equal(&stored, &hash) {
             return Ok(None);
         }
-        Ok(Some(ServicePrincipal {
+        let principal = ServicePrincipal {
             id: row.try_get("id")?,
             name: row.try_get("name")?,
             group_ids: row.try_get("group_ids")?,
-        }))
+        };
+        let read_checkpoint: Option<i64> = row.try_get("read_checkpoint")?;
+        self.cache.insert(
+            generation,
+            read_checkpoint.unwrap_or(0),
+            hash.0,
+            principal.clone(),
+        );
+        Ok(Some(principal))
     }
 }

@@ -38,39 +38,52 @@ pub const MAX_AGE: Duration = Duration::from_secs(60);
 /// Entries kept at most; beyond it the cache starts over.
 const CAPACITY: usize = 100_000;
 
+/// What the session cache keeps per token.
 #[derive(Debug, Clone)]
 pub struct CachedSession {
     pub principal: Principal,
     pub absolute_expires_at: DateTime<Utc>,
-    cached_at: Instant,
 }
 
-#[derive(Default)]
-pub struct SessionCache {
-    /// By token hash (hex SHA-256 of the bearer token; the token itself is never kept).
-    entries: RwLock<HashMap<String, CachedSession>>,
+/// A cache of what a bearer credential (by the hex SHA-256 of it; the credential itself is
+/// never kept) resolves to, with the generation and read-checkpoint guards described above.
+/// Sessions use it as [`SessionCache`]; service accounts as `TokenCache<ServicePrincipal>`.
+pub struct TokenCache<V> {
+    entries: RwLock<HashMap<String, (V, Instant)>>,
     generation: AtomicU64,
-    /// The log position of this process's latest change to a user or session.
+    /// The log position of this process's latest change to what the cache holds.
     changed_at: AtomicI64,
 }
 
-impl SessionCache {
+impl<V> Default for TokenCache<V> {
+    fn default() -> Self {
+        Self {
+            entries: RwLock::default(),
+            generation: AtomicU64::default(),
+            changed_at: AtomicI64::default(),
+        }
+    }
+}
+
+pub type SessionCache = TokenCache<CachedSession>;
+
+impl<V: Clone> TokenCache<V> {
     /// The fresh entry of a token hash.
-    pub fn get(&self, token_hash: &str) -> Option<CachedSession> {
-        let entries = self.entries.read().expect("session cache");
+    pub fn get(&self, token_hash: &str) -> Option<V> {
+        let entries = self.entries.read().expect("token cache");
         entries
             .get(token_hash)
-            .filter(|e| e.cached_at.elapsed() < MAX_AGE)
-            .cloned()
+            .filter(|(_, cached_at)| cached_at.elapsed() < MAX_AGE)
+            .map(|(value, _)| value.clone())
     }
 
-    /// The generation to pass to [`SessionCache::insert`]: read it before the database.
+    /// The generation to pass to [`TokenCache::insert`]: read it before the database.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Records that this process changed a user or session at `position`: entries read from
-    /// a read model that has not reached it are not stored.
+    /// Records that this process made a change at `position`: entries read from a read
+    /// model that has not reached it are not stored.
     pub fn note_change(&self, position: Option<i64>) {
         if let Some(position) = position {
             self.changed_at.fetch_max(position, Ordering::AcqRel);
@@ -79,15 +92,8 @@ impl SessionCache {
 
     /// Stores an entry unless something was evicted since `generation` was read or the read
     /// model it came from (at `read_checkpoint`) lags this process's own changes.
-    pub fn insert(
-        &self,
-        generation: u64,
-        read_checkpoint: i64,
-        token_hash: String,
-        principal: Principal,
-        absolute_expires_at: DateTime<Utc>,
-    ) {
-        let mut entries = self.entries.write().expect("session cache");
+    pub fn insert(&self, generation: u64, read_checkpoint: i64, token_hash: String, value: V) {
+        let mut entries = self.entries.write().expect("token cache");
         if self.generation.load(Ordering::Acquire) != generation
             || read_checkpoint < self.changed_at.load(Ordering::Acquire)
         {
@@ -96,22 +102,22 @@ impl SessionCache {
         if entries.len() >= CAPACITY {
             entries.clear();
         }
-        entries.insert(
-            token_hash,
-            CachedSession {
-                principal,
-                absolute_expires_at,
-                cached_at: Instant::now(),
-            },
-        );
+        entries.insert(token_hash, (value, Instant::now()));
     }
 
-    fn evict(&self, keep: impl Fn(&CachedSession) -> bool) {
-        let mut entries = self.entries.write().expect("session cache");
+    /// Drops the entries `keep` refuses and starts a new generation.
+    pub fn evict(&self, keep: impl Fn(&V) -> bool) {
+        let mut entries = self.entries.write().expect("token cache");
         self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.retain(|_, e| keep(e));
+        entries.retain(|_, (value, _)| keep(value));
     }
 
+    pub fn clear(&self) {
+        self.evict(|_| false);
+    }
+}
+
+impl SessionCache {
     pub fn evict_user(&self, user_id: Uuid) {
         self.evict(|e| e.principal.user_id != user_id);
     }
@@ -120,11 +126,8 @@ impl SessionCache {
         self.evict(|e| e.principal.session_id != session_id);
     }
 
-    pub fn clear(&self) {
-        self.evict(|_| false);
-    }
-
     /// Applies a notification payload from [`CHANNEL`]; anything unexpected clears all.
+    /// `service_account:<id>` is for the service-account cache, not this one.
     pub fn apply_notification(&self, payload: &str) {
         match payload.split_once(':') {
             Some(("user", id)) => match id.parse() {
@@ -135,6 +138,7 @@ impl SessionCache {
                 Ok(id) => self.evict_session(id),
                 Err(_) => self.clear(),
             },
+            Some(("service_account", _)) => {}
             _ => self.clear(),
         }
     }
@@ -157,13 +161,20 @@ mod tests {
         }
     }
 
+    fn session(user: u128, session: u128) -> CachedSession {
+        CachedSession {
+            principal: principal(user, session),
+            absolute_expires_at: Utc::now(),
+        }
+    }
+
     #[test]
     fn evictions_by_user_session_and_notification() {
         let cache = SessionCache::default();
         let g = cache.generation();
-        cache.insert(g, 0, "h1".into(), principal(1, 10), Utc::now());
-        cache.insert(g, 0, "h2".into(), principal(1, 11), Utc::now());
-        cache.insert(g, 0, "h3".into(), principal(2, 12), Utc::now());
+        cache.insert(g, 0, "h1".into(), session(1, 10));
+        cache.insert(g, 0, "h2".into(), session(1, 11));
+        cache.insert(g, 0, "h3".into(), session(2, 12));
         cache.evict_session(Uuid::from_u128(10));
         assert!(cache.get("h1").is_none());
         assert!(cache.get("h2").is_some());
@@ -179,7 +190,7 @@ mod tests {
         let cache = SessionCache::default();
         let before = cache.generation();
         cache.evict_user(Uuid::from_u128(1));
-        cache.insert(before, 0, "h".into(), principal(1, 10), Utc::now());
+        cache.insert(before, 0, "h".into(), session(1, 10));
         assert!(cache.get("h").is_none());
     }
 
@@ -188,9 +199,9 @@ mod tests {
         let cache = SessionCache::default();
         cache.note_change(Some(100));
         let g = cache.generation();
-        cache.insert(g, 99, "h".into(), principal(1, 10), Utc::now());
+        cache.insert(g, 99, "h".into(), session(1, 10));
         assert!(cache.get("h").is_none());
-        cache.insert(g, 100, "h".into(), principal(1, 10), Utc::now());
+        cache.insert(g, 100, "h".into(), session(1, 10));
         assert!(cache.get("h").is_some());
     }
 }

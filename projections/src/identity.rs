@@ -223,6 +223,13 @@ async fn apply_service_account(
             ),
         }
     }
+    // A rotated or revoked secret: every process's service-account cache evicts the account
+    // when this batch commits.
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(application::session_cache::CHANNEL)
+        .bind(format!("service_account:{id}"))
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

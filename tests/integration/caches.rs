@@ -305,3 +305,67 @@ async fn a_removed_class_membership_is_enforced_by_both_processes() {
         );
     }
 }
+
+/// Service-account secrets are cached like sessions: a secret rotated, then revoked, through
+/// A is refused by A at once and by B (which has it cached) within the deadline.
+#[tokio::test]
+async fn service_account_secrets_ended_through_one_process_are_refused_by_the_other() {
+    let cluster = Cluster::start().await;
+    let group = cluster
+        .admin_call(
+            Side::A,
+            Method::POST,
+            "/groups",
+            Some(json!({"name": "Tutored"})),
+            201,
+        )
+        .await;
+    let account = cluster
+        .admin_call(
+            Side::A,
+            Method::POST,
+            "/service-accounts",
+            Some(json!({"name": "Tutor", "group_ids": [group["id"]]})),
+            201,
+        )
+        .await;
+    let id = account["id"].as_str().unwrap();
+    let secret = account["secret"].as_str().unwrap().to_owned();
+    // Authenticated but not allowed to list groups: 403 while the secret works, 401 after.
+    for side in [Side::A, Side::B] {
+        cluster.read_twice(side, "/groups", &secret, 403).await;
+    }
+    let rotated = cluster
+        .admin_call(
+            Side::A,
+            Method::POST,
+            &format!("/service-accounts/{id}/rotate"),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(
+        cluster
+            .status(Side::A, Method::GET, "/groups", &secret)
+            .await,
+        401
+    );
+    cluster.until_status(Side::B, "/groups", &secret, 401).await;
+
+    let new_secret = rotated["secret"].as_str().unwrap().to_owned();
+    cluster
+        .read_twice(Side::B, "/groups", &new_secret, 403)
+        .await;
+    cluster
+        .admin_call(
+            Side::A,
+            Method::POST,
+            &format!("/service-accounts/{id}/revoke"),
+            None,
+            204,
+        )
+        .await;
+    cluster
+        .until_status(Side::B, "/groups", &new_secret, 401)
+        .await;
+}
