@@ -404,8 +404,25 @@ pub const LEARNING_SESSION_ACTIONS: &[&str] = &[
 
 /// Asks the policy on behalf of endpoints, loading the facts from the read models (through
 /// the [`DirectoryCache`]).
+/// What never changes about a learning session once started: who, where, with what, since
+/// when. Cached without invalidation (ADR 0007).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionFacts {
+    pub id: Uuid,
+    pub student_id: Uuid,
+    pub class_id: Uuid,
+    pub group_id: Uuid,
+    pub tool_id: Uuid,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Learning sessions kept at most in [`Authz`]'s session cache; beyond it, it starts over.
+const SESSION_CAPACITY: usize = 100_000;
+
 pub struct Authz {
     pub policy: Policy,
+    /// The unchanging facts of learning sessions read so far.
+    sessions: std::sync::RwLock<HashMap<Uuid, SessionFacts>>,
     pool: PgPool,
     pub cache: DirectoryCache,
     checkpoints: Checkpoints,
@@ -421,6 +438,7 @@ impl Authz {
     ) -> Self {
         Self {
             policy,
+            sessions: Default::default(),
             pool,
             cache: DirectoryCache::default(),
             checkpoints,
@@ -602,9 +620,33 @@ impl Authz {
         principal: &Principal,
         id: Uuid,
         action: &str,
-    ) -> Result<(Target, projections::learning::SessionRow), ApiError> {
+    ) -> Result<(Target, SessionFacts), ApiError> {
         self.learning_session_as(Who::User(principal), id, action)
             .await
+    }
+
+    /// A learning session's unchanging facts, from memory after the first read.
+    async fn session_facts(&self, id: Uuid) -> Result<Option<SessionFacts>, ApiError> {
+        if let Some(facts) = self.sessions.read().expect("session facts").get(&id) {
+            return Ok(Some(facts.clone()));
+        }
+        let Some(row) = projections::learning::get(&self.pool, id).await? else {
+            return Ok(None);
+        };
+        let facts = SessionFacts {
+            id: row.id,
+            student_id: row.student_id,
+            class_id: row.class_id,
+            group_id: row.group_id,
+            tool_id: row.tool_id,
+            started_at: row.started_at,
+        };
+        let mut sessions = self.sessions.write().expect("session facts");
+        if sessions.len() >= SESSION_CAPACITY {
+            sessions.clear();
+        }
+        sessions.insert(id, facts.clone());
+        Ok(Some(facts))
     }
 
     /// [`Authz::learning_session`] for any kind of caller.
@@ -613,8 +655,9 @@ impl Authz {
         who: Who<'_>,
         id: Uuid,
         action: &str,
-    ) -> Result<(Target, projections::learning::SessionRow), ApiError> {
-        let session = projections::learning::get(&self.pool, id)
+    ) -> Result<(Target, SessionFacts), ApiError> {
+        let session = self
+            .session_facts(id)
             .await?
             .ok_or_else(|| ApiError::not_found("resource"))?;
         let facts = self

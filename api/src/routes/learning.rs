@@ -441,9 +441,12 @@ impl LearningApi {
             .map_err(|e| command_error(e, rejected))?;
         // Answered from the write side without waiting for the projection (ADR 0007): the
         // counters and the status from the session's state after this detection, the rest
-        // from the row, whose fields other than those never change while detections are
-        // accepted (a completed session refuses them).
+        // from the session's unchanging facts.
         Ok(Json(SessionDto {
+            id: row.id,
+            student_id: row.student_id,
+            class_id: row.class_id,
+            tool_id: row.tool_id,
             status: match state.status {
                 Status::Active => "active",
                 Status::Paused => "paused",
@@ -452,8 +455,13 @@ impl LearningApi {
             .to_owned(),
             message_count: state.messages as i32,
             detection_count: state.detections as i32,
-            updated_at: appended.recorded_at.unwrap_or(row.updated_at),
-            ..SessionDto::from(row)
+            // Set only by completion, and a completed session refuses detections.
+            summary: None,
+            topics_covered: None,
+            started_at: row.started_at,
+            updated_at: appended.recorded_at.unwrap_or(row.started_at),
+            completed_at: None,
+            entries: None,
         }))
     }
 

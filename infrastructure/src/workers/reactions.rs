@@ -423,9 +423,25 @@ impl Sink for Reactions {
             }
             anyhow::bail!("injected fault after {n} reaction commands");
         }
-        futures::stream::iter(planned)
-            .map(|(notification, context)| async move {
-                self.notifications.create(&context, notification).await
+        // Each recipient's notifications are created one after the other, in the order of
+        // their causes, so that an inbox (newest first, by log position) lists them in the
+        // order things happened; different recipients' run concurrently.
+        let mut by_recipient: Vec<Vec<(NewNotification, CommandContext)>> = Vec::new();
+        for (notification, context) in planned {
+            match by_recipient
+                .iter_mut()
+                .find(|queue| queue[0].0.recipient_id == notification.recipient_id)
+            {
+                Some(queue) => queue.push((notification, context)),
+                None => by_recipient.push(vec![(notification, context)]),
+            }
+        }
+        futures::stream::iter(by_recipient)
+            .map(|queue| async move {
+                for (notification, context) in queue {
+                    self.notifications.create(&context, notification).await?;
+                }
+                Ok::<_, anyhow::Error>(())
             })
             .buffer_unordered(CONCURRENCY)
             .try_collect::<Vec<_>>()
