@@ -35,7 +35,7 @@ use tokio::task::JoinHandle;
 
 use crate::authz::{Authz, Policy};
 use crate::middleware;
-use crate::problem::{self, ApiError, ProblemKind};
+use crate::problem::{self, ApiError};
 use crate::routes::assessments::AssessmentsApi;
 use crate::routes::auth::{AuthApi, AuthLimits};
 use crate::routes::classes::ClassesApi;
@@ -81,16 +81,24 @@ impl Services {
         Ok(())
     }
 
-    /// Waits (bounded) until the `groups` projection has applied everything of the group's
-    /// stream, then reads its row: a creation answers without waiting for the projection
-    /// (ADR 0007), so a read checks that it is not behind the write side.
-    pub async fn fresh_group(
+    /// Waits (bounded) until projection `name` has applied everything of one stream: writes
+    /// that answer without waiting for their projection (ADR 0007) are reflected by the next
+    /// read that calls this first.
+    pub async fn caught_up_with_stream(
         &self,
+        name: &str,
+        aggregate_type: &str,
         id: Uuid,
-    ) -> Result<Option<projections::groups::GroupRow>, ApiError> {
-        let newest = projections::groups::newest_position(&self.pool, id).await?;
-        self.wait_for(projections::groups::NAME, newest).await?;
-        Ok(projections::groups::get(&self.pool, id).await?)
+    ) -> Result<(), ApiError> {
+        self.checkpoints
+            .wait_for_stream(
+                name,
+                aggregate_type,
+                &id.to_string(),
+                self.read_your_writes_timeout,
+            )
+            .await?;
+        Ok(())
     }
 
     /// [`caught_up`](Self::caught_up) after creating a group or class: a new entity is in
@@ -109,7 +117,7 @@ impl Services {
         &self,
         projection: &dyn projections::Projection,
     ) -> Result<(), ApiError> {
-        let waited = self
+        Ok(self
             .checkpoints
             .wait_for_handled(
                 projection.name(),
@@ -117,33 +125,17 @@ impl Services {
                 None,
                 self.read_your_writes_timeout,
             )
-            .await;
-        self.waited(waited)
+            .await?)
     }
 
     async fn wait_for(&self, name: &str, position: Option<i64>) -> Result<(), ApiError> {
         let Some(position) = position else {
             return Ok(());
         };
-        let waited = self
+        Ok(self
             .checkpoints
             .wait_for(name, position, self.read_your_writes_timeout)
-            .await;
-        self.waited(waited)
-    }
-
-    fn waited(&self, waited: Result<(), projections::WaitError>) -> Result<(), ApiError> {
-        match waited {
-            Ok(()) => Ok(()),
-            Err(projections::WaitError::Store(e)) => Err(e.into()),
-            Err(error) => {
-                tracing::warn!(%error, "read model did not catch up in time");
-                Err(ApiError::new(
-                    ProblemKind::ReadModelLagging,
-                    "the change was recorded; read it again shortly".to_owned(),
-                ))
-            }
-        }
+            .await?)
     }
 }
 

@@ -402,8 +402,6 @@ pub const LEARNING_SESSION_ACTIONS: &[&str] = &[
     "learning_session.complete",
 ];
 
-/// Asks the policy on behalf of endpoints, loading the facts from the read models (through
-/// the [`DirectoryCache`]).
 /// What never changes about a learning session once started: who, where, with what, since
 /// when. Cached without invalidation (ADR 0007).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -419,6 +417,8 @@ pub struct SessionFacts {
 /// Learning sessions kept at most in [`Authz`]'s session cache; beyond it, it starts over.
 const SESSION_CAPACITY: usize = 100_000;
 
+/// Asks the policy on behalf of endpoints, loading the facts from the read models (through
+/// the [`DirectoryCache`]).
 pub struct Authz {
     pub policy: Policy,
     /// The unchanging facts of learning sessions read so far.
@@ -456,20 +456,16 @@ impl Authz {
         if facts.is_none() {
             // Created a moment ago? `POST /groups` answers before the projection has the
             // group (ADR 0007): if its stream exists, wait for the projection and look again.
-            if let Some(position) = projections::groups::newest_position(&self.pool, id).await? {
-                match self
-                    .checkpoints
-                    .wait_for(
-                        projections::groups::NAME,
-                        position,
-                        self.read_your_writes_timeout,
-                    )
-                    .await
-                {
-                    Ok(()) => {}
-                    Err(projections::WaitError::Store(e)) => return Err(e.into()),
-                    Err(_) => return Err(ApiError::kind(ProblemKind::ReadModelLagging)),
-                }
+            let exists = self
+                .checkpoints
+                .wait_for_stream(
+                    projections::groups::NAME,
+                    <domain::group::Group as domain::Aggregate>::TYPE,
+                    &id.to_string(),
+                    self.read_your_writes_timeout,
+                )
+                .await?;
+            if exists {
                 facts = directory::group_facts(&self.pool, id, user_id).await?;
             }
         }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use application::service_accounts::ServiceAccounts;
 use application::session_cache::{self, SessionCache};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
@@ -33,13 +34,15 @@ pub async fn run(
                         loop {
                             match listener.try_recv().await {
                                 Ok(Some(notification)) => {
-                                    if notification.channel() == session_cache::CHANNEL {
-                                        sessions.apply_notification(notification.payload());
-                                        services
-                                            .service_accounts
-                                            .apply_notification(notification.payload());
-                                    } else {
+                                    let payload = notification.payload();
+                                    if notification.channel() != session_cache::CHANNEL {
                                         directory.invalidate();
+                                    } else if let Some(id) =
+                                        payload.strip_prefix(ServiceAccounts::NOTIFICATION_PREFIX)
+                                    {
+                                        services.service_accounts.apply_notification(id);
+                                    } else {
+                                        sessions.apply_notification(payload);
                                     }
                                 }
                                 // The connection dropped (sqlx reconnects and listens again

@@ -314,6 +314,23 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A read-your-writes wait that failed: the database, or a read model that did not catch up
+/// in time (the write itself is recorded).
+impl From<projections::WaitError> for ApiError {
+    fn from(error: projections::WaitError) -> Self {
+        match error {
+            projections::WaitError::Store(e) => e.into(),
+            error => {
+                tracing::warn!(%error, "read model did not catch up in time");
+                Self::new(
+                    ProblemKind::ReadModelLagging,
+                    "the change was recorded; read it again shortly".to_owned(),
+                )
+            }
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         StoreError::from(error).into()

@@ -176,8 +176,7 @@ impl<A: domain::Aggregate> CommandRunner<A> {
         command: A::Command,
         context: &CommandContext,
     ) -> Result<Appended, CommandError<A::Error>> {
-        let (state, version) = self.load(id).await?;
-        self.decide_and_append(id, state, version, command, context)
+        self.execute_for_state(id, command, context)
             .await
             .map(|(appended, _)| appended)
     }

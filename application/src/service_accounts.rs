@@ -53,16 +53,16 @@ impl ServiceAccounts {
         }
     }
 
-    /// Applies a notification of the identity channel: `service_account:<id>` evicts that
-    /// account; user and session notifications are not ours; anything else clears all.
-    pub fn apply_notification(&self, payload: &str) {
-        match payload.split_once(':') {
-            Some(("service_account", id)) => match id.parse::<ServiceAccountId>() {
-                Ok(id) => self.evict(id),
-                Err(_) => self.cache.clear(),
-            },
-            Some(("user", _)) | Some(("session", _)) => {}
-            _ => self.cache.clear(),
+    /// The prefix of the identity channel's notifications about a service account
+    /// (`service_account:<id>`, sent by the `identity` projection).
+    pub const NOTIFICATION_PREFIX: &'static str = "service_account:";
+
+    /// Applies the `<id>` of a `service_account:<id>` notification: evicts that account
+    /// (everything, if the id does not parse).
+    pub fn apply_notification(&self, id: &str) {
+        match id.parse::<ServiceAccountId>() {
+            Ok(id) => self.evict(id),
+            Err(_) => self.cache.clear(),
         }
     }
 
@@ -75,7 +75,8 @@ impl ServiceAccounts {
         self.cache.evict(|p| p.id != id);
     }
 
-    /// Runs a command that changes the secret's validity and evicts the account first.
+    /// After a command that changes the secret's validity, before it answers: evicts the
+    /// account, and keeps reads of a read model that has not applied the change out.
     fn changed(&self, id: ServiceAccountId, result: &Result<Appended, ServiceAccountCommandError>) {
         if let Ok(appended) = result {
             self.cache.note_change(appended.position);

@@ -127,7 +127,7 @@ impl SessionCache {
     }
 
     /// Applies a notification payload from [`CHANNEL`]; anything unexpected clears all.
-    /// `service_account:<id>` is for the service-account cache, not this one.
+    /// (`service_account:<id>` payloads go to the service-account cache instead.)
     pub fn apply_notification(&self, payload: &str) {
         match payload.split_once(':') {
             Some(("user", id)) => match id.parse() {
@@ -138,7 +138,6 @@ impl SessionCache {
                 Ok(id) => self.evict_session(id),
                 Err(_) => self.clear(),
             },
-            Some(("service_account", _)) => {}
             _ => self.clear(),
         }
     }

@@ -72,6 +72,21 @@ impl Checkpoints {
         }
     }
 
+    /// Returns once subscriber `name` has applied the newest event of one stream; `false`
+    /// (at once) when there is no such stream.
+    pub async fn wait_for_stream(
+        &self,
+        name: &str,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        timeout: Duration,
+    ) -> Result<bool, WaitError> {
+        match crate::log::stream_head(&self.pool, aggregate_type, aggregate_id).await? {
+            Some(position) => self.wait_for(name, position, timeout).await.map(|()| true),
+            None => Ok(false),
+        }
+    }
+
     /// Returns once subscriber `name` has handled every event up to `position`, or fails after
     /// `timeout`. When the subscriber runs in this process its progress is followed in
     /// memory; otherwise its checkpoint row is polled.

@@ -76,15 +76,6 @@ fn label(id: GroupId) -> String {
 const SELECT: &str = "SELECT id, name, parent_id, path::text AS path, archived, created_at, \
                       updated_at, version FROM groups";
 
-/// The log position of the newest event of a group's stream (`None`: no such group). A read
-/// model that has passed it reflects every acknowledged change of the group.
-pub async fn newest_position<'e>(
-    executor: impl PgExecutor<'e>,
-    id: GroupId,
-) -> sqlx::Result<Option<i64>> {
-    crate::log::stream_head(executor, Group::TYPE, &id.to_string()).await
-}
-
 pub async fn get<'e>(executor: impl PgExecutor<'e>, id: GroupId) -> sqlx::Result<Option<GroupRow>> {
     sqlx::query_as(&format!("{SELECT} WHERE id = $1"))
         .bind(id)

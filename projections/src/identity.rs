@@ -227,7 +227,10 @@ async fn apply_service_account(
     // when this batch commits.
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(application::session_cache::CHANNEL)
-        .bind(format!("service_account:{id}"))
+        .bind(format!(
+            "{}{id}",
+            application::service_accounts::ServiceAccounts::NOTIFICATION_PREFIX
+        ))
         .execute(&mut *conn)
         .await?;
     Ok(())

@@ -395,12 +395,14 @@ async fn stored_checkpoint(conn: &mut PgConnection, name: &str) -> sqlx::Result<
         .await
 }
 
-/// Moves the checkpoint from `from` to `to` unless somebody (a replay) changed it meanwhile;
-/// returns where it is.
-async fn advance(conn: &mut PgConnection, name: &str, from: i64, to: i64) -> sqlx::Result<i64> {
-    if to == from {
-        return Ok(from);
-    }
+/// Moves the checkpoint row from `from` to `to` (locking it until the end of the current
+/// transaction); false if somebody (a replay) changed it meanwhile.
+async fn compare_and_set(
+    conn: &mut PgConnection,
+    name: &str,
+    from: i64,
+    to: i64,
+) -> sqlx::Result<bool> {
     let moved = sqlx::query(
         "UPDATE subscriber_checkpoints SET position = $3, updated_at = now() \
          WHERE name = $1 AND position = $2",
@@ -408,10 +410,16 @@ async fn advance(conn: &mut PgConnection, name: &str, from: i64, to: i64) -> sql
     .bind(name)
     .bind(from)
     .bind(to)
-    .execute(&mut *conn)
+    .execute(conn)
     .await?
     .rows_affected();
-    if moved == 1 {
+    Ok(moved == 1)
+}
+
+/// Moves the checkpoint from `from` to `to` unless somebody (a replay) changed it meanwhile;
+/// returns where it is.
+async fn advance(conn: &mut PgConnection, name: &str, from: i64, to: i64) -> sqlx::Result<i64> {
+    if to == from || compare_and_set(&mut *conn, name, from, to).await? {
         Ok(to)
     } else {
         stored_checkpoint(conn, name).await
@@ -449,17 +457,7 @@ pub(crate) async fn projection_batch(
         // Moves the checkpoint first, by compare-and-set: this locks the row for the rest of
         // the batch (a replay's reset waits for it, and the batch waits for a running reset),
         // and finds none if a replay reset it since we last wrote it.
-        let claimed = sqlx::query(
-            "UPDATE subscriber_checkpoints SET position = $3, updated_at = now() \
-             WHERE name = $1 AND position = $2",
-        )
-        .bind(name)
-        .bind(cursor.stored)
-        .bind(slice.covered)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if claimed != 1 {
+        if !compare_and_set(&mut tx, name, cursor.stored, slice.covered).await? {
             // Reset by a replay: start again from where it is now.
             tx.rollback().await?;
             *cursor = Cursor::at(stored_checkpoint(&mut *conn, name).await?);

@@ -60,9 +60,8 @@ impl LogSignal {
         self.counter.subscribe()
     }
 
-    /// A receiver that changes when events of one of `types` are appended here, or when
-    /// anything is appended elsewhere (other processes do not say which types); every
-    /// append when `types` is `None`.
+    /// A receiver that changes when events of one of `types` are appended, here or (as its
+    /// notification names them) in another process; every append when `types` is `None`.
     pub fn subscribe_to(&self, types: Option<&'static [&'static str]>) -> watch::Receiver<u64> {
         let Some(types) = types else {
             return self.subscribe();

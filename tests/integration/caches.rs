@@ -120,6 +120,20 @@ impl Cluster {
         serde_json::from_str(&text).unwrap_or(Value::Null)
     }
 
+    /// Creates a top-level group as the admin through `side`; returns its id.
+    async fn create_group(&self, side: Side, name: &str) -> String {
+        let group = self
+            .admin_call(
+                side,
+                Method::POST,
+                "/groups",
+                Some(json!({"name": name})),
+                201,
+            )
+            .await;
+        group["id"].as_str().expect("group id").to_owned()
+    }
+
     /// Signs in through `side`; returns the new session's bearer token.
     async fn login(&self, side: Side, email: &str, password: &str) -> String {
         let response = self
@@ -248,16 +262,7 @@ async fn a_logout_is_refused_at_once_by_the_process_that_made_it() {
 #[tokio::test]
 async fn a_removed_class_membership_is_enforced_by_both_processes() {
     let cluster = Cluster::start().await;
-    let group = cluster
-        .admin_call(
-            Side::A,
-            Method::POST,
-            "/groups",
-            Some(json!({"name": "Cache School"})),
-            201,
-        )
-        .await;
-    let group = group["id"].as_str().expect("group id");
+    let group = cluster.create_group(Side::A, "Cache School").await;
     let class = cluster
         .admin_call(
             Side::A,
@@ -311,21 +316,13 @@ async fn a_removed_class_membership_is_enforced_by_both_processes() {
 #[tokio::test]
 async fn service_account_secrets_ended_through_one_process_are_refused_by_the_other() {
     let cluster = Cluster::start().await;
-    let group = cluster
-        .admin_call(
-            Side::A,
-            Method::POST,
-            "/groups",
-            Some(json!({"name": "Tutored"})),
-            201,
-        )
-        .await;
+    let group = cluster.create_group(Side::A, "Tutored").await;
     let account = cluster
         .admin_call(
             Side::A,
             Method::POST,
             "/service-accounts",
-            Some(json!({"name": "Tutor", "group_ids": [group["id"]]})),
+            Some(json!({"name": "Tutor", "group_ids": [group]})),
             201,
         )
         .await;

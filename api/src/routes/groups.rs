@@ -227,8 +227,15 @@ impl GroupsApi {
             .authz
             .group(caller.user()?, id.0, "group.read")
             .await?;
+        // Creations answer without waiting for the projection (ADR 0007).
         self.services
-            .fresh_group(id.0)
+            .caught_up_with_stream(
+                read::NAME,
+                <domain::group::Group as domain::Aggregate>::TYPE,
+                id.0,
+            )
+            .await?;
+        read::get(&self.services.pool, id.0)
             .await?
             .map(|row| Json(row.into()))
             .ok_or_else(|| ApiError::not_found("group"))

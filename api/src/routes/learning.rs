@@ -210,13 +210,14 @@ impl LearningApi {
     async fn read_with_entries(&self, id: Uuid) -> Result<Json<SessionDto>, ApiError> {
         // Detections answer without waiting for the projection (ADR 0007): a read waits
         // until it has everything of the session's stream.
-        let newest = projections::log::stream_head(
-            &self.services.pool,
-            <domain::learning::LearningSession as domain::Aggregate>::TYPE,
-            &id.to_string(),
-        )
-        .await?;
-        let Json(mut dto) = self.read_after_write(id, newest).await?;
+        self.services
+            .caught_up_with_stream(
+                read::NAME,
+                <domain::learning::LearningSession as domain::Aggregate>::TYPE,
+                id,
+            )
+            .await?;
+        let Json(mut dto) = self.read_after_write(id, None).await?;
         dto.entries = Some(
             read::entries(&self.services.pool, id)
                 .await?
