@@ -88,6 +88,44 @@ pub struct StartedSession {
     pub position: Option<i64>,
 }
 
+/// The account a login or registration signed in, as the write side knows it right after:
+/// the response needs no read model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub system_admin: bool,
+    pub auditor: bool,
+    /// When the account was created (its first event was recorded).
+    pub created_at: DateTime<Utc>,
+}
+
+impl Account {
+    fn of(id: UserId, user: &User, created_at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            email: user
+                .email
+                .as_ref()
+                .map(|e| e.as_str().to_owned())
+                .unwrap_or_default(),
+            name: user
+                .name
+                .as_ref()
+                .map(|n| n.as_str().to_owned())
+                .unwrap_or_default(),
+            system_admin: user.system_admin,
+            auditor: user.auditor,
+            created_at,
+        }
+    }
+}
+
+/// The scalar subquery that finds the account of an email (bound as `$2`) for
+/// [`CommandRunner::load_found`]: its reservation, written in the registration's append.
+const USER_OF_EMAIL: &str = "SELECT user_id::text FROM email_reservations WHERE email = $2";
+
 /// An authenticated caller, as resolved from a session token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -236,14 +274,15 @@ impl Identity {
         name: DisplayName,
         password: Password,
         device: Device,
-    ) -> Result<StartedSession, IdentityError> {
+    ) -> Result<(StartedSession, Account), IdentityError> {
         if self.user_id_for(&email).await?.is_some() {
             return Err(IdentityError::EmailTaken);
         }
-        let user_id = self
-            .create_account(context, email, name, &password, false)
+        let account = self
+            .new_account(context, email, name, &password, false)
             .await?;
-        self.start_session(context, user_id, device).await
+        let session = self.start_session(context, account.id, device).await?;
+        Ok((session, account))
     }
 
     /// Creates an account without a session (also used by `create-admin`).
@@ -255,6 +294,19 @@ impl Identity {
         password: &Password,
         system_admin: bool,
     ) -> Result<UserId, IdentityError> {
+        self.new_account(context, email, name, password, system_admin)
+            .await
+            .map(|account| account.id)
+    }
+
+    async fn new_account(
+        &self,
+        context: &CommandContext,
+        email: Email,
+        name: DisplayName,
+        password: &Password,
+        system_admin: bool,
+    ) -> Result<Account, IdentityError> {
         let password_hash = self
             .hasher
             .hash(password)
@@ -262,13 +314,22 @@ impl Identity {
             .map_err(|_| IdentityError::Hashing)?;
         let user_id = Uuid::now_v7();
         let command = UserCommand::Register {
-            email: email.clone(),
+            email,
             name,
             password_hash: Some(password_hash),
             system_admin,
         };
-        match self.run_user(user_id, command, context).await {
-            Ok(_) => Ok(user_id),
+        // A fresh id: nothing to load, and no cached session can name the account yet.
+        match self
+            .users
+            .execute_new_for_state(user_id, command, context)
+            .await
+        {
+            Ok((appended, user)) => {
+                self.cache.note_change(appended.position);
+                let created_at = appended.recorded_at.unwrap_or_else(|| self.clock.now());
+                Ok(Account::of(user_id, &user, created_at))
+            }
             // A brand-new stream can only conflict on the email reservation.
             Err(CommandError::Conflict) => Err(IdentityError::EmailTaken),
             Err(e) => Err(e.into()),
@@ -330,12 +391,13 @@ impl Identity {
         email: &Email,
         password: &Password,
         device: Device,
-    ) -> Result<StartedSession, IdentityError> {
-        let Some(user_id) = self.user_id_for(email).await? else {
+    ) -> Result<(StartedSession, Account), IdentityError> {
+        // The reservation and the account's events in one round trip.
+        let Some(found) = self.users.load_found(USER_OF_EMAIL, email.as_str()).await? else {
             self.hasher.verify_dummy(password).await;
             return Err(IdentityError::InvalidCredentials);
         };
-        let (user, _) = self.users.load(user_id).await?;
+        let (user_id, user) = (found.id, found.state);
         let now = self.clock.now();
         if let Some(until) = user.login_throttled_until() {
             if now < until {
@@ -366,7 +428,8 @@ impl Identity {
             self.user_command_retrying(context, user_id, UserCommand::RecordSuccessfulLogin)
                 .await?;
         }
-        self.start_session(context, user_id, device).await
+        let session = self.start_session(context, user_id, device).await?;
+        Ok((session, Account::of(user_id, &user, found.created_at)))
     }
 
     /// Starts a session for an account that signed in some other way (an OpenID provider).

@@ -115,6 +115,12 @@ impl Sink for NatsRelay {
         Self::NAME
     }
 
+    /// JetStream drops a message whose `Nats-Msg-Id` (the event id) it has seen within the
+    /// duplicate window (an hour by default, far longer than the checkpoint trails).
+    fn deduplicated(&self) -> bool {
+        true
+    }
+
     async fn deliver(&self, events: &[LoggedEvent]) -> anyhow::Result<()> {
         self.ensure_stream().await?;
         let mut acks = Vec::with_capacity(events.len());

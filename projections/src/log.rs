@@ -130,6 +130,9 @@ pub struct Slice {
     /// The newest committed position in the whole log when this was read (0: empty log).
     /// Above `covered` while older transactions are still running or more events wait.
     pub head: i64,
+    /// The stored checkpoint of the subscriber the slice was read for, in the same snapshot
+    /// (`None` when read for nobody, or when it has no checkpoint row).
+    pub stored: Option<i64>,
 }
 
 /// Up to `limit` events after `after` whose aggregate type is one of `types` (all when
@@ -142,12 +145,26 @@ pub async fn read_slice<'e>(
     limit: i64,
     types: Option<&[&str]>,
 ) -> sqlx::Result<Slice> {
+    read_slice_for(executor, None, after, limit, types).await
+}
+
+/// [`read_slice`] for subscriber `name`, also reading its stored checkpoint (a replay may
+/// have reset it) in the same statement.
+pub async fn read_slice_for<'e>(
+    executor: impl PgExecutor<'e>,
+    name: Option<&str>,
+    after: i64,
+    limit: i64,
+    types: Option<&[&str]>,
+) -> sqlx::Result<Slice> {
     // One statement: the bound and the events below it. Any event below the bound belongs
     // to a transaction that finished before this statement's snapshot.
     let rows = sqlx::query(&format!(
-        "SELECT b.bound, b.head, e.* \
+        "SELECT b.bound, b.head, b.stored, e.* \
          FROM (SELECT events_safe_bound() AS bound, \
-                      (SELECT coalesce(max(position), 0) FROM events) AS head) b \
+                      (SELECT coalesce(max(position), 0) FROM events) AS head, \
+                      (SELECT position FROM subscriber_checkpoints WHERE name = $4) \
+                          AS stored) b \
          LEFT JOIN LATERAL (SELECT {COLUMNS} FROM events \
              WHERE position > $1 AND position < b.bound \
                AND ($3::text[] IS NULL OR aggregate_type = ANY($3)) \
@@ -156,14 +173,17 @@ pub async fn read_slice<'e>(
     .bind(after)
     .bind(limit)
     .bind(types)
+    .bind(name)
     .fetch_all(executor)
     .await?;
     let mut bound = after + 1;
     let mut head = after;
+    let mut stored = None;
     let mut events = Vec::with_capacity(rows.len());
     for row in &rows {
         bound = row.try_get("bound")?;
         head = row.try_get("head")?;
+        stored = row.try_get("stored")?;
         if row.try_get::<Option<i64>, _>("position")?.is_some() {
             events.push(LoggedEvent::from_row(row)?);
         }
@@ -176,6 +196,7 @@ pub async fn read_slice<'e>(
         events,
         covered,
         head,
+        stored,
     })
 }
 

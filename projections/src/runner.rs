@@ -42,6 +42,13 @@ pub trait Sink: Send + Sync + 'static {
         None
     }
     async fn deliver(&self, events: &[LoggedEvent]) -> anyhow::Result<()>;
+    /// Whether the receiver de-duplicates deliveries, so that the checkpoint after a
+    /// delivery may be written up to [`IDLE_CHECKPOINT_INTERVAL`] later, in one write for
+    /// every batch delivered meanwhile, instead of after each batch. A crash then delivers
+    /// that stretch again (never less: the checkpoint only ever trails the deliveries).
+    fn deduplicated(&self) -> bool {
+        false
+    }
 }
 
 /// Any consumer of the log.
@@ -249,10 +256,11 @@ async fn run(
     tracing::info!(subscriber = name, "stopped");
 }
 
-/// How long a checkpoint that only passed events of other types may stay unwritten. Such an
-/// advance changes nothing but where a restart begins reading (and what a waiter in another
-/// process sees), so it is written at most this often instead of after every wake-up.
-const IDLE_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
+/// How long a checkpoint that only passed events of other types (or, for a de-duplicated
+/// sink, delivered events) may stay unwritten. Such an advance changes nothing but where a
+/// restart begins reading (and what a waiter in another process sees), so it is written at
+/// most this often instead of after every wake-up.
+pub const IDLE_CHECKPOINT_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Where an active subscriber is: `position` in memory (everything up to it handled or of no
 /// interest), `stored` as last written to its checkpoint row.
@@ -295,13 +303,16 @@ impl Cursor {
         Ok(())
     }
 
-    /// Adopts the stored checkpoint if somebody else (a replay) changed it.
-    async fn resync(&mut self, conn: &mut PgConnection, name: &str) -> sqlx::Result<()> {
-        let stored = stored_checkpoint(conn, name).await?;
-        if stored != self.stored {
-            *self = Self::at(stored);
+    /// Adopts the stored checkpoint, read with a slice, if somebody else (a replay) changed
+    /// it; true if it did.
+    fn adopt(&mut self, stored: Option<i64>) -> bool {
+        match stored {
+            Some(stored) if stored != self.stored => {
+                *self = Self::at(stored);
+                true
+            }
+            _ => false,
         }
-        Ok(())
     }
 }
 
@@ -319,8 +330,9 @@ async fn run_active(
     let mut wake = signal.subscribe_to(subscriber.aggregate_types());
     let mut behind_delay = Duration::from_millis(1);
     loop {
-        if *shutdown.borrow() {
-            return Ok(());
+        let stopping = *shutdown.borrow();
+        if stopping {
+            return stop(conn, name, &mut cursor).await;
         }
         wake.borrow_and_update();
         let batch = match subscriber {
@@ -334,7 +346,7 @@ async fn run_active(
                     .await?
                 {
                     Some(batch) => batch,
-                    None => return Ok(()),
+                    None => return stop(conn, name, &mut cursor).await,
                 }
             }
         };
@@ -357,17 +369,27 @@ async fn run_active(
             behind_delay = Duration::from_millis(1);
             settings.poll_interval
         };
-        let quiet = tokio::select! {
+        // Every slice also reads the stored checkpoint, so a replay that reset it is noticed
+        // at the next wake-up or poll.
+        let stopping = tokio::select! {
             _ = wake.changed() => false,
-            _ = tokio::time::sleep(wait) => wait == settings.poll_interval,
-            _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+            _ = tokio::time::sleep(wait) => false,
+            _ = shutdown.wait_for(|stop| *stop) => true,
         };
-        if quiet {
-            // Nothing happened for a poll interval: the moment to notice a replay that reset
-            // the checkpoint.
-            cursor.resync(&mut *conn, name).await?;
+        if stopping {
+            return stop(conn, name, &mut cursor).await;
         }
     }
+}
+
+/// On shutdown: writes what the checkpoint has not caught up with yet, so that the next
+/// process starts where this one stopped (it would start from the row anyway; this only
+/// spares it re-reading).
+async fn stop(conn: &mut PgConnection, name: &str, cursor: &mut Cursor) -> anyhow::Result<()> {
+    if let Err(error) = cursor.flush(conn, name, true).await {
+        tracing::debug!(subscriber = name, %error, "could not write the checkpoint on shutdown");
+    }
+    Ok(())
 }
 
 /// The outcome of one batch.
@@ -437,13 +459,18 @@ pub(crate) async fn projection_batch(
 ) -> anyhow::Result<Batch> {
     let name = projection.name();
     loop {
-        let slice = log::read_slice(
+        let slice = log::read_slice_for(
             &mut *conn,
+            Some(name),
             cursor.position,
             batch_size,
             projection.aggregate_types(),
         )
         .await?;
+        if cursor.adopt(slice.stored) {
+            // Reset by a replay: start again from where it is now.
+            continue;
+        }
         let full = slice.covered < slice.head && slice.events.len() as i64 >= batch_size;
         if slice.events.is_empty() {
             cursor.position = slice.covered;
@@ -495,13 +522,20 @@ async fn sink_batch(
     shutdown: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<Option<Batch>> {
     let name = sink.name();
-    let slice = log::read_slice(
-        &mut *conn,
-        cursor.position,
-        batch_size,
-        sink.aggregate_types(),
-    )
-    .await?;
+    let slice = loop {
+        let slice = log::read_slice_for(
+            &mut *conn,
+            Some(name),
+            cursor.position,
+            batch_size,
+            sink.aggregate_types(),
+        )
+        .await?;
+        // Reset by a replay: read again from where it is now.
+        if !cursor.adopt(slice.stored) {
+            break slice;
+        }
+    };
     let full = slice.covered < slice.head && slice.events.len() as i64 >= batch_size;
     if !slice.events.is_empty() {
         let mut delay = Duration::from_millis(100);
@@ -514,7 +548,7 @@ async fn sink_batch(
         }
     }
     cursor.position = slice.covered;
-    if !slice.events.is_empty() {
+    if !slice.events.is_empty() && !sink.deduplicated() {
         cursor.flush(&mut *conn, name, true).await?;
     }
     Ok(Some(Batch {

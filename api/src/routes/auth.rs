@@ -3,7 +3,7 @@
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use application::identity::{Device, IdentityError, StartedSession};
+use application::identity::{Account, Device, IdentityError, StartedSession};
 use chrono::{DateTime, Utc};
 use domain::session::EndReason;
 use domain::user::{DisplayName, Email, Password};
@@ -293,15 +293,21 @@ impl AuthApi {
     /// resolved from the log (`Identity::authenticate`), so the very next request is
     /// authenticated anyway, on any instance. Only a brand-new account may need the wait,
     /// for its row.
-    async fn signed_in(&self, started: StartedSession) -> Result<(SignedIn, String), ApiError> {
-        let user = match read::get_user(&self.services.pool, started.user_id).await? {
-            Some(user) => user,
-            None => {
-                self.caught_up(started.position).await?;
-                read::get_user(&self.services.pool, started.user_id)
-                    .await?
-                    .ok_or_else(|| ApiError::kind(ProblemKind::ReadModelLagging))?
-            }
+    /// The response of a login or registration: built from the write side (the session
+    /// just appended and the account as its events say), so it waits for no read model.
+    async fn signed_in(
+        &self,
+        (started, account): (StartedSession, Account),
+    ) -> Result<(SignedIn, String), ApiError> {
+        let user = UserDto {
+            id: account.id,
+            email: account.email,
+            name: account.name,
+            system_admin: account.system_admin,
+            auditor: account.auditor,
+            // A disabled account cannot sign in.
+            disabled: false,
+            created_at: account.created_at,
         };
         let max_age = self
             .services
@@ -314,7 +320,7 @@ impl AuthApi {
         let cookie = self.cookie(&started.token, max_age);
         Ok((
             SignedIn {
-                user: user.into(),
+                user,
                 token: started.token,
                 session: CurrentSession {
                     id: started.session_id,
