@@ -536,7 +536,7 @@ impl Identity {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {
-            return self.authenticate_from_log(&hash, now).await;
+            return self.authenticate_from_log(&hash, now, context).await;
         };
         let stored = TokenHash(row.try_get("token_hash")?);
         if !hashes_equal(&stored, &hash) {
@@ -569,26 +569,12 @@ impl Identity {
             }
             expires_at = session.expires_at.unwrap_or(expires_at);
         }
-        let mut session_expires_at = expires_at;
-        if expires_at - now < policy.idle / 2 {
-            match self
-                .run_session(
-                    session_id,
-                    SessionCommand::Renew { at: now, policy },
-                    context,
-                )
-                .await
-            {
-                // Renewed (or another request renewed it just now): the slid expiry.
-                Ok(_) => {
-                    session_expires_at = expires_at.max((now + policy.idle).min(absolute));
-                }
-                // Ended a moment ago (the read model has not caught up): not signed in.
-                Err(CommandError::Rejected(_)) => return Ok(None),
-                _ => {}
-            }
-        }
-        self.touch(session_id, now).await?;
+        let Some(session_expires_at) = self
+            .renew_if_due(session_id, expires_at, absolute, now, context)
+            .await?
+        else {
+            return Ok(None);
+        };
         let principal = Principal {
             user_id: row.try_get("user_id")?,
             session_id,
@@ -616,10 +602,45 @@ impl Identity {
     /// started a moment ago (a login answers without waiting for the projection) here or in
     /// another process. Decided from the write side: the session's and the account's
     /// streams. Not cached; once the projection has the session, the usual path takes over.
+    /// Slides the session's expiry when less than half of the idle window is left, and
+    /// records its use. Returns the expiry the caller should see, or `None` if the session
+    /// turned out to have ended a moment ago (the read model has not caught up).
+    async fn renew_if_due(
+        &self,
+        session_id: SessionId,
+        expires_at: DateTime<Utc>,
+        absolute: DateTime<Utc>,
+        now: DateTime<Utc>,
+        context: &CommandContext,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let policy = self.settings.sessions;
+        let mut session_expires_at = expires_at;
+        if expires_at - now < policy.idle / 2 {
+            match self
+                .run_session(
+                    session_id,
+                    SessionCommand::Renew { at: now, policy },
+                    context,
+                )
+                .await
+            {
+                // Renewed (or another request renewed it just now): the slid expiry.
+                Ok(_) => {
+                    session_expires_at = expires_at.max((now + policy.idle).min(absolute));
+                }
+                Err(CommandError::Rejected(_)) => return Ok(None),
+                _ => {}
+            }
+        }
+        self.touch(session_id, now).await?;
+        Ok(Some(session_expires_at))
+    }
+
     async fn authenticate_from_log(
         &self,
         hash: &TokenHash,
         now: DateTime<Utc>,
+        context: &CommandContext,
     ) -> Result<Option<Principal>, StoreError> {
         let row = sqlx::query(
             "SELECT s.aggregate_id AS session_id, s.payload ->> 'token_hash' AS token_hash, \
@@ -641,7 +662,11 @@ impl Identity {
             return Ok(None);
         };
         let (session, _) = self.sessions.load(session_id).await?;
-        let (Some(user_id), Some(expires_at)) = (session.user_id, session.expires_at) else {
+        let (Some(user_id), Some(expires_at), Some(absolute)) = (
+            session.user_id,
+            session.expires_at,
+            session.absolute_expires_at,
+        ) else {
             return Ok(None);
         };
         if !session.is_valid_at(now) {
@@ -654,6 +679,14 @@ impl Identity {
         if !user.registered || user.disabled {
             return Ok(None);
         }
+        // Sessions the projection has not applied yet slide and count as used like the
+        // others (it may lag for long: stopped, or rebuilding).
+        let Some(expires_at) = self
+            .renew_if_due(session_id, expires_at, absolute, now, context)
+            .await?
+        else {
+            return Ok(None);
+        };
         Ok(Some(Principal {
             user_id,
             session_id,

@@ -106,6 +106,10 @@ impl Checkpoints {
                     if status.active && status.position >= position {
                         return Ok(());
                     }
+                    if status.active {
+                        // It may be letting events gather: this wait is why it should not.
+                        self.local.hurry(name);
+                    }
                     status.active
                 }
                 None => false,

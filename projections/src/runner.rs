@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -25,6 +25,12 @@ pub trait Projection: Send + Sync + 'static {
     /// without being read.
     fn aggregate_types(&self) -> Option<&'static [&'static str]> {
         None
+    }
+    /// At most one batch per this interval while events keep coming, unless somebody in this
+    /// process waits for the projection (see [`Subscriber::batch_interval`]). Zero: a batch
+    /// at every wake-up.
+    fn batch_interval(&self) -> Duration {
+        Duration::ZERO
     }
     /// Empties the read model's tables before a rebuild.
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()>;
@@ -42,6 +48,10 @@ pub trait Sink: Send + Sync + 'static {
         None
     }
     async fn deliver(&self, events: &[LoggedEvent]) -> anyhow::Result<()>;
+    /// As [`Projection::batch_interval`].
+    fn batch_interval(&self) -> Duration {
+        Duration::ZERO
+    }
     /// Whether the receiver de-duplicates deliveries, so that the checkpoint after a
     /// delivery may be written up to [`IDLE_CHECKPOINT_INTERVAL`] later, in one write for
     /// every batch delivered meanwhile, instead of after each batch. A crash then delivers
@@ -70,6 +80,19 @@ impl Subscriber {
         match self {
             Self::Projection(p) => p.aggregate_types(),
             Self::Sink(s) => s.aggregate_types(),
+        }
+    }
+
+    /// Under load, a batch per event costs a read, a checkpoint write and (for a projection)
+    /// a transaction each time; a subscriber that nobody usually waits for may instead let
+    /// the events of up to this interval gather into one batch. The first event after a
+    /// quiet stretch is handled at once; a waiter in this process (read-your-writes) cuts the
+    /// gathering short ([`Subscribers::hurry`]); one in another process sees the checkpoint
+    /// at most this much later.
+    pub fn batch_interval(&self) -> Duration {
+        match self {
+            Self::Projection(p) => p.batch_interval(),
+            Self::Sink(s) => s.batch_interval(),
         }
     }
 }
@@ -105,24 +128,32 @@ impl Default for RunnerSettings {
     }
 }
 
+/// One subscriber of this process: its status, and the nudge of those waiting for it.
+#[derive(Clone)]
+struct Entry {
+    status: watch::Sender<SubscriberStatus>,
+    hurry: Arc<Notify>,
+}
+
 /// The subscribers of this process and their status.
 #[derive(Clone, Default)]
 pub struct Subscribers {
-    statuses: Arc<RwLock<BTreeMap<String, watch::Sender<SubscriberStatus>>>>,
+    statuses: Arc<RwLock<BTreeMap<String, Entry>>>,
 }
 
 impl Subscribers {
-    fn register(&self, name: &str) -> watch::Sender<SubscriberStatus> {
+    fn register(&self, name: &str) -> Entry {
         let mut statuses = self.statuses.write().expect("status lock");
         statuses
             .entry(name.to_owned())
-            .or_insert_with(|| {
-                watch::channel(SubscriberStatus {
+            .or_insert_with(|| Entry {
+                status: watch::channel(SubscriberStatus {
                     name: name.to_owned(),
                     active: false,
                     position: 0,
                 })
-                .0
+                .0,
+                hurry: Arc::new(Notify::new()),
             })
             .clone()
     }
@@ -130,13 +161,24 @@ impl Subscribers {
     /// Follows one subscriber's status, if it runs in this process.
     pub fn watch(&self, name: &str) -> Option<watch::Receiver<SubscriberStatus>> {
         let statuses = self.statuses.read().expect("status lock");
-        statuses.get(name).map(watch::Sender::subscribe)
+        statuses.get(name).map(|entry| entry.status.subscribe())
+    }
+
+    /// Somebody waits for subscriber `name`: it stops gathering events and reads now.
+    pub fn hurry(&self, name: &str) {
+        let statuses = self.statuses.read().expect("status lock");
+        if let Some(entry) = statuses.get(name) {
+            entry.hurry.notify_one();
+        }
     }
 
     /// The status of every subscriber of this process.
     pub fn snapshot(&self) -> Vec<SubscriberStatus> {
         let statuses = self.statuses.read().expect("status lock");
-        statuses.values().map(|s| s.borrow().clone()).collect()
+        statuses
+            .values()
+            .map(|e| e.status.borrow().clone())
+            .collect()
     }
 
     /// Starts a runner for `subscriber` that stops when `shutdown` becomes true.
@@ -148,7 +190,7 @@ impl Subscribers {
         settings: RunnerSettings,
         shutdown: watch::Receiver<bool>,
     ) -> JoinHandle<()> {
-        let status = self.register(subscriber.name());
+        let entry = self.register(subscriber.name());
         // A subscriber's own writes (read-model rows with their checkpoint, a sink's
         // checkpoint) commit without waiting for the WAL flush: everything they hold is
         // derived from the log, which is written durably by the commands. Should PostgreSQL
@@ -156,8 +198,11 @@ impl Subscribers {
         // and checkpoint together (one transaction, WAL order), and the subscriber handles
         // those events again; sinks deduplicate (deterministic ids, `Nats-Msg-Id`).
         // Commands that subscribers issue go through the pool and stay synchronous.
-        let connect = connect.options([("synchronous_commit", "off")]);
-        tokio::spawn(run(subscriber, connect, signal, settings, status, shutdown))
+        let connect = connect.options([
+            ("synchronous_commit", "off"),
+            ("plan_cache_mode", "force_generic_plan"),
+        ]);
+        tokio::spawn(run(subscriber, connect, signal, settings, entry, shutdown))
     }
 }
 
@@ -186,9 +231,10 @@ async fn run(
     connect: PgConnectOptions,
     signal: LogSignal,
     settings: RunnerSettings,
-    status: watch::Sender<SubscriberStatus>,
+    entry: Entry,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let Entry { status, hurry } = entry;
     let name = subscriber.name();
     let mut standby_conn: Option<PgConnection> = None;
     loop {
@@ -232,7 +278,7 @@ async fn run(
             &mut conn,
             &signal,
             settings,
-            &status,
+            (&status, &hurry),
             &mut shutdown,
         )
         .await;
@@ -322,19 +368,22 @@ async fn run_active(
     conn: &mut PgConnection,
     signal: &LogSignal,
     settings: RunnerSettings,
-    status: &watch::Sender<SubscriberStatus>,
+    (status, hurry): (&watch::Sender<SubscriberStatus>, &Notify),
     shutdown: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let name = subscriber.name();
     let mut cursor = Cursor::load(&mut *conn, name).await?;
     let mut wake = signal.subscribe_to(subscriber.aggregate_types());
     let mut behind_delay = Duration::from_millis(1);
+    let batch_interval = subscriber.batch_interval();
+    let mut batch_started;
     loop {
         let stopping = *shutdown.borrow();
         if stopping {
             return stop(conn, name, &mut cursor).await;
         }
         wake.borrow_and_update();
+        batch_started = Instant::now();
         let batch = match subscriber {
             Subscriber::Projection(p) => {
                 projection_batch(p.as_ref(), conn, settings.batch_size, &mut cursor)
@@ -371,11 +420,22 @@ async fn run_active(
         };
         // Every slice also reads the stored checkpoint, so a replay that reset it is noticed
         // at the next wake-up or poll.
-        let stopping = tokio::select! {
-            _ = wake.changed() => false,
-            _ = tokio::time::sleep(wait) => false,
-            _ = shutdown.wait_for(|stop| *stop) => true,
+        let (woken, stopping) = tokio::select! {
+            _ = wake.changed() => (true, false),
+            _ = tokio::time::sleep(wait) => (false, false),
+            _ = shutdown.wait_for(|stop| *stop) => (false, true),
         };
+        // Events keep coming: let them gather until the interval since the last batch is
+        // over, unless somebody waits for this subscriber.
+        let gather = batch_interval.saturating_sub(batch_started.elapsed());
+        let stopping = stopping
+            || (woken
+                && !gather.is_zero()
+                && tokio::select! {
+                    _ = tokio::time::sleep(gather) => false,
+                    _ = hurry.notified() => false,
+                    _ = shutdown.wait_for(|stop| *stop) => true,
+                });
         if stopping {
             return stop(conn, name, &mut cursor).await;
         }
