@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use application::ports::AppendListener;
-use sqlx::postgres::PgListener;
-use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgListener};
+use sqlx::{Connection as _, PgConnection, PgPool};
 use tokio::sync::{watch, Notify};
 
 /// The PostgreSQL notification channel.
@@ -128,17 +128,22 @@ impl LogSignal {
     pub async fn run(self, pool: PgPool, mut shutdown: watch::Receiver<bool>) {
         let notifier = {
             let this = self.clone();
-            let pool = pool.clone();
+            // Its own connection, committing without waiting for the WAL flush: a NOTIFY is
+            // a transaction with an xid, and on a synchronous connection each one would wait
+            // for an fsync of its own, competing with the appends' flushes. Listeners hear it
+            // at commit either way; a crash loses nothing a poll does not find.
+            let connect = pool
+                .connect_options()
+                .as_ref()
+                .clone()
+                .options([("synchronous_commit", "off")]);
             async move {
+                let mut conn: Option<PgConnection> = None;
                 loop {
                     this.notify_wanted.notified().await;
                     if let Some(payload) = this.take_notification() {
-                        if let Err(error) = sqlx::query("SELECT pg_notify($1, $2)")
-                            .bind(CHANNEL)
-                            .bind(payload)
-                            .execute(&pool)
-                            .await
-                        {
+                        if let Err(error) = notify(&mut conn, &connect, &payload).await {
+                            conn = None;
                             tracing::debug!(%error, "could not send the log notification");
                         }
                         // Each NOTIFY is a transaction of its own (an xid, a commit record):
@@ -176,6 +181,24 @@ impl LogSignal {
             _ = shutdown.wait_for(|stop| *stop) => {}
         }
     }
+}
+
+/// Sends one notification on `conn`, connecting first if needed.
+async fn notify(
+    conn: &mut Option<PgConnection>,
+    connect: &PgConnectOptions,
+    payload: &str,
+) -> sqlx::Result<()> {
+    let conn = match conn {
+        Some(conn) => conn,
+        None => conn.insert(PgConnection::connect_with(connect).await?),
+    };
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(payload)
+        .execute(conn)
+        .await
+        .map(drop)
 }
 
 impl AppendListener for LogSignal {
