@@ -22,9 +22,18 @@ where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
+    rate_for(clients, secs(), op).await
+}
+
+/// [`rate`] for a step of `length`.
+pub async fn rate_for<F, Fut>(clients: usize, length: Duration, op: F) -> f64
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
     let op = Arc::new(op);
     let counter = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + secs();
+    let deadline = Instant::now() + length;
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|_| {

@@ -11,8 +11,14 @@
 //! append would wake every local subscriber a second time) and another process wakes only
 //! the subscribers of those types. Every subscriber also polls on a timer, so a lost
 //! notification only delays it.
+//!
+//! A process that is alone on its database sends nothing: each listener connection holds a
+//! shared advisory lock (its presence), and the notifier looks at most once a second whether
+//! anybody else holds it. Measured with logins at 8 clients on 2 cores, the NOTIFY per append
+//! (a statement and a transaction of its own) cost 3–4 % of the throughput.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -20,12 +26,20 @@ use application::ports::AppendListener;
 use sqlx::postgres::{PgConnectOptions, PgListener};
 use sqlx::{Connection as _, PgConnection, PgPool};
 use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
 
 /// The PostgreSQL notification channel.
 pub const CHANNEL: &str = "rapt_log";
 
 /// The shortest time between two notifications this process sends.
 const NOTIFY_INTERVAL: Duration = Duration::from_millis(5);
+
+/// The advisory lock that each process's listener connection holds (shared) while it
+/// listens: how a process sees whether any other process would hear its notifications.
+const PRESENCE: (i32, i32) = (0x5241_5050, 1);
+
+/// How long the notifier trusts its last look at who else listens.
+const PRESENCE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A subscriber's wake-up channel with the aggregate types it handles.
 type TypedWake = (&'static [&'static str], watch::Sender<u64>);
@@ -40,6 +54,8 @@ pub struct LogSignal {
     /// Aggregate types appended here since the last notification was sent.
     notify_pending: Arc<Mutex<BTreeSet<&'static str>>>,
     notify_wanted: Arc<Notify>,
+    /// The backend pid of this process's listener connection (0 while not listening).
+    listener_pid: Arc<AtomicI32>,
 }
 
 impl Default for LogSignal {
@@ -50,6 +66,7 @@ impl Default for LogSignal {
             instance: uuid::Uuid::new_v4().simple().to_string().into(),
             notify_pending: Arc::default(),
             notify_wanted: Arc::new(Notify::new()),
+            listener_pid: Arc::default(),
         }
     }
 }
@@ -139,9 +156,15 @@ impl LogSignal {
                 .options([("synchronous_commit", "off")]);
             async move {
                 let mut conn: Option<PgConnection> = None;
+                let mut others: Option<(bool, Instant)> = None;
                 loop {
                     this.notify_wanted.notified().await;
                     if let Some(payload) = this.take_notification() {
+                        // Alone on this database, a notification would only wake our own
+                        // listener, which ignores it.
+                        if !this.others_listen(&mut conn, &connect, &mut others).await {
+                            continue;
+                        }
                         if let Err(error) = notify(&mut conn, &connect, &payload).await {
                             conn = None;
                             tracing::debug!(%error, "could not send the log notification");
@@ -161,11 +184,16 @@ impl LogSignal {
                 loop {
                     match PgListener::connect_with(&pool).await {
                         Ok(mut listener) => {
-                            if listener.listen(CHANNEL).await.is_ok() {
-                                while let Ok(notification) = listener.recv().await {
-                                    this.heard(notification.payload());
-                                }
+                            match announce(&mut listener).await {
+                                Ok(pid) => this.listener_pid.store(pid, Ordering::Relaxed),
+                                Err(error) => tracing::debug!(%error, "log listener cannot listen"),
                             }
+                            // `None`: the connection was lost, and the presence lock with it;
+                            // the next connection takes both again.
+                            while let Ok(Some(notification)) = listener.try_recv().await {
+                                this.heard(notification.payload());
+                            }
+                            this.listener_pid.store(0, Ordering::Relaxed);
                         }
                         Err(error) => tracing::debug!(%error, "log listener cannot connect"),
                     }
@@ -183,16 +211,74 @@ impl LogSignal {
     }
 }
 
+impl LogSignal {
+    /// Whether a process other than this one listens on the log channel (holds the presence
+    /// lock), as last looked up at most [`PRESENCE_CHECK_INTERVAL`] ago. A process that
+    /// starts listening is heard from within that interval; until then its subscribers
+    /// find new events by polling. When the look-up fails, assume somebody listens.
+    async fn others_listen(
+        &self,
+        conn: &mut Option<PgConnection>,
+        connect: &PgConnectOptions,
+        last: &mut Option<(bool, Instant)>,
+    ) -> bool {
+        if let Some((others, at)) = *last {
+            if at.elapsed() < PRESENCE_CHECK_INTERVAL {
+                return others;
+            }
+        }
+        let own = self.listener_pid.load(Ordering::Relaxed);
+        let others = match connected(conn, connect).await {
+            Ok(c) => sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                 AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 2 \
+                 AND pid <> $3)",
+            )
+            .bind(PRESENCE.0)
+            .bind(PRESENCE.1)
+            .bind(own)
+            .fetch_one(c)
+            .await
+            .unwrap_or(true),
+            Err(_) => true,
+        };
+        *last = Some((others, Instant::now()));
+        others
+    }
+}
+
+/// Listens on the log channel and takes the presence lock; returns the connection's pid.
+async fn announce(listener: &mut PgListener) -> sqlx::Result<i32> {
+    listener.listen(CHANNEL).await?;
+    sqlx::query("SELECT pg_advisory_lock_shared($1, $2)")
+        .bind(PRESENCE.0)
+        .bind(PRESENCE.1)
+        .execute(&mut *listener)
+        .await?;
+    sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *listener)
+        .await
+}
+
+/// `conn`, connecting first if needed.
+async fn connected<'c>(
+    conn: &'c mut Option<PgConnection>,
+    connect: &PgConnectOptions,
+) -> sqlx::Result<&'c mut PgConnection> {
+    Ok(match conn {
+        Some(conn) => conn,
+        None => conn.insert(PgConnection::connect_with(connect).await?),
+    })
+}
+
 /// Sends one notification on `conn`, connecting first if needed.
 async fn notify(
     conn: &mut Option<PgConnection>,
     connect: &PgConnectOptions,
     payload: &str,
 ) -> sqlx::Result<()> {
-    let conn = match conn {
-        Some(conn) => conn,
-        None => conn.insert(PgConnection::connect_with(connect).await?),
-    };
+    let conn = connected(conn, connect).await?;
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(CHANNEL)
         .bind(payload)

@@ -906,3 +906,69 @@ async fn sessions_the_read_model_has_not_applied_yet_work_and_are_ended_everywhe
     assert_eq!(me_status(&app, &first).await, 401);
     assert_eq!(me_status(&app, &second).await, 401);
 }
+
+#[tokio::test]
+async fn a_session_the_read_model_has_not_applied_yet_slides_when_used() {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = spawn_app_with(TestOptions {
+        clock: Some(clock.clone()),
+        ..TestOptions::default()
+    })
+    .await;
+    register(&app, "slide@example.org", "sliding pass 1").await;
+    let mut hold = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM subscriber_checkpoints WHERE name = 'identity' FOR UPDATE")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let signed_in: Value = login(&app, "slide@example.org", "sliding pass 1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = signed_in["token"].as_str().unwrap().to_owned();
+    let session_id = signed_in["session"]["id"].as_str().unwrap().to_owned();
+    let first_expiry: chrono::DateTime<chrono::Utc> = signed_in["session"]["expires_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // Four days later less than half of the 7-day idle window is left: the use slides it,
+    // although the read model has not even applied the login yet.
+    clock.advance(Duration::days(4));
+    let me: Value = bearer(&app, Method::GET, "/auth/me", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let slid: chrono::DateTime<chrono::Utc> = me["session"]["expires_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(slid - first_expiry, Duration::days(4));
+    let renewals: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events \
+         WHERE event_type = 'auth.session_renewed' AND aggregate_id = $1",
+    )
+    .bind(&session_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(renewals, 1);
+    let projected: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM auth_sessions WHERE id::text = $1")
+            .bind(&session_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(projected, 0, "the projection was held back");
+    hold.commit().await.unwrap();
+
+    // Eight days after the login (past the first expiry) the session still works.
+    clock.advance(Duration::days(4));
+    assert_eq!(me_status(&app, &token).await, StatusCode::OK);
+}

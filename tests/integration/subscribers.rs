@@ -167,3 +167,70 @@ async fn replay_all_rebuilds_read_models_identical_to_the_live_ones() {
     assert!(!ok);
     assert!(output.contains("unknown projection"), "{output}");
 }
+
+/// How many log listeners (processes) hold the presence lock on this database.
+async fn listeners(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         AND classid = x'52415050'::bigint::oid AND objid = 1 AND objsubid = 2",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+async fn until_listeners(pool: &sqlx::PgPool, n: i64) {
+    for _ in 0..200 {
+        if listeners(pool).await == n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("{n} log listeners never appeared");
+}
+
+#[tokio::test]
+async fn a_process_alone_sends_no_log_notifications_and_wakes_the_others_once_they_listen() {
+    use application::ports::AppendListener as _;
+    use projections::LogSignal;
+
+    let db = tests::TestDb::create().await;
+    let pool = db.pool().await;
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let a = LogSignal::default();
+    tokio::spawn(a.clone().run(pool.clone(), shutdown.clone()));
+    until_listeners(&pool, 1).await;
+    // A plain listener (not a process of ours: no presence lock) hears every NOTIFY.
+    let mut spy = sqlx::postgres::PgListener::connect_with(&pool)
+        .await
+        .unwrap();
+    spy.listen(projections::signal::CHANNEL).await.unwrap();
+
+    // Alone: nothing is sent.
+    a.appended("group");
+    let heard = tokio::time::timeout(std::time::Duration::from_millis(500), spy.recv()).await;
+    assert!(
+        heard.is_err(),
+        "a lone process sent a notification: {heard:?}"
+    );
+
+    // A second process listens: within the presence check interval the first one notifies
+    // it, and it wakes its subscribers of that type.
+    let b = LogSignal::default();
+    let mut b_groups = b.subscribe_to(Some(&["group"]));
+    tokio::spawn(b.clone().run(pool.clone(), shutdown.clone()));
+    until_listeners(&pool, 2).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    b_groups.borrow_and_update();
+    a.appended("group");
+    let notification = tokio::time::timeout(std::time::Duration::from_secs(5), spy.recv())
+        .await
+        .expect("a notification once another process listens")
+        .unwrap();
+    assert!(notification.payload().ends_with(":group"));
+    tokio::time::timeout(std::time::Duration::from_secs(5), b_groups.changed())
+        .await
+        .expect("the other process woke its subscribers")
+        .unwrap();
+}

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use application::ports::PasswordHasher as _;
 use application::CommandContext;
-use bench::{client, rate, secs};
+use bench::{client, rate, rate_for, secs};
 use domain::group::{GroupName, GroupRole};
 use domain::user::Password;
 use infrastructure::passwords::{Argon2Hasher, Argon2Settings};
@@ -81,28 +81,41 @@ async fn main() -> anyhow::Result<()> {
         .filter_map(|n| n.trim().parse().ok())
         .collect();
     let cpus = std::thread::available_parallelism()?.get();
+    // Raw and logins alternate in `BENCH_ROUNDS` slices of each step (default 4), so that
+    // the machine's drift (it is shared) falls on both alike.
+    let rounds: u32 = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(4);
+    let slice = secs() / rounds;
+    let http = client();
+    let url = app.url("/auth/login");
     for clients in login_clients {
-        // Raw: verifications back to back on plain threads, as many as there are clients
-        // but no more than CPUs (more would only share the cores and the caches): the most
-        // this machine verifies, with the server's hasher and nothing around it.
-        let raw = {
-            let hasher = hasher.clone();
-            let password = password.clone();
-            let hash = hash.clone();
-            tokio::task::spawn_blocking(move || {
-                raw_verifications(&hasher, &password, &hash, clients.min(cpus))
+        let (mut raw, mut logins) = (0.0, 0.0);
+        for _ in 0..rounds {
+            // Raw: verifications back to back on plain threads, as many as there are
+            // clients but no more than CPUs (more would only share the cores and the
+            // caches): the most this machine verifies, with the server's hasher and nothing
+            // around it.
+            raw += {
+                let hasher = hasher.clone();
+                let password = password.clone();
+                let hash = hash.clone();
+                tokio::task::spawn_blocking(move || {
+                    raw_verifications(&hasher, &password, &hash, clients.min(cpus), slice)
+                })
+                .await?
+            } / f64::from(rounds);
+            let (http, url) = (http.clone(), url.clone());
+            logins += rate_for(clients, slice, move |_| {
+                let request = http
+                    .post(url.clone())
+                    .json(&json!({"email": "bench@example.org", "password": "benchmark password"}));
+                async move { request.send().await.is_ok_and(|r| r.status() == 200) }
             })
-            .await?
-        };
-        let http = client();
-        let url = app.url("/auth/login");
-        let logins = rate(clients, move |_| {
-            let request = http
-                .post(url.clone())
-                .json(&json!({"email": "bench@example.org", "password": "benchmark password"}));
-            async move { request.send().await.is_ok_and(|r| r.status() == 200) }
-        })
-        .await;
+            .await
+                / f64::from(rounds);
+        }
         println!(
             "| {clients} | {raw:.1} | {logins:.1} | {:.0}% |",
             100.0 * logins / raw
@@ -195,15 +208,16 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Verifications per second on `threads` OS threads for one step length.
+/// Verifications per second on `threads` OS threads during `length`.
 fn raw_verifications(
     hasher: &Argon2Hasher,
     password: &Password,
     hash: &domain::user::PasswordHash,
     threads: usize,
+    length: std::time::Duration,
 ) -> f64 {
     let started = std::time::Instant::now();
-    let deadline = started + secs();
+    let deadline = started + length;
     let done: u64 = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
