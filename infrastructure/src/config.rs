@@ -44,7 +44,7 @@ pub struct Config {
     /// `NATS_DUPLICATE_WINDOW_SECS`, default 3600: JetStream de-duplication window of the
     /// relay's stream. A relay outage longer than this may publish an event twice.
     pub nats_duplicate_window: Duration,
-    /// `SUBSCRIBER_POLL_INTERVAL_MS`, default 250: how often idle subscribers look at the
+    /// `SUBSCRIBER_POLL_INTERVAL_MS`, default 1000: how often idle subscribers look at the
     /// log without being woken.
     pub subscriber_poll_interval: Duration,
     /// `SUBSCRIBER_TAKEOVER_INTERVAL_MS`, default 1000: how often a standby process tries to
@@ -141,7 +141,7 @@ impl Config {
             nats_duplicate_window: Duration::from_secs(
                 env.parse("NATS_DUPLICATE_WINDOW_SECS", 3600)?,
             ),
-            subscriber_poll_interval: env.millis("SUBSCRIBER_POLL_INTERVAL_MS", 250)?,
+            subscriber_poll_interval: env.millis("SUBSCRIBER_POLL_INTERVAL_MS", 1000)?,
             subscriber_takeover_interval: env.millis("SUBSCRIBER_TAKEOVER_INTERVAL_MS", 1000)?,
             reactions_fault_after: match env.optional("REACTIONS_FAULT_AFTER_COMMANDS") {
                 Some(_) => Some(env.parse("REACTIONS_FAULT_AFTER_COMMANDS", 0)?),

@@ -122,7 +122,7 @@ impl Default for RunnerSettings {
     fn default() -> Self {
         Self {
             batch_size: 500,
-            poll_interval: Duration::from_millis(250),
+            poll_interval: Duration::from_secs(1),
             takeover_interval: Duration::from_secs(1),
         }
     }
