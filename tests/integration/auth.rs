@@ -862,11 +862,7 @@ async fn create_admin_reads_the_password_from_stdin() {
 async fn sessions_the_read_model_has_not_applied_yet_work_and_are_ended_everywhere() {
     let app = spawn_app().await;
     register(&app, "lag@example.org", "lagging pass 1").await;
-    let mut hold = app.pool.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM subscriber_checkpoints WHERE name = 'identity' FOR UPDATE")
-        .execute(&mut *hold)
-        .await
-        .unwrap();
+    let hold = app.hold_projection("identity").await;
 
     let first: Value = login(&app, "lag@example.org", "lagging pass 1")
         .await
@@ -916,11 +912,7 @@ async fn a_session_the_read_model_has_not_applied_yet_slides_when_used() {
     })
     .await;
     register(&app, "slide@example.org", "sliding pass 1").await;
-    let mut hold = app.pool.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM subscriber_checkpoints WHERE name = 'identity' FOR UPDATE")
-        .execute(&mut *hold)
-        .await
-        .unwrap();
+    let hold = app.hold_projection("identity").await;
     let signed_in: Value = login(&app, "slide@example.org", "sliding pass 1")
         .await
         .json()

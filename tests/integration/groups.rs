@@ -174,11 +174,7 @@ async fn a_new_group_is_read_back_even_before_the_projection_has_it() {
     let parent_id = parent["id"].as_str().unwrap().to_owned();
     // A read waits until the projection has the parent.
     assert_eq!(app.get(&format!("/groups/{parent_id}")).await.status(), 200);
-    let mut hold = app.pool.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM subscriber_checkpoints WHERE name = 'groups' FOR UPDATE")
-        .execute(&mut *hold)
-        .await
-        .unwrap();
+    let hold = app.hold_projection("groups").await;
 
     let response = app
         .post_json("/groups", &json!({"name": "Child", "parent_id": parent_id}))

@@ -597,11 +597,7 @@ async fn a_detection_is_answered_and_read_back_before_the_projection_has_it() {
     let f = tests::SchoolFixture::build(&app).await;
     let path = format!("/learning-sessions/{}", f.session);
     let (_, before) = tests::send(&app, &f.service, Method::GET, &path, None).await;
-    let mut hold = app.pool.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM subscriber_checkpoints WHERE name = 'learning' FOR UPDATE")
-        .execute(&mut *hold)
-        .await
-        .unwrap();
+    let hold = app.hold_projection("learning").await;
 
     let (status, answer) = tests::send(
         &app,

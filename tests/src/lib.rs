@@ -414,6 +414,19 @@ impl TestApp {
         projections::log::head(&self.pool).await.expect("head")
     }
 
+    /// Holds projection `name` back until the returned transaction ends (commit or drop):
+    /// its next batch waits for the checkpoint row this locks. For tests of what is answered
+    /// before a read model has a write.
+    pub async fn hold_projection(&self, name: &str) -> sqlx::Transaction<'static, sqlx::Postgres> {
+        let mut hold = self.pool.begin().await.expect("begin");
+        sqlx::query("SELECT 1 FROM subscriber_checkpoints WHERE name = $1 FOR UPDATE")
+            .bind(name)
+            .execute(&mut *hold)
+            .await
+            .expect("lock the checkpoint row");
+        hold
+    }
+
     /// Waits until every subscriber's checkpoint has reached the current end of the log.
     pub async fn wait_for_subscribers(&self) {
         let head = self.log_head().await;
