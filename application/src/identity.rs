@@ -553,18 +553,7 @@ impl Identity {
         if now >= expires_at || now >= absolute {
             // The read model may lag a renewal made a moment ago: the write side decides.
             let (session, _) = self.sessions.load(session_id).await?;
-            if !session.is_valid_at(now) {
-                if session.ended.is_none() {
-                    let _ = self
-                        .run_session(
-                            session_id,
-                            SessionCommand::End {
-                                reason: EndReason::Expired,
-                            },
-                            context,
-                        )
-                        .await;
-                }
+            if self.ended_at(session_id, &session, now, context).await {
                 return Ok(None);
             }
             expires_at = session.expires_at.unwrap_or(expires_at);
@@ -602,6 +591,32 @@ impl Identity {
     /// started a moment ago (a login answers without waiting for the projection) here or in
     /// another process. Decided from the write side: the session's and the account's
     /// streams. Not cached; once the projection has the session, the usual path takes over.
+    /// Whether the session (as the write side has it) is no longer valid at `now`; one that
+    /// has just expired is ended, reason `expired`, as it is presented.
+    async fn ended_at(
+        &self,
+        session_id: SessionId,
+        session: &Session,
+        now: DateTime<Utc>,
+        context: &CommandContext,
+    ) -> bool {
+        if session.is_valid_at(now) {
+            return false;
+        }
+        if session.ended.is_none() {
+            let _ = self
+                .run_session(
+                    session_id,
+                    SessionCommand::End {
+                        reason: EndReason::Expired,
+                    },
+                    context,
+                )
+                .await;
+        }
+        true
+    }
+
     /// Slides the session's expiry when less than half of the idle window is left, and
     /// records its use. Returns the expiry the caller should see, or `None` if the session
     /// turned out to have ended a moment ago (the read model has not caught up).
@@ -669,7 +684,7 @@ impl Identity {
         ) else {
             return Ok(None);
         };
-        if !session.is_valid_at(now) {
+        if self.ended_at(session_id, &session, now, context).await {
             return Ok(None);
         }
         let (user, _) = self.users.load(user_id).await?;

@@ -44,6 +44,22 @@ async fn me_status(app: &TestApp, token: &str) -> StatusCode {
         .status()
 }
 
+/// The expiry of the caller's session as `GET /auth/me` reports it.
+async fn session_expiry(app: &TestApp, token: &str) -> chrono::DateTime<chrono::Utc> {
+    let me: Value = bearer(app, Method::GET, "/auth/me", token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    me["session"]["expires_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn register_login_me_sessions_logout_flows() {
     let app = spawn_app().await;
@@ -346,18 +362,7 @@ async fn sessions_expire_when_idle_and_absolutely_and_slide_when_used() {
         assert_eq!(me_status(&app, &used).await, 200);
     }
     assert_eq!(renewals().await, 1);
-    let me: Value = bearer(&app, Method::GET, "/auth/me", &used)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let expires: chrono::DateTime<chrono::Utc> = me["session"]["expires_at"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let expires = session_expiry(&app, &used).await;
     let expected = clock_now(&clock) + Duration::days(7);
     assert!(
         (expires - expected).num_milliseconds().abs() < 1,
@@ -929,18 +934,7 @@ async fn a_session_the_read_model_has_not_applied_yet_slides_when_used() {
     // Four days later less than half of the 7-day idle window is left: the use slides it,
     // although the read model has not even applied the login yet.
     clock.advance(Duration::days(4));
-    let me: Value = bearer(&app, Method::GET, "/auth/me", &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let slid: chrono::DateTime<chrono::Utc> = me["session"]["expires_at"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let slid = session_expiry(&app, &token).await;
     assert_eq!(slid - first_expiry, Duration::days(4));
     let renewals: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM events \
