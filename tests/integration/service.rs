@@ -146,3 +146,31 @@ async fn missing_or_malformed_configuration_names_the_variable() {
     assert!(!ok);
     assert!(output.contains("BIND_ADDR"), "{output}");
 }
+
+#[tokio::test]
+async fn connections_the_database_dropped_while_idle_are_replaced_before_use() {
+    let db = tests::TestDb::create().await;
+    let config =
+        infrastructure::Config::from_vars(tests::test_env(&db, &tests::TestOptions::default()))
+            .unwrap();
+    // The server's pool, alone (a running server has background users that would find a
+    // dead connection first).
+    let pool = infrastructure::db::pool(&config);
+    let one = || async {
+        sqlx::query_scalar::<_, i32>("SELECT 1")
+            .fetch_one(&pool)
+            .await
+    };
+    assert_eq!(one().await.unwrap(), 1);
+    // Its connection goes, as in a database restart or a server-side idle timeout.
+    let admin = tests::TestDb::admin_pool().await;
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&db.name)
+        .execute(&admin)
+        .await
+        .unwrap();
+    // Idle for longer than the pool trusts a connection without a ping: it is pinged, found
+    // dead and replaced, and the query succeeds.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(one().await.unwrap(), 1);
+}
