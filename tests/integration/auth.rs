@@ -44,6 +44,17 @@ async fn me_status(app: &TestApp, token: &str) -> StatusCode {
         .status()
 }
 
+/// A server whose clock the test moves.
+async fn spawn_app_with_clock() -> (TestApp, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = spawn_app_with(TestOptions {
+        clock: Some(clock.clone()),
+        ..TestOptions::default()
+    })
+    .await;
+    (app, clock)
+}
+
 /// The expiry of the caller's session as `GET /auth/me` reports it.
 async fn session_expiry(app: &TestApp, token: &str) -> chrono::DateTime<chrono::Utc> {
     let me: Value = bearer(app, Method::GET, "/auth/me", token)
@@ -334,12 +345,7 @@ async fn a_disabled_account_cannot_sign_in_and_loses_its_sessions_at_once() {
 
 #[tokio::test]
 async fn sessions_expire_when_idle_and_absolutely_and_slide_when_used() {
-    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let app = spawn_app_with(TestOptions {
-        clock: Some(clock.clone()),
-        ..TestOptions::default()
-    })
-    .await;
+    let (app, clock) = spawn_app_with_clock().await;
     let (idle, _) = register(&app, "idle@example.org", "password idle").await;
     let (used, _) = register(&app, "used@example.org", "password used").await;
 
@@ -546,12 +552,7 @@ async fn a_failing_smtp_server_is_retried_and_recorded_without_telling_the_reque
 
 #[tokio::test]
 async fn failed_logins_throttle_the_account_and_ips_are_rate_limited() {
-    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let app = spawn_app_with(TestOptions {
-        clock: Some(clock.clone()),
-        ..TestOptions::default()
-    })
-    .await;
+    let (app, clock) = spawn_app_with_clock().await;
     register(&app, "victim@example.org", "the password").await;
     for _ in 0..5 {
         assert_eq!(
@@ -910,12 +911,7 @@ async fn sessions_the_read_model_has_not_applied_yet_work_and_are_ended_everywhe
 
 #[tokio::test]
 async fn a_session_the_read_model_has_not_applied_yet_slides_when_used() {
-    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let app = spawn_app_with(TestOptions {
-        clock: Some(clock.clone()),
-        ..TestOptions::default()
-    })
-    .await;
+    let (app, clock) = spawn_app_with_clock().await;
     register(&app, "slide@example.org", "sliding pass 1").await;
     let hold = app.hold_projection("identity").await;
     let signed_in: Value = login(&app, "slide@example.org", "sliding pass 1")
