@@ -121,7 +121,8 @@ async fn create_admin(args: CreateAdminArgs) -> anyhow::Result<()> {
     let user_id = identity
         .create_account(&context, email.clone(), name, &password, true)
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .id;
     println!("created system admin {} ({user_id})", email.as_str());
     Ok(())
 }

@@ -133,8 +133,6 @@ impl<E: StdError + 'static> From<AggregateError<E>> for CommandError<E> {
 pub struct Found<A> {
     pub id: Uuid,
     pub state: A,
-    /// The number of events.
-    pub version: usize,
     /// When the stream's first event was recorded.
     pub created_at: DateTime<Utc>,
 }
@@ -329,7 +327,6 @@ impl<A: domain::Aggregate> CommandRunner<A> {
         let id: String = first.try_get(0)?;
         let id = Uuid::parse_str(&id).map_err(|e| StoreError::Internal(Box::new(e)))?;
         let created_at: DateTime<Utc> = first.try_get(2)?;
-        let version = rows.len();
         let mut state = A::default();
         for row in &rows {
             let event: sqlx::types::Json<A::Event> = row.try_get(1)?;
@@ -338,7 +335,6 @@ impl<A: domain::Aggregate> CommandRunner<A> {
         Ok(Some(Found {
             id,
             state,
-            version,
             created_at,
         }))
     }

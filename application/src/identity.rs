@@ -279,7 +279,7 @@ impl Identity {
             return Err(IdentityError::EmailTaken);
         }
         let account = self
-            .new_account(context, email, name, &password, false)
+            .create_account(context, email, name, &password, false)
             .await?;
         let session = self.start_session(context, account.id, device).await?;
         Ok((session, account))
@@ -287,19 +287,6 @@ impl Identity {
 
     /// Creates an account without a session (also used by `create-admin`).
     pub async fn create_account(
-        &self,
-        context: &CommandContext,
-        email: Email,
-        name: DisplayName,
-        password: &Password,
-        system_admin: bool,
-    ) -> Result<UserId, IdentityError> {
-        self.new_account(context, email, name, password, system_admin)
-            .await
-            .map(|account| account.id)
-    }
-
-    async fn new_account(
         &self,
         context: &CommandContext,
         email: Email,
@@ -587,10 +574,6 @@ impl Identity {
         Ok(Some(principal))
     }
 
-    /// A token that the `identity` read model does not know: unknown, or of a session
-    /// started a moment ago (a login answers without waiting for the projection) here or in
-    /// another process. Decided from the write side: the session's and the account's
-    /// streams. Not cached; once the projection has the session, the usual path takes over.
     /// Whether the session (as the write side has it) is no longer valid at `now`; one that
     /// has just expired is ended, reason `expired`, as it is presented.
     async fn ended_at(
@@ -651,6 +634,10 @@ impl Identity {
         Ok(Some(session_expires_at))
     }
 
+    /// A token that the `identity` read model does not know: unknown, or of a session
+    /// started a moment ago (a login answers without waiting for the projection) here or in
+    /// another process. Decided from the write side: the session's and the account's
+    /// streams. Not cached; once the projection has the session, the usual path takes over.
     async fn authenticate_from_log(
         &self,
         hash: &TokenHash,
