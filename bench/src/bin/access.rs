@@ -1,6 +1,8 @@
 //! Identity and permission benchmarks (not tests), each figure as a ratio to a baseline
 //! measured in the same run:
-//! - logins/s at 2 and 8 clients vs raw argon2id verifications/s (same parameters);
+//! - logins/s at 2 and 8 clients vs raw argon2id verifications/s (same parameters), and
+//!   beside them logins for an unknown email (the same lookup and verification, nothing
+//!   written: the ceiling before any session is started);
 //! - authenticated `GET /auth/me` vs unauthenticated `GET /health`;
 //! - authorized `GET /classes/{id}` for a user with 1, 100 and 1,000 memberships vs
 //!   `GET /health`.
@@ -71,8 +73,13 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     register(&app, "bench@example.org", "benchmark password").await;
     println!("\n## Logins (argon2id m=19456 KiB, t=2, p=1)\n");
-    println!("| clients | raw verifications/s | logins/s | ratio |");
-    println!("| --- | --- | --- | --- |");
+    // The last two columns: the same request for an unknown email, which costs the same
+    // lookup and verification (enumeration resistance) but writes nothing: what HTTP, the
+    // lookup and the verification leave of raw, before any session is started.
+    println!(
+        "| clients | raw verifications/s | logins/s | ratio | unknown email/s (nothing written) | ratio |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
     // `BENCH_LOGIN_CLIENTS` (default `2,8`) picks the steps; 1 client shows what a login adds
     // to one verification in wall time.
     let login_clients: Vec<usize> = std::env::var("BENCH_LOGIN_CLIENTS")
@@ -91,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
     let http = client();
     let url = app.url("/auth/login");
     for clients in login_clients {
-        let (mut raw, mut logins) = (0.0, 0.0);
+        let (mut raw, mut logins, mut unknown) = (0.0, 0.0, 0.0);
         for _ in 0..rounds {
             // Raw: verifications back to back on plain threads, as many as there are
             // clients but no more than CPUs (more would only share the cores and the
@@ -106,19 +113,15 @@ async fn main() -> anyhow::Result<()> {
                 })
                 .await?
             } / f64::from(rounds);
-            let (http, url) = (http.clone(), url.clone());
-            logins += rate_for(clients, slice, move |_| {
-                let request = http
-                    .post(url.clone())
-                    .json(&json!({"email": "bench@example.org", "password": "benchmark password"}));
-                async move { request.send().await.is_ok_and(|r| r.status() == 200) }
-            })
-            .await
+            logins += login_rate(&http, &url, "bench@example.org", 200, clients, slice).await
+                / f64::from(rounds);
+            unknown += login_rate(&http, &url, "nobody@example.org", 401, clients, slice).await
                 / f64::from(rounds);
         }
         println!(
-            "| {clients} | {raw:.1} | {logins:.1} | {:.0}% |",
-            100.0 * logins / raw
+            "| {clients} | {raw:.1} | {logins:.1} | {:.0}% | {unknown:.1} | {:.0}% |",
+            100.0 * logins / raw,
+            100.0 * unknown / raw
         );
     }
 
@@ -206,6 +209,26 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `POST /auth/login` per second for `email` with the benchmark's password, each answered
+/// with `status`.
+async fn login_rate(
+    http: &reqwest::Client,
+    url: &str,
+    email: &'static str,
+    status: u16,
+    clients: usize,
+    length: std::time::Duration,
+) -> f64 {
+    let (http, url) = (http.clone(), url.to_owned());
+    rate_for(clients, length, move |_| {
+        let request = http
+            .post(url.clone())
+            .json(&json!({"email": email, "password": "benchmark password"}));
+        async move { request.send().await.is_ok_and(|r| r.status() == status) }
+    })
+    .await
 }
 
 /// Verifications per second on `threads` OS threads during `length`.
