@@ -409,6 +409,9 @@ mod tests {
         assert_eq!(config.bind_addr, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(config.max_body_bytes, 65536);
         assert_eq!(config.log_format, LogFormat::Text);
+        // The session cookie is `Secure` and host-only unless configured otherwise.
+        assert!(config.auth.cookie_secure);
+        assert_eq!(config.auth.cookie_domain, None);
     }
 
     #[test]

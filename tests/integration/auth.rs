@@ -317,6 +317,27 @@ async fn a_disabled_account_cannot_sign_in_and_loses_its_sessions_at_once() {
     let wrong = login(&app, "dis@example.org", "password wrong").await;
     assert_eq!(wrong.status(), 401);
 
+    // Nor may anyone else enable, or grant or revoke admin; nothing is written.
+    let before = app.log_length().await;
+    for (path, body) in [
+        (format!("/users/{id}/enable"), None),
+        (format!("/users/{id}/admin"), Some(json!({"admin": true}))),
+    ] {
+        let mut request = bearer(&app, Method::POST, &path, &other);
+        if let Some(body) = &body {
+            request = request.json(body);
+        }
+        let forbidden = request.send().await.unwrap();
+        assert_eq!(forbidden.status(), 403, "{path}");
+        assert_eq!(problem_type(forbidden).await, "forbidden", "{path}");
+        let mut request = app.http.post(app.url(&path));
+        if let Some(body) = &body {
+            request = request.json(body);
+        }
+        assert_eq!(request.send().await.unwrap().status(), 401, "{path}");
+    }
+    assert_eq!(app.log_length().await, before);
+
     let enabled = app.post(&format!("/users/{id}/enable")).await;
     assert_eq!(enabled.status(), 200);
     assert_eq!(
@@ -495,9 +516,16 @@ async fn password_reset_through_a_real_smtp_server() {
     assert_eq!(superseded.status(), 422);
     assert_eq!(problem_type(superseded).await, "invalid-reset-token");
 
-    // Expired token (after one hour).
+    // A token still works 59 minutes after it was issued…
+    clock.advance(Duration::minutes(59));
+    assert_eq!(confirm(newer, "new password 3").await.status(), 204);
+
+    // …and not after one hour.
+    ask("reset@example.org").await;
+    let newest = token_in(&smtp.wait_for("reset@example.org", 4).await.body);
+    app.wait_for_subscribers().await;
     clock.advance(Duration::minutes(61));
-    let expired = confirm(newer, "new password 4").await;
+    let expired = confirm(newest, "new password 4").await;
     assert_eq!(expired.status(), 422);
     assert_eq!(problem_type(expired).await, "reset-token-expired");
 
@@ -507,7 +535,7 @@ async fn password_reset_through_a_real_smtp_server() {
     .fetch_one(&app.pool)
     .await
     .unwrap();
-    assert_eq!(sent, 3);
+    assert_eq!(sent, 4);
 }
 
 #[tokio::test]
@@ -624,6 +652,80 @@ async fn failed_logins_throttle_the_account_and_ips_are_rate_limited() {
     }
     // The harness's own admin login counts against the same IP.
     assert_eq!(statuses, [401, 401, 429, 429, 429]);
+    // Registration and reset requests have limits of their own, each with `Retry-After`.
+    for (path, body) in [
+        (
+            "/auth/register",
+            json!({"email": "limited@example.org", "name": "L", "password": "long enough"}),
+        ),
+        (
+            "/auth/password-reset",
+            json!({"email": "limited@example.org"}),
+        ),
+    ] {
+        let mut statuses = Vec::new();
+        let mut retry_after = None;
+        for _ in 0..4 {
+            let response = limited
+                .http
+                .post(limited.url(path))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            statuses.push(response.status().as_u16());
+            if response.status() == 429 {
+                let seconds: u64 = response.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                retry_after = Some(seconds);
+                assert_eq!(problem_type(response).await, "too-many-requests");
+            }
+        }
+        assert_eq!(statuses[3], 429, "{path}: {statuses:?}");
+        assert!(
+            statuses[..3].iter().all(|s| *s != 429),
+            "{path}: {statuses:?}"
+        );
+        assert!(retry_after.is_some_and(|s| (1..=60).contains(&s)), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_and_takes_the_configured_domain() {
+    // The harness sets `COOKIE_SECURE=false` (plain HTTP); `true` is the default (see the
+    // config's `defaults_apply`).
+    let app = spawn_app_with(TestOptions {
+        env: vec![
+            ("COOKIE_SECURE".into(), "true".into()),
+            ("COOKIE_DOMAIN".into(), "app.test.example".into()),
+        ],
+        ..TestOptions::default()
+    })
+    .await;
+    let response = app
+        .http
+        .post(app.url("/auth/register"))
+        .json(&json!({"email": "c@example.org", "name": "C", "password": "long enough"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Lax",
+        "Secure",
+        "Path=/",
+        "Domain=app.test.example",
+    ] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
 }
 
 #[tokio::test]
@@ -734,14 +836,20 @@ async fn change_password_needs_the_current_one_and_ends_other_sessions() {
         .unwrap();
     assert_eq!(wrong.status(), 403);
     assert_eq!(problem_type(wrong).await, "wrong-password");
-    let short = bearer(&app, Method::PUT, "/auth/password", &this)
-        .json(&json!({"current_password": "first password", "new_password": "short"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(short.status(), 422);
+    let before = app.log_length().await;
+    for new_password in ["short".to_owned(), "seven77".to_owned(), "p".repeat(1025)] {
+        let refused = bearer(&app, Method::PUT, "/auth/password", &this)
+            .json(&json!({"current_password": "first password", "new_password": new_password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 422, "{} characters", new_password.len());
+        assert_eq!(problem_type(refused).await, "invalid-request");
+    }
+    assert_eq!(app.log_length().await, before, "refusals write nothing");
+    // 8 characters is enough.
     let ok = bearer(&app, Method::PUT, "/auth/password", &this)
-        .json(&json!({"current_password": "first password", "new_password": "second password"}))
+        .json(&json!({"current_password": "first password", "new_password": "8 chars!"}))
         .send()
         .await
         .unwrap();
@@ -749,9 +857,7 @@ async fn change_password_needs_the_current_one_and_ends_other_sessions() {
     assert_eq!(me_status(&app, &this).await, 200, "this session stays");
     assert_eq!(me_status(&app, other).await, 401, "others end at once");
     assert_eq!(
-        login(&app, "pw@example.org", "second password")
-            .await
-            .status(),
+        login(&app, "pw@example.org", "8 chars!").await.status(),
         200
     );
 }
@@ -761,7 +867,7 @@ async fn malformed_identity_requests_change_nothing() {
     let app = spawn_app().await;
     let before = app.log_length().await;
     #[rustfmt::skip]
-    let cases: [(&str, &str, u16, &str); 8] = [
+    let cases: [(&str, &str, u16, &str); 10] = [
         ("/auth/register", r#"{"email":"a@example.org","name":"A"}"#,                                   422, "invalid-request"),
         ("/auth/register", r#"{"email":"a@example.org","name":"A","password":"short"}"#,                422, "invalid-request"),
         ("/auth/register", r#"{"email":"nope","name":"A","password":"long enough"}"#,                   422, "invalid-request"),
@@ -769,6 +875,8 @@ async fn malformed_identity_requests_change_nothing() {
         ("/auth/register", r#"{"email":"a@example.org","name":"A","password":12345678}"#,               422, "invalid-request"),
         ("/auth/register", r#"{"email":"#,                                                              400, "malformed-json"),
         ("/auth/login",    r#"{"email":"a@example.org"}"#,                                              422, "invalid-request"),
+        ("/auth/password-reset", r#"{"mail":"a@example.org"}"#,                                         422, "invalid-request"),
+        ("/auth/password-reset", r#"{"email":"#,                                                        400, "malformed-json"),
         ("/auth/password-reset/confirm", r#"{"token":"x","new_password":"long enough"}"#,               422, "invalid-reset-token"),
     ];
     for (path, body, status, kind) in cases {

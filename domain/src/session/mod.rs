@@ -284,6 +284,57 @@ mod tests {
             }]);
     }
 
+    /// The hourly limit decides only when half the idle window is shorter than an hour:
+    /// with a 90-minute window, a use 50 minutes in is past half but within the hour.
+    #[test]
+    fn renewals_are_at_most_hourly_even_when_the_idle_window_is_short() {
+        let policy = SessionPolicy {
+            idle: Duration::minutes(90),
+            ..SessionPolicy::default()
+        };
+        let start = t(0);
+        let started = SessionEvent::Started {
+            user_id: UserId::nil(),
+            token_hash: TokenHash("h".into()),
+            ip: None,
+            user_agent: None,
+            expires_at: start + Duration::minutes(90),
+            absolute_expires_at: t(30 * 24),
+        };
+        given::<Session>(vec![started.clone()])
+            .when(SessionCommand::Renew {
+                at: start + Duration::minutes(50),
+                policy,
+            })
+            .then_expect_events(vec![]);
+        given::<Session>(vec![started.clone()])
+            .when(SessionCommand::Renew {
+                at: start + Duration::minutes(61),
+                policy,
+            })
+            .then_expect_events(vec![SessionEvent::Renewed {
+                expires_at: start + Duration::minutes(151),
+            }]);
+        // And an hour after that renewal, not before.
+        let renewed = SessionEvent::Renewed {
+            expires_at: start + Duration::minutes(151),
+        };
+        given::<Session>(vec![started.clone(), renewed.clone()])
+            .when(SessionCommand::Renew {
+                at: start + Duration::minutes(110),
+                policy,
+            })
+            .then_expect_events(vec![]);
+        given::<Session>(vec![started, renewed])
+            .when(SessionCommand::Renew {
+                at: start + Duration::minutes(122),
+                policy,
+            })
+            .then_expect_events(vec![SessionEvent::Renewed {
+                expires_at: start + Duration::minutes(212),
+            }]);
+    }
+
     #[test]
     fn expired_or_ended_sessions_cannot_be_renewed() {
         let policy = SessionPolicy::default();
