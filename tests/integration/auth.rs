@@ -1062,3 +1062,99 @@ async fn a_session_the_read_model_has_not_applied_yet_slides_when_used() {
     clock.advance(Duration::days(4));
     assert_eq!(me_status(&app, &token).await, StatusCode::OK);
 }
+
+/// Sends `request` while the `identity` projection is held back, then checks that every
+/// token in `ended` is refused by the very next request after the answer, whether the
+/// server answers before the read model catches up or waits for it (the hold is released
+/// after 300 ms if it waits).
+async fn ends_at_once_while_the_read_model_lags(
+    app: &TestApp,
+    request: reqwest::RequestBuilder,
+    expected: StatusCode,
+    ended: &[&str],
+) {
+    let hold = app.hold_projection("identity").await;
+    let mut answer = tokio::spawn(async move { request.send().await.unwrap().status() });
+    let hold = tokio::select! {
+        status = &mut answer => {
+            assert_eq!(status.unwrap(), expected);
+            for token in ended {
+                assert_eq!(me_status(app, token).await, 401, "ended before the read model knew");
+            }
+            Some(hold)
+        }
+        () = tokio::time::sleep(std::time::Duration::from_millis(300)) => {
+            hold.commit().await.unwrap();
+            assert_eq!(answer.await.unwrap(), expected);
+            None
+        }
+    };
+    for token in ended {
+        assert_eq!(me_status(app, token).await, 401);
+    }
+    if let Some(hold) = hold {
+        hold.commit().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn logout_password_change_and_disable_end_sessions_even_while_the_read_model_lags() {
+    let app = spawn_app().await;
+    let (token, user) = register(&app, "lagging@example.org", "lagging pass 1").await;
+    // Each token is used once before it is ended, so that it sits in the session cache.
+    let sign_in = |password: &'static str| {
+        let app = &app;
+        async move {
+            let body: Value = login(app, "lagging@example.org", password)
+                .await
+                .json()
+                .await
+                .unwrap();
+            let token = body["token"].as_str().unwrap().to_owned();
+            assert_eq!(me_status(app, &token).await, 200);
+            token
+        }
+    };
+    assert_eq!(me_status(&app, &token).await, 200);
+    app.wait_for_subscribers().await;
+
+    // Logout ends this session.
+    ends_at_once_while_the_read_model_lags(
+        &app,
+        bearer(&app, Method::POST, "/auth/logout", &token),
+        StatusCode::NO_CONTENT,
+        &[&token],
+    )
+    .await;
+
+    // A password change ends every other session, and this one lives on.
+    let (this, other) = (
+        sign_in("lagging pass 1").await,
+        sign_in("lagging pass 1").await,
+    );
+    app.wait_for_subscribers().await;
+    ends_at_once_while_the_read_model_lags(
+        &app,
+        bearer(&app, Method::PUT, "/auth/password", &this)
+            .json(&json!({"current_password": "lagging pass 1", "new_password": "lagging pass 2"})),
+        StatusCode::NO_CONTENT,
+        &[&other],
+    )
+    .await;
+    assert_eq!(me_status(&app, &this).await, 200);
+
+    // Disabling the account ends all of its sessions.
+    let (first, second) = (
+        sign_in("lagging pass 2").await,
+        sign_in("lagging pass 2").await,
+    );
+    app.wait_for_subscribers().await;
+    let id = user["id"].as_str().unwrap();
+    ends_at_once_while_the_read_model_lags(
+        &app,
+        app.request(Method::POST, &format!("/users/{id}/disable")),
+        StatusCode::OK,
+        &[&this, &first, &second],
+    )
+    .await;
+}
