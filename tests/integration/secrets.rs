@@ -111,6 +111,37 @@ async fn no_secret_reaches_logs_responses_or_the_event_api() {
     }
     assert!(confirmed);
 
+    // Two more devices: one revokes the other, then logs out.
+    let sign_in = || async {
+        let body: Value = call(
+            Method::POST,
+            "/auth/login",
+            None,
+            Some(json!({"email": "sec@example.org", "password": p3})),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        (
+            body["token"].as_str().unwrap().to_owned(),
+            body["session"]["id"].as_str().unwrap().to_owned(),
+        )
+    };
+    let ((t3, _), (t4, s4)) = (sign_in().await, sign_in().await);
+    for (method, path, token) in [
+        (Method::GET, "/auth/sessions".to_owned(), &t3),
+        (Method::DELETE, format!("/auth/sessions/{s4}"), &t3),
+        (Method::POST, "/auth/logout".to_owned(), &t3),
+        (Method::GET, "/auth/me".to_owned(), &t4),
+    ] {
+        let response = call(method, &path, Some(token), None).send().await.unwrap();
+        responses.push_str(&format!("{:?}\n", response.headers()));
+        responses.push_str(&response.text().await.unwrap());
+    }
+
     // An admin reads the whole history.
     let mut admin_env = env.clone();
     admin_env.remove("RUST_LOG");
@@ -126,7 +157,8 @@ async fn no_secret_reaches_logs_responses_or_the_event_api() {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(&admin_env)
         .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     {
@@ -134,7 +166,15 @@ async fn no_secret_reaches_logs_responses_or_the_event_api() {
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(b"auditor password\n").await.unwrap();
     }
-    assert!(child.wait().await.unwrap().success());
+    let cli = child.wait_with_output().await.unwrap();
+    assert!(cli.status.success());
+    // What the command printed is searched like the server's log.
+    let cli_output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&cli.stdout),
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert!(cli_output.contains("created system admin auditor@example.org"));
     let admin: Value = call(
         Method::POST,
         "/auth/login",
@@ -148,6 +188,20 @@ async fn no_secret_reaches_logs_responses_or_the_event_api() {
     .await
     .unwrap();
     let admin_token = admin["token"].as_str().unwrap().to_owned();
+    // The admin disables the account (ending its sessions) and enables it again.
+    for action in ["disable", "enable"] {
+        let response = call(
+            Method::POST,
+            &format!("/users/{user_id}/{action}"),
+            Some(&admin_token),
+            None,
+        )
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(response.status(), 200, "{action}");
+        responses.push_str(&response.text().await.unwrap());
+    }
     for path in [
         "/events?limit=1000".to_owned(),
         format!("/streams/user/{user_id}"),
@@ -165,7 +219,7 @@ async fn no_secret_reaches_logs_responses_or_the_event_api() {
     assert!(ok);
     server.kill().await;
 
-    let logs = std::fs::read_to_string(&log_path).unwrap();
+    let logs = std::fs::read_to_string(&log_path).unwrap() + &cli_output;
     let _ = std::fs::remove_file(&log_path);
     assert!(logs.contains("request"), "the log was captured");
     let sha = |s: &str| hex::encode(Sha256::digest(s.as_bytes()));
@@ -174,8 +228,11 @@ async fn no_secret_reaches_logs_responses_or_the_event_api() {
         p2.to_owned(),
         p3.to_owned(),
         reset.clone(),
+        "auditor password".to_owned(),
         sha(&t1),
         sha(&t2),
+        sha(&t3),
+        sha(&t4),
         sha(&reset),
         "$argon2id".to_owned(),
     ];
@@ -186,7 +243,7 @@ async fn no_secret_reaches_logs_responses_or_the_event_api() {
             "a secret is in a response"
         );
     }
-    for token in [&t1, &t2, &admin_token] {
+    for token in [&t1, &t2, &t3, &t4, &admin_token] {
         assert!(
             !logs.contains(token.as_str()),
             "a session token is in the logs"
