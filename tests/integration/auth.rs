@@ -44,6 +44,14 @@ async fn me_status(app: &TestApp, token: &str) -> StatusCode {
         .status()
 }
 
+/// The `Set-Cookie` header of a response.
+fn set_cookie(response: &reqwest::Response) -> String {
+    response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// A server whose clock the test moves.
 async fn spawn_app_with_clock() -> (TestApp, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
@@ -83,10 +91,7 @@ async fn register_login_me_sessions_logout_flows() {
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let cookie = set_cookie(&response);
     assert!(cookie.starts_with("session="));
     for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(cookie.contains(attribute), "{attribute} in {cookie}");
@@ -176,10 +181,7 @@ async fn register_login_me_sessions_logout_flows() {
         .await
         .unwrap();
     assert_eq!(logout.status(), 204);
-    assert!(logout.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .contains("Max-Age=0"));
+    assert!(set_cookie(&logout).contains("Max-Age=0"));
     assert_eq!(me_status(&app, &first).await, 401);
 
     // Logout-all ends every session.
@@ -713,10 +715,7 @@ async fn the_session_cookie_is_secure_and_takes_the_configured_domain() {
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
-    let cookie = response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let cookie = set_cookie(&response);
     for attribute in [
         "HttpOnly",
         "SameSite=Lax",
