@@ -3,6 +3,8 @@
 //! - logins/s at 2 and 8 clients vs raw argon2id verifications/s (same parameters), and
 //!   beside them logins for an unknown email (the same lookup and verification, nothing
 //!   written: the ceiling before any session is started);
+//! - `GET /health` latency from one client, alone and while 8 clients log in (hashing must
+//!   not stall other requests);
 //! - authenticated `GET /auth/me` vs unauthenticated `GET /health`;
 //! - authorized `GET /classes/{id}` for a user with 1, 100 and 1,000 memberships vs
 //!   `GET /health`.
@@ -130,6 +132,31 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
 
+    // --- Other requests while logins hash ---
+    // One client asks for `/health` back to back, alone and then while 8 clients log in;
+    // the hashes run off the async workers, so the answer should not wait for them.
+    println!("\n## GET /health from one client, alone and during 8-client logins\n");
+    println!("| condition | /health p50 | p99 | max | logins/s meanwhile |");
+    println!("| --- | --- | --- | --- | --- |");
+    let idle = health_latencies(&http, &app.url("/health"), secs()).await;
+    let health_url = app.url("/health");
+    let logging_in = tokio::join!(
+        health_latencies(&http, &health_url, secs()),
+        login_rate(&http, &url, "bench@example.org", 200, 8, secs()),
+    );
+    for (condition, latencies, logins) in [
+        ("alone", idle, None),
+        ("during logins", logging_in.0, Some(logging_in.1)),
+    ] {
+        println!(
+            "| {condition} | {} | {} | {} | {} |",
+            millis(quantile(&latencies, 0.5)),
+            millis(quantile(&latencies, 0.99)),
+            millis(quantile(&latencies, 1.0)),
+            logins.map_or("–".to_owned(), |l| format!("{l:.1}"))
+        );
+    }
+
     // --- /auth/me vs /health ---
     let token = app.token.clone();
     println!("\n## Authenticated requests (8 clients)\n");
@@ -229,6 +256,34 @@ async fn login_rate(
         async move { request.send().await.is_ok_and(|r| r.status() == status) }
     })
     .await
+}
+
+/// Latencies of `GET url` sent back to back by one client for `length`, sorted.
+async fn health_latencies(
+    http: &reqwest::Client,
+    url: &str,
+    length: std::time::Duration,
+) -> Vec<std::time::Duration> {
+    let deadline = std::time::Instant::now() + length;
+    let mut latencies = Vec::new();
+    while std::time::Instant::now() < deadline {
+        let sent = std::time::Instant::now();
+        let response = http.get(url).send().await.expect("GET /health");
+        assert_eq!(response.status(), 200);
+        latencies.push(sent.elapsed());
+    }
+    latencies.sort();
+    latencies
+}
+
+/// The `q` quantile of sorted, non-empty `values`.
+fn quantile(values: &[std::time::Duration], q: f64) -> std::time::Duration {
+    let index = ((values.len() - 1) as f64 * q).round() as usize;
+    values[index]
+}
+
+fn millis(duration: std::time::Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1e3)
 }
 
 /// Verifications per second on `threads` OS threads during `length`.
