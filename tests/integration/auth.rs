@@ -27,12 +27,31 @@ fn bearer(app: &TestApp, method: Method, path: &str, token: &str) -> reqwest::Re
     app.http.request(method, app.url(path)).bearer_auth(token)
 }
 
-async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+/// `POST path` with a JSON body and no credentials.
+async fn post_anonymous(app: &TestApp, path: &str, body: &Value) -> reqwest::Response {
     app.http
-        .post(app.url("/auth/login"))
-        .json(&json!({"email": email, "password": password}))
+        .post(app.url(path))
+        .json(body)
         .send()
         .await
+        .unwrap()
+}
+
+async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+    post_anonymous(
+        app,
+        "/auth/login",
+        &json!({"email": email, "password": password}),
+    )
+    .await
+}
+
+/// The `Retry-After` header of a 429, in seconds.
+fn retry_after(response: &reqwest::Response) -> u64 {
+    response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
         .unwrap()
 }
 
@@ -229,13 +248,12 @@ async fn register_login_me_sessions_logout_flows() {
 async fn duplicate_emails_are_refused_even_when_concurrent() {
     let app = Arc::new(spawn_app().await);
     register(&app, "taken@example.org", "password one").await;
-    let again = app
-        .http
-        .post(app.url("/auth/register"))
-        .json(&json!({"email": "TAKEN@example.org", "name": "X", "password": "password two"}))
-        .send()
-        .await
-        .unwrap();
+    let again = post_anonymous(
+        &app,
+        "/auth/register",
+        &json!({"email": "TAKEN@example.org", "name": "X", "password": "password two"}),
+    )
+    .await;
     assert_eq!(again.status(), 409);
     assert_eq!(problem_type(again).await, "email-taken");
 
@@ -553,13 +571,12 @@ async fn a_failing_smtp_server_is_retried_and_recorded_without_telling_the_reque
     })
     .await;
     register(&app, "down@example.org", "password down").await;
-    let response = app
-        .http
-        .post(app.url("/auth/password-reset"))
-        .json(&json!({"email": "down@example.org"}))
-        .send()
-        .await
-        .unwrap();
+    let response = post_anonymous(
+        &app,
+        "/auth/password-reset",
+        &json!({"email": "down@example.org"}),
+    )
+    .await;
     assert_eq!(response.status(), 202);
     let mut failures = Vec::new();
     for _ in 0..500 {
@@ -595,11 +612,7 @@ async fn failed_logins_throttle_the_account_and_ips_are_rate_limited() {
     // Throttled: even the right password waits.
     let throttled = login(&app, "victim@example.org", "the password").await;
     assert_eq!(throttled.status(), 429);
-    let retry: u64 = throttled.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = retry_after(&throttled);
     assert!((1..=900).contains(&retry));
     assert_eq!(problem_type(throttled).await, "too-many-requests");
     clock.advance(Duration::seconds(2));
@@ -630,11 +643,7 @@ async fn failed_logins_throttle_the_account_and_ips_are_rate_limited() {
     }
     let capped = login(&app, "victim@example.org", "the password").await;
     assert_eq!(capped.status(), 429);
-    let retry: u64 = capped.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = retry_after(&capped);
     assert!(retry <= 900 && retry > 800, "{retry}");
 
     // Per-IP limits.
@@ -666,23 +675,12 @@ async fn failed_logins_throttle_the_account_and_ips_are_rate_limited() {
         ),
     ] {
         let mut statuses = Vec::new();
-        let mut retry_after = None;
+        let mut retry_after_seen = None;
         for _ in 0..4 {
-            let response = limited
-                .http
-                .post(limited.url(path))
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
+            let response = post_anonymous(&limited, path, &body).await;
             statuses.push(response.status().as_u16());
             if response.status() == 429 {
-                let seconds: u64 = response.headers()["retry-after"]
-                    .to_str()
-                    .unwrap()
-                    .parse()
-                    .unwrap();
-                retry_after = Some(seconds);
+                retry_after_seen = Some(retry_after(&response));
                 assert_eq!(problem_type(response).await, "too-many-requests");
             }
         }
@@ -691,7 +689,10 @@ async fn failed_logins_throttle_the_account_and_ips_are_rate_limited() {
             statuses[..3].iter().all(|s| *s != 429),
             "{path}: {statuses:?}"
         );
-        assert!(retry_after.is_some_and(|s| (1..=60).contains(&s)), "{path}");
+        assert!(
+            retry_after_seen.is_some_and(|s| (1..=60).contains(&s)),
+            "{path}"
+        );
     }
 }
 
@@ -707,13 +708,12 @@ async fn the_session_cookie_is_secure_and_takes_the_configured_domain() {
         ..TestOptions::default()
     })
     .await;
-    let response = app
-        .http
-        .post(app.url("/auth/register"))
-        .json(&json!({"email": "c@example.org", "name": "C", "password": "long enough"}))
-        .send()
-        .await
-        .unwrap();
+    let response = post_anonymous(
+        &app,
+        "/auth/register",
+        &json!({"email": "c@example.org", "name": "C", "password": "long enough"}),
+    )
+    .await;
     assert_eq!(response.status(), 201);
     let cookie = set_cookie(&response);
     for attribute in [
@@ -891,13 +891,12 @@ async fn malformed_identity_requests_change_nothing() {
         assert_eq!(problem_type(response).await, kind, "{path} {body}");
     }
     let too_long = "p".repeat(1025);
-    let response = app
-        .http
-        .post(app.url("/auth/register"))
-        .json(&json!({"email": "b@example.org", "name": "B", "password": too_long}))
-        .send()
-        .await
-        .unwrap();
+    let response = post_anonymous(
+        &app,
+        "/auth/register",
+        &json!({"email": "b@example.org", "name": "B", "password": too_long}),
+    )
+    .await;
     assert_eq!(response.status(), 422);
     assert_eq!(app.log_length().await, before);
 }
