@@ -11,23 +11,45 @@
 //!
 //! Run: `cargo run --release -p bench --bin access` (services as for the tests;
 //! `BENCH_SECS` sets the length of each step, default 5; `BENCH_LOGIN_CLIENTS`, default
-//! `2,8`, the login steps; `BENCH_ONLY=logins` runs only those).
+//! `2,8`, the login steps; `BENCH_ONLY=logins` runs only those; `BENCH_ROUNDS`, default 4,
+//! the slices in which each measurement alternates with its baseline).
 
 use std::sync::Arc;
 
 use application::ports::PasswordHasher as _;
 use application::CommandContext;
-use bench::{client, rate, rate_for, secs};
+use bench::{client, rate_for, secs};
 use domain::group::{GroupName, GroupRole};
 use domain::user::Password;
 use infrastructure::passwords::{Argon2Hasher, Argon2Settings};
 use serde_json::{json, Value};
 use tests::{register, spawn_app_with, TestApp, TestOptions};
 
-async fn get_rate(app: &TestApp, path: &str, token: Option<String>, clients: usize) -> f64 {
+/// Authenticated (`token`) or anonymous `GET path` per second from 8 clients, beside
+/// anonymous `GET /health` per second from 8 clients: the two alternate in
+/// [`rounds`] slices of the step so that the machine's drift falls on both alike. Returns
+/// `(path/s, /health/s)`.
+async fn get_rate_beside_health(app: &TestApp, path: &str, token: Option<String>) -> (f64, f64) {
+    let rounds = rounds();
+    let slice = secs() / rounds;
+    let (mut rate, mut health) = (0.0, 0.0);
+    for _ in 0..rounds {
+        health += get_rate(app, "/health", None, slice).await / f64::from(rounds);
+        rate += get_rate(app, path, token.clone(), slice).await / f64::from(rounds);
+    }
+    (rate, health)
+}
+
+/// `GET path` per second from 8 clients during `length`, each answered 200.
+async fn get_rate(
+    app: &TestApp,
+    path: &str,
+    token: Option<String>,
+    length: std::time::Duration,
+) -> f64 {
     let http = client();
     let url = app.url(path);
-    rate(clients, move |_| {
+    rate_for(8, length, move |_| {
         let mut request = http.get(url.clone());
         if let Some(token) = &token {
             request = request.bearer_auth(token);
@@ -51,6 +73,15 @@ async fn get_rate(app: &TestApp, path: &str, token: Option<String>, clients: usi
         }
     })
     .await
+}
+
+/// Each step is measured in `BENCH_ROUNDS` slices (default 4), alternating with its
+/// baseline.
+fn rounds() -> u32 {
+    std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(4)
 }
 
 #[tokio::main]
@@ -90,12 +121,9 @@ async fn main() -> anyhow::Result<()> {
         .filter_map(|n| n.trim().parse().ok())
         .collect();
     let cpus = std::thread::available_parallelism()?.get();
-    // Raw and logins alternate in `BENCH_ROUNDS` slices of each step (default 4), so that
-    // the machine's drift (it is shared) falls on both alike.
-    let rounds: u32 = std::env::var("BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(4);
+    // Raw and logins alternate in slices of each step, so that the machine's drift (it is
+    // shared) falls on both alike.
+    let rounds = rounds();
     let slice = secs() / rounds;
     let http = client();
     let url = app.url("/auth/login");
@@ -162,8 +190,7 @@ async fn main() -> anyhow::Result<()> {
     println!("\n## Authenticated requests (8 clients)\n");
     println!("| request | req/s | ratio to /health |");
     println!("| --- | --- | --- |");
-    let health = get_rate(&app, "/health", None, 8).await;
-    let me = get_rate(&app, "/auth/me", Some(token.clone()), 8).await;
+    let (me, health) = get_rate_beside_health(&app, "/auth/me", Some(token.clone())).await;
     println!("| GET /health | {health:.0} | 100% |");
     println!("| GET /auth/me | {me:.0} | {:.0}% |", 100.0 * me / health);
 
@@ -222,14 +249,9 @@ async fn main() -> anyhow::Result<()> {
             memberships += 1;
         }
         app.wait_for_subscribers().await;
-        let health = get_rate(&app, "/health", None, 8).await;
-        let class_rate = get_rate(
-            &app,
-            &format!("/classes/{class_id}"),
-            Some(teacher.clone()),
-            8,
-        )
-        .await;
+        let (class_rate, health) =
+            get_rate_beside_health(&app, &format!("/classes/{class_id}"), Some(teacher.clone()))
+                .await;
         println!(
             "| {target} | {class_rate:.0} | {:.0}% (/health {health:.0}) |",
             100.0 * class_rate / health
