@@ -288,13 +288,12 @@ impl AuthApi {
         self.services.caught_up(read::NAME, position).await
     }
 
-    /// The answer to a login or registration. It does not wait for the `identity`
-    /// projection to apply the new session: a token the read model does not know yet is
-    /// resolved from the log (`Identity::authenticate`), so the very next request is
-    /// authenticated anyway, on any instance. Only a brand-new account may need the wait,
-    /// for its row.
     /// The response of a login or registration: built from the write side (the session
-    /// just appended and the account as its events say), so it waits for no read model.
+    /// just appended and the account as its events say), so it waits for no read model. A
+    /// token the `identity` read model does not know yet is resolved from the log
+    /// (`Identity::authenticate`), so the very next request is authenticated anyway, on any
+    /// instance. The cookie lives as long as the session's absolute lifetime; the idle
+    /// expiry slides on the server, so a renewal needs no new cookie.
     async fn signed_in(
         &self,
         (started, account): (StartedSession, Account),
