@@ -47,7 +47,7 @@ async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response 
 }
 
 /// The `Retry-After` header of a 429, in seconds.
-fn retry_after(response: &reqwest::Response) -> u64 {
+pub(crate) fn retry_after(response: &reqwest::Response) -> u64 {
     response.headers()["retry-after"]
         .to_str()
         .unwrap()

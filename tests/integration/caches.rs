@@ -19,6 +19,9 @@
 //! that sends notifications) runs in only one of the two processes, whichever won it; the
 //! same-process checks run against each of A and B in turn, so that in one of the two rounds
 //! the projection applying the change runs in the other process.
+//!
+//! The same two processes also check a promise that needs no cache: the per-account login
+//! throttle is derived from the account's events, so every process enforces the same one.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -231,6 +234,52 @@ async fn sessions_ended_through_one_process_are_refused_by_the_other() {
         .admin_call(Side::A, Method::POST, &path, None, 200)
         .await;
     cluster.until_status(Side::B, "/auth/me", &token, 401).await;
+}
+
+#[tokio::test]
+async fn failed_logins_through_either_process_throttle_the_account_on_both() {
+    let cluster = Cluster::start().await;
+    let (email, password) = ("guessed@example.org", "guessed password 1");
+    cluster.register(Side::A, email, "Guessed", password).await;
+    let attempt = |side: Side, password: &'static str| {
+        cluster.call(
+            side,
+            Method::POST,
+            "/auth/login",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+    };
+    // Five failures spread over both processes: none is throttled yet.
+    for side in [Side::A, Side::B, Side::A, Side::B, Side::A] {
+        let response = attempt(side, "wrong password").await;
+        assert_eq!(response.status(), 401, "failure through {side:?}");
+    }
+    // From here each failure doubles the wait (1 s, 2 s, 4 s). Keep failing, alternately on
+    // B and A, honouring each process's `Retry-After`, until seven are recorded: the wait is
+    // then 4 s, long enough to check both processes without racing the clock.
+    let mut failures = 5;
+    let mut sides = [Side::B, Side::A].into_iter().cycle();
+    while failures < 7 {
+        let side = sides.next().unwrap();
+        let response = attempt(side, "wrong password").await;
+        match response.status().as_u16() {
+            401 => failures += 1,
+            429 => {
+                let wait = crate::auth::retry_after(&response);
+                assert!((1..=4).contains(&wait), "Retry-After {wait} from {side:?}");
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+            }
+            status => panic!("{status} from {side:?} after {failures} failures"),
+        }
+    }
+    // The right password waits too, whichever process it reaches.
+    for side in [Side::A, Side::B] {
+        let response = attempt(side, password).await;
+        assert_eq!(response.status(), 429, "right password through {side:?}");
+        let wait = crate::auth::retry_after(&response);
+        assert!((1..=4).contains(&wait), "Retry-After {wait} from {side:?}");
+    }
 }
 
 #[tokio::test]
