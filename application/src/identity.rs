@@ -53,7 +53,8 @@ impl From<CommandError<UserError>> for IdentityError {
             CommandError::Rejected(
                 UserError::ProviderAlreadyLinked
                 | UserError::NotLinked
-                | UserError::LastSignInMethod,
+                | UserError::LastSignInMethod
+                | UserError::PasswordChangedMeanwhile,
             ) => Self::Conflict,
             CommandError::Conflict => Self::Conflict,
             CommandError::Store(e) => Self::Store(e),
@@ -415,8 +416,48 @@ impl Identity {
             self.user_command_retrying(context, user_id, UserCommand::RecordSuccessfulLogin)
                 .await?;
         }
+        if let Some(hash) = user.password_hash.as_ref() {
+            if self.hasher.needs_rehash(hash) {
+                self.upgrade_password_hash(context, user_id, password, hash)
+                    .await;
+            }
+        }
         let session = self.start_session(context, user_id, device).await?;
         Ok((session, Account::of(user_id, &user, found.created_at)))
+    }
+
+    /// Stores the password just verified against `previous` under the current hashing
+    /// parameters, so that raising them reaches every account at its next sign-in. Once per
+    /// account and change of parameters, it costs that login one more hash. Best effort: if
+    /// it fails, or the password changed meanwhile (the change wins), the login goes on and
+    /// a later one tries again.
+    async fn upgrade_password_hash(
+        &self,
+        context: &CommandContext,
+        user_id: UserId,
+        password: &Password,
+        previous: &domain::user::PasswordHash,
+    ) {
+        let password_hash = match self.hasher.hash(password).await {
+            Ok(hash) => hash,
+            Err(error) => {
+                tracing::warn!(%user_id, %error, "password hash not upgraded");
+                return;
+            }
+        };
+        let command = UserCommand::RehashPassword {
+            previous: previous.clone(),
+            password_hash,
+        };
+        match self.run_user(user_id, command, context).await {
+            Ok(_) => {}
+            // A concurrent sign-in upgraded it first, or the password changed: nothing to do.
+            Err(CommandError::Conflict)
+            | Err(CommandError::Rejected(UserError::PasswordChangedMeanwhile)) => {
+                tracing::debug!(%user_id, "password hash upgraded or changed meanwhile");
+            }
+            Err(error) => tracing::warn!(%user_id, %error, "password hash not upgraded"),
+        }
     }
 
     /// Starts a session for an account that signed in some other way (an OpenID provider).

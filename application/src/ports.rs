@@ -62,6 +62,10 @@ pub trait PasswordHasher: Send + Sync + 'static {
     /// The same work as [`PasswordHasher::verify`] against a fixed hash, so that an unknown
     /// email costs as much as a known one.
     async fn verify_dummy(&self, password: &Password);
+    /// Whether `hash` was made with other parameters than [`PasswordHasher::hash`] uses now
+    /// (so a correct password should be hashed again and stored). Cheap: parses, never
+    /// hashes. A malformed hash needs none (it verifies nothing anyway).
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool;
 }
 
 /// An email to send.

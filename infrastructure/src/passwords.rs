@@ -186,6 +186,35 @@ impl PasswordHasher for Argon2Hasher {
     async fn verify_dummy(&self, password: &Password) {
         let _ = self.verify_str(password, self.dummy_hash.clone()).await;
     }
+
+    /// Anything but argon2id, version 0x13, with the configured memory, iterations,
+    /// parallelism and output length needs a new hash: raised parameters reach every account
+    /// at its next sign-in, and so do lowered ones (the configuration is the policy).
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool {
+        let Ok(parsed) = argon2::PasswordHash::new(&hash.0) else {
+            return false;
+        };
+        let Ok(params) = Params::try_from(&parsed) else {
+            return false;
+        };
+        let current = (
+            self.params.m_cost(),
+            self.params.t_cost(),
+            self.params.p_cost(),
+            self.params
+                .output_len()
+                .unwrap_or(Params::DEFAULT_OUTPUT_LEN),
+        );
+        let stored = (
+            params.m_cost(),
+            params.t_cost(),
+            params.p_cost(),
+            parsed.hash.map_or(0, |output| output.len()),
+        );
+        parsed.algorithm.as_str() != Algorithm::Argon2id.as_str()
+            || parsed.version != Some(Version::V0x13.into())
+            || stored != current
+    }
 }
 
 #[cfg(test)]
@@ -253,6 +282,54 @@ mod tests {
             b"right password",
             "$argon2id$v=19$m=64"
         ));
+    }
+
+    #[tokio::test]
+    async fn hashes_made_with_other_parameters_need_a_rehash() {
+        let settings = Argon2Settings {
+            memory_kib: 256,
+            iterations: 2,
+            parallelism: 1,
+        };
+        let hasher = Argon2Hasher::new(settings).unwrap();
+        let password = Password::parse("correct horse battery").unwrap();
+        let current = hasher.hash(&password).await.unwrap();
+        assert!(!hasher.needs_rehash(&current));
+        for other in [
+            Argon2Settings {
+                memory_kib: 128,
+                ..settings
+            },
+            Argon2Settings {
+                iterations: 3,
+                ..settings
+            },
+            Argon2Settings {
+                parallelism: 2,
+                ..settings
+            },
+        ] {
+            let old = Argon2Hasher::new(other)
+                .unwrap()
+                .hash(&password)
+                .await
+                .unwrap();
+            assert!(hasher.needs_rehash(&old), "{other:?}");
+        }
+        // Same costs, another variant or version, or a shorter output.
+        for (algorithm, version, output_len) in [
+            (Algorithm::Argon2i, Version::V0x13, None),
+            (Algorithm::Argon2id, Version::V0x10, None),
+            (Algorithm::Argon2id, Version::V0x13, Some(16)),
+        ] {
+            let params = Params::new(256, 2, 1, output_len).unwrap();
+            let old = Argon2::new(algorithm, version, params)
+                .hash_password(b"correct horse battery")
+                .unwrap()
+                .to_string();
+            assert!(hasher.needs_rehash(&PasswordHash(old.clone())), "{old}");
+        }
+        assert!(!hasher.needs_rehash(&PasswordHash("garbage".into())));
     }
 
     #[test]

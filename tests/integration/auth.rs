@@ -821,6 +821,65 @@ async fn endpoints_require_the_right_caller() {
 }
 
 #[tokio::test]
+async fn a_sign_in_upgrades_a_password_hash_made_with_older_parameters() {
+    let app = spawn_app().await;
+    // An account hashed with cheaper parameters than the server's (m=19456, t=2): made by
+    // `create-admin` run with them, as before an operator raised `ARGON2_*`.
+    let (email, password) = ("veteran@example.org", "veteran password");
+    let mut before_upgrade = tests::test_env(&app.db, &TestOptions::default());
+    before_upgrade.insert("ARGON2_MEMORY_KIB".into(), "8192".into());
+    before_upgrade.insert("ARGON2_ITERATIONS".into(), "1".into());
+    tests::create_admin_cli(&before_upgrade, email, password).await;
+    let stored_hashes = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT payload ->> 'password_hash' FROM events \
+             WHERE aggregate_type = 'user' \
+               AND aggregate_id = (SELECT user_id::text FROM email_reservations WHERE email = $1) \
+               AND event_type IN ('user.registered', 'user.password_rehashed') \
+             ORDER BY sequence",
+        )
+        .bind(email)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+    };
+    let hashes = stored_hashes().await;
+    assert_eq!(hashes.len(), 1);
+    assert!(hashes[0].starts_with("$argon2id$v=19$m=8192,t=1,p=1$"));
+
+    // A wrong password upgrades nothing.
+    assert_eq!(login(&app, email, "wrong password").await.status(), 401);
+    assert_eq!(stored_hashes().await.len(), 1);
+
+    // The right one signs in, and the same password is stored under the current parameters.
+    let response = login(&app, email, password).await;
+    assert_eq!(response.status(), 200);
+    let token = response.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let hashes = stored_hashes().await;
+    assert_eq!(hashes.len(), 2);
+    assert!(hashes[1].starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+
+    // Not a password change: the session goes on, and the next sign-in has nothing to upgrade.
+    assert_eq!(me_status(&app, &token).await, 200);
+    assert_eq!(login(&app, email, password).await.status(), 200);
+    assert_eq!(stored_hashes().await.len(), 2);
+
+    // The event history shows the upgrade, never the hash.
+    let rehashed: Value = app
+        .get("/events?event_type=user.password_rehashed")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = rehashed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["payload"]["password_hash"], "[redacted]");
+}
+
+#[tokio::test]
 async fn change_password_needs_the_current_one_and_ends_other_sessions() {
     let app = spawn_app().await;
     let (this, _) = register(&app, "pw@example.org", "first password").await;

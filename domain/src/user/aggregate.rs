@@ -55,6 +55,12 @@ pub enum UserCommand {
     ChangePassword {
         password_hash: PasswordHash,
     },
+    /// The same password, hashed again with the current hashing parameters (the application
+    /// verified it against `previous` a moment ago). Not a password change: no session ends.
+    RehashPassword {
+        previous: PasswordHash,
+        password_hash: PasswordHash,
+    },
     RequestPasswordReset {
         reset_id: Uuid,
         token_hash: TokenHash,
@@ -120,6 +126,8 @@ pub enum UserError {
     NotLinked,
     #[error("unlinking would leave no way to sign in")]
     LastSignInMethod,
+    #[error("the password changed since it was verified")]
+    PasswordChangedMeanwhile,
 }
 
 /// What happened to an account. `password_hash` and `token_hash` fields are redacted
@@ -154,6 +162,9 @@ pub enum UserEvent {
     Renamed { name: DisplayName },
     #[serde(rename = "user.password_changed")]
     PasswordChanged { password_hash: PasswordHash },
+    /// The same password under new hashing parameters (upgraded at a sign-in).
+    #[serde(rename = "user.password_rehashed")]
+    PasswordRehashed { password_hash: PasswordHash },
     #[serde(rename = "user.password_reset_requested")]
     PasswordResetRequested {
         reset_id: Uuid,
@@ -200,6 +211,7 @@ impl DomainEvent for UserEvent {
             Self::IdentityUnlinked { .. } => "user.identity_unlinked",
             Self::Renamed { .. } => "user.renamed",
             Self::PasswordChanged { .. } => "user.password_changed",
+            Self::PasswordRehashed { .. } => "user.password_rehashed",
             Self::PasswordResetRequested { .. } => "user.password_reset_requested",
             Self::PasswordResetCompleted { .. } => "user.password_reset_completed",
             Self::PasswordResetEmailSent { .. } => "user.password_reset_email_sent",
@@ -277,6 +289,20 @@ impl Aggregate for User {
                     return Err(UserError::Disabled);
                 }
                 vec![E::PasswordChanged { password_hash }]
+            }
+            C::RehashPassword {
+                previous,
+                password_hash,
+            } => {
+                // A change or reset that came in between wins over the upgrade of the old
+                // password.
+                if self.password_hash.as_ref() != Some(&previous) {
+                    return Err(UserError::PasswordChangedMeanwhile);
+                }
+                if self.disabled {
+                    return Err(UserError::Disabled);
+                }
+                vec![E::PasswordRehashed { password_hash }]
             }
             C::RequestPasswordReset {
                 reset_id,
@@ -417,6 +443,8 @@ impl Aggregate for User {
                 self.password_hash = Some(password_hash);
                 self.pending_reset = None;
             }
+            // The same password: a pending reset stays valid.
+            E::PasswordRehashed { password_hash } => self.password_hash = Some(password_hash),
             E::PasswordResetRequested {
                 reset_id,
                 token_hash,
@@ -567,6 +595,37 @@ mod tests {
     }
 
     #[test]
+    fn a_rehash_replaces_the_verified_hash_and_nothing_else() {
+        let rehash = |previous: &str| UserCommand::RehashPassword {
+            previous: PasswordHash(previous.into()),
+            password_hash: PasswordHash("h1 with new parameters".into()),
+        };
+        let rehashed = UserEvent::PasswordRehashed {
+            password_hash: PasswordHash("h1 with new parameters".into()),
+        };
+        given::<User>(vec![registered()])
+            .when(rehash("h1"))
+            .then_expect_events(vec![rehashed.clone()]);
+        // A change that came in after the verification wins.
+        let changed = UserEvent::PasswordChanged {
+            password_hash: PasswordHash("h2".into()),
+        };
+        given::<User>(vec![registered(), changed])
+            .when(rehash("h1"))
+            .then_expect_error(UserError::PasswordChangedMeanwhile);
+        given::<User>(vec![registered(), UserEvent::Disabled])
+            .when(rehash("h1"))
+            .then_expect_error(UserError::Disabled);
+        // A pending reset stays valid: the password is the same.
+        let state = User::fold(vec![registered(), reset_requested("abc", 0), rehashed]);
+        assert_eq!(
+            state.password_hash,
+            Some(PasswordHash("h1 with new parameters".into()))
+        );
+        assert!(state.pending_reset.is_some());
+    }
+
+    #[test]
     fn admin_grant_and_revoke() {
         given::<User>(vec![registered()])
             .when(UserCommand::GrantSystemAdmin)
@@ -680,5 +739,14 @@ mod tests {
             serde_json::to_value(UserEvent::LoginFailuresCleared).unwrap(),
             serde_json::json!({"type": "user.login_failures_cleared"})
         );
+        let rehashed = UserEvent::PasswordRehashed {
+            password_hash: PasswordHash("h2".into()),
+        };
+        let json = serde_json::to_value(&rehashed).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "user.password_rehashed", "password_hash": "h2"})
+        );
+        assert_eq!(serde_json::from_value::<UserEvent>(json).unwrap(), rehashed);
     }
 }
