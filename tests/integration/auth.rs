@@ -821,6 +821,19 @@ async fn endpoints_require_the_right_caller() {
 }
 
 #[tokio::test]
+async fn a_password_typed_in_another_unicode_form_signs_in() {
+    let app = spawn_app().await;
+    // Registered from a keyboard that sends "é" as "e" + a combining accent …
+    register(&app, "zoe@example.org", "cafe\u{301} cre\u{300}me").await;
+    // … signing in from one that sends it as one code point.
+    let response = login(&app, "zoe@example.org", "caf\u{e9} cr\u{e8}me").await;
+    assert_eq!(response.status(), 200);
+    // Unicode normalization is not case folding: another password stays another password.
+    let response = login(&app, "zoe@example.org", "CAF\u{c9} CR\u{c8}ME").await;
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
 async fn a_sign_in_upgrades_a_password_hash_made_with_older_parameters() {
     let app = spawn_app().await;
     // An account hashed with cheaper parameters than the server's (m=19456, t=2): made by

@@ -122,7 +122,8 @@ pub struct SessionList {
 pub struct Register {
     pub email: Text,
     pub name: Text,
-    /// 8 to 1024 characters.
+    /// 8 to 1024 characters. Passwords are compared in Unicode normalization form NFKC, so
+    /// the same password typed on another keyboard or system matches.
     pub password: Text,
 }
 

@@ -105,7 +105,13 @@ impl From<DisplayName> for String {
     }
 }
 
-/// A password as typed, between 8 and 1024 characters. Never serialized, never printed.
+/// A password as typed, in Unicode normalization form NFKC, between 8 and 1024 characters
+/// (counted after normalizing). Never serialized, never printed.
+///
+/// Normalizing (NIST SP 800-63B's advice) makes the same password typed on different
+/// keyboards and systems the same bytes for the hasher: "é" as one code point (most
+/// keyboards) or as "e" + a combining accent (some input methods), full-width letters from
+/// CJK input methods, ligatures. ASCII passwords are unchanged by it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
 
@@ -122,17 +128,19 @@ impl Password {
     pub const MAX_CHARS: usize = 1024;
 
     pub fn parse(raw: &str) -> Result<Self, InvalidPassword> {
-        let chars = raw.chars().count();
+        use unicode_normalization::UnicodeNormalization as _;
+        let normalized: String = raw.nfkc().collect();
+        let chars = normalized.chars().count();
         if chars < Self::MIN_CHARS {
             return Err(InvalidPassword::TooShort);
         }
         if chars > Self::MAX_CHARS {
             return Err(InvalidPassword::TooLong);
         }
-        Ok(Self(raw.to_owned()))
+        Ok(Self(normalized))
     }
 
-    /// The secret itself, for the password hasher only.
+    /// The secret itself (normalized), for the password hasher only.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -204,6 +212,30 @@ mod tests {
             Err(InvalidPassword::TooLong)
         );
         assert!(Password::parse(&"x".repeat(1024)).is_ok());
+    }
+
+    #[test]
+    fn passwords_are_compared_in_nfkc() {
+        // "é" as one code point and as "e" + combining acute accent.
+        let composed = Password::parse("caf\u{e9} au lait").unwrap();
+        let decomposed = Password::parse("cafe\u{301} au lait").unwrap();
+        assert_eq!(composed, decomposed);
+        assert_eq!(composed.expose(), "caf\u{e9} au lait");
+        // Full-width letters (CJK input methods) are the ASCII ones.
+        assert_eq!(
+            Password::parse("\u{ff50}\u{ff41}\u{ff53}\u{ff53}word1").unwrap(),
+            Password::parse("password1").unwrap()
+        );
+        // ASCII is untouched, and the length is counted after normalizing: 7 decomposed
+        // letters are 14 code points but 7 characters.
+        assert_eq!(
+            Password::parse("Tr0ub4dor&3").unwrap().expose(),
+            "Tr0ub4dor&3"
+        );
+        assert_eq!(
+            Password::parse(&"e\u{301}".repeat(7)),
+            Err(InvalidPassword::TooShort)
+        );
     }
 
     #[test]
