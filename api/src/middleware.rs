@@ -31,7 +31,11 @@ fn request_id(req: &Request) -> String {
         .unwrap_or_else(|| Uuid::now_v7().to_string())
 }
 
-/// Gives every request an id (echoed in `x-request-id`), a tracing span and an access log line.
+/// Gives every request an id (echoed in `x-request-id`), a tracing span and an access log line,
+/// and every response `Cache-Control: no-store` unless its handler chose otherwise: answers
+/// carry tokens (sign-in, service-account secrets, dashboard credentials) and personal data,
+/// which no browser cache or proxy may keep (RFC 9111 §5.2.2.5; RFC 6749 §5.1 asks it of
+/// token responses).
 pub async fn request_context<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
     let id = request_id(&req);
     req.extensions_mut().insert(RequestId(id.clone()));
@@ -41,6 +45,10 @@ pub async fn request_context<E: Endpoint>(next: E, mut req: Request) -> Result<R
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
+    response
+        .headers_mut()
+        .entry(poem::http::header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     span.in_scope(|| {
         tracing::info!(
             status = response.status().as_u16(),

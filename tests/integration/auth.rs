@@ -110,6 +110,8 @@ async fn register_login_me_sessions_logout_flows() {
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
+    // The answer carries the token: no cache may keep it (nor any other answer).
+    assert_eq!(response.headers()["cache-control"], "no-store");
     let cookie = set_cookie(&response);
     assert!(cookie.starts_with("session="));
     // The cookie lasts the session's absolute lifetime (30 days); the idle expiry slides on

@@ -92,6 +92,12 @@ async fn each_malformed_request_gets_its_status_and_problem_type_and_changes_not
             "{}: x-request-id",
             c.what
         );
+        assert_eq!(
+            response.headers()["cache-control"],
+            "no-store",
+            "{}: cache-control",
+            c.what
+        );
         let content_type = response.headers()["content-type"]
             .to_str()
             .unwrap()
