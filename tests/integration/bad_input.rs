@@ -92,12 +92,14 @@ async fn each_malformed_request_gets_its_status_and_problem_type_and_changes_not
             "{}: x-request-id",
             c.what
         );
-        assert_eq!(
-            response.headers()["cache-control"],
-            "no-store",
-            "{}: cache-control",
-            c.what
-        );
+        for (header, value) in [
+            ("cache-control", "no-store"),
+            ("x-content-type-options", "nosniff"),
+            ("content-security-policy", "frame-ancestors 'none'"),
+            ("x-frame-options", "DENY"),
+        ] {
+            assert_eq!(response.headers()[header], value, "{}: {header}", c.what);
+        }
         let content_type = response.headers()["content-type"]
             .to_str()
             .unwrap()
