@@ -18,7 +18,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// A problem details object (RFC 9457).
 #[derive(Debug, Clone, PartialEq, Object)]
-#[oai(rename = "Problem")]
+#[oai(rename = "Problem", example)]
 pub struct Problem {
     /// A URI identifying the problem type; stable, safe to branch on.
     #[oai(rename = "type")]
@@ -30,6 +30,18 @@ pub struct Problem {
     /// What went wrong with this request.
     #[oai(skip_serializing_if_is_none)]
     pub detail: Option<String>,
+}
+
+impl poem_openapi::types::Example for Problem {
+    fn example() -> Self {
+        let kind = ProblemKind::InvalidCredentials;
+        Self {
+            kind: kind.uri(),
+            title: kind.title().to_owned(),
+            status: kind.status().as_u16(),
+            detail: None,
+        }
+    }
 }
 
 /// Every kind of problem the API reports.

@@ -52,7 +52,7 @@ fn check(limiter: &DefaultKeyedRateLimiter<String>, ip: &ClientIp) -> Result<(),
 
 /// An account as its owner and admins see it. Never the password hash.
 #[derive(Debug, Object)]
-#[oai(rename = "User")]
+#[oai(rename = "User", example)]
 pub struct UserDto {
     pub id: Uuid,
     pub email: String,
@@ -79,6 +79,7 @@ impl From<read::UserRow> for UserDto {
 
 /// The current session.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct CurrentSession {
     pub id: Uuid,
     pub expires_at: DateTime<Utc>,
@@ -86,6 +87,7 @@ pub struct CurrentSession {
 
 /// A new session: the token is shown once (it is also set as the `session` cookie).
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct SignedIn {
     pub user: UserDto,
     /// Bearer token for API clients: `Authorization: Bearer <token>`.
@@ -94,6 +96,7 @@ pub struct SignedIn {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Me {
     pub user: UserDto,
     pub session: CurrentSession,
@@ -101,6 +104,7 @@ pub struct Me {
 
 /// A signed-in device.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct SessionDto {
     pub id: Uuid,
     pub created_at: DateTime<Utc>,
@@ -113,8 +117,105 @@ pub struct SessionDto {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct SessionList {
     pub items: Vec<SessionDto>,
+}
+
+/// The examples of the OpenAPI document: one account (Ada) signed in on two devices.
+mod examples {
+    use chrono::{DateTime, Utc};
+    use poem_openapi::types::Example;
+    use uuid::Uuid;
+
+    use super::{CurrentSession, Me, SessionDto, SessionList, SignedIn, UserDto};
+
+    const USER: Uuid = Uuid::from_u128(0x0193_2c4e_8a10_7b3e_9f21_6d5a_4c3b_2a10);
+    const SESSION: Uuid = Uuid::from_u128(0x0193_5f0a_1c22_7d4e_8b33_2e6f_5a4b_3c21);
+    const OTHER_SESSION: Uuid = Uuid::from_u128(0x0193_4e1b_2d33_7c5f_9a44_3f70_6b5c_4d32);
+
+    fn at(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339)
+            .expect("example time")
+            .with_timezone(&Utc)
+    }
+
+    impl Example for UserDto {
+        fn example() -> Self {
+            Self {
+                id: USER,
+                email: "ada@example.org".into(),
+                name: "Ada Lovelace".into(),
+                system_admin: false,
+                auditor: false,
+                disabled: false,
+                created_at: at("2026-09-01T08:00:00Z"),
+            }
+        }
+    }
+
+    impl Example for CurrentSession {
+        fn example() -> Self {
+            Self {
+                id: SESSION,
+                expires_at: at("2026-12-03T09:30:00Z"),
+            }
+        }
+    }
+
+    impl Example for SignedIn {
+        fn example() -> Self {
+            Self {
+                user: UserDto::example(),
+                token: "kXo3q9ZyV1m7bC2nR5tW8aE4dF6gH0jL3pS9uY2iQ7w".into(),
+                session: CurrentSession::example(),
+            }
+        }
+    }
+
+    impl Example for Me {
+        fn example() -> Self {
+            Self {
+                user: UserDto::example(),
+                session: CurrentSession::example(),
+            }
+        }
+    }
+
+    impl Example for SessionDto {
+        fn example() -> Self {
+            Self {
+                id: SESSION,
+                created_at: at("2026-11-26T09:30:00Z"),
+                last_seen_at: at("2026-11-26T10:05:00Z"),
+                expires_at: at("2026-12-03T09:30:00Z"),
+                ip: Some("203.0.113.7".into()),
+                user_agent: Some(
+                    "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 \
+                     (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+                        .into(),
+                ),
+                current: true,
+            }
+        }
+    }
+
+    impl Example for SessionList {
+        fn example() -> Self {
+            let other = SessionDto {
+                id: OTHER_SESSION,
+                created_at: at("2026-11-20T14:12:00Z"),
+                last_seen_at: at("2026-11-24T18:40:00Z"),
+                expires_at: at("2026-11-27T14:12:00Z"),
+                ip: Some("198.51.100.23".into()),
+                user_agent: Some("raptscallions-ios/2.3 (iPad; iPadOS 18.1)".into()),
+                current: false,
+            };
+            Self {
+                items: vec![SessionDto::example(), other],
+            }
+        }
+    }
 }
 
 #[derive(Debug, Object)]

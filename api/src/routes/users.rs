@@ -150,7 +150,14 @@ impl UsersApi {
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct AuditorFlag {
+    /// true grants the auditor role, false revokes it.
     pub auditor: bool,
+}
+
+impl poem_openapi::types::Example for AuditorFlag {
+    fn example() -> Self {
+        Self { auditor: true }
+    }
 }
