@@ -87,6 +87,10 @@ async fn health_ready_openapi_and_docs() {
         "SessionDto",
         "SessionList",
         "Problem",
+        "Providers",
+        "LinkStart",
+        "Links",
+        "LinkDto",
     ] {
         assert!(
             schemas[schema]["example"].is_object(),

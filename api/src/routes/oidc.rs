@@ -21,26 +21,68 @@ use crate::problem::{ApiError, ProblemKind};
 const FLOW_COOKIE: &str = "oidc_flow";
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Providers {
     /// Enabled providers: `google`, `microsoft`, `clever`.
     pub providers: Vec<String>,
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct LinkStart {
     /// Send the browser here to link the provider to the signed-in account.
     pub authorization_url: String,
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct LinkDto {
     pub provider: String,
     pub linked_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Links {
     pub items: Vec<LinkDto>,
+}
+
+impl poem_openapi::types::Example for Providers {
+    fn example() -> Self {
+        Self {
+            providers: vec!["google".into(), "clever".into()],
+        }
+    }
+}
+
+impl poem_openapi::types::Example for LinkStart {
+    fn example() -> Self {
+        Self {
+            authorization_url: "https://accounts.google.com/o/oauth2/v2/auth?response_type=code\
+                &client_id=raptscallions&state=…&nonce=…&code_challenge=…\
+                &code_challenge_method=S256"
+                .into(),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for LinkDto {
+    fn example() -> Self {
+        Self {
+            provider: "google".into(),
+            linked_at: DateTime::parse_from_rfc3339("2026-09-02T07:45:00Z")
+                .expect("example time")
+                .with_timezone(&Utc),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for Links {
+    fn example() -> Self {
+        Self {
+            items: vec![LinkDto::example()],
+        }
+    }
 }
 
 #[derive(ApiResponse)]
