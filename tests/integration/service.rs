@@ -91,6 +91,11 @@ async fn health_ready_openapi_and_docs() {
         "LinkStart",
         "Links",
         "LinkDto",
+        "Event",
+        "EventMetadata",
+        "StreamRef",
+        "EventPage",
+        "EventStream",
     ] {
         assert!(
             schemas[schema]["example"].is_object(),
@@ -101,6 +106,11 @@ async fn health_ready_openapi_and_docs() {
     assert_eq!(
         schemas["SignedIn"]["example"]["user"]["email"],
         "ada@example.org"
+    );
+    // Even the documentation's events show password hashes only as the API does.
+    assert_eq!(
+        schemas["Event"]["example"]["payload"]["password_hash"],
+        "[redacted]"
     );
 
     let docs = app.get("/docs").await;

@@ -17,6 +17,7 @@ use poem::web::Data;
 
 /// The stream an event belongs to.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct StreamRef {
     pub aggregate_type: String,
     pub aggregate_id: String,
@@ -24,6 +25,7 @@ pub struct StreamRef {
 
 /// Who caused an event, when, and as part of what.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct EventMetadata {
     pub event_id: Uuid,
     /// The principal that issued the command (`anonymous`, `user:<id>`, …).
@@ -37,7 +39,7 @@ pub struct EventMetadata {
 
 /// One event of the log.
 #[derive(Debug, Object)]
-#[oai(rename = "Event")]
+#[oai(rename = "Event", example)]
 pub struct EventDto {
     /// Global position: strictly increasing in log order; not dense.
     pub position: i64,
@@ -78,6 +80,7 @@ impl From<LoggedEvent> for EventDto {
 
 /// A page of the log.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct EventPage {
     pub items: Vec<EventDto>,
     /// Pass as `after` to continue; equal to the request's `after` when nothing new is there.
@@ -86,8 +89,92 @@ pub struct EventPage {
 
 /// One stream.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct EventStream {
     pub items: Vec<EventDto>,
+}
+
+/// The examples of the OpenAPI document: an account's first two events, built from log rows
+/// through the same conversion as real answers, so the password hash shows as it always
+/// does: redacted.
+mod examples {
+    use poem_openapi::types::Example;
+    use projections::log::LoggedEvent;
+    use serde_json::json;
+    use uuid::Uuid;
+
+    use super::{EventDto, EventMetadata, EventPage, EventStream, StreamRef};
+
+    const USER: &str = "01932c4e-8a10-7b3e-9f21-6d5a4c3b2a10";
+
+    fn logged(sequence: i64) -> LoggedEvent {
+        let (event_type, payload, at) = if sequence == 1 {
+            (
+                "user.registered",
+                json!({"type": "user.registered", "email": "ada@example.org",
+                       "name": "Ada Lovelace", "system_admin": false,
+                       "password_hash": "$argon2id$v=19$m=19456,t=2,p=1$…"}),
+                "2026-09-01T08:00:00Z",
+            )
+        } else {
+            (
+                "user.password_changed",
+                json!({"type": "user.password_changed",
+                       "password_hash": "$argon2id$v=19$m=19456,t=2,p=1$…"}),
+                "2026-10-12T16:20:00Z",
+            )
+        };
+        LoggedEvent {
+            position: 0x0002_9a4f_0000 + sequence * 0x0100_0000,
+            event_id: Uuid::from_u128(0x0193_2c4e_8a11_7000_8000_0000_0000_0000 + sequence as u128),
+            aggregate_type: "user".into(),
+            aggregate_id: USER.into(),
+            sequence,
+            event_type: event_type.into(),
+            event_version: "1".into(),
+            payload,
+            metadata: json!({"actor": format!("user:{USER}"),
+                             "correlation_id": "01932c4e-89f0-7a1b-8c2d-3e4f5a6b7c8d",
+                             "causation_id": null}),
+            recorded_at: chrono::DateTime::parse_from_rfc3339(at)
+                .expect("example time")
+                .with_timezone(&chrono::Utc),
+        }
+    }
+
+    impl Example for EventDto {
+        fn example() -> Self {
+            logged(2).into()
+        }
+    }
+
+    impl Example for StreamRef {
+        fn example() -> Self {
+            EventDto::example().stream
+        }
+    }
+
+    impl Example for EventMetadata {
+        fn example() -> Self {
+            EventDto::example().metadata
+        }
+    }
+
+    impl Example for EventPage {
+        fn example() -> Self {
+            let items: Vec<EventDto> = [logged(1), logged(2)].into_iter().map(Into::into).collect();
+            let next_after = items.last().map_or(0, |event| event.position);
+            Self { items, next_after }
+        }
+    }
+
+    impl Example for EventStream {
+        fn example() -> Self {
+            Self {
+                items: [logged(1), logged(2)].into_iter().map(Into::into).collect(),
+            }
+        }
+    }
 }
 
 pub struct EventsApi {
