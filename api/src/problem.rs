@@ -32,15 +32,21 @@ pub struct Problem {
     pub detail: Option<String>,
 }
 
-impl poem_openapi::types::Example for Problem {
-    fn example() -> Self {
-        let kind = ProblemKind::InvalidCredentials;
+impl Problem {
+    /// The problem of `kind`, with this request's `detail` if any.
+    pub fn of(kind: ProblemKind, detail: Option<String>) -> Self {
         Self {
             kind: kind.uri(),
             title: kind.title().to_owned(),
             status: kind.status().as_u16(),
-            detail: None,
+            detail,
         }
+    }
+}
+
+impl poem_openapi::types::Example for Problem {
+    fn example() -> Self {
+        Self::of(ProblemKind::InvalidCredentials, None)
     }
 }
 
@@ -248,12 +254,7 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn new(kind: ProblemKind, detail: impl Into<Option<String>>) -> Self {
-        let problem = Json(Problem {
-            kind: kind.uri(),
-            title: kind.title().to_owned(),
-            status: kind.status().as_u16(),
-            detail: detail.into(),
-        });
+        let problem = Json(Problem::of(kind, detail.into()));
         match kind.status().as_u16() {
             400 => Self::BadRequest(problem),
             401 => Self::Unauthorized(problem),

@@ -122,19 +122,23 @@ pub struct SessionList {
     pub items: Vec<SessionDto>,
 }
 
-/// The examples of the OpenAPI document: one account (Ada) signed in on two devices.
-mod examples {
+/// The examples of the OpenAPI document: one account (Ada) signed in on two devices. The
+/// other modules' examples (provider links, the event history) tell the same account's
+/// story, with [`examples::USER`] and [`examples::at`].
+pub(crate) mod examples {
     use chrono::{DateTime, Utc};
     use poem_openapi::types::Example;
     use uuid::Uuid;
 
     use super::{CurrentSession, Me, SessionDto, SessionList, SignedIn, UserDto};
 
-    const USER: Uuid = Uuid::from_u128(0x0193_2c4e_8a10_7b3e_9f21_6d5a_4c3b_2a10);
+    /// Ada's account.
+    pub(crate) const USER: Uuid = Uuid::from_u128(0x0193_2c4e_8a10_7b3e_9f21_6d5a_4c3b_2a10);
     const SESSION: Uuid = Uuid::from_u128(0x0193_5f0a_1c22_7d4e_8b33_2e6f_5a4b_3c21);
     const OTHER_SESSION: Uuid = Uuid::from_u128(0x0193_4e1b_2d33_7c5f_9a44_3f70_6b5c_4d32);
 
-    fn at(rfc3339: &str) -> DateTime<Utc> {
+    /// An example's time, written as RFC 3339.
+    pub(crate) fn at(rfc3339: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(rfc3339)
             .expect("example time")
             .with_timezone(&Utc)

@@ -104,11 +104,10 @@ mod examples {
     use uuid::Uuid;
 
     use super::{EventDto, EventMetadata, EventPage, EventStream, StreamRef};
-
-    const USER: &str = "01932c4e-8a10-7b3e-9f21-6d5a4c3b2a10";
+    use crate::routes::auth::examples::{at, USER};
 
     fn logged(sequence: i64) -> LoggedEvent {
-        let (event_type, payload, at) = if sequence == 1 {
+        let (event_type, payload, recorded_at) = if sequence == 1 {
             (
                 "user.registered",
                 json!({"type": "user.registered", "email": "ada@example.org",
@@ -128,7 +127,7 @@ mod examples {
             position: 0x0002_9a4f_0000 + sequence * 0x0100_0000,
             event_id: Uuid::from_u128(0x0193_2c4e_8a11_7000_8000_0000_0000_0000 + sequence as u128),
             aggregate_type: "user".into(),
-            aggregate_id: USER.into(),
+            aggregate_id: USER.to_string(),
             sequence,
             event_type: event_type.into(),
             event_version: "1".into(),
@@ -136,9 +135,7 @@ mod examples {
             metadata: json!({"actor": format!("user:{USER}"),
                              "correlation_id": "01932c4e-89f0-7a1b-8c2d-3e4f5a6b7c8d",
                              "causation_id": null}),
-            recorded_at: chrono::DateTime::parse_from_rfc3339(at)
-                .expect("example time")
-                .with_timezone(&chrono::Utc),
+            recorded_at: at(recorded_at),
         }
     }
 

@@ -70,9 +70,7 @@ impl poem_openapi::types::Example for LinkDto {
     fn example() -> Self {
         Self {
             provider: "google".into(),
-            linked_at: DateTime::parse_from_rfc3339("2026-09-02T07:45:00Z")
-                .expect("example time")
-                .with_timezone(&Utc),
+            linked_at: super::auth::examples::at("2026-09-02T07:45:00Z"),
         }
     }
 }

@@ -29,25 +29,31 @@ use tests::{register, spawn_app_with, TestApp, TestOptions};
 /// anonymous `GET /health` per second from 8 clients: the two alternate in
 /// [`rounds`] slices of the step so that the machine's drift falls on both alike. Returns
 /// `(path/s, /health/s)`.
-async fn get_rate_beside_health(app: &TestApp, path: &str, token: Option<String>) -> (f64, f64) {
+async fn get_rate_beside_health(
+    http: &reqwest::Client,
+    app: &TestApp,
+    path: &str,
+    token: Option<String>,
+) -> (f64, f64) {
     let rounds = rounds();
     let slice = secs() / rounds;
     let (mut rate, mut health) = (0.0, 0.0);
     for _ in 0..rounds {
-        health += get_rate(app, "/health", None, slice).await / f64::from(rounds);
-        rate += get_rate(app, path, token.clone(), slice).await / f64::from(rounds);
+        health += get_rate(http, app, "/health", None, slice).await / f64::from(rounds);
+        rate += get_rate(http, app, path, token.clone(), slice).await / f64::from(rounds);
     }
     (rate, health)
 }
 
 /// `GET path` per second from 8 clients during `length`, each answered 200.
 async fn get_rate(
+    http: &reqwest::Client,
     app: &TestApp,
     path: &str,
     token: Option<String>,
     length: std::time::Duration,
 ) -> f64 {
-    let http = client();
+    let http = http.clone();
     let url = app.url(path);
     rate_for(8, length, move |_| {
         let mut request = http.get(url.clone());
@@ -169,8 +175,8 @@ async fn main() -> anyhow::Result<()> {
     println!("\n## GET /health from one client, alone and during 8-client logins\n");
     println!("| condition | /health p50 | p99 | max | logins/s meanwhile |");
     println!("| --- | --- | --- | --- | --- |");
-    let idle = health_latencies(&http, &app.url("/health"), secs()).await;
     let health_url = app.url("/health");
+    let idle = health_latencies(&http, &health_url, secs()).await;
     let logging_in = tokio::join!(
         health_latencies(&http, &health_url, secs()),
         login_rate(&http, &url, "bench@example.org", 200, 8, secs()),
@@ -193,7 +199,7 @@ async fn main() -> anyhow::Result<()> {
     println!("\n## Authenticated requests (8 clients)\n");
     println!("| request | req/s | ratio to /health |");
     println!("| --- | --- | --- |");
-    let (me, health) = get_rate_beside_health(&app, "/auth/me", Some(token.clone())).await;
+    let (me, health) = get_rate_beside_health(&http, &app, "/auth/me", Some(token.clone())).await;
     println!("| GET /health | {health:.0} | 100% |");
     println!("| GET /auth/me | {me:.0} | {:.0}% |", 100.0 * me / health);
 
@@ -252,9 +258,13 @@ async fn main() -> anyhow::Result<()> {
             memberships += 1;
         }
         app.wait_for_subscribers().await;
-        let (class_rate, health) =
-            get_rate_beside_health(&app, &format!("/classes/{class_id}"), Some(teacher.clone()))
-                .await;
+        let (class_rate, health) = get_rate_beside_health(
+            &http,
+            &app,
+            &format!("/classes/{class_id}"),
+            Some(teacher.clone()),
+        )
+        .await;
         println!(
             "| {target} | {class_rate:.0} | {:.0}% (/health {health:.0}) |",
             100.0 * class_rate / health
