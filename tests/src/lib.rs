@@ -480,18 +480,24 @@ pub async fn wait_for_checkpoints(pool: &PgPool, position: i64, names: &[&str]) 
 /// The `raptscallions` binary built next to the tests (`cargo build --bin raptscallions`;
 /// the README's test command does it first).
 pub fn server_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let binary = dir.join("raptscallions");
+    let binary = server_binary_path();
     assert!(
         binary.exists(),
         "{} is missing: run `cargo build --bin raptscallions` first",
         binary.display()
     );
     binary
+}
+
+/// Where the `raptscallions` binary of this build profile is (or would be): test binaries
+/// live in `target/<profile>/deps`, other binaries (the benchmarks) in `target/<profile>`.
+pub fn server_binary_path() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("target dir");
+    if dir.ends_with("deps") {
+        dir = dir.parent().expect("target dir");
+    }
+    dir.join("raptscallions")
 }
 
 /// A `raptscallions serve` process.
@@ -512,6 +518,17 @@ impl ServerProcess {
         env: &HashMap<String, String>,
         log: Option<&std::path::Path>,
     ) -> Self {
+        Self::start_on(env, log, None).await
+    }
+
+    /// Like [`ServerProcess::start_logging`], on the CPUs `cpus` (a `taskset` list such as
+    /// `0` or `0-3`) when given: the process sees only those (its async workers and hashing
+    /// permits follow), as on a machine of that size.
+    pub async fn start_on(
+        env: &HashMap<String, String>,
+        log: Option<&std::path::Path>,
+        cpus: Option<&str>,
+    ) -> Self {
         let port = free_port();
         let (stdout, stderr) = match log {
             Some(path) => {
@@ -523,7 +540,15 @@ impl ServerProcess {
             }
             None => (Stdio::null(), Stdio::null()),
         };
-        let child = Command::new(server_binary())
+        let mut command = match cpus {
+            Some(cpus) => {
+                let mut taskset = Command::new("taskset");
+                taskset.args(["-c", cpus]).arg(server_binary());
+                taskset
+            }
+            None => Command::new(server_binary()),
+        };
+        let child = command
             .arg("serve")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())

@@ -23,7 +23,10 @@ use domain::group::{GroupName, GroupRole};
 use domain::user::Password;
 use infrastructure::passwords::{Argon2Hasher, Argon2Settings};
 use serde_json::{json, Value};
-use tests::{register, spawn_app_with, TestApp, TestOptions};
+use tests::{
+    register, server_binary_path, spawn_app_with, test_env, ServerProcess, TestApp, TestDb,
+    TestOptions,
+};
 
 /// Authenticated (`token`) or anonymous `GET path` per second from 8 clients, beside
 /// anonymous `GET /health` per second from 8 clients: the two alternate in
@@ -81,6 +84,16 @@ async fn get_rate(
     .await
 }
 
+/// The login steps: `BENCH_LOGIN_CLIENTS` (default `2,8`); 1 client shows what a login adds
+/// to one verification in wall time.
+fn login_clients() -> Vec<usize> {
+    std::env::var("BENCH_LOGIN_CLIENTS")
+        .unwrap_or_else(|_| "2,8".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect()
+}
+
 /// Each step is measured in `BENCH_ROUNDS` slices (default 4), alternating with its
 /// baseline.
 fn rounds() -> u32 {
@@ -92,6 +105,18 @@ fn rounds() -> u32 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // On Ctrl-C the benchmark is dropped where it stands, so that what it set up is undone:
+    // processes pinned to CPUs unpinned, the server process killed, databases dropped.
+    tokio::select! {
+        result = run() => result,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted");
+            Ok(())
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let app = spawn_app_with(TestOptions {
         env: vec![("AUTH_RATE_LIMIT_PER_MINUTE".into(), "100000000".into())],
         ..TestOptions::default()
@@ -121,13 +146,6 @@ async fn main() -> anyhow::Result<()> {
         "| clients | raw verifications/s | logins/s | ratio | unknown email/s (nothing written) | ratio | session start costs |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- |");
-    // `BENCH_LOGIN_CLIENTS` (default `2,8`) picks the steps; 1 client shows what a login adds
-    // to one verification in wall time.
-    let login_clients: Vec<usize> = std::env::var("BENCH_LOGIN_CLIENTS")
-        .unwrap_or_else(|_| "2,8".into())
-        .split(',')
-        .filter_map(|n| n.trim().parse().ok())
-        .collect();
     let cpus = std::thread::available_parallelism()?.get();
     // Raw and logins alternate in slices of each step, so that the machine's drift (it is
     // shared) falls on both alike.
@@ -135,7 +153,7 @@ async fn main() -> anyhow::Result<()> {
     let slice = secs() / rounds;
     let http = client();
     let url = app.url("/auth/login");
-    for clients in login_clients {
+    for clients in login_clients() {
         let (mut raw, mut logins, mut unknown) = (0.0, 0.0, 0.0);
         for _ in 0..rounds {
             // Raw: verifications back to back on plain threads, as many as there are
@@ -147,7 +165,7 @@ async fn main() -> anyhow::Result<()> {
                 let password = password.clone();
                 let hash = hash.clone();
                 tokio::task::spawn_blocking(move || {
-                    raw_verifications(&hasher, &password, &hash, clients.min(cpus), slice)
+                    raw_verifications(&hasher, &password, &hash, clients.min(cpus), slice, None)
                 })
                 .await?
             } / f64::from(rounds);
@@ -163,6 +181,9 @@ async fn main() -> anyhow::Result<()> {
             100.0 * (unknown - logins) / raw
         );
     }
+
+    let login_clients = login_clients();
+    split_logins(&http, &login_clients, &hasher, &password, &hash).await?;
 
     // `BENCH_ONLY=logins` stops here.
     if std::env::var("BENCH_ONLY").is_ok_and(|only| only == "logins") {
@@ -321,13 +342,15 @@ fn millis(duration: std::time::Duration) -> String {
     format!("{:.2} ms", duration.as_secs_f64() * 1e3)
 }
 
-/// Verifications per second on `threads` OS threads during `length`.
+/// Verifications per second on `threads` OS threads during `length`, each thread on the
+/// CPUs `cpus` (a `taskset` list) when given.
 fn raw_verifications(
     hasher: &Argon2Hasher,
     password: &Password,
     hash: &domain::user::PasswordHash,
     threads: usize,
     length: std::time::Duration,
+    cpus: Option<&str>,
 ) -> f64 {
     let started = std::time::Instant::now();
     let deadline = started + length;
@@ -335,6 +358,9 @@ fn raw_verifications(
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
+                    if let Some(cpus) = cpus {
+                        pin_this_thread(cpus);
+                    }
                     let mut done = 0u64;
                     while std::time::Instant::now() < deadline {
                         assert!(hasher.verify_now(password, hash), "verification failed");
@@ -350,4 +376,233 @@ fn raw_verifications(
             .sum()
     });
     done as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Logins with the server alone on CPU 0 and everything else on the other CPUs, against raw
+/// verifications on CPU 0.
+///
+/// The shared-cores table above runs the benchmark's clients, PostgreSQL and nats-server on
+/// the same two cores as the hashes, so every millisecond they spend is taken from argon2id.
+/// In a deployment the database and the clients are other machines; this step models that
+/// on one machine: a `raptscallions serve` process started on CPU 0 (it sees one CPU, so one
+/// async worker and one hashing permit) on a fresh database, and this process, every
+/// `postgres` process and `nats-server` pinned to the other CPUs for the step (and
+/// unpinned after). The server's own work — HTTP, the lookup and append calls, the
+/// subscribers, the relay — still shares CPU 0 with its hashes; the baseline is raw
+/// verifications on one thread on CPU 0. The shared L3 cache stays shared.
+async fn split_logins(
+    http: &reqwest::Client,
+    login_clients: &[usize],
+    hasher: &Arc<Argon2Hasher>,
+    password: &Password,
+    hash: &domain::user::PasswordHash,
+) -> anyhow::Result<()> {
+    let cpus = std::thread::available_parallelism()?.get();
+    println!("\n## Logins, server on its own CPU (PostgreSQL, NATS and clients on the others)\n");
+    if cpus < 2 {
+        println!("Skipped: this machine has one CPU.");
+        return Ok(());
+    }
+    if !server_binary_path().exists() {
+        println!(
+            "Skipped: {} is missing (`cargo build --release --bin raptscallions`).",
+            server_binary_path().display()
+        );
+        return Ok(());
+    }
+    let all = format!("0-{}", cpus - 1);
+    let others = format!("1-{}", cpus - 1);
+    let services = ["postgres", "nats-server"];
+    if let Some(pid) = pinned_already(&services, &all) {
+        println!("Skipped: process {pid} is already pinned to some CPUs; left as it is.");
+        return Ok(());
+    }
+    let db = TestDb::create().await;
+    let env = test_env(
+        &db,
+        &TestOptions {
+            env: vec![("AUTH_RATE_LIMIT_PER_MINUTE".into(), "100000000".into())],
+            ..TestOptions::default()
+        },
+    );
+    let server = ServerProcess::start_on(&env, None, Some("0")).await;
+    let registered = http
+        .post(server.url("/auth/register"))
+        .json(&json!({"email": "bench@example.org", "name": "Bench", "password": "benchmark password"}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        registered.status() == 201,
+        "register: {}",
+        registered.status()
+    );
+    let url = server.url("/auth/login");
+    let _pinned = Pinned::new(&services, &others, &all)?;
+    // The last column: how busy the server's CPU and the others were during the logins, read
+    // from /proc/stat; with CPU 0 near 100 % the server, not the load side, sets the rate.
+    println!("| clients | raw verifications/s (1 thread, CPU 0) | logins/s | ratio | unknown email/s | ratio | session start costs | busy during logins: CPU 0 / others |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    let rounds = rounds();
+    let slice = secs() / rounds;
+    for &clients in login_clients {
+        let (mut raw, mut logins, mut unknown) = (0.0, 0.0, 0.0);
+        let mut busy = Busy::default();
+        for _ in 0..rounds {
+            raw += {
+                let (hasher, password, hash) = (hasher.clone(), password.clone(), hash.clone());
+                tokio::task::spawn_blocking(move || {
+                    raw_verifications(&hasher, &password, &hash, 1, slice, Some("0"))
+                })
+                .await?
+            } / f64::from(rounds);
+            let before = cpu_times();
+            logins += login_rate(http, &url, "bench@example.org", 200, clients, slice).await
+                / f64::from(rounds);
+            busy.add(&before, &cpu_times());
+            unknown += login_rate(http, &url, "nobody@example.org", 401, clients, slice).await
+                / f64::from(rounds);
+        }
+        println!(
+            "| {clients} | {raw:.1} | {logins:.1} | {:.0}% | {unknown:.1} | {:.0}% | {:.0} points | {:.0}% / {:.0}% |",
+            100.0 * logins / raw,
+            100.0 * unknown / raw,
+            100.0 * (unknown - logins) / raw,
+            busy.percent(0..1),
+            busy.percent(1..cpus),
+        );
+    }
+    drop(_pinned);
+    server.kill().await;
+    drop(db);
+    Ok(())
+}
+
+/// This process and every process named in `names`, pinned (every thread) to the CPUs
+/// `cpus` while this lives, then to `all` again.
+struct Pinned {
+    names: Vec<&'static str>,
+    all: String,
+}
+
+impl Pinned {
+    fn new(names: &[&'static str], cpus: &str, all: &str) -> anyhow::Result<Self> {
+        let pinned = Self {
+            names: names.to_vec(),
+            all: all.to_owned(),
+        };
+        for pid in processes(&pinned.names) {
+            // A backend may exit meanwhile; the postmaster's children inherit its CPUs.
+            if !taskset(pid, cpus) && pid == std::process::id() {
+                anyhow::bail!("taskset could not pin this process");
+            }
+        }
+        Ok(pinned)
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        for pid in processes(&self.names) {
+            taskset(pid, &self.all);
+        }
+    }
+}
+
+/// This process and the processes whose command name is one of `names`.
+fn processes(names: &[&str]) -> Vec<u32> {
+    let mut pids = vec![std::process::id()];
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if names.contains(&comm.trim()) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// A process of `names` (or this one) that may run on fewer CPUs than `all`, if any: the
+/// step would unpin it afterwards, so it does not run.
+fn pinned_already(names: &[&str], all: &str) -> Option<u32> {
+    processes(names).into_iter().find(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+            .is_some_and(|list| list.trim() != all)
+    })
+}
+
+/// `taskset -a -p -c cpus pid`: every thread of `pid` on `cpus`; whether it worked.
+fn taskset(pid: u32, cpus: &str) -> bool {
+    std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Pins the calling thread (only) to `cpus`: `/proc/thread-self` names its thread id.
+fn pin_this_thread(cpus: &str) {
+    let link = std::fs::read_link("/proc/thread-self").expect("/proc/thread-self");
+    let tid: u32 = link
+        .file_name()
+        .and_then(|tid| tid.to_str()?.parse().ok())
+        .expect("thread id");
+    assert!(
+        std::process::Command::new("taskset")
+            .args(["-p", "-c", cpus, &format!("{tid}")])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success()),
+        "taskset could not pin a raw thread"
+    );
+}
+
+/// Per CPU (`cpuN` lines of /proc/stat): (busy, total) jiffies since boot; busy is all but
+/// idle and iowait.
+fn cpu_times() -> Vec<(u64, u64)> {
+    std::fs::read_to_string("/proc/stat")
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| line.starts_with("cpu") && !line.starts_with("cpu "))
+        .map(|line| {
+            let fields: Vec<u64> = line
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|f| f.parse().ok())
+                .collect();
+            let total: u64 = fields.iter().sum();
+            let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+            (total - idle, total)
+        })
+        .collect()
+}
+
+/// Busy and total jiffies per CPU, summed over measured intervals.
+#[derive(Default)]
+struct Busy(Vec<(u64, u64)>);
+
+impl Busy {
+    fn add(&mut self, before: &[(u64, u64)], after: &[(u64, u64)]) {
+        self.0.resize(after.len(), (0, 0));
+        for (sum, (b, a)) in self.0.iter_mut().zip(before.iter().zip(after)) {
+            sum.0 += a.0.saturating_sub(b.0);
+            sum.1 += a.1.saturating_sub(b.1);
+        }
+    }
+
+    /// Busy share of the CPUs `cpus`, in percent.
+    fn percent(&self, cpus: std::ops::Range<usize>) -> f64 {
+        let (busy, total) = self
+            .0
+            .get(cpus)
+            .unwrap_or_default()
+            .iter()
+            .fold((0, 0), |(b, t), (busy, total)| (b + busy, t + total));
+        100.0 * busy as f64 / total.max(1) as f64
+    }
 }
