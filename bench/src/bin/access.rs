@@ -2,7 +2,10 @@
 //! measured in the same run:
 //! - logins/s at 2 and 8 clients vs raw argon2id verifications/s (same parameters), and
 //!   beside them logins for an unknown email (the same lookup and verification, nothing
-//!   written: the ceiling before any session is started);
+//!   written: the ceiling before any session is started); first with everything on the
+//!   machine's shared cores, then with a `raptscallions serve` process alone on CPU 0 and
+//!   PostgreSQL, NATS and the clients on the others, against raw on CPU 0 (ADR 0008; needs
+//!   `cargo build --release --bin raptscallions`);
 //! - `GET /health` latency from one client, alone and while 8 clients log in (hashing must
 //!   not stall other requests);
 //! - authenticated `GET /auth/me` vs unauthenticated `GET /health`;
@@ -135,6 +138,11 @@ async fn run() -> anyhow::Result<()> {
         .hash(&password)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hashing = RawHashing {
+        hasher,
+        password,
+        hash,
+    };
     register(&app, "bench@example.org", "benchmark password").await;
     println!("\n## Logins (argon2id m=19456 KiB, t=2, p=1)\n");
     // Columns 5 and 6: the same request for an unknown email, which costs the same lookup
@@ -147,43 +155,17 @@ async fn run() -> anyhow::Result<()> {
     );
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     let cpus = std::thread::available_parallelism()?.get();
-    // Raw and logins alternate in slices of each step, so that the machine's drift (it is
-    // shared) falls on both alike.
-    let rounds = rounds();
-    let slice = secs() / rounds;
     let http = client();
     let url = app.url("/auth/login");
     for clients in login_clients() {
-        let (mut raw, mut logins, mut unknown) = (0.0, 0.0, 0.0);
-        for _ in 0..rounds {
-            // Raw: verifications back to back on plain threads, as many as there are
-            // clients but no more than CPUs (more would only share the cores and the
-            // caches): the most this machine verifies, with the server's hasher and nothing
-            // around it.
-            raw += {
-                let hasher = hasher.clone();
-                let password = password.clone();
-                let hash = hash.clone();
-                tokio::task::spawn_blocking(move || {
-                    raw_verifications(&hasher, &password, &hash, clients.min(cpus), slice, None)
-                })
-                .await?
-            } / f64::from(rounds);
-            logins += login_rate(&http, &url, "bench@example.org", 200, clients, slice).await
-                / f64::from(rounds);
-            unknown += login_rate(&http, &url, "nobody@example.org", 401, clients, slice).await
-                / f64::from(rounds);
-        }
-        println!(
-            "| {clients} | {raw:.1} | {logins:.1} | {:.0}% | {unknown:.1} | {:.0}% | {:.0} points |",
-            100.0 * logins / raw,
-            100.0 * unknown / raw,
-            100.0 * (unknown - logins) / raw
-        );
+        // Raw: verifications back to back on plain threads, as many as there are clients but
+        // no more than CPUs (more would only share the cores and the caches): the most this
+        // machine verifies, with the server's hasher and nothing around it.
+        let step = login_step(&http, &url, clients, (clients.min(cpus), None), &hashing).await?;
+        println!("| {clients} | {} |", step.columns());
     }
 
-    let login_clients = login_clients();
-    split_logins(&http, &login_clients, &hasher, &password, &hash).await?;
+    split_logins(&http, &hashing).await?;
 
     // `BENCH_ONLY=logins` stops here.
     if std::env::var("BENCH_ONLY").is_ok_and(|only| only == "logins") {
@@ -294,6 +276,83 @@ async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the raw baseline verifies: the server's hasher, the benchmark's password and its
+/// hash.
+struct RawHashing {
+    hasher: Arc<Argon2Hasher>,
+    password: Password,
+    hash: domain::user::PasswordHash,
+}
+
+/// One login step's figures, each the mean of its `BENCH_ROUNDS` slices.
+struct LoginStep {
+    raw: f64,
+    logins: f64,
+    unknown: f64,
+    /// The machine's CPUs during the login slices.
+    busy: Busy,
+}
+
+impl LoginStep {
+    /// Raw, logins, their ratio, unknown-email logins, their ratio, and the points a
+    /// session start costs (the ceiling minus the logins), as table cells.
+    fn columns(&self) -> String {
+        let Self {
+            raw,
+            logins,
+            unknown,
+            ..
+        } = self;
+        format!(
+            "{raw:.1} | {logins:.1} | {:.0}% | {unknown:.1} | {:.0}% | {:.0} points",
+            100.0 * logins / raw,
+            100.0 * unknown / raw,
+            100.0 * (unknown - logins) / raw
+        )
+    }
+}
+
+/// Raw verifications on `raw_threads.0` threads (on the CPUs `raw_threads.1` when given),
+/// logins and unknown-email logins at `url` from `clients` clients, alternating in
+/// [`rounds`] slices so that the machine's drift (it is shared) falls on all alike.
+async fn login_step(
+    http: &reqwest::Client,
+    url: &str,
+    clients: usize,
+    raw_threads: (usize, Option<&'static str>),
+    hashing: &RawHashing,
+) -> anyhow::Result<LoginStep> {
+    let rounds = rounds();
+    let slice = secs() / rounds;
+    let share = |rate: f64| rate / f64::from(rounds);
+    let mut step = LoginStep {
+        raw: 0.0,
+        logins: 0.0,
+        unknown: 0.0,
+        busy: Busy::default(),
+    };
+    for _ in 0..rounds {
+        let (hasher, password, hash) = (
+            hashing.hasher.clone(),
+            hashing.password.clone(),
+            hashing.hash.clone(),
+        );
+        let (threads, cpus) = raw_threads;
+        step.raw += share(
+            tokio::task::spawn_blocking(move || {
+                raw_verifications(&hasher, &password, &hash, threads, slice, cpus)
+            })
+            .await?,
+        );
+        let before = cpu_times();
+        step.logins += share(login_rate(http, url, "bench@example.org", 200, clients, slice).await);
+        step.busy.add(&before, &cpu_times());
+        step.unknown +=
+            share(login_rate(http, url, "nobody@example.org", 401, clients, slice).await);
+    }
+    Ok(step)
+}
+
 /// `POST /auth/login` per second for `email` with the benchmark's password, each answered
 /// with `status`.
 async fn login_rate(
@@ -390,13 +449,7 @@ fn raw_verifications(
 /// unpinned after). The server's own work — HTTP, the lookup and append calls, the
 /// subscribers, the relay — still shares CPU 0 with its hashes; the baseline is raw
 /// verifications on one thread on CPU 0. The shared L3 cache stays shared.
-async fn split_logins(
-    http: &reqwest::Client,
-    login_clients: &[usize],
-    hasher: &Arc<Argon2Hasher>,
-    password: &Password,
-    hash: &domain::user::PasswordHash,
-) -> anyhow::Result<()> {
+async fn split_logins(http: &reqwest::Client, hashing: &RawHashing) -> anyhow::Result<()> {
     let cpus = std::thread::available_parallelism()?.get();
     println!("\n## Logins, server on its own CPU (PostgreSQL, NATS and clients on the others)\n");
     if cpus < 2 {
@@ -442,35 +495,16 @@ async fn split_logins(
     // from /proc/stat; with CPU 0 near 100 % the server, not the load side, sets the rate.
     println!("| clients | raw verifications/s (1 thread, CPU 0) | logins/s | ratio | unknown email/s | ratio | session start costs | busy during logins: CPU 0 / others |");
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
-    let rounds = rounds();
-    let slice = secs() / rounds;
-    for &clients in login_clients {
-        let (mut raw, mut logins, mut unknown) = (0.0, 0.0, 0.0);
-        let mut busy = Busy::default();
-        for _ in 0..rounds {
-            raw += {
-                let (hasher, password, hash) = (hasher.clone(), password.clone(), hash.clone());
-                tokio::task::spawn_blocking(move || {
-                    raw_verifications(&hasher, &password, &hash, 1, slice, Some("0"))
-                })
-                .await?
-            } / f64::from(rounds);
-            let before = cpu_times();
-            logins += login_rate(http, &url, "bench@example.org", 200, clients, slice).await
-                / f64::from(rounds);
-            busy.add(&before, &cpu_times());
-            unknown += login_rate(http, &url, "nobody@example.org", 401, clients, slice).await
-                / f64::from(rounds);
-        }
+    for clients in login_clients() {
+        let step = login_step(http, &url, clients, (1, Some("0")), hashing).await?;
         println!(
-            "| {clients} | {raw:.1} | {logins:.1} | {:.0}% | {unknown:.1} | {:.0}% | {:.0} points | {:.0}% / {:.0}% |",
-            100.0 * logins / raw,
-            100.0 * unknown / raw,
-            100.0 * (unknown - logins) / raw,
-            busy.percent(0..1),
-            busy.percent(1..cpus),
+            "| {clients} | {} | {:.0}% / {:.0}% |",
+            step.columns(),
+            step.busy.percent(0..1),
+            step.busy.percent(1..cpus),
         );
     }
+
     drop(_pinned);
     server.kill().await;
     drop(db);
