@@ -108,7 +108,7 @@ impl TryFrom<AssessmentRow> for AssessmentDto {
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields, rename = "CriterionScoreInput")]
+#[oai(deny_unknown_fields, rename = "CriterionScoreInput", example)]
 pub struct ScoreInput {
     pub criterion: Text,
     pub score: f64,
@@ -117,7 +117,7 @@ pub struct ScoreInput {
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields, rename = "AssessmentTraceInput")]
+#[oai(deny_unknown_fields, rename = "AssessmentTraceInput", example)]
 pub struct TraceInput {
     pub model: Text,
     pub prompt_hash: Text,
@@ -130,7 +130,7 @@ pub struct TraceInput {
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct RecordAssessment {
     pub assignment_id: Option<Uuid>,
     /// 1 to 50 criteria.
@@ -141,7 +141,7 @@ pub struct RecordAssessment {
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct ReviewAssessment {
     pub notes: Option<Text>,
 }

@@ -60,14 +60,14 @@ pub enum CreatedClass {
 
 /// `PATCH /classes/{id}` body.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct UpdateClass {
     pub name: Option<Text>,
 }
 
 /// `POST /classes/{id}/move` body.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct MoveClass {
     pub group_id: Uuid,
 }

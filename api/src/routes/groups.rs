@@ -74,7 +74,7 @@ impl poem_openapi::types::Example for CreateGroup {
 
 /// `PATCH /groups/{id}` body: the fields to change.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct UpdateGroup {
     pub name: Option<Text>,
 }
@@ -562,7 +562,7 @@ impl GroupsApi {
 
 /// `POST /groups/{id}/move` body.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct MoveGroup {
     /// The new parent; null moves the group to the top level.
     pub parent_id: Option<Uuid>,
@@ -570,8 +570,9 @@ pub struct MoveGroup {
 
 /// `PUT .../members/{user_id}` body.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct SetRole {
+    /// In a group: `admin`, `counselor` or `member`; in a class: `teacher` or `student`.
     pub role: Text,
 }
 
@@ -615,7 +616,7 @@ pub enum NoContent {
 
 /// `POST /groups/{id}/classes` body.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct CreateClass {
     pub name: Text,
 }

@@ -77,7 +77,7 @@ pub struct SessionList {
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct StartSession {
     pub class_id: Uuid,
     pub tool_id: Uuid,
@@ -91,7 +91,7 @@ pub enum RoleDto {
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct PostMessage {
     pub role: RoleDto,
     /// At most 8,000 characters.
@@ -117,6 +117,7 @@ pub enum UrgencyDto {
 
 // No deny_unknown_fields: the union's `type` discriminator is part of the object.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Misbehavior {
     pub category: Text,
     pub severity: SeverityDto,
@@ -125,6 +126,7 @@ pub struct Misbehavior {
 
 // No deny_unknown_fields: the union's `type` discriminator is part of the object.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Struggle {
     pub topic: Text,
     pub indicators: Vec<String>,
@@ -133,6 +135,7 @@ pub struct Struggle {
 
 // No deny_unknown_fields: the union's `type` discriminator is part of the object.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct SafetyConcern {
     pub concern_type: Text,
     pub urgency: UrgencyDto,
@@ -152,13 +155,13 @@ pub enum DetectionBody {
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields, rename = "PauseOrResume")]
+#[oai(deny_unknown_fields, rename = "PauseOrResume", example)]
 pub struct Reason {
     pub reason: Text,
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields, rename = "CompleteLearningSession")]
+#[oai(deny_unknown_fields, rename = "CompleteLearningSession", example)]
 pub struct Complete {
     pub summary: Text,
     pub topics_covered: Vec<String>,

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod classes;
 pub mod dashboards;
 pub mod events;
+mod examples;
 pub mod groups;
 pub mod health;
 pub mod learning;

@@ -73,7 +73,7 @@ pub struct MarkedRead {
 
 /// Email on or off, per kind of notification.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields, rename = "EmailPreferences")]
+#[oai(deny_unknown_fields, rename = "EmailPreferences", example)]
 pub struct EmailPreferencesDto {
     pub misbehavior: Option<bool>,
     pub struggle: Option<bool>,
@@ -84,7 +84,7 @@ pub struct EmailPreferencesDto {
 /// `email`: which kinds are also sent by email. Defaults: misbehavior and safety concerns on,
 /// struggle and assessment reviews off. In a `PUT`, kinds left out keep their value.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct NotificationPreferencesDto {
     pub email: EmailPreferencesDto,
 }

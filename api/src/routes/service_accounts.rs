@@ -16,7 +16,7 @@ use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct CreateServiceAccount {
     pub name: Text,
     /// The groups whose learning sessions it may work in (with their subtrees).

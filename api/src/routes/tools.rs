@@ -52,7 +52,7 @@ pub struct ToolList {
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct CreateTool {
     pub name: Text,
     /// At most 2,000 characters.
@@ -60,7 +60,7 @@ pub struct CreateTool {
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct UpdateTool {
     pub name: Option<Text>,
     pub description: Option<Text>,
