@@ -580,6 +580,11 @@ impl ServerProcess {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// SIGKILL: no graceful shutdown, as in a crash.
     pub async fn kill(mut self) {
         let _ = self.child.kill().await;

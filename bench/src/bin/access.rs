@@ -108,12 +108,24 @@ fn rounds() -> u32 {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    // On Ctrl-C the benchmark is dropped where it stands, so that what it set up is undone:
+    // On Ctrl-C, SIGTERM or SIGHUP the benchmark is dropped where it stands, so that what it
+    // set up is undone:
     // processes pinned to CPUs unpinned, the server process killed, databases dropped.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
     tokio::select! {
         result = run() => result,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("interrupted");
+            Ok(())
+        }
+        _ = terminate.recv() => {
+            eprintln!("terminated");
+            Ok(())
+        }
+        _ = hangup.recv() => {
+            eprintln!("hung up");
             Ok(())
         }
     }
@@ -161,7 +173,15 @@ async fn run() -> anyhow::Result<()> {
         // Raw: verifications back to back on plain threads, as many as there are clients but
         // no more than CPUs (more would only share the cores and the caches): the most this
         // machine verifies, with the server's hasher and nothing around it.
-        let step = login_step(&http, &url, clients, (clients.min(cpus), None), &hashing).await?;
+        let step = login_step(
+            &http,
+            &url,
+            clients,
+            (clients.min(cpus), None),
+            &hashing,
+            None,
+        )
+        .await?;
         println!("| {clients} | {} |", step.columns());
     }
 
@@ -289,7 +309,9 @@ struct LoginStep {
     raw: f64,
     logins: f64,
     unknown: f64,
-    /// The machine's CPUs during the login slices.
+    /// The machine's CPUs (and the server process, when given) during the raw slices.
+    raw_busy: Busy,
+    /// The same during the login slices.
     busy: Busy,
 }
 
@@ -314,13 +336,15 @@ impl LoginStep {
 
 /// Raw verifications on `raw_threads.0` threads (on the CPUs `raw_threads.1` when given),
 /// logins and unknown-email logins at `url` from `clients` clients, alternating in
-/// [`rounds`] slices so that the machine's drift (it is shared) falls on all alike.
+/// [`rounds`] slices so that the machine's drift (it is shared) falls on all alike. The CPU
+/// counters follow the server process `server` when given.
 async fn login_step(
     http: &reqwest::Client,
     url: &str,
     clients: usize,
     raw_threads: (usize, Option<&'static str>),
     hashing: &RawHashing,
+    server: Option<u32>,
 ) -> anyhow::Result<LoginStep> {
     let rounds = rounds();
     let slice = secs() / rounds;
@@ -329,6 +353,7 @@ async fn login_step(
         raw: 0.0,
         logins: 0.0,
         unknown: 0.0,
+        raw_busy: Busy::default(),
         busy: Busy::default(),
     };
     for _ in 0..rounds {
@@ -338,15 +363,17 @@ async fn login_step(
             hashing.hash.clone(),
         );
         let (threads, cpus) = raw_threads;
+        let before = cpu_reading(server);
         step.raw += share(
             tokio::task::spawn_blocking(move || {
                 raw_verifications(&hasher, &password, &hash, threads, slice, cpus)
             })
             .await?,
         );
-        let before = cpu_times();
+        step.raw_busy.add(&before, &cpu_reading(server));
+        let before = cpu_reading(server);
         step.logins += share(login_rate(http, url, "bench@example.org", 200, clients, slice).await);
-        step.busy.add(&before, &cpu_times());
+        step.busy.add(&before, &cpu_reading(server));
         step.unknown +=
             share(login_rate(http, url, "nobody@example.org", 401, clients, slice).await);
     }
@@ -463,6 +490,14 @@ async fn split_logins(http: &reqwest::Client, hashing: &RawHashing) -> anyhow::R
         );
         return Ok(());
     }
+    let built = |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    if built(&server_binary_path()) < built(&std::env::current_exe()?) {
+        println!(
+            "Note: {} is older than this benchmark; `cargo build --release --bin raptscallions` \
+             if the server changed since.\n",
+            server_binary_path().display()
+        );
+    }
     let all = format!("0-{}", cpus - 1);
     let others = format!("1-{}", cpus - 1);
     let services = ["postgres", "nats-server"];
@@ -471,13 +506,16 @@ async fn split_logins(http: &reqwest::Client, hashing: &RawHashing) -> anyhow::R
         return Ok(());
     }
     let db = TestDb::create().await;
-    let env = test_env(
+    let mut env = test_env(
         &db,
         &TestOptions {
             env: vec![("AUTH_RATE_LIMIT_PER_MINUTE".into(), "100000000".into())],
             ..TestOptions::default()
         },
     );
+    // The subscribers' takeover check at its production interval, not the tests' 200 ms:
+    // it runs on CPU 0 during the raw slices too.
+    env.remove("SUBSCRIBER_TAKEOVER_INTERVAL_MS");
     let server = ServerProcess::start_on(&env, None, Some("0")).await;
     let registered = http
         .post(server.url("/auth/register"))
@@ -490,22 +528,32 @@ async fn split_logins(http: &reqwest::Client, hashing: &RawHashing) -> anyhow::R
         registered.status()
     );
     let url = server.url("/auth/login");
-    let _pinned = Pinned::new(&services, &others, &all)?;
-    // The last column: how busy the server's CPU and the others were during the logins, read
-    // from /proc/stat; with CPU 0 near 100 % the server, not the load side, sets the rate.
-    println!("| clients | raw verifications/s (1 thread, CPU 0) | logins/s | ratio | unknown email/s | ratio | session start costs | busy during logins: CPU 0 / others |");
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    let pinned = match Pinned::new(&services, &others, &all) {
+        Ok(pinned) => pinned,
+        Err(e) => {
+            println!("Skipped: {e}.");
+            return Ok(());
+        }
+    };
+    // The last columns, from /proc: how busy the server's CPU and the others were during the
+    // logins (with CPU 0 near 100 % and the others far from it, the server, not the load
+    // side, sets the rate), and the server process's own CPU time as a share of CPU 0 during
+    // the raw slices (what it took from the baseline while idle) and the logins.
+    println!("| clients | raw verifications/s (1 thread, CPU 0) | logins/s | ratio | unknown email/s | ratio | session start costs | busy during logins: CPU 0 / others | server process on CPU 0: raw / logins |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for clients in login_clients() {
-        let step = login_step(http, &url, clients, (1, Some("0")), hashing).await?;
+        let step = login_step(http, &url, clients, (1, Some("0")), hashing, server.pid()).await?;
         println!(
-            "| {clients} | {} | {:.0}% / {:.0}% |",
+            "| {clients} | {} | {:.0}% / {:.0}% | {:.1}% / {:.0}% |",
             step.columns(),
             step.busy.percent(0..1),
             step.busy.percent(1..cpus),
+            step.raw_busy.process_percent(0),
+            step.busy.process_percent(0),
         );
     }
 
-    drop(_pinned);
+    drop(pinned);
     server.kill().await;
     drop(db);
     Ok(())
@@ -519,27 +567,82 @@ struct Pinned {
 }
 
 impl Pinned {
+    /// Fails (having put back what it pinned) when some process could not be pinned, for
+    /// example one of another user without the rights to change it.
     fn new(names: &[&'static str], cpus: &str, all: &str) -> anyhow::Result<Self> {
         let pinned = Self {
             names: names.to_vec(),
             all: all.to_owned(),
         };
-        for pid in processes(&pinned.names) {
-            // A backend may exit meanwhile; the postmaster's children inherit its CPUs.
-            if !taskset(pid, cpus) && pid == std::process::id() {
-                anyhow::bail!("taskset could not pin this process");
-            }
-        }
+        let left = settle(&pinned.names, cpus);
+        anyhow::ensure!(left.is_empty(), "could not pin processes {left:?}");
         Ok(pinned)
     }
 }
 
 impl Drop for Pinned {
     fn drop(&mut self) {
-        for pid in processes(&self.names) {
-            taskset(pid, &self.all);
+        let left = settle(&self.names, &self.all);
+        if !left.is_empty() {
+            eprintln!(
+                "could not unpin processes {left:?}: `taskset -a -p -c {} <pid>`",
+                self.all
+            );
         }
     }
+}
+
+/// Sets every thread of this process and of the processes named `names` to the CPUs
+/// `cpus`, scanning again until a scan finds nothing left to change (a PostgreSQL backend
+/// forked during a scan inherits the postmaster's CPUs from before or after it). Returns
+/// the processes still elsewhere after five scans.
+fn settle(names: &[&str], cpus: &str) -> Vec<u32> {
+    let wanted = cpu_list(cpus);
+    let elsewhere = || {
+        processes(names)
+            .into_iter()
+            .filter(|&pid| thread_cpus(pid).iter().any(|set| *set != wanted))
+            .collect::<Vec<_>>()
+    };
+    for _ in 0..5 {
+        let left = elsewhere();
+        if left.is_empty() {
+            return left;
+        }
+        for pid in left {
+            taskset(pid, cpus);
+        }
+    }
+    elsewhere()
+}
+
+/// The CPUs each thread of `pid` may run on (none if it has exited).
+fn thread_cpus(pid: u32) -> Vec<Vec<usize>> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten();
+    tasks
+        .flatten()
+        .filter_map(|task| {
+            let status = std::fs::read_to_string(task.path().join("status")).ok()?;
+            let list = status
+                .lines()
+                .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))?;
+            Some(cpu_list(list))
+        })
+        .collect()
+}
+
+/// A CPU list as `taskset` and /proc write it (`0-3,6`), expanded.
+fn cpu_list(list: &str) -> Vec<usize> {
+    let mut cpus = Vec::new();
+    for part in list.trim().split(',').filter(|p| !p.is_empty()) {
+        let (first, last) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(first), Ok(last)) = (first.parse::<usize>(), last.parse::<usize>()) {
+            cpus.extend(first..=last);
+        }
+    }
+    cpus
 }
 
 /// This process and the processes whose command name is one of `names`.
@@ -557,16 +660,13 @@ fn processes(names: &[&str]) -> Vec<u32> {
     pids
 }
 
-/// A process of `names` (or this one) that may run on fewer CPUs than `all`, if any: the
-/// step would unpin it afterwards, so it does not run.
+/// A process of `names` (or this one) with a thread that may run on fewer CPUs than `all`,
+/// if any: the step would unpin it afterwards, so it does not run.
 fn pinned_already(names: &[&str], all: &str) -> Option<u32> {
-    processes(names).into_iter().find(|pid| {
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
-            .is_some_and(|list| list.trim() != all)
-    })
+    let all = cpu_list(all);
+    processes(names)
+        .into_iter()
+        .find(|&pid| thread_cpus(pid).iter().any(|set| *set != all))
 }
 
 /// `taskset -a -p -c cpus pid`: every thread of `pid` on `cpus`; whether it worked.
@@ -596,10 +696,15 @@ fn pin_this_thread(cpus: &str) {
     );
 }
 
-/// Per CPU (`cpuN` lines of /proc/stat): (busy, total) jiffies since boot; busy is all but
-/// idle and iowait.
-fn cpu_times() -> Vec<(u64, u64)> {
-    std::fs::read_to_string("/proc/stat")
+/// CPU counters in clock ticks: per CPU (busy, total) from the `cpuN` lines of /proc/stat,
+/// and the user + system time of one process (the server) from its /proc/<pid>/stat.
+struct CpuReading {
+    cpus: Vec<(u64, u64)>,
+    process: u64,
+}
+
+fn cpu_reading(process: Option<u32>) -> CpuReading {
+    let cpus = std::fs::read_to_string("/proc/stat")
         .unwrap_or_default()
         .lines()
         .filter(|line| line.starts_with("cpu") && !line.starts_with("cpu "))
@@ -609,34 +714,67 @@ fn cpu_times() -> Vec<(u64, u64)> {
                 .skip(1)
                 .filter_map(|f| f.parse().ok())
                 .collect();
-            let total: u64 = fields.iter().sum();
-            let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
-            (total - idle, total)
+            // user nice system idle iowait irq softirq steal (guest time is inside user):
+            // busy is what this guest ran, total adds idle, iowait and what the host stole.
+            let field = |i: usize| fields.get(i).copied().unwrap_or(0);
+            let busy = field(0) + field(1) + field(2) + field(5) + field(6);
+            (busy, busy + field(3) + field(4) + field(7))
         })
-        .collect()
+        .collect();
+    // After the command name (in parentheses, may hold spaces): state is field 3, utime 14
+    // and stime 15.
+    let process = process
+        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .and_then(|stat| {
+            let fields: Vec<u64> = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|f| f.parse().ok())
+                .collect();
+            Some(fields.iter().sum())
+        })
+        .unwrap_or(0);
+    CpuReading { cpus, process }
 }
 
-/// Busy and total jiffies per CPU, summed over measured intervals.
+/// Busy and total ticks per CPU, and one process's ticks, summed over measured intervals.
 #[derive(Default)]
-struct Busy(Vec<(u64, u64)>);
+struct Busy {
+    cpus: Vec<(u64, u64)>,
+    process: u64,
+}
 
 impl Busy {
-    fn add(&mut self, before: &[(u64, u64)], after: &[(u64, u64)]) {
-        self.0.resize(after.len(), (0, 0));
-        for (sum, (b, a)) in self.0.iter_mut().zip(before.iter().zip(after)) {
+    fn add(&mut self, before: &CpuReading, after: &CpuReading) {
+        self.cpus.resize(after.cpus.len(), (0, 0));
+        for (sum, (b, a)) in self
+            .cpus
+            .iter_mut()
+            .zip(before.cpus.iter().zip(&after.cpus))
+        {
             sum.0 += a.0.saturating_sub(b.0);
             sum.1 += a.1.saturating_sub(b.1);
         }
+        self.process += after.process.saturating_sub(before.process);
     }
 
     /// Busy share of the CPUs `cpus`, in percent.
     fn percent(&self, cpus: std::ops::Range<usize>) -> f64 {
         let (busy, total) = self
-            .0
+            .cpus
             .get(cpus)
             .unwrap_or_default()
             .iter()
             .fold((0, 0), |(b, t), (busy, total)| (b + busy, t + total));
         100.0 * busy as f64 / total.max(1) as f64
+    }
+
+    /// The process's CPU time as a share of CPU `cpu`'s time, in percent.
+    fn process_percent(&self, cpu: usize) -> f64 {
+        let total = self.cpus.get(cpu).map_or(0, |&(_, total)| total);
+        100.0 * self.process as f64 / total.max(1) as f64
     }
 }
