@@ -107,40 +107,53 @@ async fn health_ready_openapi_and_docs() {
         schemas["SignedIn"]["example"]["user"]["email"],
         "ada@example.org"
     );
-    // Every JSON body a client sends, anywhere in the API, comes with an example (a union's
-    // with one per kind: poem-openapi gives unions none of their own).
-    let mut bodies = 0;
+    // Every body a client sends or gets, anywhere in the API, comes with an example: a
+    // list's through its items, a union's with one per kind (poem-openapi gives unions none
+    // of their own).
+    let named = |reference: &Value| {
+        reference
+            .as_str()
+            .map(|r| r.trim_start_matches("#/components/schemas/").to_owned())
+    };
+    let with_examples = |schema: &Value| -> Vec<String> {
+        let Some(name) = named(&schema["$ref"]).or_else(|| named(&schema["items"]["$ref"])) else {
+            return vec![];
+        };
+        match schemas[&name]["discriminator"]["mapping"].as_object() {
+            Some(mapping) => mapping
+                .values()
+                .filter_map(|variant| named(&schemas[named(variant).unwrap()]["allOf"][1]["$ref"]))
+                .collect(),
+            None => vec![name],
+        }
+    };
+    let (mut requests, mut responses) = (0, 0);
     for (path, operations) in spec["paths"].as_object().unwrap() {
         for (method, operation) in operations.as_object().unwrap() {
-            let json = &operation["requestBody"]["content"]["application/json; charset=utf-8"];
-            let Some(schema) = json["schema"]["$ref"].as_str() else {
-                continue;
-            };
-            bodies += 1;
-            let name = schema.trim_start_matches("#/components/schemas/");
-            let kinds: Vec<&str> = match schemas[name]["discriminator"]["mapping"].as_object() {
-                Some(mapping) => mapping
-                    .values()
-                    .map(|variant| {
-                        let variant = variant.as_str().unwrap();
-                        let variant = variant.trim_start_matches("#/components/schemas/");
-                        schemas[variant]["allOf"][1]["$ref"]
-                            .as_str()
-                            .unwrap()
-                            .trim_start_matches("#/components/schemas/")
-                    })
-                    .collect(),
-                None => vec![name],
-            };
-            for kind in kinds {
-                assert!(
-                    schemas[kind]["example"].is_object(),
-                    "the body of {method} {path} ({kind}) has an example"
-                );
+            let request = operation["requestBody"]["content"].as_object();
+            let answers = operation["responses"].as_object().unwrap().values();
+            let bodies = request
+                .into_iter()
+                .flat_map(|content| content.values().map(|c| (true, c)))
+                .chain(answers.flat_map(|answer| {
+                    answer["content"]
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|content| content.values().map(|c| (false, c)))
+                }));
+            for (sent, content) in bodies {
+                for schema in with_examples(&content["schema"]) {
+                    *(if sent { &mut requests } else { &mut responses }) += 1;
+                    assert!(
+                        !schemas[&schema]["example"].is_null(),
+                        "{method} {path}: {schema} has an example"
+                    );
+                }
             }
         }
     }
-    assert!(bodies >= 25, "{bodies} request bodies found");
+    assert!(requests >= 25, "{requests} request bodies found");
+    assert!(responses >= 60, "{responses} response bodies found");
     // Even the documentation's events show password hashes only as the API does.
     assert_eq!(
         schemas["Event"]["example"]["payload"]["password_hash"],

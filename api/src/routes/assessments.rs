@@ -47,7 +47,7 @@ pub struct TraceDto {
 }
 
 #[derive(Debug, Object)]
-#[oai(rename = "Assessment")]
+#[oai(rename = "Assessment", example)]
 pub struct AssessmentDto {
     pub id: Uuid,
     pub learning_session_id: Uuid,
@@ -147,7 +147,7 @@ pub struct ReviewAssessment {
 }
 
 #[derive(Debug, Object)]
-#[oai(rename = "AssessmentList")]
+#[oai(rename = "AssessmentList", example)]
 pub struct AssessmentList {
     pub items: Vec<AssessmentDto>,
 }

@@ -21,7 +21,7 @@ use crate::problem::{command_error, ApiError, ProblemKind};
 
 /// A class as clients see it.
 #[derive(Debug, Object)]
-#[oai(rename = "Class")]
+#[oai(rename = "Class", example)]
 pub struct ClassDto {
     pub id: Uuid,
     pub group_id: Uuid,
@@ -47,6 +47,7 @@ impl From<ClassRow> for ClassDto {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ClassList {
     pub items: Vec<ClassDto>,
 }

@@ -63,7 +63,7 @@ pub struct DashboardEventDto {
 }
 
 #[derive(Debug, Object)]
-#[oai(rename = "ClassDashboard")]
+#[oai(rename = "ClassDashboard", example)]
 pub struct DashboardDto {
     pub class_id: Uuid,
     /// Sessions started and not completed (paused ones included).

@@ -1,20 +1,36 @@
-//! The OpenAPI document's examples of what clients send, outside `/auth` (whose examples,
-//! with Ada's account, are in [`super::auth::examples`]). They tell one story: Lincoln High
+//! The OpenAPI document's examples of what clients send and get, outside `/auth` (whose
+//! examples, with Ada's account, are in [`super::auth::examples`]). They tell one story: Lincoln High
 //! School, its Algebra I class, a tutoring tool, and Ada as a student working with it. Each
 //! keeps within its endpoint's limits (lengths, ranges, enumerations); the ids are made up.
 
 use poem_openapi::types::Example;
 use uuid::Uuid;
 
-use super::assessments::{RecordAssessment, ReviewAssessment, ScoreInput, TraceInput};
-use super::classes::{MoveClass, UpdateClass};
-use super::groups::{CreateClass, MoveGroup, SetRole, UpdateGroup};
-use super::learning::{Complete, Misbehavior, PostMessage, Reason, RoleDto, SafetyConcern};
-use super::learning::{SeverityDto, StartSession, Struggle, UrgencyDto};
-use super::notifications::{EmailPreferencesDto, NotificationPreferencesDto};
-use super::service_accounts::CreateServiceAccount;
+use super::assessments::{
+    AssessmentDto, AssessmentList, RecordAssessment, ReviewAssessment, ScoreDto, ScoreInput,
+    TraceDto, TraceInput,
+};
+use super::auth::examples::{at, USER};
+use super::classes::{ClassDto, ClassList, MoveClass, UpdateClass};
+use super::dashboards::{
+    DashboardDto, DashboardEventDto, MisbehaviorCounts, SeverityCountsDto, StrugglingStudentDto,
+};
+use super::groups::{
+    CreateClass, GroupDto, GroupPage, MemberDto, MemberList, MoveGroup, SetRole, UpdateGroup,
+};
+use super::health::{Health, Readiness, SubscriberState};
+use super::learning::{
+    Complete, EntryDto, Misbehavior, PostMessage, Reason, RoleDto, SafetyConcern, SessionDto,
+    SessionList, SeverityDto, StartSession, Struggle, UrgencyDto,
+};
+use super::me::{Abilities, MembershipDto, Memberships};
+use super::notifications::{
+    DeadLetterDto, DeadLetterList, EmailPreferencesDto, MarkedRead, NotificationDto,
+    NotificationPage, NotificationPreferencesDto, RetryAccepted, UnreadCount,
+};
+use super::service_accounts::{CreateServiceAccount, ServiceAccountSecret};
 use super::text::Text;
-use super::tools::{CreateTool, UpdateTool};
+use super::tools::{CreateTool, ToolDto, ToolList, UpdateTool};
 
 /// The district above the school.
 const DISTRICT: Uuid = Uuid::from_u128(0x0193_0a1b_2c3d_7e4f_8a5b_6c7d_8e9f_0a1b);
@@ -238,6 +254,392 @@ impl Example for NotificationPreferencesDto {
     fn example() -> Self {
         Self {
             email: EmailPreferencesDto::example(),
+        }
+    }
+}
+
+// What the API answers, outside `/auth`: the same school, class and tool, with Ada
+// (`auth::examples::USER`) as the student and Grace as her teacher.
+
+/// Grace Hopper, who teaches Algebra I.
+const TEACHER: Uuid = Uuid::from_u128(0x0193_2c4e_8a10_7b3e_9f21_6d5a_4c3b_2a11);
+/// Ada's learning session with the tutor.
+const LEARNING_SESSION: Uuid = Uuid::from_u128(0x0193_5f1b_2c3d_7e4f_8a5b_6c7d_8e9f_0a1c);
+const ASSESSMENT: Uuid = Uuid::from_u128(0x0193_5f2c_3d4e_7f50_9b6c_7d8e_9fa0_1b2d);
+const NOTIFICATION: Uuid = Uuid::from_u128(0x0193_5f3d_4e5f_7061_8c7d_8e9f_a0b1_2c3e);
+
+impl Example for GroupDto {
+    fn example() -> Self {
+        Self {
+            id: SCHOOL,
+            name: "Lincoln High School".into(),
+            parent_id: Some(DISTRICT),
+            path: vec![DISTRICT, SCHOOL],
+            archived: false,
+            created_at: at("2026-08-15T12:00:00Z"),
+            updated_at: at("2026-08-15T12:00:00Z"),
+            version: 1,
+        }
+    }
+}
+
+impl Example for GroupPage {
+    fn example() -> Self {
+        Self {
+            items: vec![GroupDto::example()],
+            next_cursor: Some("eyJuYW1lIjoiTGluY29sbiBIaWdoIFNjaG9vbCJ9".into()),
+        }
+    }
+}
+
+impl Example for MemberList {
+    fn example() -> Self {
+        let member = |user_id, email: &str, name: &str, role: &str, since| MemberDto {
+            user_id,
+            email: email.into(),
+            name: name.into(),
+            role: role.into(),
+            since: at(since),
+        };
+        Self {
+            items: vec![
+                member(
+                    TEACHER,
+                    "grace@example.org",
+                    "Grace Hopper",
+                    "teacher",
+                    "2026-08-20T09:00:00Z",
+                ),
+                member(
+                    USER,
+                    "ada@example.org",
+                    "Ada Lovelace",
+                    "student",
+                    "2026-09-01T08:05:00Z",
+                ),
+            ],
+        }
+    }
+}
+
+impl Example for ClassDto {
+    fn example() -> Self {
+        Self {
+            id: CLASS,
+            group_id: SCHOOL,
+            name: "Algebra I".into(),
+            archived: false,
+            created_at: at("2026-08-20T09:00:00Z"),
+            updated_at: at("2026-08-20T09:00:00Z"),
+            version: 1,
+        }
+    }
+}
+
+impl Example for ClassList {
+    fn example() -> Self {
+        Self {
+            items: vec![ClassDto::example()],
+        }
+    }
+}
+
+impl Example for ToolDto {
+    fn example() -> Self {
+        Self {
+            id: TOOL,
+            group_id: SCHOOL,
+            name: "Socratic Math Tutor".into(),
+            description: "Asks guiding questions instead of giving answers; for algebra and \
+                          geometry."
+                .into(),
+            archived: false,
+            created_at: at("2026-08-25T10:00:00Z"),
+            updated_at: at("2026-08-25T10:00:00Z"),
+            version: 1,
+        }
+    }
+}
+
+impl Example for ToolList {
+    fn example() -> Self {
+        Self {
+            items: vec![ToolDto::example()],
+        }
+    }
+}
+
+impl Example for ServiceAccountSecret {
+    fn example() -> Self {
+        Self {
+            id: Uuid::from_u128(0x0193_2e5f_6071_7283_8e9f_a0b1_c2d3_4e5f),
+            secret: "svc_Qm9vdHN0cmFwIHRoZSB0dXRvciBzZXJ2aWNlIG9uY2U".into(),
+        }
+    }
+}
+
+impl Example for SessionDto {
+    fn example() -> Self {
+        Self {
+            id: LEARNING_SESSION,
+            student_id: USER,
+            class_id: CLASS,
+            tool_id: TOOL,
+            status: "active".into(),
+            message_count: 2,
+            detection_count: 1,
+            summary: None,
+            topics_covered: None,
+            started_at: at("2026-11-26T09:40:00Z"),
+            updated_at: at("2026-11-26T09:52:00Z"),
+            completed_at: None,
+            entries: Some(vec![
+                EntryDto {
+                    sequence: 2,
+                    kind: "session.message_posted".into(),
+                    data: serde_json::json!({
+                        "role": "student",
+                        "content": "How do I solve 3x + 5 = 20?"
+                    }),
+                    recorded_at: at("2026-11-26T09:41:00Z"),
+                },
+                EntryDto {
+                    sequence: 3,
+                    kind: "session.message_posted".into(),
+                    data: serde_json::json!({
+                        "role": "assistant",
+                        "content": "What could you do to both sides to get 3x on its own?"
+                    }),
+                    recorded_at: at("2026-11-26T09:41:05Z"),
+                },
+                EntryDto {
+                    sequence: 4,
+                    kind: "learning.struggle_detected".into(),
+                    data: serde_json::json!({
+                        "topic": "linear equations",
+                        "indicators": ["repeated wrong answers", "long pauses between messages"],
+                        "duration_seconds": 600
+                    }),
+                    recorded_at: at("2026-11-26T09:52:00Z"),
+                },
+            ]),
+        }
+    }
+}
+
+impl Example for SessionList {
+    fn example() -> Self {
+        Self {
+            items: vec![SessionDto {
+                entries: None,
+                ..SessionDto::example()
+            }],
+        }
+    }
+}
+
+impl Example for AssessmentDto {
+    fn example() -> Self {
+        // What `RecordAssessment::example()` sent, as the API gives it back.
+        let (score, recorded) = (ScoreInput::example(), TraceInput::example());
+        let hash = "5d41402abc4b2a76b9719d911017c592a1f0e6c3b8d7e2f4a9c0b1d2e3f4a5b6";
+        Self {
+            id: ASSESSMENT,
+            learning_session_id: LEARNING_SESSION,
+            class_id: CLASS,
+            student_id: USER,
+            assignment_id: None,
+            scores: vec![ScoreDto {
+                criterion: score.criterion.0,
+                score: score.score,
+                max: score.max,
+            }],
+            confidence: 0.72,
+            recorded_at: at("2026-11-26T10:00:00Z"),
+            reviewed_by: Some(TEACHER),
+            reviewed_at: Some(at("2026-11-26T15:30:00Z")),
+            review_notes: Some("Score confirmed; the second step was shown on paper.".into()),
+            trace: TraceDto {
+                model: recorded.model.0,
+                prompt_hash: recorded.prompt_hash.0,
+                input_snapshot: recorded.input_snapshot,
+                raw_response: recorded.raw_response.0,
+                parsed_result: recorded.parsed_result,
+                content_hash: hash.into(),
+                computed_hash: hash.into(),
+                verified: true,
+            },
+        }
+    }
+}
+
+impl Example for AssessmentList {
+    fn example() -> Self {
+        Self {
+            items: vec![AssessmentDto::example()],
+        }
+    }
+}
+
+impl Example for NotificationDto {
+    fn example() -> Self {
+        Self {
+            id: NOTIFICATION,
+            kind: "struggle".into(),
+            title: "Ada Lovelace is struggling with linear equations".into(),
+            body: "Detected in Algebra I after 10 minutes: repeated wrong answers, long pauses \
+                   between messages."
+                .into(),
+            class_id: CLASS,
+            learning_session_id: Some(LEARNING_SESSION),
+            assessment_id: None,
+            student_id: Some(USER),
+            created_at: at("2026-11-26T09:52:01Z"),
+            read_at: None,
+        }
+    }
+}
+
+impl Example for NotificationPage {
+    fn example() -> Self {
+        Self {
+            items: vec![NotificationDto::example()],
+            next_cursor: None,
+        }
+    }
+}
+
+impl Example for UnreadCount {
+    fn example() -> Self {
+        Self { count: 3 }
+    }
+}
+
+impl Example for MarkedRead {
+    fn example() -> Self {
+        Self { marked: 3 }
+    }
+}
+
+impl Example for DeadLetterList {
+    fn example() -> Self {
+        Self {
+            items: vec![DeadLetterDto {
+                id: NOTIFICATION,
+                notification_id: NOTIFICATION,
+                recipient_id: TEACHER,
+                kind: "struggle".into(),
+                attempts: 5,
+                last_error: Some("SMTP: 421 service not available".into()),
+                dead_lettered_at: Some(at("2026-11-26T10:20:00Z")),
+            }],
+        }
+    }
+}
+
+impl Example for RetryAccepted {
+    fn example() -> Self {
+        Self {
+            id: NOTIFICATION,
+            status: "retry_requested".into(),
+        }
+    }
+}
+
+impl Example for Memberships {
+    fn example() -> Self {
+        Self {
+            items: vec![MembershipDto {
+                kind: "class".into(),
+                id: CLASS,
+                name: "Algebra I".into(),
+                role: "student".into(),
+                inherited_from: None,
+            }],
+        }
+    }
+}
+
+impl Example for Abilities {
+    fn example() -> Self {
+        let actions = |list: &[&str]| list.iter().map(|a| (*a).to_owned()).collect();
+        Self {
+            system: vec![],
+            groups: Default::default(),
+            classes: [(
+                CLASS.to_string(),
+                actions(&[
+                    "class.read",
+                    "class.read_assignments",
+                    "class.create_learning_session",
+                    "class.create_submission",
+                ]),
+            )]
+            .into(),
+        }
+    }
+}
+
+impl Example for Health {
+    fn example() -> Self {
+        let subscriber = |name: &str| SubscriberState {
+            name: name.into(),
+            active: true,
+            position: 48_213,
+        };
+        Self {
+            status: "ok".into(),
+            subscribers: vec![subscriber("identity"), subscriber("groups")],
+        }
+    }
+}
+
+impl Example for Readiness {
+    fn example() -> Self {
+        Self {
+            ready: true,
+            database: "ok".into(),
+            migrations: "ok".into(),
+            nats: "ok".into(),
+        }
+    }
+}
+
+impl Example for DashboardDto {
+    fn example() -> Self {
+        Self {
+            class_id: CLASS,
+            active_sessions: 14,
+            misbehavior: MisbehaviorCounts {
+                today: SeverityCountsDto {
+                    low: 2,
+                    medium: 0,
+                    high: 0,
+                    critical: 0,
+                },
+                total: SeverityCountsDto {
+                    low: 17,
+                    medium: 4,
+                    high: 1,
+                    critical: 0,
+                },
+            },
+            struggling_students: vec![StrugglingStudentDto {
+                student_id: USER,
+                learning_session_id: LEARNING_SESSION,
+                topic: "linear equations".into(),
+                since: at("2026-11-26T09:52:00Z"),
+            }],
+            open_safety_concerns: 0,
+            assessments_awaiting_review: 1,
+            recent_events: vec![DashboardEventDto {
+                position: 48_213,
+                event_type: "learning.struggle_detected".into(),
+                learning_session_id: Some(LEARNING_SESSION),
+                student_id: Some(USER),
+                summary: "Struggling with linear equations".into(),
+                recorded_at: at("2026-11-26T09:52:00Z"),
+            }],
         }
     }
 }

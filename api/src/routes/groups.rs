@@ -24,7 +24,7 @@ use crate::problem::{command_error, ApiError, ProblemKind};
 
 /// A group as clients see it.
 #[derive(Debug, Object)]
-#[oai(rename = "Group")]
+#[oai(rename = "Group", example)]
 pub struct GroupDto {
     pub id: Uuid,
     pub name: String,
@@ -81,6 +81,7 @@ pub struct UpdateGroup {
 
 /// A page of groups.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct GroupPage {
     pub items: Vec<GroupDto>,
     /// Pass as `cursor` to get the next page; absent on the last page.
@@ -587,6 +588,7 @@ pub struct MemberDto {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct MemberList {
     pub items: Vec<MemberDto>,
 }

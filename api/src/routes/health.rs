@@ -19,6 +19,7 @@ pub struct SubscriberState {
 
 /// The process is up.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Health {
     pub status: String,
     pub subscribers: Vec<SubscriberState>,
@@ -26,6 +27,7 @@ pub struct Health {
 
 /// The state of each dependency: `ok` or what is wrong.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Readiness {
     pub ready: bool,
     pub database: String,

@@ -21,7 +21,7 @@ use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
 
 #[derive(Debug, Object)]
-#[oai(rename = "LearningSession")]
+#[oai(rename = "LearningSession", example)]
 pub struct SessionDto {
     pub id: Uuid,
     pub student_id: Uuid,
@@ -71,7 +71,7 @@ impl From<SessionRow> for SessionDto {
 }
 
 #[derive(Debug, Object)]
-#[oai(rename = "LearningSessionList")]
+#[oai(rename = "LearningSessionList", example)]
 pub struct SessionList {
     pub items: Vec<SessionDto>,
 }

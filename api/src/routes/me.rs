@@ -28,6 +28,7 @@ pub struct MembershipDto {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Memberships {
     pub items: Vec<MembershipDto>,
 }
@@ -35,6 +36,7 @@ pub struct Memberships {
 /// What the caller may do: action names per resource, for showing or hiding actions in a
 /// frontend (the server still decides every request).
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Abilities {
     /// System-wide actions (`system.*`).
     pub system: Vec<String>,

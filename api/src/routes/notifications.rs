@@ -20,7 +20,7 @@ use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
 
 #[derive(Debug, Object)]
-#[oai(rename = "Notification")]
+#[oai(rename = "Notification", example)]
 pub struct NotificationDto {
     pub id: Uuid,
     /// `misbehavior`, `struggle`, `safety_concern` or `assessment_review`.
@@ -53,6 +53,7 @@ impl From<NotificationRow> for NotificationDto {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct NotificationPage {
     /// Newest first.
     pub items: Vec<NotificationDto>,
@@ -61,11 +62,13 @@ pub struct NotificationPage {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct UnreadCount {
     pub count: i64,
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct MarkedRead {
     /// How many notifications were marked read.
     pub marked: i64,
@@ -117,11 +120,13 @@ pub struct DeadLetterDto {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct DeadLetterList {
     pub items: Vec<DeadLetterDto>,
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct RetryAccepted {
     pub id: Uuid,
     /// `retry_requested`: the delivery worker sends it again shortly.

@@ -26,6 +26,7 @@ pub struct CreateServiceAccount {
 /// A service account with its secret: shown only here, once. Send it as
 /// `Authorization: Bearer <secret>`.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ServiceAccountSecret {
     pub id: Uuid,
     pub secret: String,

@@ -19,7 +19,7 @@ use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
 
 #[derive(Debug, Object)]
-#[oai(rename = "Tool")]
+#[oai(rename = "Tool", example)]
 pub struct ToolDto {
     pub id: Uuid,
     pub group_id: Uuid,
@@ -47,6 +47,7 @@ impl From<ToolRow> for ToolDto {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ToolList {
     pub items: Vec<ToolDto>,
 }
