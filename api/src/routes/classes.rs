@@ -12,7 +12,7 @@ use projections::directory::{self, ClassRow};
 use projections::groups as read;
 use uuid::Uuid;
 
-use super::groups::{MemberList, NoContent, SetRole};
+use super::groups::{MemberList, NoContent};
 use super::text::Text;
 use super::ApiTags;
 use crate::app::Services;
@@ -64,6 +64,14 @@ pub enum CreatedClass {
 #[oai(deny_unknown_fields, example)]
 pub struct UpdateClass {
     pub name: Option<Text>,
+}
+
+/// `PUT /classes/{id}/members/{user_id}` body.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields, example)]
+pub struct SetClassRole {
+    /// `teacher` or `student`.
+    pub role: Text,
 }
 
 /// `POST /classes/{id}/move` body.
@@ -238,7 +246,7 @@ impl ClassesApi {
         request_id: Data<&RequestId>,
         id: Path<Uuid>,
         user_id: Path<Uuid>,
-        body: Json<SetRole>,
+        body: Json<SetClassRole>,
     ) -> Result<Json<MemberList>, ApiError> {
         self.services
             .authz

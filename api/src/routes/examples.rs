@@ -11,7 +11,7 @@ use super::assessments::{
     TraceDto, TraceInput,
 };
 use super::auth::examples::{at, USER};
-use super::classes::{ClassDto, ClassList, MoveClass, UpdateClass};
+use super::classes::{ClassDto, ClassList, MoveClass, SetClassRole, UpdateClass};
 use super::dashboards::{
     DashboardDto, DashboardEventDto, MisbehaviorCounts, SeverityCountsDto, StrugglingStudentDto,
 };
@@ -62,6 +62,14 @@ impl Example for MoveGroup {
 }
 
 impl Example for SetRole {
+    fn example() -> Self {
+        Self {
+            role: text("counselor"),
+        }
+    }
+}
+
+impl Example for SetClassRole {
     fn example() -> Self {
         Self {
             role: text("teacher"),
@@ -287,7 +295,7 @@ impl Example for GroupPage {
     fn example() -> Self {
         Self {
             items: vec![GroupDto::example()],
-            next_cursor: Some("eyJuYW1lIjoiTGluY29sbiBIaWdoIFNjaG9vbCJ9".into()),
+            next_cursor: Some("1786795200000000_01930b2c3d4e7f509b6c7d8e9fa01b2c".into()),
         }
     }
 }
@@ -308,7 +316,7 @@ impl Example for MemberList {
                     "grace@example.org",
                     "Grace Hopper",
                     "teacher",
-                    "2026-08-20T09:00:00Z",
+                    "2026-08-20T09:10:00Z",
                 ),
                 member(
                     USER,
@@ -330,8 +338,9 @@ impl Example for ClassDto {
             name: "Algebra I".into(),
             archived: false,
             created_at: at("2026-08-20T09:00:00Z"),
-            updated_at: at("2026-08-20T09:00:00Z"),
-            version: 1,
+            // Created, then Grace and Ada added as members.
+            updated_at: at("2026-09-01T08:05:00Z"),
+            version: 3,
         }
     }
 }
@@ -398,6 +407,7 @@ impl Example for SessionDto {
                     sequence: 2,
                     kind: "session.message_posted".into(),
                     data: serde_json::json!({
+                        "type": "session.message_posted",
                         "role": "student",
                         "content": "How do I solve 3x + 5 = 20?"
                     }),
@@ -407,6 +417,7 @@ impl Example for SessionDto {
                     sequence: 3,
                     kind: "session.message_posted".into(),
                     data: serde_json::json!({
+                        "type": "session.message_posted",
                         "role": "assistant",
                         "content": "What could you do to both sides to get 3x on its own?"
                     }),
@@ -416,6 +427,7 @@ impl Example for SessionDto {
                     sequence: 4,
                     kind: "learning.struggle_detected".into(),
                     data: serde_json::json!({
+                        "type": "learning.struggle_detected",
                         "topic": "linear equations",
                         "indicators": ["repeated wrong answers", "long pauses between messages"],
                         "duration_seconds": 600
@@ -442,7 +454,11 @@ impl Example for AssessmentDto {
     fn example() -> Self {
         // What `RecordAssessment::example()` sent, as the API gives it back.
         let (score, recorded) = (ScoreInput::example(), TraceInput::example());
-        let hash = "5d41402abc4b2a76b9719d911017c592a1f0e6c3b8d7e2f4a9c0b1d2e3f4a5b6";
+        // The real hash of the example trace, so that a client checking it finds it matches.
+        let hash = application::assessments::content_hash(
+            &recorded.input_snapshot,
+            &recorded.raw_response.0,
+        );
         Self {
             id: ASSESSMENT,
             learning_session_id: LEARNING_SESSION,
@@ -465,18 +481,24 @@ impl Example for AssessmentDto {
                 input_snapshot: recorded.input_snapshot,
                 raw_response: recorded.raw_response.0,
                 parsed_result: recorded.parsed_result,
-                content_hash: hash.into(),
-                computed_hash: hash.into(),
+                content_hash: hash.clone(),
+                computed_hash: hash,
                 verified: true,
             },
         }
     }
 }
 
+/// The review queue: assessments no teacher has reviewed yet.
 impl Example for AssessmentList {
     fn example() -> Self {
         Self {
-            items: vec![AssessmentDto::example()],
+            items: vec![AssessmentDto {
+                reviewed_by: None,
+                reviewed_at: None,
+                review_notes: None,
+                ..AssessmentDto::example()
+            }],
         }
     }
 }
@@ -486,10 +508,8 @@ impl Example for NotificationDto {
         Self {
             id: NOTIFICATION,
             kind: "struggle".into(),
-            title: "Ada Lovelace is struggling with linear equations".into(),
-            body: "Detected in Algebra I after 10 minutes: repeated wrong answers, long pauses \
-                   between messages."
-                .into(),
+            title: "Ada Lovelace is struggling with linear equations in Algebra I".into(),
+            body: "Indicators: repeated wrong answers, long pauses between messages".into(),
             class_id: CLASS,
             learning_session_id: Some(LEARNING_SESSION),
             assessment_id: None,
@@ -529,7 +549,7 @@ impl Example for DeadLetterList {
                 notification_id: NOTIFICATION,
                 recipient_id: TEACHER,
                 kind: "struggle".into(),
-                attempts: 5,
+                attempts: 3,
                 last_error: Some("SMTP: 421 service not available".into()),
                 dead_lettered_at: Some(at("2026-11-26T10:20:00Z")),
             }],
@@ -632,14 +652,24 @@ impl Example for DashboardDto {
             }],
             open_safety_concerns: 0,
             assessments_awaiting_review: 1,
-            recent_events: vec![DashboardEventDto {
-                position: 48_213,
-                event_type: "learning.struggle_detected".into(),
-                learning_session_id: Some(LEARNING_SESSION),
-                student_id: Some(USER),
-                summary: "Struggling with linear equations".into(),
-                recorded_at: at("2026-11-26T09:52:00Z"),
-            }],
+            recent_events: vec![
+                DashboardEventDto {
+                    position: 48_213,
+                    event_type: "learning.struggle_detected".into(),
+                    learning_session_id: Some(LEARNING_SESSION),
+                    student_id: Some(USER),
+                    summary: "Struggling with linear equations".into(),
+                    recorded_at: at("2026-11-26T09:52:00Z"),
+                },
+                DashboardEventDto {
+                    position: 47_960,
+                    event_type: "session.started".into(),
+                    learning_session_id: Some(LEARNING_SESSION),
+                    student_id: Some(USER),
+                    summary: "Session started".into(),
+                    recorded_at: at("2026-11-26T09:40:00Z"),
+                },
+            ],
         }
     }
 }

@@ -569,11 +569,11 @@ pub struct MoveGroup {
     pub parent_id: Option<Uuid>,
 }
 
-/// `PUT .../members/{user_id}` body.
+/// `PUT /groups/{id}/members/{user_id}` body.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields, example)]
 pub struct SetRole {
-    /// In a group: `admin`, `counselor` or `member`; in a class: `teacher` or `student`.
+    /// `admin`, `counselor` or `member`.
     pub role: Text,
 }
 
@@ -583,6 +583,7 @@ pub struct MemberDto {
     pub user_id: Uuid,
     pub email: String,
     pub name: String,
+    /// In a group `admin`, `counselor` or `member`; in a class `teacher` or `student`.
     pub role: String,
     pub since: DateTime<Utc>,
 }
