@@ -152,6 +152,24 @@ async fn health_ready_openapi_and_docs() {
             }
         }
     }
+    // An optional field is sent as null when it has no value (and null is accepted for it),
+    // so the document says so: strict clients generated from it would reject the null
+    // otherwise. `Problem` leaves absent members out instead.
+    for (name, schema) in schemas.as_object().unwrap() {
+        let required: Vec<&Value> = schema["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .collect();
+        for (field, property) in schema["properties"].as_object().into_iter().flatten() {
+            if name != "Problem" && !required.contains(&&Value::from(field.as_str())) {
+                assert_eq!(
+                    property["nullable"], true,
+                    "{name}.{field} is optional, so nullable: {property}"
+                );
+            }
+        }
+    }
     assert!(requests >= 25, "{requests} request bodies found");
     assert!(responses >= 60, "{responses} response bodies found");
     // Even the documentation's events show password hashes only as the API does.

@@ -53,12 +53,16 @@ pub struct AssessmentDto {
     pub learning_session_id: Uuid,
     pub class_id: Uuid,
     pub student_id: Uuid,
+    #[oai(nullable)]
     pub assignment_id: Option<Uuid>,
     pub scores: Vec<ScoreDto>,
     pub confidence: f64,
     pub recorded_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub reviewed_by: Option<Uuid>,
+    #[oai(nullable)]
     pub reviewed_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub review_notes: Option<String>,
     pub trace: TraceDto,
 }
@@ -132,6 +136,7 @@ pub struct TraceInput {
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields, example)]
 pub struct RecordAssessment {
+    #[oai(nullable)]
     pub assignment_id: Option<Uuid>,
     /// 1 to 50 criteria.
     pub scores: Vec<ScoreInput>,
@@ -143,6 +148,7 @@ pub struct RecordAssessment {
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields, example)]
 pub struct ReviewAssessment {
+    #[oai(nullable)]
     pub notes: Option<Text>,
 }
 

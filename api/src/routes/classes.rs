@@ -63,6 +63,7 @@ pub enum CreatedClass {
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields, example)]
 pub struct UpdateClass {
+    #[oai(nullable)]
     pub name: Option<Text>,
 }
 

@@ -56,7 +56,9 @@ pub struct DashboardEventDto {
     pub position: i64,
     #[oai(rename = "type")]
     pub event_type: String,
+    #[oai(nullable)]
     pub learning_session_id: Option<Uuid>,
+    #[oai(nullable)]
     pub student_id: Option<Uuid>,
     pub summary: String,
     pub recorded_at: DateTime<Utc>,

@@ -29,10 +29,13 @@ pub struct StreamRef {
 pub struct EventMetadata {
     pub event_id: Uuid,
     /// The principal that issued the command (`anonymous`, `user:<id>`, …).
+    #[oai(nullable)]
     pub actor: Option<String>,
     /// The request id of the HTTP request that caused the event.
+    #[oai(nullable)]
     pub correlation_id: Option<String>,
     /// The event or command that caused this one, if any.
+    #[oai(nullable)]
     pub causation_id: Option<String>,
     pub recorded_at: DateTime<Utc>,
 }

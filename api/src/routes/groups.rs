@@ -28,6 +28,7 @@ use crate::problem::{command_error, ApiError, ProblemKind};
 pub struct GroupDto {
     pub id: Uuid,
     pub name: String,
+    #[oai(nullable)]
     pub parent_id: Option<Uuid>,
     /// Ids from the top-level group down to this one (inclusive).
     pub path: Vec<Uuid>,
@@ -60,6 +61,7 @@ pub struct CreateGroup {
     /// 1 to 200 characters after trimming.
     pub name: Text,
     /// The parent group; absent or null for a top-level group.
+    #[oai(nullable)]
     pub parent_id: Option<Uuid>,
 }
 
@@ -76,6 +78,7 @@ impl poem_openapi::types::Example for CreateGroup {
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields, example)]
 pub struct UpdateGroup {
+    #[oai(nullable)]
     pub name: Option<Text>,
 }
 
@@ -85,6 +88,7 @@ pub struct UpdateGroup {
 pub struct GroupPage {
     pub items: Vec<GroupDto>,
     /// Pass as `cursor` to get the next page; absent on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -566,6 +570,7 @@ impl GroupsApi {
 #[oai(deny_unknown_fields, example)]
 pub struct MoveGroup {
     /// The new parent; null moves the group to the top level.
+    #[oai(nullable)]
     pub parent_id: Option<Uuid>,
 }
 

@@ -31,12 +31,16 @@ pub struct SessionDto {
     pub status: String,
     pub message_count: i32,
     pub detection_count: i32,
+    #[oai(nullable)]
     pub summary: Option<String>,
+    #[oai(nullable)]
     pub topics_covered: Option<serde_json::Value>,
     pub started_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub completed_at: Option<DateTime<Utc>>,
     /// Messages, detections, pauses and resumptions in order (only on single reads).
+    #[oai(nullable)]
     pub entries: Option<Vec<EntryDto>>,
 }
 
@@ -139,6 +143,7 @@ pub struct Struggle {
 pub struct SafetyConcern {
     pub concern_type: Text,
     pub urgency: UrgencyDto,
+    #[oai(nullable)]
     pub evidence: Option<Text>,
 }
 

@@ -24,6 +24,7 @@ pub struct MembershipDto {
     pub name: String,
     pub role: String,
     /// Set when the role is inherited as admin or counselor of this ancestor group.
+    #[oai(nullable)]
     pub inherited_from: Option<Uuid>,
 }
 

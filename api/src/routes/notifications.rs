@@ -28,10 +28,14 @@ pub struct NotificationDto {
     pub title: String,
     pub body: String,
     pub class_id: Uuid,
+    #[oai(nullable)]
     pub learning_session_id: Option<Uuid>,
+    #[oai(nullable)]
     pub assessment_id: Option<Uuid>,
+    #[oai(nullable)]
     pub student_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub read_at: Option<DateTime<Utc>>,
 }
 
@@ -58,6 +62,7 @@ pub struct NotificationPage {
     /// Newest first.
     pub items: Vec<NotificationDto>,
     /// Pass as `cursor` to get the next (older) page; absent on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -78,9 +83,13 @@ pub struct MarkedRead {
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields, rename = "EmailPreferences", example)]
 pub struct EmailPreferencesDto {
+    #[oai(nullable)]
     pub misbehavior: Option<bool>,
+    #[oai(nullable)]
     pub struggle: Option<bool>,
+    #[oai(nullable)]
     pub safety_concern: Option<bool>,
+    #[oai(nullable)]
     pub assessment_review: Option<bool>,
 }
 
@@ -115,7 +124,9 @@ pub struct DeadLetterDto {
     pub recipient_id: Uuid,
     pub kind: String,
     pub attempts: i32,
+    #[oai(nullable)]
     pub last_error: Option<String>,
+    #[oai(nullable)]
     pub dead_lettered_at: Option<DateTime<Utc>>,
 }
 

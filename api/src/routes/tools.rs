@@ -57,13 +57,16 @@ pub struct ToolList {
 pub struct CreateTool {
     pub name: Text,
     /// At most 2,000 characters.
+    #[oai(nullable)]
     pub description: Option<Text>,
 }
 
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields, example)]
 pub struct UpdateTool {
+    #[oai(nullable)]
     pub name: Option<Text>,
+    #[oai(nullable)]
     pub description: Option<Text>,
 }
 
