@@ -418,6 +418,9 @@ impl Application {
         )));
 
         let api = openapi(&services);
+        let allowed = middleware::AllowedMethods::from_spec(
+            &serde_json::from_str(&api.spec()).context("the OpenAPI document is JSON")?,
+        );
         let limit = config.max_body_bytes;
         let app = Route::new()
             .at("/openapi.json", api.spec_endpoint())
@@ -429,6 +432,7 @@ impl Application {
             })
             .around(move |ep, req| middleware::body_guard(ep, req, limit))
             .catch_all_error(problem::catch_all)
+            .around(move |ep, req| middleware::allow_header(ep, req, allowed.clone()))
             .around(middleware::request_context);
 
         let acceptor = TcpListener::bind(config.bind_addr)

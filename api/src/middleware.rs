@@ -1,5 +1,5 @@
-//! Cross-cutting request handling, outermost first: request id and access log; body size and
-//! JSON syntax; caller resolution.
+//! Cross-cutting request handling, outermost first: request id and access log; the `Allow`
+//! header of a 405; body size and JSON syntax; caller resolution.
 
 use std::time::Instant;
 
@@ -286,4 +286,103 @@ pub async fn resolve_caller<E: Endpoint>(
     }
     req.extensions_mut().insert(caller);
     next.call(req).await.map(IntoResponse::into_response)
+}
+
+/// The methods each route answers, for the `Allow` header that RFC 9110 §15.5.6 requires on
+/// a 405. Read once from the OpenAPI document (plus the document and its UI), so it cannot
+/// drift from the routes.
+#[derive(Clone, Default)]
+pub struct AllowedMethods(Arc<Vec<(Vec<String>, String)>>);
+
+impl AllowedMethods {
+    /// From the `paths` of an OpenAPI document (`{name}` segments match any one segment).
+    pub fn from_spec(spec: &serde_json::Value) -> Self {
+        let mut routes: Vec<(Vec<String>, String)> = [("/openapi.json", "GET, HEAD")]
+            .iter()
+            .map(|(path, allow)| (segments(path), (*allow).to_owned()))
+            .collect();
+        for (path, operations) in spec["paths"].as_object().into_iter().flatten() {
+            let mut methods: Vec<String> = operations
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(method, _)| method.to_ascii_uppercase())
+                .collect();
+            if methods.iter().any(|m| m == "GET") {
+                // poem answers HEAD with the GET handler.
+                methods.push("HEAD".to_owned());
+            }
+            methods.sort();
+            routes.push((segments(path), methods.join(", ")));
+        }
+        Self(Arc::new(routes))
+    }
+
+    /// The `Allow` value for `path`: of the routes it matches, the one with the most
+    /// literal segments, as the router picks.
+    fn for_path(&self, path: &str) -> Option<&str> {
+        let wanted = segments(path);
+        self.0
+            .iter()
+            .filter(|(template, _)| {
+                template.len() == wanted.len()
+                    && template.iter().zip(&wanted).all(|(t, w)| {
+                        t == w || (t.starts_with('{') && t.ends_with('}') && !w.is_empty())
+                    })
+            })
+            .max_by_key(|(template, _)| template.iter().filter(|t| !t.starts_with('{')).count())
+            .map(|(_, allow)| allow.as_str())
+    }
+}
+
+fn segments(path: &str) -> Vec<String> {
+    path.trim_matches('/')
+        .split('/')
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Adds `Allow` to a 405 (wrong method on a known route), listing what the route answers.
+pub async fn allow_header<E: Endpoint>(
+    next: E,
+    req: Request,
+    allowed: AllowedMethods,
+) -> Result<Response> {
+    let path = req.uri().path().to_owned();
+    let mut response = next.get_response(req).await;
+    if response.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED
+        && !response.headers().contains_key(header::ALLOW)
+    {
+        if let Some(value) = allowed
+            .for_path(&path)
+            .and_then(|allow| HeaderValue::from_str(allow).ok())
+        {
+            response.headers_mut().insert(header::ALLOW, value);
+        }
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AllowedMethods;
+
+    #[test]
+    fn allow_lists_the_methods_of_the_best_matching_route() {
+        let spec = serde_json::json!({"paths": {
+            "/groups/{id}": {"get": {}, "patch": {}},
+            "/groups/{id}/archive": {"post": {}},
+            "/users/{id}/admin": {"post": {}},
+            "/users/me": {"get": {}},
+            "/users/{id}": {"delete": {}},
+        }});
+        let allowed = AllowedMethods::from_spec(&spec);
+        assert_eq!(allowed.for_path("/groups/42"), Some("GET, HEAD, PATCH"));
+        assert_eq!(allowed.for_path("/groups/42/archive"), Some("POST"));
+        assert_eq!(allowed.for_path("/users/me"), Some("GET, HEAD"));
+        assert_eq!(allowed.for_path("/users/7"), Some("DELETE"));
+        assert_eq!(allowed.for_path("/openapi.json"), Some("GET, HEAD"));
+        assert_eq!(allowed.for_path("/groups"), None);
+        assert_eq!(allowed.for_path("/groups//archive"), None);
+    }
 }

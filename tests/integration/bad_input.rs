@@ -119,6 +119,13 @@ async fn each_malformed_request_gets_its_status_and_problem_type_and_changes_not
         assert_eq!(problem["status"], c.status, "{}", c.what);
         assert!(problem["title"].is_string(), "{}", c.what);
     }
+    // RFC 9110 §15.5.6: a 405 says which methods the resource has.
+    let wrong_method = app
+        .request(reqwest::Method::DELETE, &g)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_method.headers()["allow"], "GET, HEAD, PATCH");
     assert_eq!(
         app.log_length().await,
         before,
