@@ -200,6 +200,39 @@ pub struct Application {
     workers: Vec<JoinHandle<()>>,
 }
 
+/// The OpenAPI document as served: poem-openapi's, plus `additionalProperties: false` on
+/// every object a request body names directly. Our request bodies refuse unknown fields
+/// (`deny_unknown_fields`), which poem-openapi does not write into the schema, so clients
+/// generated from the document would otherwise believe extra fields harmless. The kinds of
+/// a union (detections) are left open: their `type` member lives beside their fields.
+pub fn document(spec: &str) -> anyhow::Result<serde_json::Value> {
+    let mut document: serde_json::Value =
+        serde_json::from_str(spec).context("the OpenAPI document is JSON")?;
+    let mut closed = Vec::new();
+    for operations in document["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|p| p.values())
+    {
+        for operation in operations.as_object().into_iter().flat_map(|o| o.values()) {
+            let content = operation["requestBody"]["content"].as_object();
+            for body in content.into_iter().flat_map(|c| c.values()) {
+                if let Some(name) = body["schema"]["$ref"].as_str() {
+                    closed.push(name.trim_start_matches("#/components/schemas/").to_owned());
+                }
+            }
+        }
+    }
+    let schemas = &mut document["components"]["schemas"];
+    for name in closed {
+        let schema = &mut schemas[&name];
+        if schema["properties"].is_object() && schema["discriminator"].is_null() {
+            schema["additionalProperties"] = serde_json::Value::Bool(false);
+        }
+    }
+    Ok(document)
+}
+
 /// The OpenAPI service of all endpoints.
 #[allow(clippy::type_complexity)]
 pub fn openapi(
@@ -418,12 +451,19 @@ impl Application {
         )));
 
         let api = openapi(&services);
-        let allowed = middleware::AllowedMethods::from_spec(
-            &serde_json::from_str(&api.spec()).context("the OpenAPI document is JSON")?,
-        );
+        let document = document(&api.spec())?;
+        let allowed = middleware::AllowedMethods::from_spec(&document);
         let limit = config.max_body_bytes;
+        let document = document.to_string();
         let app = Route::new()
-            .at("/openapi.json", api.spec_endpoint())
+            .at(
+                "/openapi.json",
+                poem::endpoint::make_sync(move |_| {
+                    poem::Response::builder()
+                        .content_type("application/json; charset=utf-8")
+                        .body(document.clone())
+                }),
+            )
             .nest("/docs", api.swagger_ui())
             .nest("/", api)
             .around({

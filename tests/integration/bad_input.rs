@@ -134,3 +134,61 @@ async fn each_malformed_request_gets_its_status_and_problem_type_and_changes_not
     let unchanged: Value = app.get(&g).await.json().await.unwrap();
     assert_eq!(unchanged, group);
 }
+
+/// The document closes every request body (`additionalProperties: false`, see
+/// `api::app::document`); each operation that takes one must then refuse its example with
+/// one unknown field added, as a 422 naming the field, and append nothing.
+#[tokio::test]
+async fn every_closed_request_body_refuses_an_unknown_field() {
+    let app = spawn_app().await;
+    let spec: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let schemas = &spec["components"]["schemas"];
+    let before = app.log_length().await;
+    let mut checked = 0;
+    for (template, operations) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            let body = &operation["requestBody"]["content"]["application/json; charset=utf-8"];
+            let Some(reference) = body["schema"]["$ref"].as_str() else {
+                continue;
+            };
+            let name = reference.trim_start_matches("#/components/schemas/");
+            let schema = &schemas[name];
+            if schema["additionalProperties"] != false {
+                assert!(
+                    schema["discriminator"].is_object(),
+                    "{method} {template}: {name} is closed, or a union whose kinds are open"
+                );
+                continue;
+            }
+            // Path parameters: an enum's first value, otherwise a fresh id.
+            let mut path = template.clone();
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let value = parameter["schema"]["enum"][0]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                let name = parameter["name"].as_str().unwrap();
+                path = path.replace(&format!("{{{name}}}"), &value);
+            }
+            let mut body = schema["example"].clone();
+            body["zzz_not_a_field"] = Value::from(1);
+            let response = app
+                .request(method.to_uppercase().parse().unwrap(), &path)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 422, "{method} {template}");
+            let problem: Value = response.json().await.unwrap();
+            assert!(
+                problem["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("unknown field")),
+                "{method} {template}: {problem}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 25, "{checked} closed request bodies checked");
+    assert_eq!(app.log_length().await, before, "nothing appended");
+}

@@ -142,6 +142,14 @@ async fn health_ready_openapi_and_docs() {
                         .flat_map(|content| content.values().map(|c| (false, c)))
                 }));
             for (sent, content) in bodies {
+                if sent && content["schema"]["$ref"].is_string() {
+                    let name = named(&content["schema"]["$ref"]).unwrap();
+                    assert!(
+                        schemas[&name]["additionalProperties"] == false
+                            || schemas[&name]["discriminator"].is_object(),
+                        "{method} {path}: {name} says it refuses unknown fields"
+                    );
+                }
                 for schema in with_examples(&content["schema"]) {
                     *(if sent { &mut requests } else { &mut responses }) += 1;
                     assert!(
