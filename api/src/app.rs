@@ -223,11 +223,32 @@ pub fn document(spec: &str) -> anyhow::Result<serde_json::Value> {
             }
         }
     }
+    // The objects inside a closed body (an assessment's scores and trace, the email
+    // preferences) refuse unknown fields too.
     let schemas = &mut document["components"]["schemas"];
-    for name in closed {
+    while let Some(name) = closed.pop() {
         let schema = &mut schemas[&name];
-        if schema["properties"].is_object() && schema["discriminator"].is_null() {
-            schema["additionalProperties"] = serde_json::Value::Bool(false);
+        if !schema["properties"].is_object()
+            || schema["discriminator"].is_object()
+            || schema["additionalProperties"] == false
+        {
+            continue;
+        }
+        schema["additionalProperties"] = serde_json::Value::Bool(false);
+        for property in schema["properties"]
+            .as_object()
+            .into_iter()
+            .flat_map(|p| p.values())
+        {
+            let inner = [
+                &property["$ref"],
+                &property["items"]["$ref"],
+                &property["allOf"][0]["$ref"],
+            ];
+            closed.extend(inner.into_iter().filter_map(|r| {
+                r.as_str()
+                    .map(|r| r.trim_start_matches("#/components/schemas/").to_owned())
+            }));
         }
     }
     Ok(document)

@@ -77,6 +77,9 @@ async fn each_malformed_request_gets_its_status_and_problem_type_and_changes_not
         case("unknown stream",          "GET",   "/streams/group/nope", None, "",                                    404,    "not-found"),
         case("unknown route",           "GET",   "/nothing-here", None,       "",                                    404,    "not-found"),
         case("method not allowed",      "DELETE", g.clone(),   None,          "",                                    405,    "method-not-allowed"),
+        case("nested unknown field",    "PUT",   "/me/notification-preferences", json, r#"{"email":{"struggle":true,"zzz":1}}"#, 422, "invalid-request"),
+        case("score: unknown field",    "POST",  format!("/learning-sessions/{}/assessments", &unknown[8..]), json,
+             r#"{"scores":[{"criterion":"c","score":1,"max":2,"zzz":1}],"confidence":0.9,"trace":{"model":"m","prompt_hash":"h","input_snapshot":{},"raw_response":"r","parsed_result":{}}}"#, 422, "invalid-request"),
     ];
 
     let before = app.log_length().await;

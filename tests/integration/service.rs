@@ -179,6 +179,18 @@ async fn health_ready_openapi_and_docs() {
         }
     }
     assert!(requests >= 25, "{requests} request bodies found");
+    // The objects inside closed bodies are closed too; request strings exclude NUL.
+    for inner in [
+        "EmailPreferences",
+        "CriterionScoreInput",
+        "AssessmentTraceInput",
+    ] {
+        assert_eq!(schemas[inner]["additionalProperties"], false, "{inner}");
+    }
+    assert_eq!(
+        schemas["CreateGroup"]["properties"]["name"]["pattern"],
+        "^[^\\u0000]*$"
+    );
     assert!(responses >= 60, "{responses} response bodies found");
     // Even the documentation's events show password hashes only as the API does.
     assert_eq!(

@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use poem_openapi::registry::MetaSchemaRef;
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use serde_json::Value;
 
@@ -23,8 +23,13 @@ impl Type for Text {
         String::name()
     }
 
+    /// A string without NUL characters, which every request body refuses (PostgreSQL
+    /// stores none; see `middleware::body_guard`).
     fn schema_ref() -> MetaSchemaRef {
-        String::schema_ref()
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            pattern: Some("^[^\\u0000]*$".to_owned()),
+            ..MetaSchema::new("string")
+        }))
     }
 
     fn as_raw_value(&self) -> Option<&String> {
