@@ -64,3 +64,12 @@ pub fn client() -> reqwest::Client {
         .build()
         .expect("client")
 }
+
+/// The numbers of a `cpu` line of /proc/stat, in clock ticks: user, nice, system, idle,
+/// iowait, irq, softirq, steal, guest, guest_nice (guest time is inside user).
+pub fn proc_stat_ticks(line: &str) -> Vec<u64> {
+    line.split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect()
+}

@@ -186,11 +186,7 @@ async fn cpu_sample() -> CpuSample {
     let mut sample = CpuSample::default();
     if let Ok(stat) = std::fs::read_to_string("/proc/stat") {
         if let Some(line) = stat.lines().next() {
-            let fields: Vec<u64> = line
-                .split_whitespace()
-                .skip(1)
-                .filter_map(|f| f.parse().ok())
-                .collect();
+            let fields = bench::proc_stat_ticks(line);
             let field = |i: usize| fields.get(i).copied().unwrap_or(0);
             sample.total = fields.iter().take(8).sum();
             sample.idle = field(3) + field(4);

@@ -709,13 +709,8 @@ fn cpu_reading(process: Option<u32>) -> CpuReading {
         .lines()
         .filter(|line| line.starts_with("cpu") && !line.starts_with("cpu "))
         .map(|line| {
-            let fields: Vec<u64> = line
-                .split_whitespace()
-                .skip(1)
-                .filter_map(|f| f.parse().ok())
-                .collect();
-            // user nice system idle iowait irq softirq steal (guest time is inside user):
-            // busy is what this guest ran, total adds idle, iowait and what the host stole.
+            let fields = bench::proc_stat_ticks(line);
+            // Busy is what this guest ran, total adds idle, iowait and what the host stole.
             let field = |i: usize| fields.get(i).copied().unwrap_or(0);
             let busy = field(0) + field(1) + field(2) + field(5) + field(6);
             (busy, busy + field(3) + field(4) + field(7))
