@@ -201,10 +201,11 @@ pub struct Application {
 }
 
 /// The OpenAPI document as served: poem-openapi's, plus `additionalProperties: false` on
-/// every object a request body names directly. Our request bodies refuse unknown fields
-/// (`deny_unknown_fields`), which poem-openapi does not write into the schema, so clients
-/// generated from the document would otherwise believe extra fields harmless. The kinds of
-/// a union (detections) are left open: their `type` member lives beside their fields.
+/// every object a request body names and on the objects inside those. Our request bodies
+/// refuse unknown fields (`deny_unknown_fields`, the convention for every struct a request
+/// body holds), which poem-openapi does not write into the schema, so clients generated
+/// from the document would otherwise believe extra fields harmless. The kinds of a union
+/// (detections) are left open: their `type` member lives beside their fields.
 pub fn document(spec: &str) -> anyhow::Result<serde_json::Value> {
     let mut document: serde_json::Value =
         serde_json::from_str(spec).context("the OpenAPI document is JSON")?;
