@@ -26,6 +26,15 @@ if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
   python3 -c 'import aiosmtpd' || { echo "[test] ERROR: could not install aiosmtpd" >&2; exit 1; }
 fi
 
+# The contract test runs schemathesis against the served OpenAPI document
+# (tests/integration/contract.rs). Pinned: its checks and generation change between versions.
+if ! python3 -c 'import schemathesis' 2>/dev/null; then
+  step "installing schemathesis (OpenAPI contract test)"
+  python3 -m pip install --quiet 'schemathesis==4.32.5' 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages 'schemathesis==4.32.5'
+  python3 -c 'import schemathesis' || { echo "[test] ERROR: could not install schemathesis" >&2; exit 1; }
+fi
+
 # The tests run a real OpenID provider: node-oidc-provider (tests/support/oidc).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   step "installing Node.js (test OpenID provider)"

@@ -5,6 +5,7 @@ mod auth;
 mod bad_input;
 mod caches;
 mod concurrency;
+mod contract;
 mod events;
 mod failover;
 mod groups;
