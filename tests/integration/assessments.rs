@@ -572,3 +572,34 @@ async fn a_trace_changed_in_the_database_is_no_longer_verified() {
     let other = read(&app, &app.token, other["id"].as_str().unwrap()).await;
     assert_eq!(other["trace"]["verified"], true);
 }
+
+/// Numbers at the edges of what a double holds survive the log: PostgreSQL's jsonb keeps
+/// `1.7976931348623157e308` as a 309-digit integer, which serde_json's default (not
+/// correctly rounded) parser read back as out of range, and every subscriber of the log
+/// stopped at that event, a poison for the whole system (found by schemathesis). The event
+/// must be accepted, read back exactly, and the log must keep flowing after it.
+#[tokio::test]
+async fn extreme_numbers_in_an_assessment_do_not_stop_the_subscribers() {
+    let app = spawn_app().await;
+    let f = SchoolFixture::build(&app).await;
+    let mut body = assessment(0.95);
+    body["scores"] = json!([{"criterion": "range", "score": 3.1e16, "max": f64::MAX}]);
+    body["trace"]["input_snapshot"] = json!({
+        "largest": f64::MAX,
+        "smallest": -f64::MAX,
+        "tiniest": 5e-324,
+        "small": -3.2941039126592287e-248,
+        "integer": u64::MAX
+    });
+    body["trace"]["parsed_result"] = json!([f64::MAX, f64::MIN_POSITIVE]);
+    let created = record(&app, &f.service, &f.session, body.clone()).await;
+    let read_back = read(&app, &f.teachers[0].token, created["id"].as_str().unwrap()).await;
+    assert_eq!(scores(&read_back), scores(&body));
+    for field in ["input_snapshot", "parsed_result"] {
+        assert_eq!(read_back["trace"][field], body["trace"][field], "{field}");
+    }
+    assert_eq!(read_back["trace"]["verified"], true);
+    // The subscribers went past it: another command's read model still catches up.
+    record(&app, &f.service, &f.session, assessment(0.9)).await;
+    app.wait_for_subscribers().await;
+}
