@@ -94,6 +94,21 @@ fn json_has_nul(bytes: &[u8]) -> bool {
 }
 
 pub async fn body_guard<E: Endpoint>(next: E, mut req: Request, limit: usize) -> Result<Response> {
+    // No NUL character in a path or query parameter either: it can only arrive
+    // percent-encoded, and PostgreSQL refuses it in text (found by schemathesis:
+    // `GET /events?event_type=%00` was a 500).
+    let uri = req.uri().path_and_query().map_or("", |p| p.as_str());
+    if uri
+        .as_bytes()
+        .windows(3)
+        .any(|w| w.eq_ignore_ascii_case(b"%00"))
+    {
+        return Ok(ApiError::new(
+            ProblemKind::InvalidParameter,
+            "parameters may not contain the NUL character (%00)".to_owned(),
+        )
+        .into_response());
+    }
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.call(req).await.map(IntoResponse::into_response);
     }
@@ -289,7 +304,7 @@ pub async fn resolve_caller<E: Endpoint>(
 }
 
 /// The methods each route answers, for the `Allow` header that RFC 9110 §15.5.6 requires on
-/// a 405. Read once from the OpenAPI document (plus the document and its UI), so it cannot
+/// a 405. Read once from the OpenAPI document (plus the document itself), so it cannot
 /// drift from the routes.
 #[derive(Clone, Default)]
 pub struct AllowedMethods(Arc<Vec<(Vec<String>, String)>>);
@@ -318,8 +333,8 @@ impl AllowedMethods {
         Self(Arc::new(routes))
     }
 
-    /// The `Allow` value for `path`: of the routes it matches, the one with the most
-    /// literal segments, as the router picks.
+    /// The `Allow` value for `path`: of the routes it matches, the one the router picks,
+    /// which prefers a literal segment to a parameter from left to right.
     fn for_path(&self, path: &str) -> Option<&str> {
         let wanted = segments(path);
         self.0
@@ -330,7 +345,12 @@ impl AllowedMethods {
                         t == w || (t.starts_with('{') && t.ends_with('}') && !w.is_empty())
                     })
             })
-            .max_by_key(|(template, _)| template.iter().filter(|t| !t.starts_with('{')).count())
+            .max_by_key(|(template, _)| {
+                template
+                    .iter()
+                    .map(|t| !t.starts_with('{'))
+                    .collect::<Vec<bool>>()
+            })
             .map(|(_, allow)| allow.as_str())
     }
 }
@@ -375,6 +395,9 @@ mod tests {
             "/users/{id}/admin": {"post": {}},
             "/users/me": {"get": {}},
             "/users/{id}": {"delete": {}},
+            "/auth/sessions/{id}": {"delete": {}},
+            "/auth/{provider}/callback": {"get": {}},
+            "/auth/{provider}/link": {"post": {}},
         }});
         let allowed = AllowedMethods::from_spec(&spec);
         assert_eq!(allowed.for_path("/groups/42"), Some("GET, HEAD, PATCH"));
@@ -384,5 +407,9 @@ mod tests {
         assert_eq!(allowed.for_path("/openapi.json"), Some("GET, HEAD"));
         assert_eq!(allowed.for_path("/groups"), None);
         assert_eq!(allowed.for_path("/groups//archive"), None);
+        // Two templates match with one literal each: the router takes the literal first.
+        assert_eq!(allowed.for_path("/auth/sessions/callback"), Some("DELETE"));
+        assert_eq!(allowed.for_path("/auth/sessions/link"), Some("DELETE"));
+        assert_eq!(allowed.for_path("/auth/google/link"), Some("POST"));
     }
 }

@@ -75,6 +75,8 @@ async fn each_malformed_request_gets_its_status_and_problem_type_and_changes_not
         case("events: limit too big",   "GET",   "/events?limit=5000", None,  "",                                    400,    "invalid-parameter"),
         case("events: after negative",  "GET",   "/events?after=-1", None,    "",                                    400,    "invalid-parameter"),
         case("unknown stream",          "GET",   "/streams/group/nope", None, "",                                    404,    "not-found"),
+        case("NUL in a query parameter", "GET",  "/events?event_type=a%00b", None, "",                               400,    "invalid-parameter"),
+        case("NUL in a path parameter", "GET",   "/streams/group/a%00b", None, "",                                   400,    "invalid-parameter"),
         case("unknown route",           "GET",   "/nothing-here", None,       "",                                    404,    "not-found"),
         case("method not allowed",      "DELETE", g.clone(),   None,          "",                                    405,    "method-not-allowed"),
         case("nested unknown field",    "PUT",   "/me/notification-preferences", json, r#"{"email":{"struggle":true,"zzz":1}}"#, 422, "invalid-request"),
