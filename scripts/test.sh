@@ -28,11 +28,16 @@ fi
 
 # The contract test runs schemathesis against the served OpenAPI document
 # (tests/integration/contract.rs). Pinned: its checks and generation change between versions.
-if ! python3 -c 'import schemathesis' 2>/dev/null; then
-  step "installing schemathesis (OpenAPI contract test)"
-  python3 -m pip install --quiet 'schemathesis==4.32.5' 2>/dev/null ||
-    python3 -m pip install --quiet --break-system-packages 'schemathesis==4.32.5'
-  python3 -c 'import schemathesis' || { echo "[test] ERROR: could not install schemathesis" >&2; exit 1; }
+SCHEMATHESIS=4.32.5
+schemathesis_version() {
+  python3 -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null || true
+}
+if [ "$(schemathesis_version)" != "$SCHEMATHESIS" ]; then
+  step "installing schemathesis $SCHEMATHESIS (OpenAPI contract test)"
+  python3 -m pip install --quiet "schemathesis==$SCHEMATHESIS" ||
+    python3 -m pip install --quiet --break-system-packages "schemathesis==$SCHEMATHESIS"
+  [ "$(schemathesis_version)" = "$SCHEMATHESIS" ] ||
+    { echo "[test] ERROR: could not install schemathesis $SCHEMATHESIS" >&2; exit 1; }
 fi
 
 # The tests run a real OpenID provider: node-oidc-provider (tests/support/oidc).

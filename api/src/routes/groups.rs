@@ -87,7 +87,7 @@ pub struct UpdateGroup {
 #[oai(example)]
 pub struct GroupPage {
     pub items: Vec<GroupDto>,
-    /// Pass as `cursor` to get the next page; absent on the last page.
+    /// Pass as `cursor` to get the next page; null on the last page.
     #[oai(nullable)]
     pub next_cursor: Option<String>,
 }

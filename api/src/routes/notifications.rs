@@ -61,7 +61,7 @@ impl From<NotificationRow> for NotificationDto {
 pub struct NotificationPage {
     /// Newest first.
     pub items: Vec<NotificationDto>,
-    /// Pass as `cursor` to get the next (older) page; absent on the last page.
+    /// Pass as `cursor` to get the next (older) page; null on the last page.
     #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
