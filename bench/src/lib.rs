@@ -73,3 +73,25 @@ pub fn proc_stat_ticks(line: &str) -> Vec<u64> {
         .filter_map(|f| f.parse().ok())
         .collect()
 }
+
+/// What the benchmarks read of a /proc/<pid>/stat line.
+pub struct PidStat<'a> {
+    /// The command name (without the parentheses; it may hold spaces).
+    pub comm: &'a str,
+    pub parent: Option<u32>,
+    /// User + system CPU time, in clock ticks.
+    pub ticks: u64,
+}
+
+/// Parses a /proc/<pid>/stat line: after the command, state is field 3, the parent 4,
+/// utime 14 and stime 15.
+pub fn pid_stat(stat: &str) -> Option<PidStat<'_>> {
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    let field = |i: usize| rest.get(i).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    Some(PidStat {
+        comm: &stat[open + 1..close],
+        parent: rest.get(1).and_then(|p| p.parse().ok()),
+        ticks: field(11) + field(12),
+    })
+}

@@ -207,18 +207,18 @@ async fn cpu_sample() -> CpuSample {
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
         };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+        let Some(bench::PidStat {
+            comm,
+            parent,
+            ticks,
+        }) = bench::pid_stat(&stat)
+        else {
             continue;
         };
-        let comm = &stat[open + 1..close];
-        let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        // After the command: state(3) ... utime(14) stime(15).
-        let field = |i: usize| rest.get(i).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-        let ticks = field(11) + field(12);
-        // rest[1] is the parent: kernel threads are children of kthreadd (pid 2).
+        // Kernel threads are children of kthreadd (pid 2).
         let owner = if pid == own {
             Owner::This
-        } else if pid == 2 || rest.get(1) == Some(&"2") {
+        } else if pid == 2 || parent == Some(2) {
             Owner::Kernel
         } else if comm.starts_with("postgres") {
             match databases.get(&pid) {

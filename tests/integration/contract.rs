@@ -2,15 +2,18 @@
 //! generates requests for every operation from the served document, including its examples
 //! and bodies that break the schema, and checks each answer: never a 500, a status the
 //! operation documents, the content type it documents, a body that fits its schema. The
-//! ids in paths come from a real school (a class with a teacher and a student, a tool, a
-//! learning session with a detection and an assessment), so the checks reach past 404; the
+//! ids in paths come from a real school ([`SchoolFixture`], plus a detection and an
+//! assessment of its learning session), so the checks reach past 404; the
 //! operations that change what others rely on (archive, move, complete, review, revoke,
 //! member changes) get spare copies of their own.
 
 use std::collections::BTreeMap;
 
+use reqwest::Method;
 use serde_json::{json, Value};
-use tests::{register, spawn_app_with, TestOptions};
+use tests::{
+    send, spawn_app_with, SchoolFixture, TestApp, TestOptions, ADMIN_EMAIL, ADMIN_PASSWORD,
+};
 
 /// A fixed seed and a case budget keep the run repeatable and under a minute.
 const SEED: &str = "20261126";
@@ -24,174 +27,124 @@ async fn the_server_keeps_its_openapi_contract() {
     })
     .await;
     let id = |v: &Value| v["id"].as_str().unwrap().to_owned();
-    let admin = app.token.clone();
-    let school = id(&app.create_group("Lincoln High School", None).await);
-    // What destructive operations (archive, move, complete, review, revoke, member changes)
-    // are aimed at: copies of their own, so that whatever order the operations run in, the
-    // others still find the class, its members, the session and the tokens as set up.
-    let spare_group = id(&app.create_group("Annex", Some(&school)).await);
-    let class_in = |name: &'static str| {
-        let app = &app;
-        let school = school.clone();
-        async move {
-            id(&created(
-                app,
-                &format!("/groups/{school}/classes"),
-                json!({ "name": name }),
-            )
-            .await)
-        }
-    };
-    let class = class_in("Algebra I").await;
-    let spare_class = class_in("Geometry").await;
-    let tool_in = |name: &'static str| {
-        let app = &app;
-        let school = school.clone();
-        async move {
-            id(&created(
-                app,
-                &format!("/groups/{school}/tools"),
-                json!({ "name": name }),
-            )
-            .await)
-        }
-    };
-    let tool = tool_in("Tutor").await;
-    let spare_tool = tool_in("Quiz").await;
-    let (teacher, teacher_user) = register(&app, "teacher@example.org", "teacher password").await;
-    let (student, student_user) = register(&app, "student@example.org", "student password").await;
-    // Disabling, promoting and membership changes are tried on an account of its own.
-    let (_, other_user) = register(&app, "other@example.org", "other password").await;
-    let other = id(&other_user);
-    for (user, role) in [(&teacher_user, "teacher"), (&student_user, "student")] {
-        let response = app
-            .request(
-                reqwest::Method::PUT,
-                &format!("/classes/{class}/members/{}", id(user)),
-            )
-            .json(&json!({ "role": role }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "fixture: {role}");
-    }
-    let service_account = || {
-        created(
-            &app,
-            "/service-accounts",
-            json!({"name": "Tutor service", "group_ids": [school]}),
-        )
-    };
-    let service = service_account().await["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let spare_service = id(&service_account().await);
-    let as_token = |token: &str, path: String, body: Value| {
-        let request = app.http.post(app.url(&path)).bearer_auth(token).json(&body);
-        async move {
-            let response = request.send().await.unwrap();
-            assert!(response.status().is_success(), "fixture: POST {path}");
-            response.json::<Value>().await.unwrap()
-        }
-    };
-    let start = json!({"class_id": class, "tool_id": tool});
-    let session = id(&as_token(&student, "/learning-sessions".into(), start.clone()).await);
-    let spare_session = id(&as_token(&student, "/learning-sessions".into(), start).await);
-    as_token(
-        &service,
-        format!("/learning-sessions/{session}/detections"),
-        json!({"type": "struggle", "topic": "fractions", "indicators": ["long pauses"],
-               "duration_seconds": 300}),
+    let f = SchoolFixture::build(&app).await;
+    let (admin, teacher, student) = (&app.token, &f.teachers[0].token, &f.student.token);
+    // What destructive operations (archive, move, complete, review, revoke, member and
+    // account changes) are aimed at: the fixture's sibling school, second class and plain
+    // member, and spares made here, so that whatever order the operations run in, the
+    // others still find the class, its members, the session and the tokens as built.
+    let spare_tool = created_in(&app, &format!("/groups/{}/tools", f.school), "Quiz").await;
+    let spare_service = json!({"name": "Spare service", "group_ids": [f.school]});
+    let (_, spare_service) = send(
+        &app,
+        admin,
+        Method::POST,
+        "/service-accounts",
+        Some(spare_service),
     )
     .await;
+    let spare_service = id(&spare_service);
+    let spare_session = f.start_session(&app, &f.student).await;
     let assess = json!({
         "scores": [{"criterion": "Shows each step", "score": 1, "max": 2}],
         "confidence": 0.5,
         "trace": {"model": "m", "prompt_hash": "h", "input_snapshot": {},
                   "raw_response": "r", "parsed_result": {}}
     });
-    let assessments = format!("/learning-sessions/{session}/assessments");
-    let assessment = id(&as_token(&service, assessments.clone(), assess.clone()).await);
-    let spare_assessment = id(&as_token(&service, assessments, assess).await);
-
+    let session_path = |what: &str| format!("/learning-sessions/{}/{what}", f.session);
+    let mut ids = vec![];
+    for (what, body) in [
+        (
+            "detections",
+            json!({"type": "struggle", "topic": "fractions",
+                              "indicators": ["long pauses"], "duration_seconds": 300}),
+        ),
+        ("assessments", assess.clone()),
+        ("assessments", assess),
+    ] {
+        let (status, body) = send(
+            &app,
+            &f.service,
+            Method::POST,
+            &session_path(what),
+            Some(body),
+        )
+        .await;
+        assert!(status < 300, "fixture: POST {what}: {body}");
+        ids.push(body["id"].as_str().map(str::to_owned));
+    }
+    let (assessment, spare_assessment) = (ids[1].clone().unwrap(), ids[2].clone().unwrap());
     // A second session of the admin's, for `DELETE /auth/sessions/{id}`: schemathesis reuses
     // ids it saw in answers, and would otherwise end the session the run uses.
-    let spare_login: Value = app
-        .http
-        .post(app.url("/auth/login"))
-        .json(&json!({"email": tests::ADMIN_EMAIL, "password": tests::ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let login = json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD});
+    let (_, spare_login) = send(&app, admin, Method::POST, "/auth/login", Some(login)).await;
     let spare_session_of_admin = spare_login["session"]["id"].as_str().unwrap().to_owned();
-    let student_id = id(&student_user);
+    let (school, class, spare_class, tool) = (&f.school, &f.class, &f.other_class, &f.tool);
+    let (spare_group, other, student_id) = (&f.sibling, &f.member.id, &f.student.id);
+    let (service, session) = (&f.service, &f.session);
     // Which token and which ids each group of operations gets, the first matching entry
     // winning (schemathesis's rule); the rest run as the admin.
-    let operations: Vec<(&str, &str, BTreeMap<&str, &str>)> = vec![
+    let operations: Vec<(&str, &String, BTreeMap<&str, &str>)> = vec![
         (
             r"^/groups/\{id\}/(archive|move)$",
-            &admin,
+            admin,
             [("id", spare_group.as_str())].into(),
         ),
         (
             r"^/groups/\{id\}",
-            &admin,
+            admin,
             [("id", school.as_str()), ("user_id", other.as_str())].into(),
         ),
         (
             r"^/classes/\{id\}/(archive|move|members/\{user_id\})$",
-            &admin,
+            admin,
             [("id", spare_class.as_str()), ("user_id", other.as_str())].into(),
         ),
         (
             r"^/classes/\{id\}",
-            &teacher,
+            teacher,
             [("id", class.as_str()), ("user_id", student_id.as_str())].into(),
         ),
         (
             r"^/tools/\{id\}/archive$",
-            &admin,
+            admin,
             [("id", spare_tool.as_str())].into(),
         ),
-        (r"^/tools/\{id\}", &admin, [("id", tool.as_str())].into()),
+        (r"^/tools/\{id\}", admin, [("id", tool.as_str())].into()),
         (
             r"^/learning-sessions/\{id\}/(detections|assessments)$",
-            &service,
+            service,
             [("id", session.as_str())].into(),
         ),
         (
             r"^/learning-sessions/\{id\}/(pause|resume|complete)$",
-            &student,
+            student,
             [("id", spare_session.as_str())].into(),
         ),
         (
             r"^/learning-sessions",
-            &student,
+            student,
             [("id", session.as_str())].into(),
         ),
         (
             r"^/assessments/\{id\}/review$",
-            &teacher,
+            teacher,
             [("id", spare_assessment.as_str())].into(),
         ),
         (
             r"^/assessments/\{id\}",
-            &teacher,
+            teacher,
             [("id", assessment.as_str())].into(),
         ),
         (
             r"^/service-accounts/\{id\}",
-            &admin,
+            admin,
             [("id", spare_service.as_str())].into(),
         ),
-        (r"^/users/\{id\}", &admin, [("id", other.as_str())].into()),
+        (r"^/users/\{id\}", admin, [("id", other.as_str())].into()),
         (
             r"^/auth/sessions/\{id\}$",
-            &admin,
+            admin,
             [("id", spare_session_of_admin.as_str())].into(),
         ),
     ];
@@ -258,9 +211,16 @@ async fn the_server_keeps_its_openapi_contract() {
     assert!(tested >= 60, "{tested} operations tested:\n{report}");
 }
 
-/// `POST path` as the admin, answered 201; the body.
-async fn created(app: &tests::TestApp, path: &str, body: Value) -> Value {
-    let response = app.post_json(path, &body).await;
-    assert_eq!(response.status(), 201, "fixture: POST {path}");
-    response.json().await.unwrap()
+/// Creates `name` at `path` as the admin; its id.
+async fn created_in(app: &TestApp, path: &str, name: &str) -> String {
+    let (status, body) = send(
+        app,
+        &app.token,
+        Method::POST,
+        path,
+        Some(json!({ "name": name })),
+    )
+    .await;
+    assert_eq!(status, 201, "fixture: POST {path}: {body}");
+    body["id"].as_str().unwrap().to_owned()
 }

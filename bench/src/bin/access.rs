@@ -716,21 +716,9 @@ fn cpu_reading(process: Option<u32>) -> CpuReading {
             (busy, busy + field(3) + field(4) + field(7))
         })
         .collect();
-    // After the command name (in parentheses, may hold spaces): state is field 3, utime 14
-    // and stime 15.
     let process = process
         .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
-        .and_then(|stat| {
-            let fields: Vec<u64> = stat
-                .rsplit_once(')')?
-                .1
-                .split_whitespace()
-                .skip(11)
-                .take(2)
-                .filter_map(|f| f.parse().ok())
-                .collect();
-            Some(fields.iter().sum())
-        })
+        .and_then(|stat| bench::pid_stat(&stat).map(|stat| stat.ticks))
         .unwrap_or(0);
     CpuReading { cpus, process }
 }
