@@ -6,9 +6,10 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 use domain::session::{EndReason, Session, SessionCommand, SessionError, SessionId, SessionPolicy};
 use domain::user::{
-    DisplayName, Email, Password, ResetEmailOutcome, TokenHash, User, UserCommand, UserError,
-    UserId,
+    login_throttled_until, DisplayName, Email, Password, ResetEmailOutcome, TokenHash, User,
+    UserCommand, UserError, UserId,
 };
+use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
@@ -185,6 +186,16 @@ pub struct Identity {
     touched: std::sync::Mutex<std::collections::HashMap<SessionId, DateTime<Utc>>>,
     /// Recently authenticated sessions (see `session_cache`).
     cache: Arc<SessionCache>,
+}
+
+/// `Throttled` while `now` is before `until`.
+fn refuse_until(until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<(), IdentityError> {
+    match until {
+        Some(until) if now < until => Err(IdentityError::Throttled {
+            retry_after: (until - now).to_std().unwrap_or_default(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn max_position(a: Option<i64>, b: Option<i64>) -> Option<i64> {
@@ -382,17 +393,12 @@ impl Identity {
     ) -> Result<(StartedSession, Account), IdentityError> {
         // The reservation and the account's events in one round trip.
         let Some(found) = self.users.load_found(USER_OF_EMAIL, email.as_str()).await? else {
-            self.hasher.verify_dummy(password).await;
+            self.count_unknown_email_failure(email, password).await?;
             return Err(IdentityError::InvalidCredentials);
         };
         let (user_id, user) = (found.id, found.state);
         let now = self.clock.now();
-        if let Some(until) = user.login_throttled_until() {
-            if now < until {
-                let retry_after = (until - now).to_std().unwrap_or_default();
-                return Err(IdentityError::Throttled { retry_after });
-            }
-        }
+        refuse_until(user.login_throttled_until(), now)?;
         let matches = match &user.password_hash {
             Some(hash) => self.hasher.verify(password, hash).await,
             None => {
@@ -424,6 +430,44 @@ impl Identity {
         }
         let session = self.start_session(context, user_id, device).await?;
         Ok((session, Account::of(user_id, &user, found.created_at)))
+    }
+
+    /// A login for an email without an account, refused as an account's wrong password
+    /// would be: throttled on the same schedule (the failures are counted in
+    /// `unknown_email_login_failures`, shared by every instance), otherwise the same hashing
+    /// work and one write. `Ok` once the failure is counted.
+    async fn count_unknown_email_failure(
+        &self,
+        email: &Email,
+        password: &Password,
+    ) -> Result<(), IdentityError> {
+        let key = Sha256::digest(email.as_str().as_bytes()).to_vec();
+        let now = self.clock.now();
+        let failures: Option<(i32, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT failures, last_failed_at FROM unknown_email_login_failures \
+             WHERE email_sha256 = $1",
+        )
+        .bind(&key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        if let Some((failures, at)) = failures {
+            let failures = u32::try_from(failures).unwrap_or(0);
+            refuse_until(login_throttled_until(failures, Some(at)), now)?;
+        }
+        self.hasher.verify_dummy(password).await;
+        sqlx::query(
+            "INSERT INTO unknown_email_login_failures (email_sha256, failures, last_failed_at) \
+             VALUES ($1, 1, $2) ON CONFLICT (email_sha256) DO UPDATE SET \
+             failures = LEAST(unknown_email_login_failures.failures, 2147483646) + 1, \
+             last_failed_at = EXCLUDED.last_failed_at",
+        )
+        .bind(&key)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(())
     }
 
     /// Stores the password just verified against `previous` under the current hashing

@@ -52,6 +52,10 @@ const FILES: &[(&str, &str)] = &[
         "20261126000010_session_token_lookup.sql",
         include_str!("../sql/20261126000010_session_token_lookup.sql"),
     ),
+    (
+        "20261126000011_unknown_email_login_failures.sql",
+        include_str!("../sql/20261126000011_unknown_email_login_failures.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy)]

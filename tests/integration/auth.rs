@@ -308,6 +308,49 @@ async fn wrong_password_and_unknown_email_are_the_same_401() {
     assert_eq!(malformed.text().await.unwrap(), wrong_body);
 }
 
+/// The account throttle must not tell which emails have an account: an unknown email is
+/// throttled on the same schedule, with the same answer, and writes no event.
+#[tokio::test]
+async fn an_unknown_email_is_throttled_exactly_like_an_account() {
+    let (app, clock) = spawn_app_with_clock().await;
+    register(&app, "known@example.org", "right password").await;
+    let log_before = app.log_length().await;
+    // What each email answers, in order: status, Retry-After, body.
+    async fn answers(app: &TestApp, email: &str, count: usize) -> Vec<(u16, Option<u64>, String)> {
+        let mut answers = Vec::new();
+        for _ in 0..count {
+            let response = login(app, email, "wrong password").await;
+            let status = response.status().as_u16();
+            let retry = (status == 429).then(|| retry_after(&response));
+            answers.push((status, retry, response.text().await.unwrap()));
+        }
+        answers
+    }
+    let known = answers(&app, "known@example.org", 7).await;
+    let unknown = answers(&app, "Nobody@Example.org ", 7).await;
+    assert_eq!(
+        known.iter().map(|a| a.0).collect::<Vec<_>>(),
+        [401, 401, 401, 401, 401, 429, 429]
+    );
+    assert_eq!(known, unknown, "the same answers, bodies and Retry-After");
+    // The unknown email's failures are counted by its normalized form, and no event is
+    // written for an email without an account (the known one's five failures are events).
+    assert_eq!(app.log_length().await, log_before + 5);
+    let count: i32 = sqlx::query_scalar("SELECT failures FROM unknown_email_login_failures")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 5);
+
+    // After the delay both fail again, and the next delay doubles for both.
+    clock.advance(Duration::seconds(2));
+    let known = answers(&app, "known@example.org", 2).await;
+    let unknown = answers(&app, "nobody@example.org", 2).await;
+    assert_eq!(known.iter().map(|a| a.0).collect::<Vec<_>>(), [401, 429]);
+    assert_eq!(known[1].1, Some(2));
+    assert_eq!(known, unknown);
+}
+
 #[tokio::test]
 async fn a_disabled_account_cannot_sign_in_and_loses_its_sessions_at_once() {
     let app = spawn_app().await;

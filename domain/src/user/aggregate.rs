@@ -241,16 +241,26 @@ impl User {
         }
     }
 
-    /// Until when logins are refused after repeated failures: 1 s after the 5th consecutive
-    /// failure, doubling with each further one, at most 15 minutes.
+    /// Until when logins are refused after repeated failures (see [`login_throttled_until`]).
     pub fn login_throttled_until(&self) -> Option<DateTime<Utc>> {
-        if self.failed_logins < LOGIN_THROTTLE_AFTER {
-            return None;
-        }
-        let exponent = (self.failed_logins - LOGIN_THROTTLE_AFTER).min(20);
-        let delay = Duration::seconds(1_i64 << exponent).min(LOGIN_THROTTLE_CAP);
-        self.last_failed_login_at.map(|at| at + delay)
+        login_throttled_until(self.failed_logins, self.last_failed_login_at)
     }
+}
+
+/// Until when logins for an email are refused after `failures` consecutive failures, the
+/// last at `last_failure`: 1 s after the 5th, doubling with each further one, at most 15
+/// minutes. One schedule for accounts (their failures are events) and for emails without an
+/// account (kept apart, so that a throttled answer does not tell which emails exist).
+pub fn login_throttled_until(
+    failures: u32,
+    last_failure: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    if failures < LOGIN_THROTTLE_AFTER {
+        return None;
+    }
+    let exponent = (failures - LOGIN_THROTTLE_AFTER).min(20);
+    let delay = Duration::seconds(1_i64 << exponent).min(LOGIN_THROTTLE_CAP);
+    last_failure.map(|at| at + delay)
 }
 
 impl Aggregate for User {

@@ -4,8 +4,8 @@ mod aggregate;
 mod values;
 
 pub use aggregate::{
-    PendingReset, ResetEmailOutcome, User, UserCommand, UserError, UserEvent, LOGIN_THROTTLE_AFTER,
-    LOGIN_THROTTLE_CAP,
+    login_throttled_until, PendingReset, ResetEmailOutcome, User, UserCommand, UserError,
+    UserEvent, LOGIN_THROTTLE_AFTER, LOGIN_THROTTLE_CAP,
 };
 pub use values::{
     DisplayName, Email, InvalidDisplayName, InvalidEmail, InvalidPassword, Password, PasswordHash,
