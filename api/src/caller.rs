@@ -64,7 +64,7 @@ impl Caller {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
 
-/// The client's IP address (the peer, or the first `X-Forwarded-For` entry when
+/// The client's IP address (the peer, or the last `X-Forwarded-For` entry when
 /// `TRUST_FORWARDED_FOR=true`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientIp(pub Option<String>);

@@ -208,17 +208,21 @@ fn presented_token(req: &Request) -> Option<(String, Credential)> {
         .map(|(_, value)| (value.trim().to_owned(), Credential::Cookie))
 }
 
+/// The client's IP: the peer's, or behind a trusted proxy the last `X-Forwarded-For` entry
+/// (the address that proxy saw; the entries before it are whatever the client sent, so
+/// taking the first would let a client pick its rate-limit key).
 fn client_ip(req: &Request, trust_forwarded_for: bool) -> Option<String> {
     if trust_forwarded_for {
-        if let Some(first) = req
+        if let Some(last) = req
             .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
             .map(str::trim)
-            .filter(|v| !v.is_empty())
+            .rfind(|v| !v.is_empty())
         {
-            return Some(first.to_owned());
+            return Some(last.to_owned());
         }
     }
     req.remote_addr()
@@ -227,7 +231,9 @@ fn client_ip(req: &Request, trust_forwarded_for: bool) -> Option<String> {
 }
 
 /// Whether a cookie-authenticated unsafe request comes from an allowed origin: `Origin` must
-/// be one of `ALLOWED_ORIGINS`; without `Origin`, `Sec-Fetch-Site` must not say cross-site.
+/// be one of `ALLOWED_ORIGINS`; without `Origin`, `Sec-Fetch-Site` must say `same-origin` or
+/// `none` (`same-site` would let a sibling subdomain through, whatever `ALLOWED_ORIGINS`
+/// says; browsers send `Origin` with every unsafe request anyway).
 fn csrf_allowed(req: &Request, allowed_origins: &[String]) -> bool {
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("").trim_end_matches('/');
@@ -238,7 +244,7 @@ fn csrf_allowed(req: &Request, allowed_origins: &[String]) -> bool {
         .get("sec-fetch-site")
         .and_then(|v| v.to_str().ok())
     {
-        Some(site) => matches!(site, "same-origin" | "same-site" | "none"),
+        Some(site) => matches!(site, "same-origin" | "none"),
         None => true,
     }
 }

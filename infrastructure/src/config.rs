@@ -78,8 +78,8 @@ pub struct AuthConfig {
     /// `AUTH_RATE_LIMIT_PER_MINUTE`, default 20: per IP, for each of register, login and
     /// password reset.
     pub auth_rate_limit_per_minute: u32,
-    /// `TRUST_FORWARDED_FOR`, default false: take the client IP from `X-Forwarded-For`
-    /// (only behind a proxy that sets it).
+    /// `TRUST_FORWARDED_FOR`, default false: take the client IP from the last
+    /// `X-Forwarded-For` entry (only behind one proxy that sets or appends it).
     pub trust_forwarded_for: bool,
     /// `MAIL_RETRY_ATTEMPTS` (3) and `MAIL_RETRY_DELAY_MS` (1000, doubling).
     pub mail_retry_attempts: u32,

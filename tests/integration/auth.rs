@@ -809,6 +809,14 @@ async fn cookie_requests_from_other_origins_are_refused() {
         201
     );
     assert_eq!(post(None, Some("same-origin")).await.unwrap().status(), 201);
+    // A sibling subdomain is same-site but not an allowed origin.
+    let sibling = post(None, Some("same-site")).await.unwrap();
+    assert_eq!(sibling.status(), 403);
+    assert_eq!(
+        app.count_events("group").await,
+        2,
+        "only the two allowed ones"
+    );
     // Bearer tokens are not sent by browsers on their own: no origin check.
     let bearer_cross = bearer(&app, Method::POST, "/groups", &token)
         .header("origin", "https://evil.example")
@@ -817,6 +825,90 @@ async fn cookie_requests_from_other_origins_are_refused() {
         .await
         .unwrap();
     assert_eq!(bearer_cross.status(), 201);
+}
+
+/// `ALLOWED_ORIGINS` replaces the origin of `FRONTEND_URL`: a list, spaces and a trailing
+/// slash tolerated.
+#[tokio::test]
+async fn allowed_origins_come_from_their_setting() {
+    let app = spawn_app_with(TestOptions {
+        env: vec![(
+            "ALLOWED_ORIGINS".into(),
+            "https://app.school.example/ , https://admin.school.example".into(),
+        )],
+        ..TestOptions::default()
+    })
+    .await;
+    let cookie = format!("session={}", app.token);
+    for (origin, status) in [
+        ("https://app.school.example", 201),
+        ("https://admin.school.example", 201),
+        ("http://app.test.example", 403),
+        ("https://app.school.example:8443", 403),
+    ] {
+        let response = app
+            .http
+            .post(app.url("/groups"))
+            .header("cookie", cookie.clone())
+            .header("origin", origin)
+            .json(&json!({"name": origin}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{origin}");
+    }
+}
+
+/// Behind a proxy the client IP is the entry the proxy appended, not one the client wrote.
+#[tokio::test]
+async fn a_client_behind_the_proxy_cannot_choose_its_ip() {
+    let app = spawn_app_with(TestOptions {
+        env: vec![
+            ("TRUST_FORWARDED_FOR".into(), "true".into()),
+            ("AUTH_RATE_LIMIT_PER_MINUTE".into(), "3".into()),
+        ],
+        ..TestOptions::default()
+    })
+    .await;
+    let attempt = |forwarded: String| {
+        app.http
+            .post(app.url("/auth/login"))
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({"email": "x@example.org", "password": "whatever pw"}))
+            .send()
+    };
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        // A new made-up first entry each time; the proxy's entry stays the same.
+        let response = attempt(format!("10.0.0.{i}, 203.0.113.7")).await.unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 429]);
+    let other = attempt("203.0.113.8".into()).await.unwrap();
+    assert_eq!(other.status(), 401, "another client has its own limit");
+
+    // The session list shows the address the proxy saw.
+    let registered = app
+        .http
+        .post(app.url("/auth/register"))
+        .header("x-forwarded-for", "10.9.9.9,203.0.113.9")
+        .json(&json!({"email": "proxied@example.org", "name": "P", "password": "long enough"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let token = registered.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sessions: Value = bearer(&app, Method::GET, "/auth/sessions", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sessions["items"][0]["ip"], "203.0.113.9", "{sessions}");
 }
 
 #[tokio::test]
