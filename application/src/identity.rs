@@ -1029,13 +1029,18 @@ impl Identity {
             return Err(IdentityError::InvalidResetToken);
         }
         let token_hash = tokens::hash_token(token);
-        let user_id: Option<UserId> =
-            sqlx::query_scalar("SELECT user_id FROM password_reset_tokens WHERE token_hash = $1")
-                .bind(&token_hash.0)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(StoreError::from)?;
-        let Some(user_id) = user_id else {
+        // From the log (index `events_reset_token_hash`), not the `password_reset_tokens`
+        // read model: a link clicked at once must work before the projection has it. Which
+        // request of the account is still pending and unexpired, the aggregate decides.
+        let user_id: Option<String> = sqlx::query_scalar(
+            "SELECT aggregate_id FROM events \
+             WHERE event_type = 'user.password_reset_requested' AND payload ->> 'token_hash' = $1",
+        )
+        .bind(&token_hash.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        let Some(user_id) = user_id.and_then(|id| Uuid::parse_str(&id).ok()) else {
             return Err(IdentityError::InvalidResetToken);
         };
         let password_hash = self

@@ -56,6 +56,10 @@ const FILES: &[(&str, &str)] = &[
         "20261126000011_unknown_email_login_failures.sql",
         include_str!("../sql/20261126000011_unknown_email_login_failures.sql"),
     ),
+    (
+        "20261126000012_reset_token_lookup.sql",
+        include_str!("../sql/20261126000012_reset_token_lookup.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy)]

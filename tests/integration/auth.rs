@@ -308,6 +308,58 @@ async fn wrong_password_and_unknown_email_are_the_same_401() {
     assert_eq!(malformed.text().await.unwrap(), wrong_body);
 }
 
+/// A reset link clicked at once works: the token is found in the log, whether or not the
+/// `identity` projection has applied the request.
+#[tokio::test]
+async fn a_reset_link_works_before_the_read_model_has_its_token() {
+    let smtp = SmtpSink::start().await;
+    let app = spawn_app_with(TestOptions {
+        env: vec![("SMTP_URL".into(), smtp.url())],
+        ..TestOptions::default()
+    })
+    .await;
+    let (session, _) = register(&app, "quick@example.org", "old password").await;
+    app.wait_for_subscribers().await;
+    let hold = app.hold_projection("identity").await;
+    let asked = post_anonymous(
+        &app,
+        "/auth/password-reset",
+        &json!({"email": "quick@example.org"}),
+    )
+    .await;
+    assert_eq!(asked.status(), 202);
+    let token = token_in(&smtp.wait_for("quick@example.org", 1).await.body);
+    let known: i64 = sqlx::query_scalar("SELECT count(*) FROM password_reset_tokens")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(known, 0, "the read model does not have the token yet");
+    let confirm = app
+        .http
+        .post(app.url("/auth/password-reset/confirm"))
+        .json(&json!({"token": token, "new_password": "new password 1"}));
+    let mut answer = tokio::spawn(async move { confirm.send().await.unwrap().status() });
+    // The answer may wait for the held projection (the sessions it ends): release it then.
+    let early = tokio::select! {
+        status = &mut answer => Some(status.unwrap()),
+        () = tokio::time::sleep(std::time::Duration::from_millis(300)) => None,
+    };
+    hold.commit().await.unwrap();
+    let status = match early {
+        Some(status) => status,
+        None => answer.await.unwrap(),
+    };
+    assert_eq!(status, 204);
+    assert_eq!(me_status(&app, &session).await, 401, "the reset ended it");
+    assert_eq!(end_reasons(&app).await, [("password_reset".into(), 1)]);
+    assert_eq!(
+        login(&app, "quick@example.org", "new password 1")
+            .await
+            .status(),
+        200
+    );
+}
+
 /// The account throttle must not tell which emails have an account: an unknown email is
 /// throttled on the same schedule, with the same answer, and writes no event.
 #[tokio::test]
@@ -456,6 +508,25 @@ async fn sessions_expire_when_idle_and_absolutely_and_slide_when_used() {
         assert_eq!(me_status(&app, &used).await, 200);
     }
     assert_eq!(renewals().await, 1);
+    // The device list shows when the session was last used (written at most once a minute).
+    let list: Value = bearer(&app, Method::GET, "/auth/sessions", &used)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let item = &list["items"][0];
+    let at = |field: &str| -> chrono::DateTime<chrono::Utc> {
+        item[field].as_str().unwrap().parse().unwrap()
+    };
+    // (`created_at` is the commit's time, not the test clock's.)
+    let seen_after = at("last_seen_at") - at("created_at");
+    assert!(
+        (seen_after - Duration::days(4)).num_seconds().abs() < 60,
+        "{list}"
+    );
+    assert!((at("last_seen_at") - clock_now(&clock)).num_seconds().abs() < 1);
     let expires = session_expiry(&app, &used).await;
     let expected = clock_now(&clock) + Duration::days(7);
     assert!(
@@ -1366,4 +1437,24 @@ async fn logout_password_change_and_disable_end_sessions_even_while_the_read_mod
         &[&this, &first, &second],
     )
     .await;
+    // Each end is in the log with its reason.
+    assert_eq!(
+        end_reasons(&app).await,
+        [
+            ("disabled".into(), 3),
+            ("logout".into(), 1),
+            ("password_change".into(), 1)
+        ]
+    );
+}
+
+/// How many `auth.session_ended` events the log holds for each reason, by reason.
+async fn end_reasons(app: &TestApp) -> Vec<(String, i64)> {
+    sqlx::query_as(
+        "SELECT payload ->> 'reason', count(*) FROM events \
+         WHERE event_type = 'auth.session_ended' GROUP BY 1 ORDER BY 1",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
 }
