@@ -85,6 +85,35 @@ pub struct LogFilter {
 const COLUMNS: &str = "position, event_id, aggregate_type, aggregate_id, sequence, event_type, \
                        event_version, payload, metadata, recorded_at";
 
+/// Waits, for at most `timeout`, until every event committed before the call is final:
+/// below `events_safe_bound()`, which a write transaction still running anywhere in the
+/// PostgreSQL cluster holds back (ADR 0001). A reader that then reads sees its own and
+/// everyone's earlier writes. `false` when it gave up (a long transaction elsewhere): the
+/// reader then sees what is final so far, and its cursor picks up the rest later.
+pub async fn wait_until_final(
+    pool: &sqlx::PgPool,
+    timeout: std::time::Duration,
+) -> sqlx::Result<bool> {
+    let (head, mut bound): (i64, i64) = sqlx::query_as(
+        "SELECT coalesce((SELECT max(position) FROM events), 0), events_safe_bound()",
+    )
+    .fetch_one(pool)
+    .await?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut pause = std::time::Duration::from_millis(1);
+    while bound <= head {
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
+        bound = sqlx::query_scalar("SELECT events_safe_bound()")
+            .fetch_one(pool)
+            .await?;
+    }
+    Ok(true)
+}
+
 /// Up to `limit` events after `after`, in position order, only from finished transactions.
 pub async fn read_after<'e>(
     executor: impl PgExecutor<'e>,

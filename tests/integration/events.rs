@@ -113,3 +113,32 @@ async fn the_log_pages_by_position_and_filters() {
     assert_eq!(stream[1]["sequence"], 2);
     assert_eq!(stream[1]["type"], "group.renamed");
 }
+
+/// An auditor sees the write it just made, even while a transaction elsewhere in the cluster
+/// holds back what is final: `GET /events` waits for it rather than answering without.
+#[tokio::test]
+async fn the_log_shows_what_was_committed_before_the_request() {
+    let app = spawn_app().await;
+    tests::register(&app, "auditor-view@example.org", "long enough").await;
+    app.wait_for_subscribers().await;
+    // A transaction with an id older than the next event: the log's safe bound stays below it.
+    let hold = app.hold_projection("groups").await;
+    let login = app
+        .http
+        .post(app.url("/auth/login"))
+        .json(&json!({"email": "auditor-view@example.org", "password": "long enough"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200, "a login answers after its append");
+    let read = app.request(
+        reqwest::Method::GET,
+        "/events?event_type=auth.session_started&limit=1000",
+    );
+    let answer = tokio::spawn(async move { read.send().await.unwrap().json::<Value>().await });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    hold.commit().await.unwrap();
+    let page = answer.await.unwrap().unwrap();
+    // The harness admin's session, the registration's and the login's.
+    assert_eq!(page["items"].as_array().unwrap().len(), 3, "{page}");
+}

@@ -188,7 +188,9 @@ impl EventsApi {
     /// System admins and auditors. Secrets in payloads (password hashes, token hashes) are redacted.
     /// Events in global order after `after`. Only events of finished transactions are
     /// returned, so paging by `next_after` never skips an event, even one whose transaction
-    /// committed late.
+    /// committed late. The answer includes everything committed before the request (it
+    /// waits for transactions still open, up to `READ_YOUR_WRITES_TIMEOUT_MS`; past that it
+    /// answers with what is final and `next_after` continues later).
     #[oai(path = "/events", method = "get", operation_id = "listEvents")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
@@ -215,6 +217,13 @@ impl EventsApi {
             event_type: event_type.0,
             correlation_id: correlation_id.0,
         };
+        // What was committed before this request, the caller's own writes included, is in
+        // the answer unless a transaction elsewhere stays open past the timeout.
+        if !log::wait_until_final(&self.services.pool, self.services.read_your_writes_timeout)
+            .await?
+        {
+            tracing::debug!("GET /events answered before every earlier write was final");
+        }
         let events =
             log::read_after(&self.services.pool, after, limit.0.unwrap_or(100), &filter).await?;
         let next_after = events.last().map_or(after, |e| e.position);
