@@ -350,6 +350,20 @@ impl Identity {
         Ok(self.run_user(user_id, command, context).await?)
     }
 
+    /// Changes the account's display name. The position to wait for, or `None` when the
+    /// name was already that.
+    pub async fn change_name(
+        &self,
+        context: &CommandContext,
+        user_id: UserId,
+        name: DisplayName,
+    ) -> Result<Option<i64>, IdentityError> {
+        Ok(self
+            .run_user(user_id, UserCommand::ChangeName { name }, context)
+            .await?
+            .position)
+    }
+
     /// Grants or revokes the auditor role.
     pub async fn set_auditor(
         &self,

@@ -684,6 +684,7 @@ async fn a_failing_smtp_server_is_retried_and_recorded_without_telling_the_reque
         env: vec![
             ("SMTP_URL".into(), smtp.url()),
             ("MAIL_RETRY_ATTEMPTS".into(), "3".into()),
+            ("MAIL_RETRY_DELAY_MS".into(), "100".into()),
         ],
         ..TestOptions::default()
     })
@@ -698,9 +699,9 @@ async fn a_failing_smtp_server_is_retried_and_recorded_without_telling_the_reque
     assert_eq!(response.status(), 202);
     let mut failures = Vec::new();
     for _ in 0..500 {
-        failures = sqlx::query_scalar::<_, serde_json::Value>(
-            "SELECT payload FROM events WHERE event_type = 'user.password_reset_email_failed' \
-             ORDER BY sequence",
+        failures = sqlx::query_as::<_, (Value, chrono::DateTime<chrono::Utc>)>(
+            "SELECT payload, recorded_at FROM events \
+             WHERE event_type = 'user.password_reset_email_failed' ORDER BY sequence",
         )
         .fetch_all(&app.pool)
         .await
@@ -711,8 +712,13 @@ async fn a_failing_smtp_server_is_retried_and_recorded_without_telling_the_reque
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert_eq!(failures.len(), 3, "three attempts, each recorded");
-    assert_eq!(failures[2]["final_attempt"], true);
-    assert_eq!(failures[0]["final_attempt"], false);
+    assert_eq!(failures[2].0["final_attempt"], true);
+    assert_eq!(failures[0].0["final_attempt"], false);
+    // Backoff: 100 ms before the second attempt, doubled before the third (a pause is never
+    // shorter than asked, so these are lower bounds whatever the machine's speed).
+    let gap = |i: usize| (failures[i + 1].1 - failures[i].1).num_milliseconds();
+    assert!(gap(0) >= 100, "{}", gap(0));
+    assert!(gap(1) >= 200, "{}", gap(1));
 }
 
 #[tokio::test]
@@ -980,6 +986,61 @@ async fn a_client_behind_the_proxy_cannot_choose_its_ip() {
         .await
         .unwrap();
     assert_eq!(sessions["items"][0]["ip"], "203.0.113.9", "{sessions}");
+}
+
+#[tokio::test]
+async fn the_caller_changes_its_name() {
+    let app = spawn_app().await;
+    let (token, user) = register(&app, "renamed@example.org", "password renamed").await;
+    let id = user["id"].as_str().unwrap();
+    let rename = |name: &str| {
+        bearer(&app, Method::PATCH, "/auth/me", &token)
+            .json(&json!({ "name": name }))
+            .send()
+    };
+    let renamed = rename("  Ada King ").await.unwrap();
+    assert_eq!(renamed.status(), 200);
+    let renamed: Value = renamed.json().await.unwrap();
+    assert_eq!(renamed["user"]["name"], "Ada King");
+    // The very next requests see it: the caller's own and an admin's view of the account.
+    let me: Value = bearer(&app, Method::GET, "/auth/me", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["user"]["name"], "Ada King");
+    let read_model: String = sqlx::query_scalar("SELECT name FROM users WHERE id = $1::uuid")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(read_model, "Ada King", "what rosters and admins read");
+    let renames: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'user.renamed'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(renames, 1);
+
+    // The same name again changes nothing; a bad one is refused and changes nothing.
+    let log = app.log_length().await;
+    assert_eq!(rename("Ada King").await.unwrap().status(), 200);
+    for bad in ["", "   ", &"x".repeat(101), "Ada\u{7}"] {
+        let refused = rename(bad).await.unwrap();
+        assert_eq!(refused.status(), 422, "{bad:?}");
+        assert_eq!(problem_type(refused).await, "invalid-request");
+    }
+    assert_eq!(app.log_length().await, log);
+    let anonymous = app
+        .http
+        .patch(app.url("/auth/me"))
+        .json(&json!({"name": "Nobody"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
 }
 
 #[tokio::test]

@@ -292,6 +292,14 @@ pub struct ChangePassword {
     pub new_password: Text,
 }
 
+/// A new display name for the caller's account.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields, example)]
+pub struct ChangeName {
+    /// 1–100 characters after trimming, no control characters.
+    pub name: Text,
+}
+
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields, example)]
 pub struct ResetRequest {
@@ -311,6 +319,14 @@ impl poem_openapi::types::Example for ChangePassword {
         Self {
             current_password: Text("correct horse battery staple".into()),
             new_password: Text("a longer and newer passphrase".into()),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for ChangeName {
+    fn example() -> Self {
+        Self {
+            name: Text("Ada King".into()),
         }
     }
 }
@@ -612,6 +628,35 @@ impl AuthApi {
                 expires_at: principal.session_expires_at,
             },
         }))
+    }
+
+    /// Change my name
+    ///
+    /// The caller's display name, as others see it from now on (class rosters, dashboards).
+    /// Answers the caller as `GET /auth/me` then does.
+    #[oai(path = "/auth/me", method = "patch", operation_id = "changeMyName")]
+    async fn change_name(
+        &self,
+        caller: Data<&Caller>,
+        request_id: Data<&RequestId>,
+        body: Json<ChangeName>,
+    ) -> Result<Json<Me>, ApiError> {
+        let principal = caller.user()?;
+        let name = parse("name", DisplayName::parse(&body.name.0))?;
+        let position = self
+            .services
+            .identity
+            .change_name(
+                &command_context(&caller, &request_id),
+                principal.user_id,
+                name.clone(),
+            )
+            .await
+            .map_err(identity_error)?;
+        self.caught_up(position).await?;
+        let mut me = self.me(caller).await?;
+        me.0.user.name = name.as_str().to_owned();
+        Ok(me)
     }
 
     /// My sessions
