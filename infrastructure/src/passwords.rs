@@ -243,6 +243,41 @@ mod tests {
         hasher.verify_dummy(&password).await;
     }
 
+    /// On the server's runtime (multi-thread) a hash runs in place, and the worker's other
+    /// tasks move on: with a single worker, a job that waits for another task's signal
+    /// still finishes. Run inline, it would hold the only worker and never get the signal.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_hash_never_holds_up_the_other_tasks_of_its_worker() {
+        let hasher = Arc::new(
+            Argon2Hasher::new(Argon2Settings {
+                memory_kib: 1024,
+                iterations: 1,
+                parallelism: 1,
+            })
+            .unwrap(),
+        );
+        let (signal, signalled) = std::sync::mpsc::channel::<()>();
+        let job = tokio::spawn({
+            let hasher = hasher.clone();
+            async move {
+                hasher
+                    .blocking(move |_| signalled.recv_timeout(std::time::Duration::from_secs(30)))
+                    .await
+            }
+        });
+        tokio::task::yield_now().await;
+        tokio::spawn(async move { signal.send(()) });
+        let outcome = tokio::time::timeout(std::time::Duration::from_secs(30), job)
+            .await
+            .expect("the job finished")
+            .expect("the job did not panic");
+        assert!(outcome.is_ok(), "the other task ran while the job waited");
+        // And the real thing, verified on this runtime.
+        let password = Password::parse("correct horse battery").unwrap();
+        let hash = hasher.hash(&password).await.unwrap();
+        assert!(hasher.verify(&password, &hash).await);
+    }
+
     /// Reused working memory gives the crate's own answers, whatever the parameters of the
     /// stored hash and whatever the buffer held before (larger, smaller, another password).
     #[test]
