@@ -1244,6 +1244,71 @@ async fn malformed_identity_requests_change_nothing() {
     assert_eq!(app.log_length().await, before);
 }
 
+/// At a terminal, create-admin prompts for the password and does not echo it. The terminal
+/// is a pseudo-terminal made by `script` (util-linux).
+#[tokio::test]
+async fn create_admin_prompts_for_the_password_at_a_terminal() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let app = spawn_app().await;
+    let env = tests::test_env(&app.db, &TestOptions::default());
+    let command = format!(
+        "{} create-admin --email tty@example.org --name Tty",
+        tests::server_binary().display()
+    );
+    let mut child = tokio::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(&env)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut shown = Vec::new();
+    let prompt = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        let mut buffer = [0u8; 1024];
+        while !String::from_utf8_lossy(&shown).contains("Password: ") {
+            let n = stdout.read(&mut buffer).await.unwrap();
+            assert!(
+                n > 0,
+                "ended before the prompt: {}",
+                String::from_utf8_lossy(&shown)
+            );
+            shown.extend_from_slice(&buffer[..n]);
+        }
+    })
+    .await;
+    assert!(
+        prompt.is_ok(),
+        "no prompt: {}",
+        String::from_utf8_lossy(&shown)
+    );
+    // The prompt is printed just before echo is turned off; a person types later than that,
+    // and so does this test.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    stdin.write_all(b"tty password 1\n").await.unwrap();
+    stdout.read_to_end(&mut shown).await.unwrap();
+    assert!(child.wait().await.unwrap().success());
+    let shown = String::from_utf8_lossy(&shown);
+    assert!(
+        shown.contains("created system admin tty@example.org"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("tty password 1"),
+        "the password was echoed: {shown}"
+    );
+    drop(stdin);
+    let signed_in: Value = login(&app, "tty@example.org", "tty password 1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(signed_in["user"]["system_admin"], true);
+}
+
 #[tokio::test]
 async fn create_admin_reads_the_password_from_stdin() {
     use tokio::io::AsyncWriteExt as _;
