@@ -421,12 +421,15 @@ impl Identity {
             }
         };
         if !matches {
-            self.user_command_retrying(
-                context,
-                user_id,
-                UserCommand::RecordFailedLogin { at: now },
-            )
-            .await?;
+            match self
+                .user_command_retrying(context, user_id, UserCommand::RecordFailedLogin { at: now })
+                .await
+            {
+                // Many failures at once for one account: the others were counted. A 409
+                // here would tell an account from an unknown email, which never conflicts.
+                Ok(_) | Err(IdentityError::Conflict) => {}
+                Err(error) => return Err(error),
+            }
             return Err(IdentityError::InvalidCredentials);
         }
         if user.disabled {
@@ -1057,6 +1060,11 @@ impl Identity {
         let Some(user_id) = user_id.and_then(|id| Uuid::parse_str(&id).ok()) else {
             return Err(IdentityError::InvalidResetToken);
         };
+        // A used, superseded or expired token is refused before it costs a hash (the log
+        // still finds it); the command checks again when it appends.
+        let (user, _) = self.users.load(user_id).await?;
+        user.pending_reset_for(&token_hash, self.clock.now())
+            .map_err(|e| IdentityError::from(CommandError::Rejected(e)))?;
         let password_hash = self
             .hasher
             .hash(new)

@@ -6,10 +6,11 @@
 -- Not a read model (no event behind it: an email without an account has no stream, and
 -- attacker-chosen addresses do not belong in the history) and not rebuilt by `replay`:
 -- operational state, like the per-IP limits, but shared by every server instance. Keyed
--- by the SHA-256 of the normalized email, so the addresses tried are not kept in clear.
--- Rows are never pruned: an account's failure count does not decay either, and a row
--- forgotten sooner would make the two answer differently again. Growth is bounded by the
--- per-IP login limit.
+-- by the SHA-256 of the normalized email: pseudonymised, not secret (an unsalted hash of a
+-- guessed address matches). Rows are never pruned: an account's failure count does not
+-- decay either, and a row forgotten sooner would make the two answer differently again.
+-- The table grows with the distinct addresses tried; the per-IP login limit slows that
+-- down, it does not bound it.
 CREATE TABLE unknown_email_login_failures (
     email_sha256 bytea PRIMARY KEY,
     failures integer NOT NULL CHECK (failures > 0),

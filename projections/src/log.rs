@@ -102,10 +102,11 @@ pub async fn wait_until_final(
     let deadline = tokio::time::Instant::now() + timeout;
     let mut pause = std::time::Duration::from_millis(1);
     while bound <= head {
-        if tokio::time::Instant::now() >= deadline {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
             return Ok(false);
         }
-        tokio::time::sleep(pause).await;
+        tokio::time::sleep(pause.min(deadline - now)).await;
         pause = (pause * 2).min(std::time::Duration::from_millis(50));
         bound = sqlx::query_scalar("SELECT events_safe_bound()")
             .fetch_one(pool)

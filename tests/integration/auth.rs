@@ -401,6 +401,21 @@ async fn an_unknown_email_is_throttled_exactly_like_an_account() {
     assert_eq!(known.iter().map(|a| a.0).collect::<Vec<_>>(), [401, 429]);
     assert_eq!(known[1].1, Some(2));
     assert_eq!(known, unknown);
+
+    // Many failures at once: an account's concurrent appends may conflict, which must not
+    // show (an unknown email's row never conflicts).
+    clock.advance(Duration::hours(1));
+    for email in ["known@example.org", "nobody@example.org"] {
+        let statuses: Vec<u16> = join_all((0..12).map(|_| login(&app, email, "wrong password")))
+            .await
+            .iter()
+            .map(|r| r.status().as_u16())
+            .collect();
+        assert!(
+            statuses.iter().all(|s| [401, 429].contains(s)),
+            "{email}: {statuses:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -1289,7 +1304,13 @@ async fn create_admin_prompts_for_the_password_at_a_terminal() {
     // and so does this test.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     stdin.write_all(b"tty password 1\n").await.unwrap();
-    stdout.read_to_end(&mut shown).await.unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        stdout.read_to_end(&mut shown),
+    )
+    .await
+    .expect("create-admin finished")
+    .unwrap();
     assert!(child.wait().await.unwrap().success());
     let shown = String::from_utf8_lossy(&shown);
     assert!(

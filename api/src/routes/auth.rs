@@ -528,7 +528,8 @@ impl AuthApi {
     /// Log in
     ///
     /// Unknown email and wrong password give the same 401. After 5 consecutive failures the
-    /// account is throttled (429 with `Retry-After`, doubling up to 15 minutes).
+    /// email is throttled, whether or not it has an account (429 with `Retry-After`,
+    /// doubling up to 15 minutes).
     #[oai(path = "/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,

@@ -177,6 +177,11 @@ mod examples {
     }
 }
 
+/// How long `GET /events` waits for transactions still open before it answers with what is
+/// final. Ordinary transactions end within milliseconds; one left open (a forgotten `BEGIN`
+/// in another session of the cluster) would otherwise slow every read of the log.
+const FINAL_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub struct EventsApi {
     pub services: Arc<Services>,
 }
@@ -189,8 +194,8 @@ impl EventsApi {
     /// Events in global order after `after`. Only events of finished transactions are
     /// returned, so paging by `next_after` never skips an event, even one whose transaction
     /// committed late. The answer includes everything committed before the request (it
-    /// waits for transactions still open, up to `READ_YOUR_WRITES_TIMEOUT_MS`; past that it
-    /// answers with what is final and `next_after` continues later).
+    /// waits up to 1 s for transactions still open; past that it answers with what is final
+    /// and `next_after` continues later).
     #[oai(path = "/events", method = "get", operation_id = "listEvents")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
@@ -218,10 +223,8 @@ impl EventsApi {
             correlation_id: correlation_id.0,
         };
         // What was committed before this request, the caller's own writes included, is in
-        // the answer unless a transaction elsewhere stays open past the timeout.
-        if !log::wait_until_final(&self.services.pool, self.services.read_your_writes_timeout)
-            .await?
-        {
+        // the answer unless a transaction elsewhere stays open past the wait.
+        if !log::wait_until_final(&self.services.pool, FINAL_WAIT).await? {
             tracing::debug!("GET /events answered before every earlier write was final");
         }
         let events =

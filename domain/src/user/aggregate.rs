@@ -241,6 +241,24 @@ impl User {
         }
     }
 
+    /// The pending reset that `token_hash` completes at `at`: the newest one requested, not
+    /// yet used, not expired.
+    pub fn pending_reset_for(
+        &self,
+        token_hash: &TokenHash,
+        at: DateTime<Utc>,
+    ) -> Result<&PendingReset, UserError> {
+        let pending = self
+            .pending_reset
+            .as_ref()
+            .filter(|p| p.token_hash == *token_hash)
+            .ok_or(UserError::ResetTokenInvalid)?;
+        if at >= pending.expires_at {
+            return Err(UserError::ResetTokenExpired);
+        }
+        Ok(pending)
+    }
+
     /// Until when logins are refused after repeated failures (see [`login_throttled_until`]).
     pub fn login_throttled_until(&self) -> Option<DateTime<Utc>> {
         login_throttled_until(self.failed_logins, self.last_failed_login_at)
@@ -333,14 +351,7 @@ impl Aggregate for User {
                 password_hash,
                 at,
             } => {
-                let pending = self
-                    .pending_reset
-                    .as_ref()
-                    .filter(|p| p.token_hash == token_hash)
-                    .ok_or(UserError::ResetTokenInvalid)?;
-                if at >= pending.expires_at {
-                    return Err(UserError::ResetTokenExpired);
-                }
+                let pending = self.pending_reset_for(&token_hash, at)?;
                 if self.disabled {
                     return Err(UserError::Disabled);
                 }
