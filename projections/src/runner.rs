@@ -105,6 +105,10 @@ pub struct SubscriberStatus {
     pub active: bool,
     /// Its checkpoint as last seen by this process.
     pub position: i64,
+    /// Runs in this process that failed since it last handled a batch: more than zero means
+    /// it keeps restarting (an event it cannot handle, or the database gone; the cause is
+    /// in the log, at `error`).
+    pub failures: u32,
 }
 
 /// Tuning of the runners.
@@ -151,6 +155,7 @@ impl Subscribers {
                     name: name.to_owned(),
                     active: false,
                     position: 0,
+                    failures: 0,
                 })
                 .0,
                 hurry: Arc::new(Notify::new()),
@@ -288,6 +293,7 @@ async fn run(
         match outcome {
             Ok(()) => break,
             Err(error) => {
+                status.send_modify(|s| s.failures = s.failures.saturating_add(1));
                 tracing::error!(
                     subscriber = name,
                     error = format!("{error:#}"),
@@ -400,7 +406,11 @@ async fn run_active(
             }
         };
         cursor.flush(&mut *conn, name, false).await?;
-        status.send_modify(|s| s.position = cursor.position);
+        // A batch handled: whatever failed before (the database gone, say) is behind it.
+        status.send_modify(|s| {
+            s.failures = 0;
+            s.position = cursor.position;
+        });
         if batch.full {
             behind_delay = Duration::from_millis(1);
             continue;

@@ -323,3 +323,47 @@ async fn connections_the_database_dropped_while_idle_are_replaced_before_use() {
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert_eq!(one().await.unwrap(), 1);
 }
+
+/// A subscriber that cannot handle an event restarts on it again and again; `/health` says
+/// so (`failures`, `status: degraded`) instead of looking fine while a read model stands
+/// still. Here: an event of a type no version of the code wrote, put into the log directly.
+#[tokio::test]
+async fn a_subscriber_stuck_on_an_event_shows_in_health() {
+    let app = spawn_app().await;
+    app.wait_for_subscribers().await;
+    let before: Value = app.get("/health").await.json().await.unwrap();
+    assert_eq!(before["status"], "ok");
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+         event_version, payload, metadata) \
+         VALUES ('group', gen_random_uuid()::text, 1, 'group.unheard_of', '1', \
+         '{\"type\": \"group.unheard_of\"}', '{}')",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let mut health = Value::Null;
+    for _ in 0..200 {
+        health = app.get("/health").await.json().await.unwrap();
+        if health["status"] == "degraded" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(health["status"], "degraded", "{health}");
+    let groups = health["subscribers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "groups")
+        .unwrap();
+    assert!(groups["failures"].as_u64().unwrap() >= 1, "{health}");
+    // Subscribers of other aggregate types go on.
+    let identity = health["subscribers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "identity")
+        .unwrap();
+    assert_eq!(identity["failures"], 0, "{health}");
+}

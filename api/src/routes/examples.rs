@@ -606,6 +606,7 @@ impl Example for Health {
             name: name.into(),
             active: true,
             position: 48_213,
+            failures: 0,
         };
         Self {
             status: "ok".into(),

@@ -15,12 +15,17 @@ pub struct SubscriberState {
     /// Whether this process runs it right now (each runs in exactly one process).
     pub active: bool,
     pub position: i64,
+    /// Runs that failed since it last handled a batch. Above zero it keeps restarting (an
+    /// event it cannot handle, or the database gone; the cause is in the server's log) and
+    /// what it maintains falls behind.
+    pub failures: u32,
 }
 
 /// The process is up.
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct Health {
+    /// `ok`, or `degraded` while a subscriber run here keeps failing (see `failures`).
     pub status: String,
     pub subscribers: Vec<SubscriberState>,
 }
@@ -53,22 +58,26 @@ pub struct HealthApi {
 impl HealthApi {
     /// Liveness
     ///
-    /// 200 while the process runs; lists its subscribers and whether it runs them.
+    /// 200 while the process runs; lists its subscribers, whether it runs them and whether
+    /// they keep failing (`status` is then `degraded`).
     #[oai(path = "/health", method = "get", operation_id = "health")]
     async fn health(&self) -> Json<Health> {
+        let subscribers: Vec<SubscriberState> = self
+            .services
+            .subscribers
+            .snapshot()
+            .into_iter()
+            .map(|s| SubscriberState {
+                name: s.name,
+                active: s.active,
+                position: s.position,
+                failures: s.failures,
+            })
+            .collect();
+        let failing = subscribers.iter().any(|s| s.failures > 0);
         Json(Health {
-            status: "ok".into(),
-            subscribers: self
-                .services
-                .subscribers
-                .snapshot()
-                .into_iter()
-                .map(|s| SubscriberState {
-                    name: s.name,
-                    active: s.active,
-                    position: s.position,
-                })
-                .collect(),
+            status: if failing { "degraded" } else { "ok" }.into(),
+            subscribers,
         })
     }
 
