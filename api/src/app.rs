@@ -465,6 +465,11 @@ impl Application {
             read_your_writes_timeout: config.read_your_writes_timeout,
         });
 
+        workers.push(tokio::spawn(end_expired_sessions(
+            services.identity.clone(),
+            config.auth.session_sweep_interval,
+            shutdown_rx.clone(),
+        )));
         workers.push(tokio::spawn(crate::invalidation::run(
             services.pool.clone(),
             services.identity.session_cache().clone(),
@@ -562,5 +567,31 @@ impl Application {
         tracing::info!("shutting down");
         self.stop().await;
         Ok(())
+    }
+}
+
+/// Every `every`, ends the sessions that expired without being used again (see
+/// `Identity::end_expired_sessions`), until shutdown.
+async fn end_expired_sessions(
+    identity: Arc<Identity>,
+    every: std::time::Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            changed = shutdown.changed() => {
+                // Shutting down, or nobody left to say so.
+                if changed.is_err() || *shutdown.borrow() {
+                    return;
+                }
+                continue;
+            }
+        }
+        match identity.end_expired_sessions(500).await {
+            Ok(0) => {}
+            Ok(ended) => tracing::info!(ended, "expired sessions ended"),
+            Err(error) => tracing::warn!(%error, "expired sessions not ended; next time"),
+        }
     }
 }

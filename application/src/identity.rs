@@ -676,6 +676,53 @@ impl Identity {
         Ok(Some(principal))
     }
 
+    /// Ends, reason `expired`, the sessions that expired without being presented again (a
+    /// presented one is ended then, see [`Self::ended_at`]), `batch` at a time: so that the
+    /// log records every session's end and `auth_sessions` keeps only live ones. Candidates
+    /// come from `auth_sessions`; each is decided on its events (a renewal the read model
+    /// has not applied keeps it alive). Safe in several processes at once: an ended session
+    /// stays ended and a conflict means another process ended it. Returns how many ended.
+    pub async fn end_expired_sessions(&self, batch: i64) -> Result<usize, IdentityError> {
+        let now = self.clock.now();
+        let context = CommandContext {
+            actor: "system:session-expiry".into(),
+            correlation_id: Uuid::now_v7().to_string(),
+            causation_id: None,
+        };
+        let mut ended = 0;
+        // Keyset pages over (expiry, id): rows this pass ended stay in the read model until
+        // the projection applies their end, and must not be read again.
+        let mut after: Option<(DateTime<Utc>, SessionId)> = None;
+        loop {
+            let page: Vec<(DateTime<Utc>, SessionId)> = sqlx::query_as(
+                "SELECT least(expires_at, absolute_expires_at), id FROM auth_sessions \
+                 WHERE least(expires_at, absolute_expires_at) <= $1 \
+                   AND ($2::timestamptz IS NULL \
+                        OR (least(expires_at, absolute_expires_at), id) > ($2, $3)) \
+                 ORDER BY least(expires_at, absolute_expires_at), id LIMIT $4",
+            )
+            .bind(now)
+            .bind(after.map(|a| a.0))
+            .bind(after.map(|a| a.1))
+            .bind(batch)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::from)?;
+            for (_, session_id) in &page {
+                let (session, _) = self.sessions.load(*session_id).await?;
+                if session.ended.is_none()
+                    && self.ended_at(*session_id, &session, now, &context).await
+                {
+                    ended += 1;
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() as i64 == batch => after = Some(*last),
+                _ => return Ok(ended),
+            }
+        }
+    }
+
     /// Whether the session (as the write side has it) is no longer valid at `now`; one that
     /// has just expired is ended, reason `expired`, as it is presented.
     async fn ended_at(

@@ -86,6 +86,9 @@ pub struct AuthConfig {
     pub mail_retry_delay: Duration,
     /// `RESET_TOKEN_TTL_MINUTES`, default 60.
     pub reset_token_ttl_minutes: i64,
+    /// `SESSION_SWEEP_INTERVAL_MS`, default 600000 (10 minutes): how often sessions that
+    /// expired without being used again are ended (reason `expired`).
+    pub session_sweep_interval: Duration,
     /// The configured OpenID providers (`GOOGLE_*`, `MICROSOFT_*`, `CLEVER_*`); a provider
     /// without configuration is not offered.
     pub oidc_providers: Vec<crate::oidc::ProviderSettings>,
@@ -213,6 +216,7 @@ fn auth_config(env: &Env) -> Result<AuthConfig, ConfigError> {
         mail_retry_attempts: env.parse("MAIL_RETRY_ATTEMPTS", 3)?,
         mail_retry_delay: env.millis("MAIL_RETRY_DELAY_MS", 1000)?,
         reset_token_ttl_minutes: env.parse("RESET_TOKEN_TTL_MINUTES", 60)?,
+        session_sweep_interval: env.millis("SESSION_SWEEP_INTERVAL_MS", 600_000)?,
         oidc_providers: oidc_providers(env)?,
     })
 }

@@ -60,6 +60,10 @@ const FILES: &[(&str, &str)] = &[
         "20261126000012_reset_token_lookup.sql",
         include_str!("../sql/20261126000012_reset_token_lookup.sql"),
     ),
+    (
+        "20261126000013_session_expiry_sweep.sql",
+        include_str!("../sql/20261126000013_session_expiry_sweep.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy)]

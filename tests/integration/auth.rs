@@ -308,6 +308,72 @@ async fn wrong_password_and_unknown_email_are_the_same_401() {
     assert_eq!(malformed.text().await.unwrap(), wrong_body);
 }
 
+/// A session that expires without being used again is ended by the periodic sweep, reason
+/// `expired`, and leaves `auth_sessions`; one that was renewed is left alone.
+#[tokio::test]
+async fn sessions_that_expire_unused_are_ended_by_the_sweep() {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let app = spawn_app_with(TestOptions {
+        clock: Some(clock.clone()),
+        env: vec![("SESSION_SWEEP_INTERVAL_MS".into(), "100".into())],
+        ..TestOptions::default()
+    })
+    .await;
+    let session_of = |token: String| {
+        let app = &app;
+        async move {
+            let me: Value = bearer(app, Method::GET, "/auth/me", &token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            me["session"]["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let (idle, _) = register(&app, "left@example.org", "password left").await;
+    let (used, _) = register(&app, "kept@example.org", "password kept").await;
+    let (idle, used_id) = (session_of(idle).await, session_of(used.clone()).await);
+    // Day 4: the used one slides to day 11. Day 8: the idle one is past its 7 days.
+    clock.advance(Duration::days(4));
+    assert_eq!(me_status(&app, &used).await, 200);
+    clock.advance(Duration::days(4));
+    let ended = |id: String| {
+        let app = &app;
+        async move {
+            sqlx::query_as::<_, (String, Value)>(
+                "SELECT payload ->> 'reason', metadata FROM events \
+                 WHERE event_type = 'auth.session_ended' AND aggregate_id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&app.pool)
+            .await
+            .unwrap()
+        }
+    };
+    let mut end = None;
+    for _ in 0..200 {
+        end = ended(idle.clone()).await;
+        if end.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (reason, metadata) = end.expect("the sweep ended the idle session");
+    assert_eq!(reason, "expired");
+    assert_eq!(metadata["actor"], "system:session-expiry");
+    app.wait_for_subscribers().await;
+    let live: Vec<String> = sqlx::query_scalar("SELECT id::text FROM auth_sessions ORDER BY id")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert!(!live.contains(&idle), "{live:?}");
+    assert!(live.contains(&used_id), "{live:?}");
+    assert_eq!(ended(used_id).await, None, "the renewed session lives on");
+    assert_eq!(me_status(&app, &used).await, 200);
+}
+
 /// A reset link clicked at once works: the token is found in the log, whether or not the
 /// `identity` projection has applied the request.
 #[tokio::test]
