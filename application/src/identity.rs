@@ -188,6 +188,9 @@ pub struct Identity {
     cache: Arc<SessionCache>,
 }
 
+/// Where a sweep of expired sessions has got to: the expiry and id of the last candidate.
+pub type SweepCursor = (DateTime<Utc>, SessionId);
+
 /// `Throttled` while `now` is before `until`.
 fn refuse_until(until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<(), IdentityError> {
     match until {
@@ -676,51 +679,60 @@ impl Identity {
         Ok(Some(principal))
     }
 
-    /// Ends, reason `expired`, the sessions that expired without being presented again (a
-    /// presented one is ended then, see [`Self::ended_at`]), `batch` at a time: so that the
-    /// log records every session's end and `auth_sessions` keeps only live ones. Candidates
-    /// come from `auth_sessions`; each is decided on its events (a renewal the read model
-    /// has not applied keeps it alive). Safe in several processes at once: an ended session
-    /// stays ended and a conflict means another process ended it. Returns how many ended.
-    pub async fn end_expired_sessions(&self, batch: i64) -> Result<usize, IdentityError> {
+    /// One page of the sweep that ends, reason `expired`, the sessions that expired without
+    /// being presented again (a presented one is ended then, see [`Self::ended_at`]): so
+    /// that the log records every session's end and `auth_sessions` keeps only live ones.
+    /// Candidates come from `auth_sessions`, `batch` of them after `after` in the order of
+    /// their expiry; each is decided by the `Session` aggregate (`Expire`), so a renewal the
+    /// read model lacks, or one committed meanwhile, keeps it alive. A session that cannot
+    /// be ended is logged and skipped. Returns how many it ended and where the next page
+    /// starts, `None` when this was the last.
+    pub async fn end_expired_sessions(
+        &self,
+        after: Option<SweepCursor>,
+        batch: i64,
+    ) -> Result<(usize, Option<SweepCursor>), IdentityError> {
         let now = self.clock.now();
         let context = CommandContext {
             actor: "system:session-expiry".into(),
             correlation_id: Uuid::now_v7().to_string(),
             causation_id: None,
         };
-        let mut ended = 0;
         // Keyset pages over (expiry, id): rows this pass ended stay in the read model until
-        // the projection applies their end, and must not be read again.
-        let mut after: Option<(DateTime<Utc>, SessionId)> = None;
-        loop {
-            let page: Vec<(DateTime<Utc>, SessionId)> = sqlx::query_as(
-                "SELECT least(expires_at, absolute_expires_at), id FROM auth_sessions \
-                 WHERE least(expires_at, absolute_expires_at) <= $1 \
-                   AND ($2::timestamptz IS NULL \
-                        OR (least(expires_at, absolute_expires_at), id) > ($2, $3)) \
-                 ORDER BY least(expires_at, absolute_expires_at), id LIMIT $4",
-            )
-            .bind(now)
-            .bind(after.map(|a| a.0))
-            .bind(after.map(|a| a.1))
-            .bind(batch)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::from)?;
-            for (_, session_id) in &page {
-                let (session, _) = self.sessions.load(*session_id).await?;
-                if session.ended.is_none()
-                    && self.ended_at(*session_id, &session, now, &context).await
-                {
-                    ended += 1;
+        // the projection applies their end, and must not be read again. Every session
+        // expires after 1970, so the epoch starts the first page.
+        let (after_expiry, after_id) = after.unwrap_or((DateTime::UNIX_EPOCH, Uuid::nil()));
+        let page: Vec<SweepCursor> = sqlx::query_as(
+            "SELECT least(expires_at, absolute_expires_at), id FROM auth_sessions \
+             WHERE least(expires_at, absolute_expires_at) <= $1 \
+               AND (least(expires_at, absolute_expires_at), id) > ($2, $3) \
+             ORDER BY least(expires_at, absolute_expires_at), id LIMIT $4",
+        )
+        .bind(now)
+        .bind(after_expiry)
+        .bind(after_id)
+        .bind(batch)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        let mut ended = 0;
+        for (_, session_id) in &page {
+            let expire = SessionCommand::Expire { at: now };
+            match self.run_session(*session_id, expire, &context).await {
+                Ok(appended) if appended.position.is_some() => ended += 1,
+                Ok(_) => {}
+                // Renewed or ended by a request (or another process) meanwhile.
+                Err(CommandError::Conflict) => {}
+                Err(error) => {
+                    tracing::warn!(%session_id, %error, "expired session not ended; next sweep")
                 }
             }
-            match page.last() {
-                Some(last) if page.len() as i64 == batch => after = Some(*last),
-                _ => return Ok(ended),
-            }
         }
+        let next = match page.last() {
+            Some(last) if page.len() as i64 == batch => Some(*last),
+            _ => None,
+        };
+        Ok((ended, next))
     }
 
     /// Whether the session (as the write side has it) is no longer valid at `now`; one that
@@ -737,13 +749,7 @@ impl Identity {
         }
         if session.ended.is_none() {
             let _ = self
-                .run_session(
-                    session_id,
-                    SessionCommand::End {
-                        reason: EndReason::Expired,
-                    },
-                    context,
-                )
+                .run_session(session_id, SessionCommand::Expire { at: now }, context)
                 .await;
         }
         true

@@ -262,6 +262,20 @@ async fn run(
         match try_lock(&mut conn, name).await {
             Ok(true) => {}
             Ok(false) => {
+                // Another process runs it. If this one failed before, it stays "failing"
+                // only until the subscriber moves past where it failed here.
+                if status.borrow().failures > 0 {
+                    if let Ok(stored) = stored_checkpoint(&mut conn, name).await {
+                        status.send_if_modified(|s| {
+                            let moved = stored > s.position;
+                            if moved {
+                                s.failures = 0;
+                                s.position = stored;
+                            }
+                            moved
+                        });
+                    }
+                }
                 standby_conn = Some(conn);
                 if pause(settings.takeover_interval, &mut shutdown).await {
                     break;

@@ -71,6 +71,12 @@ pub enum SessionCommand {
     End {
         reason: EndReason,
     },
+    /// Ends the session, reason `expired`, if it is no longer valid at `at`; otherwise (a
+    /// renewal got there first) records nothing. Decided on the state it appends against,
+    /// so a concurrent renewal makes it conflict instead of ending a live session.
+    Expire {
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -187,6 +193,17 @@ impl Aggregate for Session {
                     return Ok(vec![]);
                 }
                 Ok(vec![SessionEvent::Ended { reason }])
+            }
+            SessionCommand::Expire { at } => {
+                if !self.started {
+                    return Err(SessionError::NotFound);
+                }
+                if self.ended.is_some() || self.is_valid_at(at) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![SessionEvent::Ended {
+                    reason: EndReason::Expired,
+                }])
             }
         }
     }
@@ -352,6 +369,33 @@ mod tests {
         ])
         .when(SessionCommand::Renew { at: t(1), policy })
         .then_expect_error(SessionError::Ended);
+    }
+
+    #[test]
+    fn expire_ends_only_a_session_that_is_no_longer_valid() {
+        let expired = SessionEvent::Ended {
+            reason: EndReason::Expired,
+        };
+        // Started at t(0): valid for 7 days idle.
+        given::<Session>(vec![started()])
+            .when(SessionCommand::Expire { at: t(6 * 24) })
+            .then_expect_events(vec![]);
+        given::<Session>(vec![started()])
+            .when(SessionCommand::Expire { at: t(7 * 24) })
+            .then_expect_events(vec![expired.clone()]);
+        // A renewal the sweep did not see wins.
+        let renewed = SessionEvent::Renewed {
+            expires_at: t(11 * 24),
+        };
+        given::<Session>(vec![started(), renewed])
+            .when(SessionCommand::Expire { at: t(8 * 24) })
+            .then_expect_events(vec![]);
+        given::<Session>(vec![started(), expired])
+            .when(SessionCommand::Expire { at: t(8 * 24) })
+            .then_expect_events(vec![]);
+        given_no_previous_events::<Session>()
+            .when(SessionCommand::Expire { at: t(0) })
+            .then_expect_error(SessionError::NotFound);
     }
 
     #[test]
