@@ -55,6 +55,17 @@ pub(crate) fn retry_after(response: &reqwest::Response) -> u64 {
         .unwrap()
 }
 
+/// `GET path` with `token` as the bearer, its JSON body.
+async fn get_as(app: &TestApp, path: &str, token: &str) -> Value {
+    bearer(app, Method::GET, path, token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn me_status(app: &TestApp, token: &str) -> StatusCode {
     bearer(app, Method::GET, "/auth/me", token)
         .send()
@@ -84,13 +95,7 @@ async fn spawn_app_with_clock() -> (TestApp, Arc<ManualClock>) {
 
 /// The expiry of the caller's session as `GET /auth/me` reports it.
 async fn session_expiry(app: &TestApp, token: &str) -> chrono::DateTime<chrono::Utc> {
-    let me: Value = bearer(app, Method::GET, "/auth/me", token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = get_as(app, "/auth/me", token).await;
     me["session"]["expires_at"]
         .as_str()
         .unwrap()
@@ -128,13 +133,7 @@ async fn register_login_me_sessions_logout_flows() {
     assert!(cookie.contains(&first));
 
     // Usable at once, by bearer and by cookie.
-    let me: Value = bearer(&app, Method::GET, "/auth/me", &first)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = get_as(&app, "/auth/me", &first).await;
     assert_eq!(me["user"]["name"], "Ada");
     let by_cookie = app
         .http
@@ -152,13 +151,7 @@ async fn register_login_me_sessions_logout_flows() {
         .await
         .unwrap();
     let second = second["token"].as_str().unwrap().to_owned();
-    let sessions: Value = bearer(&app, Method::GET, "/auth/sessions", &first)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sessions: Value = get_as(&app, "/auth/sessions", &first).await;
     let items = sessions["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
     assert_eq!(items.iter().filter(|s| s["current"] == true).count(), 1);
@@ -322,13 +315,7 @@ async fn sessions_that_expire_unused_are_ended_by_the_sweep() {
     let session_of = |token: String| {
         let app = &app;
         async move {
-            let me: Value = bearer(app, Method::GET, "/auth/me", &token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let me: Value = get_as(app, "/auth/me", &token).await;
             me["session"]["id"].as_str().unwrap().to_owned()
         }
     };
@@ -590,13 +577,7 @@ async fn sessions_expire_when_idle_and_absolutely_and_slide_when_used() {
     }
     assert_eq!(renewals().await, 1);
     // The device list shows when the session was last used (written at most once a minute).
-    let list: Value = bearer(&app, Method::GET, "/auth/sessions", &used)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get_as(&app, "/auth/sessions", &used).await;
     let item = &list["items"][0];
     let at = |field: &str| -> chrono::DateTime<chrono::Utc> {
         item[field].as_str().unwrap().parse().unwrap()
@@ -1059,13 +1040,7 @@ async fn a_client_behind_the_proxy_cannot_choose_its_ip() {
         .as_str()
         .unwrap()
         .to_owned();
-    let sessions: Value = bearer(&app, Method::GET, "/auth/sessions", &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sessions: Value = get_as(&app, "/auth/sessions", &token).await;
     assert_eq!(sessions["items"][0]["ip"], "203.0.113.9", "{sessions}");
 }
 
@@ -1084,13 +1059,7 @@ async fn the_caller_changes_its_name() {
     let renamed: Value = renamed.json().await.unwrap();
     assert_eq!(renamed["user"]["name"], "Ada King");
     // The very next requests see it: the caller's own and an admin's view of the account.
-    let me: Value = bearer(&app, Method::GET, "/auth/me", &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = get_as(&app, "/auth/me", &token).await;
     assert_eq!(me["user"]["name"], "Ada King");
     let read_model: String = sqlx::query_scalar("SELECT name FROM users WHERE id = $1::uuid")
         .bind(id)
