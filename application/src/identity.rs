@@ -128,6 +128,12 @@ impl Account {
 /// [`CommandRunner::load_found`]: its reservation, written in the registration's append.
 const USER_OF_EMAIL: &str = "SELECT user_id::text FROM email_reservations WHERE email = $2";
 
+/// The same for the account that asked for the reset whose token hash is `$2`, from the log
+/// (partial index `events_reset_token_hash`).
+const USER_OF_RESET_TOKEN: &str = "SELECT aggregate_id FROM events \
+     WHERE event_type = 'user.password_reset_requested' AND payload ->> 'token_hash' = $2 \
+     LIMIT 1";
+
 /// An authenticated caller, as resolved from a session token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -1100,23 +1106,20 @@ impl Identity {
         }
         let token_hash = tokens::hash_token(token);
         // From the log (index `events_reset_token_hash`), not the `password_reset_tokens`
-        // read model: a link clicked at once must work before the projection has it. Which
-        // request of the account is still pending and unexpired, the aggregate decides.
-        let user_id: Option<String> = sqlx::query_scalar(
-            "SELECT aggregate_id FROM events \
-             WHERE event_type = 'user.password_reset_requested' AND payload ->> 'token_hash' = $1",
-        )
-        .bind(&token_hash.0)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(StoreError::from)?;
-        let Some(user_id) = user_id.and_then(|id| Uuid::parse_str(&id).ok()) else {
+        // read model: a link clicked at once must work before the projection has it. The
+        // lookup and the account's events in one round trip; a used, superseded or expired
+        // token is refused before it costs a hash (the command checks again as it appends).
+        let Some(found) = self
+            .users
+            .load_found(USER_OF_RESET_TOKEN, &token_hash.0)
+            .await?
+        else {
             return Err(IdentityError::InvalidResetToken);
         };
-        // A used, superseded or expired token is refused before it costs a hash (the log
-        // still finds it); the command checks again when it appends.
-        let (user, _) = self.users.load(user_id).await?;
-        user.pending_reset_for(&token_hash, self.clock.now())
+        let user_id = found.id;
+        found
+            .state
+            .pending_reset_for(&token_hash, self.clock.now())
             .map_err(|e| IdentityError::from(CommandError::Rejected(e)))?;
         let password_hash = self
             .hasher
