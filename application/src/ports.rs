@@ -1,11 +1,9 @@
 //! Ports: what the application needs from the outside world, implemented in infrastructure or
 //! projections.
 
-/// Told after every successful append (with the stream's aggregate type), so that the log
-/// subscribers that handle it wake up at once instead of waiting for their next poll.
-pub trait AppendListener: Send + Sync + 'static {
-    fn appended(&self, aggregate_type: &'static str);
-}
+/// Told after every successful append; defined by the read side, whose `LogSignal` wakes the
+/// subscribers of the appended type.
+pub use projections::signal::AppendListener;
 
 /// An [`AppendListener`] that does nothing (tools and tests that have no subscribers).
 #[derive(Debug, Default, Clone, Copy)]

@@ -55,7 +55,7 @@ impl ServiceAccounts {
 
     /// The prefix of the identity channel's notifications about a service account
     /// (`service_account:<id>`, sent by the `identity` projection).
-    pub const NOTIFICATION_PREFIX: &'static str = "service_account:";
+    pub const NOTIFICATION_PREFIX: &'static str = projections::identity::SERVICE_ACCOUNT_PREFIX;
 
     /// Applies the `<id>` of a `service_account:<id>` notification: evicts that account
     /// (everything, if the id does not parse).

@@ -29,8 +29,9 @@ use uuid::Uuid;
 
 use crate::identity::Principal;
 
-/// The notification channel of identity changes; payloads `user:<id>` or `session:<id>`.
-pub const CHANNEL: &str = "rapt_identity_changed";
+/// The notification channel of identity changes (payloads `user:<id>` or `session:<id>`),
+/// on which the `identity` projection announces them.
+pub use projections::identity::CHANNEL;
 
 /// The longest an entry is trusted without a database read.
 pub const MAX_AGE: Duration = Duration::from_secs(60);

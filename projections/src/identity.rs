@@ -17,6 +17,14 @@ use crate::runner::Projection;
 /// The subscriber name of this projection.
 pub const NAME: &str = "identity";
 
+/// The notification channel on which this projection announces every change of a user, a
+/// session or a service account as its batch commits: payloads `user:<id>`, `session:<id>`
+/// and `service_account:<id>`. Every process's session and service-account caches evict on it.
+pub const CHANNEL: &str = "rapt_identity_changed";
+
+/// The prefix of [`CHANNEL`]'s payloads about a service account (`service_account:<id>`).
+pub const SERVICE_ACCOUNT_PREFIX: &str = "service_account:";
+
 pub struct IdentityProjection;
 
 #[async_trait]
@@ -72,7 +80,7 @@ impl Projection for IdentityProjection {
         };
         // Every process's session cache evicts on this when the batch commits.
         sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(application::session_cache::CHANNEL)
+            .bind(CHANNEL)
             .bind(changed)
             .execute(conn)
             .await?;
@@ -232,11 +240,8 @@ async fn apply_service_account(
     // A rotated or revoked secret: every process's service-account cache evicts the account
     // when this batch commits.
     sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(application::session_cache::CHANNEL)
-        .bind(format!(
-            "{}{id}",
-            application::service_accounts::ServiceAccounts::NOTIFICATION_PREFIX
-        ))
+        .bind(CHANNEL)
+        .bind(format!("{SERVICE_ACCOUNT_PREFIX}{id}"))
         .execute(&mut *conn)
         .await?;
     Ok(())

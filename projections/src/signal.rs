@@ -22,11 +22,17 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use application::ports::AppendListener;
 use sqlx::postgres::{PgConnectOptions, PgListener};
 use sqlx::{Connection as _, PgConnection, PgPool};
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
+
+/// Told after every successful append (with the stream's aggregate type), so that the log
+/// subscribers that handle it wake up at once instead of waiting for their next poll. The
+/// write side (`application`'s command runner) calls it; [`LogSignal`] is the implementation.
+pub trait AppendListener: Send + Sync + 'static {
+    fn appended(&self, aggregate_type: &'static str);
+}
 
 /// The PostgreSQL notification channel.
 pub const CHANNEL: &str = "rapt_log";
