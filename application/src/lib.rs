@@ -3,8 +3,6 @@
 
 pub mod assessments;
 pub mod classes;
-pub mod command;
-pub mod es;
 pub mod external;
 pub mod groups;
 pub mod identity;
@@ -13,7 +11,8 @@ pub mod notifications;
 pub mod ports;
 pub mod service_accounts;
 pub mod session_cache;
+pub mod store;
 pub mod tokens;
 pub mod tools;
 
-pub use command::{Appended, CommandContext, CommandError, CommandRunner, StoreError};
+pub use store::{Appended, CommandContext, CommandError, CommandRunner, StoreError};
