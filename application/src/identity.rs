@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::ports::{AppendListener, Clock, Mailer, OutgoingEmail, PasswordHasher};
 use crate::session_cache::{CachedSession, SessionCache};
+use crate::store::lookups;
 use crate::tokens::{self, hashes_equal};
 use crate::{Appended, CommandContext, CommandError, CommandRunner, StoreError};
 
@@ -123,16 +124,6 @@ impl Account {
         }
     }
 }
-
-/// The scalar subquery that finds the account of an email (bound as `$2`) for
-/// [`CommandRunner::load_found`]: its reservation, written in the registration's append.
-const USER_OF_EMAIL: &str = "SELECT user_id::text FROM email_reservations WHERE email = $2";
-
-/// The same for the account that asked for the reset whose token hash is `$2`, from the log
-/// (partial index `events_reset_token_hash`).
-const USER_OF_RESET_TOKEN: &str = "SELECT aggregate_id FROM events \
-     WHERE event_type = 'user.password_reset_requested' AND payload ->> 'token_hash' = $2 \
-     LIMIT 1";
 
 /// An authenticated caller, as resolved from a session token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -278,12 +269,7 @@ impl Identity {
 
     /// The account id registered for `email`, from the reservation written with the events.
     pub async fn user_id_for(&self, email: &Email) -> Result<Option<UserId>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT user_id FROM email_reservations WHERE email = $1")
-                .bind(email.as_str())
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        Ok(lookups::user_of_email(&self.pool, email).await?)
     }
 
     /// Creates an account and signs it in.
@@ -414,12 +400,14 @@ impl Identity {
         password: &Password,
         device: Device,
     ) -> Result<(StartedSession, Account), IdentityError> {
-        // The reservation and the account's events in one round trip.
-        let Some(found) = self.users.load_found(USER_OF_EMAIL, email.as_str()).await? else {
+        let Some((user_id, created_at)) = lookups::account_of_email(&self.pool, email)
+            .await
+            .map_err(StoreError::from)?
+        else {
             self.count_unknown_email_failure(email, password).await?;
             return Err(IdentityError::InvalidCredentials);
         };
-        let (user_id, user) = (found.id, found.state);
+        let (user, _) = self.users.load(user_id).await?;
         let now = self.clock.now();
         refuse_until(user.login_throttled_until(), now)?;
         let matches = match &user.password_hash {
@@ -455,7 +443,7 @@ impl Identity {
             }
         }
         let session = self.start_session(context, user_id, device).await?;
-        Ok((session, Account::of(user_id, &user, found.created_at)))
+        Ok((session, Account::of(user_id, &user, created_at)))
     }
 
     /// A login for an email without an account, refused as an account's wrong password
@@ -1105,21 +1093,17 @@ impl Identity {
             return Err(IdentityError::InvalidResetToken);
         }
         let token_hash = tokens::hash_token(token);
-        // From the log (index `events_reset_token_hash`), not the `password_reset_tokens`
-        // read model: a link clicked at once must work before the projection has it. The
-        // lookup and the account's events in one round trip; a used, superseded or expired
-        // token is refused before it costs a hash (the command checks again as it appends).
-        let Some(found) = self
-            .users
-            .load_found(USER_OF_RESET_TOKEN, &token_hash.0)
-            .await?
+        // From the log, not the read model (see `user_of_reset_token`). A used, superseded
+        // or expired token is refused before it costs a hash (the log still finds it); the
+        // command checks again as it appends.
+        let Some(user_id) = lookups::user_of_reset_token(&self.pool, &token_hash)
+            .await
+            .map_err(StoreError::from)?
         else {
             return Err(IdentityError::InvalidResetToken);
         };
-        let user_id = found.id;
-        found
-            .state
-            .pending_reset_for(&token_hash, self.clock.now())
+        let (user, _) = self.users.load(user_id).await?;
+        user.pending_reset_for(&token_hash, self.clock.now())
             .map_err(|e| IdentityError::from(CommandError::Rejected(e)))?;
         let password_hash = self
             .hasher

@@ -6,10 +6,13 @@
 //! - [`cqrs`]: the adapter that makes each domain aggregate a cqrs-es aggregate.
 //! - [`error`]: why a command did not take effect ([`CommandError`]), with storage failures
 //!   ([`StoreError`]) kept apart from rejections.
+//! - [`lookups`]: which stream a login or a password reset is about, found before it is
+//!   loaded.
 
 pub mod cqrs;
 pub mod error;
+pub mod lookups;
 pub mod runner;
 
 pub use error::{is_unavailable, CommandError, StoreError};
-pub use runner::{Appended, CommandContext, CommandRunner, Found};
+pub use runner::{Appended, CommandContext, CommandRunner};

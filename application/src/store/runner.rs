@@ -5,14 +5,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::EventStore;
 use domain::DomainEvent;
-use postgres_es::PostgresEventRepository;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::cqrs::Stream;
+use super::cqrs::StreamLoader;
 use super::error::{CommandError, StoreError};
 use crate::ports::AppendListener;
 
@@ -49,27 +46,18 @@ pub struct Appended {
     pub recorded_at: Option<DateTime<Utc>>,
 }
 
-/// A stream found by [`CommandRunner::load_found`].
-#[derive(Debug, Clone)]
-pub struct Found<A> {
-    pub id: Uuid,
-    pub state: A,
-    /// When the stream's first event was recorded.
-    pub created_at: DateTime<Utc>,
-}
-
 /// Runs commands for one aggregate type.
 ///
-/// Loading goes through postgres-es (its repository reads the stream); deciding is the domain
-/// aggregate's `handle`; appending is one `INSERT … SELECT FROM UNNEST … RETURNING position`
-/// in its own implicit transaction, instead of cqrs-es's `commit` (`BEGIN`, one `INSERT` per
-/// event, `COMMIT`): one round trip instead of three or more, atomic all the same, and it
-/// returns the global positions, which cqrs-es does not (before, a fourth round trip read
-/// them back). Same table, same columns, same optimistic concurrency: the primary key
-/// `(aggregate_type, aggregate_id, sequence)` refuses a second writer of the same sequence
-/// (ADR 0007).
+/// Every load goes through postgres-es ([`StreamLoader`]); deciding is the domain
+/// aggregate's `handle`; every append is ours: one `INSERT … SELECT FROM UNNEST … RETURNING
+/// position` in its own implicit transaction, instead of cqrs-es's `commit` (`BEGIN`, one
+/// `INSERT` per event, `COMMIT`): one round trip instead of three or more, atomic all the
+/// same, and it returns the global positions, which cqrs-es does not (ADR 0007). Same table,
+/// same columns, same optimistic concurrency: the primary key
+/// `(aggregate_type, aggregate_id, sequence)` refuses a second writer of the same sequence.
+/// Which library does what: ADR 0009.
 pub struct CommandRunner<A: domain::Aggregate> {
-    store: PersistedEventStore<PostgresEventRepository, Stream<A>>,
+    loader: StreamLoader<A>,
     pool: PgPool,
     listener: Arc<dyn AppendListener>,
 }
@@ -86,12 +74,8 @@ const APPEND: &str = "INSERT INTO events \
 
 impl<A: domain::Aggregate> CommandRunner<A> {
     pub fn new(pool: PgPool, listener: Arc<dyn AppendListener>) -> Self {
-        // No cqrs-es queries: read models are checkpointed log subscribers (see projections),
-        // because cqrs-es dispatches queries outside the transaction and may lose updates.
-        let store =
-            PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone()));
         Self {
-            store,
+            loader: StreamLoader::new(pool.clone()),
             pool,
             listener,
         }
@@ -225,51 +209,9 @@ impl<A: domain::Aggregate> CommandRunner<A> {
         ))
     }
 
-    /// The stream whose id the scalar subquery `id_of` picks from `key` (bound as `$2`),
-    /// looked up and loaded in one round trip: for a login, the email's reservation and the
-    /// account's events together. `None` when the lookup finds no stream.
-    ///
-    /// Reads the rows postgres-es's load reads and decodes the payloads as it does (the
-    /// stored JSON is the domain event's; no upcasters are configured), and also gives when
-    /// the stream began, which postgres-es does not.
-    pub async fn load_found(&self, id_of: &str, key: &str) -> Result<Option<Found<A>>, StoreError> {
-        let sql = format!(
-            "SELECT aggregate_id, payload, recorded_at FROM events \
-             WHERE aggregate_type = $1 AND aggregate_id = ({id_of}) ORDER BY sequence"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(A::TYPE)
-            .bind(key)
-            .fetch_all(&self.pool)
-            .await?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        let id: String = first.try_get(0)?;
-        let id = Uuid::parse_str(&id).map_err(|e| StoreError::Internal(Box::new(e)))?;
-        let created_at: DateTime<Utc> = first.try_get(2)?;
-        let mut state = A::default();
-        for row in &rows {
-            let event: sqlx::types::Json<A::Event> = row.try_get(1)?;
-            state.apply(event.0);
-        }
-        Ok(Some(Found {
-            id,
-            state,
-            created_at,
-        }))
-    }
-
     /// The aggregate's current state from the write side (its events), and its version (the
     /// number of events). Version 0 means the stream does not exist.
     pub async fn load(&self, id: Uuid) -> Result<(A, usize), StoreError> {
-        let envelopes = self.store.load_events(&id.to_string()).await.map_err(|e| {
-            match CommandError::<A::Error>::from(e) {
-                CommandError::Store(store) => store,
-                other => StoreError::Internal(other.to_string().into()),
-            }
-        })?;
-        let version = envelopes.len();
-        Ok((A::fold(envelopes.into_iter().map(|e| e.payload.0)), version))
+        self.loader.load(id).await
     }
 }
