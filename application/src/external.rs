@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use domain::user::{DisplayName, Email, User, UserCommand, UserError, UserId};
-use sqlx::{PgPool, Row};
-use uuid::Uuid;
+use sqlx::PgPool;
 
 use crate::identity::{Device, Identity, IdentityError, StartedSession};
 use crate::ports::{AppendListener, OidcFailure, OidcProvider};
+use crate::store::lookups;
+use crate::store::oidc_flows::{self, NewFlow};
 use crate::tokens;
 use crate::{CommandContext, CommandError, CommandRunner, StoreError};
 
@@ -149,24 +150,21 @@ impl ExternalSignIn {
             Purpose::Login => ("login", None),
             Purpose::Link(user) => ("link", Some(user)),
         };
-        sqlx::query("DELETE FROM oidc_flows WHERE created_at < now() - interval '10 minutes'")
-            .execute(&self.pool)
+        oidc_flows::delete_stale(&self.pool)
             .await
             .map_err(StoreError::from)?;
-        sqlx::query(
-            "INSERT INTO oidc_flows (state_hash, browser_hash, provider, purpose, user_id, \
-                                     pkce_verifier, nonce) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(tokens::hash_token(&start.state).0)
-        .bind(binding_hash.0)
-        .bind(provider.name())
-        .bind(kind)
-        .bind(user_id)
-        .bind(&start.pkce_verifier)
-        .bind(&start.nonce)
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::from)?;
+        let flow = NewFlow {
+            state_hash: &tokens::hash_token(&start.state).0,
+            browser_hash: &binding_hash.0,
+            provider: provider.name(),
+            purpose: kind,
+            user_id,
+            pkce_verifier: &start.pkce_verifier,
+            nonce: &start.nonce,
+        };
+        oidc_flows::insert(&self.pool, &flow)
+            .await
+            .map_err(StoreError::from)?;
         Ok(Started {
             redirect_url: start.url,
             browser_binding: binding,
@@ -188,41 +186,26 @@ impl ExternalSignIn {
         let state = state
             .filter(|s| !s.is_empty())
             .ok_or(ExternalError::MissingState)?;
-        let row = sqlx::query(
-            "DELETE FROM oidc_flows WHERE state_hash = $1 AND provider = $2 \
-             RETURNING browser_hash, purpose, user_id, pkce_verifier, nonce, \
-                       created_at > now() - interval '10 minutes' AS fresh",
-        )
-        .bind(tokens::hash_token(state).0)
-        .bind(provider.name())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(StoreError::from)?
-        .ok_or(ExternalError::UnknownState)?;
-        let fresh: bool = row.try_get("fresh").map_err(StoreError::from)?;
-        if !fresh {
+        let flow = oidc_flows::take(&self.pool, &tokens::hash_token(state).0, provider.name())
+            .await
+            .map_err(StoreError::from)?
+            .ok_or(ExternalError::UnknownState)?;
+        if !flow.fresh {
             return Err(ExternalError::UnknownState);
         }
-        let expected =
-            domain::user::TokenHash(row.try_get("browser_hash").map_err(StoreError::from)?);
+        let expected = domain::user::TokenHash(flow.browser_hash);
         let presented = browser_binding.map(tokens::hash_token);
         if !presented.is_some_and(|p| tokens::hashes_equal(&p, &expected)) {
             return Err(ExternalError::StateMismatch);
         }
-        let purpose: String = row.try_get("purpose").map_err(StoreError::from)?;
-        let user_id: Option<Uuid> = row.try_get("user_id").map_err(StoreError::from)?;
-        let pkce: String = row.try_get("pkce_verifier").map_err(StoreError::from)?;
-        let nonce: String = row.try_get("nonce").map_err(StoreError::from)?;
+        let (purpose, user_id) = (flow.purpose, flow.user_id);
 
-        let external = provider.finish(code, &pkce, &nonce).await?;
-        let linked: Option<UserId> = sqlx::query_scalar(
-            "SELECT user_id FROM identity_links WHERE provider = $1 AND subject = $2",
-        )
-        .bind(provider.name())
-        .bind(&external.subject)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(StoreError::from)?;
+        let external = provider
+            .finish(code, &flow.pkce_verifier, &flow.nonce)
+            .await?;
+        let linked = lookups::user_of_identity(&self.pool, provider.name(), &external.subject)
+            .await
+            .map_err(StoreError::from)?;
 
         if purpose == "link" {
             let user_id = user_id.ok_or(ExternalError::UnknownState)?;
@@ -325,21 +308,14 @@ impl ExternalSignIn {
 
     /// The providers linked to an account.
     pub async fn links(&self, user_id: UserId) -> Result<Vec<Link>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT provider, linked_at FROM identity_links WHERE user_id = $1 ORDER BY provider",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Link {
-                    provider: r.try_get("provider")?,
-                    linked_at: r.try_get("linked_at")?,
-                })
+        Ok(lookups::links_of(&self.pool, user_id)
+            .await?
+            .into_iter()
+            .map(|(provider, linked_at)| Link {
+                provider,
+                linked_at,
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+            .collect())
     }
 
     /// Unlinks a provider, unless that would leave no way to sign in.

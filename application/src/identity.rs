@@ -9,13 +9,14 @@ use domain::user::{
     login_throttled_until, DisplayName, Email, Password, ResetEmailOutcome, TokenHash, User,
     UserCommand, UserError, UserId,
 };
+use projections::identity as read;
 use sha2::{Digest, Sha256};
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::ports::{AppendListener, Clock, Mailer, OutgoingEmail, PasswordHasher};
 use crate::session_cache::{CachedSession, SessionCache};
-use crate::store::lookups;
+use crate::store::{login_failures, lookups};
 use crate::tokens::{self, hashes_equal};
 use crate::{Appended, CommandContext, CommandError, CommandRunner, StoreError};
 
@@ -457,30 +458,17 @@ impl Identity {
     ) -> Result<(), IdentityError> {
         let key = Sha256::digest(email.as_str().as_bytes()).to_vec();
         let now = self.clock.now();
-        let failures: Option<(i32, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT failures, last_failed_at FROM unknown_email_login_failures \
-             WHERE email_sha256 = $1",
-        )
-        .bind(&key)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(StoreError::from)?;
+        let failures = login_failures::failures_of(&self.pool, &key)
+            .await
+            .map_err(StoreError::from)?;
         if let Some((failures, at)) = failures {
             let failures = u32::try_from(failures).unwrap_or(0);
             refuse_until(login_throttled_until(failures, Some(at)), now)?;
         }
         self.hasher.verify_dummy(password).await;
-        sqlx::query(
-            "INSERT INTO unknown_email_login_failures (email_sha256, failures, last_failed_at) \
-             VALUES ($1, 1, $2) ON CONFLICT (email_sha256) DO UPDATE SET \
-             failures = LEAST(unknown_email_login_failures.failures, 2147483646) + 1, \
-             last_failed_at = EXCLUDED.last_failed_at",
-        )
-        .bind(&key)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(StoreError::from)?;
+        login_failures::record_failure(&self.pool, &key, now)
+            .await
+            .map_err(StoreError::from)?;
         Ok(())
     }
 
@@ -609,33 +597,18 @@ impl Identity {
             }
         }
         let generation = self.cache.generation();
-        let row = sqlx::query(
-            "SELECT s.id, s.user_id, s.token_hash, s.expires_at, s.absolute_expires_at, \
-                    u.email, u.name, u.disabled, u.system_admin, u.auditor, \
-                    u.created_at AS user_created_at, \
-                    (SELECT position FROM subscriber_checkpoints WHERE name = 'identity') \
-                        AS read_checkpoint \
-             FROM auth_sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = $1",
-        )
-        .bind(&hash.0)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else {
+        let Some(row) = read::live_session_by_token_hash(&self.pool, &hash.0).await? else {
             return self.authenticate_from_log(&hash, now, context).await;
         };
-        let stored = TokenHash(row.try_get("token_hash")?);
-        if !hashes_equal(&stored, &hash) {
+        if !hashes_equal(&TokenHash(row.token_hash), &hash) {
             return Ok(None);
         }
-        let session_id: SessionId = row.try_get("id")?;
-        let expires_at: DateTime<Utc> = row.try_get("expires_at")?;
-        let absolute: DateTime<Utc> = row.try_get("absolute_expires_at")?;
-        let disabled: bool = row.try_get("disabled")?;
-        if disabled {
+        let session_id: SessionId = row.id;
+        let absolute = row.absolute_expires_at;
+        if row.disabled {
             return Ok(None);
         }
-        let mut expires_at = expires_at;
+        let mut expires_at = row.expires_at;
         if now >= expires_at || now >= absolute {
             // The read model may lag a renewal made a moment ago: the write side decides.
             let (session, _) = self.sessions.load(session_id).await?;
@@ -651,19 +624,18 @@ impl Identity {
             return Ok(None);
         };
         let principal = Principal {
-            user_id: row.try_get("user_id")?,
+            user_id: row.user_id,
             session_id,
-            email: row.try_get("email")?,
-            name: row.try_get("name")?,
-            system_admin: row.try_get("system_admin")?,
-            auditor: row.try_get("auditor")?,
-            created_at: row.try_get("user_created_at")?,
+            email: row.email,
+            name: row.name,
+            system_admin: row.system_admin,
+            auditor: row.auditor,
+            created_at: row.user_created_at,
             session_expires_at,
         };
-        let read_checkpoint: Option<i64> = row.try_get("read_checkpoint")?;
         self.cache.insert(
             generation,
-            read_checkpoint.unwrap_or(0),
+            row.read_checkpoint.unwrap_or(0),
             hash.0,
             CachedSession {
                 principal: principal.clone(),
@@ -696,19 +668,10 @@ impl Identity {
         // the projection applies their end, and must not be read again. Every session
         // expires after 1970, so the epoch starts the first page.
         let (after_expiry, after_id) = after.unwrap_or((DateTime::UNIX_EPOCH, Uuid::nil()));
-        let page: Vec<SweepCursor> = sqlx::query_as(
-            "SELECT least(expires_at, absolute_expires_at), id FROM auth_sessions \
-             WHERE least(expires_at, absolute_expires_at) <= $1 \
-               AND (least(expires_at, absolute_expires_at), id) > ($2, $3) \
-             ORDER BY least(expires_at, absolute_expires_at), id LIMIT $4",
-        )
-        .bind(now)
-        .bind(after_expiry)
-        .bind(after_id)
-        .bind(batch)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::from)?;
+        let page: Vec<SweepCursor> =
+            read::expired_session_page(&self.pool, now, (after_expiry, after_id), batch)
+                .await
+                .map_err(StoreError::from)?;
         let mut ended = 0;
         for (_, session_id) in &page {
             let expire = SessionCommand::Expire { at: now };
@@ -793,23 +756,13 @@ impl Identity {
         now: DateTime<Utc>,
         context: &CommandContext,
     ) -> Result<Option<Principal>, StoreError> {
-        let row = sqlx::query(
-            "SELECT s.aggregate_id AS session_id, s.payload ->> 'token_hash' AS token_hash, \
-                    u.recorded_at AS user_created_at \
-             FROM events s \
-             JOIN events u ON u.aggregate_type = 'user' \
-                          AND u.aggregate_id = s.payload ->> 'user_id' AND u.sequence = 1 \
-             WHERE s.event_type = 'auth.session_started' AND s.payload ->> 'token_hash' = $1",
-        )
-        .bind(&hash.0)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        if !hashes_equal(&TokenHash(row.try_get("token_hash")?), hash) {
+        let Some(start) = lookups::session_start_by_token_hash(&self.pool, hash).await? else {
+            return Ok(None);
+        };
+        if !hashes_equal(&start.token_hash, hash) {
             return Ok(None);
         }
-        let session_id: String = row.try_get("session_id")?;
-        let Ok(session_id) = session_id.parse::<SessionId>() else {
+        let Ok(session_id) = start.session_id.parse::<SessionId>() else {
             return Ok(None);
         };
         let (session, _) = self.sessions.load(session_id).await?;
@@ -845,7 +798,7 @@ impl Identity {
             name: name.as_str().to_owned(),
             system_admin: user.system_admin,
             auditor: user.auditor,
-            created_at: row.try_get("user_created_at")?,
+            created_at: start.user_created_at,
             session_expires_at: expires_at,
         }))
     }
@@ -868,15 +821,7 @@ impl Identity {
             }
         };
         if due {
-            sqlx::query(
-                "INSERT INTO auth_session_activity (session_id, last_seen_at) VALUES ($1, $2) \
-                 ON CONFLICT (session_id) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at \
-                 WHERE auth_session_activity.last_seen_at < EXCLUDED.last_seen_at - interval '1 minute'",
-            )
-            .bind(session_id)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+            read::record_session_use(&self.pool, session_id, now).await?;
         }
         Ok(())
     }
@@ -917,21 +862,11 @@ impl Identity {
         keep: Option<SessionId>,
         reason: EndReason,
     ) -> Result<Option<i64>, IdentityError> {
-        // The live sessions of the read model, and those started after the point the read
-        // model has reached (a login answers before the projection has its session), read in
-        // one snapshot so that nothing falls between the two.
-        let ids: Vec<SessionId> = sqlx::query_scalar(
-            "SELECT id FROM auth_sessions WHERE user_id = $1 \
-             UNION \
-             SELECT aggregate_id::uuid FROM events \
-             WHERE position > (SELECT coalesce(max(position), 0) FROM subscriber_checkpoints \
-                               WHERE name = 'identity') \
-               AND event_type = 'auth.session_started' AND payload ->> 'user_id' = $1::text",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::from)?;
+        // Those of the read model and those it has not applied yet (a login answers before
+        // the projection has its session).
+        let ids: Vec<SessionId> = read::live_session_ids_of(&self.pool, user_id)
+            .await
+            .map_err(StoreError::from)?;
         let mut position = None;
         for id in ids.into_iter().filter(|id| Some(*id) != keep) {
             match self.end_session(context, id, reason).await {

@@ -7,7 +7,8 @@ use domain::service_account::{
     ServiceAccount, ServiceAccountCommand, ServiceAccountError, ServiceAccountId,
 };
 use domain::user::TokenHash;
-use sqlx::{PgPool, Row};
+use projections::identity as read;
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::ports::AppendListener;
@@ -153,29 +154,20 @@ impl ServiceAccounts {
             return Ok(Some(principal));
         }
         let generation = self.cache.generation();
-        let row = sqlx::query(
-            "SELECT id, name, group_ids, secret_hash, \
-                    (SELECT position FROM subscriber_checkpoints WHERE name = 'identity') \
-                        AS read_checkpoint \
-             FROM service_accounts WHERE secret_hash = $1 AND NOT revoked",
-        )
-        .bind(&hash.0)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let stored = TokenHash(row.try_get("secret_hash")?);
-        if !tokens::hashes_equal(&stored, &hash) {
+        let Some(row) = read::service_account_by_secret_hash(&self.pool, &hash.0).await? else {
+            return Ok(None);
+        };
+        if !tokens::hashes_equal(&TokenHash(row.secret_hash), &hash) {
             return Ok(None);
         }
         let principal = ServicePrincipal {
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-            group_ids: row.try_get("group_ids")?,
+            id: row.id,
+            name: row.name,
+            group_ids: row.group_ids,
         };
-        let read_checkpoint: Option<i64> = row.try_get("read_checkpoint")?;
         self.cache.insert(
             generation,
-            read_checkpoint.unwrap_or(0),
+            row.read_checkpoint.unwrap_or(0),
             hash.0,
             principal.clone(),
         );

@@ -1,4 +1,13 @@
-//! The `identity` read models: `users`, `auth_sessions`, `password_reset_tokens`.
+//! The `identity` read models and every query on them.
+//!
+//! This module owns the tables `users`, `auth_sessions` (live sign-in sessions: a row is
+//! deleted when its session ends), `password_reset_tokens` and `service_accounts`: the
+//! projection below writes them, and the named queries at the end are the only reads (the
+//! use cases in `application` call them instead of sending SQL of their own; the member
+//! lists of `directory` join `users`). It also owns `auth_session_activity`, operational data
+//! rather than a projection: when each session was last used, written on the request path by
+//! [`record_session_use`], read with the session list, and neither rebuilt nor cleared by
+//! `replay`.
 
 use anyhow::{bail, Context as _};
 use async_trait::async_trait;
@@ -334,9 +343,9 @@ pub async fn get_user<'e>(
     .await
 }
 
-/// A live session of the read model, with its last use.
+/// A live sign-in session of the read model, with its last use.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionRow {
+pub struct AuthSessionRow {
     pub id: Uuid,
     pub created_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
@@ -346,7 +355,7 @@ pub struct SessionRow {
     pub user_agent: Option<String>,
 }
 
-impl<'r> FromRow<'r, PgRow> for SessionRow {
+impl<'r> FromRow<'r, PgRow> for AuthSessionRow {
     fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
         Ok(Self {
             id: row.try_get("id")?,
@@ -365,7 +374,7 @@ pub async fn sessions_of<'e>(
     executor: impl PgExecutor<'e>,
     user_id: Uuid,
     now: DateTime<Utc>,
-) -> sqlx::Result<Vec<SessionRow>> {
+) -> sqlx::Result<Vec<AuthSessionRow>> {
     sqlx::query_as(
         "SELECT s.id, s.created_at, coalesce(a.last_seen_at, s.created_at) AS last_seen_at, \
                 s.expires_at, s.absolute_expires_at, s.ip, s.user_agent \
@@ -376,5 +385,165 @@ pub async fn sessions_of<'e>(
     .bind(user_id)
     .bind(now)
     .fetch_all(executor)
+    .await
+}
+
+/// The session a token hash names, with its account, as the read model has them, and how far
+/// the projection had got when they were read (`None` before its first batch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSessionRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub token_hash: String,
+    pub expires_at: DateTime<Utc>,
+    pub absolute_expires_at: DateTime<Utc>,
+    pub email: String,
+    pub name: String,
+    pub disabled: bool,
+    pub system_admin: bool,
+    pub auditor: bool,
+    /// When the account was created.
+    pub user_created_at: DateTime<Utc>,
+    pub read_checkpoint: Option<i64>,
+}
+
+impl<'r> FromRow<'r, PgRow> for LiveSessionRow {
+    fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            user_id: row.try_get("user_id")?,
+            token_hash: row.try_get("token_hash")?,
+            expires_at: row.try_get("expires_at")?,
+            absolute_expires_at: row.try_get("absolute_expires_at")?,
+            email: row.try_get("email")?,
+            name: row.try_get("name")?,
+            disabled: row.try_get("disabled")?,
+            system_admin: row.try_get("system_admin")?,
+            auditor: row.try_get("auditor")?,
+            user_created_at: row.try_get("user_created_at")?,
+            read_checkpoint: row.try_get("read_checkpoint")?,
+        })
+    }
+}
+
+/// The live session whose token hashes to `token_hash`, joined with its account, in one
+/// round trip with this projection's checkpoint (which the session cache needs). Not yet
+/// there for a session started a moment ago: that one is in the log.
+pub async fn live_session_by_token_hash<'e>(
+    executor: impl PgExecutor<'e>,
+    token_hash: &str,
+) -> sqlx::Result<Option<LiveSessionRow>> {
+    sqlx::query_as(
+        "SELECT s.id, s.user_id, s.token_hash, s.expires_at, s.absolute_expires_at, \
+                u.email, u.name, u.disabled, u.system_admin, u.auditor, \
+                u.created_at AS user_created_at, \
+                (SELECT position FROM subscriber_checkpoints WHERE name = 'identity') \
+                    AS read_checkpoint \
+         FROM auth_sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(executor)
+    .await
+}
+
+/// One page of the live sessions that stopped being valid at or before `now` (idle or
+/// absolute expiry, whichever comes first), `limit` of them after `after` in the order of
+/// (that moment, id): index `auth_sessions_expiry`. Each item is where the next page starts.
+pub async fn expired_session_page<'e>(
+    executor: impl PgExecutor<'e>,
+    now: DateTime<Utc>,
+    after: (DateTime<Utc>, Uuid),
+    limit: i64,
+) -> sqlx::Result<Vec<(DateTime<Utc>, Uuid)>> {
+    sqlx::query_as(
+        "SELECT least(expires_at, absolute_expires_at), id FROM auth_sessions \
+         WHERE least(expires_at, absolute_expires_at) <= $1 \
+           AND (least(expires_at, absolute_expires_at), id) > ($2, $3) \
+         ORDER BY least(expires_at, absolute_expires_at), id LIMIT $4",
+    )
+    .bind(now)
+    .bind(after.0)
+    .bind(after.1)
+    .bind(limit)
+    .fetch_all(executor)
+    .await
+}
+
+/// Every session of the user that may still be live: those of the read model, and those
+/// started after the point this projection has reached (a login answers before the
+/// projection has its session), read in one snapshot so that nothing falls between the two.
+pub async fn live_session_ids_of<'e>(
+    executor: impl PgExecutor<'e>,
+    user_id: Uuid,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT id FROM auth_sessions WHERE user_id = $1 \
+         UNION \
+         SELECT aggregate_id::uuid FROM events \
+         WHERE position > (SELECT coalesce(max(position), 0) FROM subscriber_checkpoints \
+                           WHERE name = 'identity') \
+           AND event_type = 'auth.session_started' AND payload ->> 'user_id' = $1::text",
+    )
+    .bind(user_id)
+    .fetch_all(executor)
+    .await
+}
+
+/// Records that a session was used at `now` (`auth_session_activity`), unless a use less
+/// than a minute before is recorded already.
+pub async fn record_session_use<'e>(
+    executor: impl PgExecutor<'e>,
+    session_id: Uuid,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO auth_session_activity (session_id, last_seen_at) VALUES ($1, $2) \
+         ON CONFLICT (session_id) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at \
+         WHERE auth_session_activity.last_seen_at < EXCLUDED.last_seen_at - interval '1 minute'",
+    )
+    .bind(session_id)
+    .bind(now)
+    .execute(executor)
+    .await
+    .map(drop)
+}
+
+/// A service account that is not revoked, found by the hash of its secret, and how far this
+/// projection had got when it was read (`None` before its first batch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAccountRow {
+    pub id: Uuid,
+    pub name: String,
+    pub group_ids: Vec<Uuid>,
+    pub secret_hash: String,
+    pub read_checkpoint: Option<i64>,
+}
+
+impl<'r> FromRow<'r, PgRow> for ServiceAccountRow {
+    fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            group_ids: row.try_get("group_ids")?,
+            secret_hash: row.try_get("secret_hash")?,
+            read_checkpoint: row.try_get("read_checkpoint")?,
+        })
+    }
+}
+
+/// The service account (not revoked) whose secret hashes to `secret_hash`.
+pub async fn service_account_by_secret_hash<'e>(
+    executor: impl PgExecutor<'e>,
+    secret_hash: &str,
+) -> sqlx::Result<Option<ServiceAccountRow>> {
+    sqlx::query_as(
+        "SELECT id, name, group_ids, secret_hash, \
+                (SELECT position FROM subscriber_checkpoints WHERE name = 'identity') \
+                    AS read_checkpoint \
+         FROM service_accounts WHERE secret_hash = $1 AND NOT revoked",
+    )
+    .bind(secret_hash)
+    .fetch_optional(executor)
     .await
 }

@@ -1,7 +1,9 @@
-//! Finding which stream a request is about, before loading it: by the email's reservation
-//! (written by a trigger in the registration's append) or by the hash of a token in the
-//! stream's own events (partial indexes on `payload ->> 'token_hash'`). Each is one indexed
-//! row; the stream is then loaded as every stream is ([`CommandRunner::load`]).
+//! What the write side reads besides its streams: the reservation tables that triggers on
+//! `events` fill inside the append's transaction (`email_reservations`: one account per
+//! email; `identity_links`: one account per provider identity), and the token hashes in the
+//! streams' own events (partial indexes on `payload ->> 'token_hash'`). This module is the
+//! only reader of those tables. Each lookup is one indexed read; a stream it finds is then
+//! loaded as every stream is ([`CommandRunner::load`]).
 //!
 //! [`CommandRunner::load`]: super::CommandRunner::load
 
@@ -55,4 +57,67 @@ pub async fn user_of_reset_token<'e>(
     .fetch_optional(executor)
     .await?;
     Ok(id.and_then(|id| Uuid::parse_str(&id).ok()))
+}
+
+/// A session's start as the log has it, found by its token hash (partial index
+/// `events_session_token_hash`), with when its account was created: for a token the
+/// `auth_sessions` read model does not know yet (a login answers before the projection has
+/// its session).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedSessionStart {
+    /// The session's stream id as stored.
+    pub session_id: String,
+    pub token_hash: TokenHash,
+    /// When the account was created (its first event was recorded).
+    pub user_created_at: DateTime<Utc>,
+}
+
+/// The `auth.session_started` event whose token hashes to `token_hash`, if any.
+pub async fn session_start_by_token_hash<'e>(
+    executor: impl PgExecutor<'e>,
+    token_hash: &TokenHash,
+) -> sqlx::Result<Option<LoggedSessionStart>> {
+    let row: Option<(String, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT s.aggregate_id, s.payload ->> 'token_hash', u.recorded_at \
+         FROM events s \
+         JOIN events u ON u.aggregate_type = 'user' \
+                      AND u.aggregate_id = s.payload ->> 'user_id' AND u.sequence = 1 \
+         WHERE s.event_type = 'auth.session_started' AND s.payload ->> 'token_hash' = $1",
+    )
+    .bind(&token_hash.0)
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.map(
+        |(session_id, token_hash, user_created_at)| LoggedSessionStart {
+            session_id,
+            token_hash: TokenHash(token_hash),
+            user_created_at,
+        },
+    ))
+}
+
+/// The account a provider's identity (`provider`, `subject`) is linked to (`identity_links`).
+pub async fn user_of_identity<'e>(
+    executor: impl PgExecutor<'e>,
+    provider: &str,
+    subject: &str,
+) -> sqlx::Result<Option<UserId>> {
+    sqlx::query_scalar("SELECT user_id FROM identity_links WHERE provider = $1 AND subject = $2")
+        .bind(provider)
+        .bind(subject)
+        .fetch_optional(executor)
+        .await
+}
+
+/// The providers linked to an account and since when, by provider name.
+pub async fn links_of<'e>(
+    executor: impl PgExecutor<'e>,
+    user_id: UserId,
+) -> sqlx::Result<Vec<(String, DateTime<Utc>)>> {
+    sqlx::query_as(
+        "SELECT provider, linked_at FROM identity_links WHERE user_id = $1 ORDER BY provider",
+    )
+    .bind(user_id)
+    .fetch_all(executor)
+    .await
 }
