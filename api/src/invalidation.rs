@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use application::identity::session_cache::{self, SessionCache};
 use application::service_accounts::ServiceAccounts;
-use application::session_cache::{self, SessionCache};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::watch;

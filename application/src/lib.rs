@@ -10,8 +10,8 @@ pub mod learning;
 pub mod notifications;
 pub mod ports;
 pub mod service_accounts;
-pub mod session_cache;
 pub mod store;
+pub mod token_cache;
 pub mod tokens;
 pub mod tools;
 

@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::ports::AppendListener;
-use crate::session_cache::TokenCache;
+use crate::token_cache::TokenCache;
 use crate::tokens;
 use crate::{Appended, CommandContext, CommandError, CommandRunner, StoreError};
 
@@ -79,10 +79,7 @@ impl ServiceAccounts {
     /// After a command that changes the secret's validity, before it answers: evicts the
     /// account, and keeps reads of a read model that has not applied the change out.
     fn changed(&self, id: ServiceAccountId, result: &Result<Appended, ServiceAccountCommandError>) {
-        if let Ok(appended) = result {
-            self.cache.note_change(appended.position);
-        }
-        self.evict(id);
+        self.cache.after_command(result, |p| p.id != id);
     }
 
     /// Creates an account; the secret is returned once and stored only as its SHA-256.
