@@ -1,0 +1,100 @@
+//! The facts authorization decides on, read from the directory: a group's ancestry and
+//! archived flag with one user's roles along it, and the same for a class (its group's facts,
+//! its own archived flag and the user's role in it).
+
+use sqlx::{PgExecutor, Row};
+use uuid::Uuid;
+
+/// What authorization needs to know about a group (or the group of a class) and one user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupFacts {
+    /// Ids from the root down to the group itself.
+    pub path: Vec<Uuid>,
+    pub archived: bool,
+    /// The user's roles in the groups of `path`.
+    pub roles: Vec<(Uuid, String)>,
+}
+
+fn parse_path(path: &str) -> Vec<Uuid> {
+    path.split('.')
+        .filter_map(|l| Uuid::try_parse(l).ok())
+        .collect()
+}
+
+/// The group's ancestry and the user's roles along it; `None` if the group does not exist.
+pub async fn group_facts<'e>(
+    executor: impl PgExecutor<'e>,
+    group_id: Uuid,
+    user_id: Uuid,
+) -> sqlx::Result<Option<GroupFacts>> {
+    let row = sqlx::query(
+        "SELECT g.path::text AS path, g.archived, \
+                coalesce((SELECT array_agg(m.group_id::text || ':' || m.role) \
+                            FROM group_members m JOIN groups a ON a.id = m.group_id \
+                           WHERE m.user_id = $2 AND a.path @> g.path), '{}') AS roles \
+         FROM groups g WHERE g.id = $1",
+    )
+    .bind(group_id)
+    .bind(user_id)
+    .fetch_optional(executor)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let path: String = row.try_get("path")?;
+    let roles: Vec<String> = row.try_get("roles")?;
+    Ok(Some(GroupFacts {
+        path: parse_path(&path),
+        archived: row.try_get("archived")?,
+        roles: roles
+            .iter()
+            .filter_map(|r| r.split_once(':'))
+            .filter_map(|(g, role)| Some((Uuid::try_parse(g).ok()?, role.to_owned())))
+            .collect(),
+    }))
+}
+
+/// What authorization needs to know about a class and one user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassFacts {
+    pub group: GroupFacts,
+    pub group_id: Uuid,
+    pub archived: bool,
+    pub class_role: Option<String>,
+}
+
+pub async fn class_facts<'e>(
+    executor: impl PgExecutor<'e>,
+    class_id: Uuid,
+    user_id: Uuid,
+) -> sqlx::Result<Option<ClassFacts>> {
+    let row = sqlx::query(
+        "SELECT c.group_id, c.archived AS class_archived, g.path::text AS path, \
+                g.archived AS group_archived, \
+                (SELECT role FROM class_members WHERE class_id = c.id AND user_id = $2) \
+                  AS class_role, \
+                coalesce((SELECT array_agg(m.group_id::text || ':' || m.role) \
+                            FROM group_members m JOIN groups a ON a.id = m.group_id \
+                           WHERE m.user_id = $2 AND a.path @> g.path), '{}') AS roles \
+         FROM classes c JOIN groups g ON g.id = c.group_id WHERE c.id = $1",
+    )
+    .bind(class_id)
+    .bind(user_id)
+    .fetch_optional(executor)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let path: String = row.try_get("path")?;
+    let roles: Vec<String> = row.try_get("roles")?;
+    Ok(Some(ClassFacts {
+        group_id: row.try_get("group_id")?,
+        archived: row.try_get("class_archived")?,
+        class_role: row.try_get("class_role")?,
+        group: GroupFacts {
+            path: parse_path(&path),
+            archived: row.try_get("group_archived")?,
+            roles: roles
+                .iter()
+                .filter_map(|r| r.split_once(':'))
+                .filter_map(|(g, role)| Some((Uuid::try_parse(g).ok()?, role.to_owned())))
+                .collect(),
+        },
+    }))
+}
