@@ -125,6 +125,83 @@ async fn guarded_update(
     }
 }
 
+/// Where one kind of membership is kept: the table of the entries that have members (its row
+/// carries the version an event moves) and the membership table, keyed by `key`.
+struct MembershipTables {
+    entries: &'static str,
+    members: &'static str,
+    key: &'static str,
+}
+
+const GROUP_MEMBERS: MembershipTables = MembershipTables {
+    entries: "groups",
+    members: "group_members",
+    key: "group_id",
+};
+
+const CLASS_MEMBERS: MembershipTables = MembershipTables {
+    entries: "classes",
+    members: "class_members",
+    key: "class_id",
+};
+
+/// A member added, or given another role, in a group or class: one rule for both. The entry
+/// moves to the event's version and the membership row is written; an event already applied
+/// changes nothing.
+async fn set_member(
+    conn: &mut PgConnection,
+    event: &LoggedEvent,
+    tables: &MembershipTables,
+    id: Uuid,
+    user_id: Uuid,
+    role: &str,
+) -> anyhow::Result<()> {
+    let MembershipTables {
+        entries,
+        members,
+        key,
+    } = tables;
+    if guarded_update(conn, entries, id, event, "", None).await? {
+        sqlx::query(&format!(
+            "INSERT INTO {members} ({key}, user_id, role, since) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT ({key}, user_id) DO UPDATE SET role = EXCLUDED.role"
+        ))
+        .bind(id)
+        .bind(user_id)
+        .bind(role)
+        .bind(event.recorded_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A member removed from a group or class: one rule for both, guarded like [`set_member`].
+async fn remove_member(
+    conn: &mut PgConnection,
+    event: &LoggedEvent,
+    tables: &MembershipTables,
+    id: Uuid,
+    user_id: Uuid,
+) -> anyhow::Result<()> {
+    let MembershipTables {
+        entries,
+        members,
+        key,
+    } = tables;
+    if guarded_update(conn, entries, id, event, "", None).await? {
+        sqlx::query(&format!(
+            "DELETE FROM {members} WHERE {key} = $1 AND user_id = $2"
+        ))
+        .bind(id)
+        .bind(user_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 async fn apply_group(
     conn: &mut PgConnection,
     event: &LoggedEvent,
@@ -196,28 +273,10 @@ async fn apply_group(
         }
         GroupEvent::MemberAdded { user_id, role }
         | GroupEvent::MemberRoleChanged { user_id, role } => {
-            if guarded_update(conn, "groups", id, event, "", None).await? {
-                sqlx::query(
-                    "INSERT INTO group_members (group_id, user_id, role, since) \
-                     VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (group_id, user_id) DO UPDATE SET role = EXCLUDED.role",
-                )
-                .bind(id)
-                .bind(user_id)
-                .bind(role.as_str())
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
+            set_member(conn, event, &GROUP_MEMBERS, id, user_id, role.as_str()).await?;
         }
         GroupEvent::MemberRemoved { user_id } => {
-            if guarded_update(conn, "groups", id, event, "", None).await? {
-                sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
-                    .bind(id)
-                    .bind(user_id)
-                    .execute(&mut *conn)
-                    .await?;
-            }
+            remove_member(conn, event, &GROUP_MEMBERS, id, user_id).await?;
         }
     }
     Ok(())
@@ -273,28 +332,10 @@ async fn apply_class(
         }
         ClassEvent::MemberAdded { user_id, role }
         | ClassEvent::MemberRoleChanged { user_id, role } => {
-            if guarded_update(conn, "classes", id, event, "", None).await? {
-                sqlx::query(
-                    "INSERT INTO class_members (class_id, user_id, role, since) \
-                     VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (class_id, user_id) DO UPDATE SET role = EXCLUDED.role",
-                )
-                .bind(id)
-                .bind(user_id)
-                .bind(role.as_str())
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
+            set_member(conn, event, &CLASS_MEMBERS, id, user_id, role.as_str()).await?;
         }
         ClassEvent::MemberRemoved { user_id } => {
-            if guarded_update(conn, "classes", id, event, "", None).await? {
-                sqlx::query("DELETE FROM class_members WHERE class_id = $1 AND user_id = $2")
-                    .bind(id)
-                    .bind(user_id)
-                    .execute(&mut *conn)
-                    .await?;
-            }
+            remove_member(conn, event, &CLASS_MEMBERS, id, user_id).await?;
         }
     }
     Ok(())

@@ -183,8 +183,30 @@ pub async fn classes_of_group<'e>(
     group_id: Uuid,
     include_archived: bool,
 ) -> sqlx::Result<Vec<ClassRow>> {
+    in_group(
+        executor,
+        "classes",
+        CLASS_COLUMNS,
+        group_id,
+        include_archived,
+    )
+    .await
+}
+
+/// What a group holds (its classes or its tools): one listing rule for both, oldest first,
+/// archived ones only when asked for.
+async fn in_group<'e, Listed>(
+    executor: impl PgExecutor<'e>,
+    table: &str,
+    columns: &str,
+    group_id: Uuid,
+    include_archived: bool,
+) -> sqlx::Result<Vec<Listed>>
+where
+    Listed: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+{
     sqlx::query_as(&format!(
-        "SELECT {CLASS_COLUMNS} FROM classes WHERE group_id = $1 AND ($2 OR NOT archived) \
+        "SELECT {columns} FROM {table} WHERE group_id = $1 AND ($2 OR NOT archived) \
          ORDER BY created_at, id"
     ))
     .bind(group_id)
@@ -348,14 +370,7 @@ pub async fn tools_of_group<'e>(
     group_id: Uuid,
     include_archived: bool,
 ) -> sqlx::Result<Vec<ToolRow>> {
-    sqlx::query_as(&format!(
-        "SELECT {TOOL_COLUMNS} FROM tools WHERE group_id = $1 AND ($2 OR NOT archived) \
-         ORDER BY created_at, id"
-    ))
-    .bind(group_id)
-    .bind(include_archived)
-    .fetch_all(executor)
-    .await
+    in_group(executor, "tools", TOOL_COLUMNS, group_id, include_archived).await
 }
 
 /// Who to tell about something in a class: its teachers.
