@@ -15,13 +15,13 @@
 
 pub mod aggregate;
 pub mod assessment;
+pub mod auth_session;
 pub mod class;
 pub mod email;
 pub mod group;
 pub mod learning;
 pub mod notification;
 pub mod service_account;
-pub mod session;
 pub mod tool;
 pub mod user;
 

@@ -9,8 +9,8 @@ use crate::user::UserId;
 /// What can be asked of an assessment.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AssessmentCommand {
-    /// The application looked up the session (its class, group and student) and computed the
-    /// content hash.
+    /// The application looked up the learning session (its class, group and student) and
+    /// computed the content hash.
     Record {
         learning_session_id: LearningSessionId,
         class_id: ClassId,

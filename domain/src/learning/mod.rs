@@ -1,11 +1,11 @@
 //! Learning sessions: a student working with a tool in a class, watched over by the AI
 //! tutoring service (detections) and by teachers and counselors (pause, resume).
 //!
-//! Not to be confused with a sign-in session (`crate::session`). `aggregate.rs` holds the
-//! `LearningSession` state with its decisions (messages and free texts within their limits,
-//! no messages while paused, nothing after completion), `command.rs` what can be asked of a
-//! learning session (also the detections the tutoring service reports), `event.rs` what
-//! happened in it (with golden-JSON tests), `error.rs` why a command was rejected and
+//! Not to be confused with a sign-in session (the `auth_session` module). `aggregate.rs`
+//! holds the `LearningSession` state with its decisions (messages and free texts within their
+//! limits, no messages while paused, nothing after completion), `command.rs` what can be
+//! asked of a learning session (also the detections the tutoring service reports), `event.rs`
+//! what happened in it (with golden-JSON tests), `error.rs` why a command was rejected and
 //! `values.rs` the message roles, severities and urgencies.
 
 mod aggregate;

@@ -25,7 +25,8 @@ pub enum UserCommand {
         password_hash: PasswordHash,
     },
     /// The same password, hashed again with the current hashing parameters (the application
-    /// verified it against `previous` a moment ago). Not a password change: no session ends.
+    /// verified it against `previous` a moment ago). Not a password change: no sign-in
+    /// session ends.
     RehashPassword {
         previous: PasswordHash,
         password_hash: PasswordHash,

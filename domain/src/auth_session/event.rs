@@ -24,7 +24,7 @@ pub enum EndReason {
 /// below); `token_hash` is redacted wherever events leave the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
-pub enum SessionEvent {
+pub enum AuthSessionEvent {
     #[serde(rename = "auth.session_started")]
     Started {
         user_id: UserId,
@@ -40,7 +40,7 @@ pub enum SessionEvent {
     Ended { reason: EndReason },
 }
 
-impl DomainEvent for SessionEvent {
+impl DomainEvent for AuthSessionEvent {
     fn event_type(&self) -> &'static str {
         match self {
             Self::Started { .. } => "auth.session_started",
@@ -63,8 +63,8 @@ mod golden {
         DateTime::from_timestamp(1_800_000_000, 0).unwrap() + Duration::hours(hours)
     }
 
-    fn started() -> SessionEvent {
-        SessionEvent::Started {
+    fn started() -> AuthSessionEvent {
+        AuthSessionEvent::Started {
             user_id: UserId::nil(),
             token_hash: TokenHash("h".into()),
             ip: Some("127.0.0.1".into()),
@@ -77,7 +77,7 @@ mod golden {
     #[test]
     fn golden_json() {
         assert_eq!(
-            serde_json::to_value(SessionEvent::Ended {
+            serde_json::to_value(AuthSessionEvent::Ended {
                 reason: EndReason::PasswordChange
             })
             .unwrap(),
@@ -87,7 +87,7 @@ mod golden {
         assert_eq!(json["type"], "auth.session_started");
         assert_eq!(json["token_hash"], "h");
         assert_eq!(
-            serde_json::from_value::<SessionEvent>(json).unwrap(),
+            serde_json::from_value::<AuthSessionEvent>(json).unwrap(),
             started()
         );
     }

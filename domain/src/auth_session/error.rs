@@ -2,7 +2,7 @@
 
 /// Why a sign-in session command was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SessionError {
+pub enum AuthSessionError {
     #[error("the session already exists")]
     AlreadyStarted,
     #[error("the session does not exist")]

@@ -2,26 +2,26 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{EndReason, SessionPolicy};
+use super::{AuthSessionPolicy, EndReason};
 use crate::user::{TokenHash, UserId};
 
 /// What can be asked of a sign-in session. Times are the caller's clock reading, so that the
 /// aggregate stays a pure function.
 #[derive(Debug, Clone, PartialEq)]
-pub enum SessionCommand {
+pub enum AuthSessionCommand {
     Start {
         user_id: UserId,
         token_hash: TokenHash,
         ip: Option<String>,
         user_agent: Option<String>,
         at: DateTime<Utc>,
-        policy: SessionPolicy,
+        policy: AuthSessionPolicy,
     },
     /// Slides the idle expiry when less than half of it is left (at most once per
     /// renewal interval); otherwise records nothing.
     Renew {
         at: DateTime<Utc>,
-        policy: SessionPolicy,
+        policy: AuthSessionPolicy,
     },
     End {
         reason: EndReason,

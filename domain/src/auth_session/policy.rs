@@ -4,7 +4,7 @@ use chrono::Duration;
 
 /// How long sessions live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SessionPolicy {
+pub struct AuthSessionPolicy {
     /// Idle lifetime: a session unused this long expires (7 days).
     pub idle: Duration,
     /// Absolute lifetime from the start (30 days).
@@ -13,7 +13,7 @@ pub struct SessionPolicy {
     pub renewal_interval: Duration,
 }
 
-impl Default for SessionPolicy {
+impl Default for AuthSessionPolicy {
     fn default() -> Self {
         Self {
             idle: Duration::days(7),

@@ -1,17 +1,17 @@
-//! The `Session` aggregate (a sign-in session): the state its commands are decided on, the
+//! The `AuthSession` aggregate (a sign-in session): the state its commands are decided on, the
 //! decisions (idle and absolute expiry, renewal at most once per interval, an expiry that a
 //! concurrent renewal wins over) and their given/when/then tests.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{EndReason, SessionCommand, SessionError, SessionEvent};
+use super::{AuthSessionCommand, AuthSessionError, AuthSessionEvent, EndReason};
 use crate::user::UserId;
 use crate::Aggregate;
 
 /// The write-side state of one sign-in session: only what its commands are decided on.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Session {
+pub struct AuthSession {
     pub started: bool,
     pub user_id: Option<UserId>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -19,7 +19,7 @@ pub struct Session {
     pub ended: Option<EndReason>,
 }
 
-impl Session {
+impl AuthSession {
     /// Whether the session is usable at `at`.
     pub fn is_valid_at(&self, at: DateTime<Utc>) -> bool {
         self.started
@@ -29,15 +29,18 @@ impl Session {
     }
 }
 
-impl Aggregate for Session {
+impl Aggregate for AuthSession {
     const TYPE: &'static str = "auth_session";
-    type Command = SessionCommand;
-    type Event = SessionEvent;
-    type Error = SessionError;
+    type Command = AuthSessionCommand;
+    type Event = AuthSessionEvent;
+    type Error = AuthSessionError;
 
-    fn handle(&self, command: SessionCommand) -> Result<Vec<SessionEvent>, SessionError> {
+    fn handle(
+        &self,
+        command: AuthSessionCommand,
+    ) -> Result<Vec<AuthSessionEvent>, AuthSessionError> {
         match command {
-            SessionCommand::Start {
+            AuthSessionCommand::Start {
                 user_id,
                 token_hash,
                 ip,
@@ -46,10 +49,10 @@ impl Aggregate for Session {
                 policy,
             } => {
                 if self.started {
-                    return Err(SessionError::AlreadyStarted);
+                    return Err(AuthSessionError::AlreadyStarted);
                 }
                 let absolute_expires_at = at + policy.absolute;
-                Ok(vec![SessionEvent::Started {
+                Ok(vec![AuthSessionEvent::Started {
                     user_id,
                     token_hash,
                     ip,
@@ -58,12 +61,12 @@ impl Aggregate for Session {
                     absolute_expires_at,
                 }])
             }
-            SessionCommand::Renew { at, policy } => {
+            AuthSessionCommand::Renew { at, policy } => {
                 if !self.started {
-                    return Err(SessionError::NotFound);
+                    return Err(AuthSessionError::NotFound);
                 }
                 if !self.is_valid_at(at) {
-                    return Err(SessionError::Ended);
+                    return Err(AuthSessionError::Ended);
                 }
                 let (Some(expires_at), Some(absolute)) =
                     (self.expires_at, self.absolute_expires_at)
@@ -76,39 +79,39 @@ impl Aggregate for Session {
                 let interval_passed = at - last_change >= policy.renewal_interval;
                 let new_expiry = (at + policy.idle).min(absolute);
                 if half_left && interval_passed && new_expiry > expires_at {
-                    Ok(vec![SessionEvent::Renewed {
+                    Ok(vec![AuthSessionEvent::Renewed {
                         expires_at: new_expiry,
                     }])
                 } else {
                     Ok(vec![])
                 }
             }
-            SessionCommand::End { reason } => {
+            AuthSessionCommand::End { reason } => {
                 if !self.started {
-                    return Err(SessionError::NotFound);
+                    return Err(AuthSessionError::NotFound);
                 }
                 if self.ended.is_some() {
                     return Ok(vec![]);
                 }
-                Ok(vec![SessionEvent::Ended { reason }])
+                Ok(vec![AuthSessionEvent::Ended { reason }])
             }
-            SessionCommand::Expire { at } => {
+            AuthSessionCommand::Expire { at } => {
                 if !self.started {
-                    return Err(SessionError::NotFound);
+                    return Err(AuthSessionError::NotFound);
                 }
                 if self.ended.is_some() || self.is_valid_at(at) {
                     return Ok(vec![]);
                 }
-                Ok(vec![SessionEvent::Ended {
+                Ok(vec![AuthSessionEvent::Ended {
                     reason: EndReason::Expired,
                 }])
             }
         }
     }
 
-    fn apply(&mut self, event: SessionEvent) {
+    fn apply(&mut self, event: AuthSessionEvent) {
         match event {
-            SessionEvent::Started {
+            AuthSessionEvent::Started {
                 user_id,
                 expires_at,
                 absolute_expires_at,
@@ -119,10 +122,10 @@ impl Aggregate for Session {
                 self.expires_at = Some(expires_at);
                 self.absolute_expires_at = Some(absolute_expires_at);
             }
-            SessionEvent::Renewed { expires_at } => {
+            AuthSessionEvent::Renewed { expires_at } => {
                 self.expires_at = Some(expires_at);
             }
-            SessionEvent::Ended { reason } => self.ended = Some(reason),
+            AuthSessionEvent::Ended { reason } => self.ended = Some(reason),
         }
     }
 }
@@ -131,7 +134,7 @@ impl Aggregate for Session {
 mod tests {
     use super::*;
     use crate::aggregate::testing::{given, given_no_previous_events};
-    use crate::session::SessionPolicy;
+    use crate::auth_session::AuthSessionPolicy;
     use crate::user::TokenHash;
     use chrono::Duration;
 
@@ -139,8 +142,8 @@ mod tests {
         DateTime::from_timestamp(1_800_000_000, 0).unwrap() + Duration::hours(hours)
     }
 
-    fn started() -> SessionEvent {
-        SessionEvent::Started {
+    fn started() -> AuthSessionEvent {
+        AuthSessionEvent::Started {
             user_id: UserId::nil(),
             token_hash: TokenHash("h".into()),
             ip: Some("127.0.0.1".into()),
@@ -152,52 +155,52 @@ mod tests {
 
     #[test]
     fn start_sets_idle_and_absolute_expiry() {
-        given_no_previous_events::<Session>()
-            .when(SessionCommand::Start {
+        given_no_previous_events::<AuthSession>()
+            .when(AuthSessionCommand::Start {
                 user_id: UserId::nil(),
                 token_hash: TokenHash("h".into()),
                 ip: Some("127.0.0.1".into()),
                 user_agent: None,
                 at: t(0),
-                policy: SessionPolicy::default(),
+                policy: AuthSessionPolicy::default(),
             })
             .then_expect_events(vec![started()]);
-        given::<Session>(vec![started()])
-            .when(SessionCommand::Start {
+        given::<AuthSession>(vec![started()])
+            .when(AuthSessionCommand::Start {
                 user_id: UserId::nil(),
                 token_hash: TokenHash("h".into()),
                 ip: None,
                 user_agent: None,
                 at: t(0),
-                policy: SessionPolicy::default(),
+                policy: AuthSessionPolicy::default(),
             })
-            .then_expect_error(SessionError::AlreadyStarted);
+            .then_expect_error(AuthSessionError::AlreadyStarted);
     }
 
     #[test]
     fn renewal_only_when_less_than_half_is_left() {
-        let policy = SessionPolicy::default();
-        given::<Session>(vec![started()])
-            .when(SessionCommand::Renew { at: t(24), policy })
+        let policy = AuthSessionPolicy::default();
+        given::<AuthSession>(vec![started()])
+            .when(AuthSessionCommand::Renew { at: t(24), policy })
             .then_expect_events(vec![]);
-        given::<Session>(vec![started()])
-            .when(SessionCommand::Renew {
+        given::<AuthSession>(vec![started()])
+            .when(AuthSessionCommand::Renew {
                 at: t(4 * 24),
                 policy,
             })
-            .then_expect_events(vec![SessionEvent::Renewed {
+            .then_expect_events(vec![AuthSessionEvent::Renewed {
                 expires_at: t(11 * 24),
             }]);
         // Never past the absolute expiry.
-        let late = SessionEvent::Renewed {
+        let late = AuthSessionEvent::Renewed {
             expires_at: t(26 * 24),
         };
-        given::<Session>(vec![started(), late])
-            .when(SessionCommand::Renew {
+        given::<AuthSession>(vec![started(), late])
+            .when(AuthSessionCommand::Renew {
                 at: t(25 * 24),
                 policy,
             })
-            .then_expect_events(vec![SessionEvent::Renewed {
+            .then_expect_events(vec![AuthSessionEvent::Renewed {
                 expires_at: t(30 * 24),
             }]);
     }
@@ -206,12 +209,12 @@ mod tests {
     /// with a 90-minute window, a use 50 minutes in is past half but within the hour.
     #[test]
     fn renewals_are_at_most_hourly_even_when_the_idle_window_is_short() {
-        let policy = SessionPolicy {
+        let policy = AuthSessionPolicy {
             idle: Duration::minutes(90),
-            ..SessionPolicy::default()
+            ..AuthSessionPolicy::default()
         };
         let start = t(0);
-        let started = SessionEvent::Started {
+        let started = AuthSessionEvent::Started {
             user_id: UserId::nil(),
             token_hash: TokenHash("h".into()),
             ip: None,
@@ -219,109 +222,109 @@ mod tests {
             expires_at: start + Duration::minutes(90),
             absolute_expires_at: t(30 * 24),
         };
-        given::<Session>(vec![started.clone()])
-            .when(SessionCommand::Renew {
+        given::<AuthSession>(vec![started.clone()])
+            .when(AuthSessionCommand::Renew {
                 at: start + Duration::minutes(50),
                 policy,
             })
             .then_expect_events(vec![]);
-        given::<Session>(vec![started.clone()])
-            .when(SessionCommand::Renew {
+        given::<AuthSession>(vec![started.clone()])
+            .when(AuthSessionCommand::Renew {
                 at: start + Duration::minutes(61),
                 policy,
             })
-            .then_expect_events(vec![SessionEvent::Renewed {
+            .then_expect_events(vec![AuthSessionEvent::Renewed {
                 expires_at: start + Duration::minutes(151),
             }]);
         // And an hour after that renewal, not before.
-        let renewed = SessionEvent::Renewed {
+        let renewed = AuthSessionEvent::Renewed {
             expires_at: start + Duration::minutes(151),
         };
-        given::<Session>(vec![started.clone(), renewed.clone()])
-            .when(SessionCommand::Renew {
+        given::<AuthSession>(vec![started.clone(), renewed.clone()])
+            .when(AuthSessionCommand::Renew {
                 at: start + Duration::minutes(110),
                 policy,
             })
             .then_expect_events(vec![]);
-        given::<Session>(vec![started, renewed])
-            .when(SessionCommand::Renew {
+        given::<AuthSession>(vec![started, renewed])
+            .when(AuthSessionCommand::Renew {
                 at: start + Duration::minutes(122),
                 policy,
             })
-            .then_expect_events(vec![SessionEvent::Renewed {
+            .then_expect_events(vec![AuthSessionEvent::Renewed {
                 expires_at: start + Duration::minutes(212),
             }]);
     }
 
     #[test]
     fn expired_or_ended_sessions_cannot_be_renewed() {
-        let policy = SessionPolicy::default();
-        given::<Session>(vec![started()])
-            .when(SessionCommand::Renew {
+        let policy = AuthSessionPolicy::default();
+        given::<AuthSession>(vec![started()])
+            .when(AuthSessionCommand::Renew {
                 at: t(8 * 24),
                 policy,
             })
-            .then_expect_error(SessionError::Ended);
-        given::<Session>(vec![
+            .then_expect_error(AuthSessionError::Ended);
+        given::<AuthSession>(vec![
             started(),
-            SessionEvent::Ended {
+            AuthSessionEvent::Ended {
                 reason: EndReason::Logout,
             },
         ])
-        .when(SessionCommand::Renew { at: t(1), policy })
-        .then_expect_error(SessionError::Ended);
+        .when(AuthSessionCommand::Renew { at: t(1), policy })
+        .then_expect_error(AuthSessionError::Ended);
     }
 
     #[test]
     fn expire_ends_only_a_session_that_is_no_longer_valid() {
-        let expired = SessionEvent::Ended {
+        let expired = AuthSessionEvent::Ended {
             reason: EndReason::Expired,
         };
         // Started at t(0): valid for 7 days idle.
-        given::<Session>(vec![started()])
-            .when(SessionCommand::Expire { at: t(6 * 24) })
+        given::<AuthSession>(vec![started()])
+            .when(AuthSessionCommand::Expire { at: t(6 * 24) })
             .then_expect_events(vec![]);
-        given::<Session>(vec![started()])
-            .when(SessionCommand::Expire { at: t(7 * 24) })
+        given::<AuthSession>(vec![started()])
+            .when(AuthSessionCommand::Expire { at: t(7 * 24) })
             .then_expect_events(vec![expired.clone()]);
         // A renewal the sweep did not see wins.
-        let renewed = SessionEvent::Renewed {
+        let renewed = AuthSessionEvent::Renewed {
             expires_at: t(11 * 24),
         };
-        given::<Session>(vec![started(), renewed])
-            .when(SessionCommand::Expire { at: t(8 * 24) })
+        given::<AuthSession>(vec![started(), renewed])
+            .when(AuthSessionCommand::Expire { at: t(8 * 24) })
             .then_expect_events(vec![]);
-        given::<Session>(vec![started(), expired])
-            .when(SessionCommand::Expire { at: t(8 * 24) })
+        given::<AuthSession>(vec![started(), expired])
+            .when(AuthSessionCommand::Expire { at: t(8 * 24) })
             .then_expect_events(vec![]);
-        given_no_previous_events::<Session>()
-            .when(SessionCommand::Expire { at: t(0) })
-            .then_expect_error(SessionError::NotFound);
+        given_no_previous_events::<AuthSession>()
+            .when(AuthSessionCommand::Expire { at: t(0) })
+            .then_expect_error(AuthSessionError::NotFound);
     }
 
     #[test]
     fn end_is_recorded_once() {
-        given::<Session>(vec![started()])
-            .when(SessionCommand::End {
+        given::<AuthSession>(vec![started()])
+            .when(AuthSessionCommand::End {
                 reason: EndReason::Logout,
             })
-            .then_expect_events(vec![SessionEvent::Ended {
+            .then_expect_events(vec![AuthSessionEvent::Ended {
                 reason: EndReason::Logout,
             }]);
-        given::<Session>(vec![
+        given::<AuthSession>(vec![
             started(),
-            SessionEvent::Ended {
+            AuthSessionEvent::Ended {
                 reason: EndReason::Logout,
             },
         ])
-        .when(SessionCommand::End {
+        .when(AuthSessionCommand::End {
             reason: EndReason::LogoutAll,
         })
         .then_expect_events(vec![]);
-        given_no_previous_events::<Session>()
-            .when(SessionCommand::End {
+        given_no_previous_events::<AuthSession>()
+            .when(AuthSessionCommand::End {
                 reason: EndReason::Logout,
             })
-            .then_expect_error(SessionError::NotFound);
+            .then_expect_error(AuthSessionError::NotFound);
     }
 }
