@@ -5,16 +5,23 @@
 //! checks `cargo tree -p domain`). Aggregates decide synchronously: `handle` turns a command
 //! into events or a typed rejection, `apply` folds an event into state. The `application`
 //! crate adapts them to cqrs-es and the PostgreSQL event store.
+//!
+//! Every aggregate is a folder laid out the same way: `mod.rs` (what the aggregate is, its id
+//! type and the re-exports its users import), `aggregate.rs` (the state, `handle` and `apply`,
+//! and the given/when/then tests), `command.rs`, `event.rs` (the event type strings and the
+//! golden-JSON tests), `error.rs`, and a file per group of value types where it has some
+//! (`group/name.rs`, `user/values.rs`, ...). `aggregate.rs` at the top holds the `Aggregate`
+//! and `DomainEvent` traits and the given/when/then helper.
 
 pub mod aggregate;
 pub mod assessment;
+pub mod auth_session;
 pub mod class;
 pub mod email;
 pub mod group;
 pub mod learning;
 pub mod notification;
 pub mod service_account;
-pub mod session;
 pub mod tool;
 pub mod user;
 

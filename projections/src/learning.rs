@@ -136,7 +136,7 @@ impl Projection for LearningProjection {
 
 /// A learning session row.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SessionRow {
+pub struct LearningSessionRow {
     pub id: Uuid,
     pub student_id: Uuid,
     pub class_id: Uuid,
@@ -152,7 +152,7 @@ pub struct SessionRow {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
-impl<'r> FromRow<'r, PgRow> for SessionRow {
+impl<'r> FromRow<'r, PgRow> for LearningSessionRow {
     fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
         Ok(Self {
             id: row.try_get("id")?,
@@ -176,7 +176,10 @@ const COLUMNS: &str = "id, student_id, class_id, group_id, tool_id, status, mess
                        detection_count, summary, topics_covered, started_at, updated_at, \
                        completed_at";
 
-pub async fn get<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Option<SessionRow>> {
+pub async fn get<'e>(
+    executor: impl PgExecutor<'e>,
+    id: Uuid,
+) -> sqlx::Result<Option<LearningSessionRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM learning_sessions WHERE id = $1"
     ))
@@ -188,7 +191,7 @@ pub async fn get<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Op
 pub async fn of_class<'e>(
     executor: impl PgExecutor<'e>,
     class_id: Uuid,
-) -> sqlx::Result<Vec<SessionRow>> {
+) -> sqlx::Result<Vec<LearningSessionRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM learning_sessions WHERE class_id = $1 ORDER BY started_at DESC LIMIT 500"
     ))
@@ -200,7 +203,7 @@ pub async fn of_class<'e>(
 pub async fn of_student<'e>(
     executor: impl PgExecutor<'e>,
     student_id: Uuid,
-) -> sqlx::Result<Vec<SessionRow>> {
+) -> sqlx::Result<Vec<LearningSessionRow>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM learning_sessions WHERE student_id = $1 ORDER BY started_at DESC LIMIT 500"
     ))
@@ -209,7 +212,7 @@ pub async fn of_student<'e>(
     .await
 }
 
-/// One entry of a session's history.
+/// One entry of a learning session's history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntryRow {
     pub sequence: i64,

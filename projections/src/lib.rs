@@ -32,7 +32,7 @@ pub use signal::LogSignal;
 /// All projections of the service, in the order they are started and replayed.
 pub fn all_projections() -> Vec<std::sync::Arc<dyn Projection>> {
     vec![
-        std::sync::Arc::new(groups::GroupsProjection),
+        std::sync::Arc::new(directory::DirectoryProjection),
         std::sync::Arc::new(identity::IdentityProjection),
         std::sync::Arc::new(learning::LearningProjection),
         std::sync::Arc::new(assessments::AssessmentsProjection),

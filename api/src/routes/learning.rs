@@ -10,7 +10,7 @@ use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Union};
-use projections::learning::{self as read, SessionRow};
+use projections::learning::{self as read, LearningSessionRow};
 use uuid::Uuid;
 
 use super::text::Text;
@@ -54,8 +54,8 @@ pub struct EntryDto {
     pub recorded_at: DateTime<Utc>,
 }
 
-impl From<SessionRow> for SessionDto {
-    fn from(row: SessionRow) -> Self {
+impl From<LearningSessionRow> for SessionDto {
+    fn from(row: LearningSessionRow) -> Self {
         Self {
             id: row.id,
             student_id: row.student_id,

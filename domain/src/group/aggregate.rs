@@ -1,3 +1,7 @@
+//! The `Group` aggregate: the state a group's commands are decided on, the decisions
+//! (members and their roles, the last-admin rule, the move and its cycle check) and their
+//! given/when/then tests.
+
 use serde::{Deserialize, Serialize};
 
 use std::collections::BTreeMap;

@@ -1,3 +1,6 @@
+//! What can be asked of a group, and the facts about its parent the application looks up
+//! first.
+
 use super::{GroupId, GroupName, GroupRole};
 use crate::user::UserId;
 

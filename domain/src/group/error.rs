@@ -1,3 +1,5 @@
+//! Why a group command was rejected.
+
 /// Why a group command was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GroupError {

@@ -1,3 +1,5 @@
+//! What happened to a group: the events and their JSON contract (golden tests).
+
 use serde::{Deserialize, Serialize};
 
 use super::{GroupId, GroupName, GroupRole};

@@ -1,3 +1,5 @@
+//! A group's display name (also the rules for class and tool names).
+
 use serde::{Deserialize, Serialize};
 
 /// A group's display name: trimmed, 1 to 200 characters, no control characters.

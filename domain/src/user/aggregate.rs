@@ -1,9 +1,16 @@
+//! The `User` aggregate: the state an account's commands are decided on, the decisions
+//! (credentials, the pending password reset, login throttling, system roles, linked provider
+//! identities) and their given/when/then tests.
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{DisplayName, Email, PasswordHash, TokenHash};
-use crate::{Aggregate, DomainEvent};
+use super::{
+    DisplayName, Email, PasswordHash, ResetEmailOutcome, TokenHash, UserCommand, UserError,
+    UserEvent,
+};
+use crate::Aggregate;
 
 /// Consecutive failed logins after which logins of the account are throttled.
 pub const LOGIN_THROTTLE_AFTER: u32 = 5;
@@ -35,201 +42,6 @@ pub struct User {
     pub failed_logins: u32,
     pub last_failed_login_at: Option<DateTime<Utc>>,
     pub pending_reset: Option<PendingReset>,
-}
-
-/// What can be asked of an account. Times are the caller's clock reading, so that the
-/// aggregate stays a pure function.
-#[derive(Debug, Clone, PartialEq)]
-pub enum UserCommand {
-    /// `password_hash` is `None` for accounts created by signing in with a provider.
-    Register {
-        email: Email,
-        name: DisplayName,
-        password_hash: Option<PasswordHash>,
-        system_admin: bool,
-    },
-    ChangeName {
-        name: DisplayName,
-    },
-    /// The application has verified the current password.
-    ChangePassword {
-        password_hash: PasswordHash,
-    },
-    /// The same password, hashed again with the current hashing parameters (the application
-    /// verified it against `previous` a moment ago). Not a password change: no session ends.
-    RehashPassword {
-        previous: PasswordHash,
-        password_hash: PasswordHash,
-    },
-    RequestPasswordReset {
-        reset_id: Uuid,
-        token_hash: TokenHash,
-        expires_at: DateTime<Utc>,
-    },
-    CompletePasswordReset {
-        token_hash: TokenHash,
-        password_hash: PasswordHash,
-        at: DateTime<Utc>,
-    },
-    RecordResetEmail {
-        reset_id: Uuid,
-        outcome: ResetEmailOutcome,
-    },
-    Disable,
-    Enable,
-    GrantSystemAdmin,
-    RevokeSystemAdmin,
-    GrantAuditor,
-    RevokeAuditor,
-    /// Link a provider identity (the application checked the linking rules).
-    LinkIdentity {
-        provider: String,
-        subject: String,
-        user_type: Option<String>,
-    },
-    /// Record the provider's current profile at sign-in (no event when unchanged).
-    UpdateIdentityProfile {
-        provider: String,
-        user_type: Option<String>,
-    },
-    UnlinkIdentity {
-        provider: String,
-    },
-    RecordFailedLogin {
-        at: DateTime<Utc>,
-    },
-    RecordSuccessfulLogin,
-}
-
-/// How sending a reset email went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ResetEmailOutcome {
-    Sent,
-    Failed { attempt: u32, final_attempt: bool },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UserError {
-    #[error("the account already exists")]
-    AlreadyRegistered,
-    #[error("the account does not exist")]
-    NotFound,
-    #[error("the account is disabled")]
-    Disabled,
-    #[error("the reset token is not valid")]
-    ResetTokenInvalid,
-    #[error("the reset token has expired")]
-    ResetTokenExpired,
-    #[error("a different identity of this provider is already linked")]
-    ProviderAlreadyLinked,
-    #[error("no identity of this provider is linked")]
-    NotLinked,
-    #[error("unlinking would leave no way to sign in")]
-    LastSignInMethod,
-    #[error("the password changed since it was verified")]
-    PasswordChangedMeanwhile,
-}
-
-/// What happened to an account. `password_hash` and `token_hash` fields are redacted
-/// wherever events leave the server (API, NATS).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type")]
-pub enum UserEvent {
-    #[serde(rename = "user.registered")]
-    Registered {
-        email: Email,
-        name: DisplayName,
-        /// Absent (null) for accounts created through an OpenID provider.
-        password_hash: Option<PasswordHash>,
-        system_admin: bool,
-    },
-    #[serde(rename = "user.identity_linked")]
-    IdentityLinked {
-        provider: String,
-        subject: String,
-        /// The provider's user type (Clever: student, teacher, staff, district_admin).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        user_type: Option<String>,
-    },
-    #[serde(rename = "user.identity_profile_updated")]
-    IdentityProfileUpdated {
-        provider: String,
-        user_type: Option<String>,
-    },
-    #[serde(rename = "user.identity_unlinked")]
-    IdentityUnlinked { provider: String, subject: String },
-    #[serde(rename = "user.renamed")]
-    Renamed { name: DisplayName },
-    #[serde(rename = "user.password_changed")]
-    PasswordChanged { password_hash: PasswordHash },
-    /// The same password under new hashing parameters (upgraded at a sign-in).
-    #[serde(rename = "user.password_rehashed")]
-    PasswordRehashed { password_hash: PasswordHash },
-    #[serde(rename = "user.password_reset_requested")]
-    PasswordResetRequested {
-        reset_id: Uuid,
-        token_hash: TokenHash,
-        expires_at: DateTime<Utc>,
-    },
-    #[serde(rename = "user.password_reset_completed")]
-    PasswordResetCompleted {
-        reset_id: Uuid,
-        password_hash: PasswordHash,
-    },
-    #[serde(rename = "user.password_reset_email_sent")]
-    PasswordResetEmailSent { reset_id: Uuid },
-    #[serde(rename = "user.password_reset_email_failed")]
-    PasswordResetEmailFailed {
-        reset_id: Uuid,
-        attempt: u32,
-        final_attempt: bool,
-    },
-    #[serde(rename = "user.disabled")]
-    Disabled,
-    #[serde(rename = "user.enabled")]
-    Enabled,
-    #[serde(rename = "user.system_admin_granted")]
-    SystemAdminGranted,
-    #[serde(rename = "user.system_admin_revoked")]
-    SystemAdminRevoked,
-    #[serde(rename = "user.auditor_granted")]
-    AuditorGranted,
-    #[serde(rename = "user.auditor_revoked")]
-    AuditorRevoked,
-    #[serde(rename = "user.login_failed")]
-    LoginFailed { at: DateTime<Utc> },
-    #[serde(rename = "user.login_failures_cleared")]
-    LoginFailuresCleared,
-}
-
-impl DomainEvent for UserEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            Self::Registered { .. } => "user.registered",
-            Self::IdentityLinked { .. } => "user.identity_linked",
-            Self::IdentityProfileUpdated { .. } => "user.identity_profile_updated",
-            Self::IdentityUnlinked { .. } => "user.identity_unlinked",
-            Self::Renamed { .. } => "user.renamed",
-            Self::PasswordChanged { .. } => "user.password_changed",
-            Self::PasswordRehashed { .. } => "user.password_rehashed",
-            Self::PasswordResetRequested { .. } => "user.password_reset_requested",
-            Self::PasswordResetCompleted { .. } => "user.password_reset_completed",
-            Self::PasswordResetEmailSent { .. } => "user.password_reset_email_sent",
-            Self::PasswordResetEmailFailed { .. } => "user.password_reset_email_failed",
-            Self::Disabled => "user.disabled",
-            Self::Enabled => "user.enabled",
-            Self::SystemAdminGranted => "user.system_admin_granted",
-            Self::SystemAdminRevoked => "user.system_admin_revoked",
-            Self::AuditorGranted => "user.auditor_granted",
-            Self::AuditorRevoked => "user.auditor_revoked",
-            Self::LoginFailed { .. } => "user.login_failed",
-            Self::LoginFailuresCleared => "user.login_failures_cleared",
-        }
-    }
-
-    fn event_version(&self) -> &'static str {
-        "1"
-    }
 }
 
 impl User {
@@ -735,39 +547,5 @@ mod tests {
                 provider: "clever".into(),
             })
             .then_expect_error(UserError::NotLinked);
-    }
-
-    #[test]
-    fn golden_json() {
-        let json = serde_json::to_value(registered()).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({"type": "user.registered", "email": "ada@example.org",
-                               "name": "Ada", "password_hash": "h1", "system_admin": false})
-        );
-        assert_eq!(
-            serde_json::from_value::<UserEvent>(json).unwrap(),
-            registered()
-        );
-        let json = serde_json::to_value(reset_requested("abc", 0)).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({"type": "user.password_reset_requested",
-                               "reset_id": "00000000-0000-0000-0000-000000000000",
-                               "token_hash": "abc", "expires_at": "2027-01-15T08:00:00Z"})
-        );
-        assert_eq!(
-            serde_json::to_value(UserEvent::LoginFailuresCleared).unwrap(),
-            serde_json::json!({"type": "user.login_failures_cleared"})
-        );
-        let rehashed = UserEvent::PasswordRehashed {
-            password_hash: PasswordHash("h2".into()),
-        };
-        let json = serde_json::to_value(&rehashed).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({"type": "user.password_rehashed", "password_hash": "h2"})
-        );
-        assert_eq!(serde_json::from_value::<UserEvent>(json).unwrap(), rehashed);
     }
 }

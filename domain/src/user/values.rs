@@ -164,7 +164,7 @@ impl std::fmt::Debug for PasswordHash {
     }
 }
 
-/// The SHA-256 (hex) of a bearer secret (session token, reset token). The secret itself is
+/// The SHA-256 (hex) of a bearer secret (sign-in session token, reset token). The secret itself is
 /// never stored anywhere.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]

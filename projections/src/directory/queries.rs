@@ -1,10 +1,141 @@
-//! Queries over the directory (groups, classes, memberships) kept by the `groups` projection:
-//! listings for the API and the facts authorization decides on.
+//! Queries over the directory kept by the [directory projection](super::projection): groups
+//! (by id, and listed a page at a time), classes and tools (by id, and those of a group),
+//! members of a group or class, a user's memberships (direct and inherited), and who to tell
+//! about something in a class. The facts authorization decides on are in
+//! [`facts`](super::facts).
 
 use chrono::{DateTime, Utc};
+use domain::group::GroupId;
 use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgExecutor, Row};
 use uuid::Uuid;
+
+/// A group row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRow {
+    pub id: GroupId,
+    pub name: String,
+    pub parent_id: Option<GroupId>,
+    /// Ancestor ids from the root down to the group itself.
+    pub path: GroupPath,
+    pub archived: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl<'r> FromRow<'r, PgRow> for GroupRow {
+    fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
+        let path: String = row.try_get("path")?;
+        Ok(Self {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            parent_id: row.try_get("parent_id")?,
+            path: GroupPath::try_from(path).map_err(|e| sqlx::Error::ColumnDecode {
+                index: "path".into(),
+                source: Box::new(e),
+            })?,
+            archived: row.try_get("archived")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            version: row.try_get("version")?,
+        })
+    }
+}
+
+/// A materialized path: the ids from the root group down to this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupPath(pub Vec<GroupId>);
+
+impl TryFrom<String> for GroupPath {
+    type Error = uuid::Error;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value
+            .split('.')
+            .map(Uuid::try_parse)
+            .collect::<Result<_, _>>()
+            .map(GroupPath)
+    }
+}
+
+const GROUP_SELECT: &str = "SELECT id, name, parent_id, path::text AS path, archived, created_at, \
+                      updated_at, version FROM groups";
+
+pub async fn get_group<'e>(
+    executor: impl PgExecutor<'e>,
+    id: GroupId,
+) -> sqlx::Result<Option<GroupRow>> {
+    sqlx::query_as(&format!("{GROUP_SELECT} WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(executor)
+        .await
+}
+
+/// Keyset paging position: the `(created_at, id)` of the last row of the previous page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupCursor {
+    pub created_at: DateTime<Utc>,
+    pub id: GroupId,
+}
+
+/// What to list.
+#[derive(Debug, Clone, Default)]
+pub struct GroupListing {
+    pub after: Option<GroupCursor>,
+    pub limit: i64,
+    /// Only direct children of this group.
+    pub parent_id: Option<GroupId>,
+    /// Only this group's subtree (itself and every descendant).
+    pub within: Option<GroupId>,
+    pub include_archived: bool,
+    /// Only groups this user may read: member of it, or admin/counselor of it or an ancestor.
+    pub visible_to: Option<Uuid>,
+}
+
+/// Groups, oldest first, a page at a time.
+pub async fn list_groups<'e>(
+    executor: impl PgExecutor<'e>,
+    listing: &GroupListing,
+) -> sqlx::Result<Vec<GroupRow>> {
+    let mut query = sqlx::QueryBuilder::new(GROUP_SELECT);
+    query.push(" WHERE true");
+    if let Some(after) = listing.after {
+        query
+            .push(" AND (created_at, id) > (")
+            .push_bind(after.created_at)
+            .push(", ")
+            .push_bind(after.id)
+            .push(")");
+    }
+    if let Some(parent) = listing.parent_id {
+        query.push(" AND parent_id = ").push_bind(parent);
+    }
+    if let Some(root) = listing.within {
+        query
+            .push(" AND path <@ (SELECT path FROM groups WHERE id = ")
+            .push_bind(root)
+            .push(")");
+    }
+    if !listing.include_archived {
+        query.push(" AND NOT archived");
+    }
+    if let Some(user) = listing.visible_to {
+        query
+            .push(
+                " AND EXISTS (SELECT 1 FROM group_members m JOIN groups a ON a.id = m.group_id \
+                 WHERE m.user_id = ",
+            )
+            .push_bind(user)
+            .push(
+                " AND ((m.role IN ('admin', 'counselor') AND groups.path <@ a.path) \
+                 OR (m.role = 'member' AND a.id = groups.id)))",
+            );
+    }
+    query
+        .push(" ORDER BY created_at, id LIMIT ")
+        .push_bind(listing.limit);
+    query.build_query_as().fetch_all(executor).await
+}
 
 /// A class row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,8 +183,30 @@ pub async fn classes_of_group<'e>(
     group_id: Uuid,
     include_archived: bool,
 ) -> sqlx::Result<Vec<ClassRow>> {
+    in_group(
+        executor,
+        "classes",
+        CLASS_COLUMNS,
+        group_id,
+        include_archived,
+    )
+    .await
+}
+
+/// What a group holds (its classes or its tools): one listing rule for both, oldest first,
+/// archived ones only when asked for.
+async fn in_group<'e, Listed>(
+    executor: impl PgExecutor<'e>,
+    table: &str,
+    columns: &str,
+    group_id: Uuid,
+    include_archived: bool,
+) -> sqlx::Result<Vec<Listed>>
+where
+    Listed: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+{
     sqlx::query_as(&format!(
-        "SELECT {CLASS_COLUMNS} FROM classes WHERE group_id = $1 AND ($2 OR NOT archived) \
+        "SELECT {columns} FROM {table} WHERE group_id = $1 AND ($2 OR NOT archived) \
          ORDER BY created_at, id"
     ))
     .bind(group_id)
@@ -170,100 +323,6 @@ pub async fn memberships_of<'e>(
     .await
 }
 
-/// What authorization needs to know about a group (or the group of a class) and one user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupFacts {
-    /// Ids from the root down to the group itself.
-    pub path: Vec<Uuid>,
-    pub archived: bool,
-    /// The user's roles in the groups of `path`.
-    pub roles: Vec<(Uuid, String)>,
-}
-
-fn parse_path(path: &str) -> Vec<Uuid> {
-    path.split('.')
-        .filter_map(|l| Uuid::try_parse(l).ok())
-        .collect()
-}
-
-/// The group's ancestry and the user's roles along it; `None` if the group does not exist.
-pub async fn group_facts<'e>(
-    executor: impl PgExecutor<'e>,
-    group_id: Uuid,
-    user_id: Uuid,
-) -> sqlx::Result<Option<GroupFacts>> {
-    let row = sqlx::query(
-        "SELECT g.path::text AS path, g.archived, \
-                coalesce((SELECT array_agg(m.group_id::text || ':' || m.role) \
-                            FROM group_members m JOIN groups a ON a.id = m.group_id \
-                           WHERE m.user_id = $2 AND a.path @> g.path), '{}') AS roles \
-         FROM groups g WHERE g.id = $1",
-    )
-    .bind(group_id)
-    .bind(user_id)
-    .fetch_optional(executor)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let path: String = row.try_get("path")?;
-    let roles: Vec<String> = row.try_get("roles")?;
-    Ok(Some(GroupFacts {
-        path: parse_path(&path),
-        archived: row.try_get("archived")?,
-        roles: roles
-            .iter()
-            .filter_map(|r| r.split_once(':'))
-            .filter_map(|(g, role)| Some((Uuid::try_parse(g).ok()?, role.to_owned())))
-            .collect(),
-    }))
-}
-
-/// What authorization needs to know about a class and one user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClassFacts {
-    pub group: GroupFacts,
-    pub group_id: Uuid,
-    pub archived: bool,
-    pub class_role: Option<String>,
-}
-
-pub async fn class_facts<'e>(
-    executor: impl PgExecutor<'e>,
-    class_id: Uuid,
-    user_id: Uuid,
-) -> sqlx::Result<Option<ClassFacts>> {
-    let row = sqlx::query(
-        "SELECT c.group_id, c.archived AS class_archived, g.path::text AS path, \
-                g.archived AS group_archived, \
-                (SELECT role FROM class_members WHERE class_id = c.id AND user_id = $2) \
-                  AS class_role, \
-                coalesce((SELECT array_agg(m.group_id::text || ':' || m.role) \
-                            FROM group_members m JOIN groups a ON a.id = m.group_id \
-                           WHERE m.user_id = $2 AND a.path @> g.path), '{}') AS roles \
-         FROM classes c JOIN groups g ON g.id = c.group_id WHERE c.id = $1",
-    )
-    .bind(class_id)
-    .bind(user_id)
-    .fetch_optional(executor)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let path: String = row.try_get("path")?;
-    let roles: Vec<String> = row.try_get("roles")?;
-    Ok(Some(ClassFacts {
-        group_id: row.try_get("group_id")?,
-        archived: row.try_get("class_archived")?,
-        class_role: row.try_get("class_role")?,
-        group: GroupFacts {
-            path: parse_path(&path),
-            archived: row.try_get("group_archived")?,
-            roles: roles
-                .iter()
-                .filter_map(|r| r.split_once(':'))
-                .filter_map(|(g, role)| Some((Uuid::try_parse(g).ok()?, role.to_owned())))
-                .collect(),
-        },
-    }))
-}
-
 /// A tool row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolRow {
@@ -305,19 +364,13 @@ pub async fn get_tool<'e>(
         .await
 }
 
+/// Tools of a group, oldest first.
 pub async fn tools_of_group<'e>(
     executor: impl PgExecutor<'e>,
     group_id: Uuid,
     include_archived: bool,
 ) -> sqlx::Result<Vec<ToolRow>> {
-    sqlx::query_as(&format!(
-        "SELECT {TOOL_COLUMNS} FROM tools WHERE group_id = $1 AND ($2 OR NOT archived) \
-         ORDER BY created_at, id"
-    ))
-    .bind(group_id)
-    .bind(include_archived)
-    .fetch_all(executor)
-    .await
+    in_group(executor, "tools", TOOL_COLUMNS, group_id, include_archived).await
 }
 
 /// Who to tell about something in a class: its teachers.

@@ -1,19 +1,16 @@
-//! Email delivery of a notification: each attempt's outcome is a fact in the log. One stream
-//! per emailed notification, with the notification's id.
-//!
-//! A cycle of attempts ends delivered or dead-lettered; a system admin can ask for another
-//! cycle of a dead letter. The delivery worker decides from this state whether there is
-//! anything left to send, so a replayed `notification.created` never sends twice.
+//! The `EmailDelivery` aggregate: the state of one notification's email delivery, the
+//! decisions (count the attempts, dead-letter the last, retry only a dead letter, delivered
+//! is final) and their given/when/then tests.
 
 use serde::{Deserialize, Serialize};
 
-use crate::notification::{NotificationId, NotificationKind};
-use crate::user::UserId;
-use crate::{Aggregate, DomainEvent};
+use super::{EmailCommand, EmailError, EmailEvent, ForNotification};
+use crate::Aggregate;
 
 /// The longest error text kept in an event.
 pub const MAX_ERROR_CHARS: usize = 500;
 
+/// Where the delivery stands.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
@@ -26,6 +23,7 @@ pub enum DeliveryStatus {
     RetryRequested,
 }
 
+/// The write-side state of one notification's email delivery.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EmailDelivery {
     pub status: DeliveryStatus,
@@ -42,84 +40,6 @@ impl EmailDelivery {
         )
     }
 }
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EmailCommand {
-    RecordDelivered {
-        recipient_id: UserId,
-        kind: NotificationKind,
-    },
-    RecordFailure {
-        recipient_id: UserId,
-        kind: NotificationKind,
-        error: String,
-        /// The last attempt of the cycle: dead-letter it.
-        last: bool,
-    },
-    RequestRetry {
-        by: UserId,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EmailError {
-    #[error("the email was already delivered")]
-    AlreadyDelivered,
-    #[error("the email is not dead-lettered")]
-    NotDeadLettered,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type")]
-pub enum EmailEvent {
-    #[serde(rename = "email.delivered")]
-    Delivered {
-        notification_id: NotificationId,
-        recipient_id: UserId,
-        kind: NotificationKind,
-        attempt: u32,
-    },
-    #[serde(rename = "email.delivery_failed")]
-    DeliveryFailed {
-        notification_id: NotificationId,
-        recipient_id: UserId,
-        kind: NotificationKind,
-        attempt: u32,
-        error: String,
-    },
-    #[serde(rename = "email.dead_lettered")]
-    DeadLettered {
-        notification_id: NotificationId,
-        recipient_id: UserId,
-        kind: NotificationKind,
-        attempts: u32,
-        last_error: String,
-    },
-    #[serde(rename = "email.retry_requested")]
-    RetryRequested {
-        notification_id: NotificationId,
-        by: UserId,
-    },
-}
-
-impl DomainEvent for EmailEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            Self::Delivered { .. } => "email.delivered",
-            Self::DeliveryFailed { .. } => "email.delivery_failed",
-            Self::DeadLettered { .. } => "email.dead_lettered",
-            Self::RetryRequested { .. } => "email.retry_requested",
-        }
-    }
-
-    fn event_version(&self) -> &'static str {
-        "1"
-    }
-}
-
-/// The command with the stream's id, which the events repeat for the read model.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ForNotification(pub NotificationId, pub EmailCommand);
 
 impl Aggregate for EmailDelivery {
     const TYPE: &'static str = "email_delivery";
@@ -199,6 +119,8 @@ impl Aggregate for EmailDelivery {
 mod tests {
     use super::*;
     use crate::aggregate::testing::{given, given_no_previous_events};
+    use crate::notification::{NotificationId, NotificationKind};
+    use crate::user::UserId;
 
     const N: NotificationId = uuid::Uuid::from_u128(7);
     const U: UserId = uuid::Uuid::from_u128(8);

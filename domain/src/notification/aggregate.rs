@@ -1,130 +1,23 @@
-//! Notifications: what a user is told about (in the app and, depending on their preferences,
-//! by email), and their per-kind email preferences.
-//!
-//! Notifications are created by the reactions subscriber, one stream per notification with a
-//! deterministic id (derived from the causing event and the recipient), so that re-running a
-//! reaction after a crash or a replay is refused as `AlreadyCreated` instead of notifying twice.
+//! The notification aggregates: `Notification` (created once for its recipient, read only by
+//! them) and `NotificationPreferences` (a user's email choices per kind), with their
+//! given/when/then tests.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::{
+    NotificationCommand, NotificationError, NotificationEvent, NotificationKind,
+    PreferencesCommand, PreferencesError, PreferencesEvent,
+};
 use crate::user::UserId;
-use crate::{Aggregate, DomainEvent};
+use crate::Aggregate;
 
-pub type NotificationId = uuid::Uuid;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NotificationKind {
-    Misbehavior,
-    Struggle,
-    SafetyConcern,
-    AssessmentReview,
-}
-
-impl NotificationKind {
-    pub const ALL: [Self; 4] = [
-        Self::Misbehavior,
-        Self::Struggle,
-        Self::SafetyConcern,
-        Self::AssessmentReview,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Misbehavior => "misbehavior",
-            Self::Struggle => "struggle",
-            Self::SafetyConcern => "safety_concern",
-            Self::AssessmentReview => "assessment_review",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == value)
-    }
-
-    /// Whether email is on for this kind when the user has not chosen: the urgent kinds
-    /// (misbehavior of medium severity or above, safety concerns) are emailed, the rest are
-    /// in-app only.
-    pub fn email_by_default(self) -> bool {
-        matches!(self, Self::Misbehavior | Self::SafetyConcern)
-    }
-}
-
-/// What a notification is about; rendered into emails, shown in the app.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NotificationSubject {
-    pub class_id: uuid::Uuid,
-    pub class_name: String,
-    pub learning_session_id: Option<uuid::Uuid>,
-    pub assessment_id: Option<uuid::Uuid>,
-    pub student_id: Option<UserId>,
-    pub student_name: Option<String>,
-    /// Kind-specific facts (severity, category, topic, urgency, confidence, …).
-    pub details: BTreeMap<String, String>,
-}
-
+/// The write-side state of one notification: only what its commands are decided on.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
     pub recipient_id: Option<UserId>,
     pub read: bool,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum NotificationCommand {
-    Create {
-        recipient_id: UserId,
-        kind: NotificationKind,
-        title: String,
-        body: String,
-        subject: Box<NotificationSubject>,
-        /// Whether to email it (the recipient's preference when it was created).
-        email: bool,
-        /// The event this notification reacts to.
-        cause_event_id: uuid::Uuid,
-    },
-    MarkRead {
-        by: UserId,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NotificationError {
-    #[error("the notification already exists")]
-    AlreadyCreated,
-    #[error("the notification does not exist")]
-    NotFound,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type")]
-pub enum NotificationEvent {
-    #[serde(rename = "notification.created")]
-    Created {
-        recipient_id: UserId,
-        kind: NotificationKind,
-        title: String,
-        body: String,
-        subject: Box<NotificationSubject>,
-        email: bool,
-        cause_event_id: uuid::Uuid,
-    },
-    #[serde(rename = "notification.read")]
-    Read,
-}
-
-impl DomainEvent for NotificationEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            Self::Created { .. } => "notification.created",
-            Self::Read => "notification.read",
-        }
-    }
-
-    fn event_version(&self) -> &'static str {
-        "1"
-    }
 }
 
 impl Aggregate for Notification {
@@ -198,35 +91,6 @@ impl NotificationPreferences {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PreferencesCommand {
-    /// Sets the given kinds; the others keep their current value.
-    SetEmail(BTreeMap<NotificationKind, bool>),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PreferencesError {}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type")]
-pub enum PreferencesEvent {
-    /// The complete email choices after the change.
-    #[serde(rename = "notification.preferences_changed")]
-    Changed {
-        email: BTreeMap<NotificationKind, bool>,
-    },
-}
-
-impl DomainEvent for PreferencesEvent {
-    fn event_type(&self) -> &'static str {
-        "notification.preferences_changed"
-    }
-
-    fn event_version(&self) -> &'static str {
-        "1"
-    }
-}
-
 impl Aggregate for NotificationPreferences {
     const TYPE: &'static str = "notification_preferences";
     type Command = PreferencesCommand;
@@ -260,6 +124,7 @@ impl Aggregate for NotificationPreferences {
 mod tests {
     use super::*;
     use crate::aggregate::testing::{given, given_no_previous_events};
+    use crate::notification::NotificationSubject;
 
     fn created(recipient: u128) -> NotificationEvent {
         NotificationEvent::Created {

@@ -1,0 +1,20 @@
+//! The directory: groups (the organizational tree), their classes and tools, and who is a
+//! member of which group or class.
+//!
+//! `projection.rs` keeps it: one projection writes all of its tables (`groups`, `classes`,
+//! `tools`, `group_members`, `class_members`), under the subscriber name `groups` (the
+//! module doc there says why the name stays). `queries.rs` reads it for the API and the
+//! reactions (groups, classes, tools, members, a user's memberships, who to tell), and
+//! `facts.rs` reads the facts authorization decides on.
+
+mod facts;
+mod projection;
+mod queries;
+
+pub use facts::{class_facts, group_facts, ClassFacts, GroupFacts};
+pub use projection::{DirectoryProjection, DIRECTORY_CHANNEL, NAME};
+pub use queries::{
+    class_teachers, classes_of_group, contact, get_class, get_group, get_tool, group_overseers,
+    list_groups, members_of_class, members_of_group, memberships_of, tools_of_group, ClassRow,
+    GroupCursor, GroupListing, GroupPath, GroupRow, MemberRow, MembershipRow, ToolRow,
+};
