@@ -12,8 +12,8 @@
 use anyhow::{bail, Context as _};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::auth_session::{AuthSession, AuthSessionEvent};
 use domain::service_account::{ServiceAccount, ServiceAccountEvent};
-use domain::session::{Session, SessionEvent};
 use domain::user::{User, UserEvent};
 use domain::Aggregate as _;
 use sqlx::postgres::PgRow;
@@ -43,7 +43,7 @@ impl Projection for IdentityProjection {
     }
 
     fn aggregate_types(&self) -> Option<&'static [&'static str]> {
-        Some(&[User::TYPE, Session::TYPE, ServiceAccount::TYPE])
+        Some(&[User::TYPE, AuthSession::TYPE, ServiceAccount::TYPE])
     }
 
     /// Every login appends a session; nothing waits for this projection on the way (tokens
@@ -67,7 +67,7 @@ impl Projection for IdentityProjection {
             return apply_service_account(conn, id, event, payload).await;
         }
         let id: Uuid = match event.aggregate_type.as_str() {
-            t if t == User::TYPE || t == Session::TYPE => {
+            t if t == User::TYPE || t == AuthSession::TYPE => {
                 event.aggregate_id.parse().context("stream id")?
             }
             _ => return Ok(()),
@@ -78,9 +78,9 @@ impl Projection for IdentityProjection {
             apply_user(conn, id, event, payload).await?;
             format!("user:{id}")
         } else {
-            let payload: SessionEvent =
+            let payload: AuthSessionEvent =
                 serde_json::from_value(event.payload.clone()).context("session event")?;
-            let started = matches!(payload, SessionEvent::Started { .. });
+            let started = matches!(payload, AuthSessionEvent::Started { .. });
             apply_session(conn, id, event, payload).await?;
             if started {
                 return Ok(());
@@ -260,10 +260,10 @@ async fn apply_session(
     conn: &mut PgConnection,
     id: Uuid,
     event: &LoggedEvent,
-    payload: SessionEvent,
+    payload: AuthSessionEvent,
 ) -> anyhow::Result<()> {
     match payload {
-        SessionEvent::Started {
+        AuthSessionEvent::Started {
             user_id,
             token_hash,
             ip,
@@ -287,14 +287,14 @@ async fn apply_session(
             .execute(conn)
             .await?;
         }
-        SessionEvent::Renewed { expires_at } => {
+        AuthSessionEvent::Renewed { expires_at } => {
             sqlx::query("UPDATE auth_sessions SET expires_at = $2 WHERE id = $1")
                 .bind(id)
                 .bind(expires_at)
                 .execute(conn)
                 .await?;
         }
-        SessionEvent::Ended { .. } => {
+        AuthSessionEvent::Ended { .. } => {
             sqlx::query("DELETE FROM auth_sessions WHERE id = $1")
                 .bind(id)
                 .execute(conn)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use application::identity::{Account, Device, IdentityError, StartedSession};
 use chrono::{DateTime, Utc};
-use domain::session::EndReason;
+use domain::auth_session::EndReason;
 use domain::user::{DisplayName, Email, Password};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};

@@ -3,7 +3,7 @@
 //! sessions).
 
 use chrono::{DateTime, Utc};
-use domain::session::EndReason;
+use domain::auth_session::EndReason;
 use domain::user::{DisplayName, Email, Password, User, UserCommand, UserId};
 use uuid::Uuid;
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration as StdDuration;
 
-use domain::session::SessionError;
+use domain::auth_session::AuthSessionError;
 use domain::user::UserError;
 
 use crate::{CommandError, StoreError};
@@ -52,8 +52,8 @@ impl From<CommandError<UserError>> for IdentityError {
     }
 }
 
-impl From<CommandError<SessionError>> for IdentityError {
-    fn from(error: CommandError<SessionError>) -> Self {
+impl From<CommandError<AuthSessionError>> for IdentityError {
+    fn from(error: CommandError<AuthSessionError>) -> Self {
         match error {
             CommandError::Rejected(_) => Self::NotFound,
             CommandError::Conflict => Self::Conflict,

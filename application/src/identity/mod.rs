@@ -29,7 +29,9 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use domain::session::{Session, SessionCommand, SessionError, SessionId, SessionPolicy};
+use domain::auth_session::{
+    AuthSession, AuthSessionCommand, AuthSessionError, AuthSessionId, AuthSessionPolicy,
+};
 use domain::user::{User, UserCommand, UserError, UserId};
 use sqlx::PgPool;
 
@@ -52,7 +54,7 @@ pub struct MailRetry {
 /// Settings of the identity use cases.
 #[derive(Debug, Clone)]
 pub struct IdentitySettings {
-    pub sessions: SessionPolicy,
+    pub sessions: AuthSessionPolicy,
     pub reset_token_ttl: Duration,
     pub mail_retry: MailRetry,
     /// Base URL of the web app, for links in emails.
@@ -62,7 +64,7 @@ pub struct IdentitySettings {
 impl Default for IdentitySettings {
     fn default() -> Self {
         Self {
-            sessions: SessionPolicy::default(),
+            sessions: AuthSessionPolicy::default(),
             reset_token_ttl: Duration::hours(1),
             mail_retry: MailRetry {
                 attempts: 3,
@@ -76,14 +78,14 @@ impl Default for IdentitySettings {
 /// The identity use cases.
 pub struct Identity {
     users: CommandRunner<User>,
-    sessions: CommandRunner<Session>,
+    sessions: CommandRunner<AuthSession>,
     pool: PgPool,
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
     mailer: Arc<dyn Mailer>,
     settings: IdentitySettings,
     /// When this process last recorded each session's use (see `authenticate`).
-    touched: std::sync::Mutex<std::collections::HashMap<SessionId, DateTime<Utc>>>,
+    touched: std::sync::Mutex<std::collections::HashMap<AuthSessionId, DateTime<Utc>>>,
     /// Recently authenticated sessions (see `session_cache`).
     cache: Arc<SessionCache>,
 }
@@ -143,10 +145,10 @@ impl Identity {
     /// Runs a command on a session and evicts it from the cache before answering.
     async fn run_session(
         &self,
-        session_id: SessionId,
-        command: SessionCommand,
+        session_id: AuthSessionId,
+        command: AuthSessionCommand,
         context: &CommandContext,
-    ) -> Result<Appended, CommandError<SessionError>> {
+    ) -> Result<Appended, CommandError<AuthSessionError>> {
         let result = self.sessions.execute(session_id, command, context).await;
         self.cache
             .after_command(&result, |e| e.principal.session_id != session_id);

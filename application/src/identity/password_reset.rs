@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use domain::session::EndReason;
+use domain::auth_session::EndReason;
 use domain::user::{Email, Password, ResetEmailOutcome, UserCommand};
 use uuid::Uuid;
 

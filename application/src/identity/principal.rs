@@ -2,14 +2,14 @@
 //! what the session cache keeps, and what every authorized request is decided for.
 
 use chrono::{DateTime, Utc};
-use domain::session::SessionId;
+use domain::auth_session::AuthSessionId;
 use domain::user::UserId;
 
 /// An authenticated caller, as resolved from a session token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub user_id: UserId,
-    pub session_id: SessionId,
+    pub session_id: AuthSessionId,
     pub email: String,
     pub name: String,
     pub system_admin: bool,

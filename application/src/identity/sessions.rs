@@ -4,7 +4,7 @@
 //! ends, reason `expired`, the sessions that expired without being presented again.
 
 use chrono::{DateTime, Duration, Utc};
-use domain::session::{EndReason, Session, SessionCommand, SessionId};
+use domain::auth_session::{AuthSession, AuthSessionCommand, AuthSessionId, EndReason};
 use domain::user::{TokenHash, UserId};
 use projections::identity as read;
 use uuid::Uuid;
@@ -27,7 +27,7 @@ pub struct Device {
 /// A new session. `token` is the bearer secret: returned to the client once, never stored.
 #[derive(Debug, Clone)]
 pub struct StartedSession {
-    pub session_id: SessionId,
+    pub session_id: AuthSessionId,
     pub user_id: UserId,
     pub token: String,
     pub expires_at: DateTime<Utc>,
@@ -35,7 +35,7 @@ pub struct StartedSession {
 }
 
 /// Where a sweep of expired sessions has got to: the expiry and id of the last candidate.
-pub type SweepCursor = (DateTime<Utc>, SessionId);
+pub type SweepCursor = (DateTime<Utc>, AuthSessionId);
 
 impl Identity {
     /// Starts a session for an account that signed in some other way (an OpenID provider).
@@ -58,7 +58,7 @@ impl Identity {
         let session_id = Uuid::now_v7();
         let at = self.clock.now();
         let policy = self.settings.sessions;
-        let command = SessionCommand::Start {
+        let command = AuthSessionCommand::Start {
             user_id,
             token_hash,
             ip: device.ip,
@@ -114,7 +114,7 @@ impl Identity {
         if !hashes_equal(&TokenHash(row.token_hash), &hash) {
             return Ok(None);
         }
-        let session_id: SessionId = row.id;
+        let session_id: AuthSessionId = row.id;
         let absolute = row.absolute_expires_at;
         if row.disabled {
             return Ok(None);
@@ -172,7 +172,7 @@ impl Identity {
         if !hashes_equal(&start.token_hash, hash) {
             return Ok(None);
         }
-        let Ok(session_id) = start.session_id.parse::<SessionId>() else {
+        let Ok(session_id) = start.session_id.parse::<AuthSessionId>() else {
             return Ok(None);
         };
         let (session, _) = self.sessions.load(session_id).await?;
@@ -218,7 +218,7 @@ impl Identity {
     /// turned out to have ended a moment ago (the read model has not caught up).
     async fn renew_if_due(
         &self,
-        session_id: SessionId,
+        session_id: AuthSessionId,
         expires_at: DateTime<Utc>,
         absolute: DateTime<Utc>,
         now: DateTime<Utc>,
@@ -230,7 +230,7 @@ impl Identity {
             match self
                 .run_session(
                     session_id,
-                    SessionCommand::Renew { at: now, policy },
+                    AuthSessionCommand::Renew { at: now, policy },
                     context,
                 )
                 .await
@@ -251,8 +251,8 @@ impl Identity {
     /// has just expired is ended, reason `expired`, as it is presented.
     async fn ended_at(
         &self,
-        session_id: SessionId,
-        session: &Session,
+        session_id: AuthSessionId,
+        session: &AuthSession,
         now: DateTime<Utc>,
         context: &CommandContext,
     ) -> bool {
@@ -261,7 +261,7 @@ impl Identity {
         }
         if session.ended.is_none() {
             let _ = self
-                .run_session(session_id, SessionCommand::Expire { at: now }, context)
+                .run_session(session_id, AuthSessionCommand::Expire { at: now }, context)
                 .await;
         }
         true
@@ -270,7 +270,7 @@ impl Identity {
     /// Records a session's last use, at most once a minute per session (operational data,
     /// not an event). This process remembers when it last wrote it, so most requests skip
     /// the write.
-    async fn touch(&self, session_id: SessionId, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn touch(&self, session_id: AuthSessionId, now: DateTime<Utc>) -> Result<(), StoreError> {
         let due = {
             let mut touched = self.touched.lock().expect("touched sessions");
             if touched.len() > 100_000 {
@@ -294,11 +294,11 @@ impl Identity {
     pub async fn end_session(
         &self,
         context: &CommandContext,
-        session_id: SessionId,
+        session_id: AuthSessionId,
         reason: EndReason,
     ) -> Result<Appended, IdentityError> {
         Ok(self
-            .run_session(session_id, SessionCommand::End { reason }, context)
+            .run_session(session_id, AuthSessionCommand::End { reason }, context)
             .await?)
     }
 
@@ -307,7 +307,7 @@ impl Identity {
         &self,
         context: &CommandContext,
         user_id: UserId,
-        session_id: SessionId,
+        session_id: AuthSessionId,
     ) -> Result<Appended, IdentityError> {
         // The write side: a session started a moment ago may not be in the read model yet.
         let (session, _) = self.sessions.load(session_id).await?;
@@ -323,12 +323,12 @@ impl Identity {
         &self,
         context: &CommandContext,
         user_id: UserId,
-        keep: Option<SessionId>,
+        keep: Option<AuthSessionId>,
         reason: EndReason,
     ) -> Result<Option<i64>, IdentityError> {
         // Those of the read model and those it has not applied yet (a login answers before
         // the projection has its session).
-        let ids: Vec<SessionId> = read::live_session_ids_of(&self.pool, user_id)
+        let ids: Vec<AuthSessionId> = read::live_session_ids_of(&self.pool, user_id)
             .await
             .map_err(StoreError::from)?;
         let mut position = None;
@@ -346,7 +346,7 @@ impl Identity {
     /// being presented again (a presented one is ended then, see `ended_at`): so
     /// that the log records every session's end and `auth_sessions` keeps only live ones.
     /// Candidates come from `auth_sessions`, `batch` of them after `after` in the order of
-    /// their expiry; each is decided by the `Session` aggregate (`Expire`), so a renewal the
+    /// their expiry; each is decided by the `AuthSession` aggregate (`Expire`), so a renewal the
     /// read model lacks, or one committed meanwhile, keeps it alive. A session that cannot
     /// be ended is logged and skipped. Returns how many it ended and where the next page
     /// starts, `None` when this was the last.
@@ -371,7 +371,7 @@ impl Identity {
                 .map_err(StoreError::from)?;
         let mut ended = 0;
         for (_, session_id) in &page {
-            let expire = SessionCommand::Expire { at: now };
+            let expire = AuthSessionCommand::Expire { at: now };
             match self.run_session(*session_id, expire, &context).await {
                 Ok(appended) if appended.position.is_some() => ended += 1,
                 Ok(_) => {}
