@@ -14,6 +14,7 @@ pub mod directory_cache;
 pub mod invalidation;
 pub mod middleware;
 pub mod problem;
+pub mod rate_limit;
 pub mod routes;
 
 pub use app::Application;
