@@ -11,8 +11,8 @@ use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::app::Services;
 use crate::directory_cache;
+use crate::state::Services;
 
 pub async fn run(
     pool: PgPool,

@@ -16,5 +16,6 @@ pub mod middleware;
 pub mod problem;
 pub mod rate_limit;
 pub mod routes;
+pub mod state;
 
 pub use app::Application;

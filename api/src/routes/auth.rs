@@ -17,10 +17,10 @@ use uuid::Uuid;
 
 use super::text::Text;
 use super::ApiTags;
-use crate::app::Services;
 use crate::caller::{command_context, Caller, ClientIp, RequestId};
 use crate::middleware::SESSION_COOKIE;
 use crate::problem::{ApiError, ProblemKind};
+use crate::state::Services;
 
 /// An account as its owner and admins see it. Never the password hash.
 #[derive(Debug, Object)]

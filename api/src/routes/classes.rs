@@ -15,9 +15,9 @@ use uuid::Uuid;
 use super::groups::{MemberList, NoContent};
 use super::text::Text;
 use super::ApiTags;
-use crate::app::Services;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
+use crate::state::Services;
 
 /// A class as clients see it.
 #[derive(Debug, Object)]

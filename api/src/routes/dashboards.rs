@@ -11,9 +11,9 @@ use projections::dashboards::{self as read, SeverityCounts};
 use uuid::Uuid;
 
 use super::ApiTags;
-use crate::app::Services;
 use crate::caller::Caller;
 use crate::problem::ApiError;
+use crate::state::Services;
 
 #[derive(Debug, Object)]
 pub struct SeverityCountsDto {

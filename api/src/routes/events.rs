@@ -10,9 +10,9 @@ use projections::log::{self, LogFilter, LoggedEvent};
 use uuid::Uuid;
 
 use super::ApiTags;
-use crate::app::Services;
 use crate::caller::Caller;
 use crate::problem::ApiError;
+use crate::state::Services;
 use poem::web::Data;
 
 /// The stream an event belongs to.

@@ -17,10 +17,10 @@ use uuid::Uuid;
 
 use super::text::Text;
 use super::ApiTags;
-use crate::app::Services;
 use crate::authz::Target;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
+use crate::state::Services;
 
 /// A group as clients see it.
 #[derive(Debug, Object)]

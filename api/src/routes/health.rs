@@ -6,7 +6,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
-use crate::app::Services;
+use crate::state::Services;
 
 /// A subscriber as this process sees it.
 #[derive(Debug, Object)]

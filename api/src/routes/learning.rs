@@ -15,10 +15,10 @@ use uuid::Uuid;
 
 use super::text::Text;
 use super::ApiTags;
-use crate::app::Services;
 use crate::authz::Who;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
+use crate::state::Services;
 
 #[derive(Debug, Object)]
 #[oai(rename = "LearningSession", example)]

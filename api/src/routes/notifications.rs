@@ -15,9 +15,9 @@ use projections::notifications::{self as read, NotificationRow};
 use uuid::Uuid;
 
 use super::ApiTags;
-use crate::app::Services;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
+use crate::state::Services;
 
 #[derive(Debug, Object)]
 #[oai(rename = "Notification", example)]

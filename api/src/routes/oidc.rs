@@ -13,9 +13,9 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
-use crate::app::Services;
 use crate::caller::{command_context, Caller, ClientIp, RequestId};
 use crate::problem::{ApiError, ProblemKind};
+use crate::state::Services;
 
 /// The cookie that binds a sign-in flow to the browser that started it.
 const FLOW_COOKIE: &str = "oidc_flow";

@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use super::text::Text;
 use super::ApiTags;
-use crate::app::Services;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
+use crate::state::Services;
 
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields, example)]

@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use super::auth::{identity_error, UserDto};
 use super::ApiTags;
-use crate::app::Services;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::ApiError;
+use crate::state::Services;
 
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields, example)]
