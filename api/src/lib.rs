@@ -13,6 +13,7 @@ pub mod cli;
 pub mod directory_cache;
 pub mod invalidation;
 pub mod middleware;
+pub mod openapi;
 pub mod problem;
 pub mod rate_limit;
 pub mod routes;
