@@ -1,4 +1,7 @@
-//! The composition root: everything the service is made of, wired once.
+//! The composition root: everything the service is made of, wired once. [`Application`]
+//! migrates, starts the subscribers and the [`workers`], builds the shared [`Services`],
+//! mounts the [`openapi`] document and the routes behind the [`middleware`], binds the
+//! listener, and stops it all gracefully.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +39,7 @@ use crate::openapi::{document, openapi};
 use crate::problem;
 use crate::rate_limit::AuthLimits;
 use crate::state::Services;
+use crate::workers;
 
 /// Replaceable parts of the service (tests inject a clock).
 #[derive(Clone)]
@@ -231,12 +235,12 @@ impl Application {
             read_your_writes_timeout: config.read_your_writes_timeout,
         });
 
-        workers.push(tokio::spawn(end_expired_sessions(
+        workers.push(tokio::spawn(workers::expired_sessions::run(
             services.clone(),
             config.auth.session_sweep_interval,
             shutdown_rx.clone(),
         )));
-        workers.push(tokio::spawn(crate::invalidation::run(
+        workers.push(tokio::spawn(workers::cache_invalidation::run(
             services.pool.clone(),
             services.identity.session_cache().clone(),
             services.clone(),
@@ -334,73 +338,4 @@ impl Application {
         self.stop().await;
         Ok(())
     }
-}
-
-/// Every `every`, ends the sessions that expired without being used again (see
-/// `Identity::end_expired_sessions`), until shutdown.
-async fn end_expired_sessions(
-    services: Arc<Services>,
-    every: std::time::Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    // 0 would be a busy loop against the database.
-    let every = every.max(std::time::Duration::from_millis(10));
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            changed = shutdown.changed() => {
-                // Shutting down, or nobody left to say so.
-                if changed.is_err() || *shutdown.borrow() {
-                    return;
-                }
-                continue;
-            }
-        }
-        match sweep_expired_sessions(&services, &shutdown).await {
-            Ok(0) => {}
-            Ok(ended) => tracing::info!(ended, "expired sessions ended"),
-            Err(error) => tracing::warn!(%error, "expired sessions not ended; next time"),
-        }
-    }
-}
-
-/// The advisory lock (one bigint key: apart from the subscribers' two-key locks) that lets
-/// one process at a time sweep; the others skip their turn instead of repeating its work.
-const SESSION_SWEEP_LOCK: &str = "raptscallions:session-expiry";
-
-/// One pass over the expired sessions, a page at a time, stopping early on shutdown.
-async fn sweep_expired_sessions(
-    services: &Services,
-    shutdown: &watch::Receiver<bool>,
-) -> anyhow::Result<usize> {
-    let mut lock = services.pool.acquire().await?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1)::bigint)")
-        .bind(SESSION_SWEEP_LOCK)
-        .fetch_one(&mut *lock)
-        .await?;
-    if !locked {
-        return Ok(0);
-    }
-    let (mut ended, mut after) = (0, None);
-    let outcome = loop {
-        if *shutdown.borrow() {
-            break Ok(());
-        }
-        match services.identity.end_expired_sessions(after, 500).await {
-            Ok((n, next)) => {
-                ended += n;
-                match next {
-                    Some(cursor) => after = Some(cursor),
-                    None => break Ok(()),
-                }
-            }
-            Err(error) => break Err(error),
-        }
-    };
-    sqlx::query("SELECT pg_advisory_unlock(hashtext($1)::bigint)")
-        .bind(SESSION_SWEEP_LOCK)
-        .execute(&mut *lock)
-        .await?;
-    outcome?;
-    Ok(ended)
 }

@@ -14,6 +14,8 @@ use tokio::sync::watch;
 use crate::directory_cache;
 use crate::state::Services;
 
+/// Listens on both channels until shutdown, reconnecting (and starting the caches over) when
+/// the connection drops.
 pub async fn run(
     pool: PgPool,
     sessions: Arc<SessionCache>,
