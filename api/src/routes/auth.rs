@@ -6,7 +6,6 @@ use application::identity::{Account, Device, IdentityError, StartedSession};
 use chrono::{DateTime, Utc};
 use domain::session::EndReason;
 use domain::user::{DisplayName, Email, Password};
-use poem::web::cookie::{Cookie, SameSite};
 use poem::web::Data;
 use poem::Request;
 use poem_openapi::param::Path;
@@ -15,39 +14,12 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use projections::identity as read;
 use uuid::Uuid;
 
+use super::identity::{identity_error, session_cookie, sign_in_cookie, UserDto};
+use super::tags::ApiTags;
 use super::text::Text;
-use super::ApiTags;
 use crate::caller::{command_context, Caller, ClientIp, RequestId};
-use crate::middleware::SESSION_COOKIE;
 use crate::problem::{ApiError, ProblemKind};
 use crate::state::Services;
-
-/// An account as its owner and admins see it. Never the password hash.
-#[derive(Debug, Object)]
-#[oai(rename = "User", example)]
-pub struct UserDto {
-    pub id: Uuid,
-    pub email: String,
-    pub name: String,
-    pub system_admin: bool,
-    pub auditor: bool,
-    pub disabled: bool,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<read::UserRow> for UserDto {
-    fn from(row: read::UserRow) -> Self {
-        Self {
-            id: row.id,
-            email: row.email,
-            name: row.name,
-            system_admin: row.system_admin,
-            auditor: row.auditor,
-            disabled: row.disabled,
-            created_at: row.created_at,
-        }
-    }
-}
 
 /// The current session.
 #[derive(Debug, Object)]
@@ -96,41 +68,17 @@ pub struct SessionList {
     pub items: Vec<SessionDto>,
 }
 
-/// The examples of the OpenAPI document: one account (Ada) signed in on two devices. The
-/// other modules' examples (provider links, the event history) tell the same account's
-/// story, with [`examples::USER`] and [`examples::at`].
-pub(crate) mod examples {
-    use chrono::{DateTime, Utc};
+/// The examples of the OpenAPI document: Ada's account
+/// ([`identity::examples`](super::identity::examples)) signed in on two devices.
+mod examples {
     use poem_openapi::types::Example;
     use uuid::Uuid;
 
     use super::{CurrentSession, Me, SessionDto, SessionList, SignedIn, UserDto};
+    use crate::routes::identity::examples::at;
 
-    /// Ada's account.
-    pub(crate) const USER: Uuid = Uuid::from_u128(0x0193_2c4e_8a10_7b3e_9f21_6d5a_4c3b_2a10);
     const SESSION: Uuid = Uuid::from_u128(0x0193_5f0a_1c22_7d4e_8b33_2e6f_5a4b_3c21);
     const OTHER_SESSION: Uuid = Uuid::from_u128(0x0193_4e1b_2d33_7c5f_9a44_3f70_6b5c_4d32);
-
-    /// An example's time, written as RFC 3339.
-    pub(crate) fn at(rfc3339: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(rfc3339)
-            .expect("example time")
-            .with_timezone(&Utc)
-    }
-
-    impl Example for UserDto {
-        fn example() -> Self {
-            Self {
-                id: USER,
-                email: "ada@example.org".into(),
-                name: "Ada Lovelace".into(),
-                system_admin: false,
-                auditor: false,
-                disabled: false,
-                created_at: at("2026-09-01T08:00:00Z"),
-            }
-        }
-    }
 
     impl Example for CurrentSession {
         fn example() -> Self {
@@ -337,46 +285,9 @@ fn parse<T, E: std::fmt::Display>(field: &str, result: Result<T, E>) -> Result<T
     result.map_err(|e| ApiError::new(ProblemKind::InvalidRequest, format!("{field}: {e}")))
 }
 
-pub(crate) fn identity_error(error: IdentityError) -> ApiError {
-    match error {
-        IdentityError::EmailTaken => ApiError::kind(ProblemKind::EmailTaken),
-        IdentityError::InvalidCredentials => ApiError::kind(ProblemKind::InvalidCredentials),
-        IdentityError::Disabled => ApiError::kind(ProblemKind::AccountDisabled),
-        IdentityError::Throttled { retry_after } => ApiError::too_many_requests(retry_after),
-        IdentityError::InvalidResetToken => ApiError::kind(ProblemKind::InvalidResetToken),
-        IdentityError::ExpiredResetToken => ApiError::kind(ProblemKind::ResetTokenExpired),
-        IdentityError::NotFound => ApiError::not_found("resource"),
-        IdentityError::Conflict => ApiError::kind(ProblemKind::Conflict),
-        IdentityError::Store(e) => e.into(),
-        IdentityError::Hashing => ApiError::internal(&"password hashing failed"),
-    }
-}
-
-/// The `session` cookie (`Set-Cookie` value) for a token.
-pub(crate) fn session_cookie(
-    auth: &infrastructure::config::AuthConfig,
-    token: &str,
-    max_age: std::time::Duration,
-) -> String {
-    let mut cookie = Cookie::new_with_str(SESSION_COOKIE, token);
-    cookie.set_http_only(true);
-    cookie.set_same_site(SameSite::Lax);
-    cookie.set_secure(auth.cookie_secure);
-    cookie.set_path("/");
-    if let Some(domain) = &auth.cookie_domain {
-        cookie.set_domain(domain.clone());
-    }
-    cookie.set_max_age(max_age);
-    cookie.to_string()
-}
-
 impl AuthApi {
-    fn cookie(&self, token: &str, max_age: std::time::Duration) -> String {
-        session_cookie(&self.services.auth, token, max_age)
-    }
-
     fn clear_cookie(&self) -> String {
-        self.cookie("", std::time::Duration::ZERO)
+        session_cookie(&self.services.auth, "", std::time::Duration::ZERO)
     }
 
     /// Waits until the identity read model has the write at `position`.
@@ -388,8 +299,7 @@ impl AuthApi {
     /// just appended and the account as its events say), so it waits for no read model. A
     /// token the `identity` read model does not know yet is resolved from the log
     /// (`Identity::authenticate`), so the very next request is authenticated anyway, on any
-    /// instance. The cookie lives as long as the session's absolute lifetime; the idle
-    /// expiry slides on the server, so a renewal needs no new cookie.
+    /// instance. The cookie is a sign-in's ([`sign_in_cookie`]).
     async fn signed_in(
         &self,
         (started, account): (StartedSession, Account),
@@ -404,15 +314,7 @@ impl AuthApi {
             disabled: false,
             created_at: account.created_at,
         };
-        let max_age = self
-            .services
-            .identity
-            .settings()
-            .sessions
-            .absolute
-            .to_std()
-            .unwrap_or_default();
-        let cookie = self.cookie(&started.token, max_age);
+        let cookie = sign_in_cookie(&self.services, &started.token);
         Ok((
             SignedIn {
                 user,

@@ -13,8 +13,8 @@ use projections::groups as read;
 use uuid::Uuid;
 
 use super::groups::{MemberList, NoContent};
+use super::tags::ApiTags;
 use super::text::Text;
-use super::ApiTags;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
 use crate::state::Services;

@@ -10,7 +10,7 @@ use poem_openapi::{Object, OpenApi};
 use projections::dashboards::{self as read, SeverityCounts};
 use uuid::Uuid;
 
-use super::ApiTags;
+use super::tags::ApiTags;
 use crate::caller::Caller;
 use crate::problem::ApiError;
 use crate::state::Services;

@@ -1,7 +1,8 @@
 //! The OpenAPI document's examples of what clients send and get, outside `/auth` (whose
-//! examples, with Ada's account, are in [`super::auth::examples`]). They tell one story: Lincoln High
-//! School, its Algebra I class, a tutoring tool, and Ada as a student working with it. Each
-//! keeps within its endpoint's limits (lengths, ranges, enumerations); the ids are made up.
+//! examples are beside its DTOs; Ada's account is in [`super::identity::examples`]). They
+//! tell one story: Lincoln High School, its Algebra I class, a tutoring tool, and Ada as a
+//! student working with it. Each keeps within its endpoint's limits (lengths, ranges,
+//! enumerations); the ids are made up.
 
 use poem_openapi::types::Example;
 use uuid::Uuid;
@@ -10,7 +11,6 @@ use super::assessments::{
     AssessmentDto, AssessmentList, RecordAssessment, ReviewAssessment, ScoreDto, ScoreInput,
     TraceDto, TraceInput,
 };
-use super::auth::examples::{at, USER};
 use super::classes::{ClassDto, ClassList, MoveClass, SetClassRole, UpdateClass};
 use super::dashboards::{
     DashboardDto, DashboardEventDto, MisbehaviorCounts, SeverityCountsDto, StrugglingStudentDto,
@@ -19,6 +19,7 @@ use super::groups::{
     CreateClass, GroupDto, GroupPage, MemberDto, MemberList, MoveGroup, SetRole, UpdateGroup,
 };
 use super::health::{Health, Readiness, SubscriberState};
+use super::identity::examples::{at, USER};
 use super::learning::{
     Complete, EntryDto, Misbehavior, PostMessage, Reason, RoleDto, SafetyConcern, SessionDto,
     SessionList, SeverityDto, StartSession, Struggle, UrgencyDto,
@@ -267,7 +268,7 @@ impl Example for NotificationPreferencesDto {
 }
 
 // What the API answers, outside `/auth`: the same school, class and tool, with Ada
-// (`auth::examples::USER`) as the student and Grace as her teacher.
+// (`identity::examples::USER`) as the student and Grace as her teacher.
 
 /// Grace Hopper, who teaches Algebra I.
 const TEACHER: Uuid = Uuid::from_u128(0x0193_2c4e_8a10_7b3e_9f21_6d5a_4c3b_2a11);

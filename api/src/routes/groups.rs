@@ -15,8 +15,8 @@ use projections::groups::{self as read, GroupCursor, GroupListing, GroupRow};
 use super::classes::{ClassDto, ClassList, CreatedClass};
 use uuid::Uuid;
 
+use super::tags::ApiTags;
 use super::text::Text;
-use super::ApiTags;
 use crate::authz::Target;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};

@@ -13,8 +13,8 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Union};
 use projections::learning::{self as read, SessionRow};
 use uuid::Uuid;
 
+use super::tags::ApiTags;
 use super::text::Text;
-use super::ApiTags;
 use crate::authz::Who;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};

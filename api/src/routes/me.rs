@@ -9,7 +9,7 @@ use poem_openapi::{Object, OpenApi};
 use projections::directory;
 use uuid::Uuid;
 
-use super::ApiTags;
+use super::tags::ApiTags;
 use crate::authz::Target;
 use crate::caller::Caller;
 use crate::problem::ApiError;

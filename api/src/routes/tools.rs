@@ -12,8 +12,8 @@ use projections::directory::{self, ToolRow};
 use projections::groups as read;
 use uuid::Uuid;
 
+use super::tags::ApiTags;
 use super::text::Text;
-use super::ApiTags;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
 use crate::state::Services;
