@@ -11,13 +11,12 @@ use super::assessments::{
     AssessmentDto, AssessmentList, RecordAssessment, ReviewAssessment, ScoreDto, ScoreInput,
     TraceDto, TraceInput,
 };
-use super::classes::{ClassDto, ClassList, MoveClass, SetClassRole, UpdateClass};
+use super::classes::{MoveClass, SetClassRole, UpdateClass};
 use super::dashboards::{
     DashboardDto, DashboardEventDto, MisbehaviorCounts, SeverityCountsDto, StrugglingStudentDto,
 };
-use super::groups::{
-    CreateClass, GroupDto, GroupPage, MemberDto, MemberList, MoveGroup, SetRole, UpdateGroup,
-};
+use super::directory::{ClassDto, ClassList, MemberDto, MemberList};
+use super::groups::{CreateClass, GroupDto, GroupPage, MoveGroup, SetRole, UpdateGroup};
 use super::health::{Health, Readiness, SubscriberState};
 use super::identity::examples::{at, USER};
 use super::learning::{

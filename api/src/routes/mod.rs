@@ -5,6 +5,7 @@ pub mod assessments;
 pub mod auth;
 pub mod classes;
 pub mod dashboards;
+pub mod directory;
 pub mod events;
 mod examples;
 pub mod groups;
