@@ -194,6 +194,13 @@ fn rejected(error: LearningSessionError) -> ApiError {
     }
 }
 
+/// Which way [`LearningApi::pause_or_resume`] goes.
+#[derive(Debug, Clone, Copy)]
+enum Pausing {
+    Pause,
+    Resume,
+}
+
 pub struct LearningApi {
     pub services: Arc<Services>,
 }
@@ -239,6 +246,36 @@ impl LearningApi {
                 .collect(),
         );
         Ok(Json(dto))
+    }
+
+    /// Pausing and resuming are one rule in two directions: whoever the policy lets
+    /// (`learning_session.pause` or `.resume`) stops or restarts the session with a reason,
+    /// and gets the session back once the read model has it.
+    async fn pause_or_resume(
+        &self,
+        caller: &Caller,
+        request_id: &RequestId,
+        id: Uuid,
+        body: &Reason,
+        pausing: Pausing,
+    ) -> Result<Json<SessionDto>, ApiError> {
+        let action = match pausing {
+            Pausing::Pause => "learning_session.pause",
+            Pausing::Resume => "learning_session.resume",
+        };
+        self.services
+            .authz
+            .learning_session(caller.user()?, id, action)
+            .await?;
+        let context = command_context(caller, request_id);
+        let reason = body.reason.0.clone();
+        let learning = &self.services.learning;
+        let appended = match pausing {
+            Pausing::Pause => learning.pause(&context, id, reason).await,
+            Pausing::Resume => learning.resume(&context, id, reason).await,
+        }
+        .map_err(|e| command_error(e, rejected))?;
+        self.read_after_write(id, appended.position).await
     }
 }
 
@@ -487,21 +524,8 @@ impl LearningApi {
         id: Path<Uuid>,
         body: Json<Reason>,
     ) -> Result<Json<SessionDto>, ApiError> {
-        self.services
-            .authz
-            .learning_session(caller.user()?, id.0, "learning_session.pause")
-            .await?;
-        let appended = self
-            .services
-            .learning
-            .pause(
-                &command_context(&caller, &request_id),
-                id.0,
-                body.reason.0.clone(),
-            )
+        self.pause_or_resume(&caller, &request_id, id.0, &body, Pausing::Pause)
             .await
-            .map_err(|e| command_error(e, rejected))?;
-        self.read_after_write(id.0, appended.position).await
     }
 
     /// Resume a paused learning session
@@ -517,21 +541,8 @@ impl LearningApi {
         id: Path<Uuid>,
         body: Json<Reason>,
     ) -> Result<Json<SessionDto>, ApiError> {
-        self.services
-            .authz
-            .learning_session(caller.user()?, id.0, "learning_session.resume")
-            .await?;
-        let appended = self
-            .services
-            .learning
-            .resume(
-                &command_context(&caller, &request_id),
-                id.0,
-                body.reason.0.clone(),
-            )
+        self.pause_or_resume(&caller, &request_id, id.0, &body, Pausing::Resume)
             .await
-            .map_err(|e| command_error(e, rejected))?;
-        self.read_after_write(id.0, appended.position).await
     }
 
     /// Complete a learning session
