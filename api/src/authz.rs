@@ -405,7 +405,7 @@ pub const LEARNING_SESSION_ACTIONS: &[&str] = &[
 /// What never changes about a learning session once started: who, where, with what, since
 /// when. Cached without invalidation (ADR 0007).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionFacts {
+pub struct LearningSessionFacts {
     pub id: Uuid,
     pub student_id: Uuid,
     pub class_id: Uuid,
@@ -414,15 +414,16 @@ pub struct SessionFacts {
     pub started_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Learning sessions kept at most in [`Authz`]'s session cache; beyond it, it starts over.
-const SESSION_CAPACITY: usize = 100_000;
+/// Learning sessions kept at most in [`Authz`]'s learning-session cache; beyond it, it
+/// starts over.
+const LEARNING_SESSION_CAPACITY: usize = 100_000;
 
 /// Asks the policy on behalf of endpoints, loading the facts from the read models (through
 /// the [`DirectoryCache`]).
 pub struct Authz {
     pub policy: Policy,
     /// The unchanging facts of learning sessions read so far.
-    sessions: std::sync::RwLock<HashMap<Uuid, SessionFacts>>,
+    learning_sessions: std::sync::RwLock<HashMap<Uuid, LearningSessionFacts>>,
     pool: PgPool,
     pub cache: DirectoryCache,
     checkpoints: Checkpoints,
@@ -438,7 +439,7 @@ impl Authz {
     ) -> Self {
         Self {
             policy,
-            sessions: Default::default(),
+            learning_sessions: Default::default(),
             pool,
             cache: DirectoryCache::default(),
             checkpoints,
@@ -616,20 +617,28 @@ impl Authz {
         principal: &Principal,
         id: Uuid,
         action: &str,
-    ) -> Result<(Target, SessionFacts), ApiError> {
+    ) -> Result<(Target, LearningSessionFacts), ApiError> {
         self.learning_session_as(Who::User(principal), id, action)
             .await
     }
 
     /// A learning session's unchanging facts, from memory after the first read.
-    async fn session_facts(&self, id: Uuid) -> Result<Option<SessionFacts>, ApiError> {
-        if let Some(facts) = self.sessions.read().expect("session facts").get(&id) {
+    async fn learning_session_facts(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<LearningSessionFacts>, ApiError> {
+        if let Some(facts) = self
+            .learning_sessions
+            .read()
+            .expect("learning session facts")
+            .get(&id)
+        {
             return Ok(Some(facts.clone()));
         }
         let Some(row) = projections::learning::get(&self.pool, id).await? else {
             return Ok(None);
         };
-        let facts = SessionFacts {
+        let facts = LearningSessionFacts {
             id: row.id,
             student_id: row.student_id,
             class_id: row.class_id,
@@ -637,8 +646,11 @@ impl Authz {
             tool_id: row.tool_id,
             started_at: row.started_at,
         };
-        let mut sessions = self.sessions.write().expect("session facts");
-        if sessions.len() >= SESSION_CAPACITY {
+        let mut sessions = self
+            .learning_sessions
+            .write()
+            .expect("learning session facts");
+        if sessions.len() >= LEARNING_SESSION_CAPACITY {
             sessions.clear();
         }
         sessions.insert(id, facts.clone());
@@ -651,9 +663,9 @@ impl Authz {
         who: Who<'_>,
         id: Uuid,
         action: &str,
-    ) -> Result<(Target, SessionFacts), ApiError> {
+    ) -> Result<(Target, LearningSessionFacts), ApiError> {
         let session = self
-            .session_facts(id)
+            .learning_session_facts(id)
             .await?
             .ok_or_else(|| ApiError::not_found("resource"))?;
         let facts = self

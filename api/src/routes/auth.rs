@@ -48,8 +48,8 @@ pub struct Me {
 
 /// A signed-in device.
 #[derive(Debug, Object)]
-#[oai(example)]
-pub struct SessionDto {
+#[oai(rename = "SessionDto", example)]
+pub struct AuthSessionDto {
     pub id: Uuid,
     pub created_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
@@ -63,9 +63,9 @@ pub struct SessionDto {
 }
 
 #[derive(Debug, Object)]
-#[oai(example)]
-pub struct SessionList {
-    pub items: Vec<SessionDto>,
+#[oai(rename = "SessionList", example)]
+pub struct AuthSessionList {
+    pub items: Vec<AuthSessionDto>,
 }
 
 /// The examples of the OpenAPI document: Ada's account
@@ -74,7 +74,7 @@ mod examples {
     use poem_openapi::types::Example;
     use uuid::Uuid;
 
-    use super::{CurrentSession, Me, SessionDto, SessionList, SignedIn, UserDto};
+    use super::{AuthSessionDto, AuthSessionList, CurrentSession, Me, SignedIn, UserDto};
     use crate::routes::identity::examples::at;
 
     const SESSION: Uuid = Uuid::from_u128(0x0193_5f0a_1c22_7d4e_8b33_2e6f_5a4b_3c21);
@@ -108,7 +108,7 @@ mod examples {
         }
     }
 
-    impl Example for SessionDto {
+    impl Example for AuthSessionDto {
         fn example() -> Self {
             Self {
                 id: SESSION,
@@ -126,9 +126,9 @@ mod examples {
         }
     }
 
-    impl Example for SessionList {
+    impl Example for AuthSessionList {
         fn example() -> Self {
-            let other = SessionDto {
+            let other = AuthSessionDto {
                 id: OTHER_SESSION,
                 created_at: at("2026-11-20T14:12:00Z"),
                 last_seen_at: at("2026-11-24T18:40:00Z"),
@@ -138,7 +138,7 @@ mod examples {
                 current: false,
             };
             Self {
-                items: vec![SessionDto::example(), other],
+                items: vec![AuthSessionDto::example(), other],
             }
         }
     }
@@ -513,7 +513,7 @@ impl AuthApi {
     ///
     /// The caller's signed-in devices, newest first; `current` marks this one.
     #[oai(path = "/auth/sessions", method = "get", operation_id = "listSessions")]
-    async fn sessions(&self, caller: Data<&Caller>) -> Result<Json<SessionList>, ApiError> {
+    async fn sessions(&self, caller: Data<&Caller>) -> Result<Json<AuthSessionList>, ApiError> {
         let principal = caller.user()?;
         let now = self.services.identity.clock().now();
         // Logins answer before the projection has their session (ADR 0007): the list waits
@@ -522,10 +522,10 @@ impl AuthApi {
             .caught_up_with_log(&projections::identity::IdentityProjection)
             .await?;
         let rows = read::sessions_of(&self.services.pool, principal.user_id, now).await?;
-        Ok(Json(SessionList {
+        Ok(Json(AuthSessionList {
             items: rows
                 .into_iter()
-                .map(|s| SessionDto {
+                .map(|s| AuthSessionDto {
                     current: s.id == principal.session_id,
                     id: s.id,
                     created_at: s.created_at,

@@ -20,8 +20,8 @@ use super::groups::{CreateClass, GroupDto, GroupPage, MoveGroup, SetRole, Update
 use super::health::{Health, Readiness, SubscriberState};
 use super::identity::examples::{at, USER};
 use super::learning::{
-    Complete, EntryDto, Misbehavior, PostMessage, Reason, RoleDto, SafetyConcern, SessionDto,
-    SessionList, SeverityDto, StartSession, Struggle, UrgencyDto,
+    Complete, EntryDto, LearningSessionDto, LearningSessionList, Misbehavior, PostMessage, Reason,
+    RoleDto, SafetyConcern, SeverityDto, StartLearningSession, Struggle, UrgencyDto,
 };
 use super::me::{Abilities, MembershipDto, Memberships};
 use super::notifications::{
@@ -131,7 +131,7 @@ impl Example for CreateServiceAccount {
     }
 }
 
-impl Example for StartSession {
+impl Example for StartLearningSession {
     fn example() -> Self {
         Self {
             class_id: CLASS,
@@ -387,7 +387,7 @@ impl Example for ServiceAccountSecret {
     }
 }
 
-impl Example for SessionDto {
+impl Example for LearningSessionDto {
     fn example() -> Self {
         Self {
             id: LEARNING_SESSION,
@@ -439,12 +439,12 @@ impl Example for SessionDto {
     }
 }
 
-impl Example for SessionList {
+impl Example for LearningSessionList {
     fn example() -> Self {
         Self {
-            items: vec![SessionDto {
+            items: vec![LearningSessionDto {
                 entries: None,
-                ..SessionDto::example()
+                ..LearningSessionDto::example()
             }],
         }
     }
