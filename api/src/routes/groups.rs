@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use application::identity::Principal;
 use chrono::{DateTime, Utc};
 use domain::group::{GroupId, GroupName};
 use poem::web::Data;
@@ -129,6 +130,36 @@ fn decode_cursor(raw: &str) -> Result<GroupCursor, ApiError> {
 }
 
 impl GroupsApi {
+    /// Whether the caller may put a group under `parent` (when creating it or moving it
+    /// there), with the parent's path (empty at the top level). The top level needs
+    /// `system.create_top_level_group`; a parent group needs `group.create_subgroup`, and a
+    /// parent the caller cannot read looks exactly like a missing one (422 parent-not-found).
+    async fn require_parent(
+        &self,
+        principal: &Principal,
+        parent: Option<Uuid>,
+    ) -> Result<Vec<Uuid>, ApiError> {
+        let authz = &self.services.authz;
+        let Some(parent) = parent else {
+            authz.system(principal, "system.create_top_level_group")?;
+            return Ok(vec![]);
+        };
+        let target = authz.group_target(principal, parent).await?;
+        let readable = target
+            .as_ref()
+            .is_some_and(|t| authz.policy.decide(principal, "group.read", t).0);
+        match target {
+            Some(target) if readable => {
+                authz.require(principal, "group.create_subgroup", &target)?;
+                Ok(match target {
+                    Target::Group { facts, .. } => facts.path,
+                    _ => vec![parent],
+                })
+            }
+            _ => Err(ApiError::kind(ProblemKind::ParentNotFound)),
+        }
+    }
+
     /// Waits until the groups read model reflects `position`, then reads the group.
     async fn read_after_write(
         &self,
@@ -157,30 +188,7 @@ impl GroupsApi {
         body: Json<CreateGroup>,
     ) -> Result<CreatedGroup, ApiError> {
         let principal = caller.user()?;
-        let authz = &self.services.authz;
-        let parent_path = match body.parent_id {
-            None => {
-                authz.system(principal, "system.create_top_level_group")?;
-                vec![]
-            }
-            Some(parent) => {
-                // A parent the caller cannot read looks exactly like a missing one.
-                let target = authz.group_target(principal, parent).await?;
-                let readable = target
-                    .as_ref()
-                    .is_some_and(|t| authz.policy.decide(principal, "group.read", t).0);
-                match target {
-                    Some(target) if readable => {
-                        authz.require(principal, "group.create_subgroup", &target)?;
-                        match target {
-                            Target::Group { facts, .. } => facts.path,
-                            _ => vec![parent],
-                        }
-                    }
-                    _ => return Err(ApiError::kind(ProblemKind::ParentNotFound)),
-                }
-            }
-        };
+        let parent_path = self.require_parent(principal, body.parent_id).await?;
         let name = parse_name(&body.name.0)?;
         let (id, appended) = self
             .services
@@ -355,23 +363,11 @@ impl GroupsApi {
         body: Json<MoveGroup>,
     ) -> Result<Json<GroupDto>, ApiError> {
         let principal = caller.user()?;
-        let authz = &self.services.authz;
-        authz.group(principal, id.0, "group.move").await?;
-        match body.parent_id {
-            None => authz.system(principal, "system.create_top_level_group")?,
-            Some(parent) => {
-                let target = authz.group_target(principal, parent).await?;
-                let readable = target
-                    .as_ref()
-                    .is_some_and(|t| authz.policy.decide(principal, "group.read", t).0);
-                match target {
-                    Some(target) if readable => {
-                        authz.require(principal, "group.create_subgroup", &target)?
-                    }
-                    _ => return Err(ApiError::kind(ProblemKind::ParentNotFound)),
-                }
-            }
-        }
+        self.services
+            .authz
+            .group(principal, id.0, "group.move")
+            .await?;
+        self.require_parent(principal, body.parent_id).await?;
         let appended = self
             .services
             .groups
