@@ -1,7 +1,7 @@
 //! The composition root: everything the service is made of, wired once. [`Application`]
-//! migrates, starts the subscribers and the [`workers`], builds the shared [`Services`],
-//! mounts the [`openapi`] document and the routes behind the [`middleware`], binds the
-//! listener, and stops it all gracefully.
+//! migrates, starts the subscribers and the background loops ([`crate::workers`]), builds
+//! the shared [`Services`], mounts the OpenAPI document ([`crate::openapi`]) and the routes
+//! behind the [`middleware`], binds the listener, and stops it all gracefully.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +39,7 @@ use crate::openapi::{document, openapi};
 use crate::problem;
 use crate::rate_limit::AuthLimits;
 use crate::state::Services;
-use crate::workers;
+use crate::workers::{cache_invalidation, expired_sessions};
 
 /// Replaceable parts of the service (tests inject a clock).
 #[derive(Clone)]
@@ -235,12 +235,12 @@ impl Application {
             read_your_writes_timeout: config.read_your_writes_timeout,
         });
 
-        workers.push(tokio::spawn(workers::expired_sessions::run(
+        workers.push(tokio::spawn(expired_sessions::run(
             services.clone(),
             config.auth.session_sweep_interval,
             shutdown_rx.clone(),
         )));
-        workers.push(tokio::spawn(workers::cache_invalidation::run(
+        workers.push(tokio::spawn(cache_invalidation::run(
             services.pool.clone(),
             services.identity.session_cache().clone(),
             services.clone(),

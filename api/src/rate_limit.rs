@@ -33,7 +33,7 @@ impl AuthLimits {
 }
 
 /// One per-IP limit. Its state has an entry for every IP seen; every
-/// [`IpLimit::TRIM_EVERY`] checks the entries that are back to a fresh state (unused for a
+/// `TRIM_EVERY` checks the entries that are back to a fresh state (unused for a
 /// whole quota period) are dropped, so the memory follows the IPs of the last minute, not
 /// every IP ever seen.
 pub struct IpLimit {

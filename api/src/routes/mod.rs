@@ -1,5 +1,16 @@
 //! One module per resource. Each defines its DTOs (separate from domain types) and a
-//! poem-openapi `OpenApi` implementation.
+//! poem-openapi `OpenApi` implementation, which `crate::openapi` gathers into the document.
+//!
+//! A resource module depends on the shared state, the caller, the policy and the problem
+//! type, and on the modules here that several resources share, never on another resource:
+//! - [`directory`]: what `/groups`, `/classes` and `/service-accounts` share (the class and
+//!   member DTOs, group and class rejections, the membership endpoints' one rule);
+//! - [`identity`]: what the account routes share (the account DTO, identity rejections, the
+//!   `session` cookie, Ada's account in the examples);
+//! - [`tags`]: the document's tags; [`text`]: the strict string of request bodies.
+//!
+//! `examples` tells the examples' story for most DTOs (`/auth`'s, the provider links' and the
+//! event history's stay beside them); it depends on the resources, and none of them on it.
 
 pub mod assessments;
 pub mod auth;
