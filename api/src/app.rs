@@ -1,9 +1,10 @@
-//! The composition root: everything the service is made of, wired once.
+//! The composition root: everything the service is made of, wired once. [`Application`]
+//! migrates, starts the subscribers and the background loops ([`crate::workers`]), builds
+//! the shared [`Services`], mounts the OpenAPI document ([`crate::openapi`]) and the routes
+//! behind the [`middleware`], binds the listener, and stops it all gracefully.
 
 use std::sync::Arc;
-
 use std::time::Duration;
-use uuid::Uuid;
 
 use anyhow::Context as _;
 use application::assessments::Assessments;
@@ -26,7 +27,6 @@ use infrastructure::workers::templates::EmailTemplates;
 use infrastructure::{db, Config};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{EndpointExt, Route, Server};
-use poem_openapi::OpenApiService;
 use projections::runner::{RunnerSettings, Subscriber};
 use projections::{Checkpoints, LogSignal, Subscribers};
 use sqlx::PgPool;
@@ -35,109 +35,11 @@ use tokio::task::JoinHandle;
 
 use crate::authz::{Authz, Policy};
 use crate::middleware;
-use crate::problem::{self, ApiError};
-use crate::routes::assessments::AssessmentsApi;
-use crate::routes::auth::{AuthApi, AuthLimits};
-use crate::routes::classes::ClassesApi;
-use crate::routes::dashboards::DashboardsApi;
-use crate::routes::learning::LearningApi;
-use crate::routes::me::MeApi;
-use crate::routes::notifications::NotificationsApi;
-use crate::routes::oidc::OidcApi;
-use crate::routes::service_accounts::ServiceAccountsApi;
-use crate::routes::tools::ToolsApi;
-use crate::routes::users::UsersApi;
-use crate::routes::{events::EventsApi, groups::GroupsApi, health::HealthApi};
-
-/// What the endpoints use.
-pub struct Services {
-    pub pool: PgPool,
-    pub nats: async_nats::Client,
-    pub groups: Groups,
-    pub classes: Classes,
-    pub tools: Tools,
-    pub learning: LearningSessions,
-    pub assessments: Assessments,
-    pub notifications: Arc<Notifications>,
-    pub service_accounts: ServiceAccounts,
-    pub authz: Authz,
-    pub identity: Arc<Identity>,
-    pub external: ExternalSignIn,
-    pub auth: AuthConfig,
-    pub limits: AuthLimits,
-    pub checkpoints: Checkpoints,
-    pub subscribers: Subscribers,
-    pub read_your_writes_timeout: Duration,
-}
-
-impl Services {
-    /// Read-your-writes: waits (bounded) until projection `name` has passed `position`.
-    pub async fn caught_up(&self, name: &str, position: Option<i64>) -> Result<(), ApiError> {
-        self.wait_for(name, position).await?;
-        // This request changed the directory: decide the next ones on the new state.
-        if position.is_some() && name == projections::groups::NAME {
-            self.authz.cache.invalidate();
-        }
-        Ok(())
-    }
-
-    /// Waits (bounded) until projection `name` has applied everything of one stream: writes
-    /// that answer without waiting for their projection (ADR 0007) are reflected by the next
-    /// read that calls this first.
-    pub async fn caught_up_with_stream(
-        &self,
-        name: &str,
-        aggregate_type: &str,
-        id: Uuid,
-    ) -> Result<(), ApiError> {
-        self.checkpoints
-            .wait_for_stream(
-                name,
-                aggregate_type,
-                &id.to_string(),
-                self.read_your_writes_timeout,
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// [`caught_up`](Self::caught_up) after creating a group or class: a new entity is in
-    /// no cached authorization entry (missing ones are never cached, and it has no members
-    /// yet), so the directory cache keeps its generation.
-    pub async fn caught_up_created(
-        &self,
-        name: &str,
-        position: Option<i64>,
-    ) -> Result<(), ApiError> {
-        self.wait_for(name, position).await
-    }
-
-    /// Waits (bounded) until `projection` has applied everything committed so far.
-    pub async fn caught_up_with_log(
-        &self,
-        projection: &dyn projections::Projection,
-    ) -> Result<(), ApiError> {
-        Ok(self
-            .checkpoints
-            .wait_for_handled(
-                projection.name(),
-                projection.aggregate_types(),
-                None,
-                self.read_your_writes_timeout,
-            )
-            .await?)
-    }
-
-    async fn wait_for(&self, name: &str, position: Option<i64>) -> Result<(), ApiError> {
-        let Some(position) = position else {
-            return Ok(());
-        };
-        Ok(self
-            .checkpoints
-            .wait_for(name, position, self.read_your_writes_timeout)
-            .await?)
-    }
-}
+use crate::openapi::{document, openapi};
+use crate::problem;
+use crate::rate_limit::AuthLimits;
+use crate::state::Services;
+use crate::workers::{cache_invalidation, expired_sessions};
 
 /// Replaceable parts of the service (tests inject a clock).
 #[derive(Clone)]
@@ -198,138 +100,6 @@ pub struct Application {
     shutdown: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     workers: Vec<JoinHandle<()>>,
-}
-
-/// The OpenAPI document as served: poem-openapi's, plus `additionalProperties: false` on
-/// every object a request body names and on the objects inside those. Our request bodies
-/// refuse unknown fields (`deny_unknown_fields`, the convention for every struct a request
-/// body holds), which poem-openapi does not write into the schema, so clients generated
-/// from the document would otherwise believe extra fields harmless. The kinds of a union
-/// (detections) are left open: their `type` member lives beside their fields.
-pub fn document(spec: &str) -> anyhow::Result<serde_json::Value> {
-    let mut document: serde_json::Value =
-        serde_json::from_str(spec).context("the OpenAPI document is JSON")?;
-    let mut closed = Vec::new();
-    for operations in document["paths"]
-        .as_object()
-        .into_iter()
-        .flat_map(|p| p.values())
-    {
-        for operation in operations.as_object().into_iter().flat_map(|o| o.values()) {
-            let content = operation["requestBody"]["content"].as_object();
-            for body in content.into_iter().flat_map(|c| c.values()) {
-                if let Some(name) = body["schema"]["$ref"].as_str() {
-                    closed.push(name.trim_start_matches("#/components/schemas/").to_owned());
-                }
-            }
-        }
-    }
-    // The objects inside a closed body (an assessment's scores and trace, the email
-    // preferences) refuse unknown fields too.
-    let schemas = &mut document["components"]["schemas"];
-    while let Some(name) = closed.pop() {
-        let schema = &mut schemas[&name];
-        if !schema["properties"].is_object()
-            || schema["discriminator"].is_object()
-            || schema["additionalProperties"] == false
-        {
-            continue;
-        }
-        schema["additionalProperties"] = serde_json::Value::Bool(false);
-        for property in schema["properties"]
-            .as_object()
-            .into_iter()
-            .flat_map(|p| p.values())
-        {
-            let inner = [
-                &property["$ref"],
-                &property["items"]["$ref"],
-                &property["allOf"][0]["$ref"],
-            ];
-            closed.extend(inner.into_iter().filter_map(|r| {
-                r.as_str()
-                    .map(|r| r.trim_start_matches("#/components/schemas/").to_owned())
-            }));
-        }
-    }
-    Ok(document)
-}
-
-/// The OpenAPI service of all endpoints.
-#[allow(clippy::type_complexity)]
-pub fn openapi(
-    services: &Arc<Services>,
-) -> OpenApiService<
-    (
-        AuthApi,
-        OidcApi,
-        MeApi,
-        ClassesApi,
-        ToolsApi,
-        LearningApi,
-        AssessmentsApi,
-        NotificationsApi,
-        DashboardsApi,
-        ServiceAccountsApi,
-        UsersApi,
-        GroupsApi,
-        EventsApi,
-        HealthApi,
-    ),
-    (),
-> {
-    OpenApiService::new(
-        (
-            AuthApi {
-                services: services.clone(),
-            },
-            OidcApi {
-                services: services.clone(),
-            },
-            MeApi {
-                services: services.clone(),
-            },
-            ClassesApi {
-                services: services.clone(),
-            },
-            ToolsApi {
-                services: services.clone(),
-            },
-            LearningApi {
-                services: services.clone(),
-            },
-            AssessmentsApi {
-                services: services.clone(),
-            },
-            NotificationsApi {
-                services: services.clone(),
-            },
-            DashboardsApi {
-                services: services.clone(),
-            },
-            ServiceAccountsApi {
-                services: services.clone(),
-            },
-            UsersApi {
-                services: services.clone(),
-            },
-            GroupsApi {
-                services: services.clone(),
-            },
-            EventsApi {
-                services: services.clone(),
-            },
-            HealthApi {
-                services: services.clone(),
-            },
-        ),
-        "Raptscallions API",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(
-        "Event-sourced backend of Raptscallions. Errors are RFC 9457 problem details \
-         (application/problem+json) with a stable `type` URI.",
-    )
 }
 
 /// Applies migrations, retrying for a while so that a database that is still starting does
@@ -465,12 +235,12 @@ impl Application {
             read_your_writes_timeout: config.read_your_writes_timeout,
         });
 
-        workers.push(tokio::spawn(end_expired_sessions(
+        workers.push(tokio::spawn(expired_sessions::run(
             services.clone(),
             config.auth.session_sweep_interval,
             shutdown_rx.clone(),
         )));
-        workers.push(tokio::spawn(crate::invalidation::run(
+        workers.push(tokio::spawn(cache_invalidation::run(
             services.pool.clone(),
             services.identity.session_cache().clone(),
             services.clone(),
@@ -568,73 +338,4 @@ impl Application {
         self.stop().await;
         Ok(())
     }
-}
-
-/// Every `every`, ends the sessions that expired without being used again (see
-/// `Identity::end_expired_sessions`), until shutdown.
-async fn end_expired_sessions(
-    services: Arc<Services>,
-    every: std::time::Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    // 0 would be a busy loop against the database.
-    let every = every.max(std::time::Duration::from_millis(10));
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            changed = shutdown.changed() => {
-                // Shutting down, or nobody left to say so.
-                if changed.is_err() || *shutdown.borrow() {
-                    return;
-                }
-                continue;
-            }
-        }
-        match sweep_expired_sessions(&services, &shutdown).await {
-            Ok(0) => {}
-            Ok(ended) => tracing::info!(ended, "expired sessions ended"),
-            Err(error) => tracing::warn!(%error, "expired sessions not ended; next time"),
-        }
-    }
-}
-
-/// The advisory lock (one bigint key: apart from the subscribers' two-key locks) that lets
-/// one process at a time sweep; the others skip their turn instead of repeating its work.
-const SESSION_SWEEP_LOCK: &str = "raptscallions:session-expiry";
-
-/// One pass over the expired sessions, a page at a time, stopping early on shutdown.
-async fn sweep_expired_sessions(
-    services: &Services,
-    shutdown: &watch::Receiver<bool>,
-) -> anyhow::Result<usize> {
-    let mut lock = services.pool.acquire().await?;
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1)::bigint)")
-        .bind(SESSION_SWEEP_LOCK)
-        .fetch_one(&mut *lock)
-        .await?;
-    if !locked {
-        return Ok(0);
-    }
-    let (mut ended, mut after) = (0, None);
-    let outcome = loop {
-        if *shutdown.borrow() {
-            break Ok(());
-        }
-        match services.identity.end_expired_sessions(after, 500).await {
-            Ok((n, next)) => {
-                ended += n;
-                match next {
-                    Some(cursor) => after = Some(cursor),
-                    None => break Ok(()),
-                }
-            }
-            Err(error) => break Err(error),
-        }
-    };
-    sqlx::query("SELECT pg_advisory_unlock(hashtext($1)::bigint)")
-        .bind(SESSION_SWEEP_LOCK)
-        .execute(&mut *lock)
-        .await?;
-    outcome?;
-    Ok(ended)
 }

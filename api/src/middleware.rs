@@ -10,9 +10,9 @@ use uuid::Uuid;
 
 use std::sync::Arc;
 
-use crate::app::Services;
 use crate::caller::{Caller, ClientIp, Credential, RequestId};
 use crate::problem::{ApiError, ProblemKind};
+use crate::state::Services;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 

@@ -141,7 +141,7 @@ async fn each_malformed_request_gets_its_status_and_problem_type_and_changes_not
 }
 
 /// The document closes every request body (`additionalProperties: false`, see
-/// `api::app::document`); each operation that takes one must then refuse its example with
+/// `api::openapi::document`); each operation that takes one must then refuse its example with
 /// one unknown field added, as a 422 naming the field, and append nothing.
 #[tokio::test]
 async fn every_closed_request_body_refuses_an_unknown_field() {

@@ -14,12 +14,12 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use projections::assessments::{self as read, AssessmentRow};
 use uuid::Uuid;
 
+use super::tags::ApiTags;
 use super::text::Text;
-use super::ApiTags;
-use crate::app::Services;
 use crate::authz::{Target, Who};
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
+use crate::state::Services;
 
 #[derive(Debug, Object)]
 #[oai(rename = "CriterionScore")]

@@ -1,16 +1,11 @@
 //! `/auth`: registration, login, sessions, password change and reset.
 
-use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use application::identity::{Account, Device, IdentityError, StartedSession};
 use chrono::{DateTime, Utc};
 use domain::auth_session::EndReason;
 use domain::user::{DisplayName, Email, Password};
-use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use poem::web::cookie::{Cookie, SameSite};
 use poem::web::Data;
 use poem::Request;
 use poem_openapi::param::Path;
@@ -19,88 +14,12 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use projections::identity as read;
 use uuid::Uuid;
 
+use super::identity::{identity_error, session_cookie, sign_in_cookie, UserDto};
+use super::tags::ApiTags;
 use super::text::Text;
-use super::ApiTags;
-use crate::app::Services;
 use crate::caller::{command_context, Caller, ClientIp, RequestId};
-use crate::middleware::SESSION_COOKIE;
 use crate::problem::{ApiError, ProblemKind};
-
-/// Per-IP rate limits of the unauthenticated identity endpoints.
-pub struct AuthLimits {
-    register: IpLimit,
-    login: IpLimit,
-    reset: IpLimit,
-}
-
-impl AuthLimits {
-    pub fn per_minute(n: u32) -> Self {
-        let quota = Quota::per_minute(NonZeroU32::new(n.max(1)).expect("non-zero"));
-        Self {
-            register: IpLimit::new(quota),
-            login: IpLimit::new(quota),
-            reset: IpLimit::new(quota),
-        }
-    }
-}
-
-/// One per-IP limit. Its state has an entry for every IP seen; every
-/// [`IpLimit::TRIM_EVERY`] checks the entries that are back to a fresh state (unused for a
-/// whole quota period) are dropped, so the memory follows the IPs of the last minute, not
-/// every IP ever seen.
-struct IpLimit {
-    limiter: DefaultKeyedRateLimiter<String>,
-    checks: AtomicU64,
-}
-
-impl IpLimit {
-    const TRIM_EVERY: u64 = 4096;
-
-    fn new(quota: Quota) -> Self {
-        Self {
-            limiter: RateLimiter::keyed(quota),
-            checks: AtomicU64::new(0),
-        }
-    }
-
-    fn check(&self, ip: &ClientIp) -> Result<(), ApiError> {
-        if self.checks.fetch_add(1, Ordering::Relaxed) % Self::TRIM_EVERY == Self::TRIM_EVERY - 1 {
-            self.limiter.retain_recent();
-            self.limiter.shrink_to_fit();
-        }
-        let key = ip.0.clone().unwrap_or_default();
-        self.limiter.check_key(&key).map_err(|not_until| {
-            ApiError::too_many_requests(not_until.wait_time_from(DefaultClock::default().now()))
-        })
-    }
-}
-
-/// An account as its owner and admins see it. Never the password hash.
-#[derive(Debug, Object)]
-#[oai(rename = "User", example)]
-pub struct UserDto {
-    pub id: Uuid,
-    pub email: String,
-    pub name: String,
-    pub system_admin: bool,
-    pub auditor: bool,
-    pub disabled: bool,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<read::UserRow> for UserDto {
-    fn from(row: read::UserRow) -> Self {
-        Self {
-            id: row.id,
-            email: row.email,
-            name: row.name,
-            system_admin: row.system_admin,
-            auditor: row.auditor,
-            disabled: row.disabled,
-            created_at: row.created_at,
-        }
-    }
-}
+use crate::state::Services;
 
 /// The current session.
 #[derive(Debug, Object)]
@@ -129,8 +48,8 @@ pub struct Me {
 
 /// A signed-in device.
 #[derive(Debug, Object)]
-#[oai(example)]
-pub struct SessionDto {
+#[oai(rename = "SessionDto", example)]
+pub struct AuthSessionDto {
     pub id: Uuid,
     pub created_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
@@ -144,46 +63,22 @@ pub struct SessionDto {
 }
 
 #[derive(Debug, Object)]
-#[oai(example)]
-pub struct SessionList {
-    pub items: Vec<SessionDto>,
+#[oai(rename = "SessionList", example)]
+pub struct AuthSessionList {
+    pub items: Vec<AuthSessionDto>,
 }
 
-/// The examples of the OpenAPI document: one account (Ada) signed in on two devices. The
-/// other modules' examples (provider links, the event history) tell the same account's
-/// story, with [`examples::USER`] and [`examples::at`].
-pub(crate) mod examples {
-    use chrono::{DateTime, Utc};
+/// The examples of the OpenAPI document: Ada's account
+/// ([`identity::examples`](super::identity::examples)) signed in on two devices.
+mod examples {
     use poem_openapi::types::Example;
     use uuid::Uuid;
 
-    use super::{CurrentSession, Me, SessionDto, SessionList, SignedIn, UserDto};
+    use super::{AuthSessionDto, AuthSessionList, CurrentSession, Me, SignedIn, UserDto};
+    use crate::routes::identity::examples::at;
 
-    /// Ada's account.
-    pub(crate) const USER: Uuid = Uuid::from_u128(0x0193_2c4e_8a10_7b3e_9f21_6d5a_4c3b_2a10);
     const SESSION: Uuid = Uuid::from_u128(0x0193_5f0a_1c22_7d4e_8b33_2e6f_5a4b_3c21);
     const OTHER_SESSION: Uuid = Uuid::from_u128(0x0193_4e1b_2d33_7c5f_9a44_3f70_6b5c_4d32);
-
-    /// An example's time, written as RFC 3339.
-    pub(crate) fn at(rfc3339: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(rfc3339)
-            .expect("example time")
-            .with_timezone(&Utc)
-    }
-
-    impl Example for UserDto {
-        fn example() -> Self {
-            Self {
-                id: USER,
-                email: "ada@example.org".into(),
-                name: "Ada Lovelace".into(),
-                system_admin: false,
-                auditor: false,
-                disabled: false,
-                created_at: at("2026-09-01T08:00:00Z"),
-            }
-        }
-    }
 
     impl Example for CurrentSession {
         fn example() -> Self {
@@ -213,7 +108,7 @@ pub(crate) mod examples {
         }
     }
 
-    impl Example for SessionDto {
+    impl Example for AuthSessionDto {
         fn example() -> Self {
             Self {
                 id: SESSION,
@@ -231,9 +126,9 @@ pub(crate) mod examples {
         }
     }
 
-    impl Example for SessionList {
+    impl Example for AuthSessionList {
         fn example() -> Self {
-            let other = SessionDto {
+            let other = AuthSessionDto {
                 id: OTHER_SESSION,
                 created_at: at("2026-11-20T14:12:00Z"),
                 last_seen_at: at("2026-11-24T18:40:00Z"),
@@ -243,7 +138,7 @@ pub(crate) mod examples {
                 current: false,
             };
             Self {
-                items: vec![SessionDto::example(), other],
+                items: vec![AuthSessionDto::example(), other],
             }
         }
     }
@@ -390,46 +285,9 @@ fn parse<T, E: std::fmt::Display>(field: &str, result: Result<T, E>) -> Result<T
     result.map_err(|e| ApiError::new(ProblemKind::InvalidRequest, format!("{field}: {e}")))
 }
 
-pub(crate) fn identity_error(error: IdentityError) -> ApiError {
-    match error {
-        IdentityError::EmailTaken => ApiError::kind(ProblemKind::EmailTaken),
-        IdentityError::InvalidCredentials => ApiError::kind(ProblemKind::InvalidCredentials),
-        IdentityError::Disabled => ApiError::kind(ProblemKind::AccountDisabled),
-        IdentityError::Throttled { retry_after } => ApiError::too_many_requests(retry_after),
-        IdentityError::InvalidResetToken => ApiError::kind(ProblemKind::InvalidResetToken),
-        IdentityError::ExpiredResetToken => ApiError::kind(ProblemKind::ResetTokenExpired),
-        IdentityError::NotFound => ApiError::not_found("resource"),
-        IdentityError::Conflict => ApiError::kind(ProblemKind::Conflict),
-        IdentityError::Store(e) => e.into(),
-        IdentityError::Hashing => ApiError::internal(&"password hashing failed"),
-    }
-}
-
-/// The `session` cookie (`Set-Cookie` value) for a token.
-pub(crate) fn session_cookie(
-    auth: &infrastructure::config::AuthConfig,
-    token: &str,
-    max_age: std::time::Duration,
-) -> String {
-    let mut cookie = Cookie::new_with_str(SESSION_COOKIE, token);
-    cookie.set_http_only(true);
-    cookie.set_same_site(SameSite::Lax);
-    cookie.set_secure(auth.cookie_secure);
-    cookie.set_path("/");
-    if let Some(domain) = &auth.cookie_domain {
-        cookie.set_domain(domain.clone());
-    }
-    cookie.set_max_age(max_age);
-    cookie.to_string()
-}
-
 impl AuthApi {
-    fn cookie(&self, token: &str, max_age: std::time::Duration) -> String {
-        session_cookie(&self.services.auth, token, max_age)
-    }
-
     fn clear_cookie(&self) -> String {
-        self.cookie("", std::time::Duration::ZERO)
+        session_cookie(&self.services.auth, "", std::time::Duration::ZERO)
     }
 
     /// Waits until the identity read model has the write at `position`.
@@ -441,8 +299,7 @@ impl AuthApi {
     /// just appended and the account as its events say), so it waits for no read model. A
     /// token the `identity` read model does not know yet is resolved from the log
     /// (`Identity::authenticate`), so the very next request is authenticated anyway, on any
-    /// instance. The cookie lives as long as the session's absolute lifetime; the idle
-    /// expiry slides on the server, so a renewal needs no new cookie.
+    /// instance. The cookie is a sign-in's ([`sign_in_cookie`]).
     async fn signed_in(
         &self,
         (started, account): (StartedSession, Account),
@@ -457,15 +314,7 @@ impl AuthApi {
             disabled: false,
             created_at: account.created_at,
         };
-        let max_age = self
-            .services
-            .identity
-            .settings()
-            .sessions
-            .absolute
-            .to_std()
-            .unwrap_or_default();
-        let cookie = self.cookie(&started.token, max_age);
+        let cookie = sign_in_cookie(&self.services, &started.token);
         Ok((
             SignedIn {
                 user,
@@ -664,7 +513,7 @@ impl AuthApi {
     ///
     /// The caller's signed-in devices, newest first; `current` marks this one.
     #[oai(path = "/auth/sessions", method = "get", operation_id = "listSessions")]
-    async fn sessions(&self, caller: Data<&Caller>) -> Result<Json<SessionList>, ApiError> {
+    async fn sessions(&self, caller: Data<&Caller>) -> Result<Json<AuthSessionList>, ApiError> {
         let principal = caller.user()?;
         let now = self.services.identity.clock().now();
         // Logins answer before the projection has their session (ADR 0007): the list waits
@@ -673,10 +522,10 @@ impl AuthApi {
             .caught_up_with_log(&projections::identity::IdentityProjection)
             .await?;
         let rows = read::sessions_of(&self.services.pool, principal.user_id, now).await?;
-        Ok(Json(SessionList {
+        Ok(Json(AuthSessionList {
             items: rows
                 .into_iter()
-                .map(|s| SessionDto {
+                .map(|s| AuthSessionDto {
                     current: s.id == principal.session_id,
                     id: s.id,
                     created_at: s.created_at,
@@ -804,30 +653,5 @@ impl AuthApi {
             .map_err(identity_error)?;
         self.caught_up(position).await?;
         Ok(Done::NoContent)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_ip_limit_forgets_ips_that_are_back_to_a_fresh_state() {
-        let quota = Quota::with_period(std::time::Duration::from_millis(1))
-            .expect("non-zero period")
-            .allow_burst(NonZeroU32::new(1).expect("non-zero"));
-        let limit = IpLimit::new(quota);
-        for i in 0..100 {
-            let _ = limit.check(&ClientIp(Some(format!("192.0.2.{i}"))));
-        }
-        assert_eq!(limit.limiter.len(), 100);
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        let current = ClientIp(Some("198.51.100.1".into()));
-        for _ in 0..IpLimit::TRIM_EVERY - 101 {
-            let _ = limit.check(&current);
-        }
-        assert_eq!(limit.limiter.len(), 101, "not trimmed before the interval");
-        let _ = limit.check(&current);
-        assert_eq!(limit.limiter.len(), 1, "only the IP still in use is kept");
     }
 }

@@ -2,62 +2,19 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use domain::class::{ClassError, ClassRole};
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
-use projections::directory::{self, ClassRow};
+use poem_openapi::{Object, OpenApi};
 use projections::groups as read;
 use uuid::Uuid;
 
-use super::groups::{MemberList, NoContent};
+use super::directory::{self, class_rejected, ClassDto, ClassMembers, MemberList, NoContent};
+use super::tags::ApiTags;
 use super::text::Text;
-use super::ApiTags;
-use crate::app::Services;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
-
-/// A class as clients see it.
-#[derive(Debug, Object)]
-#[oai(rename = "Class", example)]
-pub struct ClassDto {
-    pub id: Uuid,
-    pub group_id: Uuid,
-    pub name: String,
-    pub archived: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub version: i64,
-}
-
-impl From<ClassRow> for ClassDto {
-    fn from(row: ClassRow) -> Self {
-        Self {
-            id: row.id,
-            group_id: row.group_id,
-            name: row.name,
-            archived: row.archived,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            version: row.version,
-        }
-    }
-}
-
-#[derive(Debug, Object)]
-#[oai(example)]
-pub struct ClassList {
-    pub items: Vec<ClassDto>,
-}
-
-#[derive(ApiResponse)]
-pub enum CreatedClass {
-    /// The class was created.
-    #[oai(status = 201)]
-    Created(Json<ClassDto>, #[oai(header = "Location")] String),
-}
+use crate::state::Services;
 
 /// `PATCH /classes/{id}` body.
 #[derive(Debug, Object)]
@@ -80,17 +37,6 @@ pub struct SetClassRole {
 #[oai(deny_unknown_fields, example)]
 pub struct MoveClass {
     pub group_id: Uuid,
-}
-
-pub(crate) fn rejected(error: ClassError) -> ApiError {
-    match error {
-        ClassError::NotFound => ApiError::not_found("class"),
-        ClassError::AlreadyExists => ApiError::kind(ProblemKind::Conflict),
-        ClassError::Archived => ApiError::kind(ProblemKind::ClassArchived),
-        ClassError::GroupNotFound => ApiError::kind(ProblemKind::GroupNotFound),
-        ClassError::GroupArchived => ApiError::kind(ProblemKind::GroupArchived),
-        ClassError::MemberNotFound => ApiError::not_found("membership"),
-    }
 }
 
 pub struct ClassesApi {
@@ -148,7 +94,7 @@ impl ClassesApi {
                 .classes
                 .rename(&command_context(&caller, &request_id), id.0, name)
                 .await
-                .map_err(|e| command_error(e, rejected))?
+                .map_err(|e| command_error(e, class_rejected))?
                 .position;
         }
         self.read_after_write(id.0, position).await
@@ -175,7 +121,7 @@ impl ClassesApi {
             .classes
             .archive(&command_context(&caller, &request_id), id.0)
             .await
-            .map_err(|e| command_error(e, rejected))?;
+            .map_err(|e| command_error(e, class_rejected))?;
         self.read_after_write(id.0, appended.position).await
     }
 
@@ -210,7 +156,7 @@ impl ClassesApi {
             .classes
             .move_to(&command_context(&caller, &request_id), id.0, body.group_id)
             .await
-            .map_err(|e| command_error(e, rejected))?;
+            .map_err(|e| command_error(e, class_rejected))?;
         self.read_after_write(id.0, appended.position).await
     }
 
@@ -225,12 +171,7 @@ impl ClassesApi {
         caller: Data<&Caller>,
         id: Path<Uuid>,
     ) -> Result<Json<MemberList>, ApiError> {
-        self.services
-            .authz
-            .class(caller.user()?, id.0, "class.read_members")
-            .await?;
-        let rows = directory::members_of_class(&self.services.pool, id.0).await?;
-        Ok(Json(MemberList::from(rows)))
+        directory::list_members(&self.services, &caller, ClassMembers(id.0)).await
     }
 
     /// Add a class member or change their role
@@ -249,35 +190,16 @@ impl ClassesApi {
         user_id: Path<Uuid>,
         body: Json<SetClassRole>,
     ) -> Result<Json<MemberList>, ApiError> {
-        self.services
-            .authz
-            .class(caller.user()?, id.0, "class.manage_members")
-            .await?;
-        let role = ClassRole::parse(&body.role.0).ok_or_else(|| {
-            ApiError::new(
-                ProblemKind::InvalidRequest,
-                "role: expected teacher or student".to_owned(),
-            )
-        })?;
-        if !self.services.groups.user_exists(user_id.0).await? {
-            return Err(ApiError::kind(ProblemKind::UserNotFound));
-        }
-        let appended = self
-            .services
-            .classes
-            .set_member(
-                &command_context(&caller, &request_id),
-                id.0,
-                user_id.0,
-                role,
-            )
-            .await
-            .map_err(|e| command_error(e, rejected))?;
-        self.services
-            .caught_up(read::NAME, appended.position)
-            .await?;
-        let rows = directory::members_of_class(&self.services.pool, id.0).await?;
-        Ok(Json(MemberList::from(rows)))
+        let roster = ClassMembers(id.0);
+        directory::set_member(
+            &self.services,
+            &caller,
+            &request_id,
+            roster,
+            user_id.0,
+            &body.role.0,
+        )
+        .await
     }
 
     /// Remove a class member
@@ -293,19 +215,7 @@ impl ClassesApi {
         id: Path<Uuid>,
         user_id: Path<Uuid>,
     ) -> Result<NoContent, ApiError> {
-        self.services
-            .authz
-            .class(caller.user()?, id.0, "class.manage_members")
-            .await?;
-        let appended = self
-            .services
-            .classes
-            .remove_member(&command_context(&caller, &request_id), id.0, user_id.0)
-            .await
-            .map_err(|e| command_error(e, rejected))?;
-        self.services
-            .caught_up(read::NAME, appended.position)
-            .await?;
-        Ok(NoContent::NoContent)
+        let roster = ClassMembers(id.0);
+        directory::remove_member(&self.services, &caller, &request_id, roster, user_id.0).await
     }
 }

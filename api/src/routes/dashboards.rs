@@ -10,10 +10,10 @@ use poem_openapi::{Object, OpenApi};
 use projections::dashboards::{self as read, SeverityCounts};
 use uuid::Uuid;
 
-use super::ApiTags;
-use crate::app::Services;
+use super::tags::ApiTags;
 use crate::caller::Caller;
 use crate::problem::ApiError;
+use crate::state::Services;
 
 #[derive(Debug, Object)]
 pub struct SeverityCountsDto {

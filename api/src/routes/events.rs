@@ -9,10 +9,10 @@ use poem_openapi::{Object, OpenApi};
 use projections::log::{self, LogFilter, LoggedEvent};
 use uuid::Uuid;
 
-use super::ApiTags;
-use crate::app::Services;
+use super::tags::ApiTags;
 use crate::caller::Caller;
 use crate::problem::ApiError;
+use crate::state::Services;
 use poem::web::Data;
 
 /// The stream an event belongs to.
@@ -107,7 +107,7 @@ mod examples {
     use uuid::Uuid;
 
     use super::{EventDto, EventMetadata, EventPage, EventStream, StreamRef};
-    use crate::routes::auth::examples::{at, USER};
+    use crate::routes::identity::examples::{at, USER};
 
     fn logged(sequence: i64) -> LoggedEvent {
         let (event_type, payload, recorded_at) = if sequence == 1 {

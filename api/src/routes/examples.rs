@@ -1,7 +1,8 @@
 //! The OpenAPI document's examples of what clients send and get, outside `/auth` (whose
-//! examples, with Ada's account, are in [`super::auth::examples`]). They tell one story: Lincoln High
-//! School, its Algebra I class, a tutoring tool, and Ada as a student working with it. Each
-//! keeps within its endpoint's limits (lengths, ranges, enumerations); the ids are made up.
+//! examples are beside its DTOs; Ada's account is in [`super::identity::examples`]). They
+//! tell one story: Lincoln High School, its Algebra I class, a tutoring tool, and Ada as a
+//! student working with it. Each keeps within its endpoint's limits (lengths, ranges,
+//! enumerations); the ids are made up.
 
 use poem_openapi::types::Example;
 use uuid::Uuid;
@@ -10,18 +11,17 @@ use super::assessments::{
     AssessmentDto, AssessmentList, RecordAssessment, ReviewAssessment, ScoreDto, ScoreInput,
     TraceDto, TraceInput,
 };
-use super::auth::examples::{at, USER};
-use super::classes::{ClassDto, ClassList, MoveClass, SetClassRole, UpdateClass};
+use super::classes::{MoveClass, SetClassRole, UpdateClass};
 use super::dashboards::{
     DashboardDto, DashboardEventDto, MisbehaviorCounts, SeverityCountsDto, StrugglingStudentDto,
 };
-use super::groups::{
-    CreateClass, GroupDto, GroupPage, MemberDto, MemberList, MoveGroup, SetRole, UpdateGroup,
-};
+use super::directory::{ClassDto, ClassList, MemberDto, MemberList};
+use super::groups::{CreateClass, GroupDto, GroupPage, MoveGroup, SetRole, UpdateGroup};
 use super::health::{Health, Readiness, SubscriberState};
+use super::identity::examples::{at, USER};
 use super::learning::{
-    Complete, EntryDto, Misbehavior, PostMessage, Reason, RoleDto, SafetyConcern, SessionDto,
-    SessionList, SeverityDto, StartSession, Struggle, UrgencyDto,
+    Complete, EntryDto, LearningSessionDto, LearningSessionList, Misbehavior, PostMessage, Reason,
+    RoleDto, SafetyConcern, SeverityDto, StartLearningSession, Struggle, UrgencyDto,
 };
 use super::me::{Abilities, MembershipDto, Memberships};
 use super::notifications::{
@@ -131,7 +131,7 @@ impl Example for CreateServiceAccount {
     }
 }
 
-impl Example for StartSession {
+impl Example for StartLearningSession {
     fn example() -> Self {
         Self {
             class_id: CLASS,
@@ -267,7 +267,7 @@ impl Example for NotificationPreferencesDto {
 }
 
 // What the API answers, outside `/auth`: the same school, class and tool, with Ada
-// (`auth::examples::USER`) as the student and Grace as her teacher.
+// (`identity::examples::USER`) as the student and Grace as her teacher.
 
 /// Grace Hopper, who teaches Algebra I.
 const TEACHER: Uuid = Uuid::from_u128(0x0193_2c4e_8a10_7b3e_9f21_6d5a_4c3b_2a11);
@@ -387,7 +387,7 @@ impl Example for ServiceAccountSecret {
     }
 }
 
-impl Example for SessionDto {
+impl Example for LearningSessionDto {
     fn example() -> Self {
         Self {
             id: LEARNING_SESSION,
@@ -439,12 +439,12 @@ impl Example for SessionDto {
     }
 }
 
-impl Example for SessionList {
+impl Example for LearningSessionList {
     fn example() -> Self {
         Self {
-            items: vec![SessionDto {
+            items: vec![LearningSessionDto {
                 entries: None,
-                ..SessionDto::example()
+                ..LearningSessionDto::example()
             }],
         }
     }

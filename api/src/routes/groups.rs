@@ -1,26 +1,28 @@
-//! `/groups`: create, read, rename, archive and list groups.
+//! `/groups`: create, read, rename, archive, move and list groups; their members and classes.
 
 use std::sync::Arc;
 
+use application::identity::Principal;
 use chrono::{DateTime, Utc};
-use domain::group::GroupRole;
-use domain::group::{GroupError, GroupId, GroupName};
+use domain::group::{GroupId, GroupName};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use projections::directory;
+use projections::directory as read_directory;
 use projections::groups::{self as read, GroupCursor, GroupListing, GroupRow};
-
-use super::classes::{ClassDto, ClassList, CreatedClass};
 use uuid::Uuid;
 
+use super::directory::{
+    self, class_rejected, group_rejected, ClassDto, ClassList, CreatedClass, GroupMembers,
+    MemberList, NoContent,
+};
+use super::tags::ApiTags;
 use super::text::Text;
-use super::ApiTags;
-use crate::app::Services;
 use crate::authz::Target;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
+use crate::state::Services;
 
 /// A group as clients see it.
 #[derive(Debug, Object)]
@@ -108,19 +110,6 @@ fn parse_name(raw: &str) -> Result<GroupName, ApiError> {
         .map_err(|e| ApiError::new(ProblemKind::InvalidRequest, format!("name: {e}")))
 }
 
-pub(crate) fn rejected(error: GroupError) -> ApiError {
-    match error {
-        GroupError::NotFound => ApiError::not_found("group"),
-        GroupError::AlreadyExists => ApiError::kind(ProblemKind::Conflict),
-        GroupError::Archived => ApiError::kind(ProblemKind::GroupArchived),
-        GroupError::ParentNotFound => ApiError::kind(ProblemKind::ParentNotFound),
-        GroupError::ParentArchived => ApiError::kind(ProblemKind::ParentArchived),
-        GroupError::Cycle => ApiError::kind(ProblemKind::GroupCycle),
-        GroupError::MemberNotFound => ApiError::not_found("membership"),
-        GroupError::LastAdmin => ApiError::kind(ProblemKind::LastAdmin),
-    }
-}
-
 fn encode_cursor(row: &GroupRow) -> String {
     format!("{}_{}", row.created_at.timestamp_micros(), row.id.simple())
 }
@@ -141,6 +130,36 @@ fn decode_cursor(raw: &str) -> Result<GroupCursor, ApiError> {
 }
 
 impl GroupsApi {
+    /// Whether the caller may put a group under `parent` (when creating it or moving it
+    /// there), with the parent's path (empty at the top level). The top level needs
+    /// `system.create_top_level_group`; a parent group needs `group.create_subgroup`, and a
+    /// parent the caller cannot read looks exactly like a missing one (422 parent-not-found).
+    async fn require_parent(
+        &self,
+        principal: &Principal,
+        parent: Option<Uuid>,
+    ) -> Result<Vec<Uuid>, ApiError> {
+        let authz = &self.services.authz;
+        let Some(parent) = parent else {
+            authz.system(principal, "system.create_top_level_group")?;
+            return Ok(vec![]);
+        };
+        let target = authz.group_target(principal, parent).await?;
+        let readable = target
+            .as_ref()
+            .is_some_and(|t| authz.policy.decide(principal, "group.read", t).0);
+        match target {
+            Some(target) if readable => {
+                authz.require(principal, "group.create_subgroup", &target)?;
+                Ok(match target {
+                    Target::Group { facts, .. } => facts.path,
+                    _ => vec![parent],
+                })
+            }
+            _ => Err(ApiError::kind(ProblemKind::ParentNotFound)),
+        }
+    }
+
     /// Waits until the groups read model reflects `position`, then reads the group.
     async fn read_after_write(
         &self,
@@ -169,30 +188,7 @@ impl GroupsApi {
         body: Json<CreateGroup>,
     ) -> Result<CreatedGroup, ApiError> {
         let principal = caller.user()?;
-        let authz = &self.services.authz;
-        let parent_path = match body.parent_id {
-            None => {
-                authz.system(principal, "system.create_top_level_group")?;
-                vec![]
-            }
-            Some(parent) => {
-                // A parent the caller cannot read looks exactly like a missing one.
-                let target = authz.group_target(principal, parent).await?;
-                let readable = target
-                    .as_ref()
-                    .is_some_and(|t| authz.policy.decide(principal, "group.read", t).0);
-                match target {
-                    Some(target) if readable => {
-                        authz.require(principal, "group.create_subgroup", &target)?;
-                        match target {
-                            Target::Group { facts, .. } => facts.path,
-                            _ => vec![parent],
-                        }
-                    }
-                    _ => return Err(ApiError::kind(ProblemKind::ParentNotFound)),
-                }
-            }
-        };
+        let parent_path = self.require_parent(principal, body.parent_id).await?;
         let name = parse_name(&body.name.0)?;
         let (id, appended) = self
             .services
@@ -203,7 +199,7 @@ impl GroupsApi {
                 body.parent_id,
             )
             .await
-            .map_err(|e| command_error(e, rejected))?;
+            .map_err(|e| command_error(e, group_rejected))?;
         // Answered from the command's own event, without waiting for the projection: reads
         // of the group (`GET /groups/{id}`, the list, authorization) wait for it instead when
         // they would otherwise be behind (ADR 0007). The projection derives the same row.
@@ -270,7 +266,7 @@ impl GroupsApi {
                 .groups
                 .rename(&command_context(&caller, &request_id), id.0, name)
                 .await
-                .map_err(|e| command_error(e, rejected))?;
+                .map_err(|e| command_error(e, group_rejected))?;
             position = appended.position;
         }
         self.read_after_write(id.0, position).await.map(Json)
@@ -300,7 +296,7 @@ impl GroupsApi {
             .groups
             .archive(&command_context(&caller, &request_id), id.0)
             .await
-            .map_err(|e| command_error(e, rejected))?;
+            .map_err(|e| command_error(e, group_rejected))?;
         self.read_after_write(id.0, appended.position)
             .await
             .map(Json)
@@ -367,29 +363,17 @@ impl GroupsApi {
         body: Json<MoveGroup>,
     ) -> Result<Json<GroupDto>, ApiError> {
         let principal = caller.user()?;
-        let authz = &self.services.authz;
-        authz.group(principal, id.0, "group.move").await?;
-        match body.parent_id {
-            None => authz.system(principal, "system.create_top_level_group")?,
-            Some(parent) => {
-                let target = authz.group_target(principal, parent).await?;
-                let readable = target
-                    .as_ref()
-                    .is_some_and(|t| authz.policy.decide(principal, "group.read", t).0);
-                match target {
-                    Some(target) if readable => {
-                        authz.require(principal, "group.create_subgroup", &target)?
-                    }
-                    _ => return Err(ApiError::kind(ProblemKind::ParentNotFound)),
-                }
-            }
-        }
+        self.services
+            .authz
+            .group(principal, id.0, "group.move")
+            .await?;
+        self.require_parent(principal, body.parent_id).await?;
         let appended = self
             .services
             .groups
             .move_group(&command_context(&caller, &request_id), id.0, body.parent_id)
             .await
-            .map_err(|e| command_error(e, rejected))?;
+            .map_err(|e| command_error(e, group_rejected))?;
         self.read_after_write(id.0, appended.position)
             .await
             .map(Json)
@@ -406,12 +390,7 @@ impl GroupsApi {
         caller: Data<&Caller>,
         id: Path<Uuid>,
     ) -> Result<Json<MemberList>, ApiError> {
-        self.services
-            .authz
-            .group(caller.user()?, id.0, "group.read_members")
-            .await?;
-        let rows = directory::members_of_group(&self.services.pool, id.0).await?;
-        Ok(Json(MemberList::from(rows)))
+        directory::list_members(&self.services, &caller, GroupMembers(id.0)).await
     }
 
     /// Add a member or change their role
@@ -432,37 +411,16 @@ impl GroupsApi {
         user_id: Path<Uuid>,
         body: Json<SetRole>,
     ) -> Result<Json<MemberList>, ApiError> {
-        let principal = caller.user()?;
-        self.services
-            .authz
-            .group(principal, id.0, "group.manage_members")
-            .await?;
-        let role = GroupRole::parse(&body.role.0).ok_or_else(|| {
-            ApiError::new(
-                ProblemKind::InvalidRequest,
-                "role: expected admin, counselor or member".to_owned(),
-            )
-        })?;
-        if !self.services.groups.user_exists(user_id.0).await? {
-            return Err(ApiError::kind(ProblemKind::UserNotFound));
-        }
-        let appended = self
-            .services
-            .groups
-            .set_member(
-                &command_context(&caller, &request_id),
-                id.0,
-                user_id.0,
-                role,
-                principal.system_admin,
-            )
-            .await
-            .map_err(|e| command_error(e, rejected))?;
-        self.services
-            .caught_up(read::NAME, appended.position)
-            .await?;
-        let rows = directory::members_of_group(&self.services.pool, id.0).await?;
-        Ok(Json(MemberList::from(rows)))
+        let roster = GroupMembers(id.0);
+        directory::set_member(
+            &self.services,
+            &caller,
+            &request_id,
+            roster,
+            user_id.0,
+            &body.role.0,
+        )
+        .await
     }
 
     /// Remove a member
@@ -478,26 +436,8 @@ impl GroupsApi {
         id: Path<Uuid>,
         user_id: Path<Uuid>,
     ) -> Result<NoContent, ApiError> {
-        let principal = caller.user()?;
-        self.services
-            .authz
-            .group(principal, id.0, "group.manage_members")
-            .await?;
-        let appended = self
-            .services
-            .groups
-            .remove_member(
-                &command_context(&caller, &request_id),
-                id.0,
-                user_id.0,
-                principal.system_admin,
-            )
-            .await
-            .map_err(|e| command_error(e, rejected))?;
-        self.services
-            .caught_up(read::NAME, appended.position)
-            .await?;
-        Ok(NoContent::NoContent)
+        let roster = GroupMembers(id.0);
+        directory::remove_member(&self.services, &caller, &request_id, roster, user_id.0).await
     }
 
     /// Classes of a group
@@ -517,7 +457,7 @@ impl GroupsApi {
             .authz
             .group(caller.user()?, id.0, "group.list_classes")
             .await?;
-        let rows = directory::classes_of_group(
+        let rows = read_directory::classes_of_group(
             &self.services.pool,
             id.0,
             include_archived.0.unwrap_or(false),
@@ -551,11 +491,11 @@ impl GroupsApi {
             .classes
             .create(&command_context(&caller, &request_id), id.0, name)
             .await
-            .map_err(|e| command_error(e, super::classes::rejected))?;
+            .map_err(|e| command_error(e, class_rejected))?;
         self.services
             .caught_up_created(read::NAME, appended.position)
             .await?;
-        let class = directory::get_class(&self.services.pool, class_id)
+        let class = read_directory::get_class(&self.services.pool, class_id)
             .await?
             .ok_or_else(|| ApiError::kind(ProblemKind::ReadModelLagging))?;
         Ok(CreatedClass::Created(
@@ -580,46 +520,6 @@ pub struct MoveGroup {
 pub struct SetRole {
     /// `admin`, `counselor` or `member`.
     pub role: Text,
-}
-
-/// A member of a group or class.
-#[derive(Debug, Object)]
-pub struct MemberDto {
-    pub user_id: Uuid,
-    pub email: String,
-    pub name: String,
-    /// In a group `admin`, `counselor` or `member`; in a class `teacher` or `student`.
-    pub role: String,
-    pub since: DateTime<Utc>,
-}
-
-#[derive(Debug, Object)]
-#[oai(example)]
-pub struct MemberList {
-    pub items: Vec<MemberDto>,
-}
-
-impl From<Vec<directory::MemberRow>> for MemberList {
-    fn from(rows: Vec<directory::MemberRow>) -> Self {
-        Self {
-            items: rows
-                .into_iter()
-                .map(|m| MemberDto {
-                    user_id: m.user_id,
-                    email: m.email,
-                    name: m.name,
-                    role: m.role,
-                    since: m.since,
-                })
-                .collect(),
-        }
-    }
-}
-
-#[derive(ApiResponse)]
-pub enum NoContent {
-    #[oai(status = 204)]
-    NoContent,
 }
 
 /// `POST /groups/{id}/classes` body.

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
-use super::ApiTags;
-use crate::app::Services;
+use super::tags::ApiTags;
+use crate::state::Services;
 
 /// A subscriber as this process sees it.
 #[derive(Debug, Object)]

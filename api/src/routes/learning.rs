@@ -13,16 +13,16 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Union};
 use projections::learning::{self as read, LearningSessionRow};
 use uuid::Uuid;
 
+use super::tags::ApiTags;
 use super::text::Text;
-use super::ApiTags;
-use crate::app::Services;
 use crate::authz::Who;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
+use crate::state::Services;
 
 #[derive(Debug, Object)]
 #[oai(rename = "LearningSession", example)]
-pub struct SessionDto {
+pub struct LearningSessionDto {
     pub id: Uuid,
     pub student_id: Uuid,
     pub class_id: Uuid,
@@ -54,7 +54,7 @@ pub struct EntryDto {
     pub recorded_at: DateTime<Utc>,
 }
 
-impl From<LearningSessionRow> for SessionDto {
+impl From<LearningSessionRow> for LearningSessionDto {
     fn from(row: LearningSessionRow) -> Self {
         Self {
             id: row.id,
@@ -76,13 +76,13 @@ impl From<LearningSessionRow> for SessionDto {
 
 #[derive(Debug, Object)]
 #[oai(rename = "LearningSessionList", example)]
-pub struct SessionList {
-    pub items: Vec<SessionDto>,
+pub struct LearningSessionList {
+    pub items: Vec<LearningSessionDto>,
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields, example)]
-pub struct StartSession {
+#[oai(rename = "StartSession", deny_unknown_fields, example)]
+pub struct StartLearningSession {
     pub class_id: Uuid,
     pub tool_id: Uuid,
 }
@@ -175,7 +175,7 @@ pub struct Complete {
 #[derive(ApiResponse)]
 pub enum Started {
     #[oai(status = 201)]
-    Created(Json<SessionDto>, #[oai(header = "Location")] String),
+    Created(Json<LearningSessionDto>, #[oai(header = "Location")] String),
 }
 
 fn rejected(error: LearningSessionError) -> ApiError {
@@ -194,6 +194,13 @@ fn rejected(error: LearningSessionError) -> ApiError {
     }
 }
 
+/// Which way [`LearningApi::pause_or_resume`] goes.
+#[derive(Debug, Clone, Copy)]
+enum Pausing {
+    Pause,
+    Resume,
+}
+
 pub struct LearningApi {
     pub services: Arc<Services>,
 }
@@ -206,16 +213,16 @@ impl LearningApi {
         &self,
         id: Uuid,
         position: Option<i64>,
-    ) -> Result<Json<SessionDto>, ApiError> {
+    ) -> Result<Json<LearningSessionDto>, ApiError> {
         self.services.caught_up(read::NAME, position).await?;
         let row = read::get(&self.services.pool, id)
             .await?
             .ok_or_else(|| ApiError::not_found("resource"))?;
-        Ok(Json(SessionDto::from(row)))
+        Ok(Json(LearningSessionDto::from(row)))
     }
 
     /// The session with its history.
-    async fn read_with_entries(&self, id: Uuid) -> Result<Json<SessionDto>, ApiError> {
+    async fn read_with_entries(&self, id: Uuid) -> Result<Json<LearningSessionDto>, ApiError> {
         // Detections answer without waiting for the projection (ADR 0007): a read waits
         // until it has everything of the session's stream.
         self.services
@@ -240,6 +247,36 @@ impl LearningApi {
         );
         Ok(Json(dto))
     }
+
+    /// Pausing and resuming are one rule in two directions: whoever the policy lets
+    /// (`learning_session.pause` or `.resume`) stops or restarts the session with a reason,
+    /// and gets the session back once the read model has it.
+    async fn pause_or_resume(
+        &self,
+        caller: &Caller,
+        request_id: &RequestId,
+        id: Uuid,
+        body: &Reason,
+        pausing: Pausing,
+    ) -> Result<Json<LearningSessionDto>, ApiError> {
+        let action = match pausing {
+            Pausing::Pause => "learning_session.pause",
+            Pausing::Resume => "learning_session.resume",
+        };
+        self.services
+            .authz
+            .learning_session(caller.user()?, id, action)
+            .await?;
+        let context = command_context(caller, request_id);
+        let reason = body.reason.0.clone();
+        let learning = &self.services.learning;
+        let appended = match pausing {
+            Pausing::Pause => learning.pause(&context, id, reason).await,
+            Pausing::Resume => learning.resume(&context, id, reason).await,
+        }
+        .map_err(|e| command_error(e, rejected))?;
+        self.read_after_write(id, appended.position).await
+    }
 }
 
 #[OpenApi(tag = "ApiTags::Learning")]
@@ -257,7 +294,7 @@ impl LearningApi {
         &self,
         caller: Data<&Caller>,
         request_id: Data<&RequestId>,
-        body: Json<StartSession>,
+        body: Json<StartLearningSession>,
     ) -> Result<Started, ApiError> {
         let principal = caller.user()?;
         let target = self
@@ -301,7 +338,7 @@ impl LearningApi {
         &self,
         caller: Data<&Caller>,
         id: Path<Uuid>,
-    ) -> Result<Json<SessionDto>, ApiError> {
+    ) -> Result<Json<LearningSessionDto>, ApiError> {
         self.services
             .authz
             .learning_session_as(caller.who()?, id.0, "learning_session.read")
@@ -319,7 +356,7 @@ impl LearningApi {
         &self,
         caller: Data<&Caller>,
         id: Path<Uuid>,
-    ) -> Result<Json<SessionList>, ApiError> {
+    ) -> Result<Json<LearningSessionList>, ApiError> {
         self.services
             .authz
             .class(caller.user()?, id.0, "class.read_learning_sessions")
@@ -328,8 +365,8 @@ impl LearningApi {
             .caught_up_with_log(&projections::learning::LearningProjection)
             .await?;
         let rows = read::of_class(&self.services.pool, id.0).await?;
-        Ok(Json(SessionList {
-            items: rows.into_iter().map(SessionDto::from).collect(),
+        Ok(Json(LearningSessionList {
+            items: rows.into_iter().map(LearningSessionDto::from).collect(),
         }))
     }
 
@@ -339,14 +376,14 @@ impl LearningApi {
         method = "get",
         operation_id = "myLearningSessions"
     )]
-    async fn mine(&self, caller: Data<&Caller>) -> Result<Json<SessionList>, ApiError> {
+    async fn mine(&self, caller: Data<&Caller>) -> Result<Json<LearningSessionList>, ApiError> {
         let principal = caller.user()?;
         self.services
             .caught_up_with_log(&projections::learning::LearningProjection)
             .await?;
         let rows = read::of_student(&self.services.pool, principal.user_id).await?;
-        Ok(Json(SessionList {
-            items: rows.into_iter().map(SessionDto::from).collect(),
+        Ok(Json(LearningSessionList {
+            items: rows.into_iter().map(LearningSessionDto::from).collect(),
         }))
     }
 
@@ -365,7 +402,7 @@ impl LearningApi {
         request_id: Data<&RequestId>,
         id: Path<Uuid>,
         body: Json<PostMessage>,
-    ) -> Result<Json<SessionDto>, ApiError> {
+    ) -> Result<Json<LearningSessionDto>, ApiError> {
         let who = caller.who()?;
         let (_, session) = self
             .services
@@ -410,7 +447,7 @@ impl LearningApi {
         request_id: Data<&RequestId>,
         id: Path<Uuid>,
         body: Json<DetectionBody>,
-    ) -> Result<Json<SessionDto>, ApiError> {
+    ) -> Result<Json<LearningSessionDto>, ApiError> {
         let (_, row) = self
             .services
             .authz
@@ -451,7 +488,7 @@ impl LearningApi {
         // Answered from the write side without waiting for the projection (ADR 0007): the
         // counters and the status from the session's state after this detection, the rest
         // from the session's unchanging facts.
-        Ok(Json(SessionDto {
+        Ok(Json(LearningSessionDto {
             id: row.id,
             student_id: row.student_id,
             class_id: row.class_id,
@@ -486,22 +523,9 @@ impl LearningApi {
         request_id: Data<&RequestId>,
         id: Path<Uuid>,
         body: Json<Reason>,
-    ) -> Result<Json<SessionDto>, ApiError> {
-        self.services
-            .authz
-            .learning_session(caller.user()?, id.0, "learning_session.pause")
-            .await?;
-        let appended = self
-            .services
-            .learning
-            .pause(
-                &command_context(&caller, &request_id),
-                id.0,
-                body.reason.0.clone(),
-            )
+    ) -> Result<Json<LearningSessionDto>, ApiError> {
+        self.pause_or_resume(&caller, &request_id, id.0, &body, Pausing::Pause)
             .await
-            .map_err(|e| command_error(e, rejected))?;
-        self.read_after_write(id.0, appended.position).await
     }
 
     /// Resume a paused learning session
@@ -516,22 +540,9 @@ impl LearningApi {
         request_id: Data<&RequestId>,
         id: Path<Uuid>,
         body: Json<Reason>,
-    ) -> Result<Json<SessionDto>, ApiError> {
-        self.services
-            .authz
-            .learning_session(caller.user()?, id.0, "learning_session.resume")
-            .await?;
-        let appended = self
-            .services
-            .learning
-            .resume(
-                &command_context(&caller, &request_id),
-                id.0,
-                body.reason.0.clone(),
-            )
+    ) -> Result<Json<LearningSessionDto>, ApiError> {
+        self.pause_or_resume(&caller, &request_id, id.0, &body, Pausing::Resume)
             .await
-            .map_err(|e| command_error(e, rejected))?;
-        self.read_after_write(id.0, appended.position).await
     }
 
     /// Complete a learning session
@@ -546,7 +557,7 @@ impl LearningApi {
         request_id: Data<&RequestId>,
         id: Path<Uuid>,
         body: Json<Complete>,
-    ) -> Result<Json<SessionDto>, ApiError> {
+    ) -> Result<Json<LearningSessionDto>, ApiError> {
         self.services
             .authz
             .learning_session(caller.user()?, id.0, "learning_session.complete")

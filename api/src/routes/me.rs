@@ -9,11 +9,11 @@ use poem_openapi::{Object, OpenApi};
 use projections::directory;
 use uuid::Uuid;
 
-use super::ApiTags;
-use crate::app::Services;
+use super::tags::ApiTags;
 use crate::authz::Target;
 use crate::caller::Caller;
 use crate::problem::ApiError;
+use crate::state::Services;
 
 /// A role the caller holds in a group or class.
 #[derive(Debug, Object)]

@@ -1,45 +1,33 @@
 //! One module per resource. Each defines its DTOs (separate from domain types) and a
-//! poem-openapi `OpenApi` implementation.
+//! poem-openapi `OpenApi` implementation, which `crate::openapi` gathers into the document.
+//!
+//! A resource module depends on the shared state, the caller, the policy and the problem
+//! type, and on the modules here that several resources share, never on another resource:
+//! - [`directory`]: what `/groups`, `/classes` and `/service-accounts` share (the class and
+//!   member DTOs, group and class rejections, the membership endpoints' one rule);
+//! - [`identity`]: what the account routes share (the account DTO, identity rejections, the
+//!   `session` cookie, Ada's account in the examples);
+//! - [`tags`]: the document's tags; [`text`]: the strict string of request bodies.
+//!
+//! `examples` tells the examples' story for most DTOs (`/auth`'s, the provider links' and the
+//! event history's stay beside them); it depends on the resources, and none of them on it.
 
 pub mod assessments;
 pub mod auth;
 pub mod classes;
 pub mod dashboards;
+pub mod directory;
 pub mod events;
 mod examples;
 pub mod groups;
 pub mod health;
+pub mod identity;
 pub mod learning;
 pub mod me;
 pub mod notifications;
 pub mod oidc;
 pub mod service_accounts;
+pub mod tags;
 pub mod text;
 pub mod tools;
 pub mod users;
-
-use poem_openapi::Tags;
-
-#[derive(Tags)]
-pub enum ApiTags {
-    /// Registration, login, sessions and passwords.
-    Auth,
-    /// Account administration (system admins).
-    Users,
-    /// Organizational groups (district, school, department) and their members.
-    Groups,
-    /// Classes and their members.
-    Classes,
-    /// The AI tools a group offers.
-    Tools,
-    /// Students' learning sessions, messages and detections.
-    Learning,
-    /// Assessments of learning sessions with their audit traces, and their review.
-    Assessments,
-    /// In-app notifications, email preferences and undeliverable emails.
-    Notifications,
-    /// The event history, for auditors.
-    Events,
-    /// Liveness and readiness.
-    Health,
-}

@@ -14,10 +14,10 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use projections::notifications::{self as read, NotificationRow};
 use uuid::Uuid;
 
-use super::ApiTags;
-use crate::app::Services;
+use super::tags::ApiTags;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
+use crate::state::Services;
 
 #[derive(Debug, Object)]
 #[oai(rename = "Notification", example)]

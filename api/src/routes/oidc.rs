@@ -12,10 +12,12 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
-use super::ApiTags;
-use crate::app::Services;
+use super::identity::examples::at;
+use super::identity::sign_in_cookie;
+use super::tags::ApiTags;
 use crate::caller::{command_context, Caller, ClientIp, RequestId};
 use crate::problem::{ApiError, ProblemKind};
+use crate::state::Services;
 
 /// The cookie that binds a sign-in flow to the browser that started it.
 const FLOW_COOKIE: &str = "oidc_flow";
@@ -70,7 +72,7 @@ impl poem_openapi::types::Example for LinkDto {
     fn example() -> Self {
         Self {
             provider: "google".into(),
-            linked_at: super::auth::examples::at("2026-09-02T07:45:00Z"),
+            linked_at: at("2026-09-02T07:45:00Z"),
         }
     }
 }
@@ -267,19 +269,7 @@ impl OidcApi {
                 self.services
                     .caught_up(projections::identity::NAME, session.position)
                     .await?;
-                let max_age = self
-                    .services
-                    .identity
-                    .settings()
-                    .sessions
-                    .absolute
-                    .to_std()
-                    .unwrap_or_default();
-                let cookie = crate::routes::auth::session_cookie(
-                    &self.services.auth,
-                    &session.token,
-                    max_age,
-                );
+                let cookie = sign_in_cookie(&self.services, &session.token);
                 let target = if new_user {
                     "/onboarding"
                 } else {

@@ -9,11 +9,12 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
+use super::directory::group_rejected;
+use super::tags::ApiTags;
 use super::text::Text;
-use super::ApiTags;
-use crate::app::Services;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
+use crate::state::Services;
 
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields, example)]
@@ -95,7 +96,7 @@ impl ServiceAccountsApi {
                 .groups
                 .parent_fact(*group)
                 .await
-                .map_err(|e| command_error(e, super::groups::rejected))?
+                .map_err(|e| command_error(e, group_rejected))?
                 .is_active()
             {
                 return Err(ApiError::kind(ProblemKind::GroupNotFound));

@@ -12,11 +12,11 @@ use projections::directory::{self, ToolRow};
 use projections::groups as read;
 use uuid::Uuid;
 
+use super::tags::ApiTags;
 use super::text::Text;
-use super::ApiTags;
-use crate::app::Services;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
+use crate::state::Services;
 
 #[derive(Debug, Object)]
 #[oai(rename = "Tool", example)]

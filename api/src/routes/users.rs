@@ -9,11 +9,11 @@ use poem_openapi::{Object, OpenApi};
 use projections::identity as read;
 use uuid::Uuid;
 
-use super::auth::{identity_error, UserDto};
-use super::ApiTags;
-use crate::app::Services;
+use super::identity::{identity_error, UserDto};
+use super::tags::ApiTags;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::ApiError;
+use crate::state::Services;
 
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields, example)]

@@ -11,9 +11,11 @@ use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use crate::app::Services;
 use crate::directory_cache;
+use crate::state::Services;
 
+/// Listens on both channels until shutdown, reconnecting (and starting the caches over) when
+/// the connection drops.
 pub async fn run(
     pool: PgPool,
     sessions: Arc<SessionCache>,

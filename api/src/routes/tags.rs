@@ -1,0 +1,27 @@
+//! The document's tags: one per resource family, each operation under one.
+
+use poem_openapi::Tags;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Registration, login, sessions and passwords.
+    Auth,
+    /// Account administration (system admins).
+    Users,
+    /// Organizational groups (district, school, department) and their members.
+    Groups,
+    /// Classes and their members.
+    Classes,
+    /// The AI tools a group offers.
+    Tools,
+    /// Students' learning sessions, messages and detections.
+    Learning,
+    /// Assessments of learning sessions with their audit traces, and their review.
+    Assessments,
+    /// In-app notifications, email preferences and undeliverable emails.
+    Notifications,
+    /// The event history, for auditors.
+    Events,
+    /// Liveness and readiness.
+    Health,
+}
