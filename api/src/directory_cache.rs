@@ -21,7 +21,7 @@ use projections::directory::{ClassFacts, ClassRow, GroupFacts};
 use uuid::Uuid;
 
 /// Re-exported so the listener and the projection agree on the channel.
-pub use projections::groups::DIRECTORY_CHANNEL as CHANNEL;
+pub use projections::directory::DIRECTORY_CHANNEL as CHANNEL;
 
 /// Entries per map at most; beyond it the map starts over.
 const CAPACITY: usize = 200_000;

@@ -49,7 +49,7 @@ impl Services {
     pub async fn caught_up(&self, name: &str, position: Option<i64>) -> Result<(), ApiError> {
         self.wait_for(name, position).await?;
         // This request changed the directory: decide the next ones on the new state.
-        if position.is_some() && name == projections::groups::NAME {
+        if position.is_some() && name == projections::directory::NAME {
             self.authz.cache.invalidate();
         }
         Ok(())

@@ -41,7 +41,7 @@ use sqlx::{Connection, PgConnection};
 use tests::{spawn_app, TestApp, TestDb};
 use uuid::Uuid;
 
-const PROJECTION: &str = projections::groups::NAME;
+const PROJECTION: &str = projections::directory::NAME;
 const RELAY: &str = infrastructure::nats::NatsRelay::NAME;
 const PROJECTION_TARGET_P99: Duration = Duration::from_millis(50);
 const HTTP_TARGET_RATIO_AT_8: f64 = 0.40;
@@ -734,7 +734,7 @@ async fn app_step(
                 }
             }
             matches!(
-                projections::groups::get(&services.pool, id).await,
+                projections::directory::get_group(&services.pool, id).await,
                 Ok(Some(_))
             )
         })

@@ -15,7 +15,6 @@ pub mod assessments;
 pub mod checkpoints;
 pub mod dashboards;
 pub mod directory;
-pub mod groups;
 pub mod identity;
 pub mod learning;
 pub mod log;

@@ -75,7 +75,7 @@ impl Authz {
             let exists = self
                 .checkpoints
                 .wait_for_stream(
-                    projections::groups::NAME,
+                    projections::directory::NAME,
                     <domain::group::Group as domain::Aggregate>::TYPE,
                     &id.to_string(),
                     self.read_your_writes_timeout,

@@ -6,7 +6,7 @@ use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
-use projections::groups as read;
+use projections::directory as read;
 use uuid::Uuid;
 
 use super::directory::{self, class_rejected, ClassDto, ClassMembers, MemberList, NoContent};

@@ -10,8 +10,8 @@ use domain::class::{ClassError, ClassRole};
 use domain::group::{GroupError, GroupRole};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object};
+use projections::directory as read;
 use projections::directory::{self, ClassRow, MemberRow};
-use projections::groups as read;
 use sqlx::PgPool;
 use uuid::Uuid;
 

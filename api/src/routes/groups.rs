@@ -10,7 +10,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use projections::directory as read_directory;
-use projections::groups::{self as read, GroupCursor, GroupListing, GroupRow};
+use projections::directory::{self as read, GroupCursor, GroupListing, GroupRow};
 use uuid::Uuid;
 
 use super::directory::{
@@ -167,7 +167,7 @@ impl GroupsApi {
         position: Option<i64>,
     ) -> Result<GroupDto, ApiError> {
         self.services.caught_up(read::NAME, position).await?;
-        read::get(&self.services.pool, id)
+        read::get_group(&self.services.pool, id)
             .await?
             .map(GroupDto::from)
             .ok_or_else(|| ApiError::not_found("group"))
@@ -236,7 +236,7 @@ impl GroupsApi {
                 id.0,
             )
             .await?;
-        read::get(&self.services.pool, id.0)
+        read::get_group(&self.services.pool, id.0)
             .await?
             .map(|row| Json(row.into()))
             .ok_or_else(|| ApiError::not_found("group"))
@@ -326,7 +326,7 @@ impl GroupsApi {
         let limit = limit.0.unwrap_or(50);
         // Groups are created without waiting for the projection: list what is committed.
         self.services
-            .caught_up_with_log(&projections::groups::GroupsProjection)
+            .caught_up_with_log(&projections::directory::DirectoryProjection)
             .await?;
         let listing = GroupListing {
             after: cursor.0.as_deref().map(decode_cursor).transpose()?,
@@ -337,7 +337,7 @@ impl GroupsApi {
             // Everyone sees only the groups the policy lets them read.
             visible_to: (!principal.system_admin).then_some(principal.user_id),
         };
-        let mut rows = read::list(&self.services.pool, &listing).await?;
+        let mut rows = read::list_groups(&self.services.pool, &listing).await?;
         let next_cursor = if rows.len() as i64 > limit {
             rows.truncate(limit as usize);
             rows.last().map(encode_cursor)

@@ -8,8 +8,8 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
+use projections::directory as read;
 use projections::directory::{self, ToolRow};
-use projections::groups as read;
 use uuid::Uuid;
 
 use super::tags::ApiTags;

@@ -25,7 +25,7 @@ use domain::learning::{LearningSession, LearningSessionEvent, Severity};
 use domain::notification::{NotificationKind, NotificationPreferences, NotificationSubject};
 use domain::Aggregate as _;
 use futures::{StreamExt as _, TryStreamExt as _};
-use projections::groups::GroupsProjection;
+use projections::directory::DirectoryProjection;
 use projections::identity::IdentityProjection;
 use projections::{directory, Checkpoints, LoggedEvent, Projection, Sink};
 use sqlx::PgPool;
@@ -75,7 +75,7 @@ impl Reactions {
     /// state). They are woken only by their own aggregate types, so their checkpoint may lag
     /// behind `position` with nothing left to apply: that counts as caught up.
     async fn wait_for_sources(&self, position: i64) -> anyhow::Result<()> {
-        let sources: [&dyn Projection; 2] = [&GroupsProjection, &IdentityProjection];
+        let sources: [&dyn Projection; 2] = [&DirectoryProjection, &IdentityProjection];
         for source in sources {
             let name = source.name();
             self.checkpoints
