@@ -17,6 +17,59 @@ impl TestApp {
         assert_eq!(response.status(), 201, "create group {name}");
         response.json().await.expect("group json")
     }
+
+    /// Creates a class in `group` and returns its JSON.
+    pub async fn create_class(&self, group: &str, name: &str) -> Value {
+        let response = self
+            .post_json(
+                &format!("/groups/{group}/classes"),
+                &serde_json::json!({"name": name}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "create class {name}");
+        response.json().await.expect("class json")
+    }
+
+    /// Creates a tool of `group` and returns its JSON.
+    pub async fn create_tool(&self, group: &str, name: &str) -> Value {
+        let response = self
+            .post_json(
+                &format!("/groups/{group}/tools"),
+                &serde_json::json!({"name": name}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "create tool");
+        response.json().await.expect("tool json")
+    }
+
+    /// Gives the member at `path` (`/groups/{id}/members/{user}` or
+    /// `/classes/{id}/members/{user}`) the role `role`.
+    pub async fn put_role(&self, path: &str, role: &str) {
+        let response = self
+            .request(reqwest::Method::PUT, path)
+            .json(&serde_json::json!({"role": role}))
+            .send()
+            .await
+            .expect("PUT member");
+        assert_eq!(response.status(), 200, "PUT {path} as {role}");
+    }
+
+    /// Creates a service account on `group` and returns its JSON (which holds its secret).
+    pub async fn create_service_account(&self, name: &str, group: &str) -> Value {
+        let response = self
+            .post_json(
+                "/service-accounts",
+                &serde_json::json!({"name": name, "group_ids": [group]}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "create service account {name}");
+        response.json().await.expect("service account json")
+    }
+}
+
+/// The `id` of a created resource's JSON.
+pub fn json_id(value: &Value) -> String {
+    value["id"].as_str().expect("id").to_owned()
 }
 
 /// Registers a user (named "Test User") through the API; returns (token, user json).
@@ -84,26 +137,15 @@ pub struct SchoolFixture {
 
 const FIXTURE_PASSWORD: &str = "fixture password 1";
 
-fn json_id(value: &Value) -> String {
-    value["id"].as_str().expect("id").to_owned()
-}
-
 impl SchoolFixture {
     pub async fn build(app: &TestApp) -> Self {
         let district = json_id(&app.create_group("Northwind District", None).await);
         let school = json_id(&app.create_group("Hill School", Some(&district)).await);
         let sibling = json_id(&app.create_group("Vale School", Some(&district)).await);
         let class_name = "Algebra 1".to_owned();
-        let class = Self::create_class(app, &school, &class_name).await;
-        let other_class = Self::create_class(app, &school, "Biology").await;
-        let tool = app
-            .post_json(
-                &format!("/groups/{district}/tools"),
-                &serde_json::json!({"name": "Socratic tutor"}),
-            )
-            .await;
-        assert_eq!(tool.status(), 201, "create tool");
-        let tool = json_id(&tool.json().await.expect("tool json"));
+        let class = json_id(&app.create_class(&school, &class_name).await);
+        let other_class = json_id(&app.create_class(&school, "Biology").await);
+        let tool = json_id(&app.create_tool(&district, "Socratic tutor").await);
 
         let teacher_a = Self::person(app, "tess.teacher", "Tess Teacher").await;
         let teacher_b = Self::person(app, "theo.teacher", "Theo Teacher").await;
@@ -118,15 +160,10 @@ impl SchoolFixture {
             (&teacher_b, "teacher"),
             (&student, "student"),
         ] {
-            Self::put_role(
-                app,
-                &format!("/classes/{class}/members/{}", person.id),
-                role,
-            )
-            .await;
+            app.put_role(&format!("/classes/{class}/members/{}", person.id), role)
+                .await;
         }
-        Self::put_role(
-            app,
+        app.put_role(
             &format!("/classes/{other_class}/members/{}", other_teacher.id),
             "teacher",
         )
@@ -137,7 +174,8 @@ impl SchoolFixture {
             (&school, &member, "member"),
             (&sibling, &sibling_admin, "admin"),
         ] {
-            Self::put_role(app, &format!("/groups/{group}/members/{}", person.id), role).await;
+            app.put_role(&format!("/groups/{group}/members/{}", person.id), role)
+                .await;
         }
 
         let service = Self::service_account(app, "Tutoring service", &school).await;
@@ -166,17 +204,6 @@ impl SchoolFixture {
         fixture
     }
 
-    async fn create_class(app: &TestApp, group: &str, name: &str) -> String {
-        let response = app
-            .post_json(
-                &format!("/groups/{group}/classes"),
-                &serde_json::json!({"name": name}),
-            )
-            .await;
-        assert_eq!(response.status(), 201, "create class {name}");
-        json_id(&response.json().await.expect("class json"))
-    }
-
     async fn person(app: &TestApp, local: &str, name: &str) -> Person {
         let email = format!("{local}@school.example");
         let (token, user) = register_named(app, &email, name, FIXTURE_PASSWORD).await;
@@ -188,33 +215,16 @@ impl SchoolFixture {
         }
     }
 
-    async fn put_role(app: &TestApp, path: &str, role: &str) {
-        let response = app
-            .request(reqwest::Method::PUT, path)
-            .json(&serde_json::json!({"role": role}))
-            .send()
-            .await
-            .expect("PUT member");
-        assert_eq!(response.status(), 200, "PUT {path} as {role}");
-    }
-
+    /// The secret of a new service account on `group`.
     async fn service_account(app: &TestApp, name: &str, group: &str) -> String {
-        let response = app
-            .post_json(
-                "/service-accounts",
-                &serde_json::json!({"name": name, "group_ids": [group]}),
-            )
-            .await;
-        assert_eq!(response.status(), 201, "create service account {name}");
-        let body: Value = response.json().await.expect("service account json");
+        let body = app.create_service_account(name, group).await;
         body["secret"].as_str().expect("secret").to_owned()
     }
 
     /// Registers one more student of the class.
     pub async fn add_student(&self, app: &TestApp, local: &str, name: &str) -> Person {
         let student = Self::person(app, local, name).await;
-        Self::put_role(
-            app,
+        app.put_role(
             &format!("/classes/{}/members/{}", self.class, student.id),
             "student",
         )

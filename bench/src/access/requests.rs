@@ -4,8 +4,7 @@
 
 use application::CommandContext;
 use domain::group::{GroupName, GroupRole};
-use serde_json::{json, Value};
-use tests::{register, TestApp};
+use tests::{json_id, register, TestApp};
 
 use super::logins::login_rate;
 use super::rounds;
@@ -62,30 +61,16 @@ pub(super) async fn authorized_by_memberships(
         correlation_id: "bench".into(),
         causation_id: None,
     };
-    let district = app.create_group("District", None).await;
-    let district_id = district["id"].as_str().unwrap().to_owned();
-    let school = app.create_group("School", Some(&district_id)).await;
-    let school_id = school["id"].as_str().unwrap().to_owned();
-    let class: Value = app
-        .post_json(
-            &format!("/groups/{school_id}/classes"),
-            &json!({"name": "Algebra"}),
-        )
-        .await
-        .json()
-        .await?;
-    let class_id = class["id"].as_str().unwrap().to_owned();
+    let district_id = json_id(&app.create_group("District", None).await);
+    let school_id = json_id(&app.create_group("School", Some(&district_id)).await);
+    let class_id = json_id(&app.create_class(&school_id, "Algebra").await);
     let (teacher, teacher_user) = register(app, "teacher@example.org", "benchmark password").await;
     let teacher_id: uuid::Uuid = teacher_user["id"].as_str().unwrap().parse()?;
-    let response = app
-        .request(
-            reqwest::Method::PUT,
-            &format!("/classes/{class_id}/members/{teacher_id}"),
-        )
-        .json(&json!({"role": "teacher"}))
-        .send()
-        .await?;
-    anyhow::ensure!(response.status() == 200, "teacher membership");
+    app.put_role(
+        &format!("/classes/{class_id}/members/{teacher_id}"),
+        "teacher",
+    )
+    .await;
     println!("\n## Authorized GET /classes/{{id}} (8 clients)\n");
     println!("| memberships | req/s | ratio to /health (same step) |");
     println!("| --- | --- | --- |");

@@ -10,9 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
 use serde_json::{json, Value};
-use tests::{register, spawn_app_with, TestApp, TestOptions};
+use tests::{json_id, register, spawn_app_with, TestApp, TestOptions};
 
 use crate::closed_loop::{client, rate, secs};
 use crate::stats::{ms, quantile};
@@ -24,11 +23,6 @@ const SESSIONS: usize = 200;
 const CLIENTS: usize = 8;
 const STEADY_RATE: u64 = 200;
 
-/// The `id` of a created resource.
-fn id(v: &Value) -> String {
-    v["id"].as_str().expect("id").to_owned()
-}
-
 /// What the detections need: the sessions they rotate over and the secret that sends them.
 struct Fixture {
     sessions: Vec<String>,
@@ -38,53 +32,25 @@ struct Fixture {
 /// A school with a class, a tool, a teacher and a student with [`SESSIONS`] sessions, and a
 /// service account.
 async fn fixture(app: &TestApp) -> Fixture {
-    let group = id(&app.create_group("Bench school", None).await);
-    let class: Value = app
-        .post_json(
-            &format!("/groups/{group}/classes"),
-            &json!({"name": "Bench class"}),
-        )
-        .await
-        .json()
-        .await
-        .expect("class");
-    let class = id(&class);
-    let tool: Value = app
-        .post_json(&format!("/groups/{group}/tools"), &json!({"name": "Tutor"}))
-        .await
-        .json()
-        .await
-        .expect("tool");
-    let tool = id(&tool);
+    let group = json_id(&app.create_group("Bench school", None).await);
+    let class = json_id(&app.create_class(&group, "Bench class").await);
+    let tool = json_id(&app.create_tool(&group, "Tutor").await);
     let mut student = String::new();
     for (email, role) in [
         ("teacher@bench.example", "teacher"),
         ("student@bench.example", "student"),
     ] {
         let (token, user) = register(app, email, "bench password 1").await;
-        let response = app
-            .request(
-                Method::PUT,
-                &format!("/classes/{class}/members/{}", id(&user)),
-            )
-            .json(&json!({"role": role}))
-            .send()
-            .await
-            .expect("member");
-        assert_eq!(response.status(), 200);
+        app.put_role(
+            &format!("/classes/{class}/members/{}", json_id(&user)),
+            role,
+        )
+        .await;
         if role == "student" {
             student = token;
         }
     }
-    let account: Value = app
-        .post_json(
-            "/service-accounts",
-            &json!({"name": "Tutor service", "group_ids": [group]}),
-        )
-        .await
-        .json()
-        .await
-        .expect("service account");
+    let account = app.create_service_account("Tutor service", &group).await;
     let service_secret = account["secret"].as_str().expect("secret").to_owned();
     let mut sessions = Vec::with_capacity(SESSIONS);
     for _ in 0..SESSIONS {
@@ -99,7 +65,7 @@ async fn fixture(app: &TestApp) -> Fixture {
             .json()
             .await
             .expect("session json");
-        sessions.push(id(&session));
+        sessions.push(json_id(&session));
     }
     Fixture {
         sessions,
