@@ -12,7 +12,7 @@ use tests::TestApp;
 
 use super::busy::{cpu_reading, Busy};
 use super::pinning::pin_this_thread;
-use super::{login_clients, rounds};
+use super::settings::{login_clients, rounds};
 use crate::closed_loop::{rate_for, secs};
 
 /// Logins at each of `BENCH_LOGIN_CLIENTS` against raw verifications on as many threads

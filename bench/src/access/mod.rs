@@ -8,13 +8,15 @@
 //! - [`own_cpu`]: the same with the server alone on CPU 0;
 //! - [`pinning`]: pinning processes and threads to CPUs, and undoing it;
 //! - [`busy`]: how busy each CPU and the server process were during the slices;
-//! - [`requests`]: `/health` during logins, `/auth/me`, `/classes/{id}` by memberships.
+//! - [`requests`]: `/health` during logins, `/auth/me`, `/classes/{id}` by memberships;
+//! - [`settings`]: the login steps' clients and the slices of each step.
 
 mod busy;
 mod logins;
 mod own_cpu;
 mod pinning;
 mod requests;
+mod settings;
 
 use tests::{register, spawn_app_with, TestOptions};
 
@@ -48,23 +50,4 @@ pub async fn run() -> anyhow::Result<()> {
     requests::health_during_logins(&app, &http).await;
     requests::authenticated(&app, &http).await;
     requests::authorized_by_memberships(&app, &http).await
-}
-
-/// The login steps: `BENCH_LOGIN_CLIENTS` (default `2,8`); 1 client shows what a login adds
-/// to one verification in wall time.
-fn login_clients() -> Vec<usize> {
-    std::env::var("BENCH_LOGIN_CLIENTS")
-        .unwrap_or_else(|_| "2,8".into())
-        .split(',')
-        .filter_map(|n| n.trim().parse().ok())
-        .collect()
-}
-
-/// Each step is measured in `BENCH_ROUNDS` slices (default 4), alternating with its
-/// baseline.
-fn rounds() -> u32 {
-    std::env::var("BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(4)
 }

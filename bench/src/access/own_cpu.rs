@@ -4,9 +4,9 @@
 use serde_json::json;
 use tests::{server_binary_path, test_env, ServerProcess, TestDb, TestOptions};
 
-use super::login_clients;
 use super::logins::{login_step, RawHashing};
 use super::pinning::{pinned_already, Pinned};
+use super::settings::login_clients;
 
 /// Logins with the server alone on CPU 0 and everything else on the other CPUs, against raw
 /// verifications on CPU 0.

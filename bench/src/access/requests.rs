@@ -7,7 +7,7 @@ use domain::group::{GroupName, GroupRole};
 use tests::{json_id, register, TestApp};
 
 use super::logins::login_rate;
-use super::rounds;
+use super::settings::rounds;
 use crate::closed_loop::{rate_for, secs};
 use crate::stats::quantile;
 

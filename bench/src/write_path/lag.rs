@@ -14,8 +14,8 @@ use tests::TestApp;
 
 use super::cpu::{cpu_sample, cpu_share, CpuShare};
 use super::post_groups::bench_context;
-use super::settings::Settings;
-use super::PROJECTION;
+use super::settings::{Settings, PROJECTION};
+use super::step::stopped;
 
 /// What a lag run measured; the latencies sorted.
 pub(super) struct LagRun {
@@ -95,7 +95,7 @@ pub(super) async fn lag_run(app: &TestApp, settings: &Settings) -> anyhow::Resul
     let first = Instant::now();
     for i in 0..total {
         ticker.tick().await;
-        if super::stopped() {
+        if stopped() {
             break;
         }
         let services = services.clone();

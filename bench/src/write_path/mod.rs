@@ -3,7 +3,7 @@
 //! run; then projection and relay lag under a paced load. Its settings are described at the
 //! top of `bench/src/main.rs`.
 //!
-//! - [`settings`]: the `BENCH_*` variables;
+//! - [`settings`]: the `BENCH_*` variables, and which projection and relay are measured;
 //! - [`step`]: one closed-loop throughput step (warm-up, measured window, latencies);
 //! - [`cpu`]: who used the machine during a window, and retrying a disturbed step;
 //! - [`raw`]: 1, the raw PostgreSQL ceiling;
@@ -19,43 +19,15 @@ mod report;
 mod settings;
 mod step;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use cpu::{least_disturbed, register_database};
 use lag::{lag_run, LagRun};
 use post_groups::{app_step, auth_step, catch_up, http_step, login_tokens};
 use raw::raw_ceiling;
-use report::{postgres_facts, report};
+use report::{postgres_facts, report, AppMeasurements};
 pub use settings::Settings;
-use step::{progress, Step};
+use step::progress;
+pub use step::stop;
 use tests::{spawn_app, TestApp};
-
-/// The projection whose lag is measured.
-const PROJECTION: &str = projections::groups::NAME;
-/// The relay whose lag is measured.
-const RELAY: &str = infrastructure::nats::NatsRelay::NAME;
-
-/// Set on Ctrl-C / SIGTERM: the load generators stop at once.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-/// Stops the load generators at once (on Ctrl-C or SIGTERM), so that nothing reconnects to
-/// the databases being dropped.
-pub fn stop() {
-    STOP.store(true, Ordering::Relaxed);
-}
-
-fn stopped() -> bool {
-    STOP.load(Ordering::Relaxed)
-}
-
-/// What was measured against the running app: `POST /groups`, the diagnostics, the lags.
-struct AppMeasurements {
-    http: Vec<Step>,
-    app_auth: Vec<Step>,
-    app_ryw: Vec<Step>,
-    app_cmd: Vec<Step>,
-    lag: LagRun,
-}
 
 /// Runs every step and prints the report to stdout (progress goes to stderr). The databases
 /// it creates are dropped and the app's JetStream stream deleted, also when it fails or is

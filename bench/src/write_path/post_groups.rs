@@ -12,9 +12,8 @@ use serde_json::json;
 use tests::TestApp;
 use uuid::Uuid;
 
-use super::settings::Settings;
+use super::settings::{Settings, PROJECTION, RELAY};
 use super::step::{run_step, Op, Step};
-use super::{PROJECTION, RELAY};
 
 /// One session per client, as with real users: signs the test admin in `n` times.
 pub(super) async fn login_tokens(app: &TestApp, n: usize) -> anyhow::Result<Vec<String>> {

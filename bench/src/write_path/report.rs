@@ -7,10 +7,10 @@ use std::time::Duration;
 use sqlx::{Connection, PgConnection};
 
 use super::cpu::{CpuShare, DISTURBED_OTHER_PCT};
+use super::lag::LagRun;
 use super::raw::RawSteps;
 use super::settings::Settings;
 use super::step::Step;
-use super::AppMeasurements;
 use crate::stats::{ms, nearest_rank};
 
 /// The target of the projection lag's p99.
@@ -66,6 +66,15 @@ fn yes_no(met: bool) -> &'static str {
     } else {
         "**NOT met**"
     }
+}
+
+/// What was measured against the running app: `POST /groups`, the diagnostics, the lags.
+pub(super) struct AppMeasurements {
+    pub(super) http: Vec<Step>,
+    pub(super) app_auth: Vec<Step>,
+    pub(super) app_ryw: Vec<Step>,
+    pub(super) app_cmd: Vec<Step>,
+    pub(super) lag: LagRun,
 }
 
 /// The whole report, in Markdown.

@@ -5,6 +5,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+/// The projection whose lag is measured.
+pub(super) const PROJECTION: &str = projections::groups::NAME;
+/// The relay whose lag is measured.
+pub(super) const RELAY: &str = infrastructure::nats::NatsRelay::NAME;
+
 /// How long, how many clients and how fast the write-path benchmark measures.
 pub struct Settings {
     pub(super) secs: Duration,

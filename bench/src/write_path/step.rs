@@ -2,6 +2,7 @@
 //! some clients, a warm-up and then a measured window, with the latencies, errors and CPU
 //! shares of that window.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,20 @@ use futures::future::BoxFuture;
 use super::cpu::{cpu_sample, cpu_share, least_disturbed, CpuShare};
 use super::settings::Settings;
 use crate::stats::{ms, nearest_rank};
+
+/// Set on Ctrl-C / SIGTERM: the load generators stop at once.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Stops the load generators at once (on Ctrl-C or SIGTERM), so that nothing reconnects to
+/// the databases being dropped.
+pub fn stop() {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+/// Whether [`stop`] was called.
+pub(super) fn stopped() -> bool {
+    STOP.load(Ordering::Relaxed)
+}
 
 /// The outcome of one throughput step.
 pub(super) struct Step {
@@ -79,7 +94,7 @@ async fn measure_step(clients: usize, settings: &Settings, op: Op) -> anyhow::Re
                 let mut n = 0u64;
                 loop {
                     let begun = Instant::now();
-                    if begun >= window_end || super::stopped() {
+                    if begun >= window_end || stopped() {
                         break;
                     }
                     n += 1;
