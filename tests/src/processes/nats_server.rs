@@ -7,7 +7,7 @@ use std::process::Stdio;
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
-use super::{free_port, wait_for_port};
+use super::ports::{free_port, wait_for_port};
 
 /// The shared NATS server of the machine.
 pub fn nats_url() -> String {

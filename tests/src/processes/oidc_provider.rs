@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
-use super::free_port;
+use super::ports::free_port;
 
 /// The test OpenID provider (`support/oidc/provider.mjs`, node-oidc-provider) with issuers
 /// for Google, an Entra tenant (plus the multi-tenant `common` document) and Clever.

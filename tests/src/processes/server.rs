@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
-use super::free_port;
+use super::ports::free_port;
 
 /// The `raptscallions` binary built next to the tests (`cargo build --bin raptscallions`;
 /// the README's test command does it first).

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
-use super::{free_port, wait_for_port};
+use super::ports::{free_port, wait_for_port};
 
 /// A real SMTP server (Python's aiosmtpd, `support/smtp_sink.py`) that stores every message.
 pub struct SmtpSink {
