@@ -1,5 +1,6 @@
-//! Fixtures built through the public API, as a user would: registered users, groups, and
-//! the school of the notification, dashboard and assessment tests.
+//! Fixtures built through the public API, as a user would: registered users, groups,
+//! classes, tools, roles and service accounts, and the school of the notification, dashboard
+//! and assessment tests.
 
 use serde_json::Value;
 

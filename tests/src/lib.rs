@@ -7,9 +7,10 @@
 //! - [`http`]: requests as the system admin or as any caller, status checks over callers;
 //! - [`event_log`]: the log's length, head and counts by type;
 //! - [`waiting`]: waiting for the subscribers and for probes, holding a projection back;
-//! - [`fixtures`]: users, groups and a whole school built through the public API;
+//! - [`fixtures`]: users, groups, classes, tools, roles, service accounts and a whole school,
+//!   built through the public API;
 //! - [`processes`]: servers the tests start: a private `nats-server`, the SMTP sink, the
-//!   test OpenID provider, `raptscallions` as a process and its commands.
+//!   test OpenID provider, `raptscallions` as a process and its commands, free ports.
 //!
 //! Every name the integration tests use is re-exported here, so `tests::spawn_app` and the
 //! like work wherever it lives.
