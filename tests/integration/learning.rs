@@ -3,31 +3,7 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use tests::{register, spawn_app, TestApp};
-
-async fn call(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut request = app.http.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
-}
-
-async fn status(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> u16 {
-    call(app, token, method, path, body).await.status().as_u16()
-}
+use tests::{register, spawn_app};
 
 fn id(v: &Value) -> String {
     v["id"].as_str().unwrap().to_owned()
@@ -115,8 +91,7 @@ async fn a_learning_session_from_start_to_completion() {
     // Only students of the class start sessions, and only with a tool offered to it.
     let start = json!({"class_id": class, "tool_id": tool});
     assert_eq!(
-        status(
-            &app,
+        app.status_as(
             &t("teacher"),
             Method::POST,
             "/learning-sessions",
@@ -126,8 +101,7 @@ async fn a_learning_session_from_start_to_completion() {
         403
     );
     assert_eq!(
-        status(
-            &app,
+        app.status_as(
             &t("other_teacher"),
             Method::POST,
             "/learning-sessions",
@@ -136,23 +110,23 @@ async fn a_learning_session_from_start_to_completion() {
         .await,
         404
     );
-    let refused = call(
-        &app,
-        &t("student"),
-        Method::POST,
-        "/learning-sessions",
-        Some(json!({"class_id": class, "tool_id": foreign_tool})),
-    )
-    .await;
+    let refused = app
+        .call_as(
+            &t("student"),
+            Method::POST,
+            "/learning-sessions",
+            Some(json!({"class_id": class, "tool_id": foreign_tool})),
+        )
+        .await;
     assert_eq!(refused.status(), 422);
-    let started = call(
-        &app,
-        &t("student"),
-        Method::POST,
-        "/learning-sessions",
-        Some(start),
-    )
-    .await;
+    let started = app
+        .call_as(
+            &t("student"),
+            Method::POST,
+            "/learning-sessions",
+            Some(start),
+        )
+        .await;
     assert_eq!(started.status(), 201);
     let session: Value = started.json().await.unwrap();
     assert_eq!(session["status"], "active");
@@ -160,30 +134,29 @@ async fn a_learning_session_from_start_to_completion() {
     let path = format!("/learning-sessions/{s}");
 
     // Messages.
-    let posted = call(
-        &app,
-        &t("student"),
-        Method::POST,
-        &format!("{path}/messages"),
-        Some(json!({"role": "student", "content": "What is 1/2 + 1/3?"})),
-    )
-    .await;
+    let posted = app
+        .call_as(
+            &t("student"),
+            Method::POST,
+            &format!("{path}/messages"),
+            Some(json!({"role": "student", "content": "What is 1/2 + 1/3?"})),
+        )
+        .await;
     assert_eq!(posted.status(), 200);
     assert_eq!(posted.json::<Value>().await.unwrap()["message_count"], 1);
-    let fake = call(
-        &app,
-        &t("student"),
-        Method::POST,
-        &format!("{path}/messages"),
-        Some(json!({"role": "assistant", "content": "Fake"})),
-    )
-    .await;
+    let fake = app
+        .call_as(
+            &t("student"),
+            Method::POST,
+            &format!("{path}/messages"),
+            Some(json!({"role": "assistant", "content": "Fake"})),
+        )
+        .await;
     let fake_status = fake.status();
     let fake_body = fake.text().await.unwrap();
     assert_eq!(fake_status, 403, "body: {fake_body}");
     assert_eq!(
-        status(
-            &app,
+        app.status_as(
             &admin,
             Method::POST,
             &format!("{path}/messages"),
@@ -196,8 +169,7 @@ async fn a_learning_session_from_start_to_completion() {
     // Detections: not by students; bad input changes nothing.
     let misbehavior = json!({"type": "misbehavior", "category": "off_topic", "severity": "high", "evidence": "asked for cheats"});
     assert_eq!(
-        status(
-            &app,
+        app.status_as(
             &t("student"),
             Method::POST,
             &format!("{path}/detections"),
@@ -213,8 +185,7 @@ async fn a_learning_session_from_start_to_completion() {
         json!({"type": "teleportation"}),
     ] {
         assert_eq!(
-            status(
-                &app,
+            app.status_as(
                 &admin,
                 Method::POST,
                 &format!("{path}/detections"),
@@ -225,14 +196,14 @@ async fn a_learning_session_from_start_to_completion() {
             "{bad}"
         );
     }
-    let oversized = call(
-        &app,
-        &t("student"),
-        Method::POST,
-        &format!("{path}/messages"),
-        Some(json!({"role": "student", "content": "x".repeat(8001)})),
-    )
-    .await;
+    let oversized = app
+        .call_as(
+            &t("student"),
+            Method::POST,
+            &format!("{path}/messages"),
+            Some(json!({"role": "student", "content": "x".repeat(8001)})),
+        )
+        .await;
     assert_eq!(oversized.status(), 422);
     assert_eq!(app.count_events("learning_session").await, before);
     for detection in [
@@ -241,8 +212,7 @@ async fn a_learning_session_from_start_to_completion() {
         json!({"type": "safety_concern", "concern_type": "distress", "urgency": "same_day"}),
     ] {
         assert_eq!(
-            status(
-                &app,
+            app.status_as(
                 &admin,
                 Method::POST,
                 &format!("{path}/detections"),
@@ -291,8 +261,7 @@ async fn a_learning_session_from_start_to_completion() {
         404
     );
     assert_eq!(
-        status(
-            &app,
+        app.status_as(
             &t("other_teacher"),
             Method::GET,
             &format!("/classes/{class}/learning-sessions"),
@@ -301,17 +270,17 @@ async fn a_learning_session_from_start_to_completion() {
         .await,
         404
     );
-    let listed: Value = call(
-        &app,
-        &t("teacher"),
-        Method::GET,
-        &format!("/classes/{class}/learning-sessions"),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let listed: Value = app
+        .call_as(
+            &t("teacher"),
+            Method::GET,
+            &format!("/classes/{class}/learning-sessions"),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
     let full: Value = app
         .call_as(&t("teacher"), Method::GET, &path, None)
@@ -323,8 +292,7 @@ async fn a_learning_session_from_start_to_completion() {
 
     // Pause and resume: teachers and counselors, not students.
     assert_eq!(
-        status(
-            &app,
+        app.status_as(
             &t("student"),
             Method::POST,
             &format!("{path}/pause"),
@@ -333,30 +301,29 @@ async fn a_learning_session_from_start_to_completion() {
         .await,
         403
     );
-    let paused: Value = call(
-        &app,
-        &t("teacher"),
-        Method::POST,
-        &format!("{path}/pause"),
-        Some(json!({"reason": "Off task"})),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let paused: Value = app
+        .call_as(
+            &t("teacher"),
+            Method::POST,
+            &format!("{path}/pause"),
+            Some(json!({"reason": "Off task"})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(paused["status"], "paused");
-    let blocked = call(
-        &app,
-        &t("student"),
-        Method::POST,
-        &format!("{path}/messages"),
-        Some(json!({"role": "student", "content": "hello?"})),
-    )
-    .await;
+    let blocked = app
+        .call_as(
+            &t("student"),
+            Method::POST,
+            &format!("{path}/messages"),
+            Some(json!({"role": "student", "content": "hello?"})),
+        )
+        .await;
     assert_eq!(blocked.status(), 409);
     assert_eq!(
-        status(
-            &app,
+        app.status_as(
             &t("counselor"),
             Method::POST,
             &format!("{path}/resume"),
@@ -367,43 +334,38 @@ async fn a_learning_session_from_start_to_completion() {
     );
 
     // Completion by the student; nothing after it.
-    let done = call(
-        &app,
-        &t("student"),
-        Method::POST,
-        &format!("{path}/complete"),
-        Some(json!({"summary": "Added fractions", "topics_covered": ["fractions"]})),
-    )
-    .await;
+    let done = app
+        .call_as(
+            &t("student"),
+            Method::POST,
+            &format!("{path}/complete"),
+            Some(json!({"summary": "Added fractions", "topics_covered": ["fractions"]})),
+        )
+        .await;
     assert_eq!(done.status(), 200);
     let done: Value = done.json().await.unwrap();
     assert_eq!(done["status"], "completed");
     assert_eq!(done["topics_covered"], json!(["fractions"]));
-    let late = call(
-        &app,
-        &t("student"),
-        Method::POST,
-        &format!("{path}/messages"),
-        Some(json!({"role": "student", "content": "one more"})),
-    )
-    .await;
+    let late = app
+        .call_as(
+            &t("student"),
+            Method::POST,
+            &format!("{path}/messages"),
+            Some(json!({"role": "student", "content": "one more"})),
+        )
+        .await;
     assert_eq!(late.status(), 409);
     let problem: Value = late.json().await.unwrap();
     assert_eq!(
         problem["type"],
         "https://raptscallions.app/problems/session-completed"
     );
-    let mine: Value = call(
-        &app,
-        &t("student"),
-        Method::GET,
-        "/me/learning-sessions",
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let mine: Value = app
+        .call_as(&t("student"), Method::GET, "/me/learning-sessions", None)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(mine["items"].as_array().unwrap().len(), 1);
 }
 

@@ -255,20 +255,6 @@ async fn authorization_matrix() {
     );
 }
 
-async fn status_as(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> u16 {
-    let mut request = app.http.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap().status().as_u16()
-}
-
 #[tokio::test]
 async fn hierarchy_cycles_last_admin_and_immediate_effect() {
     let app = spawn_app().await;
@@ -283,8 +269,7 @@ async fn hierarchy_cycles_last_admin_and_immediate_effect() {
 
     // The district admin manages a class two levels down; a sibling's admin does not.
     assert_eq!(
-        status_as(
-            &app,
+        app.status_as(
             padmin,
             Method::PATCH,
             &format!("/classes/{c}"),
@@ -294,8 +279,7 @@ async fn hierarchy_cycles_last_admin_and_immediate_effect() {
         200
     );
     assert_eq!(
-        status_as(
-            &app,
+        app.status_as(
             &w.tokens["sibling_admin"],
             Method::GET,
             &format!("/classes/{c}"),
@@ -377,8 +361,7 @@ async fn hierarchy_cycles_last_admin_and_immediate_effect() {
     let moved: Value = moved.json().await.unwrap();
     assert_eq!(moved["path"], json!([d, sib, g]));
     assert_eq!(
-        status_as(
-            &app,
+        app.status_as(
             &w.tokens["sibling_admin"],
             Method::GET,
             &format!("/classes/{c}"),
@@ -388,7 +371,8 @@ async fn hierarchy_cycles_last_admin_and_immediate_effect() {
         200
     );
     assert_eq!(
-        status_as(&app, padmin, Method::GET, &format!("/classes/{c}"), None).await,
+        app.status_as(padmin, Method::GET, &format!("/classes/{c}"), None)
+            .await,
         200
     );
     // Archived groups are not a target.
@@ -405,37 +389,31 @@ async fn hierarchy_cycles_last_admin_and_immediate_effect() {
 
     // The last admin of a top-level group stays unless a system admin removes them.
     let padmin_id = &w.ids["parent_admin"];
-    let last = status_as(
-        &app,
-        padmin,
-        Method::DELETE,
-        &format!("/groups/{d}/members/{padmin_id}"),
-        None,
-    )
-    .await;
+    let last = app
+        .status_as(
+            padmin,
+            Method::DELETE,
+            &format!("/groups/{d}/members/{padmin_id}"),
+            None,
+        )
+        .await;
     assert_eq!(last, 409);
-    let lowered = status_as(
-        &app,
-        padmin,
-        Method::PUT,
-        &format!("/groups/{d}/members/{padmin_id}"),
-        Some(json!({"role": "member"})),
-    )
-    .await;
+    let lowered = app
+        .status_as(
+            padmin,
+            Method::PUT,
+            &format!("/groups/{d}/members/{padmin_id}"),
+            Some(json!({"role": "member"})),
+        )
+        .await;
     assert_eq!(lowered, 409);
 
     // Removal takes effect on the very next request.
     let gadmin = &w.tokens["group_admin"];
     let gadmin_id = &w.ids["group_admin"];
     assert_eq!(
-        status_as(
-            &app,
-            gadmin,
-            Method::GET,
-            &format!("/groups/{g}/members"),
-            None
-        )
-        .await,
+        app.status_as(gadmin, Method::GET, &format!("/groups/{g}/members"), None)
+            .await,
         200
     );
     let removed = app
@@ -445,7 +423,8 @@ async fn hierarchy_cycles_last_admin_and_immediate_effect() {
         .unwrap();
     assert_eq!(removed.status(), 204);
     assert_eq!(
-        status_as(&app, gadmin, Method::GET, &format!("/groups/{g}"), None).await,
+        app.status_as(gadmin, Method::GET, &format!("/groups/{g}"), None)
+            .await,
         404
     );
     // A lowered role too: the counselor becomes a plain member.
@@ -460,8 +439,7 @@ async fn hierarchy_cycles_last_admin_and_immediate_effect() {
         200
     );
     assert_eq!(
-        status_as(
-            &app,
+        app.status_as(
             &w.tokens["counselor"],
             Method::GET,
             &format!("/classes/{c}"),

@@ -2,21 +2,7 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use tests::{register, spawn_app, TestApp};
-
-async fn call(
-    app: &TestApp,
-    token: &str,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut request = app.http.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
-}
+use tests::{register, spawn_app};
 
 #[tokio::test]
 async fn group_admins_manage_tools_and_members_read_them() {
@@ -39,39 +25,34 @@ async fn group_admins_manage_tools_and_members_read_them() {
         assert_eq!(response.status(), 200);
     }
 
-    let created = call(
-        &app,
-        &admin,
-        Method::POST,
-        &format!("/groups/{g}/tools"),
-        Some(json!({"name": "Socratic tutor", "description": "Asks, never tells"})),
-    )
-    .await;
+    let created = app
+        .call_as(
+            &admin,
+            Method::POST,
+            &format!("/groups/{g}/tools"),
+            Some(json!({"name": "Socratic tutor", "description": "Asks, never tells"})),
+        )
+        .await;
     assert_eq!(created.status(), 201);
     let tool: Value = created.json().await.unwrap();
     let t = tool["id"].as_str().unwrap();
     assert_eq!(tool["group_id"], g);
 
-    let refused = call(
-        &app,
-        &member,
-        Method::POST,
-        &format!("/groups/{g}/tools"),
-        Some(json!({"name": "Mine"})),
-    )
-    .await;
+    let refused = app
+        .call_as(
+            &member,
+            Method::POST,
+            &format!("/groups/{g}/tools"),
+            Some(json!({"name": "Mine"})),
+        )
+        .await;
     assert_eq!(refused.status(), 403);
-    let listed: Value = call(
-        &app,
-        &member,
-        Method::GET,
-        &format!("/groups/{g}/tools"),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let listed: Value = app
+        .call_as(&member, Method::GET, &format!("/groups/{g}/tools"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
     assert_eq!(
         app.call_as(&member, Method::GET, &format!("/tools/{t}"), None)
@@ -86,20 +67,13 @@ async fn group_admins_manage_tools_and_members_read_them() {
         404
     );
     assert_eq!(
-        call(
-            &app,
-            &outsider,
-            Method::GET,
-            &format!("/groups/{g}/tools"),
-            None
-        )
-        .await
-        .status(),
+        app.call_as(&outsider, Method::GET, &format!("/groups/{g}/tools"), None)
+            .await
+            .status(),
         404
     );
     assert_eq!(
-        call(
-            &app,
+        app.call_as(
             &member,
             Method::PATCH,
             &format!("/tools/{t}"),
@@ -110,14 +84,14 @@ async fn group_admins_manage_tools_and_members_read_them() {
         403
     );
 
-    let updated = call(
-        &app,
-        &admin,
-        Method::PATCH,
-        &format!("/tools/{t}"),
-        Some(json!({"description": "Guides"})),
-    )
-    .await;
+    let updated = app
+        .call_as(
+            &admin,
+            Method::PATCH,
+            &format!("/tools/{t}"),
+            Some(json!({"description": "Guides"})),
+        )
+        .await;
     assert_eq!(updated.status(), 200);
     let updated: Value = updated.json().await.unwrap();
     assert_eq!(updated["description"], "Guides");
@@ -125,60 +99,50 @@ async fn group_admins_manage_tools_and_members_read_them() {
 
     // Bad input changes nothing.
     let before = app.count_events("tool").await;
-    let too_long = call(
-        &app,
-        &admin,
-        Method::PATCH,
-        &format!("/tools/{t}"),
-        Some(json!({"description": "d".repeat(2001)})),
-    )
-    .await;
+    let too_long = app
+        .call_as(
+            &admin,
+            Method::PATCH,
+            &format!("/tools/{t}"),
+            Some(json!({"description": "d".repeat(2001)})),
+        )
+        .await;
     assert_eq!(too_long.status(), 422);
-    let unknown = call(
-        &app,
-        &admin,
-        Method::POST,
-        &format!("/groups/{g}/tools"),
-        Some(json!({"name": "X", "colour": 1})),
-    )
-    .await;
+    let unknown = app
+        .call_as(
+            &admin,
+            Method::POST,
+            &format!("/groups/{g}/tools"),
+            Some(json!({"name": "X", "colour": 1})),
+        )
+        .await;
     assert_eq!(unknown.status(), 422);
     assert_eq!(app.count_events("tool").await, before);
 
-    let archived = call(
-        &app,
-        &admin,
-        Method::POST,
-        &format!("/tools/{t}/archive"),
-        None,
-    )
-    .await;
+    let archived = app
+        .call_as(&admin, Method::POST, &format!("/tools/{t}/archive"), None)
+        .await;
     assert_eq!(archived.status(), 200);
-    let after = call(
-        &app,
-        &admin,
-        Method::PATCH,
-        &format!("/tools/{t}"),
-        Some(json!({"name": "Late"})),
-    )
-    .await;
+    let after = app
+        .call_as(
+            &admin,
+            Method::PATCH,
+            &format!("/tools/{t}"),
+            Some(json!({"name": "Late"})),
+        )
+        .await;
     assert_eq!(after.status(), 409);
     let problem: Value = after.json().await.unwrap();
     assert_eq!(
         problem["type"],
         "https://raptscallions.app/problems/tool-archived"
     );
-    let listed: Value = call(
-        &app,
-        &member,
-        Method::GET,
-        &format!("/groups/{g}/tools"),
-        None,
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let listed: Value = app
+        .call_as(&member, Method::GET, &format!("/groups/{g}/tools"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert!(
         listed["items"].as_array().unwrap().is_empty(),
         "archived tools are hidden by default"
