@@ -13,7 +13,7 @@
 //! - [`session_cache`]: the sessions resolved a moment ago, kept in memory.
 //! - `error`: [`IdentityError`].
 //!
-//! This module holds what they share: the `user` and `session` streams, whose every command
+//! This module holds what they share: the `user` and `auth_session` streams, whose every command
 //! evicts the session cache before it answers, and the settings.
 
 mod accounts;
