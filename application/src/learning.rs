@@ -94,6 +94,27 @@ impl LearningSessions {
             .await
     }
 
+    /// Posts a workflow's assistant message under the id the workflow derived for it: the
+    /// same id again changes nothing.
+    pub async fn post_workflow_message(
+        &self,
+        context: &CommandContext,
+        id: LearningSessionId,
+        message_id: Uuid,
+        content: String,
+    ) -> Result<Appended, LearningCommandError> {
+        self.runner
+            .execute(
+                id,
+                LearningSessionCommand::PostWorkflowMessage {
+                    message_id,
+                    content,
+                },
+                context,
+            )
+            .await
+    }
+
     pub async fn record_detection(
         &self,
         context: &CommandContext,

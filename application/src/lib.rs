@@ -15,6 +15,7 @@ pub mod external;
 pub mod groups;
 pub mod identity;
 pub mod learning;
+pub mod notices;
 pub mod notifications;
 pub mod ports;
 pub mod service_accounts;
@@ -22,5 +23,6 @@ pub mod store;
 pub mod token_cache;
 pub mod tokens;
 pub mod tools;
+pub mod workflows;
 
 pub use store::{Appended, CommandContext, CommandError, CommandRunner, StoreError};

@@ -21,7 +21,9 @@ pub mod email;
 pub mod group;
 pub mod learning;
 pub mod notification;
+pub mod safety_escalation;
 pub mod service_account;
+pub mod struggle_intervention;
 pub mod tool;
 pub mod user;
 

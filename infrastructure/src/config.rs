@@ -54,6 +54,10 @@ pub struct Config {
     /// reactions subscriber's first batch fails after this many notification commands, as if
     /// the process had crashed mid-batch. Never set it in production.
     pub reactions_fault_after: Option<usize>,
+    /// The workflows' delays: `STRUGGLE_RECHECK_AFTER_MS` (300000), `SAFETY_ACK_TIMEOUT_MS`
+    /// (900000), `SAFETY_SAME_DAY_ACK_TIMEOUT_MS` (28800000), `SAFETY_FOLLOW_UP_AFTER_MS`
+    /// (86400000).
+    pub workflows: application::workflows::WorkflowSettings,
     pub auth: AuthConfig,
 }
 
@@ -149,6 +153,13 @@ impl Config {
             reactions_fault_after: match env.optional("REACTIONS_FAULT_AFTER_COMMANDS") {
                 Some(_) => Some(env.parse("REACTIONS_FAULT_AFTER_COMMANDS", 0)?),
                 None => None,
+            },
+            workflows: application::workflows::WorkflowSettings {
+                struggle_recheck_after: env.millis("STRUGGLE_RECHECK_AFTER_MS", 300_000)?,
+                safety_ack_timeout: env.millis("SAFETY_ACK_TIMEOUT_MS", 900_000)?,
+                safety_same_day_ack_timeout: env
+                    .millis("SAFETY_SAME_DAY_ACK_TIMEOUT_MS", 28_800_000)?,
+                safety_follow_up_after: env.millis("SAFETY_FOLLOW_UP_AFTER_MS", 86_400_000)?,
             },
             auth: auth_config(&env)?,
         })

@@ -64,6 +64,10 @@ const FILES: &[(&str, &str)] = &[
         "20261126000013_session_expiry_sweep.sql",
         include_str!("../sql/20261126000013_session_expiry_sweep.sql"),
     ),
+    (
+        "20261206000014_workflows.sql",
+        include_str!("../sql/20261206000014_workflows.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy)]

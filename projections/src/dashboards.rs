@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::assessment::{Assessment, AssessmentEvent, REVIEW_THRESHOLD};
 use domain::learning::{LearningSession, LearningSessionEvent, Severity};
+use domain::safety_escalation::{ResolutionOutcome, SafetyEscalation, SafetyEscalationEvent};
 use domain::Aggregate as _;
 use sqlx::{PgConnection, PgExecutor, Row};
 use uuid::Uuid;
@@ -40,7 +41,11 @@ impl Projection for DashboardsProjection {
     }
 
     fn aggregate_types(&self) -> Option<&'static [&'static str]> {
-        Some(&[LearningSession::TYPE, Assessment::TYPE])
+        Some(&[
+            LearningSession::TYPE,
+            Assessment::TYPE,
+            SafetyEscalation::TYPE,
+        ])
     }
 
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
@@ -55,7 +60,7 @@ impl Projection for DashboardsProjection {
 
     async fn apply(&self, conn: &mut PgConnection, event: &LoggedEvent) -> anyhow::Result<()> {
         let id: Uuid = match event.aggregate_type.as_str() {
-            LearningSession::TYPE | Assessment::TYPE => {
+            LearningSession::TYPE | Assessment::TYPE | SafetyEscalation::TYPE => {
                 event.aggregate_id.parse().context("stream id")?
             }
             _ => return Ok(()),
@@ -64,6 +69,29 @@ impl Projection for DashboardsProjection {
             Change::Assessment(
                 serde_json::from_value(event.payload.clone()).context("assessment event")?,
             )
+        } else if event.aggregate_type == SafetyEscalation::TYPE {
+            let payload: SafetyEscalationEvent =
+                serde_json::from_value(event.payload.clone()).context("safety concern event")?;
+            match payload {
+                SafetyEscalationEvent::Opened { detection_id, .. } => {
+                    // Ties the concern to the detection the dashboard counted.
+                    sqlx::query(
+                        "UPDATE dashboard_safety_concerns SET concern_id = $1 \
+                         WHERE event_id = $2",
+                    )
+                    .bind(id)
+                    .bind(detection_id)
+                    .execute(&mut *conn)
+                    .await?;
+                    return Ok(());
+                }
+                SafetyEscalationEvent::Alerted { level, .. } if level > 0 => {
+                    Change::Concern(payload)
+                }
+                SafetyEscalationEvent::Acknowledged { .. }
+                | SafetyEscalationEvent::Resolved { .. } => Change::Concern(payload),
+                _ => return Ok(()),
+            }
         } else {
             match serde_json::from_value(event.payload.clone()).context("learning event")? {
                 LearningSessionEvent::MessagePosted { .. } => return Ok(()),
@@ -94,6 +122,7 @@ impl Projection for DashboardsProjection {
                     apply_learning(conn, id, class_id, event, payload).await?;
                 (Some(id), Some(student_id), summary)
             }
+            Change::Concern(payload) => apply_concern(conn, id, event, payload).await?,
         };
         sqlx::query(
             "INSERT INTO dashboard_recent_events (class_id, position, event_type, session_id, \
@@ -126,6 +155,8 @@ impl Projection for DashboardsProjection {
 enum Change {
     Assessment(AssessmentEvent),
     Learning(LearningSessionEvent),
+    /// An escalation, acknowledgement or resolution of a safety concern.
+    Concern(SafetyEscalationEvent),
 }
 
 impl Change {
@@ -140,6 +171,9 @@ impl Change {
                 "SELECT class_id FROM dashboard_assessments WHERE assessment_id = $1"
             }
             Self::Learning(_) => "SELECT class_id FROM dashboard_sessions WHERE session_id = $1",
+            Self::Concern(_) => {
+                "SELECT class_id FROM dashboard_safety_concerns WHERE concern_id = $1"
+            }
         };
         Ok(sqlx::query_scalar(sql)
             .bind(id)
@@ -187,6 +221,50 @@ async fn apply_assessment(
             (None, None, "Assessment reviewed".to_owned())
         }
     })
+}
+
+/// Applies a change of a safety concern; returns its session, student and summary line.
+async fn apply_concern(
+    conn: &mut PgConnection,
+    id: Uuid,
+    event: &LoggedEvent,
+    payload: SafetyEscalationEvent,
+) -> anyhow::Result<(Option<Uuid>, Option<Uuid>, String)> {
+    let row: Option<(Uuid, Uuid, String)> = sqlx::query_as(
+        "SELECT session_id, student_id, concern_type FROM dashboard_safety_concerns \
+         WHERE concern_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (session_id, student_id, concern_type) = match row {
+        Some((session, student, concern_type)) => (Some(session), Some(student), concern_type),
+        None => (None, None, String::new()),
+    };
+    let summary = match payload {
+        SafetyEscalationEvent::Alerted { level, .. } => {
+            format!("Safety concern escalated (level {level}): {concern_type}")
+        }
+        SafetyEscalationEvent::Acknowledged { .. } => {
+            format!("Safety concern acknowledged: {concern_type}")
+        }
+        SafetyEscalationEvent::Resolved { outcome, .. } => {
+            sqlx::query(
+                "UPDATE dashboard_safety_concerns SET resolved_at = $2 \
+                 WHERE concern_id = $1 AND resolved_at IS NULL",
+            )
+            .bind(id)
+            .bind(event.recorded_at)
+            .execute(&mut *conn)
+            .await?;
+            format!(
+                "Safety concern resolved ({}): {concern_type}",
+                ResolutionOutcome::as_str(outcome)
+            )
+        }
+        _ => String::new(),
+    };
+    Ok((session_id, student_id, summary))
 }
 
 /// Applies a learning-session event (not a message); returns the student and a one-line
@@ -274,6 +352,18 @@ async fn apply_learning(
             .execute(&mut *conn)
             .await?;
             format!("Safety concern ({urgency}): {concern_type}")
+        }
+        E::RecoveryDetected { topic } => {
+            // The student is no longer struggling with the topic they got past.
+            sqlx::query(
+                "DELETE FROM dashboard_struggles WHERE session_id = $1 \
+                 AND lower(btrim(topic)) = lower(btrim($2))",
+            )
+            .bind(id)
+            .bind(&topic)
+            .execute(&mut *conn)
+            .await?;
+            format!("Recovered on {topic}")
         }
         E::Paused { reason } => format!("Session paused: {reason}"),
         E::Resumed { reason } => format!("Session resumed: {reason}"),

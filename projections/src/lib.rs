@@ -22,6 +22,7 @@ pub mod notifications;
 pub mod replay;
 pub mod runner;
 pub mod signal;
+pub mod workflows;
 
 pub use checkpoints::{Checkpoints, WaitError};
 pub use log::{LogFilter, LoggedEvent};
@@ -37,5 +38,7 @@ pub fn all_projections() -> Vec<std::sync::Arc<dyn Projection>> {
         std::sync::Arc::new(assessments::AssessmentsProjection),
         std::sync::Arc::new(notifications::NotificationsProjection),
         std::sync::Arc::new(dashboards::DashboardsProjection),
+        std::sync::Arc::new(workflows::InterventionsProjection),
+        std::sync::Arc::new(workflows::SafetyConcernsProjection),
     ]
 }

@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Detection, LearningSessionCommand, LearningSessionError, LearningSessionEvent};
+use super::{
+    Detection, LearningSessionCommand, LearningSessionError, LearningSessionEvent, MessageRole,
+};
 use crate::class::ClassId;
 use crate::user::UserId;
 use crate::Aggregate;
@@ -35,6 +37,9 @@ pub struct LearningSession {
     /// Detections of every kind recorded so far.
     #[serde(default)]
     pub detections: u32,
+    /// The ids of the messages the workflows posted (each is posted once).
+    #[serde(default)]
+    pub workflow_messages: Vec<uuid::Uuid>,
 }
 
 fn text(value: &str) -> Result<(), LearningSessionError> {
@@ -52,6 +57,17 @@ impl LearningSession {
         }
         if self.status == Status::Completed {
             return Err(LearningSessionError::Completed);
+        }
+        Ok(())
+    }
+
+    fn check_message(&self, content: &str) -> Result<(), LearningSessionError> {
+        if self.status == Status::Paused {
+            return Err(LearningSessionError::Paused);
+        }
+        let chars = content.chars().count();
+        if content.trim().is_empty() || chars > MAX_MESSAGE_CHARS {
+            return Err(LearningSessionError::MessageSize);
         }
         Ok(())
     }
@@ -90,14 +106,30 @@ impl Aggregate for LearningSession {
         Ok(match command {
             C::Start { .. } => unreachable!("handled above"),
             C::PostMessage { role, content } => {
-                if self.status == Status::Paused {
-                    return Err(LearningSessionError::Paused);
+                self.check_message(&content)?;
+                vec![E::MessagePosted {
+                    role,
+                    content,
+                    message_id: None,
+                }]
+            }
+            C::PostWorkflowMessage {
+                message_id,
+                content,
+            } => {
+                if self.workflow_messages.contains(&message_id) {
+                    return Ok(vec![]);
                 }
-                let chars = content.chars().count();
-                if content.trim().is_empty() || chars > MAX_MESSAGE_CHARS {
-                    return Err(LearningSessionError::MessageSize);
-                }
-                vec![E::MessagePosted { role, content }]
+                self.check_message(&content)?;
+                vec![E::MessagePosted {
+                    role: MessageRole::Assistant,
+                    content,
+                    message_id: Some(message_id),
+                }]
+            }
+            C::RecordDetection(Detection::Recovery { topic }) => {
+                text(&topic)?;
+                vec![E::RecoveryDetected { topic }]
             }
             C::RecordDetection(Detection::Misbehavior {
                 category,
@@ -181,9 +213,15 @@ impl Aggregate for LearningSession {
                 self.student_id = Some(student_id);
                 self.class_id = Some(class_id);
             }
-            E::MessagePosted { .. } => self.messages += 1,
+            E::MessagePosted { message_id, .. } => {
+                self.messages += 1;
+                if let Some(id) = message_id {
+                    self.workflow_messages.push(id);
+                }
+            }
             E::MisbehaviorDetected { .. }
             | E::StruggleDetected { .. }
+            | E::RecoveryDetected { .. }
             | E::SafetyConcernDetected { .. } => self.detections += 1,
             E::Paused { .. } => self.status = Status::Paused,
             E::Resumed { .. } => self.status = Status::Active,
@@ -218,6 +256,7 @@ mod tests {
             E::MessagePosted {
                 role: MessageRole::Student,
                 content: "hi".into(),
+                message_id: None,
             },
             E::StruggleDetected {
                 topic: "fractions".into(),
@@ -284,7 +323,58 @@ mod tests {
             .then_expect_events(vec![E::MessagePosted {
                 role: MessageRole::Assistant,
                 content: "What do you think?".into(),
+                message_id: None,
             }]);
+    }
+
+    #[test]
+    fn a_workflow_message_is_posted_once() {
+        let id = uuid::Uuid::from_u128(9);
+        let content = "Let me try explaining fractions in a different way.";
+        let posted = E::MessagePosted {
+            role: MessageRole::Assistant,
+            content: content.into(),
+            message_id: Some(id),
+        };
+        given::<LearningSession>(vec![started()])
+            .when(C::PostWorkflowMessage {
+                message_id: id,
+                content: content.into(),
+            })
+            .then_expect_events(vec![posted.clone()]);
+        given::<LearningSession>(vec![started(), posted])
+            .when(C::PostWorkflowMessage {
+                message_id: id,
+                content: content.into(),
+            })
+            .then_expect_events(vec![]);
+        given::<LearningSession>(vec![
+            started(),
+            E::Paused {
+                reason: "break".into(),
+            },
+        ])
+        .when(C::PostWorkflowMessage {
+            message_id: id,
+            content: "hello".into(),
+        })
+        .then_expect_error(LearningSessionError::Paused);
+    }
+
+    #[test]
+    fn a_recovery_is_recorded_with_its_topic() {
+        given::<LearningSession>(vec![started()])
+            .when(C::RecordDetection(Detection::Recovery {
+                topic: "fractions".into(),
+            }))
+            .then_expect_events(vec![E::RecoveryDetected {
+                topic: "fractions".into(),
+            }]);
+        given::<LearningSession>(vec![started()])
+            .when(C::RecordDetection(Detection::Recovery {
+                topic: " ".into(),
+            }))
+            .then_expect_error(LearningSessionError::TextSize);
     }
 
     #[test]

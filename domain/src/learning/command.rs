@@ -22,6 +22,12 @@ pub enum LearningSessionCommand {
         content: String,
     },
     RecordDetection(Detection),
+    /// An assistant message from a workflow, with the id the workflow derived for it: posting
+    /// the same id again changes nothing.
+    PostWorkflowMessage {
+        message_id: uuid::Uuid,
+        content: String,
+    },
     Pause {
         reason: String,
     },
@@ -52,4 +58,7 @@ pub enum Detection {
         urgency: Urgency,
         evidence: String,
     },
+    /// The student got past a topic they struggled with (a struggle intervention on it ends
+    /// as `self_recovered`).
+    Recovery { topic: String },
 }

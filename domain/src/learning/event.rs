@@ -24,7 +24,13 @@ pub enum LearningSessionEvent {
         tool_id: ToolId,
     },
     #[serde(rename = "session.message_posted")]
-    MessagePosted { role: MessageRole, content: String },
+    MessagePosted {
+        role: MessageRole,
+        content: String,
+        /// Set on a workflow's message (absent on the others).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_id: Option<uuid::Uuid>,
+    },
     #[serde(rename = "behavior.misbehavior_detected")]
     MisbehaviorDetected {
         category: String,
@@ -43,6 +49,8 @@ pub enum LearningSessionEvent {
         urgency: Urgency,
         evidence: String,
     },
+    #[serde(rename = "learning.recovery_detected")]
+    RecoveryDetected { topic: String },
     #[serde(rename = "session.paused")]
     Paused { reason: String },
     #[serde(rename = "session.resumed")]
@@ -62,6 +70,7 @@ impl DomainEvent for LearningSessionEvent {
             Self::MisbehaviorDetected { .. } => "behavior.misbehavior_detected",
             Self::StruggleDetected { .. } => "learning.struggle_detected",
             Self::SafetyConcernDetected { .. } => "safety.concern_detected",
+            Self::RecoveryDetected { .. } => "learning.recovery_detected",
             Self::Paused { .. } => "session.paused",
             Self::Resumed { .. } => "session.resumed",
             Self::Completed { .. } => "session.completed",
@@ -97,6 +106,36 @@ mod golden {
             })
             .unwrap(),
             serde_json::json!({"type": "session.completed", "summary": "s", "topics_covered": []})
+        );
+    }
+
+    #[test]
+    fn recovery_detected() {
+        assert_eq!(
+            serde_json::to_value(E::RecoveryDetected {
+                topic: "fractions".into()
+            })
+            .unwrap(),
+            serde_json::json!({"type": "learning.recovery_detected", "topic": "fractions"})
+        );
+    }
+
+    #[test]
+    fn a_message_keeps_its_json_and_a_workflow_message_carries_its_id() {
+        let plain = serde_json::json!({"type": "session.message_posted", "role": "student",
+                                       "content": "hi"});
+        let event: E = serde_json::from_value(plain.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&event).unwrap(), plain);
+        let id = "0195a3a0-0000-7000-8000-000000000009";
+        assert_eq!(
+            serde_json::to_value(E::MessagePosted {
+                role: MessageRole::Assistant,
+                content: "c".into(),
+                message_id: Some(id.parse().unwrap()),
+            })
+            .unwrap(),
+            serde_json::json!({"type": "session.message_posted", "role": "assistant",
+                               "content": "c", "message_id": id})
         );
     }
 }

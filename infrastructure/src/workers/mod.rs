@@ -7,3 +7,4 @@ pub mod email;
 mod memo;
 pub mod reactions;
 pub mod templates;
+pub mod workflows;

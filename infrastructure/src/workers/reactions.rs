@@ -1,10 +1,7 @@
-//! The reactions subscriber (the original design's workers): turns detections and
-//! assessments into notifications.
-//!
-//! - misbehavior of severity medium or above → each teacher of the class;
-//! - struggle → each teacher of the class;
-//! - safety concern → the admins and counselors of the class's group and of the groups above;
-//! - an assessment with confidence below 0.8 → each teacher of the class (review request).
+//! The reactions subscriber (the original design's workers): turns misbehavior detections and
+//! unsure assessments into notifications for the class's teachers. Which events call for a
+//! notice, and its wording, are the rules of `application::notices`; this is the wiring.
+//! Struggles and safety concerns are the workflows' (`workers::workflows`).
 //!
 //! (Misbehavior of any severity also counts on the class dashboard: that is the `dashboards`
 //! projection.) Each notification is a command with a deterministic id derived from the
@@ -12,17 +9,17 @@
 //! — or the whole log after a reset of this subscriber — creates nothing twice. Recipients and
 //! names come from the read models once those have caught up with the causing event.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use application::notices::Notice;
 use application::notifications::{NewNotification, Notifications};
 use application::CommandContext;
 use async_trait::async_trait;
-use domain::assessment::{Assessment, AssessmentEvent, REVIEW_THRESHOLD};
-use domain::learning::{LearningSession, LearningSessionEvent, Severity};
-use domain::notification::{NotificationKind, NotificationPreferences, NotificationSubject};
+use domain::assessment::{Assessment, AssessmentEvent};
+use domain::learning::{LearningSession, LearningSessionEvent};
+use domain::notification::{NotificationPreferences, NotificationSubject};
 use domain::Aggregate as _;
 use futures::{StreamExt as _, TryStreamExt as _};
 use projections::directory::DirectoryProjection;
@@ -36,12 +33,7 @@ use super::memo::Memo;
 pub const NAME: &str = "reactions";
 
 /// The event types that may call for notifications.
-const REACTING_TO: &[&str] = &[
-    "behavior.misbehavior_detected",
-    "learning.struggle_detected",
-    "safety.concern_detected",
-    "assessment.recorded",
-];
+const REACTING_TO: &[&str] = &["behavior.misbehavior_detected", "assessment.recorded"];
 
 /// Commands in flight at once within a batch.
 const CONCURRENCY: usize = 8;
@@ -116,15 +108,10 @@ impl Reactions {
                     .with_context(|| format!("class {}", reaction.class_id))
             })
             .await?;
-        let teachers = matches!(reaction.audience, Audience::Teachers);
         let recipients = memo
-            .recipients
-            .get((class.id, teachers), || async {
-                Ok::<_, anyhow::Error>(if teachers {
-                    directory::class_teachers(&self.pool, class.id).await?
-                } else {
-                    directory::group_overseers(&self.pool, class.group_id).await?
-                })
+            .teachers
+            .get(class.id, || async {
+                Ok::<_, anyhow::Error>(directory::class_teachers(&self.pool, class.id).await?)
             })
             .await?;
         if recipients.is_empty() {
@@ -141,7 +128,7 @@ impl Reactions {
                 )
             })
             .await?;
-        let (title, body) = reaction.texts(&class.name, &student_name);
+        let (title, body) = reaction.notice.texts(&class.name, &student_name);
         let subject = NotificationSubject {
             class_id: class.id,
             class_name: class.name.clone(),
@@ -149,7 +136,7 @@ impl Reactions {
             assessment_id: reaction.assessment_id,
             student_id: Some(reaction.student_id),
             student_name: Some(student_name),
-            details: reaction.details.clone(),
+            details: reaction.notice.details.clone(),
         };
         let mut planned = Vec::with_capacity(recipients.len());
         for recipient_id in recipients {
@@ -159,10 +146,10 @@ impl Reactions {
                     self.notifications.preferences(recipient_id)
                 })
                 .await?
-                .email_for(reaction.kind);
+                .email_for(reaction.notice.kind);
             planned.push(NewNotification {
                 recipient_id,
-                kind: reaction.kind,
+                kind: reaction.notice.kind,
                 title: title.clone(),
                 body: body.clone(),
                 subject: subject.clone(),
@@ -200,163 +187,66 @@ impl Reactions {
 struct BatchMemo {
     sessions: Memo<Uuid, (Uuid, Uuid)>,
     classes: Memo<Uuid, directory::ClassRow>,
-    /// By class and audience (true: teachers).
-    recipients: Memo<(Uuid, bool), Vec<Uuid>>,
+    /// The teachers of each class.
+    teachers: Memo<Uuid, Vec<Uuid>>,
     names: Memo<Uuid, String>,
     preferences: Memo<Uuid, NotificationPreferences>,
 }
 
-enum Audience {
-    Teachers,
-    Overseers,
-}
-
 /// What an event calls for, before recipients are known.
 struct Reaction {
-    kind: NotificationKind,
-    audience: Audience,
+    notice: Notice,
     class_id: Uuid,
     session_id: Uuid,
     student_id: Uuid,
     assessment_id: Option<Uuid>,
-    details: BTreeMap<String, String>,
-}
-
-fn severity_name(severity: Severity) -> String {
-    serde_json::to_value(severity)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 impl Reaction {
     fn of(event: &LoggedEvent) -> anyhow::Result<Option<Self>> {
-        let details = |pairs: &[(&str, String)]| -> BTreeMap<String, String> {
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), v.clone()))
-                .collect()
-        };
         if !REACTING_TO.contains(&event.event_type.as_str()) {
             return Ok(None);
         }
         if event.event_type == "assessment.recorded" {
-            {
-                let AssessmentEvent::Recorded {
-                    learning_session_id,
-                    class_id,
-                    student_id,
-                    confidence,
-                    ..
-                } = serde_json::from_value(event.payload.clone()).context("assessment event")?
-                else {
-                    return Ok(None);
-                };
-                if confidence >= REVIEW_THRESHOLD {
-                    return Ok(None);
-                }
-                return Ok(Some(Self {
-                    kind: NotificationKind::AssessmentReview,
-                    audience: Audience::Teachers,
-                    class_id,
-                    session_id: learning_session_id,
-                    student_id,
-                    assessment_id: event.aggregate_id.parse().ok(),
-                    details: details(&[("confidence", format!("{confidence:.2}"))]),
-                }));
-            }
+            let AssessmentEvent::Recorded {
+                learning_session_id,
+                class_id,
+                student_id,
+                confidence,
+                ..
+            } = serde_json::from_value(event.payload.clone()).context("assessment event")?
+            else {
+                return Ok(None);
+            };
+            return Ok(Notice::assessment_review(confidence).map(|notice| Self {
+                notice,
+                class_id,
+                session_id: learning_session_id,
+                student_id,
+                assessment_id: event.aggregate_id.parse().ok(),
+            }));
         }
         let session_id: Uuid = event.aggregate_id.parse().context("session id")?;
         let payload: LearningSessionEvent =
             serde_json::from_value(event.payload.clone()).context("learning event")?;
-        // The session's class and student are filled in from its first event (`plan`).
-        let (kind, audience, details) = match payload {
-            LearningSessionEvent::MisbehaviorDetected {
-                category,
-                severity,
-                evidence,
-            } => {
-                if severity < Severity::Medium {
-                    return Ok(None);
-                }
-                (
-                    NotificationKind::Misbehavior,
-                    Audience::Teachers,
-                    details(&[
-                        ("severity", severity_name(severity)),
-                        ("category", category),
-                        ("evidence", evidence),
-                    ]),
-                )
-            }
-            LearningSessionEvent::StruggleDetected {
-                topic,
-                indicators,
-                duration_seconds,
-            } => (
-                NotificationKind::Struggle,
-                Audience::Teachers,
-                details(&[
-                    ("topic", topic),
-                    ("indicators", indicators.join(", ")),
-                    ("minutes", duration_seconds.div_ceil(60).to_string()),
-                ]),
-            ),
-            LearningSessionEvent::SafetyConcernDetected {
-                concern_type,
-                urgency,
-                evidence,
-            } => (
-                NotificationKind::SafetyConcern,
-                Audience::Overseers,
-                details(&[
-                    (
-                        "urgency",
-                        serde_json::to_value(urgency)?
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
-                    ),
-                    ("concern_type", concern_type),
-                    ("evidence", evidence),
-                ]),
-            ),
-            _ => return Ok(None),
+        let LearningSessionEvent::MisbehaviorDetected {
+            category,
+            severity,
+            evidence,
+        } = payload
+        else {
+            return Ok(None);
         };
-        Ok(Some(Self {
-            kind,
-            audience,
-            class_id: Uuid::nil(),
-            session_id,
-            student_id: Uuid::nil(),
-            assessment_id: None,
-            details,
-        }))
-    }
-
-    fn texts(&self, class_name: &str, student: &str) -> (String, String) {
-        let d = |k: &str| self.details.get(k).map(String::as_str).unwrap_or_default();
-        match self.kind {
-            NotificationKind::Misbehavior => (
-                format!("Misbehavior ({}) in {class_name}", d("severity")),
-                format!("{student}: {} — {}", d("category"), d("evidence")),
-            ),
-            NotificationKind::Struggle => (
-                format!("{student} is struggling with {} in {class_name}", d("topic")),
-                format!("Indicators: {}", d("indicators")),
-            ),
-            NotificationKind::SafetyConcern => (
-                format!("Safety concern ({}) in {class_name}", d("urgency")),
-                format!("{student}: {}. {}", d("concern_type"), d("evidence")),
-            ),
-            NotificationKind::AssessmentReview => (
-                format!("Assessment to review in {class_name}"),
-                format!(
-                    "An assessment of {student}'s session has confidence {}; please review its trace.",
-                    d("confidence")
-                ),
-            ),
-        }
+        // The session's class and student are filled in from its first event (`plan`).
+        Ok(
+            Notice::misbehavior(&category, severity, &evidence).map(|notice| Self {
+                notice,
+                class_id: Uuid::nil(),
+                session_id,
+                student_id: Uuid::nil(),
+                assessment_id: None,
+            }),
+        )
     }
 }
 

@@ -417,3 +417,41 @@ pub async fn contact<'e>(
     row.map(|r| Ok((r.try_get("email")?, r.try_get("name")?)))
         .transpose()
 }
+
+/// The group and its ancestors: the group first, the root last.
+pub async fn group_chain<'e>(
+    executor: impl PgExecutor<'e>,
+    group_id: Uuid,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT a.id FROM groups g JOIN groups a ON a.path @> g.path \
+         WHERE g.id = $1 ORDER BY nlevel(a.path) DESC",
+    )
+    .bind(group_id)
+    .fetch_all(executor)
+    .await
+}
+
+/// The enabled users who hold one of `roles` in the group itself (not inherited).
+pub async fn group_members_with_roles<'e>(
+    executor: impl PgExecutor<'e>,
+    group_id: Uuid,
+    roles: &[domain::group::GroupRole],
+) -> sqlx::Result<Vec<Uuid>> {
+    let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    sqlx::query_scalar(
+        "SELECT DISTINCT m.user_id FROM group_members m JOIN users u ON u.id = m.user_id \
+         WHERE m.group_id = $1 AND m.role = ANY($2) AND NOT u.disabled ORDER BY m.user_id",
+    )
+    .bind(group_id)
+    .bind(roles)
+    .fetch_all(executor)
+    .await
+}
+
+/// The enabled system admins.
+pub async fn system_admins<'e>(executor: impl PgExecutor<'e>) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar("SELECT id FROM users WHERE system_admin AND NOT disabled ORDER BY id")
+        .fetch_all(executor)
+        .await
+}

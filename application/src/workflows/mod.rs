@@ -1,0 +1,235 @@
+//! The workflows (ADR 0010): struggle interventions and safety escalations as saga aggregates,
+//! driven by a process manager that reads the log, and durable timers.
+//!
+//! - [`Workflows::handle`] is the process manager: the `workflows` subscriber hands it every
+//!   learning-session and saga event in log order; it turns them into commands on the sagas
+//!   and the sagas' decisions into effects (notifications, a pause, an assistant message), each
+//!   with an id derived from its cause ([`ids`]), then records the effect on the saga.
+//! - [`Workflows::fire`] fires one due timer (the timer loop calls it for each row that
+//!   [`timers`] reports due).
+//! - [`SafetyConcerns`] holds the use cases of the people who handle a concern.
+//!
+//! Tables owned here: `workflow_timers` ([`timers`]) and `struggle_intervention_runs`
+//! ([`runs`]). The read models of the workflows are in `projections::workflows`.
+
+pub mod ids;
+mod interventions;
+pub mod runs;
+mod safety;
+pub mod timers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::group::{GroupId, GroupRole};
+use domain::learning::LearningSession;
+use domain::safety_escalation::SafetyEscalation;
+use domain::struggle_intervention::StruggleIntervention;
+use domain::user::UserId;
+use domain::Aggregate as _;
+use sqlx::PgPool;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+pub use safety::SafetyConcerns;
+
+use crate::learning::LearningSessions;
+use crate::notifications::Notifications;
+use crate::ports::AppendListener;
+
+/// What a step of the workflows gives: any failure is retried by the subscriber.
+pub type Fallible<T> = crate::ports::anyhow_like::Result<T>;
+use crate::{CommandContext, CommandRunner};
+
+/// The actor of every command the workflows issue.
+pub const ACTOR: &str = "system:workflows";
+
+/// The delays of the workflows (`…_MS` environment variables).
+#[derive(Debug, Clone, Copy)]
+pub struct WorkflowSettings {
+    /// `STRUGGLE_RECHECK_AFTER_MS`: from a struggle to the decision.
+    pub struggle_recheck_after: Duration,
+    /// `SAFETY_ACK_TIMEOUT_MS`: an `immediate` alert unacknowledged this long escalates.
+    pub safety_ack_timeout: Duration,
+    /// `SAFETY_SAME_DAY_ACK_TIMEOUT_MS`: the same for `same_day`.
+    pub safety_same_day_ack_timeout: Duration,
+    /// `SAFETY_FOLLOW_UP_AFTER_MS`: from a `monitor` concern to its follow-up.
+    pub safety_follow_up_after: Duration,
+}
+
+impl Default for WorkflowSettings {
+    fn default() -> Self {
+        Self {
+            struggle_recheck_after: Duration::from_millis(300_000),
+            safety_ack_timeout: Duration::from_millis(900_000),
+            safety_same_day_ack_timeout: Duration::from_millis(28_800_000),
+            safety_follow_up_after: Duration::from_millis(86_400_000),
+        }
+    }
+}
+
+/// The facts of a learning session that the workflows need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionFacts {
+    pub class_id: Uuid,
+    pub group_id: GroupId,
+    pub student_id: UserId,
+}
+
+/// What the workflows look up about people and places (implemented over the read models).
+#[async_trait::async_trait]
+pub trait WorkflowDirectory: Send + Sync + 'static {
+    /// Waits until the read models below have applied everything up to `position` that
+    /// concerns them, so that recipients are those of the moment of the event.
+    async fn caught_up_with(&self, position: i64) -> Fallible<()>;
+    async fn learning_session(&self, id: Uuid) -> Fallible<Option<SessionFacts>>;
+    async fn class_name(&self, class_id: Uuid) -> Fallible<Option<String>>;
+    /// The enabled teachers of the class.
+    async fn class_teachers(&self, class_id: Uuid) -> Fallible<Vec<UserId>>;
+    /// The group and its ancestors: the group first, the root last.
+    async fn group_chain(&self, group_id: GroupId) -> Fallible<Vec<GroupId>>;
+    /// The enabled users who hold one of `roles` in the group itself (not above it).
+    async fn group_handlers(&self, group_id: GroupId, roles: &[GroupRole])
+        -> Fallible<Vec<UserId>>;
+    /// The enabled system admins.
+    async fn system_admins(&self) -> Fallible<Vec<UserId>>;
+    async fn user_name(&self, id: UserId) -> Fallible<Option<String>>;
+}
+
+/// The text of the message an intervention posts (a template that names the topic).
+pub trait InterventionMessage: Send + Sync + 'static {
+    fn render(&self, topic: &str) -> Fallible<String>;
+}
+
+/// One event of the log, as the process manager reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct LogEntry<'a> {
+    pub event_id: Uuid,
+    pub position: i64,
+    pub aggregate_type: &'a str,
+    pub aggregate_id: &'a str,
+    pub payload: &'a serde_json::Value,
+    pub correlation_id: &'a str,
+}
+
+impl LogEntry<'_> {
+    fn context(&self) -> CommandContext {
+        CommandContext {
+            actor: ACTOR.to_owned(),
+            correlation_id: self.correlation_id.to_owned(),
+            causation_id: Some(self.event_id.to_string()),
+        }
+    }
+
+    fn stream_id(&self) -> Fallible<Uuid> {
+        Ok(Uuid::parse_str(self.aggregate_id)?)
+    }
+}
+
+/// The aggregate types whose events the process manager reads.
+pub const AGGREGATE_TYPES: &[&str] = &[
+    LearningSession::TYPE,
+    StruggleIntervention::TYPE,
+    SafetyEscalation::TYPE,
+];
+
+/// The process manager and the timer firing of both workflows.
+pub struct Workflows {
+    pool: PgPool,
+    interventions: CommandRunner<StruggleIntervention>,
+    escalations: CommandRunner<SafetyEscalation>,
+    learning: Arc<LearningSessions>,
+    notifications: Arc<Notifications>,
+    directory: Arc<dyn WorkflowDirectory>,
+    message: Arc<dyn InterventionMessage>,
+    settings: WorkflowSettings,
+    /// Woken when this process schedules a timer, so the timer loop can shorten its sleep.
+    timer_scheduled: Arc<Notify>,
+}
+
+/// How a dependency of [`Workflows`] is given.
+pub struct WorkflowParts {
+    pub pool: PgPool,
+    pub listener: Arc<dyn AppendListener>,
+    pub learning: Arc<LearningSessions>,
+    pub notifications: Arc<Notifications>,
+    pub directory: Arc<dyn WorkflowDirectory>,
+    pub message: Arc<dyn InterventionMessage>,
+    pub settings: WorkflowSettings,
+}
+
+impl Workflows {
+    pub fn new(parts: WorkflowParts) -> Self {
+        Self {
+            interventions: CommandRunner::new(parts.pool.clone(), parts.listener.clone()),
+            escalations: CommandRunner::new(parts.pool.clone(), parts.listener),
+            pool: parts.pool,
+            learning: parts.learning,
+            notifications: parts.notifications,
+            directory: parts.directory,
+            message: parts.message,
+            settings: parts.settings,
+            timer_scheduled: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Notified whenever this process schedules a timer.
+    pub fn timer_scheduled(&self) -> Arc<Notify> {
+        self.timer_scheduled.clone()
+    }
+
+    /// Handles one event of the log. Events must come in log order; handling one again (a
+    /// redelivered batch, a replay) has no second effect.
+    pub async fn handle(&self, entry: LogEntry<'_>) -> Fallible<()> {
+        match entry.aggregate_type {
+            t if t == LearningSession::TYPE => self.on_learning_event(entry).await,
+            t if t == StruggleIntervention::TYPE => self.on_intervention_event(entry).await,
+            t if t == SafetyEscalation::TYPE => self.on_escalation_event(entry).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Fires one due timer: a command on its saga. A timer that fired before, or that its saga
+    /// no longer waits for (acknowledged, ended), changes nothing.
+    pub async fn fire(&self, timer: &timers::DueTimer) -> Fallible<()> {
+        let context = CommandContext {
+            actor: ACTOR.to_owned(),
+            correlation_id: format!("timer:{}", timer.id),
+            causation_id: None,
+        };
+        match timer.saga_type.as_str() {
+            t if t == StruggleIntervention::TYPE => {
+                self.fire_recheck(timer.saga_id, timer.id, &context).await
+            }
+            t if t == SafetyEscalation::TYPE => {
+                self.fire_escalation_timer(timer.saga_id, timer.id, &context)
+                    .await
+            }
+            other => Err(format!("timer {} of an unknown saga type {other}", timer.id).into()),
+        }
+    }
+
+    /// Writes the timer row of a timer its saga has recorded (again: harmless), and wakes the
+    /// timer loop of this process.
+    async fn ensure_timer_row(
+        &self,
+        id: Uuid,
+        saga_type: &str,
+        saga_id: Uuid,
+        purpose: &str,
+        due_at: chrono::DateTime<chrono::Utc>,
+    ) -> Fallible<()> {
+        timers::insert(&self.pool, id, saga_type, saga_id, purpose, due_at).await?;
+        self.timer_scheduled.notify_one();
+        Ok(())
+    }
+
+    /// The name shown for a student in a notification.
+    async fn student_name(&self, id: UserId) -> Fallible<String> {
+        Ok(self
+            .directory
+            .user_name(id)
+            .await?
+            .unwrap_or_else(|| "A student".to_owned()))
+    }
+}

@@ -1,0 +1,128 @@
+//! The `workflow_timers` table (owned here): one row per durable timer of a saga.
+//!
+//! A timer's due time is the database clock plus its delay ([`due_after`]), so every process
+//! agrees on it whatever its own clock says. The saga records the timer before its row is
+//! written, so a row never fires for a saga that does not know it; a row is marked fired after
+//! its saga recorded the firing, so a crash in between fires it again, which the saga ignores.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::StoreError;
+
+/// A timer that is due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueTimer {
+    pub id: Uuid,
+    pub saga_type: String,
+    pub saga_id: Uuid,
+    pub purpose: String,
+    pub due_at: DateTime<Utc>,
+}
+
+/// A timer that has not fired, for inspection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingTimer {
+    pub id: Uuid,
+    pub purpose: String,
+    pub due_at: DateTime<Utc>,
+}
+
+/// The database clock plus `delay`.
+pub async fn due_after(pool: &PgPool, delay: Duration) -> Result<DateTime<Utc>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT clock_timestamp() + make_interval(secs => $1::float8 / 1000)")
+            .bind(delay.as_millis() as f64)
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+/// Writes a timer row unless it exists.
+pub async fn insert(
+    pool: &PgPool,
+    id: Uuid,
+    saga_type: &str,
+    saga_id: Uuid,
+    purpose: &str,
+    due_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO workflow_timers (id, saga_type, saga_id, purpose, due_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(saga_type)
+    .bind(saga_id)
+    .bind(purpose)
+    .bind(due_at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Up to `limit` timers due now and not fired, the earliest first.
+pub async fn due(pool: &PgPool, limit: i64) -> Result<Vec<DueTimer>, StoreError> {
+    let rows: Vec<(Uuid, String, Uuid, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT id, saga_type, saga_id, purpose, due_at FROM workflow_timers \
+         WHERE fired_at IS NULL AND due_at <= clock_timestamp() ORDER BY due_at LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, saga_type, saga_id, purpose, due_at)| DueTimer {
+            id,
+            saga_type,
+            saga_id,
+            purpose,
+            due_at,
+        })
+        .collect())
+}
+
+/// Marks timers fired (their sagas recorded it).
+pub async fn mark_fired(pool: &PgPool, ids: &[Uuid]) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE workflow_timers SET fired_at = clock_timestamp() \
+         WHERE id = ANY($1) AND fired_at IS NULL",
+    )
+    .bind(ids)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// How long until the next unfired timer is due (zero if one is due already), or `None`.
+pub async fn next_due_in(pool: &PgPool) -> Result<Option<Duration>, StoreError> {
+    let millis: Option<f64> = sqlx::query_scalar(
+        "SELECT greatest(0, extract(epoch FROM min(due_at) - clock_timestamp()) * 1000)::float8 \
+         FROM workflow_timers WHERE fired_at IS NULL",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(millis.map(|ms| Duration::from_millis(ms.ceil() as u64)))
+}
+
+/// The timers of a saga that have not fired.
+pub async fn pending_for(pool: &PgPool, saga_id: Uuid) -> Result<Vec<PendingTimer>, StoreError> {
+    let rows: Vec<(Uuid, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT id, purpose, due_at FROM workflow_timers \
+         WHERE saga_id = $1 AND fired_at IS NULL ORDER BY due_at",
+    )
+    .bind(saga_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, purpose, due_at)| PendingTimer {
+            id,
+            purpose,
+            due_at,
+        })
+        .collect())
+}

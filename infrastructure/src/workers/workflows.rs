@@ -1,0 +1,303 @@
+//! The `workflows` subscriber (the process manager of ADR 0010) and the timer loop: the
+//! wiring around `application::workflows`, which holds the rules.
+//!
+//! - [`WorkflowSteps`] is a [`Sink`]: it hands every learning-session and saga event to
+//!   [`Workflows::handle`] in log order, one after the other; the checkpoint moves after the
+//!   batch, and a redelivered batch has no second effect (deterministic ids).
+//! - [`run_timers`] fires due timers while this process holds the timer lease (an advisory
+//!   lock on a dedicated connection, like the subscribers' leadership): other processes try to
+//!   take it over every `takeover_interval`, so a dead leader's timers still fire.
+//! - [`ReadModelDirectory`] answers the workflows' questions about people and places from the
+//!   read models, once those have caught up with the event being handled.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use application::workflows::{
+    timers, Fallible, InterventionMessage, LogEntry, SessionFacts, WorkflowDirectory, Workflows,
+    AGGREGATE_TYPES,
+};
+use async_trait::async_trait;
+use domain::group::{GroupId, GroupRole};
+use domain::learning::{LearningSession, LearningSessionEvent};
+use domain::user::UserId;
+use domain::Aggregate as _;
+use futures::StreamExt as _;
+use minijinja::Environment;
+use projections::groups::GroupsProjection;
+use projections::identity::IdentityProjection;
+use projections::{directory, Checkpoints, LoggedEvent, Projection, Sink};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection as _, PgConnection, PgPool};
+use tokio::sync::watch;
+
+pub const NAME: &str = "workflows";
+
+/// The process manager as a subscriber of the log.
+pub struct WorkflowSteps {
+    pub workflows: Arc<Workflows>,
+}
+
+#[async_trait]
+impl Sink for WorkflowSteps {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(AGGREGATE_TYPES)
+    }
+
+    async fn deliver(&self, events: &[LoggedEvent]) -> anyhow::Result<()> {
+        for event in events {
+            let entry = LogEntry {
+                event_id: event.event_id,
+                position: event.position,
+                aggregate_type: &event.aggregate_type,
+                aggregate_id: &event.aggregate_id,
+                payload: &event.payload,
+                correlation_id: event.meta("correlation_id").unwrap_or_default(),
+            };
+            self.workflows.handle(entry).await.map_err(|e| {
+                anyhow::anyhow!(e).context(format!(
+                    "workflow step for {} at position {}",
+                    event.event_type, event.position
+                ))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// The lock whose holder fires the timers.
+const TIMER_LEASE: &str = "raptscallions:workflow-timers";
+/// Timers fired per round.
+const TIMERS_PER_ROUND: i64 = 500;
+/// Timers fired at once within a round.
+const FIRING_CONCURRENCY: usize = 16;
+
+/// How the timer loop runs.
+#[derive(Debug, Clone)]
+pub struct TimerSettings {
+    /// The database the lease connection opens.
+    pub database: PgConnectOptions,
+    /// How often a process that does not hold the lease tries to take it.
+    pub takeover_interval: Duration,
+    /// The longest sleep between two looks at the table (a timer written by another
+    /// process wakes nobody here).
+    pub poll_interval: Duration,
+}
+
+/// Fires due timers while this process holds the lease, until shutdown.
+pub async fn run_timers(
+    workflows: Arc<Workflows>,
+    pool: PgPool,
+    settings: TimerSettings,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let wake = workflows.timer_scheduled();
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match lead_timers(&workflows, &pool, &settings, &wake, &mut shutdown).await {
+            Ok(()) => {}
+            Err(error) => tracing::warn!(error = format!("{error:#}"), "workflow timers"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(settings.takeover_interval) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Takes the lease if it is free, then fires timers as they come due until shutdown or an
+/// error (which gives the lease up: the connection closes).
+async fn lead_timers(
+    workflows: &Workflows,
+    pool: &PgPool,
+    settings: &TimerSettings,
+    wake: &tokio::sync::Notify,
+    shutdown: &mut watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut lease = PgConnection::connect_with(&settings.database)
+        .await
+        .context("timer lease connection")?;
+    let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1)::bigint)")
+        .bind(TIMER_LEASE)
+        .fetch_one(&mut lease)
+        .await?;
+    if !held {
+        return Ok(());
+    }
+    tracing::debug!("holding the workflow timer lease");
+    loop {
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        let due = timers::due(pool, TIMERS_PER_ROUND).await?;
+        let fired: Vec<_> = futures::stream::iter(due.iter())
+            .map(|timer| async move {
+                workflows
+                    .fire(timer)
+                    .await
+                    .map(|()| timer.id)
+                    .map_err(|e| anyhow::anyhow!(e).context(format!("timer {}", timer.id)))
+            })
+            .buffer_unordered(FIRING_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<anyhow::Result<_>>()?;
+        timers::mark_fired(pool, &fired).await?;
+        if due.len() as i64 == TIMERS_PER_ROUND {
+            continue;
+        }
+        // The lease is checked (the connection is alive) once per round.
+        sqlx::query("SELECT 1").execute(&mut lease).await?;
+        let sleep = timers::next_due_in(pool)
+            .await?
+            .map_or(settings.poll_interval, |due| {
+                due.min(settings.poll_interval)
+            });
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = wake.notified() => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// The workflows' questions answered from the read models.
+pub struct ReadModelDirectory {
+    pub pool: PgPool,
+    pub checkpoints: Checkpoints,
+}
+
+fn boxed(
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> Box<dyn std::error::Error + Send + Sync> {
+    Box::new(error)
+}
+
+#[async_trait]
+impl WorkflowDirectory for ReadModelDirectory {
+    async fn caught_up_with(&self, position: i64) -> Fallible<()> {
+        let sources: [&dyn Projection; 2] = [&GroupsProjection, &IdentityProjection];
+        for source in sources {
+            self.checkpoints
+                .wait_for_handled(
+                    source.name(),
+                    source.aggregate_types(),
+                    Some(position),
+                    Duration::from_secs(30),
+                )
+                .await
+                .map_err(|e| format!("waiting for {}: {e}", source.name()))?;
+        }
+        Ok(())
+    }
+
+    async fn learning_session(&self, id: uuid::Uuid) -> Fallible<Option<SessionFacts>> {
+        let payload =
+            projections::log::first_payload(&self.pool, LearningSession::TYPE, &id.to_string())
+                .await
+                .map_err(boxed)?;
+        Ok(match payload.map(serde_json::from_value).transpose()? {
+            Some(LearningSessionEvent::Started {
+                class_id,
+                group_id,
+                student_id,
+                ..
+            }) => Some(SessionFacts {
+                class_id,
+                group_id,
+                student_id,
+            }),
+            _ => None,
+        })
+    }
+
+    async fn class_name(&self, class_id: uuid::Uuid) -> Fallible<Option<String>> {
+        Ok(directory::get_class(&self.pool, class_id)
+            .await
+            .map_err(boxed)?
+            .map(|class| class.name))
+    }
+
+    async fn class_teachers(&self, class_id: uuid::Uuid) -> Fallible<Vec<UserId>> {
+        Ok(directory::class_teachers(&self.pool, class_id)
+            .await
+            .map_err(boxed)?)
+    }
+
+    async fn group_chain(&self, group_id: GroupId) -> Fallible<Vec<GroupId>> {
+        Ok(directory::group_chain(&self.pool, group_id)
+            .await
+            .map_err(boxed)?)
+    }
+
+    async fn group_handlers(
+        &self,
+        group_id: GroupId,
+        roles: &[GroupRole],
+    ) -> Fallible<Vec<UserId>> {
+        Ok(
+            directory::group_members_with_roles(&self.pool, group_id, roles)
+                .await
+                .map_err(boxed)?,
+        )
+    }
+
+    async fn system_admins(&self) -> Fallible<Vec<UserId>> {
+        Ok(directory::system_admins(&self.pool).await.map_err(boxed)?)
+    }
+
+    async fn user_name(&self, id: UserId) -> Fallible<Option<String>> {
+        Ok(directory::contact(&self.pool, id)
+            .await
+            .map_err(boxed)?
+            .map(|(_, name)| name))
+    }
+}
+
+/// The intervention message, from `infrastructure/templates/workflows/`.
+pub struct InterventionTemplate {
+    env: Environment<'static>,
+}
+
+impl InterventionTemplate {
+    pub fn load() -> anyhow::Result<Self> {
+        let mut env = Environment::new();
+        env.add_template(
+            "intervention_message.txt",
+            include_str!("../../templates/workflows/intervention_message.txt"),
+        )?;
+        Ok(Self { env })
+    }
+}
+
+impl InterventionMessage for InterventionTemplate {
+    fn render(&self, topic: &str) -> Fallible<String> {
+        let text = self
+            .env
+            .get_template("intervention_message.txt")?
+            .render(minijinja::context! { topic })?;
+        Ok(text.trim().to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_intervention_message_names_the_topic() {
+        let message = InterventionTemplate::load()
+            .unwrap()
+            .render("long division")
+            .unwrap();
+        assert!(message.contains("Let me try explaining long division in a different way"));
+    }
+}

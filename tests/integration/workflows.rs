@@ -1,0 +1,587 @@
+//! The workflows (ADR 0010) end to end through HTTP, with real PostgreSQL, SMTP and NATS and
+//! delays in milliseconds: every path of the struggle intervention and of the safety
+//! escalation, the recovery that arrives one millisecond after the struggle, a restart while
+//! a timer waits, two instances on one database, and a replay of the process manager.
+
+use std::time::Duration;
+
+use api::Application;
+use reqwest::Method;
+use serde_json::{json, Value};
+use tests::{
+    eventually, register_named, send, spawn_app_with, Person, SchoolFixture, SmtpSink, TestApp,
+    TestOptions,
+};
+
+const DEADLINE: Duration = Duration::from_secs(15);
+
+fn options(sink: &SmtpSink, extra: &[(&str, &str)]) -> TestOptions {
+    let mut env = vec![("SMTP_URL".to_owned(), sink.url())];
+    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    TestOptions {
+        env,
+        ..TestOptions::default()
+    }
+}
+
+async fn app_with_fixture(sink: &SmtpSink, extra: &[(&str, &str)]) -> (TestApp, SchoolFixture) {
+    let app = spawn_app_with(options(sink, extra)).await;
+    let fixture = SchoolFixture::build(&app).await;
+    (app, fixture)
+}
+
+fn struggle(topic: &str) -> Value {
+    json!({"type": "struggle", "topic": topic, "indicators": ["repeated errors"],
+           "duration_seconds": 300})
+}
+
+fn recovery(topic: &str) -> Value {
+    json!({"type": "recovery", "topic": topic})
+}
+
+fn concern(urgency: &str) -> Value {
+    json!({"type": "safety_concern", "concern_type": "distress", "urgency": urgency,
+           "evidence": "said they feel unsafe at home"})
+}
+
+async fn detect(app: &TestApp, token: &str, session: &str, detection: Value) {
+    let (status, body) = send(
+        app,
+        token,
+        Method::POST,
+        &format!("/learning-sessions/{session}/detections"),
+        Some(detection.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "record {detection}: {body}");
+}
+
+async fn get(app: &TestApp, token: &str, path: &str) -> Value {
+    let (status, body) = send(app, token, Method::GET, path, None).await;
+    assert_eq!(status, 200, "GET {path}: {body}");
+    body
+}
+
+/// The class's interventions once `n` of them have ended.
+async fn ended_interventions(app: &TestApp, f: &SchoolFixture, n: usize) -> Vec<Value> {
+    eventually(&format!("{n} ended intervention(s)"), DEADLINE, || async {
+        let page = get(app, &app.token, &format!("/classes/{}/interventions", f.class)).await;
+        let items = page["items"].as_array().expect("items").clone();
+        let ended = items.iter().filter(|i| i["step"] == "ended").count();
+        (ended >= n).then_some(items)
+    })
+    .await
+}
+
+async fn notifications_of_kind(app: &TestApp, person: &Person, kind: &str) -> Vec<Value> {
+    let page = get(app, &person.token, "/notifications?limit=200").await;
+    page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|n| n["kind"] == kind)
+        .cloned()
+        .collect()
+}
+
+async fn wait_for_notifications(app: &TestApp, person: &Person, kind: &str, n: usize) -> Vec<Value> {
+    eventually(
+        &format!("{n} {kind} notification(s) for {}", person.name),
+        DEADLINE,
+        || async {
+            let found = notifications_of_kind(app, person, kind).await;
+            (found.len() >= n).then_some(found)
+        },
+    )
+    .await
+}
+
+/// The messages the workflows posted into a learning session.
+async fn workflow_messages(app: &TestApp, session: &str) -> Vec<Value> {
+    let body = get(app, &app.token, &format!("/learning-sessions/{session}")).await;
+    body["entries"]
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .filter(|e| e["kind"] == "session.message_posted" && e["data"]["message_id"].is_string())
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn count_events(app: &TestApp, event_type: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = $1")
+        .bind(event_type)
+        .fetch_one(&app.pool)
+        .await
+        .expect("count events")
+}
+
+/// The id of the only safety concern of the log.
+async fn the_concern(app: &TestApp) -> String {
+    eventually("the safety concern", DEADLINE, || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT aggregate_id FROM events WHERE event_type = 'safety_concern.opened'",
+        )
+        .fetch_optional(&app.pool)
+        .await
+        .expect("concern")
+    })
+    .await
+}
+
+async fn concern_detail(app: &TestApp, token: &str, id: &str) -> Value {
+    get(app, token, &format!("/safety-concerns/{id}")).await
+}
+
+#[tokio::test]
+async fn a_recovery_one_millisecond_after_the_struggle_ends_it_self_recovered() {
+    let sink = SmtpSink::start().await;
+    let (app, f) = app_with_fixture(&sink, &[("STRUGGLE_RECHECK_AFTER_MS", "400")]).await;
+    detect(&app, &f.service, &f.session, struggle("Fractions")).await;
+    detect(&app, &f.service, &f.session, recovery("fractions")).await;
+    // The teachers were told at once, in the app.
+    for teacher in &f.teachers {
+        let found = wait_for_notifications(&app, teacher, "struggle", 1).await;
+        assert!(found[0]["title"].as_str().unwrap().contains("Fractions"), "{found:?}");
+    }
+    let items = ended_interventions(&app, &f, 1).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0]["outcome"], "self_recovered", "{items:?}");
+    assert_eq!(items[0]["teachers_notified"], 2, "{items:?}");
+    assert!(workflow_messages(&app, &f.session).await.is_empty());
+    // The instance shows its steps and has no timer left.
+    let id = items[0]["id"].as_str().unwrap();
+    let workflow = get(&app, &app.token, &format!("/workflows/{id}")).await;
+    assert_eq!(workflow["type"], "struggle_intervention");
+    assert_eq!(workflow["state"], "ended");
+    assert_eq!(workflow["outcome"], "self_recovered");
+    let steps: Vec<&str> = workflow["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "intervention.started",
+            "intervention.teachers_notified",
+            "intervention.recheck_scheduled",
+            "intervention.recovery_observed",
+            "intervention.recheck_fired",
+            "intervention.ended"
+        ]
+    );
+    assert_eq!(workflow["pending_timers"], json!([]));
+}
+
+#[tokio::test]
+async fn a_student_still_struggling_gets_one_assistant_message_naming_the_topic() {
+    let sink = SmtpSink::start().await;
+    let (app, f) = app_with_fixture(&sink, &[("STRUGGLE_RECHECK_AFTER_MS", "400")]).await;
+    detect(&app, &f.service, &f.session, struggle("long division")).await;
+    // A second struggle on the same topic joins; another topic starts its own instance.
+    detect(&app, &f.service, &f.session, struggle("Long  Division")).await;
+    detect(&app, &f.service, &f.session, struggle("decimals")).await;
+    let items = ended_interventions(&app, &f, 2).await;
+    assert_eq!(items.len(), 2, "{items:?}");
+    let division = items.iter().find(|i| i["topic"] == "long division").unwrap();
+    assert_eq!(division["detections"], 2, "{division}");
+    for item in &items {
+        assert_eq!(item["outcome"], "ai_intervention", "{item}");
+    }
+    let messages = workflow_messages(&app, &f.session).await;
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(messages.iter().any(|m| m["data"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("Let me try explaining long division in a different way")));
+    assert!(messages.iter().all(|m| m["data"]["role"] == "assistant"));
+    // The teachers were told once per instance, not per detection.
+    app.wait_for_all_subscribers().await;
+    assert_eq!(notifications_of_kind(&app, &f.teachers[0], "struggle").await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_paused_or_completed_session_ends_its_interventions_session_ended() {
+    let sink = SmtpSink::start().await;
+    let (app, f) = app_with_fixture(&sink, &[("STRUGGLE_RECHECK_AFTER_MS", "600")]).await;
+    // Paused when the recheck comes: session_ended, no message.
+    detect(&app, &f.service, &f.session, struggle("fractions")).await;
+    let (status, body) = send(
+        &app,
+        &f.teachers[0].token,
+        Method::POST,
+        &format!("/learning-sessions/{}/pause", f.session),
+        Some(json!({"reason": "a break"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let items = ended_interventions(&app, &f, 1).await;
+    assert_eq!(items[0]["outcome"], "session_ended", "{items:?}");
+    assert!(workflow_messages(&app, &f.session).await.is_empty());
+
+    // Completed while waiting (a long recheck): ended at once, the timer no longer matters.
+    let second = f.start_session(&app, &f.student).await;
+    detect(&app, &f.service, &second, struggle("fractions")).await;
+    let (status, body) = send(
+        &app,
+        &f.student.token,
+        Method::POST,
+        &format!("/learning-sessions/{second}/complete"),
+        Some(json!({"summary": "Done", "topics_covered": ["fractions"]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let items = ended_interventions(&app, &f, 2).await;
+    assert!(items.iter().all(|i| i["outcome"] == "session_ended"), "{items:?}");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    app.wait_for_all_subscribers().await;
+    assert!(workflow_messages(&app, &second).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_immediate_concern_pauses_the_session_and_climbs_two_levels_then_resolves() {
+    let sink = SmtpSink::start().await;
+    let (app, f) = app_with_fixture(&sink, &[("SAFETY_ACK_TIMEOUT_MS", "500")]).await;
+    // Email off for safety concerns: an immediate alert is emailed all the same.
+    let (status, _) = send(
+        &app,
+        &f.school_admin.token,
+        Method::PUT,
+        "/me/notification-preferences",
+        Some(json!({"email": {"safety_concern": false}})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (token, user) = register_named(
+        &app,
+        "dana.district@school.example",
+        "Dana District",
+        "fixture password 1",
+    )
+    .await;
+    let district_admin = Person {
+        id: user["id"].as_str().unwrap().to_owned(),
+        token,
+        email: "dana.district@school.example".to_owned(),
+        name: "Dana District".to_owned(),
+    };
+    let (status, _) = send(
+        &app,
+        &app.token,
+        Method::PUT,
+        &format!("/groups/{}/members/{}", f.district, district_admin.id),
+        Some(json!({"role": "admin"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    detect(&app, &f.service, &f.session, concern("immediate")).await;
+    let id = the_concern(&app).await;
+    // Level 0 at once: the school's admin and the nearest counselor (on the district).
+    for person in [&f.school_admin, &f.counselor] {
+        wait_for_notifications(&app, person, "safety_concern", 1).await;
+    }
+    eventually("the school admin's email", DEADLINE, || async {
+        sink.messages()
+            .iter()
+            .any(|m| m.to == vec![f.school_admin.email.clone()])
+            .then_some(())
+    })
+    .await;
+    // The session is paused by the workflow.
+    let session = get(&app, &app.token, &format!("/learning-sessions/{}", f.session)).await;
+    assert_eq!(session["status"], "paused", "{session}");
+    // Nobody acknowledges: level 1 (the district: its admin and counselor), then level 2
+    // (the system admins).
+    wait_for_notifications(&app, &district_admin, "safety_concern", 1).await;
+    let detail = eventually("level 2", DEADLINE, || async {
+        let detail = concern_detail(&app, &f.counselor.token, &id).await;
+        let alerts = detail["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["type"] == "safety_concern.alerted")
+            .count();
+        (alerts == 3).then_some(detail)
+    })
+    .await;
+    assert_eq!(detail["status"], "open");
+    let admin_inbox = get(&app, &app.token, "/notifications?limit=50").await;
+    assert!(
+        admin_inbox["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "safety_concern"),
+        "the system admin is the last level: {admin_inbox}"
+    );
+    // Nothing more after the last level.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    app.wait_for_all_subscribers().await;
+    assert_eq!(count_events(&app, "safety_concern.alerted").await, 3);
+    assert_eq!(detail["pending_timers"], json!([]));
+
+    // The dashboard counts it open until it is resolved.
+    let dashboard = get(&app, &app.token, &format!("/classes/{}/dashboard", f.class)).await;
+    assert_eq!(dashboard["open_safety_concerns"], 1);
+    let resolve = json!({"outcome": "referred", "notes": "Talked with the family."});
+    let (status, body) = send(
+        &app,
+        &f.counselor.token,
+        Method::POST,
+        &format!("/safety-concerns/{id}/resolve"),
+        Some(resolve.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "resolved");
+    assert_eq!(body["outcome"], "referred");
+    assert_eq!(body["notes"], "Talked with the family.");
+    let (status, body) = send(
+        &app,
+        &f.counselor.token,
+        Method::POST,
+        &format!("/safety-concerns/{id}/resolve"),
+        Some(resolve),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["type"].as_str().unwrap().ends_with("/concern-resolved"), "{body}");
+    eventually("the dashboard without the concern", DEADLINE, || async {
+        let d = get(&app, &app.token, &format!("/classes/{}/dashboard", f.class)).await;
+        (d["open_safety_concerns"] == 0).then_some(())
+    })
+    .await;
+    // Resolved concerns leave the default list.
+    let list = get(&app, &f.counselor.token, "/safety-concerns").await;
+    assert_eq!(list["items"], json!([]), "{list}");
+    let resolved = get(&app, &f.counselor.token, "/safety-concerns?status=resolved").await;
+    assert_eq!(resolved["items"][0]["id"], id.as_str(), "{resolved}");
+}
+
+#[tokio::test]
+async fn an_acknowledgement_stops_the_escalation_and_twice_is_a_conflict() {
+    let sink = SmtpSink::start().await;
+    let (app, f) = app_with_fixture(&sink, &[("SAFETY_SAME_DAY_ACK_TIMEOUT_MS", "700")]).await;
+    detect(&app, &f.service, &f.session, concern("same_day")).await;
+    let id = the_concern(&app).await;
+    // same_day: the counselors only, and the session goes on.
+    wait_for_notifications(&app, &f.counselor, "safety_concern", 1).await;
+    let list = eventually("the concern in the counselor's list", DEADLINE, || async {
+        let list = get(&app, &f.counselor.token, "/safety-concerns").await;
+        (list["items"].as_array().unwrap().len() == 1).then_some(list)
+    })
+    .await;
+    assert_eq!(list["items"][0]["status"], "open");
+    assert_eq!(list["items"][0]["urgency"], "same_day");
+    let (status, body) = send(
+        &app,
+        &f.counselor.token,
+        Method::POST,
+        &format!("/safety-concerns/{id}/acknowledge"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "acknowledged");
+    assert_eq!(body["acknowledged_by"], f.counselor.id.as_str());
+    let (status, body) = send(
+        &app,
+        &f.school_admin.token,
+        Method::POST,
+        &format!("/safety-concerns/{id}/acknowledge"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["type"].as_str().unwrap().ends_with("/already-acknowledged"), "{body}");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    app.wait_for_all_subscribers().await;
+    assert_eq!(count_events(&app, "safety_concern.alerted").await, 1, "no escalation");
+    assert!(notifications_of_kind(&app, &f.school_admin, "safety_concern").await.is_empty());
+    let session = get(&app, &app.token, &format!("/learning-sessions/{}", f.session)).await;
+    assert_eq!(session["status"], "active", "{session}");
+    // Unknown ids.
+    let unknown = uuid::Uuid::new_v4();
+    for path in [
+        format!("/safety-concerns/{unknown}"),
+        format!("/workflows/{unknown}"),
+    ] {
+        let (status, body) = send(&app, &app.token, Method::GET, &path, None).await;
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    let (status, _) = send(
+        &app,
+        &app.token,
+        Method::POST,
+        &format!("/safety-concerns/{unknown}/acknowledge"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_monitor_concern_asks_the_counselors_for_a_review_later() {
+    let sink = SmtpSink::start().await;
+    let (app, f) = app_with_fixture(&sink, &[("SAFETY_FOLLOW_UP_AFTER_MS", "400")]).await;
+    detect(&app, &f.service, &f.session, concern("monitor")).await;
+    let id = the_concern(&app).await;
+    let found = wait_for_notifications(&app, &f.counselor, "safety_concern", 1).await;
+    assert!(
+        found[0]["title"].as_str().unwrap().starts_with("Please review"),
+        "{found:?}"
+    );
+    let detail = concern_detail(&app, &f.counselor.token, &id).await;
+    assert_eq!(detail["status"], "open");
+    assert!(detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["type"] == "safety_concern.follow_up_sent"));
+    let workflow = get(&app, &app.token, &format!("/workflows/{id}")).await;
+    assert_eq!(workflow["type"], "safety_escalation");
+    assert_eq!(workflow["state"], "awaiting_resolution");
+}
+
+#[tokio::test]
+async fn only_those_who_handle_a_concern_see_it() {
+    let sink = SmtpSink::start().await;
+    let (app, f) = app_with_fixture(&sink, &[]).await;
+    detect(&app, &f.service, &f.session, concern("same_day")).await;
+    let id = the_concern(&app).await;
+    app.wait_for_all_subscribers().await;
+    let concern = format!("/safety-concerns/{id}");
+    let interventions = format!("/classes/{}/interventions", f.class);
+    let other_interventions = format!("/classes/{}/interventions", f.other_class);
+    for (who, person, concern_status, list_len, interventions_status) in [
+        ("student", &f.student, 403, 0, 403),
+        ("teacher", &f.teachers[0], 403, 0, 200),
+        ("teacher of another class", &f.other_teacher, 404, 0, 404),
+        ("school member", &f.member, 404, 0, 404),
+        ("sibling-school admin", &f.sibling_admin, 404, 0, 404),
+        ("school admin", &f.school_admin, 200, 1, 200),
+        ("district counselor", &f.counselor, 200, 1, 200),
+    ] {
+        let status = app.status_as(&person.token, Method::GET, &concern, None).await;
+        assert_eq!(status, concern_status, "{who} GET concern");
+        let (status, list) = send(&app, &person.token, Method::GET, "/safety-concerns", None).await;
+        assert_eq!(status, 200, "{who}");
+        assert_eq!(list["items"].as_array().unwrap().len(), list_len, "{who}: {list}");
+        let status = app
+            .status_as(&person.token, Method::GET, &interventions, None)
+            .await;
+        assert_eq!(status, interventions_status, "{who} GET interventions");
+        let handle = app
+            .status_as(
+                &person.token,
+                Method::POST,
+                &format!("{concern}/acknowledge"),
+                None,
+            )
+            .await;
+        if concern_status != 200 {
+            assert_eq!(handle, concern_status, "{who} acknowledge");
+        }
+    }
+    // A teacher of class A cannot read class B's log (nor see that class).
+    let status = app
+        .status_as(&f.teachers[0].token, Method::GET, &other_interventions, None)
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(count_events(&app, "safety_concern.acknowledged").await, 1);
+}
+
+#[tokio::test]
+async fn a_timer_that_waits_through_a_restart_fires_once() {
+    let sink = SmtpSink::start().await;
+    let extra = [("STRUGGLE_RECHECK_AFTER_MS", "1500")];
+    let (mut app, f) = app_with_fixture(&sink, &extra).await;
+    detect(&app, &f.service, &f.session, struggle("fractions")).await;
+    eventually("the recheck timer row", DEADLINE, || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM workflow_timers")
+            .fetch_one(&app.pool)
+            .await
+            .ok()
+            .filter(|n| *n == 1)
+    })
+    .await;
+    app.stop().await;
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    app.restart_with(options(&sink, &extra)).await;
+    let items = ended_interventions(&app, &f, 1).await;
+    assert_eq!(items[0]["outcome"], "ai_intervention");
+    app.wait_for_all_subscribers().await;
+    assert_eq!(count_events(&app, "intervention.recheck_fired").await, 1);
+    assert_eq!(workflow_messages(&app, &f.session).await.len(), 1);
+}
+
+#[tokio::test]
+async fn two_instances_on_one_database_fire_each_timer_once() {
+    let sink = SmtpSink::start().await;
+    let extra = [("STRUGGLE_RECHECK_AFTER_MS", "700")];
+    let (app, f) = app_with_fixture(&sink, &extra).await;
+    let second = Application::build(app.config.clone())
+        .await
+        .expect("a second instance");
+    let mut sessions = vec![f.session.clone()];
+    for _ in 0..4 {
+        sessions.push(f.start_session(&app, &f.student).await);
+    }
+    for session in &sessions {
+        detect(&app, &f.service, session, struggle("fractions")).await;
+    }
+    ended_interventions(&app, &f, sessions.len()).await;
+    app.wait_for_all_subscribers().await;
+    assert_eq!(
+        count_events(&app, "intervention.recheck_fired").await,
+        sessions.len() as i64
+    );
+    for session in &sessions {
+        assert_eq!(workflow_messages(&app, session).await.len(), 1, "{session}");
+    }
+    second.stop().await;
+}
+
+#[tokio::test]
+async fn replaying_the_process_manager_from_position_zero_has_no_second_effect() {
+    let sink = SmtpSink::start().await;
+    let (app, f) = app_with_fixture(
+        &sink,
+        &[
+            ("STRUGGLE_RECHECK_AFTER_MS", "300"),
+            ("SAFETY_ACK_TIMEOUT_MS", "300"),
+        ],
+    )
+    .await;
+    detect(&app, &f.service, &f.session, struggle("fractions")).await;
+    let second = f.start_session(&app, &f.student).await;
+    detect(&app, &f.service, &second, concern("immediate")).await;
+    ended_interventions(&app, &f, 1).await;
+    eventually("escalation to the system admins", DEADLINE, || async {
+        (count_events(&app, "safety_concern.alerted").await == 3).then_some(())
+    })
+    .await;
+    app.wait_for_all_subscribers().await;
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE subscriber_checkpoints SET position = 0 WHERE name = 'workflows'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.wait_for_all_subscribers().await;
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(after, before, "the replay appended nothing");
+    assert_eq!(workflow_messages(&app, &f.session).await.len(), 1);
+}
