@@ -17,6 +17,7 @@ use application::notifications::Notifications;
 use application::ports::{Clock, Mailer, SystemClock};
 use application::service_accounts::ServiceAccounts;
 use application::tools::Tools;
+use application::workflows::{SafetyConcerns, WorkflowParts, Workflows};
 use infrastructure::config::AuthConfig;
 use infrastructure::mail::{NoMailer, SmtpMailer};
 use infrastructure::nats::NatsRelay;
@@ -24,6 +25,9 @@ use infrastructure::passwords::Argon2Hasher;
 use infrastructure::workers::email::{EmailDelivery, Retry};
 use infrastructure::workers::reactions::Reactions;
 use infrastructure::workers::templates::EmailTemplates;
+use infrastructure::workers::workflows::{
+    run_timers, InterventionTemplate, ReadModelDirectory, TimerSettings, WorkflowSteps,
+};
 use infrastructure::{db, Config};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{EndpointExt, Route, Server};
@@ -173,6 +177,21 @@ impl Application {
             },
             frontend_url: config.auth.frontend_url.clone(),
         };
+        let workflows = Arc::new(Workflows::new(WorkflowParts {
+            pool: pool.clone(),
+            listener: Arc::new(signal.clone()),
+            learning: Arc::new(LearningSessions::new(
+                pool.clone(),
+                Arc::new(signal.clone()),
+            )),
+            notifications: notifications.clone(),
+            directory: Arc::new(ReadModelDirectory {
+                pool: pool.clone(),
+                checkpoints: Checkpoints::new(pool.clone(), subscribers.clone()),
+            }),
+            message: Arc::new(InterventionTemplate::load()?),
+            settings: config.workflows,
+        }));
         let all = projections::all_projections()
             .into_iter()
             .map(Subscriber::Projection)
@@ -180,6 +199,9 @@ impl Application {
                 Subscriber::Sink(Arc::new(relay)),
                 Subscriber::Sink(Arc::new(reactions)),
                 Subscriber::Sink(Arc::new(email)),
+                Subscriber::Sink(Arc::new(WorkflowSteps {
+                    workflows: workflows.clone(),
+                })),
             ]);
         for subscriber in all {
             workers.push(subscribers.spawn(
@@ -190,6 +212,16 @@ impl Application {
                 shutdown_rx.clone(),
             ));
         }
+        workers.push(tokio::spawn(run_timers(
+            workflows,
+            pool.clone(),
+            TimerSettings {
+                database: config.database.clone(),
+                takeover_interval: config.subscriber_takeover_interval,
+                poll_interval: config.subscriber_poll_interval,
+            },
+            shutdown_rx.clone(),
+        )));
 
         let identity = identity(
             &config.auth,
@@ -219,6 +251,7 @@ impl Application {
             assessments: Assessments::new(pool.clone(), Arc::new(signal.clone())),
             notifications,
             service_accounts: ServiceAccounts::new(pool.clone(), Arc::new(signal.clone())),
+            safety_concerns: SafetyConcerns::new(pool.clone(), Arc::new(signal.clone())),
             authz: Authz::new(
                 policy,
                 pool.clone(),

@@ -21,6 +21,7 @@ use crate::routes::oidc::OidcApi;
 use crate::routes::service_accounts::ServiceAccountsApi;
 use crate::routes::tools::ToolsApi;
 use crate::routes::users::UsersApi;
+use crate::routes::workflows::WorkflowsApi;
 use crate::state::Services;
 
 /// The OpenAPI document as served: poem-openapi's, plus `additionalProperties: false` on
@@ -93,6 +94,7 @@ pub fn openapi(
         AssessmentsApi,
         NotificationsApi,
         DashboardsApi,
+        WorkflowsApi,
         ServiceAccountsApi,
         UsersApi,
         GroupsApi,
@@ -128,6 +130,9 @@ pub fn openapi(
                 services: services.clone(),
             },
             DashboardsApi {
+                services: services.clone(),
+            },
+            WorkflowsApi {
                 services: services.clone(),
             },
             ServiceAccountsApi {

@@ -78,6 +78,8 @@ pub enum ProblemKind {
     ToolNotAvailable,
     SessionCompleted,
     SessionPaused,
+    AlreadyAcknowledged,
+    ConcernResolved,
     GroupCycle,
     LastAdmin,
     UserNotFound,
@@ -117,6 +119,8 @@ impl ProblemKind {
             Self::ToolNotAvailable => "tool-not-available",
             Self::SessionCompleted => "session-completed",
             Self::SessionPaused => "session-paused",
+            Self::AlreadyAcknowledged => "already-acknowledged",
+            Self::ConcernResolved => "concern-resolved",
             Self::GroupCycle => "group-cycle",
             Self::LastAdmin => "last-admin",
             Self::UserNotFound => "user-not-found",
@@ -158,6 +162,8 @@ impl ProblemKind {
             | Self::ToolArchived
             | Self::SessionCompleted
             | Self::SessionPaused
+            | Self::AlreadyAcknowledged
+            | Self::ConcernResolved
             | Self::LastAdmin
             | Self::LastSignInMethod => StatusCode::CONFLICT,
             Self::ReadModelLagging | Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -192,6 +198,8 @@ impl ProblemKind {
             Self::ToolNotAvailable => "The tool is not offered to this class",
             Self::SessionCompleted => "The learning session is completed",
             Self::SessionPaused => "The learning session is paused",
+            Self::AlreadyAcknowledged => "The safety concern is already acknowledged",
+            Self::ConcernResolved => "The safety concern is resolved",
             Self::GroupCycle => "A group cannot move into its own subtree",
             Self::LastAdmin => {
                 "The last admin of a top-level group can only be removed by a system admin"

@@ -14,6 +14,7 @@ use application::learning::LearningSessions;
 use application::notifications::Notifications;
 use application::service_accounts::ServiceAccounts;
 use application::tools::Tools;
+use application::workflows::SafetyConcerns;
 use infrastructure::config::AuthConfig;
 use projections::{Checkpoints, Subscribers};
 use sqlx::PgPool;
@@ -34,6 +35,7 @@ pub struct Services {
     pub assessments: Assessments,
     pub notifications: Arc<Notifications>,
     pub service_accounts: ServiceAccounts,
+    pub safety_concerns: SafetyConcerns,
     pub authz: Authz,
     pub identity: Arc<Identity>,
     pub external: ExternalSignIn,

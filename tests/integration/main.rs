@@ -19,3 +19,4 @@ mod secrets;
 mod service;
 mod subscribers;
 mod tools;
+mod workflows;

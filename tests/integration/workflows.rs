@@ -17,7 +17,11 @@ const DEADLINE: Duration = Duration::from_secs(15);
 
 fn options(sink: &SmtpSink, extra: &[(&str, &str)]) -> TestOptions {
     let mut env = vec![("SMTP_URL".to_owned(), sink.url())];
-    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     TestOptions {
         env,
         ..TestOptions::default()
@@ -65,7 +69,12 @@ async fn get(app: &TestApp, token: &str, path: &str) -> Value {
 /// The class's interventions once `n` of them have ended.
 async fn ended_interventions(app: &TestApp, f: &SchoolFixture, n: usize) -> Vec<Value> {
     eventually(&format!("{n} ended intervention(s)"), DEADLINE, || async {
-        let page = get(app, &app.token, &format!("/classes/{}/interventions", f.class)).await;
+        let page = get(
+            app,
+            &app.token,
+            &format!("/classes/{}/interventions", f.class),
+        )
+        .await;
         let items = page["items"].as_array().expect("items").clone();
         let ended = items.iter().filter(|i| i["step"] == "ended").count();
         (ended >= n).then_some(items)
@@ -84,7 +93,12 @@ async fn notifications_of_kind(app: &TestApp, person: &Person, kind: &str) -> Ve
         .collect()
 }
 
-async fn wait_for_notifications(app: &TestApp, person: &Person, kind: &str, n: usize) -> Vec<Value> {
+async fn wait_for_notifications(
+    app: &TestApp,
+    person: &Person,
+    kind: &str,
+    n: usize,
+) -> Vec<Value> {
     eventually(
         &format!("{n} {kind} notification(s) for {}", person.name),
         DEADLINE,
@@ -104,7 +118,9 @@ async fn workflow_messages(app: &TestApp, session: &str) -> Vec<Value> {
         .map(|entries| {
             entries
                 .iter()
-                .filter(|e| e["kind"] == "session.message_posted" && e["data"]["message_id"].is_string())
+                .filter(|e| {
+                    e["kind"] == "session.message_posted" && e["data"]["message_id"].is_string()
+                })
                 .cloned()
                 .collect()
         })
@@ -145,7 +161,10 @@ async fn a_recovery_one_millisecond_after_the_struggle_ends_it_self_recovered() 
     // The teachers were told at once, in the app.
     for teacher in &f.teachers {
         let found = wait_for_notifications(&app, teacher, "struggle", 1).await;
-        assert!(found[0]["title"].as_str().unwrap().contains("Fractions"), "{found:?}");
+        assert!(
+            found[0]["title"].as_str().unwrap().contains("Fractions"),
+            "{found:?}"
+        );
     }
     let items = ended_interventions(&app, &f, 1).await;
     assert_eq!(items.len(), 1, "{items:?}");
@@ -188,7 +207,10 @@ async fn a_student_still_struggling_gets_one_assistant_message_naming_the_topic(
     detect(&app, &f.service, &f.session, struggle("decimals")).await;
     let items = ended_interventions(&app, &f, 2).await;
     assert_eq!(items.len(), 2, "{items:?}");
-    let division = items.iter().find(|i| i["topic"] == "long division").unwrap();
+    let division = items
+        .iter()
+        .find(|i| i["topic"] == "long division")
+        .unwrap();
     assert_eq!(division["detections"], 2, "{division}");
     for item in &items {
         assert_eq!(item["outcome"], "ai_intervention", "{item}");
@@ -202,7 +224,12 @@ async fn a_student_still_struggling_gets_one_assistant_message_naming_the_topic(
     assert!(messages.iter().all(|m| m["data"]["role"] == "assistant"));
     // The teachers were told once per instance, not per detection.
     app.wait_for_all_subscribers().await;
-    assert_eq!(notifications_of_kind(&app, &f.teachers[0], "struggle").await.len(), 2);
+    assert_eq!(
+        notifications_of_kind(&app, &f.teachers[0], "struggle")
+            .await
+            .len(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -237,7 +264,10 @@ async fn a_paused_or_completed_session_ends_its_interventions_session_ended() {
     .await;
     assert_eq!(status, 200, "{body}");
     let items = ended_interventions(&app, &f, 2).await;
-    assert!(items.iter().all(|i| i["outcome"] == "session_ended"), "{items:?}");
+    assert!(
+        items.iter().all(|i| i["outcome"] == "session_ended"),
+        "{items:?}"
+    );
     tokio::time::sleep(Duration::from_millis(800)).await;
     app.wait_for_all_subscribers().await;
     assert!(workflow_messages(&app, &second).await.is_empty());
@@ -294,7 +324,12 @@ async fn an_immediate_concern_pauses_the_session_and_climbs_two_levels_then_reso
     })
     .await;
     // The session is paused by the workflow.
-    let session = get(&app, &app.token, &format!("/learning-sessions/{}", f.session)).await;
+    let session = get(
+        &app,
+        &app.token,
+        &format!("/learning-sessions/{}", f.session),
+    )
+    .await;
     assert_eq!(session["status"], "paused", "{session}");
     // Nobody acknowledges: level 1 (the district: its admin and counselor), then level 2
     // (the system admins).
@@ -351,7 +386,13 @@ async fn an_immediate_concern_pauses_the_session_and_climbs_two_levels_then_reso
     )
     .await;
     assert_eq!(status, 409, "{body}");
-    assert!(body["type"].as_str().unwrap().ends_with("/concern-resolved"), "{body}");
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("/concern-resolved"),
+        "{body}"
+    );
     eventually("the dashboard without the concern", DEADLINE, || async {
         let d = get(&app, &app.token, &format!("/classes/{}/dashboard", f.class)).await;
         (d["open_safety_concerns"] == 0).then_some(())
@@ -399,12 +440,31 @@ async fn an_acknowledgement_stops_the_escalation_and_twice_is_a_conflict() {
     )
     .await;
     assert_eq!(status, 409, "{body}");
-    assert!(body["type"].as_str().unwrap().ends_with("/already-acknowledged"), "{body}");
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("/already-acknowledged"),
+        "{body}"
+    );
     tokio::time::sleep(Duration::from_millis(1200)).await;
     app.wait_for_all_subscribers().await;
-    assert_eq!(count_events(&app, "safety_concern.alerted").await, 1, "no escalation");
-    assert!(notifications_of_kind(&app, &f.school_admin, "safety_concern").await.is_empty());
-    let session = get(&app, &app.token, &format!("/learning-sessions/{}", f.session)).await;
+    assert_eq!(
+        count_events(&app, "safety_concern.alerted").await,
+        1,
+        "no escalation"
+    );
+    assert!(
+        notifications_of_kind(&app, &f.school_admin, "safety_concern")
+            .await
+            .is_empty()
+    );
+    let session = get(
+        &app,
+        &app.token,
+        &format!("/learning-sessions/{}", f.session),
+    )
+    .await;
     assert_eq!(session["status"], "active", "{session}");
     // Unknown ids.
     let unknown = uuid::Uuid::new_v4();
@@ -434,7 +494,10 @@ async fn a_monitor_concern_asks_the_counselors_for_a_review_later() {
     let id = the_concern(&app).await;
     let found = wait_for_notifications(&app, &f.counselor, "safety_concern", 1).await;
     assert!(
-        found[0]["title"].as_str().unwrap().starts_with("Please review"),
+        found[0]["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Please review"),
         "{found:?}"
     );
     let detail = concern_detail(&app, &f.counselor.token, &id).await;
@@ -468,11 +531,17 @@ async fn only_those_who_handle_a_concern_see_it() {
         ("school admin", &f.school_admin, 200, 1, 200),
         ("district counselor", &f.counselor, 200, 1, 200),
     ] {
-        let status = app.status_as(&person.token, Method::GET, &concern, None).await;
+        let status = app
+            .status_as(&person.token, Method::GET, &concern, None)
+            .await;
         assert_eq!(status, concern_status, "{who} GET concern");
         let (status, list) = send(&app, &person.token, Method::GET, "/safety-concerns", None).await;
         assert_eq!(status, 200, "{who}");
-        assert_eq!(list["items"].as_array().unwrap().len(), list_len, "{who}: {list}");
+        assert_eq!(
+            list["items"].as_array().unwrap().len(),
+            list_len,
+            "{who}: {list}"
+        );
         let status = app
             .status_as(&person.token, Method::GET, &interventions, None)
             .await;
@@ -491,7 +560,12 @@ async fn only_those_who_handle_a_concern_see_it() {
     }
     // A teacher of class A cannot read class B's log (nor see that class).
     let status = app
-        .status_as(&f.teachers[0].token, Method::GET, &other_interventions, None)
+        .status_as(
+            &f.teachers[0].token,
+            Method::GET,
+            &other_interventions,
+            None,
+        )
         .await;
     assert_eq!(status, 404);
     assert_eq!(count_events(&app, "safety_concern.acknowledged").await, 1);

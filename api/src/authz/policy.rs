@@ -176,6 +176,8 @@ pub const CLASS_ACTIONS: &[&str] = &[
     "class.grade",
     "class.read_learning_sessions",
     "class.read_safety_concerns",
+    "class.handle_safety_concerns",
+    "class.read_interventions",
     "class.create_learning_session",
     "class.create_submission",
     "class.read_assessments",

@@ -21,7 +21,7 @@ use super::health::{Health, Readiness, SubscriberState};
 use super::identity::examples::{at, USER};
 use super::learning::{
     Complete, EntryDto, LearningSessionDto, LearningSessionList, Misbehavior, PostMessage, Reason,
-    RoleDto, SafetyConcern, SeverityDto, StartLearningSession, Struggle, UrgencyDto,
+    Recovery, RoleDto, SafetyConcern, SeverityDto, StartLearningSession, Struggle, UrgencyDto,
 };
 use super::me::{Abilities, MembershipDto, Memberships};
 use super::notifications::{
@@ -187,6 +187,14 @@ impl Example for Struggle {
                 "long pauses between messages".into(),
             ],
             duration_seconds: 600,
+        }
+    }
+}
+
+impl Example for Recovery {
+    fn example() -> Self {
+        Self {
+            topic: text("fractions"),
         }
     }
 }

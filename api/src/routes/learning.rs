@@ -147,6 +147,15 @@ pub struct SafetyConcern {
     pub evidence: Option<Text>,
 }
 
+/// The student got past a topic they struggled with: a running struggle intervention on the
+/// topic ends as `self_recovered` (without one, it is recorded and changes nothing).
+// No deny_unknown_fields: the union's `type` discriminator is part of the object.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct Recovery {
+    pub topic: Text,
+}
+
 /// A detection, by `type`.
 #[derive(Debug, Union)]
 #[oai(discriminator_name = "type")]
@@ -157,6 +166,8 @@ pub enum DetectionBody {
     Struggle(Struggle),
     #[oai(mapping = "safety_concern")]
     SafetyConcern(SafetyConcern),
+    #[oai(mapping = "recovery")]
+    Recovery(Recovery),
 }
 
 #[derive(Debug, Object)]
@@ -478,6 +489,7 @@ impl LearningApi {
                 },
                 evidence: c.evidence.map(|e| e.0).unwrap_or_default(),
             },
+            DetectionBody::Recovery(r) => Detection::Recovery { topic: r.topic.0 },
         };
         let (appended, state) = self
             .services

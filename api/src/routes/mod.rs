@@ -31,3 +31,4 @@ pub mod tags;
 pub mod text;
 pub mod tools;
 pub mod users;
+pub mod workflows;

@@ -20,6 +20,8 @@ pub enum ApiTags {
     Assessments,
     /// In-app notifications, email preferences and undeliverable emails.
     Notifications,
+    /// The workflows: safety concerns and their escalation, struggle interventions.
+    Workflows,
     /// The event history, for auditors.
     Events,
     /// Liveness and readiness.

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use domain::safety_escalation::{
     ResolutionOutcome, SafetyEscalation, SafetyEscalationError, SafetyEscalationEvent,
 };
-use domain::struggle_intervention::{StruggleIntervention, StruggleInterventionEvent};
+use domain::struggle_intervention::StruggleIntervention;
 use domain::Aggregate as _;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -29,11 +29,11 @@ use projections::log::{self, LoggedEvent};
 use projections::workflows::{self as read, ConcernFilter, InterventionRow, SafetyConcernRow};
 use uuid::Uuid;
 
+use super::tags::ApiTags;
 use super::text::Text;
-use super::ApiTags;
-use crate::app::Services;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
+use crate::state::Services;
 
 /// One step of a workflow: an event of its stream.
 #[derive(Debug, Object)]
@@ -381,8 +381,13 @@ impl WorkflowsApi {
     ) -> Result<(Vec<LoggedEvent>, SafetyEscalation), ApiError> {
         let principal = caller.user()?;
         let (events, state) = self.concern(id).await?;
-        let class_id = state.class_id.ok_or_else(|| ApiError::not_found("safety concern"))?;
-        self.services.authz.class(principal, class_id, action).await?;
+        let class_id = state
+            .class_id
+            .ok_or_else(|| ApiError::not_found("safety concern"))?;
+        self.services
+            .authz
+            .class(principal, class_id, action)
+            .await?;
         Ok((events, state))
     }
 
@@ -645,7 +650,10 @@ impl WorkflowsApi {
                 )
             };
         let class_id = class_id.ok_or_else(|| ApiError::not_found("workflow"))?;
-        self.services.authz.class(principal, class_id, action).await?;
+        self.services
+            .authz
+            .class(principal, class_id, action)
+            .await?;
         let ended_at = outcome
             .is_some()
             .then(|| events.last().map(|e| e.recorded_at))
@@ -746,7 +754,9 @@ mod examples {
         fn example() -> Self {
             Self {
                 outcome: OutcomeDto::Referred,
-                notes: Text("Spoke with Ada and her family; referred to the school psychologist.".into()),
+                notes: Text(
+                    "Spoke with Ada and her family; referred to the school psychologist.".into(),
+                ),
             }
         }
     }

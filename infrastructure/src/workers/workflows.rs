@@ -23,9 +23,9 @@ use domain::group::{GroupId, GroupRole};
 use domain::learning::{LearningSession, LearningSessionEvent};
 use domain::user::UserId;
 use domain::Aggregate as _;
-use futures::StreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use minijinja::Environment;
-use projections::groups::GroupsProjection;
+use projections::directory::DirectoryProjection;
 use projections::identity::IdentityProjection;
 use projections::{directory, Checkpoints, LoggedEvent, Projection, Sink};
 use sqlx::postgres::PgConnectOptions;
@@ -115,7 +115,7 @@ pub async fn run_timers(
 /// Takes the lease if it is free, then fires timers as they come due until shutdown or an
 /// error (which gives the lease up: the connection closes).
 async fn lead_timers(
-    workflows: &Workflows,
+    workflows: &Arc<Workflows>,
     pool: &PgPool,
     settings: &TimerSettings,
     wake: &tokio::sync::Notify,
@@ -137,19 +137,20 @@ async fn lead_timers(
             return Ok(());
         }
         let due = timers::due(pool, TIMERS_PER_ROUND).await?;
-        let fired: Vec<_> = futures::stream::iter(due.iter())
-            .map(|timer| async move {
+        let firings = due.iter().cloned().map(|timer| {
+            let workflows = workflows.clone();
+            async move {
                 workflows
-                    .fire(timer)
+                    .fire(&timer)
                     .await
                     .map(|()| timer.id)
                     .map_err(|e| anyhow::anyhow!(e).context(format!("timer {}", timer.id)))
-            })
+            }
+        });
+        let fired: Vec<uuid::Uuid> = futures::stream::iter(firings)
             .buffer_unordered(FIRING_CONCURRENCY)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<anyhow::Result<_>>()?;
+            .try_collect()
+            .await?;
         timers::mark_fired(pool, &fired).await?;
         if due.len() as i64 == TIMERS_PER_ROUND {
             continue;
@@ -184,7 +185,7 @@ fn boxed(
 #[async_trait]
 impl WorkflowDirectory for ReadModelDirectory {
     async fn caught_up_with(&self, position: i64) -> Fallible<()> {
-        let sources: [&dyn Projection; 2] = [&GroupsProjection, &IdentityProjection];
+        let sources: [&dyn Projection; 2] = [&DirectoryProjection, &IdentityProjection];
         for source in sources {
             self.checkpoints
                 .wait_for_handled(
