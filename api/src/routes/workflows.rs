@@ -120,7 +120,7 @@ impl From<OutcomeDto> for ResolutionOutcome {
 
 /// A safety concern in a list.
 #[derive(Debug, Object)]
-#[oai(rename = "SafetyConcern", example)]
+#[oai(rename = "SafetyConcernSummary", example)]
 pub struct ConcernDto {
     pub id: Uuid,
     pub class_id: Uuid,
