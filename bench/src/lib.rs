@@ -6,7 +6,9 @@
 //! - [`access`] (binary `access`): logins against raw argon2id, `/health` during logins,
 //!   authenticated and authorized requests against `/health`;
 //! - [`reactions`] (binary `reactions`): detections/s, and the latency from a detection to
-//!   its notification and its email.
+//!   its notification and its email;
+//! - [`workflows`] (binary `workflows`): a saga in the path of a notification, sleeping
+//!   sagas, timers all due at once and timer lateness.
 //!
 //! What they share:
 //!
@@ -20,4 +22,5 @@ pub mod closed_loop;
 pub mod procfs;
 pub mod reactions;
 pub mod stats;
+pub mod workflows;
 pub mod write_path;
