@@ -393,7 +393,7 @@ async fn lateness() {
     let (p50, p99, max): (f64, f64, f64) = sqlx::query_as(
         "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), \
                 percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), max(ms) \
-         FROM (SELECT extract(epoch FROM fired_at - due_at) * 1000 AS ms \
+         FROM (SELECT (extract(epoch FROM fired_at - due_at) * 1000)::float8 AS ms \
                FROM workflow_timers) t",
     )
     .fetch_one(&app.pool)
