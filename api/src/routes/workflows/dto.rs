@@ -1,0 +1,267 @@
+//! The bodies of the workflow endpoints, apart from the domain's types.
+
+use chrono::{DateTime, Utc};
+use domain::safety_escalation::{ResolutionOutcome, SafetyEscalation};
+use poem_openapi::{Enum, Object};
+use projections::log::LoggedEvent;
+use projections::workflows::{InterventionRow, SafetyConcernRow};
+use uuid::Uuid;
+
+use crate::routes::text::Text;
+
+/// One step of a workflow: an event of its stream.
+#[derive(Debug, Object)]
+#[oai(rename = "WorkflowStep")]
+pub struct StepDto {
+    /// The event type, for example `safety_concern.acknowledged`.
+    #[oai(rename = "type")]
+    pub event_type: String,
+    pub at: DateTime<Utc>,
+    /// Who caused it: `user:<id>`, or `system:workflows` for the workflow itself.
+    pub actor: String,
+    /// The event's fields (its `type` included).
+    pub data: serde_json::Value,
+}
+
+impl From<LoggedEvent> for StepDto {
+    fn from(event: LoggedEvent) -> Self {
+        Self {
+            actor: event.meta("actor").unwrap_or_default().to_owned(),
+            event_type: event.event_type,
+            at: event.recorded_at,
+            data: event.payload,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(rename = "WorkflowTimer")]
+pub struct TimerDto {
+    pub id: Uuid,
+    /// `recheck`, `ack/<level>` or `follow_up`.
+    pub purpose: String,
+    pub due_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ConcernStatus {
+    /// Nobody has acknowledged it.
+    Open,
+    Acknowledged,
+    Resolved,
+}
+
+impl ConcernStatus {
+    pub(super) fn of(state: &SafetyEscalation) -> Self {
+        if state.resolution.is_some() {
+            Self::Resolved
+        } else if state.acknowledged_by.is_some() {
+            Self::Acknowledged
+        } else {
+            Self::Open
+        }
+    }
+
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Acknowledged => "acknowledged",
+            Self::Resolved => "resolved",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum OutcomeDto {
+    Addressed,
+    Referred,
+    NoActionNeeded,
+    FalsePositive,
+}
+
+impl From<OutcomeDto> for ResolutionOutcome {
+    fn from(outcome: OutcomeDto) -> Self {
+        match outcome {
+            OutcomeDto::Addressed => Self::Addressed,
+            OutcomeDto::Referred => Self::Referred,
+            OutcomeDto::NoActionNeeded => Self::NoActionNeeded,
+            OutcomeDto::FalsePositive => Self::FalsePositive,
+        }
+    }
+}
+
+/// A safety concern in a list.
+#[derive(Debug, Object)]
+#[oai(rename = "SafetyConcernSummary", example)]
+pub struct ConcernDto {
+    pub id: Uuid,
+    pub class_id: Uuid,
+    pub learning_session_id: Uuid,
+    pub student_id: Uuid,
+    pub concern_type: String,
+    /// `immediate`, `same_day` or `monitor`.
+    pub urgency: String,
+    /// `open`, `acknowledged` or `resolved`.
+    pub status: String,
+    /// The highest level alerted (0: the class's group); null before the first alert
+    /// (`monitor` concerns are not alerted until their follow-up).
+    #[oai(nullable)]
+    pub level: Option<i32>,
+    /// Whether the workflow paused the learning session.
+    pub session_paused: bool,
+    #[oai(nullable)]
+    pub acknowledged_by: Option<Uuid>,
+    #[oai(nullable)]
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
+    pub resolved_by: Option<Uuid>,
+    #[oai(nullable)]
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// `addressed`, `referred`, `no_action_needed` or `false_positive`.
+    #[oai(nullable)]
+    pub outcome: Option<String>,
+    pub opened_at: DateTime<Utc>,
+}
+
+impl From<SafetyConcernRow> for ConcernDto {
+    fn from(row: SafetyConcernRow) -> Self {
+        Self {
+            id: row.id,
+            class_id: row.class_id,
+            learning_session_id: row.learning_session_id,
+            student_id: row.student_id,
+            concern_type: row.concern_type,
+            urgency: row.urgency,
+            status: row.status,
+            level: row.level,
+            session_paused: row.session_paused,
+            acknowledged_by: row.acknowledged_by,
+            acknowledged_at: row.acknowledged_at,
+            resolved_by: row.resolved_by,
+            resolved_at: row.resolved_at,
+            outcome: row.outcome,
+            opened_at: row.opened_at,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct ConcernPage {
+    /// Newest first.
+    pub items: Vec<ConcernDto>,
+    /// Pass as `cursor` to get the next (older) page; null on the last page.
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}
+
+/// A safety concern with what the tutoring service saw and everything that happened to it.
+#[derive(Debug, Object)]
+#[oai(rename = "SafetyConcernDetail", example)]
+pub struct ConcernDetailDto {
+    pub id: Uuid,
+    pub class_id: Uuid,
+    pub learning_session_id: Uuid,
+    pub student_id: Uuid,
+    pub concern_type: String,
+    pub urgency: String,
+    pub evidence: String,
+    /// `open`, `acknowledged` or `resolved`.
+    pub status: String,
+    #[oai(nullable)]
+    pub acknowledged_by: Option<Uuid>,
+    #[oai(nullable)]
+    pub resolved_by: Option<Uuid>,
+    #[oai(nullable)]
+    pub outcome: Option<String>,
+    #[oai(nullable)]
+    pub notes: Option<String>,
+    pub opened_at: DateTime<Utc>,
+    /// Every step, oldest first.
+    pub timeline: Vec<StepDto>,
+    /// The timer the concern waits on, if any.
+    pub pending_timers: Vec<TimerDto>,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields, rename = "ResolveSafetyConcern", example)]
+pub struct ResolveConcern {
+    pub outcome: OutcomeDto,
+    /// What was done (1 to 4000 characters).
+    pub notes: Text,
+}
+
+/// One struggle intervention of a class's intervention log.
+#[derive(Debug, Object)]
+#[oai(rename = "Intervention", example)]
+pub struct InterventionDto {
+    pub id: Uuid,
+    pub learning_session_id: Uuid,
+    pub student_id: Uuid,
+    pub topic: String,
+    /// `notifying`, `waiting`, `deciding`, `intervening` or `ended`.
+    pub step: String,
+    /// Struggle detections it answered (the first and those that joined it).
+    pub detections: i32,
+    #[oai(nullable)]
+    pub teachers_notified: Option<i32>,
+    /// `self_recovered`, `session_ended` or `ai_intervention`; null while it runs.
+    #[oai(nullable)]
+    pub outcome: Option<String>,
+    pub started_at: DateTime<Utc>,
+    #[oai(nullable)]
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+impl From<InterventionRow> for InterventionDto {
+    fn from(row: InterventionRow) -> Self {
+        Self {
+            id: row.id,
+            learning_session_id: row.learning_session_id,
+            student_id: row.student_id,
+            topic: row.topic,
+            step: row.step,
+            detections: row.detections,
+            teachers_notified: row.teachers_notified,
+            outcome: row.outcome,
+            started_at: row.started_at,
+            ended_at: row.ended_at,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct InterventionPage {
+    /// Newest first.
+    pub items: Vec<InterventionDto>,
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}
+
+/// A workflow instance.
+#[derive(Debug, Object)]
+#[oai(rename = "Workflow", example)]
+pub struct WorkflowDto {
+    pub id: Uuid,
+    /// `struggle_intervention` or `safety_escalation`.
+    #[oai(rename = "type")]
+    pub workflow_type: String,
+    pub class_id: Uuid,
+    pub learning_session_id: Uuid,
+    /// Struggle interventions: `notifying`, `waiting`, `deciding`, `intervening`, `ended`.
+    /// Safety escalations: `escalating`, `awaiting_follow_up`, `awaiting_resolution`,
+    /// `resolved`.
+    pub state: String,
+    /// How it ended; null while it runs.
+    #[oai(nullable)]
+    pub outcome: Option<String>,
+    pub started_at: DateTime<Utc>,
+    #[oai(nullable)]
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Every step, oldest first.
+    pub steps: Vec<StepDto>,
+    pub pending_timers: Vec<TimerDto>,
+}
