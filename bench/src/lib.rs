@@ -15,12 +15,14 @@
 //! - [`closed_loop`]: clients repeating an operation for the step length, and their HTTP
 //!   client;
 //! - [`stats`]: percentiles and milliseconds;
-//! - [`procfs`]: CPU counters read from /proc.
+//! - [`procfs`]: CPU counters read from /proc;
+//! - [`school`]: the school the detection benchmarks run in.
 
 pub mod access;
 pub mod closed_loop;
 pub mod procfs;
 pub mod reactions;
+pub mod school;
 pub mod stats;
 pub mod workflows;
 pub mod write_path;

@@ -45,7 +45,20 @@ pub trait Aggregate: Default + Serialize + DeserializeOwned + Clone + Debug + Se
 /// Given/when/then for aggregate tests: `given(events).when(command).then_expect_events(...)`.
 #[cfg(test)]
 pub(crate) mod testing {
-    use super::Aggregate;
+    use super::{Aggregate, DomainEvent};
+
+    /// An event's golden JSON: it serializes to `expected`, reads back from it, and names its
+    /// own type, at version 1.
+    #[track_caller]
+    pub fn assert_golden<E: DomainEvent>(event: E, expected: serde_json::Value) {
+        assert_eq!(serde_json::to_value(&event).unwrap(), expected);
+        assert_eq!(
+            serde_json::from_value::<E>(expected.clone()).unwrap(),
+            event
+        );
+        assert_eq!(expected["type"], event.event_type());
+        assert_eq!(event.event_version(), "1");
+    }
 
     pub struct Given<A: Aggregate>(A);
 

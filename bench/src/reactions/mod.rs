@@ -10,68 +10,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-use tests::{json_id, register, spawn_app_with, TestApp, TestOptions};
+use serde_json::json;
+use tests::{spawn_app_with, TestApp, TestOptions};
 
 use crate::closed_loop::{client, rate, secs};
+use crate::school::fixture;
 use crate::stats::{ms, quantile};
 use smtp_server::{smtp_server, token_in, Arrivals};
 
-/// Sessions the detections rotate over (one student, many sessions: streams stay short, as
-/// real sessions are).
-const SESSIONS: usize = 200;
 const CLIENTS: usize = 8;
 const STEADY_RATE: u64 = 200;
-
-/// What the detections need: the sessions they rotate over and the secret that sends them.
-struct Fixture {
-    sessions: Vec<String>,
-    service_secret: String,
-}
-
-/// A school with a class, a tool, a teacher and a student with [`SESSIONS`] sessions, and a
-/// service account.
-async fn fixture(app: &TestApp) -> Fixture {
-    let group = json_id(&app.create_group("Bench school", None).await);
-    let class = json_id(&app.create_class(&group, "Bench class").await);
-    let tool = json_id(&app.create_tool(&group, "Tutor").await);
-    let mut student = String::new();
-    for (email, role) in [
-        ("teacher@bench.example", "teacher"),
-        ("student@bench.example", "student"),
-    ] {
-        let (token, user) = register(app, email, "bench password 1").await;
-        app.put_role(
-            &format!("/classes/{class}/members/{}", json_id(&user)),
-            role,
-        )
-        .await;
-        if role == "student" {
-            student = token;
-        }
-    }
-    let account = app.create_service_account("Tutor service", &group).await;
-    let service_secret = account["secret"].as_str().expect("secret").to_owned();
-    let mut sessions = Vec::with_capacity(SESSIONS);
-    for _ in 0..SESSIONS {
-        let session: Value = app
-            .http
-            .post(app.url("/learning-sessions"))
-            .bearer_auth(&student)
-            .json(&json!({"class_id": class, "tool_id": tool}))
-            .send()
-            .await
-            .expect("session")
-            .json()
-            .await
-            .expect("session json");
-        sessions.push(json_id(&session));
-    }
-    Fixture {
-        sessions,
-        service_secret,
-    }
-}
 
 /// Sends one medium misbehavior detection with `token` as its evidence; whether it was
 /// accepted.

@@ -7,13 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tests::{json_id, register, spawn_app_with, TestApp, TestOptions};
+use tests::{spawn_app_with, TestApp, TestOptions};
 
 use crate::closed_loop::{client, secs};
+use crate::school::{fixture, Fixture};
 use crate::stats::{ms, quantile};
 
-/// Sessions the detections rotate over.
-const SESSIONS: usize = 200;
 const CLIENTS: usize = 8;
 const STEADY_RATE: u64 = 200;
 
@@ -22,52 +21,6 @@ fn sleeping() -> usize {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(100_000)
-}
-
-struct Fixture {
-    sessions: Vec<String>,
-    secret: String,
-}
-
-async fn fixture(app: &TestApp) -> Fixture {
-    let group = json_id(&app.create_group("Bench school", None).await);
-    let class = json_id(&app.create_class(&group, "Bench class").await);
-    let tool = json_id(&app.create_tool(&group, "Tutor").await);
-    let mut student = String::new();
-    for (email, role) in [
-        ("teacher@bench.example", "teacher"),
-        ("student@bench.example", "student"),
-    ] {
-        let (token, user) = register(app, email, "bench password 1").await;
-        app.put_role(
-            &format!("/classes/{class}/members/{}", json_id(&user)),
-            role,
-        )
-        .await;
-        if role == "student" {
-            student = token;
-        }
-    }
-    let account = app.create_service_account("Tutor service", &group).await;
-    let mut sessions = Vec::with_capacity(SESSIONS);
-    for _ in 0..SESSIONS {
-        let session: Value = app
-            .http
-            .post(app.url("/learning-sessions"))
-            .bearer_auth(&student)
-            .json(&json!({"class_id": class, "tool_id": tool}))
-            .send()
-            .await
-            .expect("session")
-            .json()
-            .await
-            .expect("session json");
-        sessions.push(json_id(&session));
-    }
-    Fixture {
-        sessions,
-        secret: account["secret"].as_str().expect("secret").to_owned(),
-    }
 }
 
 async fn app(recheck_ms: u64) -> TestApp {
@@ -221,7 +174,7 @@ async fn saga_in_the_path(app: &TestApp, f: &Fixture, url: &str) {
             .lock()
             .expect("sent")
             .insert(token.clone(), (struggle, Instant::now()));
-        let (http, url, secret) = (http.clone(), url.to_owned(), f.secret.clone());
+        let (http, url, secret) = (http.clone(), url.to_owned(), f.service_secret.clone());
         let session = f.sessions[i % f.sessions.len()].clone();
         requests.push(tokio::spawn(async move {
             detect(&http, &url, &secret, &session, detection(struggle, &token)).await
@@ -290,7 +243,7 @@ async fn sleeping_sagas(app: &TestApp, f: &Fixture, url: &str) {
             let (http, url, secret, sessions, next) = (
                 http.clone(),
                 url.to_owned(),
-                f.secret.clone(),
+                f.service_secret.clone(),
                 f.sessions.clone(),
                 next.clone(),
             );
@@ -373,7 +326,7 @@ async fn lateness() {
     let mut requests = Vec::with_capacity(n);
     for i in 0..n {
         ticker.tick().await;
-        let (http, url, secret) = (http.clone(), url.clone(), f.secret.clone());
+        let (http, url, secret) = (http.clone(), url.clone(), f.service_secret.clone());
         let session = f.sessions[i % f.sessions.len()].clone();
         requests.push(tokio::spawn(async move {
             let token = format!("bench-l{i}-x");

@@ -73,7 +73,8 @@ impl DomainEvent for StruggleInterventionEvent {
 #[cfg(test)]
 mod golden {
     use super::*;
-    use serde_json::{json, Value};
+    use crate::aggregate::testing::assert_golden as golden;
+    use serde_json::json;
 
     const A: &str = "0195a3a0-0000-7000-8000-00000000000a";
     const B: &str = "0195a3a0-0000-7000-8000-00000000000b";
@@ -82,17 +83,6 @@ mod golden {
 
     fn id(s: &str) -> Uuid {
         s.parse().unwrap()
-    }
-
-    #[track_caller]
-    fn golden(event: StruggleInterventionEvent, expected: Value) {
-        assert_eq!(serde_json::to_value(&event).unwrap(), expected);
-        assert_eq!(
-            serde_json::from_value::<StruggleInterventionEvent>(expected.clone()).unwrap(),
-            event
-        );
-        assert_eq!(expected["type"], event.event_type());
-        assert_eq!(event.event_version(), "1");
     }
 
     #[test]
