@@ -129,10 +129,20 @@ impl Workflows {
             topic: topic.to_owned(),
             detection_id: entry.event_id,
         };
-        let (_, mut state) = self
+        // A new stream unless this detection was handled before (a redelivery conflicts on the
+        // first sequence, then the start is decided on the stream as it is).
+        let (_, mut state) = match self
             .interventions
-            .execute_for_state(id, start, &context)
-            .await?;
+            .execute_new_for_state(id, start.clone(), &context)
+            .await
+        {
+            Err(CommandError::Conflict) => {
+                self.interventions
+                    .execute_for_state(id, start, &context)
+                    .await?
+            }
+            other => other?,
+        };
         runs::started(&self.pool, id, session_id, &key, entry.position).await?;
         if state.teachers_notified.is_none() && state.is_running() {
             let told = self

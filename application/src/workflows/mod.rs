@@ -178,8 +178,47 @@ impl Workflows {
         self.timer_scheduled.clone()
     }
 
-    /// Handles one event of the log. Events must come in log order; handling one again (a
-    /// redelivered batch, a replay) has no second effect.
+    /// What an event must stay in order with, or `None` for an event the workflows ignore.
+    ///
+    /// The rules need log order only among the events of one learning session (its
+    /// detections, pauses and completion, and the recheck of its interventions, which decides
+    /// on what the session recorded before it) and among the events of one safety concern.
+    /// So the subscriber may handle the events of different keys concurrently, each key's in
+    /// log order.
+    pub async fn ordering_key(&self, entry: &LogEntry<'_>) -> Fallible<Option<Uuid>> {
+        let event_type = entry.payload["type"].as_str().unwrap_or_default();
+        let id = entry.stream_id()?;
+        Ok(match entry.aggregate_type {
+            t if t == LearningSession::TYPE => matches!(
+                event_type,
+                "learning.struggle_detected"
+                    | "learning.recovery_detected"
+                    | "safety.concern_detected"
+                    | "session.paused"
+                    | "session.resumed"
+                    | "session.completed"
+            )
+            .then_some(id),
+            t if t == StruggleIntervention::TYPE => {
+                if matches!(
+                    event_type,
+                    "intervention.recheck_fired" | "intervention.ended"
+                ) {
+                    Some(runs::session_of(&self.pool, id).await?.unwrap_or(id))
+                } else {
+                    None
+                }
+            }
+            t if t == SafetyEscalation::TYPE => {
+                (event_type == "safety_concern.timer_fired").then_some(id)
+            }
+            _ => None,
+        })
+    }
+
+    /// Handles one event of the log. The events of one [`ordering_key`](Self::ordering_key)
+    /// must come in log order; handling one again (a redelivered batch, a replay) has no
+    /// second effect.
     pub async fn handle(&self, entry: LogEntry<'_>) -> Fallible<()> {
         match entry.aggregate_type {
             t if t == LearningSession::TYPE => self.on_learning_event(entry).await,

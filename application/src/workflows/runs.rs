@@ -49,6 +49,16 @@ pub async fn running_in_session(
     .await?)
 }
 
+/// The learning session of a run, if the run is known.
+pub async fn session_of(pool: &PgPool, id: Uuid) -> Result<Option<Uuid>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT learning_session_id FROM struggle_intervention_runs WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?)
+}
+
 /// Records a run started by the detection at `position` (again: harmless).
 pub async fn started(
     pool: &PgPool,

@@ -80,10 +80,19 @@ impl Workflows {
             evidence: evidence.clone(),
             detection_id: entry.event_id,
         };
-        let (_, mut state) = self
+        // A new stream unless this detection was handled before (then decided on the stream).
+        let (_, mut state) = match self
             .escalations
-            .execute_for_state(id, open, &context)
-            .await?;
+            .execute_new_for_state(id, open.clone(), &context)
+            .await
+        {
+            Err(CommandError::Conflict) => {
+                self.escalations
+                    .execute_for_state(id, open, &context)
+                    .await?
+            }
+            other => other?,
+        };
         if urgency != Urgency::Monitor && state.alerts.is_empty() && state.is_open() {
             self.directory.caught_up_with(entry.position).await?;
             let chain = self.directory.group_chain(facts.group_id).await?;

@@ -49,24 +49,59 @@ impl Sink for WorkflowSteps {
         Some(AGGREGATE_TYPES)
     }
 
+    /// The batch's events by ordering key (a learning session, a safety concern), each key's
+    /// in log order, different keys concurrently (`Workflows::ordering_key` says why that
+    /// keeps every rule's order).
     async fn deliver(&self, events: &[LoggedEvent]) -> anyhow::Result<()> {
+        let mut lanes: Vec<(uuid::Uuid, Vec<LoggedEvent>)> = Vec::new();
         for event in events {
-            let entry = LogEntry {
-                event_id: event.event_id,
-                position: event.position,
-                aggregate_type: &event.aggregate_type,
-                aggregate_id: &event.aggregate_id,
-                payload: &event.payload,
-                correlation_id: event.meta("correlation_id").unwrap_or_default(),
-            };
-            self.workflows.handle(entry).await.map_err(|e| {
-                anyhow::anyhow!(e).context(format!(
-                    "workflow step for {} at position {}",
-                    event.event_type, event.position
-                ))
-            })?;
+            let key = self
+                .workflows
+                .ordering_key(&entry(event))
+                .await
+                .map_err(|e| anyhow::anyhow!(e).context("ordering key"))?;
+            let Some(key) = key else { continue };
+            match lanes.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, lane)) => lane.push(event.clone()),
+                None => lanes.push((key, vec![event.clone()])),
+            }
         }
+        let runs: Vec<_> = lanes
+            .into_iter()
+            .map(|(_, lane)| {
+                let workflows = self.workflows.clone();
+                async move {
+                    for event in &lane {
+                        workflows.handle(entry(event)).await.map_err(|e| {
+                            anyhow::anyhow!(e).context(format!(
+                                "workflow step for {} at position {}",
+                                event.event_type, event.position
+                            ))
+                        })?;
+                    }
+                    Ok::<_, anyhow::Error>(())
+                }
+            })
+            .collect();
+        futures::stream::iter(runs)
+            .buffer_unordered(LANES)
+            .try_collect::<Vec<()>>()
+            .await?;
         Ok(())
+    }
+}
+
+/// Learning sessions (or concerns) whose events are handled at once within a batch.
+const LANES: usize = 8;
+
+fn entry(event: &LoggedEvent) -> LogEntry<'_> {
+    LogEntry {
+        event_id: event.event_id,
+        position: event.position,
+        aggregate_type: &event.aggregate_type,
+        aggregate_id: &event.aggregate_id,
+        payload: &event.payload,
+        correlation_id: event.meta("correlation_id").unwrap_or_default(),
     }
 }
 
