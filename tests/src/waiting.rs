@@ -35,6 +35,8 @@ impl TestApp {
                 "assessments",
                 "notifications",
                 "dashboards",
+                "interventions",
+                "safety_concerns",
                 "nats-relay",
             ],
         )
