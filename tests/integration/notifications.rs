@@ -13,8 +13,8 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tests::{
-    assert_statuses, eventually, register_named, send, spawn_app_with, Person, ReceivedEmail,
-    SchoolFixture, SmtpSink, TestApp, TestOptions,
+    assert_statuses, detect, eventually, register_named, send, spawn_app_with, Person,
+    ReceivedEmail, SchoolFixture, SmtpSink, TestApp, TestOptions,
 };
 
 /// How long a reaction may take to show.
@@ -24,22 +24,9 @@ const FRONTEND_URL: &str = "http://app.test.example";
 /// The students' display name in every fixture.
 const STUDENT_NAME: &str = "Sam Student";
 
-fn options(sink: &SmtpSink, extra: &[(&str, &str)]) -> TestOptions {
-    let mut env = vec![("SMTP_URL".to_owned(), sink.url())];
-    env.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    TestOptions {
-        env,
-        ..TestOptions::default()
-    }
-}
-
 /// An app that mails to `sink`, with the fixture built.
 async fn app_with_fixture(sink: &SmtpSink, extra: &[(&str, &str)]) -> (TestApp, SchoolFixture) {
-    let app = spawn_app_with(options(sink, extra)).await;
+    let app = spawn_app_with(TestOptions::mailing_to(sink, extra)).await;
     let fixture = SchoolFixture::build(&app).await;
     assert_eq!(fixture.student.name, STUDENT_NAME);
     (app, fixture)
@@ -84,19 +71,6 @@ fn assessment(confidence: f64) -> Value {
             "parsed_result": {"clarity": 2}
         }
     })
-}
-
-/// Records a detection in `session` as `token` (the service account, usually).
-async fn detect(app: &TestApp, token: &str, session: &str, detection: Value) {
-    let (status, body) = send(
-        app,
-        token,
-        Method::POST,
-        &format!("/learning-sessions/{session}/detections"),
-        Some(detection.clone()),
-    )
-    .await;
-    assert_eq!(status, 200, "record {detection}: {body}");
 }
 
 /// Records an assessment of `session` and returns its id.
@@ -882,8 +856,11 @@ async fn a_crash_mid_batch_and_a_full_replay_neither_lose_nor_repeat_a_notificat
     // detection, two commands (one per teacher), and fails after the first of them.
     app.wait_for_all_subscribers().await;
     app.stop().await;
-    app.restart_with(options(&sink, &[("REACTIONS_FAULT_AFTER_COMMANDS", "1")]))
-        .await;
+    app.restart_with(TestOptions::mailing_to(
+        &sink,
+        &[("REACTIONS_FAULT_AFTER_COMMANDS", "1")],
+    ))
+    .await;
 
     // Ten in quick succession.
     for i in 0..10 {
@@ -917,7 +894,7 @@ async fn a_crash_mid_batch_and_a_full_replay_neither_lose_nor_repeat_a_notificat
         .expect("reset the checkpoints")
         .rows_affected();
     assert!(reset > 0);
-    app.restart_with(options(&sink, &[])).await;
+    app.restart_with(TestOptions::mailing_to(&sink, &[])).await;
     app.wait_for_all_subscribers().await;
     let names: Vec<String> = sqlx::query_scalar("SELECT name FROM subscriber_checkpoints")
         .fetch_all(&app.pool)

@@ -9,27 +9,14 @@ use api::Application;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tests::{
-    eventually, register_named, send, spawn_app_with, Person, SchoolFixture, SmtpSink, TestApp,
-    TestOptions,
+    detect, eventually, register_named, send, spawn_app_with, Person, SchoolFixture, SmtpSink,
+    TestApp, TestOptions,
 };
 
 const DEADLINE: Duration = Duration::from_secs(15);
 
-fn options(sink: &SmtpSink, extra: &[(&str, &str)]) -> TestOptions {
-    let mut env = vec![("SMTP_URL".to_owned(), sink.url())];
-    env.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    TestOptions {
-        env,
-        ..TestOptions::default()
-    }
-}
-
 async fn app_with_fixture(sink: &SmtpSink, extra: &[(&str, &str)]) -> (TestApp, SchoolFixture) {
-    let app = spawn_app_with(options(sink, extra)).await;
+    let app = spawn_app_with(TestOptions::mailing_to(sink, extra)).await;
     let fixture = SchoolFixture::build(&app).await;
     (app, fixture)
 }
@@ -46,18 +33,6 @@ fn recovery(topic: &str) -> Value {
 fn concern(urgency: &str) -> Value {
     json!({"type": "safety_concern", "concern_type": "distress", "urgency": urgency,
            "evidence": "said they feel unsafe at home"})
-}
-
-async fn detect(app: &TestApp, token: &str, session: &str, detection: Value) {
-    let (status, body) = send(
-        app,
-        token,
-        Method::POST,
-        &format!("/learning-sessions/{session}/detections"),
-        Some(detection.clone()),
-    )
-    .await;
-    assert_eq!(status, 200, "record {detection}: {body}");
 }
 
 async fn get(app: &TestApp, token: &str, path: &str) -> Value {
@@ -594,7 +569,8 @@ async fn a_timer_that_waits_through_a_restart_fires_once() {
     .await;
     app.stop().await;
     tokio::time::sleep(Duration::from_millis(1800)).await;
-    app.restart_with(options(&sink, &extra)).await;
+    app.restart_with(TestOptions::mailing_to(&sink, &extra))
+        .await;
     let items = ended_interventions(&app, &f, 1).await;
     assert_eq!(items[0]["outcome"], "ai_intervention");
     app.wait_for_all_subscribers().await;

@@ -25,6 +25,22 @@ pub struct TestOptions {
     pub clock: Option<Arc<ManualClock>>,
 }
 
+impl TestOptions {
+    /// Emails go to `sink`; `extra` environment variables beside.
+    pub fn mailing_to(sink: &crate::processes::SmtpSink, extra: &[(&str, &str)]) -> Self {
+        let mut env = vec![("SMTP_URL".to_owned(), sink.url())];
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        Self {
+            env,
+            ..Self::default()
+        }
+    }
+}
+
 /// The email and password of the system admin every test app starts with.
 pub const ADMIN_EMAIL: &str = "admin@test.example";
 pub const ADMIN_PASSWORD: &str = "admin password 1";

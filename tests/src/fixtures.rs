@@ -261,3 +261,16 @@ impl SchoolFixture {
         ]
     }
 }
+
+/// Records a detection in `session` as `token` (the service account, usually); asserts 200.
+pub async fn detect(app: &TestApp, token: &str, session: &str, detection: Value) {
+    let (status, body) = crate::http::send(
+        app,
+        token,
+        reqwest::Method::POST,
+        &format!("/learning-sessions/{session}/detections"),
+        Some(detection.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "record {detection}: {body}");
+}

@@ -7,6 +7,7 @@
 //!   member DTOs, group and class rejections, the membership endpoints' one rule);
 //! - [`identity`]: what the account routes share (the account DTO, identity rejections, the
 //!   `session` cookie, Ada's account in the examples);
+//! - [`paging`]: lists paged by log position (`limit`, `cursor`);
 //! - [`tags`]: the document's tags; [`text`]: the strict string of request bodies.
 //!
 //! `examples` tells the examples' story for most DTOs (`/auth`'s, the provider links' and the
@@ -26,6 +27,7 @@ pub mod learning;
 pub mod me;
 pub mod notifications;
 pub mod oidc;
+pub mod paging;
 pub mod service_accounts;
 pub mod tags;
 pub mod text;

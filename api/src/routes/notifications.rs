@@ -14,6 +14,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use projections::notifications::{self as read, NotificationRow};
 use uuid::Uuid;
 
+use super::paging::Page;
 use super::tags::ApiTags;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
@@ -181,39 +182,16 @@ impl NotificationsApi {
         cursor: Query<Option<String>>,
     ) -> Result<Json<NotificationPage>, ApiError> {
         let principal = caller.user()?;
-        let limit = limit.0.unwrap_or(50);
-        if !(1..=200).contains(&limit) {
-            return Err(ApiError::new(
-                ProblemKind::InvalidParameter,
-                "limit: between 1 and 200".to_owned(),
-            ));
-        }
-        let before = cursor
-            .0
-            .as_deref()
-            .map(|c| {
-                c.parse::<i64>().map_err(|_| {
-                    ApiError::new(
-                        ProblemKind::InvalidParameter,
-                        "cursor: not a cursor".to_owned(),
-                    )
-                })
-            })
-            .transpose()?;
+        let page = Page::parse(limit.0, cursor.0.as_deref())?;
         let mut rows = read::of_user(
             &self.services.pool,
             principal.user_id,
             unread.0.unwrap_or(false),
-            before,
-            limit + 1,
+            page.before,
+            page.fetch(),
         )
         .await?;
-        let next_cursor = if rows.len() as i64 > limit {
-            rows.truncate(limit as usize);
-            rows.last().map(|r| r.position.to_string())
-        } else {
-            None
-        };
+        let next_cursor = page.finish(&mut rows, |r| r.position);
         Ok(Json(NotificationPage {
             items: rows.into_iter().map(NotificationDto::from).collect(),
             next_cursor,

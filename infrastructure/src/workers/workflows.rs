@@ -211,12 +211,6 @@ pub struct ReadModelDirectory {
     pub checkpoints: Checkpoints,
 }
 
-fn boxed(
-    error: impl std::error::Error + Send + Sync + 'static,
-) -> Box<dyn std::error::Error + Send + Sync> {
-    Box::new(error)
-}
-
 #[async_trait]
 impl WorkflowDirectory for ReadModelDirectory {
     async fn caught_up_with(&self, position: i64) -> Fallible<()> {
@@ -238,8 +232,7 @@ impl WorkflowDirectory for ReadModelDirectory {
     async fn learning_session(&self, id: uuid::Uuid) -> Fallible<Option<SessionFacts>> {
         let payload =
             projections::log::first_payload(&self.pool, LearningSession::TYPE, &id.to_string())
-                .await
-                .map_err(boxed)?;
+                .await?;
         Ok(match payload.map(serde_json::from_value).transpose()? {
             Some(LearningSessionEvent::Started {
                 class_id,
@@ -257,21 +250,16 @@ impl WorkflowDirectory for ReadModelDirectory {
 
     async fn class_name(&self, class_id: uuid::Uuid) -> Fallible<Option<String>> {
         Ok(directory::get_class(&self.pool, class_id)
-            .await
-            .map_err(boxed)?
+            .await?
             .map(|class| class.name))
     }
 
     async fn class_teachers(&self, class_id: uuid::Uuid) -> Fallible<Vec<UserId>> {
-        Ok(directory::class_teachers(&self.pool, class_id)
-            .await
-            .map_err(boxed)?)
+        Ok(directory::class_teachers(&self.pool, class_id).await?)
     }
 
     async fn group_chain(&self, group_id: GroupId) -> Fallible<Vec<GroupId>> {
-        Ok(directory::group_chain(&self.pool, group_id)
-            .await
-            .map_err(boxed)?)
+        Ok(directory::group_chain(&self.pool, group_id).await?)
     }
 
     async fn group_handlers(
@@ -279,21 +267,16 @@ impl WorkflowDirectory for ReadModelDirectory {
         group_id: GroupId,
         roles: &[GroupRole],
     ) -> Fallible<Vec<UserId>> {
-        Ok(
-            directory::group_members_with_roles(&self.pool, group_id, roles)
-                .await
-                .map_err(boxed)?,
-        )
+        Ok(directory::group_members_with_roles(&self.pool, group_id, roles).await?)
     }
 
     async fn system_admins(&self) -> Fallible<Vec<UserId>> {
-        Ok(directory::system_admins(&self.pool).await.map_err(boxed)?)
+        Ok(directory::system_admins(&self.pool).await?)
     }
 
     async fn user_name(&self, id: UserId) -> Fallible<Option<String>> {
         Ok(directory::contact(&self.pool, id)
-            .await
-            .map_err(boxed)?
+            .await?
             .map(|(_, name)| name))
     }
 }

@@ -28,6 +28,7 @@ use projections::log::{self, LoggedEvent};
 use projections::workflows::{self as read, ConcernFilter};
 use uuid::Uuid;
 
+use super::paging::Page;
 use super::tags::ApiTags;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
@@ -37,28 +38,6 @@ pub use dto::{
     ConcernDetailDto, ConcernDto, ConcernPage, ConcernStatus, InterventionDto, InterventionPage,
     OutcomeDto, ResolveConcern, StepDto, TimerDto, WorkflowDto,
 };
-
-/// Page size and cursor of a list.
-fn page_params(limit: Option<i64>, cursor: Option<&str>) -> Result<(i64, Option<i64>), ApiError> {
-    let limit = limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::new(
-            ProblemKind::InvalidParameter,
-            "limit: between 1 and 200".to_owned(),
-        ));
-    }
-    let before = cursor
-        .map(|c| {
-            c.parse::<i64>().map_err(|_| {
-                ApiError::new(
-                    ProblemKind::InvalidParameter,
-                    "cursor: not a cursor".to_owned(),
-                )
-            })
-        })
-        .transpose()?;
-    Ok((limit, before))
-}
 
 fn rejected(error: SafetyEscalationError) -> ApiError {
     match error {
@@ -198,7 +177,7 @@ impl WorkflowsApi {
         cursor: Query<Option<String>>,
     ) -> Result<Json<ConcernPage>, ApiError> {
         let principal = caller.user()?;
-        let (limit, before) = page_params(limit.0, cursor.0.as_deref())?;
+        let page = Page::parse(limit.0, cursor.0.as_deref())?;
         if let Some(class_id) = class_id.0 {
             self.services
                 .authz
@@ -212,8 +191,8 @@ impl WorkflowsApi {
         let filter = ConcernFilter {
             class_id: class_id.0,
             statuses,
-            before,
-            limit: limit + 1,
+            before: page.before,
+            limit: page.fetch(),
         };
         let mut rows = read::safety_concerns_for(
             &self.services.pool,
@@ -222,12 +201,7 @@ impl WorkflowsApi {
             &filter,
         )
         .await?;
-        let next_cursor = if rows.len() as i64 > limit {
-            rows.truncate(limit as usize);
-            rows.last().map(|r| r.opened_position.to_string())
-        } else {
-            None
-        };
+        let next_cursor = page.finish(&mut rows, |r| r.opened_position);
         Ok(Json(ConcernPage {
             items: rows.into_iter().map(ConcernDto::from).collect(),
             next_cursor,
@@ -330,15 +304,11 @@ impl WorkflowsApi {
             .authz
             .class(caller.user()?, id.0, "class.read_interventions")
             .await?;
-        let (limit, before) = page_params(limit.0, cursor.0.as_deref())?;
+        let page = Page::parse(limit.0, cursor.0.as_deref())?;
         let mut rows =
-            read::interventions_of_class(&self.services.pool, id.0, before, limit + 1).await?;
-        let next_cursor = if rows.len() as i64 > limit {
-            rows.truncate(limit as usize);
-            rows.last().map(|r| r.started_position.to_string())
-        } else {
-            None
-        };
+            read::interventions_of_class(&self.services.pool, id.0, page.before, page.fetch())
+                .await?;
+        let next_cursor = page.finish(&mut rows, |r| r.started_position);
         Ok(Json(InterventionPage {
             items: rows.into_iter().map(InterventionDto::from).collect(),
             next_cursor,
