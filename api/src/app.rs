@@ -22,6 +22,7 @@ use infrastructure::config::AuthConfig;
 use infrastructure::mail::{NoMailer, SmtpMailer};
 use infrastructure::nats::NatsRelay;
 use infrastructure::passwords::Argon2Hasher;
+use infrastructure::realtime::grants::{refresh_account, Grants, Revocations};
 use infrastructure::workers::email::{EmailDelivery, Retry};
 use infrastructure::workers::reactions::Reactions;
 use infrastructure::workers::templates::EmailTemplates;
@@ -42,7 +43,11 @@ use crate::middleware;
 use crate::openapi::{document, openapi};
 use crate::problem;
 use crate::rate_limit::AuthLimits;
-use crate::state::Services;
+use crate::state::{RealtimeCredentials, Services};
+
+/// How often the NATS account JWT is sent again (expired credentials leave its revocations;
+/// a server that lost its account directory learns them again).
+const ACCOUNT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 use crate::workers::{cache_invalidation, expired_sessions};
 
 /// Replaceable parts of the service (tests inject a clock).
@@ -140,7 +145,11 @@ impl Application {
         let policy = Policy::shipped()?;
         let pool = db::pool(&config);
         migrate_with_retry(&pool).await?;
-        let nats = infrastructure::nats::connect(&config.nats_url).await?;
+        let nats = infrastructure::nats::connect(
+            &config.nats_url,
+            config.realtime_credentials.keys.as_ref(),
+        )
+        .await?;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let signal = LogSignal::default();
@@ -192,6 +201,21 @@ impl Application {
             message: Arc::new(InterventionTemplate::load()?),
             settings: config.workflows,
         }));
+        // Live dashboards' credentials (ADR 0011): only with the NATS keys.
+        let realtime = match &config.realtime_credentials.keys {
+            Some(keys) => {
+                let grants = Grants::new(pool.clone(), keys.clone());
+                let system = infrastructure::nats::connect_system(&config.nats_url, keys).await?;
+                workers.push(tokio::spawn(refresh_account(
+                    grants.clone(),
+                    system.clone(),
+                    ACCOUNT_REFRESH_INTERVAL,
+                    shutdown_rx.clone(),
+                )));
+                Some((grants, system))
+            }
+            None => None,
+        };
         let all = projections::all_projections()
             .into_iter()
             .map(Subscriber::Projection)
@@ -202,7 +226,13 @@ impl Application {
                 Subscriber::Sink(Arc::new(WorkflowSteps {
                     workflows: workflows.clone(),
                 })),
-            ]);
+            ])
+            .chain(realtime.iter().map(|(grants, system)| {
+                Subscriber::Sink(Arc::new(Revocations {
+                    grants: grants.clone(),
+                    system: system.clone(),
+                }))
+            }));
         for subscriber in all {
             workers.push(subscribers.spawn(
                 subscriber,
@@ -266,6 +296,12 @@ impl Application {
             pool,
             nats,
             read_your_writes_timeout: config.read_your_writes_timeout,
+            realtime: realtime.map(|(grants, _)| RealtimeCredentials {
+                grants,
+                websocket_url: config.realtime_credentials.websocket_url.clone(),
+                ttl: config.realtime_credentials.ttl,
+                subject_prefix: config.nats_subject_prefix.clone(),
+            }),
         });
 
         workers.push(tokio::spawn(expired_sessions::run(

@@ -26,6 +26,30 @@ pub enum Command {
     /// prompt, or from the first line of standard input when it is not a terminal; never
     /// from the command line.
     CreateAdmin(CreateAdminArgs),
+    /// Write a NATS server configuration for live dashboards (operator-mode JWT
+    /// authentication, a websocket listener, JetStream) and the seeds the service needs:
+    /// `DIR/nats.conf` and `DIR/nats.env` (secrets, mode 0600). Existing keys in DIR are kept.
+    NatsSetup(NatsSetupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NatsSetupArgs {
+    /// Where to write nats.conf, nats.env and operator.jwt; the server's JetStream store and
+    /// account directory go below it.
+    #[arg(long)]
+    pub dir: std::path::PathBuf,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// The client port (the service's NATS_URL).
+    #[arg(long, default_value_t = 4222)]
+    pub port: u16,
+    /// The websocket port (dashboards; NATS_WEBSOCKET_URL).
+    #[arg(long, default_value_t = 4223)]
+    pub websocket_port: u16,
+    /// An origin whose pages may open a websocket (the API's public origin), repeatable.
+    /// None: any origin (the JWT cookie is SameSite=Strict either way).
+    #[arg(long = "allowed-origin")]
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -70,6 +94,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Replay(args) => replay(args).await,
         Command::CreateAdmin(args) => create_admin(args).await,
+        Command::NatsSetup(args) => {
+            let dir = std::path::absolute(&args.dir)?;
+            infrastructure::realtime::auth::write_setup(
+                &dir,
+                &infrastructure::realtime::auth::ServerLayout {
+                    host: args.host,
+                    port: args.port,
+                    websocket_port: args.websocket_port,
+                    dir: dir.clone(),
+                    allowed_origins: args.allowed_origins,
+                },
+            )?;
+            println!("{}", dir.join("nats.conf").display());
+            Ok(())
+        }
     }
 }
 

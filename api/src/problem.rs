@@ -88,6 +88,7 @@ pub enum ProblemKind {
     ParentArchived,
     ReadModelLagging,
     ServiceUnavailable,
+    RealtimeUnavailable,
     Internal,
 }
 
@@ -129,6 +130,7 @@ impl ProblemKind {
             Self::ParentArchived => "parent-archived",
             Self::ReadModelLagging => "read-model-lagging",
             Self::ServiceUnavailable => "service-unavailable",
+            Self::RealtimeUnavailable => "realtime-unavailable",
             Self::Internal => "internal",
         }
     }
@@ -166,7 +168,9 @@ impl ProblemKind {
             | Self::ConcernResolved
             | Self::LastAdmin
             | Self::LastSignInMethod => StatusCode::CONFLICT,
-            Self::ReadModelLagging | Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ReadModelLagging | Self::ServiceUnavailable | Self::RealtimeUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -210,6 +214,7 @@ impl ProblemKind {
             Self::ParentArchived => "The parent group is archived",
             Self::ReadModelLagging => "The change was recorded but is not readable yet",
             Self::ServiceUnavailable => "A service the API depends on is unavailable",
+            Self::RealtimeUnavailable => "Live updates are not configured on this server",
             Self::Internal => "Internal server error",
         }
     }

@@ -44,6 +44,16 @@ pub struct Services {
     pub checkpoints: Checkpoints,
     pub subscribers: Subscribers,
     pub read_your_writes_timeout: Duration,
+    /// Live dashboards' credentials; `None` when the NATS keys are not configured.
+    pub realtime: Option<RealtimeCredentials>,
+}
+
+/// What `POST /realtime/credentials` needs.
+pub struct RealtimeCredentials {
+    pub grants: infrastructure::realtime::grants::Grants,
+    pub websocket_url: String,
+    pub ttl: Duration,
+    pub subject_prefix: String,
 }
 
 impl Services {

@@ -18,6 +18,7 @@ pub mod learning;
 pub mod notices;
 pub mod notifications;
 pub mod ports;
+pub mod realtime;
 pub mod service_accounts;
 pub mod store;
 pub mod token_cache;

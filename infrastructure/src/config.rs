@@ -59,6 +59,21 @@ pub struct Config {
     /// (86400000).
     pub workflows: application::workflows::WorkflowSettings,
     pub auth: AuthConfig,
+    pub realtime_credentials: RealtimeCredentialsConfig,
+}
+
+/// Live dashboards' credentials (ADR 0011).
+#[derive(Debug, Clone)]
+pub struct RealtimeCredentialsConfig {
+    /// `NATS_OPERATOR_SIGNING_SEED`, `NATS_ACCOUNT_SEED`, `NATS_SYSTEM_ACCOUNT_SEED` (all or
+    /// none; `raptscallions nats-setup` writes them): without them the service connects to
+    /// NATS without credentials and `POST /realtime/credentials` answers 503.
+    pub keys: Option<crate::realtime::auth::NatsKeys>,
+    /// `NATS_WEBSOCKET_URL`, default `ws://127.0.0.1:4223`: where dashboards connect.
+    pub websocket_url: String,
+    /// `REALTIME_CREDENTIAL_TTL_MS`, default 600000 (10 minutes): a credential's lifetime
+    /// (never beyond the session that asked for it).
+    pub ttl: Duration,
 }
 
 /// Identity and web settings.
@@ -162,8 +177,59 @@ impl Config {
                 safety_follow_up_after: env.millis("SAFETY_FOLLOW_UP_AFTER_MS", 86_400_000)?,
             },
             auth: auth_config(&env)?,
+            realtime_credentials: realtime_credentials(&env)?,
         })
     }
+}
+
+fn realtime_credentials(env: &Env) -> Result<RealtimeCredentialsConfig, ConfigError> {
+    const SEEDS: [&str; 3] = [
+        "NATS_OPERATOR_SIGNING_SEED",
+        "NATS_ACCOUNT_SEED",
+        "NATS_SYSTEM_ACCOUNT_SEED",
+    ];
+    let seeds: Vec<Option<String>> = SEEDS.iter().map(|name| env.optional(name)).collect();
+    let keys = match seeds.as_slice() {
+        [None, None, None] => None,
+        [Some(operator), Some(account), Some(system)] => Some(
+            crate::realtime::auth::NatsKeys::from_seeds(operator, account, system).map_err(
+                // Names the variable, never the value.
+                |e| {
+                    let message = e.to_string();
+                    ConfigError::Malformed {
+                        variable: SEEDS
+                            .into_iter()
+                            .find(|name| message.starts_with(name))
+                            .unwrap_or(SEEDS[0]),
+                        reason: "not an nkey seed".into(),
+                    }
+                },
+            )?,
+        ),
+        _ => {
+            let missing = SEEDS
+                .iter()
+                .zip(&seeds)
+                .find(|(_, value)| value.is_none())
+                .map(|(name, _)| *name)
+                .expect("one is missing");
+            return Err(ConfigError::Missing(missing));
+        }
+    };
+    let websocket_url = env
+        .optional("NATS_WEBSOCKET_URL")
+        .unwrap_or_else(|| "ws://127.0.0.1:4223".into());
+    if !(websocket_url.starts_with("ws://") || websocket_url.starts_with("wss://")) {
+        return Err(ConfigError::Malformed {
+            variable: "NATS_WEBSOCKET_URL",
+            reason: "expected ws://host:port or wss://host:port".into(),
+        });
+    }
+    Ok(RealtimeCredentialsConfig {
+        keys,
+        websocket_url,
+        ttl: env.millis("REALTIME_CREDENTIAL_TTL_MS", 600_000)?,
+    })
 }
 
 /// Only what the database tools (`migrate`, `replay`) need: `DATABASE_URL` and `LOG_FORMAT`.

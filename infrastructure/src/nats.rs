@@ -10,10 +10,36 @@ use serde::Serialize;
 use tokio::sync::OnceCell;
 
 /// Connects without waiting for the server: the client keeps retrying in the background, so
-/// NATS being down never stops the service from starting (fan-out just waits).
-pub async fn connect(url: &str) -> anyhow::Result<async_nats::Client> {
-    async_nats::ConnectOptions::new()
-        .name("raptscallions")
+/// NATS being down never stops the service from starting (fan-out just waits). With `keys`
+/// (a server in operator mode, ADR 0011) it connects as a user of the application account.
+pub async fn connect(
+    url: &str,
+    keys: Option<&crate::realtime::auth::NatsKeys>,
+) -> anyhow::Result<async_nats::Client> {
+    let options = match keys {
+        Some(keys) => keys.service_connect_options()?,
+        None => async_nats::ConnectOptions::new(),
+    };
+    with_retries(options.name("raptscallions"), url).await
+}
+
+/// The connection that sends account updates (revocations): a user of the system account.
+pub async fn connect_system(
+    url: &str,
+    keys: &crate::realtime::auth::NatsKeys,
+) -> anyhow::Result<async_nats::Client> {
+    with_retries(
+        keys.system_connect_options()?.name("raptscallions-system"),
+        url,
+    )
+    .await
+}
+
+async fn with_retries(
+    options: async_nats::ConnectOptions,
+    url: &str,
+) -> anyhow::Result<async_nats::Client> {
+    options
         .retry_on_initial_connect()
         .max_reconnects(None)
         .reconnect_delay_callback(|attempt| {

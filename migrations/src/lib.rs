@@ -68,6 +68,10 @@ const FILES: &[(&str, &str)] = &[
         "20261206000014_workflows.sql",
         include_str!("../sql/20261206000014_workflows.sql"),
     ),
+    (
+        "20261207000016_realtime_credentials.sql",
+        include_str!("../sql/20261207000016_realtime_credentials.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy)]

@@ -39,6 +39,30 @@ impl TestOptions {
             ..Self::default()
         }
     }
+
+    /// NATS is `server` (started with [`crate::NatsServer::start_secured`]), with the keys
+    /// that let the app connect and issue realtime credentials.
+    pub fn secured_nats(server: &crate::NatsServer, extra: &[(&str, &str)]) -> Self {
+        let mut env: Vec<(String, String)> = server
+            .secured()
+            .keys
+            .environment()
+            .expect("seeds")
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        env.push(("NATS_WEBSOCKET_URL".into(), server.websocket_url()));
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        Self {
+            nats_url: Some(server.url()),
+            env,
+            ..Self::default()
+        }
+    }
 }
 
 /// The email and password of the system admin every test app starts with.

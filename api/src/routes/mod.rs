@@ -28,6 +28,7 @@ pub mod me;
 pub mod notifications;
 pub mod oidc;
 pub mod paging;
+pub mod realtime_credentials;
 pub mod service_accounts;
 pub mod tags;
 pub mod text;

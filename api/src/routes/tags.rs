@@ -22,6 +22,8 @@ pub enum ApiTags {
     Notifications,
     /// The workflows: safety concerns and their escalation, struggle interventions.
     Workflows,
+    /// Live updates over NATS websockets: credentials and catch-up.
+    Realtime,
     /// The event history, for auditors.
     Events,
     /// Liveness and readiness.

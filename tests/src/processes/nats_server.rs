@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::Stdio;
 
+use infrastructure::realtime::auth::{write_setup, NatsKeys, ServerLayout};
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
@@ -20,6 +21,14 @@ pub struct NatsServer {
     pub port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    /// With authentication: the websocket port and the deployment's keys.
+    secured: Option<Secured>,
+}
+
+/// What a server started with [`NatsServer::start_secured`] adds.
+pub struct Secured {
+    pub websocket_port: u16,
+    pub keys: NatsKeys,
 }
 
 impl NatsServer {
@@ -30,9 +39,50 @@ impl NatsServer {
             port: free_port(),
             dir,
             child: None,
+            secured: None,
         };
         server.restart().await;
         server
+    }
+
+    /// A private server configured as `raptscallions nats-setup` configures one: operator
+    /// mode (JWT authentication, nobody connects without a credential), a websocket listener
+    /// reading the JWT from the `rapt_nats` cookie, and JetStream.
+    pub async fn start_secured() -> Self {
+        let dir = std::env::temp_dir().join(format!("rapt-nats-{}", Uuid::new_v4().simple()));
+        let port = free_port();
+        let websocket_port = free_port();
+        let keys = write_setup(
+            &dir,
+            &ServerLayout {
+                host: "127.0.0.1".into(),
+                port,
+                websocket_port,
+                dir: dir.clone(),
+                allowed_origins: vec![],
+            },
+        )
+        .expect("nats setup");
+        let mut server = Self {
+            port,
+            dir,
+            child: None,
+            secured: Some(Secured {
+                websocket_port,
+                keys,
+            }),
+        };
+        server.restart().await;
+        server
+    }
+
+    /// The keys and websocket port of a server started with [`Self::start_secured`].
+    pub fn secured(&self) -> &Secured {
+        self.secured.as_ref().expect("started with start_secured")
+    }
+
+    pub fn websocket_url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.secured().websocket_port)
     }
 
     pub fn url(&self) -> String {
@@ -42,16 +92,26 @@ impl NatsServer {
     /// Starts the server (again), waiting until it accepts connections.
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let child = Command::new("nats-server")
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-js",
-                "-sd",
-            ])
-            .arg(&self.dir)
+        let mut command = Command::new("nats-server");
+        if self.secured.is_some() {
+            command
+                .arg("-c")
+                .arg(self.dir.join("nats.conf"))
+                .arg("-l")
+                .arg(self.dir.join("nats.log"));
+        } else {
+            command
+                .args([
+                    "-a",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-js",
+                    "-sd",
+                ])
+                .arg(&self.dir);
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -59,6 +119,9 @@ impl NatsServer {
             .expect("nats-server must be installed (scripts/services.sh installs it)");
         self.child = Some(child);
         wait_for_port(self.port, "nats-server").await;
+        if let Some(secured) = &self.secured {
+            wait_for_port(secured.websocket_port, "nats-server's websocket listener").await;
+        }
     }
 
     /// Kills the server.

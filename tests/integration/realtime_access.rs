@@ -1,0 +1,502 @@
+//! Live dashboards' credentials (issue #19, ADR 0011): what a credential lets its holder
+//! subscribe to over NATS's websocket listener, and how fast it stops working.
+
+use std::time::{Duration, Instant};
+
+use async_nats::connection::State;
+use futures::StreamExt as _;
+use reqwest::Method;
+use serde_json::{json, Value};
+use tests::{
+    spawn_app, spawn_app_with, NatsServer, Person, SchoolFixture, TestApp, TestOptions,
+    FIXTURE_PASSWORD,
+};
+use tokio::sync::mpsc;
+
+/// A dashboard's connection: a NATS client over the websocket listener, and the server's
+/// errors (permission violations) it was sent.
+struct Dashboard {
+    client: async_nats::Client,
+    errors: mpsc::UnboundedReceiver<String>,
+}
+
+async fn connect(server: &NatsServer, jwt: &str) -> Result<Dashboard, async_nats::ConnectError> {
+    let (tx, errors) = mpsc::unbounded_channel();
+    // A bearer JWT: the server asks for no signature of its nonce.
+    let client = async_nats::ConnectOptions::with_jwt(jwt.to_owned(), |_| async { Ok(Vec::new()) })
+        .max_reconnects(Some(0))
+        .event_callback(move |event| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(event.to_string());
+            }
+        })
+        .connect(server.websocket_url())
+        .await?;
+    Ok(Dashboard { client, errors })
+}
+
+/// A client with the service's own rights, to publish test messages.
+async fn service_client(server: &NatsServer) -> async_nats::Client {
+    server
+        .secured()
+        .keys
+        .service_connect_options()
+        .unwrap()
+        .connect(server.url())
+        .await
+        .unwrap()
+}
+
+async fn credential(app: &TestApp, token: &str, classes: &[&str]) -> (u16, Value) {
+    let response = app
+        .call_as(
+            token,
+            Method::POST,
+            "/realtime/credentials",
+            Some(json!({ "class_ids": classes })),
+        )
+        .await;
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn jwt_for(app: &TestApp, person: &Person, classes: &[&str]) -> String {
+    let (status, body) = credential(app, &person.token, classes).await;
+    assert_eq!(status, 201, "{body}");
+    body["jwt"]
+        .as_str()
+        .expect("a bearer caller gets the JWT")
+        .to_owned()
+}
+
+fn prefix(app: &TestApp) -> &str {
+    &app.config.nats_subject_prefix
+}
+
+/// Whether `subject` gets a message published to it: subscribes as `dashboard`, publishes as
+/// the service, waits a little.
+async fn receives(dashboard: &mut Dashboard, service: &async_nats::Client, subject: &str) -> bool {
+    let mut subscription = dashboard
+        .client
+        .subscribe(subject.to_owned())
+        .await
+        .unwrap();
+    dashboard.client.flush().await.unwrap();
+    service
+        .publish(subject.to_owned(), "probe".into())
+        .await
+        .unwrap();
+    service.flush().await.unwrap();
+    tokio::time::timeout(Duration::from_millis(500), subscription.next())
+        .await
+        .ok()
+        .flatten()
+        .is_some()
+}
+
+/// Waits until the server sent a permissions error naming `subject`.
+async fn permission_error(dashboard: &mut Dashboard, subject: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, dashboard.errors.recv()).await {
+            Ok(Some(event))
+                if event.contains("Permissions Violation") && event.contains(subject) =>
+            {
+                return event
+            }
+            Ok(Some(_)) => continue,
+            _ => panic!("no permissions error for {subject}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_teacher_watches_their_own_class_and_nothing_else() {
+    let server = NatsServer::start_secured().await;
+    let app = spawn_app_with(TestOptions::secured_nats(&server, &[])).await;
+    let school = SchoolFixture::build(&app).await;
+    let teacher = &school.teachers[0];
+    let p = prefix(&app).to_owned();
+
+    let (status, body) = credential(&app, &teacher.token, &[&school.class]).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["websocket_url"], server.websocket_url());
+    let subjects: Vec<&str> = body["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        subjects,
+        [
+            format!("{p}.user.{}.notifications", teacher.id),
+            format!("{p}.class.{}.dashboard", school.class),
+            format!("{p}.class.{}.interventions", school.class),
+        ],
+        "a teacher reads interventions but does not handle safety concerns"
+    );
+
+    // Another class: refused as the class's dashboard is (404: it cannot even read it).
+    let (status, body) = credential(&app, &teacher.token, &[&school.other_class]).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["type"], "https://raptscallions.app/problems/not-found");
+
+    let service = service_client(&server).await;
+    let mut dashboard = connect(
+        &server,
+        body_jwt(&app, teacher, &school.class).await.as_str(),
+    )
+    .await
+    .expect("connects with its credential");
+    let own = format!("{p}.class.{}.dashboard", school.class);
+    assert!(receives(&mut dashboard, &service, &own).await);
+    let mine = format!("{p}.user.{}.notifications", teacher.id);
+    assert!(receives(&mut dashboard, &service, &mine).await);
+
+    let foreign = format!("{p}.class.{}.dashboard", school.other_class);
+    assert!(!receives(&mut dashboard, &service, &foreign).await);
+    permission_error(&mut dashboard, &foreign).await;
+    let wildcard = format!("{p}.class.>");
+    assert!(!receives(&mut dashboard, &service, &format!("{p}.class.x.dashboard")).await);
+    let _ = dashboard.client.subscribe(wildcard.clone()).await;
+    permission_error(&mut dashboard, &wildcard).await;
+    // Publishing is refused too (the client protocol needs none).
+    dashboard
+        .client
+        .publish(own.clone(), "forged".into())
+        .await
+        .unwrap();
+    dashboard.client.flush().await.unwrap();
+    permission_error(&mut dashboard, &own).await;
+    // The connection survives its holder's mistakes.
+    assert_eq!(dashboard.client.connection_state(), State::Connected);
+}
+
+async fn body_jwt(app: &TestApp, person: &Person, class: &str) -> String {
+    jwt_for(app, person, &[class]).await
+}
+
+#[tokio::test]
+async fn a_student_watches_only_their_own_notifications() {
+    let server = NatsServer::start_secured().await;
+    let app = spawn_app_with(TestOptions::secured_nats(&server, &[])).await;
+    let school = SchoolFixture::build(&app).await;
+    let p = prefix(&app).to_owned();
+    let student = &school.student;
+
+    let (status, body) = credential(&app, &student.token, &[&school.class]).await;
+    assert_eq!(
+        status, 403,
+        "a student reads the class, not its dashboard: {body}"
+    );
+    let jwt = jwt_for(&app, student, &[]).await;
+    let service = service_client(&server).await;
+    let mut dashboard = connect(&server, &jwt).await.unwrap();
+    let own = format!("{p}.user.{}.notifications", student.id);
+    assert!(receives(&mut dashboard, &service, &own).await);
+    let teachers = format!("{p}.user.{}.notifications", school.teachers[0].id);
+    assert!(!receives(&mut dashboard, &service, &teachers).await);
+    permission_error(&mut dashboard, &teachers).await;
+    let class = format!("{p}.class.{}.dashboard", school.class);
+    assert!(!receives(&mut dashboard, &service, &class).await);
+    permission_error(&mut dashboard, &class).await;
+}
+
+#[tokio::test]
+async fn counselors_and_admins_above_the_class_also_watch_its_safety_concerns() {
+    let server = NatsServer::start_secured().await;
+    let app = spawn_app_with(TestOptions::secured_nats(&server, &[])).await;
+    let school = SchoolFixture::build(&app).await;
+    let p = prefix(&app).to_owned();
+    for person in [&school.counselor, &school.school_admin] {
+        let (status, body) = credential(&app, &person.token, &[&school.class]).await;
+        assert_eq!(status, 201, "{body}");
+        assert!(body["subjects"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(format!(
+                "{p}.class.{}.safety_concerns",
+                school.class
+            ))));
+    }
+    // The sibling school's admin, a counselor of another school in effect: not this class.
+    let (status, _) = credential(&app, &school.sibling_admin.token, &[&school.class]).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn bad_requests_for_credentials_are_refused() {
+    let server = NatsServer::start_secured().await;
+    let app = spawn_app_with(TestOptions::secured_nats(&server, &[])).await;
+    let school = SchoolFixture::build(&app).await;
+    let anonymous = app
+        .http
+        .post(app.url("/realtime/credentials"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let (status, _) = credential(&app, &school.service, &[]).await;
+    assert_eq!(status, 403, "a service account watches nothing");
+    let many: Vec<String> = (0..21).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let (status, body) = credential(&app, &school.teachers[0].token, &many).await;
+    assert!(status == 400 || status == 422, "{status} {body}");
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let (status, _) = credential(&app, &school.teachers[0].token, &[&unknown]).await;
+    assert_eq!(status, 404);
+    let (status, body) = app
+        .call_as(
+            &school.teachers[0].token,
+            Method::POST,
+            "/realtime/credentials",
+            Some(json!({"class_ids": [], "subjects": [">"]})),
+        )
+        .await
+        .json::<Value>()
+        .await
+        .map(|b| (0, b))
+        .unwrap();
+    let _ = status;
+    assert!(
+        body["type"].as_str().unwrap().ends_with("invalid-request"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn without_nats_keys_live_updates_are_unavailable() {
+    let app = spawn_app().await;
+    let (status, body) = credential(&app, &app.token, &[]).await;
+    assert_eq!(status, 503);
+    assert_eq!(
+        body["type"],
+        "https://raptscallions.app/problems/realtime-unavailable"
+    );
+}
+
+#[tokio::test]
+async fn a_browser_gets_the_credential_only_as_an_httponly_cookie() {
+    let server = NatsServer::start_secured().await;
+    let app = spawn_app_with(TestOptions::secured_nats(&server, &[])).await;
+    let school = SchoolFixture::build(&app).await;
+    let teacher = &school.teachers[0];
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let login = browser
+        .post(app.url("/auth/login"))
+        .json(&json!({"email": teacher.email, "password": FIXTURE_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let response = browser
+        .post(app.url("/realtime/credentials"))
+        .header("Origin", app.config.auth.allowed_origins[0].as_str())
+        .json(&json!({"class_ids": [school.class]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("rapt_nats="))
+        .expect("the rapt_nats cookie");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body.get("jwt").is_none(),
+        "page scripts never see the JWT: {body}"
+    );
+}
+
+/// How long after `trigger` the connection of `jwt` is closed by the server (panics after
+/// 5 s), and that the credential no longer connects.
+async fn closed_within_five_seconds<F, Fut>(
+    server: &NatsServer,
+    jwt: &str,
+    what: &str,
+    trigger: F,
+) -> Duration
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let dashboard = connect(server, jwt).await.expect("connects before");
+    let started = Instant::now();
+    trigger().await;
+    while dashboard.client.connection_state() == State::Connected {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{what}: still connected after 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = started.elapsed();
+    assert!(
+        connect(server, jwt).await.is_err(),
+        "{what}: the revoked credential connects again"
+    );
+    eprintln!("{what}: disconnected {took:?} after the request");
+    took
+}
+
+async fn login(app: &TestApp, person: &Person) -> Person {
+    let response = app
+        .http
+        .post(app.url("/auth/login"))
+        .json(&json!({"email": person.email, "password": FIXTURE_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    Person {
+        token: body["token"].as_str().unwrap().to_owned(),
+        ..person.clone()
+    }
+}
+
+#[tokio::test]
+async fn logging_out_ending_a_session_disabling_or_losing_a_role_disconnects_within_seconds() {
+    let server = NatsServer::start_secured().await;
+    let app = spawn_app_with(TestOptions::secured_nats(&server, &[])).await;
+    let school = SchoolFixture::build(&app).await;
+    let teacher = &school.teachers[0];
+    let class = school.class.clone();
+
+    // Logout.
+    let signed_in = login(&app, teacher).await;
+    let jwt = jwt_for(&app, &signed_in, &[&class]).await;
+    closed_within_five_seconds(&server, &jwt, "logout", || async {
+        assert_eq!(
+            app.status_as(&signed_in.token, Method::POST, "/auth/logout", None)
+                .await,
+            204
+        );
+    })
+    .await;
+
+    // Logout everywhere: every session's credentials.
+    let first = login(&app, teacher).await;
+    let second = login(&app, teacher).await;
+    let jwt = jwt_for(&app, &first, &[&class]).await;
+    closed_within_five_seconds(&server, &jwt, "logout-all", || async {
+        assert_eq!(
+            app.status_as(&second.token, Method::POST, "/auth/logout-all", None)
+                .await,
+            204
+        );
+    })
+    .await;
+
+    // Ending one session from another.
+    let ended = login(&app, teacher).await;
+    let other = login(&app, teacher).await;
+    let sessions: Value = app
+        .call_as(&ended.token, Method::GET, "/auth/me", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let session_id = sessions["session"]["id"].as_str().unwrap().to_owned();
+    let jwt = jwt_for(&app, &ended, &[&class]).await;
+    closed_within_five_seconds(&server, &jwt, "ending a session", || async {
+        let status = app
+            .status_as(
+                &other.token,
+                Method::DELETE,
+                &format!("/auth/sessions/{session_id}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 204);
+    })
+    .await;
+
+    // Losing the class role.
+    let jwt = jwt_for(&app, &login(&app, teacher).await, &[&class]).await;
+    let teacher_id = teacher.id.clone();
+    closed_within_five_seconds(&server, &jwt, "losing the class role", || async {
+        let status = app
+            .status_as(
+                &app.token,
+                Method::DELETE,
+                &format!("/classes/{class}/members/{teacher_id}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 204);
+    })
+    .await;
+    // ... and the next credential is decided afresh: the class is no longer watchable.
+    let again = login(&app, teacher).await;
+    let (status, _) = credential(&app, &again.token, &[&class]).await;
+    assert_eq!(status, 404);
+
+    // Disabling the account.
+    let counselor = login(&app, &school.counselor).await;
+    let jwt = jwt_for(&app, &counselor, &[&class]).await;
+    let counselor_id = school.counselor.id.clone();
+    closed_within_five_seconds(&server, &jwt, "disabling the account", || async {
+        let status = app
+            .status_as(
+                &app.token,
+                Method::POST,
+                &format!("/users/{counselor_id}/disable"),
+                None,
+            )
+            .await;
+        assert!(status == 200 || status == 204, "{status}");
+    })
+    .await;
+
+    // Other people's credentials are untouched.
+    let other_teacher = &school.teachers[1];
+    let jwt = jwt_for(&app, other_teacher, &[&class]).await;
+    let dashboard = connect(&server, &jwt).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(dashboard.client.connection_state(), State::Connected);
+}
+
+#[tokio::test]
+async fn an_expired_credential_is_disconnected_by_the_server() {
+    let server = NatsServer::start_secured().await;
+    let app = spawn_app_with(TestOptions::secured_nats(
+        &server,
+        &[("REALTIME_CREDENTIAL_TTL_MS", "2000")],
+    ))
+    .await;
+    let school = SchoolFixture::build(&app).await;
+    let (status, body) = credential(&app, &school.teachers[0].token, &[]).await;
+    assert_eq!(status, 201);
+    let expires_at: chrono::DateTime<chrono::Utc> =
+        body["expires_at"].as_str().unwrap().parse().unwrap();
+    let left = expires_at - chrono::Utc::now();
+    assert!(left <= chrono::Duration::milliseconds(2100), "{left}");
+    let dashboard = connect(&server, body["jwt"].as_str().unwrap())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    while dashboard.client.connection_state() == State::Connected {
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "still connected after expiry"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(connect(&server, body["jwt"].as_str().unwrap())
+        .await
+        .is_err());
+}
