@@ -38,6 +38,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::authz::{Authz, Policy};
+use crate::dashboard_page;
 use crate::middleware;
 use crate::openapi::{document, openapi};
 use crate::problem;
@@ -285,7 +286,9 @@ impl Application {
         let allowed = middleware::AllowedMethods::from_spec(&document);
         let limit = config.max_body_bytes;
         let document = document.to_string();
-        let app = Route::new()
+        // The page's connect-src allows any websocket server until it is given the URL of
+        // the NATS websocket listener.
+        let app = dashboard_page::mount(Route::new(), None)?
             .at(
                 "/openapi.json",
                 poem::endpoint::make_sync(move |_| {
