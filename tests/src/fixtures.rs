@@ -136,7 +136,8 @@ pub struct SchoolFixture {
     pub session: String,
 }
 
-const FIXTURE_PASSWORD: &str = "fixture password 1";
+/// The password of every [`Person`] of a [`SchoolFixture`].
+pub const FIXTURE_PASSWORD: &str = "fixture password 1";
 
 impl SchoolFixture {
     pub async fn build(app: &TestApp) -> Self {

@@ -27,7 +27,9 @@ pub use app::{
     spawn_app, spawn_app_with, test_env, TestApp, TestOptions, ADMIN_EMAIL, ADMIN_PASSWORD,
 };
 pub use database::{admin_url, TestDb};
-pub use fixtures::{detect, json_id, register, register_named, Person, SchoolFixture};
+pub use fixtures::{
+    detect, json_id, register, register_named, Person, SchoolFixture, FIXTURE_PASSWORD,
+};
 pub use http::{assert_statuses, send};
 pub use processes::{
     create_admin_cli, free_port, nats_url, run_cli, server_binary, server_binary_path, NatsServer,
