@@ -158,6 +158,17 @@ try {
     await page.locator("#unread[data-count='1']").waitFor({ timeout: NOTIFICATION_WITHIN_MS });
   });
 
+  await step("a reload reuses the session cookie and goes live again", async () => {
+    // The sockets of the page before the reload go with it (Playwright reports no close).
+    sockets.length = 0;
+    await page.reload();
+    await page.locator("#board").waitFor({ state: "visible", timeout: 5_000 });
+    assert.equal(await page.locator("#sign-in").isVisible(), false);
+    // The teacher's only class is picked at once; the snapshot has the detection.
+    await events.filter({ hasText: first.category }).waitFor({ timeout: 5_000 });
+    await page.locator('#connection[data-state="live"]').waitFor({ timeout: 10_000 });
+  });
+
   await step("signing out closes the live connection", async () => {
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.locator("#sign-in").waitFor({ state: "visible", timeout: 5_000 });
