@@ -118,7 +118,12 @@ export class LiveConnection {
       }
       nc.subscribe(subject, {
         callback: (error, msg) => {
-          if (error || !this.current(generation)) return;
+          if (!this.current(generation)) return;
+          if (error) {
+            // The server refused the subscription (a permissions violation).
+            this.hooks.state(State.UNAVAILABLE, error.message);
+            return;
+          }
           let body;
           try {
             body = msg.json();
