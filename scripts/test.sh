@@ -50,6 +50,28 @@ if [ ! -d tests/support/oidc/node_modules/oidc-provider ]; then
   npm ci --prefix tests/support/oidc --no-audit --no-fund --loglevel=error
 fi
 
+# The dashboard page (web/dashboard, served at /dashboard): its browser test
+# (tests/integration/dashboard_page.rs) drives Debian's Chromium with playwright-core, and the
+# committed bundle in api/assets/dashboard must be what its sources build.
+dashboard_page_checks() {
+  if ! command -v chromium >/dev/null 2>&1; then
+    step "installing chromium (dashboard page browser test)"
+    if [ "$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; else sudo apt-get update -q && sudo apt-get install -y -q chromium; fi
+  fi
+  local dir
+  for dir in tests/browser web/dashboard; do
+    # npm ci again when the lockfile changed since the last install.
+    if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+      step "npm ci in $dir"
+      npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+    fi
+  done
+  step "dashboard page: unit tests, and the committed bundle against a fresh build"
+  npm --prefix web/dashboard test --silent
+  npm --prefix web/dashboard run check --silent
+}
+dashboard_page_checks
+
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 

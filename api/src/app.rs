@@ -39,6 +39,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::authz::{Authz, Policy};
+use crate::dashboard_page;
 use crate::middleware;
 use crate::openapi::{document, openapi};
 use crate::problem;
@@ -321,7 +322,9 @@ impl Application {
         let allowed = middleware::AllowedMethods::from_spec(&document);
         let limit = config.max_body_bytes;
         let document = document.to_string();
-        let app = Route::new()
+        // The page may connect to this API and to the NATS websocket listener it is sent to.
+        let websocket_url = services.realtime.as_ref().map(|r| r.websocket_url.as_str());
+        let app = dashboard_page::mount(Route::new(), websocket_url)?
             .at(
                 "/openapi.json",
                 poem::endpoint::make_sync(move |_| {

@@ -230,21 +230,26 @@ fn client_ip(req: &Request, trust_forwarded_for: bool) -> Option<String> {
         .map(|addr| addr.ip().to_string())
 }
 
-/// Whether a cookie-authenticated unsafe request comes from an allowed origin: `Origin` must
-/// be one of `ALLOWED_ORIGINS`; without `Origin`, `Sec-Fetch-Site` must say `same-origin` or
-/// `none` (`same-site` would let a sibling subdomain through, whatever `ALLOWED_ORIGINS`
-/// says; browsers send `Origin` with every unsafe request anyway).
+/// Whether a cookie-authenticated unsafe request comes from an allowed origin: a browser's
+/// `Sec-Fetch-Site: same-origin` (a page of the API's own origin, such as `/dashboard`, made
+/// it: pages cannot set that header), or an `Origin` listed in `ALLOWED_ORIGINS`; without
+/// `Origin`, `Sec-Fetch-Site` must say `same-origin` or `none` (`same-site` would let a
+/// sibling subdomain through, whatever `ALLOWED_ORIGINS` says; browsers send `Origin` with
+/// every unsafe request anyway).
 fn csrf_allowed(req: &Request, allowed_origins: &[String]) -> bool {
+    let fetch_site = req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok());
+    if fetch_site == Some("same-origin") {
+        return true;
+    }
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("").trim_end_matches('/');
         return allowed_origins.iter().any(|allowed| allowed == origin);
     }
-    match req
-        .headers()
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(site) => matches!(site, "same-origin" | "none"),
+    match fetch_site {
+        Some(site) => site == "none",
         None => true,
     }
 }

@@ -919,7 +919,7 @@ async fn cookie_requests_from_other_origins_are_refused() {
     // The test's system admin may create groups; it presents its token as a cookie here.
     let token = app.token.clone();
     let cookie = format!("session={token}");
-    let post = |origin: Option<&'static str>, fetch_site: Option<&'static str>| {
+    let post = |origin: Option<&str>, fetch_site: Option<&'static str>| {
         let mut request = app
             .http
             .post(app.url("/groups"))
@@ -948,13 +948,31 @@ async fn cookie_requests_from_other_origins_are_refused() {
         201
     );
     assert_eq!(post(None, Some("same-origin")).await.unwrap().status(), 201);
+    // A page of the API's own origin (the dashboard page), which `ALLOWED_ORIGINS` does not
+    // list: the browser says the request is same-origin.
+    assert_eq!(
+        post(Some(&app.address), Some("same-origin"))
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    // The same origin claimed without the browser's word is not enough.
+    let claimed = post(Some(&app.address), None).await.unwrap();
+    assert_eq!(claimed.status(), 403);
+    let claimed = post(Some(&app.address), Some("cross-site")).await.unwrap();
+    assert_eq!(claimed.status(), 403);
     // A sibling subdomain is same-site but not an allowed origin.
     let sibling = post(None, Some("same-site")).await.unwrap();
     assert_eq!(sibling.status(), 403);
+    let sibling = post(Some("https://other.test.example"), Some("same-site"))
+        .await
+        .unwrap();
+    assert_eq!(sibling.status(), 403);
     assert_eq!(
         app.count_events("group").await,
-        2,
-        "only the two allowed ones"
+        3,
+        "only the three allowed ones"
     );
     // Bearer tokens are not sent by browsers on their own: no origin check.
     let bearer_cross = bearer(&app, Method::POST, "/groups", &token)

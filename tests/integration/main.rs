@@ -6,6 +6,7 @@ mod bad_input;
 mod caches;
 mod concurrency;
 mod contract;
+mod dashboard_page;
 mod events;
 mod failover;
 mod groups;

@@ -136,7 +136,7 @@ pub struct SchoolFixture {
     pub session: String,
 }
 
-/// The password of everyone in a [`SchoolFixture`].
+/// The password of every [`Person`] of a [`SchoolFixture`].
 pub const FIXTURE_PASSWORD: &str = "fixture password 1";
 
 impl SchoolFixture {
