@@ -7,6 +7,7 @@
 //!   authenticated and authorized requests against `/health`;
 //! - [`reactions`] (binary `reactions`): detections/s, and the latency from a detection to
 //!   its notification and its email;
+//! - [`realtime`] (binary `realtime`): live dashboards over NATS websockets, credentials/s;
 //! - [`workflows`] (binary `workflows`): a saga in the path of a notification, sleeping
 //!   sagas, timers all due at once and timer lateness.
 //!
@@ -22,6 +23,7 @@ pub mod access;
 pub mod closed_loop;
 pub mod procfs;
 pub mod reactions;
+pub mod realtime;
 pub mod school;
 pub mod stats;
 pub mod workflows;
