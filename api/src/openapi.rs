@@ -18,6 +18,7 @@ use crate::routes::learning::LearningApi;
 use crate::routes::me::MeApi;
 use crate::routes::notifications::NotificationsApi;
 use crate::routes::oidc::OidcApi;
+use crate::routes::realtime::updates::RealtimeUpdatesApi;
 use crate::routes::service_accounts::ServiceAccountsApi;
 use crate::routes::tools::ToolsApi;
 use crate::routes::users::UsersApi;
@@ -95,6 +96,7 @@ pub fn openapi(
         NotificationsApi,
         DashboardsApi,
         WorkflowsApi,
+        RealtimeUpdatesApi,
         ServiceAccountsApi,
         UsersApi,
         GroupsApi,
@@ -133,6 +135,9 @@ pub fn openapi(
                 services: services.clone(),
             },
             WorkflowsApi {
+                services: services.clone(),
+            },
+            RealtimeUpdatesApi {
                 services: services.clone(),
             },
             ServiceAccountsApi {

@@ -68,6 +68,10 @@ const FILES: &[(&str, &str)] = &[
         "20261206000014_workflows.sql",
         include_str!("../sql/20261206000014_workflows.sql"),
     ),
+    (
+        "20261207000015_realtime_updates.sql",
+        include_str!("../sql/20261207000015_realtime_updates.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy)]

@@ -24,6 +24,8 @@ pub enum ApiTags {
     Workflows,
     /// The event history, for auditors.
     Events,
+    /// Live updates for dashboards: catching up on a topic.
+    Realtime,
     /// Liveness and readiness.
     Health,
 }
