@@ -6,6 +6,7 @@ pub mod mail;
 pub mod nats;
 pub mod oidc;
 pub mod passwords;
+pub mod realtime;
 pub mod telemetry;
 pub mod workers;
 

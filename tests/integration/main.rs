@@ -14,6 +14,7 @@ mod log_order;
 mod notifications;
 mod oidc;
 mod permissions;
+mod realtime;
 mod relay;
 mod secrets;
 mod service;

@@ -1,0 +1,3 @@
+//! Live updates for dashboards: the publisher that sends the projections' updates to NATS.
+
+pub mod publisher;
