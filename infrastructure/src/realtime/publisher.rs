@@ -184,20 +184,21 @@ impl Publisher<'_> {
         if rows.is_empty() {
             return Ok(Round::Done);
         }
-        let mut last: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+        // Per source: the last position sent and how many were read.
+        let mut last: BTreeMap<String, (i64, i64)> = BTreeMap::new();
         let sent = tokio::time::timeout(PUBLISH_TIMEOUT, async {
-            for (source, topic, position, body) in &rows {
+            for (source, topic, position, body) in rows {
                 let mut headers = HeaderMap::new();
                 headers.insert("Rapt-Position", position.to_string().as_str());
                 self.nats
                     .publish_with_headers(
                         format!("{}.{topic}", self.prefix),
                         headers,
-                        body.clone().into_bytes().into(),
+                        body.into_bytes().into(),
                     )
                     .await?;
-                let entry = last.entry(source.as_str()).or_insert((0, 0));
-                *entry = (*position, entry.1 + 1);
+                let entry = last.entry(source).or_insert((0, 0));
+                *entry = (position, entry.1 + 1);
             }
             self.nats.flush().await?;
             anyhow::Ok(())
@@ -216,7 +217,7 @@ impl Publisher<'_> {
         }
         let (sources, positions): (Vec<&str>, Vec<i64>) = last
             .iter()
-            .map(|(source, (position, _))| (*source, *position))
+            .map(|(source, (position, _))| (source.as_str(), *position))
             .unzip();
         sqlx::query(
             "UPDATE realtime_cursors c SET position = v.position \
