@@ -4,6 +4,10 @@
 //! open safety concerns (every concern stays open until the escalation workflow resolves it),
 //! assessments awaiting review (confidence below 0.8, not reviewed) and the last 50 relevant
 //! events (everything but chat messages).
+//!
+//! Each change is also told to the class's watchers (topic `class.<id>.dashboard`, see
+//! [`crate::realtime`]), in the transaction that applies it: the counters as of the event's
+//! position and the recent event it adds.
 
 use anyhow::Context as _;
 use async_trait::async_trait;

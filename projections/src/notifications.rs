@@ -1,5 +1,8 @@
 //! The `notifications` read model: each user's notifications, their email preferences, and
 //! the delivery state of emailed notifications (dead letters).
+//!
+//! A notification created or read is told to its recipient (topic `user.<id>.notifications`,
+//! see [`crate::realtime`]) with their unread count, in the transaction that applies it.
 
 use anyhow::Context as _;
 use async_trait::async_trait;

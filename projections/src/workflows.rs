@@ -7,7 +7,9 @@
 //!   resolution.
 //!
 //! Each update is guarded by the row's `position` (the last event applied), so a redelivered
-//! event changes nothing. The steps and timers of one instance are read from its stream and
+//! event changes nothing. A change that shows in a list's item is told to the class's
+//! watchers (topics `class.<id>.interventions` and `class.<id>.safety_concerns`, see
+//! [`crate::realtime`]) in the same transaction. The steps and timers of one instance are read from its stream and
 //! the timer table (`application::workflows`), not from here.
 
 use anyhow::Context as _;
