@@ -2,7 +2,7 @@
 //!
 //! A [`Topic`] names an audience: one user's notifications, or one class's dashboard,
 //! interventions or safety concerns. The projection that owns the read model writes the
-//! update ([`write`]) in the transaction that applies the event, so the update and the read
+//! update ([`write()`]) in the transaction that applies the event, so the update and the read
 //! model commit together and carry the same log position; the REST reads of that read model
 //! report the projection's checkpoint as their `position` ([`snapshot_position`]). A client
 //! that loads a snapshot at position S and then applies every update above S has missed
