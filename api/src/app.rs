@@ -23,6 +23,7 @@ use infrastructure::mail::{NoMailer, SmtpMailer};
 use infrastructure::nats::NatsRelay;
 use infrastructure::passwords::Argon2Hasher;
 use infrastructure::realtime::grants::{refresh_account, Grants, Revocations};
+use infrastructure::realtime::publisher::{self, PublisherSettings};
 use infrastructure::workers::email::{EmailDelivery, Retry};
 use infrastructure::workers::reactions::Reactions;
 use infrastructure::workers::templates::EmailTemplates;
@@ -250,6 +251,18 @@ impl Application {
                 database: config.database.clone(),
                 takeover_interval: config.subscriber_takeover_interval,
                 poll_interval: config.subscriber_poll_interval,
+            },
+            shutdown_rx.clone(),
+        )));
+        // Live updates go to NATS on their own path, not through the relay's batches.
+        workers.push(tokio::spawn(publisher::run(
+            nats.clone(),
+            PublisherSettings {
+                database: config.database.clone(),
+                subject_prefix: config.nats_subject_prefix.clone(),
+                retention: config.realtime_retention,
+                poll_interval: config.subscriber_poll_interval,
+                takeover_interval: config.subscriber_takeover_interval,
             },
             shutdown_rx.clone(),
         )));

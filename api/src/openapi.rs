@@ -18,7 +18,8 @@ use crate::routes::learning::LearningApi;
 use crate::routes::me::MeApi;
 use crate::routes::notifications::NotificationsApi;
 use crate::routes::oidc::OidcApi;
-use crate::routes::realtime_credentials::RealtimeCredentialsApi;
+use crate::routes::realtime::credentials::RealtimeCredentialsApi;
+use crate::routes::realtime::updates::RealtimeUpdatesApi;
 use crate::routes::service_accounts::ServiceAccountsApi;
 use crate::routes::tools::ToolsApi;
 use crate::routes::users::UsersApi;
@@ -96,7 +97,8 @@ pub fn openapi(
         NotificationsApi,
         DashboardsApi,
         WorkflowsApi,
-        RealtimeCredentialsApi,
+        // poem-openapi implements `OpenApi` for tuples of up to 16: the realtime pair nests.
+        (RealtimeCredentialsApi, RealtimeUpdatesApi),
         ServiceAccountsApi,
         UsersApi,
         GroupsApi,
@@ -137,9 +139,14 @@ pub fn openapi(
             WorkflowsApi {
                 services: services.clone(),
             },
-            RealtimeCredentialsApi {
-                services: services.clone(),
-            },
+            (
+                RealtimeCredentialsApi {
+                    services: services.clone(),
+                },
+                RealtimeUpdatesApi {
+                    services: services.clone(),
+                },
+            ),
             ServiceAccountsApi {
                 services: services.clone(),
             },

@@ -80,6 +80,7 @@ pub enum ProblemKind {
     SessionPaused,
     AlreadyAcknowledged,
     ConcernResolved,
+    RealtimeHistoryGone,
     GroupCycle,
     LastAdmin,
     UserNotFound,
@@ -122,6 +123,7 @@ impl ProblemKind {
             Self::SessionPaused => "session-paused",
             Self::AlreadyAcknowledged => "already-acknowledged",
             Self::ConcernResolved => "concern-resolved",
+            Self::RealtimeHistoryGone => "realtime-history-gone",
             Self::GroupCycle => "group-cycle",
             Self::LastAdmin => "last-admin",
             Self::UserNotFound => "user-not-found",
@@ -154,6 +156,7 @@ impl ProblemKind {
             | Self::WrongPassword => StatusCode::FORBIDDEN,
             Self::EmailTaken => StatusCode::CONFLICT,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::RealtimeHistoryGone => StatusCode::GONE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -204,6 +207,9 @@ impl ProblemKind {
             Self::SessionPaused => "The learning session is paused",
             Self::AlreadyAcknowledged => "The safety concern is already acknowledged",
             Self::ConcernResolved => "The safety concern is resolved",
+            Self::RealtimeHistoryGone => {
+                "The updates asked for are no longer kept; reload the snapshot"
+            }
             Self::GroupCycle => "A group cannot move into its own subtree",
             Self::LastAdmin => {
                 "The last admin of a top-level group can only be removed by a system admin"
@@ -248,6 +254,9 @@ pub enum ApiError {
     /// Concurrent modification or a state that forbids the change.
     #[oai(status = 409, content_type = "application/problem+json")]
     Conflict(Json<Problem>),
+    /// What was asked for is no longer kept (live updates older than the retention).
+    #[oai(status = 410, content_type = "application/problem+json")]
+    Gone(Json<Problem>),
     /// The body exceeds `MAX_BODY_BYTES`.
     #[oai(status = 413, content_type = "application/problem+json")]
     PayloadTooLarge(Json<Problem>),
@@ -276,6 +285,7 @@ impl ApiError {
             429 => Self::TooManyRequests(problem, 1),
             405 => Self::MethodNotAllowed(problem),
             409 => Self::Conflict(problem),
+            410 => Self::Gone(problem),
             413 => Self::PayloadTooLarge(problem),
             415 => Self::UnsupportedMediaType(problem),
             422 => Self::Unprocessable(problem),
@@ -319,6 +329,7 @@ impl ApiError {
             | Self::TooManyRequests(p, _)
             | Self::MethodNotAllowed(p)
             | Self::Conflict(p)
+            | Self::Gone(p)
             | Self::PayloadTooLarge(p)
             | Self::UnsupportedMediaType(p)
             | Self::Unprocessable(p)

@@ -44,6 +44,9 @@ pub struct Config {
     /// `NATS_DUPLICATE_WINDOW_SECS`, default 3600: JetStream de-duplication window of the
     /// relay's stream. A relay outage longer than this may publish an event twice.
     pub nats_duplicate_window: Duration,
+    /// `REALTIME_RETENTION_MS`, default 86400000 (a day): how long a published live update
+    /// stays available for catch-up (`GET /realtime/updates`) before it is pruned.
+    pub realtime_retention: Duration,
     /// `SUBSCRIBER_POLL_INTERVAL_MS`, default 1000: how often idle subscribers look at the
     /// log without being woken.
     pub subscriber_poll_interval: Duration,
@@ -163,6 +166,7 @@ impl Config {
             nats_duplicate_window: Duration::from_secs(
                 env.parse("NATS_DUPLICATE_WINDOW_SECS", 3600)?,
             ),
+            realtime_retention: env.millis("REALTIME_RETENTION_MS", 86_400_000)?,
             subscriber_poll_interval: env.millis("SUBSCRIBER_POLL_INTERVAL_MS", 1000)?,
             subscriber_takeover_interval: env.millis("SUBSCRIBER_TAKEOVER_INTERVAL_MS", 1000)?,
             reactions_fault_after: match env.optional("REACTIONS_FAULT_AFTER_COMMANDS") {
@@ -493,6 +497,8 @@ mod tests {
         // The session cookie is `Secure` and host-only unless configured otherwise.
         assert!(config.auth.cookie_secure);
         assert_eq!(config.auth.cookie_domain, None);
+        // Live updates stay available for catch-up for a day.
+        assert_eq!(config.realtime_retention, Duration::from_secs(86_400));
     }
 
     #[test]
@@ -512,6 +518,7 @@ mod tests {
             ("MAX_BODY_BYTES", "-1"),
             ("DATABASE_URL", "mysql://x"),
             ("NATS_URL", "127.0.0.1:4222"),
+            ("REALTIME_RETENTION_MS", "a day"),
         ] {
             let mut v = vars(&BASE);
             v.insert(name.into(), value.into());

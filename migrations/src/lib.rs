@@ -69,6 +69,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../sql/20261206000014_workflows.sql"),
     ),
     (
+        "20261207000015_realtime_updates.sql",
+        include_str!("../sql/20261207000015_realtime_updates.sql"),
+    ),
+    (
         "20261207000016_realtime_credentials.sql",
         include_str!("../sql/20261207000016_realtime_credentials.sql"),
     ),

@@ -4,6 +4,10 @@
 //! open safety concerns (every concern stays open until the escalation workflow resolves it),
 //! assessments awaiting review (confidence below 0.8, not reviewed) and the last 50 relevant
 //! events (everything but chat messages).
+//!
+//! Each change is also told to the class's watchers (topic `class.<id>.dashboard`, see
+//! [`crate::realtime`]), in the transaction that applies it: the counters as of the event's
+//! position and the recent event it adds.
 
 use anyhow::Context as _;
 use async_trait::async_trait;
@@ -16,6 +20,7 @@ use sqlx::{PgConnection, PgExecutor, Row};
 use uuid::Uuid;
 
 use crate::log::LoggedEvent;
+use crate::realtime::{self, DashboardUpdate, Topic};
 use crate::runner::Projection;
 
 pub const NAME: &str = "dashboards";
@@ -124,18 +129,26 @@ impl Projection for DashboardsProjection {
             }
             Change::Concern(payload) => apply_concern(conn, id, event, payload).await?,
         };
+        let recent = RecentEvent {
+            position: event.position,
+            event_type: event.event_type.clone(),
+            learning_session_id: session_id,
+            student_id,
+            summary,
+            recorded_at: event.recorded_at,
+        };
         sqlx::query(
             "INSERT INTO dashboard_recent_events (class_id, position, event_type, session_id, \
                  student_id, summary, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT DO NOTHING",
         )
         .bind(class_id)
-        .bind(event.position)
-        .bind(&event.event_type)
-        .bind(session_id)
-        .bind(student_id)
-        .bind(summary)
-        .bind(event.recorded_at)
+        .bind(recent.position)
+        .bind(&recent.event_type)
+        .bind(recent.learning_session_id)
+        .bind(recent.student_id)
+        .bind(&recent.summary)
+        .bind(recent.recorded_at)
         .execute(&mut *conn)
         .await?;
         sqlx::query(
@@ -145,9 +158,24 @@ impl Projection for DashboardsProjection {
         )
         .bind(class_id)
         .bind(RECENT_EVENTS - 1)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
-        Ok(())
+        // The class's watchers are told the dashboard as it is now, at this position; "today"
+        // is the day the event was recorded.
+        let counters = counters(&mut *conn, class_id, event.recorded_at.date_naive()).await?;
+        let update = DashboardUpdate {
+            position: event.position,
+            class_id,
+            dashboard: counters.into(),
+            event: Some(recent.into()),
+        };
+        realtime::write(
+            conn,
+            &Topic::ClassDashboard(class_id),
+            event.position,
+            &update,
+        )
+        .await
     }
 }
 
@@ -403,14 +431,20 @@ pub struct RecentEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// What a dashboard counts.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Dashboard {
+pub struct DashboardCounters {
     pub active_sessions: i64,
     pub misbehavior_today: SeverityCounts,
     pub misbehavior_total: SeverityCounts,
     pub struggling_students: Vec<StrugglingStudent>,
     pub open_safety_concerns: i64,
     pub assessments_awaiting_review: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dashboard {
+    pub counters: DashboardCounters,
     pub recent_events: Vec<RecentEvent>,
 }
 
@@ -420,50 +454,49 @@ pub async fn dashboard(
     class_id: Uuid,
     today: chrono::NaiveDate,
 ) -> sqlx::Result<Dashboard> {
-    let counts = |rows: Vec<sqlx::postgres::PgRow>| -> sqlx::Result<SeverityCounts> {
-        let mut counts = [0; 4];
-        for row in rows {
-            let severity: String = row.try_get("severity")?;
-            let n: i64 = row.try_get("n")?;
-            let index = ["low", "medium", "high", "critical"]
-                .iter()
-                .position(|s| *s == severity);
-            if let Some(i) = index {
-                counts[i] = n;
-            }
-        }
-        Ok(counts)
-    };
-    let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql).bind(class_id);
-    let active_sessions =
-        count("SELECT count(*) FROM dashboard_sessions WHERE class_id = $1 AND active")
-            .fetch_one(&mut *conn)
-            .await?;
-    let open_safety_concerns = count(
-        "SELECT count(*) FROM dashboard_safety_concerns WHERE class_id = $1 \
-         AND resolved_at IS NULL",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    let assessments_awaiting_review =
-        count("SELECT count(*) FROM dashboard_assessments WHERE class_id = $1 AND needs_review")
-            .fetch_one(&mut *conn)
-            .await?;
-    let today_rows = sqlx::query(
-        "SELECT severity, sum(count)::bigint AS n FROM dashboard_misbehavior \
-         WHERE class_id = $1 AND day = $2 GROUP BY severity",
+    Ok(Dashboard {
+        counters: counters(&mut *conn, class_id, today).await?,
+        recent_events: recent(&mut *conn, class_id).await?,
+    })
+}
+
+/// A class's counters; `today` is the UTC date whose misbehavior counts as today's.
+pub async fn counters(
+    conn: &mut PgConnection,
+    class_id: Uuid,
+    today: chrono::NaiveDate,
+) -> sqlx::Result<DashboardCounters> {
+    const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
+    let row = sqlx::query(
+        "SELECT \
+           (SELECT count(*) FROM dashboard_sessions WHERE class_id = $1 AND active) \
+             AS active_sessions, \
+           (SELECT count(*) FROM dashboard_safety_concerns WHERE class_id = $1 \
+             AND resolved_at IS NULL) AS open_safety_concerns, \
+           (SELECT count(*) FROM dashboard_assessments WHERE class_id = $1 AND needs_review) \
+             AS assessments_awaiting_review, \
+           ARRAY(SELECT coalesce(sum(m.count) FILTER (WHERE m.day = $2), 0)::bigint \
+                 FROM unnest($3::text[]) WITH ORDINALITY AS s(severity, i) \
+                 LEFT JOIN dashboard_misbehavior m \
+                   ON m.class_id = $1 AND m.severity = s.severity \
+                 GROUP BY s.i ORDER BY s.i) AS today, \
+           ARRAY(SELECT coalesce(sum(m.count), 0)::bigint \
+                 FROM unnest($3::text[]) WITH ORDINALITY AS s(severity, i) \
+                 LEFT JOIN dashboard_misbehavior m \
+                   ON m.class_id = $1 AND m.severity = s.severity \
+                 GROUP BY s.i ORDER BY s.i) AS total",
     )
     .bind(class_id)
     .bind(today)
-    .fetch_all(&mut *conn)
+    .bind(SEVERITIES)
+    .fetch_one(&mut *conn)
     .await?;
-    let total_rows = sqlx::query(
-        "SELECT severity, sum(count)::bigint AS n FROM dashboard_misbehavior \
-         WHERE class_id = $1 GROUP BY severity",
-    )
-    .bind(class_id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let counts = |column: &str| -> sqlx::Result<SeverityCounts> {
+        let values: Vec<i64> = row.try_get(column)?;
+        values
+            .try_into()
+            .map_err(|_| sqlx::Error::Decode(format!("{column}: four severities").into()))
+    };
     let struggling_students = sqlx::query(
         "SELECT student_id, session_id, topic, since FROM dashboard_struggles \
          WHERE class_id = $1 ORDER BY since LIMIT 500",
@@ -481,15 +514,13 @@ pub async fn dashboard(
         })
     })
     .collect::<sqlx::Result<Vec<_>>>()?;
-    let recent_events = recent(&mut *conn, class_id).await?;
-    Ok(Dashboard {
-        active_sessions,
-        misbehavior_today: counts(today_rows)?,
-        misbehavior_total: counts(total_rows)?,
+    Ok(DashboardCounters {
+        active_sessions: row.try_get("active_sessions")?,
+        misbehavior_today: counts("today")?,
+        misbehavior_total: counts("total")?,
         struggling_students,
-        open_safety_concerns,
-        assessments_awaiting_review,
-        recent_events,
+        open_safety_concerns: row.try_get("open_safety_concerns")?,
+        assessments_awaiting_review: row.try_get("assessments_awaiting_review")?,
     })
 }
 

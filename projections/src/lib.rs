@@ -19,6 +19,7 @@ pub mod identity;
 pub mod learning;
 pub mod log;
 pub mod notifications;
+pub mod realtime;
 pub mod replay;
 pub mod runner;
 pub mod signal;

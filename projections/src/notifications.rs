@@ -1,5 +1,8 @@
 //! The `notifications` read model: each user's notifications, their email preferences, and
 //! the delivery state of emailed notifications (dead letters).
+//!
+//! A notification created or read is told to its recipient (topic `user.<id>.notifications`,
+//! see [`crate::realtime`]) with their unread count, in the transaction that applies it.
 
 use anyhow::Context as _;
 use async_trait::async_trait;
@@ -15,6 +18,7 @@ use sqlx::{FromRow, PgConnection, PgExecutor, Row};
 use uuid::Uuid;
 
 use crate::log::LoggedEvent;
+use crate::realtime::{self, NotificationChange, NotificationUpdate, Topic};
 use crate::runner::Projection;
 
 pub const NAME: &str = "notifications";
@@ -99,19 +103,48 @@ impl Projection for NotificationsProjection {
                 .bind(cause_event_id)
                 .bind(event.position)
                 .bind(at)
-                .execute(conn)
+                .execute(&mut *conn)
                 .await?;
+                tell_recipient(conn, id, event.position, NotificationChange::Created).await?;
             }
             NotificationEvent::Read => {
                 sqlx::query("UPDATE notifications SET read_at = $2 WHERE id = $1")
                     .bind(id)
                     .bind(at)
-                    .execute(conn)
+                    .execute(&mut *conn)
                     .await?;
+                tell_recipient(conn, id, event.position, NotificationChange::Read).await?;
             }
         }
         Ok(())
     }
+}
+
+/// Tells the recipient of notification `id` (`user.<id>.notifications`) what changed at
+/// `position`: the notification as it is now, with their unread count.
+async fn tell_recipient(
+    conn: &mut PgConnection,
+    id: Uuid,
+    position: i64,
+    change: NotificationChange,
+) -> anyhow::Result<()> {
+    let Some(row) = get(&mut *conn, id).await? else {
+        return Ok(());
+    };
+    let recipient = row.recipient_id;
+    let update = NotificationUpdate {
+        position,
+        change,
+        unread_count: unread_count(&mut *conn, recipient).await?,
+        notification: row.into(),
+    };
+    realtime::write(
+        conn,
+        &Topic::UserNotifications(recipient),
+        position,
+        &update,
+    )
+    .await
 }
 
 async fn apply_email(

@@ -7,7 +7,9 @@
 //!   resolution.
 //!
 //! Each update is guarded by the row's `position` (the last event applied), so a redelivered
-//! event changes nothing. The steps and timers of one instance are read from its stream and
+//! event changes nothing. A change that shows in a list's item is told to the class's
+//! watchers (topics `class.<id>.interventions` and `class.<id>.safety_concerns`, see
+//! [`crate::realtime`]) in the same transaction. The steps and timers of one instance are read from its stream and
 //! the timer table (`application::workflows`), not from here.
 
 use anyhow::Context as _;
@@ -21,6 +23,7 @@ use sqlx::{FromRow, PgConnection, PgExecutor, Row};
 use uuid::Uuid;
 
 use crate::log::LoggedEvent;
+use crate::realtime::{self, InterventionUpdate, SafetyConcernUpdate, Topic};
 use crate::runner::Projection;
 
 pub const INTERVENTIONS: &str = "interventions";
@@ -38,7 +41,7 @@ fn step_name(step: Step) -> &'static str {
 }
 
 /// Runs an `UPDATE … SET <set>, position = $2 WHERE id = $1 AND position < $2` with the
-/// extra parameters bound by `bind`.
+/// extra parameters bound by `bind`; true when it changed the row (the event is new to it).
 async fn guarded_update(
     conn: &mut PgConnection,
     table: &str,
@@ -49,15 +52,16 @@ async fn guarded_update(
         sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
     )
         -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let sql = format!(
         "UPDATE {table} SET {set}{comma} position = $2 WHERE id = $1 AND position < $2",
         comma = if set.is_empty() { "" } else { "," }
     );
-    bind(sqlx::query(&sql).bind(id).bind(position))
+    let changed = bind(sqlx::query(&sql).bind(id).bind(position))
         .execute(conn)
-        .await?;
-    Ok(())
+        .await?
+        .rows_affected();
+    Ok(changed == 1)
 }
 
 pub struct InterventionsProjection;
@@ -87,15 +91,16 @@ impl Projection for InterventionsProjection {
         let at = event.recorded_at;
         let p = event.position;
         use StruggleInterventionEvent as E;
-        match payload {
-            E::Started {
-                learning_session_id,
-                class_id,
-                student_id,
-                topic,
-                ..
-            } => {
-                sqlx::query(
+        // Whether the intervention's item (as the class's intervention log shows it) changed.
+        let changed =
+            match payload {
+                E::Started {
+                    learning_session_id,
+                    class_id,
+                    student_id,
+                    topic,
+                    ..
+                } => sqlx::query(
                     "INSERT INTO interventions (id, class_id, learning_session_id, student_id, \
                          topic, step, detections, started_at, started_position, position) \
                      VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $8) ON CONFLICT (id) DO NOTHING",
@@ -108,58 +113,72 @@ impl Projection for InterventionsProjection {
                 .bind(step_name(Step::Notifying))
                 .bind(at)
                 .bind(p)
-                .execute(conn)
-                .await?;
-            }
-            E::StruggleJoined { .. } => {
-                guarded_update(
-                    conn,
-                    "interventions",
-                    "detections = detections + 1",
-                    id,
-                    p,
-                    |q| q,
-                )
+                .execute(&mut *conn)
                 .await?
-            }
-            E::TeachersNotified { recipients } => {
-                guarded_update(
-                    conn,
-                    "interventions",
-                    "teachers_notified = $3",
-                    id,
-                    p,
-                    |q| q.bind(recipients as i32),
-                )
-                .await?
-            }
-            E::RecheckScheduled { .. } | E::RecheckFired { .. } | E::MessagePlanned { .. } => {
-                let step = match payload {
-                    E::RecheckScheduled { .. } => Step::Waiting,
-                    E::RecheckFired { .. } => Step::Deciding,
-                    _ => Step::Intervening,
-                };
-                guarded_update(conn, "interventions", "step = $3", id, p, |q| {
-                    q.bind(step_name(step))
-                })
-                .await?
-            }
-            E::Ended { outcome, .. } => {
-                guarded_update(
-                    conn,
-                    "interventions",
-                    "step = 'ended', outcome = $3, ended_at = $4",
-                    id,
-                    p,
-                    |q| q.bind(outcome.as_str()).bind(at),
-                )
-                .await?
-            }
-            E::RecoveryObserved { .. } | E::SessionPaused | E::SessionResumed => {
-                guarded_update(conn, "interventions", "", id, p, |q| q).await?
-            }
+                .rows_affected()
+                    == 1,
+                E::StruggleJoined { .. } => {
+                    guarded_update(
+                        &mut *conn,
+                        "interventions",
+                        "detections = detections + 1",
+                        id,
+                        p,
+                        |q| q,
+                    )
+                    .await?
+                }
+                E::TeachersNotified { recipients } => {
+                    guarded_update(
+                        &mut *conn,
+                        "interventions",
+                        "teachers_notified = $3",
+                        id,
+                        p,
+                        |q| q.bind(recipients as i32),
+                    )
+                    .await?
+                }
+                E::RecheckScheduled { .. } | E::RecheckFired { .. } | E::MessagePlanned { .. } => {
+                    let step = match payload {
+                        E::RecheckScheduled { .. } => Step::Waiting,
+                        E::RecheckFired { .. } => Step::Deciding,
+                        _ => Step::Intervening,
+                    };
+                    guarded_update(&mut *conn, "interventions", "step = $3", id, p, |q| {
+                        q.bind(step_name(step))
+                    })
+                    .await?
+                }
+                E::Ended { outcome, .. } => {
+                    guarded_update(
+                        &mut *conn,
+                        "interventions",
+                        "step = 'ended', outcome = $3, ended_at = $4",
+                        id,
+                        p,
+                        |q| q.bind(outcome.as_str()).bind(at),
+                    )
+                    .await?
+                }
+                E::RecoveryObserved { .. } | E::SessionPaused | E::SessionResumed => {
+                    guarded_update(&mut *conn, "interventions", "", id, p, |q| q).await?;
+                    false
+                }
+            };
+        if !changed {
+            return Ok(());
         }
-        Ok(())
+        let Some(row) = intervention(&mut *conn, id).await? else {
+            return Ok(());
+        };
+        let class_id = row.class_id;
+        let update = InterventionUpdate {
+            position: p,
+            class_id,
+            intervention: row.into(),
+        };
+        realtime::write(conn, &Topic::ClassInterventions(class_id), p, &update).await
     }
 }
 
@@ -192,7 +211,8 @@ impl Projection for SafetyConcernsProjection {
         let at = event.recorded_at;
         let p = event.position;
         use SafetyEscalationEvent as E;
-        match payload {
+        // Whether the concern's item (as the list of concerns shows it) changed.
+        let changed = match payload {
             E::Opened {
                 learning_session_id,
                 class_id,
@@ -222,18 +242,20 @@ impl Projection for SafetyConcernsProjection {
                 .bind(&urgency)
                 .bind(at)
                 .bind(p)
-                .execute(conn)
-                .await?;
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+                    == 1
             }
             E::Alerted { level, .. } => {
-                guarded_update(conn, "safety_concerns", "level = $3", id, p, |q| {
+                guarded_update(&mut *conn, "safety_concerns", "level = $3", id, p, |q| {
                     q.bind(level as i32)
                 })
                 .await?
             }
             E::SessionPaused => {
                 guarded_update(
-                    conn,
+                    &mut *conn,
                     "safety_concerns",
                     "session_paused = true",
                     id,
@@ -244,7 +266,7 @@ impl Projection for SafetyConcernsProjection {
             }
             E::Acknowledged { by } => {
                 guarded_update(
-                    conn,
+                    &mut *conn,
                     "safety_concerns",
                     "status = 'acknowledged', acknowledged_by = $3, acknowledged_at = $4",
                     id,
@@ -255,7 +277,7 @@ impl Projection for SafetyConcernsProjection {
             }
             E::Resolved { by, outcome, .. } => {
                 guarded_update(
-                    conn,
+                    &mut *conn,
                     "safety_concerns",
                     "status = 'resolved', resolved_by = $3, resolved_at = $4, outcome = $5",
                     id,
@@ -265,10 +287,23 @@ impl Projection for SafetyConcernsProjection {
                 .await?
             }
             E::TimerScheduled { .. } | E::TimerFired { .. } | E::FollowUpSent { .. } => {
-                guarded_update(conn, "safety_concerns", "", id, p, |q| q).await?
+                guarded_update(conn, "safety_concerns", "", id, p, |q| q).await?;
+                false
             }
+        };
+        if !changed {
+            return Ok(());
         }
-        Ok(())
+        let Some(row) = safety_concern(&mut *conn, id).await? else {
+            return Ok(());
+        };
+        let class_id = row.class_id;
+        let update = SafetyConcernUpdate {
+            position: p,
+            class_id,
+            concern: row.into(),
+        };
+        realtime::write(conn, &Topic::ClassSafetyConcerns(class_id), p, &update).await
     }
 }
 
@@ -308,6 +343,22 @@ impl<'r> FromRow<'r, PgRow> for InterventionRow {
     }
 }
 
+const INTERVENTION_COLUMNS: &str = "id, class_id, learning_session_id, student_id, topic, \
+    step, detections, teachers_notified, outcome, started_at, ended_at, started_position";
+
+/// One intervention by id.
+pub async fn intervention<'e>(
+    executor: impl PgExecutor<'e>,
+    id: Uuid,
+) -> sqlx::Result<Option<InterventionRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {INTERVENTION_COLUMNS} FROM interventions WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(executor)
+    .await
+}
+
 /// A class's interventions, newest first, those started before `before` (a
 /// `started_position`).
 pub async fn interventions_of_class<'e>(
@@ -316,12 +367,11 @@ pub async fn interventions_of_class<'e>(
     before: Option<i64>,
     limit: i64,
 ) -> sqlx::Result<Vec<InterventionRow>> {
-    sqlx::query_as(
-        "SELECT id, class_id, learning_session_id, student_id, topic, step, detections, \
-             teachers_notified, outcome, started_at, ended_at, started_position \
-         FROM interventions WHERE class_id = $1 AND started_position < $2 \
-         ORDER BY started_position DESC LIMIT $3",
-    )
+    sqlx::query_as(&format!(
+        "SELECT {INTERVENTION_COLUMNS} FROM interventions \
+         WHERE class_id = $1 AND started_position < $2 \
+         ORDER BY started_position DESC LIMIT $3"
+    ))
     .bind(class_id)
     .bind(before.unwrap_or(i64::MAX))
     .bind(limit)

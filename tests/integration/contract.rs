@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tests::{
-    send, spawn_app_with, SchoolFixture, TestApp, TestOptions, ADMIN_EMAIL, ADMIN_PASSWORD,
+    send, spawn_app_with, NatsServer, SchoolFixture, TestApp, TestOptions, ADMIN_EMAIL,
+    ADMIN_PASSWORD,
 };
 
 /// A fixed seed and a case budget keep the run repeatable and under a minute.
@@ -21,10 +22,12 @@ const CASES_PER_OPERATION: &str = "10";
 
 #[tokio::test]
 async fn the_server_keeps_its_openapi_contract() {
-    let app = spawn_app_with(TestOptions {
-        env: vec![("AUTH_RATE_LIMIT_PER_MINUTE".into(), "100000".into())],
-        ..TestOptions::default()
-    })
+    // A secured NATS, so that realtime credentials are issued (not 503).
+    let nats = NatsServer::start_secured().await;
+    let app = spawn_app_with(TestOptions::secured_nats(
+        &nats,
+        &[("AUTH_RATE_LIMIT_PER_MINUTE", "100000")],
+    ))
     .await;
     let id = |v: &Value| v["id"].as_str().unwrap().to_owned();
     let f = SchoolFixture::build(&app).await;
@@ -82,6 +85,7 @@ async fn the_server_keeps_its_openapi_contract() {
     let (school, class, spare_class, tool) = (&f.school, &f.class, &f.other_class, &f.tool);
     let (spare_group, other, student_id) = (&f.sibling, &f.member.id, &f.student.id);
     let (service, session) = (&f.service, &f.session);
+    let dashboard_topic = format!("class.{class}.dashboard");
     // Which token and which ids each group of operations gets, the first matching entry
     // winning (schemathesis's rule); the rest run as the admin.
     let operations: Vec<(&str, &String, BTreeMap<&str, &str>)> = vec![
@@ -143,6 +147,15 @@ async fn the_server_keeps_its_openapi_contract() {
         ),
         (r"^/users/\{id\}", admin, [("id", other.as_str())].into()),
         (
+            r"^/realtime/updates$",
+            teacher,
+            [
+                ("query.topic", dashboard_topic.as_str()),
+                ("query.after", "0"),
+            ]
+            .into(),
+        ),
+        (
             r"^/auth/sessions/\{id\}$",
             admin,
             [("id", spare_session_of_admin.as_str())].into(),
@@ -152,7 +165,15 @@ async fn the_server_keeps_its_openapi_contract() {
     for (path, token, parameters) in operations {
         let parameters: Vec<String> = parameters
             .iter()
-            .map(|(name, value)| format!("\"path.{name}\" = {}", json!(value)))
+            .map(|(name, value)| {
+                // A bare name is a path parameter; `query.…` names a query parameter.
+                let name = if name.contains('.') {
+                    (*name).to_owned()
+                } else {
+                    format!("path.{name}")
+                };
+                format!("\"{name}\" = {}", json!(value))
+            })
             .collect();
         config.push_str(&format!(
             "[[operations]]\ninclude-path-regex = {}\nheaders = {{ Authorization = {} }}\n\

@@ -15,6 +15,7 @@ mod log_order;
 mod notifications;
 mod oidc;
 mod permissions;
+mod realtime;
 mod realtime_access;
 mod relay;
 mod secrets;

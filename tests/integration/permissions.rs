@@ -149,6 +149,7 @@ async fn authorization_matrix() {
         &w.ids["target"],
     );
     let victim = &w.ids["victim"];
+    let student = &w.ids["student"];
     use Method as M;
     use Setup as S;
 
@@ -188,6 +189,14 @@ async fn authorization_matrix() {
         (M::GET,    "/me/abilities".into(), None, S::None,                         [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
         (M::GET,    "/auth/me".into(), None, S::None,                              [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
         (M::POST,   format!("/users/{victim}/disable"), None, S::None,             [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200]),
+        (M::GET,    format!("/realtime/updates?topic=class.{c}.dashboard&after=0"), None, S::None,
+                                                                                   [401, 404, 403, 200, 404, 404, 200, 200, 200, 404, 404, 200]),
+        (M::GET,    format!("/realtime/updates?topic=class.{c}.interventions&after=0"), None, S::None,
+                                                                                   [401, 404, 403, 200, 404, 404, 200, 200, 200, 404, 200, 200]),
+        (M::GET,    format!("/realtime/updates?topic=class.{c}.safety_concerns&after=0"), None, S::None,
+                                                                                   [401, 404, 403, 403, 404, 404, 200, 200, 200, 404, 404, 200]),
+        (M::GET,    format!("/realtime/updates?topic=user.{student}.notifications&after=0"), None, S::None,
+                                                                                   [401, 403, 200, 403, 403, 403, 403, 403, 403, 403, 403, 403]),
     ];
 
     let mut failures = Vec::new();

@@ -7,6 +7,7 @@
 //! - [`http`]: requests as the system admin or as any caller, status checks over callers;
 //! - [`event_log`]: the log's length, head and counts by type;
 //! - [`waiting`]: waiting for the subscribers and for probes, holding a projection back;
+//! - [`live_updates`]: a topic's live updates on core NATS, waiting for the publisher;
 //! - [`fixtures`]: users, groups, classes, tools, roles, service accounts and a whole school,
 //!   built through the public API;
 //! - [`processes`]: servers the tests start: a private `nats-server`, the SMTP sink, the
@@ -20,6 +21,7 @@ pub mod database;
 pub mod event_log;
 pub mod fixtures;
 pub mod http;
+pub mod live_updates;
 pub mod processes;
 pub mod waiting;
 
@@ -31,6 +33,7 @@ pub use fixtures::{
     detect, json_id, register, register_named, Person, SchoolFixture, FIXTURE_PASSWORD,
 };
 pub use http::{assert_statuses, send};
+pub use live_updates::{Received, TopicWatcher};
 pub use processes::{
     create_admin_cli, free_port, nats_url, run_cli, server_binary, server_binary_path, NatsServer,
     OidcTestProvider, ReceivedEmail, ServerProcess, SmtpSink,

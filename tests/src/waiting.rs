@@ -43,16 +43,22 @@ impl TestApp {
         .await;
     }
 
-    /// Waits until every subscriber (whatever its name) has caught up with the log and the
-    /// log has stopped growing (reactions append events of their own).
+    /// Waits until every subscriber this app runs (whatever its name; a configured-off one,
+    /// such as `realtime-revocations` without NATS keys, keeps its checkpoint row but does not
+    /// run) has caught up with the log and the log has stopped growing (reactions append
+    /// events of their own).
     pub async fn wait_for_all_subscribers(&self) {
+        let names: Vec<String> = self
+            .application()
+            .services()
+            .subscribers
+            .snapshot()
+            .into_iter()
+            .map(|status| status.name)
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
         loop {
             let head = self.log_head().await;
-            let names: Vec<String> = sqlx::query_scalar("SELECT name FROM subscriber_checkpoints")
-                .fetch_all(&self.pool)
-                .await
-                .expect("checkpoint names");
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
             wait_for_checkpoints(&self.pool, head, &names).await;
             if self.log_head().await == head {
                 return;

@@ -12,9 +12,7 @@ use super::assessments::{
     TraceDto, TraceInput,
 };
 use super::classes::{MoveClass, SetClassRole, UpdateClass};
-use super::dashboards::{
-    DashboardDto, DashboardEventDto, MisbehaviorCounts, SeverityCountsDto, StrugglingStudentDto,
-};
+use super::dashboards::DashboardDto;
 use super::directory::{ClassDto, ClassList, MemberDto, MemberList};
 use super::groups::{CreateClass, GroupDto, GroupPage, MoveGroup, SetRole, UpdateGroup};
 use super::health::{Health, Readiness, SubscriberState};
@@ -25,12 +23,16 @@ use super::learning::{
 };
 use super::me::{Abilities, MembershipDto, Memberships};
 use super::notifications::{
-    DeadLetterDto, DeadLetterList, EmailPreferencesDto, MarkedRead, NotificationDto,
-    NotificationPage, NotificationPreferencesDto, RetryAccepted, UnreadCount,
+    DeadLetterDto, DeadLetterList, EmailPreferencesDto, MarkedRead, NotificationPage,
+    NotificationPreferencesDto, RetryAccepted, UnreadCount,
 };
 use super::service_accounts::{CreateServiceAccount, ServiceAccountSecret};
 use super::text::Text;
 use super::tools::{CreateTool, ToolDto, ToolList, UpdateTool};
+use super::views::{
+    DashboardCountersDto, DashboardEventDto, MisbehaviorCounts, NotificationDto, SeverityCountsDto,
+    StrugglingStudentDto,
+};
 
 /// The district above the school.
 const DISTRICT: Uuid = Uuid::from_u128(0x0193_0a1b_2c3d_7e4f_8a5b_6c7d_8e9f_0a1b);
@@ -531,6 +533,7 @@ impl Example for NotificationDto {
 impl Example for NotificationPage {
     fn example() -> Self {
         Self {
+            position: 48_240,
             items: vec![NotificationDto::example()],
             next_cursor: None,
         }
@@ -638,6 +641,33 @@ impl Example for DashboardDto {
     fn example() -> Self {
         Self {
             class_id: CLASS,
+            position: 48_240,
+            counters: DashboardCountersDto::example(),
+            recent_events: vec![
+                DashboardEventDto {
+                    position: 48_213,
+                    event_type: "learning.struggle_detected".into(),
+                    learning_session_id: Some(LEARNING_SESSION),
+                    student_id: Some(USER),
+                    summary: "Struggling with linear equations".into(),
+                    recorded_at: at("2026-11-26T09:52:00Z"),
+                },
+                DashboardEventDto {
+                    position: 47_960,
+                    event_type: "session.started".into(),
+                    learning_session_id: Some(LEARNING_SESSION),
+                    student_id: Some(USER),
+                    summary: "Session started".into(),
+                    recorded_at: at("2026-11-26T09:40:00Z"),
+                },
+            ],
+        }
+    }
+}
+
+impl Example for DashboardCountersDto {
+    fn example() -> Self {
+        Self {
             active_sessions: 14,
             misbehavior: MisbehaviorCounts {
                 today: SeverityCountsDto {
@@ -661,24 +691,6 @@ impl Example for DashboardDto {
             }],
             open_safety_concerns: 0,
             assessments_awaiting_review: 1,
-            recent_events: vec![
-                DashboardEventDto {
-                    position: 48_213,
-                    event_type: "learning.struggle_detected".into(),
-                    learning_session_id: Some(LEARNING_SESSION),
-                    student_id: Some(USER),
-                    summary: "Struggling with linear equations".into(),
-                    recorded_at: at("2026-11-26T09:52:00Z"),
-                },
-                DashboardEventDto {
-                    position: 47_960,
-                    event_type: "session.started".into(),
-                    learning_session_id: Some(LEARNING_SESSION),
-                    student_id: Some(USER),
-                    summary: "Session started".into(),
-                    recorded_at: at("2026-11-26T09:40:00Z"),
-                },
-            ],
         }
     }
 }

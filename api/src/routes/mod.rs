@@ -8,6 +8,8 @@
 //! - [`identity`]: what the account routes share (the account DTO, identity rejections, the
 //!   `session` cookie, Ada's account in the examples);
 //! - [`paging`]: lists paged by log position (`limit`, `cursor`);
+//! - [`views`]: what a REST read of a watched read model shares with the live updates of its
+//!   topic (the items, the snapshot and its `position`);
 //! - [`tags`]: the document's tags; [`text`]: the strict string of request bodies.
 //!
 //! `examples` tells the examples' story for most DTOs (`/auth`'s, the provider links' and the
@@ -28,10 +30,11 @@ pub mod me;
 pub mod notifications;
 pub mod oidc;
 pub mod paging;
-pub mod realtime_credentials;
+pub mod realtime;
 pub mod service_accounts;
 pub mod tags;
 pub mod text;
 pub mod tools;
 pub mod users;
+pub mod views;
 pub mod workflows;

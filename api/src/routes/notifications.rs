@@ -11,55 +11,22 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use projections::notifications::{self as read, NotificationRow};
+use projections::notifications as read;
 use uuid::Uuid;
 
 use super::paging::Page;
 use super::tags::ApiTags;
+use super::views::{self, NotificationDto};
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
 use crate::state::Services;
 
 #[derive(Debug, Object)]
-#[oai(rename = "Notification", example)]
-pub struct NotificationDto {
-    pub id: Uuid,
-    /// `misbehavior`, `struggle`, `safety_concern` or `assessment_review`.
-    pub kind: String,
-    pub title: String,
-    pub body: String,
-    pub class_id: Uuid,
-    #[oai(nullable)]
-    pub learning_session_id: Option<Uuid>,
-    #[oai(nullable)]
-    pub assessment_id: Option<Uuid>,
-    #[oai(nullable)]
-    pub student_id: Option<Uuid>,
-    pub created_at: DateTime<Utc>,
-    #[oai(nullable)]
-    pub read_at: Option<DateTime<Utc>>,
-}
-
-impl From<NotificationRow> for NotificationDto {
-    fn from(row: NotificationRow) -> Self {
-        Self {
-            id: row.id,
-            kind: row.kind,
-            title: row.title,
-            body: row.body,
-            class_id: row.class_id,
-            learning_session_id: row.learning_session_id,
-            assessment_id: row.assessment_id,
-            student_id: row.student_id,
-            created_at: row.created_at,
-            read_at: row.read_at,
-        }
-    }
-}
-
-#[derive(Debug, Object)]
 #[oai(example)]
 pub struct NotificationPage {
+    /// The log position this page reflects: apply the caller's live updates
+    /// (`user.<id>.notifications`) above it.
+    pub position: i64,
     /// Newest first.
     pub items: Vec<NotificationDto>,
     /// Pass as `cursor` to get the next (older) page; null on the last page.
@@ -183,16 +150,20 @@ impl NotificationsApi {
     ) -> Result<Json<NotificationPage>, ApiError> {
         let principal = caller.user()?;
         let page = Page::parse(limit.0, cursor.0.as_deref())?;
+        let mut snapshot = views::snapshot(&self.services.pool).await?;
         let mut rows = read::of_user(
-            &self.services.pool,
+            &mut *snapshot,
             principal.user_id,
             unread.0.unwrap_or(false),
             page.before,
             page.fetch(),
         )
         .await?;
+        let position = views::position(&mut snapshot, read::NAME).await?;
+        snapshot.commit().await?;
         let next_cursor = page.finish(&mut rows, |r| r.position);
         Ok(Json(NotificationPage {
+            position,
             items: rows.into_iter().map(NotificationDto::from).collect(),
             next_cursor,
         }))

@@ -22,7 +22,8 @@ pub enum ApiTags {
     Notifications,
     /// The workflows: safety concerns and their escalation, struggle interventions.
     Workflows,
-    /// Live updates over NATS websockets: credentials and catch-up.
+    /// Live updates for dashboards over NATS websockets: credentials and catching up on a
+    /// topic.
     Realtime,
     /// The event history, for auditors.
     Events,

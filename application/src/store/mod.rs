@@ -24,6 +24,8 @@
 //! | `oidc_flows` | [`oidc_flows`] |
 //! | `unknown_email_login_failures` | [`login_failures`] |
 //! | `users`, `auth_sessions`, `auth_session_activity`, `password_reset_tokens`, `service_accounts` | `projections::identity` |
+//! | `realtime_updates` | written by the projections it mirrors (`projections::realtime::write`); published and pruned by `infrastructure::realtime::publisher` |
+//! | `realtime_cursors` | `infrastructure::realtime::publisher` |
 //! | `subscriber_checkpoints` and the other read models | `projections` |
 
 pub mod cqrs;

@@ -4,10 +4,10 @@ use chrono::{DateTime, Utc};
 use domain::safety_escalation::{ResolutionOutcome, SafetyEscalation};
 use poem_openapi::{Enum, Object};
 use projections::log::LoggedEvent;
-use projections::workflows::{InterventionRow, SafetyConcernRow};
 use uuid::Uuid;
 
 use crate::routes::text::Text;
+pub use crate::routes::views::{ConcernDto, InterventionDto};
 
 /// One step of a workflow: an event of its stream.
 #[derive(Debug, Object)]
@@ -92,64 +92,12 @@ impl From<OutcomeDto> for ResolutionOutcome {
     }
 }
 
-/// A safety concern in a list.
-#[derive(Debug, Object)]
-#[oai(rename = "SafetyConcernSummary", example)]
-pub struct ConcernDto {
-    pub id: Uuid,
-    pub class_id: Uuid,
-    pub learning_session_id: Uuid,
-    pub student_id: Uuid,
-    pub concern_type: String,
-    /// `immediate`, `same_day` or `monitor`.
-    pub urgency: String,
-    /// `open`, `acknowledged` or `resolved`.
-    pub status: String,
-    /// The highest level alerted (0: the class's group); null before the first alert
-    /// (`monitor` concerns are not alerted until their follow-up).
-    #[oai(nullable)]
-    pub level: Option<i32>,
-    /// Whether the workflow paused the learning session.
-    pub session_paused: bool,
-    #[oai(nullable)]
-    pub acknowledged_by: Option<Uuid>,
-    #[oai(nullable)]
-    pub acknowledged_at: Option<DateTime<Utc>>,
-    #[oai(nullable)]
-    pub resolved_by: Option<Uuid>,
-    #[oai(nullable)]
-    pub resolved_at: Option<DateTime<Utc>>,
-    /// `addressed`, `referred`, `no_action_needed` or `false_positive`.
-    #[oai(nullable)]
-    pub outcome: Option<String>,
-    pub opened_at: DateTime<Utc>,
-}
-
-impl From<SafetyConcernRow> for ConcernDto {
-    fn from(row: SafetyConcernRow) -> Self {
-        Self {
-            id: row.id,
-            class_id: row.class_id,
-            learning_session_id: row.learning_session_id,
-            student_id: row.student_id,
-            concern_type: row.concern_type,
-            urgency: row.urgency,
-            status: row.status,
-            level: row.level,
-            session_paused: row.session_paused,
-            acknowledged_by: row.acknowledged_by,
-            acknowledged_at: row.acknowledged_at,
-            resolved_by: row.resolved_by,
-            resolved_at: row.resolved_at,
-            outcome: row.outcome,
-            opened_at: row.opened_at,
-        }
-    }
-}
-
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct ConcernPage {
+    /// The log position this page reflects: apply the live updates of the classes'
+    /// `class.<id>.safety_concerns` above it.
+    pub position: i64,
     /// Newest first.
     pub items: Vec<ConcernDto>,
     /// Pass as `cursor` to get the next (older) page; null on the last page.
@@ -193,48 +141,12 @@ pub struct ResolveConcern {
     pub notes: Text,
 }
 
-/// One struggle intervention of a class's intervention log.
-#[derive(Debug, Object)]
-#[oai(rename = "Intervention", example)]
-pub struct InterventionDto {
-    pub id: Uuid,
-    pub learning_session_id: Uuid,
-    pub student_id: Uuid,
-    pub topic: String,
-    /// `notifying`, `waiting`, `deciding`, `intervening` or `ended`.
-    pub step: String,
-    /// Struggle detections it answered (the first and those that joined it).
-    pub detections: i32,
-    #[oai(nullable)]
-    pub teachers_notified: Option<i32>,
-    /// `self_recovered`, `session_ended` or `ai_intervention`; null while it runs.
-    #[oai(nullable)]
-    pub outcome: Option<String>,
-    pub started_at: DateTime<Utc>,
-    #[oai(nullable)]
-    pub ended_at: Option<DateTime<Utc>>,
-}
-
-impl From<InterventionRow> for InterventionDto {
-    fn from(row: InterventionRow) -> Self {
-        Self {
-            id: row.id,
-            learning_session_id: row.learning_session_id,
-            student_id: row.student_id,
-            topic: row.topic,
-            step: row.step,
-            detections: row.detections,
-            teachers_notified: row.teachers_notified,
-            outcome: row.outcome,
-            started_at: row.started_at,
-            ended_at: row.ended_at,
-        }
-    }
-}
-
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct InterventionPage {
+    /// The log position this page reflects: apply the class's live updates
+    /// (`class.<id>.interventions`) above it.
+    pub position: i64,
     /// Newest first.
     pub items: Vec<InterventionDto>,
     #[oai(nullable)]

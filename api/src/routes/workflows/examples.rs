@@ -46,6 +46,7 @@ impl Example for ConcernDto {
 impl Example for ConcernPage {
     fn example() -> Self {
         Self {
+            position: 48_240,
             items: vec![ConcernDto::example()],
             next_cursor: None,
         }
@@ -113,6 +114,7 @@ impl Example for InterventionDto {
 impl Example for InterventionPage {
     fn example() -> Self {
         Self {
+            position: 48_240,
             items: vec![InterventionDto::example()],
             next_cursor: None,
         }

@@ -30,6 +30,7 @@ use uuid::Uuid;
 
 use super::paging::Page;
 use super::tags::ApiTags;
+use super::views;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
 use crate::state::Services;
@@ -194,15 +195,19 @@ impl WorkflowsApi {
             before: page.before,
             limit: page.fetch(),
         };
+        let mut snapshot = views::snapshot(&self.services.pool).await?;
         let mut rows = read::safety_concerns_for(
-            &self.services.pool,
+            &mut *snapshot,
             principal.user_id,
             principal.system_admin,
             &filter,
         )
         .await?;
+        let position = views::position(&mut snapshot, read::SAFETY_CONCERNS).await?;
+        snapshot.commit().await?;
         let next_cursor = page.finish(&mut rows, |r| r.opened_position);
         Ok(Json(ConcernPage {
+            position,
             items: rows.into_iter().map(ConcernDto::from).collect(),
             next_cursor,
         }))
@@ -305,11 +310,14 @@ impl WorkflowsApi {
             .class(caller.user()?, id.0, "class.read_interventions")
             .await?;
         let page = Page::parse(limit.0, cursor.0.as_deref())?;
+        let mut snapshot = views::snapshot(&self.services.pool).await?;
         let mut rows =
-            read::interventions_of_class(&self.services.pool, id.0, page.before, page.fetch())
-                .await?;
+            read::interventions_of_class(&mut *snapshot, id.0, page.before, page.fetch()).await?;
+        let position = views::position(&mut snapshot, read::INTERVENTIONS).await?;
+        snapshot.commit().await?;
         let next_cursor = page.finish(&mut rows, |r| r.started_position);
         Ok(Json(InterventionPage {
+            position,
             items: rows.into_iter().map(InterventionDto::from).collect(),
             next_cursor,
         }))

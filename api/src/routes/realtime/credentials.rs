@@ -11,10 +11,12 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
-use super::tags::ApiTags;
-use crate::authz::Who;
+use projections::realtime::Topic;
+
+use super::authorize_topic;
 use crate::caller::{Caller, Credential};
 use crate::problem::{ApiError, ProblemKind};
+use crate::routes::tags::ApiTags;
 use crate::state::Services;
 
 /// At most this many classes per credential.
@@ -115,25 +117,21 @@ impl RealtimeCredentialsApi {
             return Err(ApiError::kind(ProblemKind::RealtimeUnavailable));
         };
         let prefix = &realtime.subject_prefix;
-        let mut subjects = vec![format!("{prefix}.user.{}.notifications", principal.user_id)];
+        let mut subjects = vec![Topic::UserNotifications(principal.user_id).subject(prefix)];
         for &class_id in &body.class_ids {
-            let target = self
-                .services
-                .authz
-                .class(principal, class_id, "class.read_dashboard")
-                .await?;
-            subjects.push(format!("{prefix}.class.{class_id}.dashboard"));
-            for (action, topic) in [
-                ("class.read_interventions", "interventions"),
-                ("class.handle_safety_concerns", "safety_concerns"),
+            // The dashboard is what was asked for: refused as its REST read is.
+            let dashboard = Topic::ClassDashboard(class_id);
+            authorize_topic(&self.services, principal, &dashboard).await?;
+            subjects.push(dashboard.subject(prefix));
+            // The rest of the class's topics where the policy allows them.
+            for topic in [
+                Topic::ClassInterventions(class_id),
+                Topic::ClassSafetyConcerns(class_id),
             ] {
-                if self
-                    .services
-                    .authz
-                    .decide_as(Who::User(principal), action, &target)
-                    .0
-                {
-                    subjects.push(format!("{prefix}.class.{class_id}.{topic}"));
+                match authorize_topic(&self.services, principal, &topic).await {
+                    Ok(()) => subjects.push(topic.subject(prefix)),
+                    Err(ApiError::Forbidden(_) | ApiError::NotFound(_)) => {}
+                    Err(other) => return Err(other),
                 }
             }
         }
