@@ -503,3 +503,114 @@ async fn an_expired_credential_is_disconnected_by_the_server() {
         .await
         .is_err());
 }
+
+/// The `position` of each message that arrives on `subscription` within `wait`.
+async fn positions_within(subscription: &mut async_nats::Subscriber, wait: Duration) -> Vec<i64> {
+    let mut seen = Vec::new();
+    while let Ok(Some(message)) = tokio::time::timeout(wait, subscription.next()).await {
+        let body: Value = serde_json::from_slice(&message.payload).unwrap();
+        seen.push(body["position"].as_i64().unwrap());
+    }
+    seen
+}
+
+async fn catch_up(app: &TestApp, token: &str, topic: &str, after: i64) -> Vec<i64> {
+    let mut positions = Vec::new();
+    let mut after = after;
+    loop {
+        let page: Value = app
+            .call_as(
+                token,
+                Method::GET,
+                &format!("/realtime/updates?topic={topic}&after={after}"),
+                None,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        for item in page["items"].as_array().unwrap() {
+            positions.push(item["position"].as_i64().unwrap());
+        }
+        after = page["next_after"].as_i64().unwrap();
+        if page["more"] != true {
+            return positions;
+        }
+    }
+}
+
+/// A dashboard over the websocket listener: a snapshot and the stream meet; offline for a
+/// while, it catches up from its last position and goes on live, with every update of the
+/// topic exactly once and in order.
+#[tokio::test]
+async fn a_websocket_dashboard_catches_up_after_a_disconnect_with_nothing_missed_or_doubled() {
+    let server = NatsServer::start_secured().await;
+    let app = spawn_app_with(TestOptions::secured_nats(&server, &[])).await;
+    let school = SchoolFixture::build(&app).await;
+    let teacher = &school.teachers[0];
+    let topic = format!("class.{}.dashboard", school.class);
+    let subject = format!("{}.{topic}", prefix(&app));
+    let detection = |n: u32| {
+        json!({"type": "misbehavior", "category": "off_topic", "severity": "low",
+               "evidence": format!("note {n}")})
+    };
+
+    // Subscribe, then read the snapshot: apply what is above its position.
+    let dashboard = connect(&server, &jwt_for(&app, teacher, &[&school.class]).await)
+        .await
+        .unwrap();
+    let mut subscription = dashboard.client.subscribe(subject.clone()).await.unwrap();
+    dashboard.client.flush().await.unwrap();
+    let snapshot: Value = app
+        .call_as(
+            &teacher.token,
+            Method::GET,
+            &format!("/classes/{}/dashboard", school.class),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let start = snapshot["position"].as_i64().unwrap();
+    let mut applied = vec![];
+    for n in 0..2 {
+        tests::detect(&app, &school.service, &school.session, detection(n)).await;
+    }
+    applied.extend(
+        positions_within(&mut subscription, Duration::from_millis(1500))
+            .await
+            .into_iter()
+            .filter(|p| *p > start),
+    );
+    // (The snapshot may be older than the fixture's last change: that update comes too.)
+    assert!(applied.len() >= 2, "{applied:?}");
+
+    // Offline: three detections happen meanwhile.
+    drop(subscription);
+    dashboard.client.drain().await.unwrap();
+    for n in 2..5 {
+        tests::detect(&app, &school.service, &school.session, detection(n)).await;
+    }
+    app.wait_for_realtime().await;
+
+    // Back: subscribe first, then catch up from the last applied position, then live.
+    let dashboard = connect(&server, &jwt_for(&app, teacher, &[&school.class]).await)
+        .await
+        .unwrap();
+    let mut subscription = dashboard.client.subscribe(subject).await.unwrap();
+    dashboard.client.flush().await.unwrap();
+    let last = *applied.last().unwrap();
+    applied.extend(catch_up(&app, &teacher.token, &topic, last).await);
+    tests::detect(&app, &school.service, &school.session, detection(5)).await;
+    for position in positions_within(&mut subscription, Duration::from_millis(1500)).await {
+        if position > *applied.last().unwrap() {
+            applied.push(position);
+        }
+    }
+
+    // Exactly the topic's updates since the snapshot, once each, in order.
+    let all = catch_up(&app, &teacher.token, &topic, start).await;
+    assert_eq!(applied, all);
+    assert!(all.len() >= 6, "{all:?}");
+}
