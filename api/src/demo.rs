@@ -17,6 +17,7 @@
 //! already there, and a run that was interrupted is completed by the next one.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use anyhow::{bail, ensure, Context as _};
 use application::assessments::{AssessedSession, Assessments, NewAssessment};
@@ -39,7 +40,6 @@ use infrastructure::config;
 use infrastructure::mail::NoMailer;
 use infrastructure::passwords::Argon2Hasher;
 use sqlx::PgPool;
-use std::sync::Arc;
 use uuid::Uuid;
 
 /// The actor of every event the demo appends.
