@@ -4,7 +4,7 @@
 #
 #   . scripts/services.sh             # source it (bash): ensures services, exports the URLs
 #   eval "$(bash scripts/services.sh)"  # or run it: prints `export ...` lines on stdout
-#   bash scripts/services.sh stop     # stop the project-local postgres / nats-server (.local/)
+#   bash scripts/services.sh stop     # stop the project-local postgres / nats-servers (.local/)
 #
 # Ensures that
 #   * PostgreSQL is running (an already running server, the system cluster, or a
@@ -15,12 +15,21 @@
 # then exports DATABASE_URL and NATS_URL. Values the caller already set are respected
 # and only checked for reachability.
 #
+# Once sourced, `rapt_realtime_nats_up BINARY` (scripts/run.sh calls it) also starts the NATS
+# server of live dashboards: operator-mode JWT authentication, a websocket listener and
+# JetStream, configured by `BINARY nats-setup` in .local/nats-realtime; it exports NATS_URL,
+# NATS_WEBSOCKET_URL and the seeds the service signs credentials with.
+#
 # Knobs (environment, all optional):
 #   RAPT_PG_HOST (127.0.0.1)  RAPT_PG_PORT (5432)  RAPT_PG_FALLBACK_PORT (54329)
 #   RAPT_PG_DIR (.local/pg)   RAPT_PG_LOCAL=1 (never use/start a system cluster)
 #   RAPT_DB_NAME (raptscallions)
 #   RAPT_NATS_PORT (4222)     RAPT_NATS_FALLBACK_PORT (42229)  RAPT_NATS_DIR (.local/nats)
 #   RAPT_LOCAL_DIR (.local)   RAPT_WAIT_SECS (30)
+#   RAPT_SERVICES ("postgres nats"): the services that sourcing (or `up`) ensures
+#   live dashboards: RAPT_NATS_REALTIME_PORT (4232)  RAPT_NATS_WEBSOCKET_PORT (4233)
+#     RAPT_NATS_REALTIME_DIR (.local/nats-realtime)
+#     RAPT_NATS_ALLOWED_ORIGIN (http://$BIND_ADDR): the page origin the websocket accepts
 #
 # Bash only. Safe under `set -euo pipefail`; it never exits the calling shell — on
 # failure it prints a message and returns non-zero (callers should use `set -e`).
@@ -44,6 +53,12 @@ _rapt_init_vars() {
   _RAPT_NATS_DIR=${RAPT_NATS_DIR:-$_RAPT_LOCAL/nats}
   _RAPT_NATS_LOG=$_RAPT_LOCAL/nats.log
   _RAPT_NATS_PID=$_RAPT_LOCAL/nats.pid
+  _RAPT_RT_PORT=${RAPT_NATS_REALTIME_PORT:-4232}
+  _RAPT_RT_WS_PORT=${RAPT_NATS_WEBSOCKET_PORT:-4233}
+  _RAPT_RT_DIR=${RAPT_NATS_REALTIME_DIR:-$_RAPT_LOCAL/nats-realtime}
+  _RAPT_RT_LOG=$_RAPT_LOCAL/nats-realtime.log
+  _RAPT_RT_PID=$_RAPT_LOCAL/nats-realtime.pid
+  _RAPT_SERVICES=${RAPT_SERVICES:-postgres nats}
   _RAPT_WAIT=${RAPT_WAIT_SECS:-30}
   _RAPT_PSQL=${_RAPT_PSQL:-}
   _RAPT_PG_ISREADY=${_RAPT_PG_ISREADY:-}
@@ -568,6 +583,90 @@ _rapt_nats_up() {
   export NATS_URL
 }
 
+# ------------------------------------------------------ NATS for live dashboards ----
+
+# Stop the process whose id is in pid file $1 (if it runs), waiting up to 10 s; $2 names it.
+_rapt_stop_pid_file() {
+  local pid
+  if [ -f "$1" ]; then
+    pid=$(cat "$1" 2>/dev/null) || pid=""
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      _rapt_log "$2: stopping (pid $pid)"
+      kill "$pid" 2>/dev/null || true
+      for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    fi
+    rm -f "$1"
+  fi
+}
+
+# The NATS server of live dashboards (the dashboard page connects to its websocket listener
+# with credentials that the service issues). Keeps a running one whose ports and allowed
+# origin are the asked ones, restarts one whose are not, otherwise writes the configuration
+# with `$1 nats-setup` (existing keys are kept) and starts nats-server with it. Then exports
+# NATS_URL, NATS_WEBSOCKET_URL and the seeds of $_RAPT_RT_DIR/nats.env.
+# $1: the raptscallions binary.
+rapt_realtime_nats_up() {
+  local raptscallions=$1 host=127.0.0.1 name="nats (dashboards)" origin layout pid p i
+  _rapt_init_vars || return 1
+  origin=${RAPT_NATS_ALLOWED_ORIGIN:-http://${BIND_ADDR:-127.0.0.1:8080}}
+  layout="port=$_RAPT_RT_PORT websocket=$_RAPT_RT_WS_PORT origin=$origin"
+  mkdir -p "$_RAPT_RT_DIR" || return 1
+
+  pid=$(cat "$_RAPT_RT_PID" 2>/dev/null) || pid=""
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    if [ "$(cat "$_RAPT_RT_DIR/layout" 2>/dev/null)" = "$layout" ] &&
+      _rapt_nats_info "$host" "$_RAPT_RT_PORT" >/dev/null && _rapt_tcp_open "$host" "$_RAPT_RT_WS_PORT"; then
+      _rapt_log "$name: using running nats-server on $host:$_RAPT_RT_PORT, websocket $_RAPT_RT_WS_PORT (pid $pid)"
+    else
+      _rapt_log "$name: the running nats-server has other settings; restarting it with $layout"
+      _rapt_stop_pid_file "$_RAPT_RT_PID" "$name"
+      pid=""
+    fi
+  else
+    pid=""
+    rm -f "$_RAPT_RT_PID"
+  fi
+
+  if [ -z "$pid" ]; then
+    for p in "$_RAPT_RT_PORT" "$_RAPT_RT_WS_PORT"; do
+      if _rapt_tcp_open "$host" "$p"; then
+        _rapt_err "$name: port $p is taken by another program; set RAPT_NATS_REALTIME_PORT and RAPT_NATS_WEBSOCKET_PORT"
+        return 1
+      fi
+    done
+    _rapt_nats_bin || return 1
+    "$raptscallions" nats-setup --dir "$_RAPT_RT_DIR" --host "$host" --port "$_RAPT_RT_PORT" \
+      --websocket-port "$_RAPT_RT_WS_PORT" --allowed-origin "$origin" >/dev/null ||
+      { _rapt_err "$name: raptscallions nats-setup failed"; return 1; }
+    printf '%s\n' "$layout" >"$_RAPT_RT_DIR/layout"
+    _rapt_log "$name: starting nats-server -c $_RAPT_RT_DIR/nats.conf on $host:$_RAPT_RT_PORT, websocket $_RAPT_RT_WS_PORT (log: $_RAPT_RT_LOG)"
+    if command -v setsid >/dev/null 2>&1; then
+      setsid "$_RAPT_NATS_BIN" -c "$_RAPT_RT_DIR/nats.conf" -P "$_RAPT_RT_PID" </dev/null >>"$_RAPT_RT_LOG" 2>&1 &
+    else
+      nohup "$_RAPT_NATS_BIN" -c "$_RAPT_RT_DIR/nats.conf" -P "$_RAPT_RT_PID" </dev/null >>"$_RAPT_RT_LOG" 2>&1 &
+    fi
+    disown 2>/dev/null || true
+    i=0
+    while ! { _rapt_nats_info "$host" "$_RAPT_RT_PORT" >/dev/null && _rapt_tcp_open "$host" "$_RAPT_RT_WS_PORT"; }; do
+      i=$((i + 1))
+      pid=$(cat "$_RAPT_RT_PID" 2>/dev/null) || pid=""
+      if [ "$i" -ge "$_RAPT_WAIT" ] || { [ "$i" -ge 3 ] && { [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; }; }; then
+        _rapt_err "$name: nats-server did not come up on ports $_RAPT_RT_PORT and $_RAPT_RT_WS_PORT; see $_RAPT_RT_LOG"
+        tail -n 20 "$_RAPT_RT_LOG" >&2 || true
+        return 1
+      fi
+      sleep 1
+    done
+    _rapt_log "$name: nats-server running (pid $(cat "$_RAPT_RT_PID" 2>/dev/null || echo '?'))"
+  fi
+
+  # shellcheck source=/dev/null
+  . "$_RAPT_RT_DIR/nats.env" || { _rapt_err "$name: cannot read $_RAPT_RT_DIR/nats.env"; return 1; }
+  NATS_URL=nats://$host:$_RAPT_RT_PORT
+  NATS_WEBSOCKET_URL=ws://$host:$_RAPT_RT_WS_PORT
+  export NATS_URL NATS_WEBSOCKET_URL
+}
+
 # ------------------------------------------------------------------- helpers ----
 
 # The "admin" URL: same server/credentials as the given URL (default $DATABASE_URL),
@@ -587,13 +686,13 @@ rapt_admin_url() {
 rapt_services_up() {
   _rapt_init_vars || return 1
   mkdir -p "$_RAPT_LOCAL" || { _rapt_err "cannot create $_RAPT_LOCAL"; return 1; }
-  _rapt_postgres_up || return 1
-  _rapt_nats_up || return 1
+  case " $_RAPT_SERVICES " in *" postgres "*) _rapt_postgres_up || return 1 ;; esac
+  case " $_RAPT_SERVICES " in *" nats "*) _rapt_nats_up || return 1 ;; esac
 }
 
 # Stop the project-local services (never the system ones).
 rapt_services_down() {
-  local bindir pid dir
+  local bindir dir
   _rapt_init_vars || return 1
   for dir in "$_RAPT_PG_DIR" "$(_rapt_pg_alt_dir)"; do
     if [ -f "$dir/postmaster.pid" ] && bindir=$(_rapt_pg_bindir); then
@@ -601,15 +700,8 @@ rapt_services_down() {
       _rapt_as_pg_owner "$bindir/pg_ctl" -D "$dir" -m fast -w stop >&2 || true
     fi
   done
-  if [ -f "$_RAPT_NATS_PID" ]; then
-    pid=$(cat "$_RAPT_NATS_PID" 2>/dev/null) || pid=""
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-      _rapt_log "nats: stopping project-local nats-server (pid $pid)"
-      kill "$pid" 2>/dev/null || true
-      for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-    fi
-    rm -f "$_RAPT_NATS_PID"
-  fi
+  _rapt_stop_pid_file "$_RAPT_NATS_PID" "nats: project-local nats-server"
+  _rapt_stop_pid_file "$_RAPT_RT_PID" "nats (dashboards): nats-server"
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
@@ -618,7 +710,8 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   case ${1:-up} in
     up)
       rapt_services_up
-      printf 'export DATABASE_URL=%q\nexport NATS_URL=%q\n' "$DATABASE_URL" "$NATS_URL"
+      if [ -n "${DATABASE_URL:-}" ]; then printf 'export DATABASE_URL=%q\n' "$DATABASE_URL"; fi
+      if [ -n "${NATS_URL:-}" ]; then printf 'export NATS_URL=%q\n' "$NATS_URL"; fi
       ;;
     stop | down) rapt_services_down ;;
     *)

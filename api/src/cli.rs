@@ -30,6 +30,23 @@ pub enum Command {
     /// authentication, a websocket listener, JetStream) and the seeds the service needs:
     /// `DIR/nats.conf` and `DIR/nats.env` (secrets, mode 0600). Existing keys in DIR are kept.
     NatsSetup(NatsSetupArgs),
+    /// Create a sample school to explore (a district with two schools, classes, teachers, a
+    /// counselor, students, learning sessions with detections, assessments) through the
+    /// ordinary commands, and print its sign-in accounts and links. Applies pending
+    /// migrations first. Running it again adds nothing; it finishes an interrupted run.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The service's address as a browser opens it, for the printed links. Default:
+    /// `http://` and BIND_ADDR (or 127.0.0.1:8080).
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// Stop with an error after this many steps have appended events, as an interrupted run
+    /// would (for tests).
+    #[arg(long, hide = true)]
+    pub stop_after: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -94,6 +111,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Replay(args) => replay(args).await,
         Command::CreateAdmin(args) => create_admin(args).await,
+        Command::Demo(args) => {
+            let (_, format) = config::database_from_env()?;
+            telemetry::init(format);
+            let outcome = crate::demo::build(args.stop_after).await?;
+            print!(
+                "{}",
+                crate::demo::report(&outcome, &crate::demo::base_url(args.base_url))
+            );
+            Ok(())
+        }
         Command::NatsSetup(args) => {
             let dir = std::path::absolute(&args.dir)?;
             infrastructure::realtime::auth::write_setup(

@@ -5,6 +5,7 @@
 //! - [`app`]: `Application::build(config)` wires the event store, subscribers, NATS relay,
 //!   workers and routes, binds the listener (port 0 works) and reports the real port.
 //! - [`cli`]: the `raptscallions` subcommands.
+//! - [`demo`]: `raptscallions demo`, a sample school made through the ordinary use cases.
 //! - [`dashboard_page`]: the live class dashboard page (`/dashboard`), embedded.
 //! - [`state`]: [`state::Services`], what every endpoint shares, and its read-your-writes waits.
 //! - [`openapi`]: every resource's API in one document, as served.
@@ -22,6 +23,7 @@ pub mod authz;
 pub mod caller;
 pub mod cli;
 pub mod dashboard_page;
+pub mod demo;
 pub mod directory_cache;
 pub mod middleware;
 pub mod openapi;

@@ -7,6 +7,7 @@ mod caches;
 mod concurrency;
 mod contract;
 mod dashboard_page;
+mod demo;
 mod events;
 mod failover;
 mod groups;

@@ -1,8 +1,9 @@
 //! What the write side reads besides its streams: the reservation tables that triggers on
 //! `events` fill inside the append's transaction (`email_reservations`: one account per
 //! email; `identity_links`: one account per provider identity), and the token hashes in the
-//! streams' own events (partial indexes on `payload ->> 'token_hash'`). This module is the
-//! only reader of those tables. Each lookup is one indexed read; a stream it finds is then
+//! streams' own events (partial indexes on `payload ->> 'token_hash'`), and the correlation
+//! ids in events' metadata (`events_correlation_idx`). This module is the only reader of those
+//! tables. Each lookup is one indexed read; a stream it finds is then
 //! loaded as every stream is ([`CommandRunner::load`]).
 //!
 //! [`CommandRunner::load`]: super::CommandRunner::load
@@ -119,5 +120,25 @@ pub async fn links_of<'e>(
     )
     .bind(user_id)
     .fetch_all(executor)
+    .await
+}
+
+/// The stream (aggregate type and id) of the first event that `actor` appended under
+/// `correlation_id` (index `events_correlation_idx`): how a command-line job that names each
+/// of its commands with a correlation id of its own (`raptscallions demo`) finds, when run
+/// again, what an earlier run already did, instead of doing it twice.
+pub async fn stream_of_correlation<'e>(
+    executor: impl PgExecutor<'e>,
+    actor: &str,
+    correlation_id: &str,
+) -> sqlx::Result<Option<(String, String)>> {
+    sqlx::query_as(
+        "SELECT aggregate_type, aggregate_id FROM events \
+         WHERE metadata ->> 'correlation_id' = $1 AND metadata ->> 'actor' = $2 \
+         ORDER BY position LIMIT 1",
+    )
+    .bind(correlation_id)
+    .bind(actor)
+    .fetch_optional(executor)
     .await
 }

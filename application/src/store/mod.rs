@@ -10,8 +10,9 @@
 //!   loader (postgres-es's repository) every stream is read through.
 //! - [`error`]: why a command did not take effect ([`CommandError`]), with storage failures
 //!   ([`StoreError`]) kept apart from rejections.
-//! - [`lookups`]: which stream a request is about (by email, provider identity or token
-//!   hash), found before it is loaded; and an account's provider links.
+//! - [`lookups`]: which stream a request is about (by email, provider identity, token hash
+//!   or a command-line job's correlation id), found before it is loaded; and an account's
+//!   provider links.
 //! - [`oidc_flows`], [`login_failures`]: the use cases' own operational tables.
 //!
 //! Which module owns which table (the only one that writes it, and, but where said, reads it):
