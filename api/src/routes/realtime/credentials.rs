@@ -28,8 +28,8 @@ pub const MAX_CLASSES: usize = 20;
 pub struct CredentialRequest {
     /// Classes whose dashboards to watch (each must be readable by the caller as
     /// `GET /classes/{id}/dashboard` is); at most 20. The caller's own notifications are
-    /// always included.
-    #[oai(default, validator(max_items = 20, unique_items))]
+    /// always included (an empty list: only those).
+    #[oai(validator(max_items = 20, unique_items))]
     pub class_ids: Vec<Uuid>,
 }
 
@@ -54,8 +54,8 @@ pub struct CredentialDto {
     pub subjects: Vec<String>,
     /// The NATS user JWT (a bearer credential), for clients that signed in with a bearer
     /// token. A browser (signed in with the `session` cookie) gets it only as the HttpOnly
-    /// `rapt_nats` cookie, which it sends to the websocket listener by itself.
-    #[oai(skip_serializing_if_is_none)]
+    /// `rapt_nats` cookie, which it sends to the websocket listener by itself (`null` here).
+    #[oai(nullable)]
     pub jwt: Option<String>,
 }
 
