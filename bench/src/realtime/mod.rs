@@ -207,6 +207,7 @@ pub async fn run() {
     let total = (rate_per_sec * length.as_secs()) as usize;
     let interval = Duration::from_secs_f64(1.0 / rate_per_sec as f64);
     let sent: Arc<Mutex<Vec<Vec<Instant>>>> = Arc::new(Mutex::new(vec![Vec::new(); classes]));
+    let answered: Arc<Mutex<Vec<Duration>>> = Arc::default();
     let mut tasks = Vec::with_capacity(total);
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -220,8 +221,13 @@ pub async fn run() {
             "{}/learning-sessions/{}/detections",
             app.address, school[class_index].session
         );
-        let (http, service, sent, locks) =
-            (http.clone(), service.clone(), sent.clone(), locks.clone());
+        let (http, service, sent, locks, answered) = (
+            http.clone(),
+            service.clone(),
+            sent.clone(),
+            locks.clone(),
+            answered.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let _turn = locks[class_index].lock().await;
             let at = Instant::now();
@@ -234,6 +240,7 @@ pub async fn run() {
                 .await
                 .expect("detection");
             assert_eq!(response.status(), 200, "detection");
+            answered.lock().unwrap().push(at.elapsed());
             sent.lock().unwrap()[class_index].push(at);
         }));
     }
@@ -295,6 +302,13 @@ pub async fn run() {
         "detection → dashboards read model (same run): p50 {:.1} ms, p99 {:.1} ms",
         ms(quantile(&lag, 0.5)),
         ms(quantile(&lag, 0.99))
+    );
+    let mut answered = answered.lock().unwrap().clone();
+    answered.sort();
+    println!(
+        "detection POST answered (same run): p50 {:.1} ms, p99 {:.1} ms",
+        ms(quantile(&answered, 0.5)),
+        ms(quantile(&answered, 0.99))
     );
     println!(
         "ratio p99 websocket / read model: {:.2}",
