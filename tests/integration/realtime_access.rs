@@ -79,9 +79,11 @@ fn prefix(app: &TestApp) -> &str {
 const ARRIVES: Duration = Duration::from_secs(5);
 const NEVER: Duration = Duration::from_millis(750);
 
-/// Whether `subject` gets a message published to it: subscribes as `dashboard`, publishes as
-/// the service, waits up to `wait` for it (a refused subscription is also told by its
-/// permissions error, see [`permission_error`]).
+/// Whether `subject` gets a message published to it: subscribes as `dashboard`, then publishes
+/// as the service every 100 ms until one arrives or `wait` is over (a refused subscription is
+/// also told by its permissions error, see [`permission_error`]). The client's flush only
+/// writes the subscription out; the server may read the service's first publication before
+/// it, so one probe could be missed by a subscription that was allowed.
 async fn receives_within(
     dashboard: &mut Dashboard,
     service: &async_nats::Client,
@@ -94,16 +96,20 @@ async fn receives_within(
         .await
         .unwrap();
     dashboard.client.flush().await.unwrap();
-    service
-        .publish(subject.to_owned(), "probe".into())
-        .await
-        .unwrap();
-    service.flush().await.unwrap();
-    tokio::time::timeout(wait, subscription.next())
-        .await
-        .ok()
-        .flatten()
-        .is_some()
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        service
+            .publish(subject.to_owned(), "probe".into())
+            .await
+            .unwrap();
+        service.flush().await.unwrap();
+        let next = (tokio::time::Instant::now() + Duration::from_millis(100)).min(deadline);
+        match tokio::time::timeout_at(next, subscription.next()).await {
+            Ok(message) => return message.is_some(),
+            Err(_) if next >= deadline => return false,
+            Err(_) => {}
+        }
+    }
 }
 
 /// Waits until the server sent a permissions error naming `subject`.
@@ -596,6 +602,10 @@ async fn a_websocket_dashboard_catches_up_after_a_disconnect_with_nothing_missed
     for n in 0..2 {
         tests::detect(&app, &school.service, &school.session, detection(n)).await;
     }
+    // Written by the dashboards projection and sent by the publisher (a loaded machine may
+    // take a while), then in flight.
+    app.wait_for_subscribers().await;
+    app.wait_for_realtime().await;
     applied.extend(
         positions_within(&mut subscription, Duration::from_millis(1500))
             .await
@@ -622,6 +632,8 @@ async fn a_websocket_dashboard_catches_up_after_a_disconnect_with_nothing_missed
     let last = *applied.last().unwrap();
     applied.extend(catch_up(&app, &teacher.token, &topic, last).await);
     tests::detect(&app, &school.service, &school.session, detection(5)).await;
+    app.wait_for_subscribers().await;
+    app.wait_for_realtime().await;
     for position in positions_within(&mut subscription, Duration::from_millis(1500)).await {
         if position > *applied.last().unwrap() {
             applied.push(position);
