@@ -29,6 +29,7 @@ use infrastructure::workers::reactions::Reactions;
 use infrastructure::workers::templates::EmailTemplates;
 use infrastructure::workers::workflows::{
     run_timers, InterventionTemplate, ReadModelDirectory, TimerSettings, WorkflowSteps,
+    FIRING_CONCURRENCY,
 };
 use infrastructure::{db, Config};
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -244,9 +245,11 @@ impl Application {
                 shutdown_rx.clone(),
             ));
         }
+        // The timers fire on connections of their own (and the sagas' commands with them).
+        let timer_pool = infrastructure::db::pool_of(&config, FIRING_CONCURRENCY as u32 + 2);
         workers.push(tokio::spawn(run_timers(
-            workflows,
-            pool.clone(),
+            Arc::new(workflows.with_pool(timer_pool.clone())),
+            timer_pool,
             TimerSettings {
                 database: config.database.clone(),
                 takeover_interval: config.subscriber_takeover_interval,

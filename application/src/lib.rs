@@ -26,4 +26,4 @@ pub mod tokens;
 pub mod tools;
 pub mod workflows;
 
-pub use store::{Appended, CommandContext, CommandError, CommandRunner, StoreError};
+pub use store::{Appended, CommandContext, CommandError, CommandRunner, Decided, StoreError};

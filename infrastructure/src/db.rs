@@ -21,8 +21,14 @@ const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 /// not returned to the pool. One idle for longer (across a database restart, say) is pinged
 /// first and replaced if dead, as before.
 pub fn pool(config: &Config) -> PgPool {
+    pool_of(config, config.database_max_connections)
+}
+
+/// A pool like [`pool`]'s with `max_connections` of its own, for a worker whose queries must
+/// not queue behind the request path's and the subscribers' (the workflow timers).
+pub fn pool_of(config: &Config, max_connections: u32) -> PgPool {
     PgPoolOptions::new()
-        .max_connections(config.database_max_connections)
+        .max_connections(max_connections)
         .acquire_timeout(config.database_acquire_timeout)
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {

@@ -205,6 +205,19 @@ async fn a_student_still_struggling_gets_one_assistant_message_naming_the_topic(
             .len(),
         2
     );
+    // Fired when due by the database clock, never before: the firing event is recorded at or
+    // after the due time the saga scheduled (the loop reads timers ahead and sleeps until then).
+    let early: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events s JOIN events f \
+           ON f.aggregate_type = s.aggregate_type AND f.aggregate_id = s.aggregate_id \
+         WHERE s.event_type = 'intervention.recheck_scheduled' \
+           AND f.event_type = 'intervention.recheck_fired' \
+           AND f.recorded_at < (s.payload->>'due_at')::timestamptz",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(early, 0, "a recheck fired before it was due");
 }
 
 #[tokio::test]

@@ -37,4 +37,4 @@ pub mod oidc_flows;
 pub mod runner;
 
 pub use error::{is_unavailable, CommandError, StoreError};
-pub use runner::{Appended, CommandContext, CommandRunner};
+pub use runner::{Appended, CommandContext, CommandRunner, Decided};

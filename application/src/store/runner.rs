@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use domain::DomainEvent;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::cqrs::StreamLoader;
@@ -138,21 +138,21 @@ impl<A: domain::Aggregate> CommandRunner<A> {
     async fn decide_and_append(
         &self,
         id: Uuid,
-        mut state: A,
+        state: A,
         version: usize,
         command: A::Command,
         context: &CommandContext,
     ) -> Result<(Appended, A), CommandError<A::Error>> {
-        let events = state.handle(command).map_err(CommandError::Rejected)?;
-        let id = id.to_string();
-        if events.is_empty() {
+        let decided =
+            Decided::new(id, state, version, [command]).map_err(CommandError::Rejected)?;
+        if decided.events.is_empty() {
             // Nothing changed; a reader that has passed the stream's newest event sees it.
             let position: Option<i64> = sqlx::query_scalar(
                 "SELECT max(position) FROM events \
                  WHERE aggregate_type = $1 AND aggregate_id = $2",
             )
             .bind(A::TYPE)
-            .bind(&id)
+            .bind(id.to_string())
             .fetch_one(&self.pool)
             .await
             .map_err(StoreError::from)?;
@@ -161,8 +161,59 @@ impl<A: domain::Aggregate> CommandRunner<A> {
                     position,
                     recorded_at: None,
                 },
-                state,
+                decided.state,
             ));
+        }
+        let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
+        let done = self.append_in(&mut conn, decided, context).await?;
+        self.listener.appended(A::TYPE);
+        Ok(done)
+    }
+
+    /// Decides `commands` one after the other against a stream that cannot exist yet, without
+    /// reading it: for [`append_in`](Self::append_in), when the events go into the log
+    /// together with other writes.
+    pub fn decide_new(
+        &self,
+        id: Uuid,
+        commands: impl IntoIterator<Item = A::Command>,
+    ) -> Result<Decided<A>, A::Error> {
+        Decided::new(id, A::default(), 0, commands)
+    }
+
+    /// Decides `commands` one after the other against the stream's current state.
+    pub async fn decide(
+        &self,
+        id: Uuid,
+        commands: impl IntoIterator<Item = A::Command>,
+    ) -> Result<Decided<A>, CommandError<A::Error>> {
+        let (state, version) = self.load(id).await?;
+        Decided::new(id, state, version, commands).map_err(CommandError::Rejected)
+    }
+
+    /// Appends decided events on `conn`, typically inside a transaction that also writes what
+    /// must exist exactly when they do (a saga's timer row, a routing row). Commit it with
+    /// [`commit`](Self::commit), which wakes the subscribers; dropping the transaction
+    /// appends nothing. A stream written meanwhile is [`CommandError::Conflict`] (and aborts
+    /// the transaction).
+    pub async fn append_in(
+        &self,
+        conn: &mut PgConnection,
+        decided: Decided<A>,
+        context: &CommandContext,
+    ) -> Result<(Appended, A), CommandError<A::Error>> {
+        let Decided {
+            id,
+            version,
+            events,
+            state,
+        } = decided;
+        if events.is_empty() {
+            let none = Appended {
+                position: None,
+                recorded_at: None,
+            };
+            return Ok((none, state));
         }
         let mut types = Vec::with_capacity(events.len());
         let mut versions = Vec::with_capacity(events.len());
@@ -179,13 +230,13 @@ impl<A: domain::Aggregate> CommandRunner<A> {
             .map_err(|e| CommandError::Store(StoreError::Internal(Box::new(e))))?;
         let appended: Vec<(i64, DateTime<Utc>)> = sqlx::query_as(APPEND)
             .bind(A::TYPE)
-            .bind(&id)
+            .bind(id.to_string())
             .bind(version as i64)
             .bind(&types)
             .bind(&versions)
             .bind(&payloads)
             .bind(&metadata)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *conn)
             .await
             .map_err(|e| match &e {
                 // The stream's next sequence is taken, or a reservation made by a trigger
@@ -195,11 +246,7 @@ impl<A: domain::Aggregate> CommandRunner<A> {
                 }
                 _ => CommandError::Store(StoreError::from(e)),
             })?;
-        self.listener.appended(A::TYPE);
         let newest = appended.into_iter().max_by_key(|(position, _)| *position);
-        for event in events {
-            state.apply(event);
-        }
         Ok((
             Appended {
                 position: newest.map(|(position, _)| position),
@@ -209,9 +256,55 @@ impl<A: domain::Aggregate> CommandRunner<A> {
         ))
     }
 
+    /// Commits a transaction that [`append_in`](Self::append_in) wrote to, and wakes the
+    /// subscribers of this aggregate type.
+    pub async fn commit(&self, tx: Transaction<'_, Postgres>) -> Result<(), StoreError> {
+        tx.commit().await?;
+        self.listener.appended(A::TYPE);
+        Ok(())
+    }
+
     /// The aggregate's current state from the write side (its events), and its version (the
     /// number of events). Version 0 means the stream does not exist.
     pub async fn load(&self, id: Uuid) -> Result<(A, usize), StoreError> {
         self.loader.load(id).await
+    }
+}
+
+/// Events decided against a stream's state and not appended yet, with the state they lead to.
+#[derive(Debug)]
+pub struct Decided<A: domain::Aggregate> {
+    id: Uuid,
+    /// The stream's version the events follow.
+    version: usize,
+    events: Vec<A::Event>,
+    state: A,
+}
+
+impl<A: domain::Aggregate> Decided<A> {
+    fn new(
+        id: Uuid,
+        mut state: A,
+        version: usize,
+        commands: impl IntoIterator<Item = A::Command>,
+    ) -> Result<Self, A::Error> {
+        let mut events = Vec::new();
+        for command in commands {
+            for event in state.handle(command)? {
+                state.apply(event.clone());
+                events.push(event);
+            }
+        }
+        Ok(Self {
+            id,
+            version,
+            events,
+            state,
+        })
+    }
+
+    /// The state after the events.
+    pub fn state(&self) -> &A {
+        &self.state
     }
 }

@@ -11,7 +11,7 @@ use domain::struggle_intervention::{
 use domain::Aggregate as _;
 use uuid::Uuid;
 
-use super::{ids, runs, Fallible, LogEntry, SessionFacts, Workflows};
+use super::{ids, runs, Fallible, Firing, LogEntry, SessionFacts, Workflows};
 use crate::notices::Notice;
 use crate::notifications::NewNotification;
 use crate::{CommandContext, CommandError};
@@ -107,9 +107,12 @@ impl Workflows {
     ) -> Fallible<()> {
         let context = entry.context();
         let key = ids::topic_key(topic);
-        if let Some(run) =
-            runs::running_on_topic(&self.pool, session_id, &key, entry.position).await?
-        {
+        // Two independent questions at once (the second is wasted when the run is joined).
+        let (running, facts) = tokio::join!(
+            runs::running_on_topic(&self.pool, session_id, &key, entry.position),
+            self.directory.learning_session(session_id),
+        );
+        if let Some(run) = running? {
             let join = Command::JoinStruggle {
                 detection_id: entry.event_id,
             };
@@ -118,7 +121,7 @@ impl Workflows {
                 return Ok(());
             }
         }
-        let Some(facts) = self.directory.learning_session(session_id).await? else {
+        let Some(facts) = facts? else {
             return Err(format!("learning session {session_id} has no start").into());
         };
         let id = ids::intervention(entry.event_id);
@@ -129,20 +132,20 @@ impl Workflows {
             topic: topic.to_owned(),
             detection_id: entry.event_id,
         };
-        // A new stream unless this detection was handled before (a redelivery conflicts on the
-        // first sequence, then the start is decided on the stream as it is).
-        let (_, mut state) = match self
-            .interventions
-            .execute_new_for_state(id, start.clone(), &context)
-            .await
+        // Decided before anyone is told: a start the saga refuses notifies nobody.
+        self.interventions.decide_new(id, [start.clone()])?;
+        if self
+            .start_at_once(entry, &facts, id, start.clone(), &key, notice.clone())
+            .await?
         {
-            Err(CommandError::Conflict) => {
-                self.interventions
-                    .execute_for_state(id, start, &context)
-                    .await?
-            }
-            other => other?,
-        };
+            return Ok(());
+        }
+        // The stream exists: this detection was handled before (a redelivery, a replay).
+        // Finish what that pass left undone, step by step on the stream as it is.
+        let (_, mut state) = self
+            .interventions
+            .execute_for_state(id, start, &context)
+            .await?;
         runs::started(&self.pool, id, session_id, &key, entry.position).await?;
         if state.teachers_notified.is_none() && state.is_running() {
             let told = self
@@ -159,6 +162,61 @@ impl Workflows {
             }
         }
         self.ensure_recheck(id, &state, &context).await
+    }
+
+    /// The first pass over a struggle that starts an instance: the teachers are told first
+    /// (their notifications' ids come from the detection, so telling them again is nothing),
+    /// then the start, the teachers told and the scheduled recheck are one append, written
+    /// with the run's routing row and the timer's row in one transaction. So the teachers'
+    /// alert waits for no write of the saga, and the saga costs one append. `false` if the
+    /// stream exists already (nothing was written).
+    async fn start_at_once(
+        &self,
+        entry: &LogEntry<'_>,
+        facts: &SessionFacts,
+        id: Uuid,
+        start: Command,
+        topic_key: &str,
+        notice: Notice,
+    ) -> Fallible<bool> {
+        let session_id = entry.stream_id()?;
+        let told = self
+            .notify_teachers(entry, facts, session_id, notice)
+            .await?;
+        let timer_id = ids::timer(id, "recheck");
+        let due_at =
+            super::timers::due_after(&self.pool, self.settings.struggle_recheck_after).await?;
+        let decided = self.interventions.decide_new(
+            id,
+            [
+                start,
+                Command::RecordTeachersNotified { recipients: told },
+                Command::ScheduleRecheck { timer_id, due_at },
+            ],
+        )?;
+        let mut tx = self.pool.begin().await?;
+        match self
+            .interventions
+            .append_in(&mut tx, decided, &entry.context())
+            .await
+        {
+            Ok(_) => {}
+            Err(CommandError::Conflict) => return Ok(false),
+            Err(other) => return Err(other.into()),
+        }
+        runs::started(&mut *tx, id, session_id, topic_key, entry.position).await?;
+        super::timers::insert(
+            &mut *tx,
+            timer_id,
+            StruggleIntervention::TYPE,
+            id,
+            "recheck",
+            due_at,
+        )
+        .await?;
+        self.interventions.commit(tx).await?;
+        self.timer_scheduled.notify_one();
+        Ok(true)
     }
 
     async fn notify_teachers(
@@ -257,7 +315,7 @@ impl Workflows {
         id: Uuid,
         timer_id: Uuid,
         context: &CommandContext,
-    ) -> Fallible<()> {
+    ) -> Result<(), Firing> {
         match self
             .interventions
             .execute(id, Command::FireRecheck { timer_id }, context)

@@ -41,6 +41,25 @@ use crate::ports::AppendListener;
 pub type Fallible<T> = crate::ports::anyhow_like::Result<T>;
 use crate::{CommandContext, CommandRunner};
 
+/// How many times a timer's command is decided when its saga keeps changing under it.
+const FIRE_ATTEMPTS: u32 = 5;
+
+/// Why a timer's command did not go through.
+enum Firing {
+    /// Another command on the saga came first: decide again.
+    Conflict,
+    Failed(crate::ports::anyhow_like::Error),
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> From<crate::CommandError<E>> for Firing {
+    fn from(error: crate::CommandError<E>) -> Self {
+        match error {
+            crate::CommandError::Conflict => Self::Conflict,
+            other => Self::Failed(other.into()),
+        }
+    }
+}
+
 /// The actor of every command the workflows issue.
 pub const ACTOR: &str = "system:workflows";
 
@@ -143,6 +162,7 @@ pub struct Workflows {
     directory: Arc<dyn WorkflowDirectory>,
     message: Arc<dyn InterventionMessage>,
     settings: WorkflowSettings,
+    listener: Arc<dyn AppendListener>,
     /// Woken when this process schedules a timer, so the timer loop can shorten its sleep.
     timer_scheduled: Arc<Notify>,
 }
@@ -162,7 +182,8 @@ impl Workflows {
     pub fn new(parts: WorkflowParts) -> Self {
         Self {
             interventions: CommandRunner::new(parts.pool.clone(), parts.listener.clone()),
-            escalations: CommandRunner::new(parts.pool.clone(), parts.listener),
+            escalations: CommandRunner::new(parts.pool.clone(), parts.listener.clone()),
+            listener: parts.listener,
             pool: parts.pool,
             learning: parts.learning,
             notifications: parts.notifications,
@@ -176,6 +197,25 @@ impl Workflows {
     /// Notified whenever this process schedules a timer.
     pub fn timer_scheduled(&self) -> Arc<Notify> {
         self.timer_scheduled.clone()
+    }
+
+    /// The same workflows on another pool, for the sagas' commands and the timer table (the
+    /// timer loop's own connections, so that firing never queues behind the process
+    /// manager's); notifications and learning sessions keep theirs. Woken by the same
+    /// [`timer_scheduled`](Self::timer_scheduled).
+    pub fn with_pool(&self, pool: PgPool) -> Self {
+        Self {
+            interventions: CommandRunner::new(pool.clone(), self.listener.clone()),
+            escalations: CommandRunner::new(pool.clone(), self.listener.clone()),
+            pool,
+            learning: self.learning.clone(),
+            notifications: self.notifications.clone(),
+            directory: self.directory.clone(),
+            message: self.message.clone(),
+            settings: self.settings,
+            listener: self.listener.clone(),
+            timer_scheduled: self.timer_scheduled.clone(),
+        }
     }
 
     /// What an event must stay in order with, or `None` for an event the workflows ignore.
@@ -229,22 +269,40 @@ impl Workflows {
     }
 
     /// Fires one due timer: a command on its saga. A timer that fired before, or that its saga
-    /// no longer waits for (acknowledged, ended), changes nothing.
+    /// no longer waits for (acknowledged, ended), changes nothing. A command that lost a race
+    /// with another on the same saga (a recovery recorded at the same moment) is decided again
+    /// on the new state, a few times.
     pub async fn fire(&self, timer: &timers::DueTimer) -> Fallible<()> {
         let context = CommandContext {
             actor: ACTOR.to_owned(),
             correlation_id: format!("timer:{}", timer.id),
             causation_id: None,
         };
-        match timer.saga_type.as_str() {
-            t if t == StruggleIntervention::TYPE => {
-                self.fire_recheck(timer.saga_id, timer.id, &context).await
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let fired = match timer.saga_type.as_str() {
+                t if t == StruggleIntervention::TYPE => {
+                    self.fire_recheck(timer.saga_id, timer.id, &context).await
+                }
+                t if t == SafetyEscalation::TYPE => {
+                    self.fire_escalation_timer(timer.saga_id, timer.id, &context)
+                        .await
+                }
+                other => {
+                    return Err(
+                        format!("timer {} of an unknown saga type {other}", timer.id).into(),
+                    )
+                }
+            };
+            match fired {
+                Err(Firing::Conflict) if attempts < FIRE_ATTEMPTS => continue,
+                Err(Firing::Conflict) => {
+                    return Err(format!("timer {}: its saga kept changing", timer.id).into())
+                }
+                Err(Firing::Failed(error)) => return Err(error),
+                Ok(()) => return Ok(()),
             }
-            t if t == SafetyEscalation::TYPE => {
-                self.fire_escalation_timer(timer.saga_id, timer.id, &context)
-                    .await
-            }
-            other => Err(format!("timer {} of an unknown saga type {other}", timer.id).into()),
         }
     }
 

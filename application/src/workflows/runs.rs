@@ -6,7 +6,7 @@
 //! The end is written when the process manager reads `intervention.ended`; until then a run
 //! that has ended looks running, and the saga itself refuses to be joined (`Ended`).
 
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -60,8 +60,8 @@ pub async fn session_of(pool: &PgPool, id: Uuid) -> Result<Option<Uuid>, StoreEr
 }
 
 /// Records a run started by the detection at `position` (again: harmless).
-pub async fn started(
-    pool: &PgPool,
+pub async fn started<'e>(
+    db: impl PgExecutor<'e>,
     id: Uuid,
     learning_session_id: Uuid,
     topic_key: &str,
@@ -76,7 +76,7 @@ pub async fn started(
     .bind(learning_session_id)
     .bind(topic_key)
     .bind(position)
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }

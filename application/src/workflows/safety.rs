@@ -29,7 +29,7 @@ use domain::Aggregate as _;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{ids, Fallible, LogEntry, Workflows};
+use super::{ids, Fallible, Firing, LogEntry, Workflows};
 use crate::notices::Notice;
 use crate::notifications::NewNotification;
 use crate::ports::AppendListener;
@@ -354,13 +354,15 @@ impl Workflows {
         id: Uuid,
         timer_id: Uuid,
         context: &CommandContext,
-    ) -> Fallible<()> {
-        settled(
-            self.escalations
-                .execute(id, Command::FireTimer { timer_id }, context)
-                .await,
-        )?;
-        Ok(())
+    ) -> Result<(), Firing> {
+        match self
+            .escalations
+            .execute(id, Command::FireTimer { timer_id }, context)
+            .await
+        {
+            Ok(_) | Err(CommandError::Rejected(_)) => Ok(()),
+            Err(other) => Err(other.into()),
+        }
     }
 
     pub(super) async fn on_escalation_event(&self, entry: LogEntry<'_>) -> Fallible<()> {

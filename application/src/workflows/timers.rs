@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -21,6 +21,14 @@ pub struct DueTimer {
     pub saga_id: Uuid,
     pub purpose: String,
     pub due_at: DateTime<Utc>,
+}
+
+/// Timers coming due, read with the database clock of the moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComingDue {
+    pub timers: Vec<DueTimer>,
+    /// The database clock when they were read (`None` if none were).
+    pub now: Option<DateTime<Utc>>,
 }
 
 /// A timer that has not fired, for inspection.
@@ -42,8 +50,8 @@ pub async fn due_after(pool: &PgPool, delay: Duration) -> Result<DateTime<Utc>, 
 }
 
 /// Writes a timer row unless it exists.
-pub async fn insert(
-    pool: &PgPool,
+pub async fn insert<'e>(
+    db: impl PgExecutor<'e>,
     id: Uuid,
     saga_type: &str,
     saga_id: Uuid,
@@ -59,30 +67,46 @@ pub async fn insert(
     .bind(saga_id)
     .bind(purpose)
     .bind(due_at)
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }
 
-/// Up to `limit` timers due now and not fired, the earliest first.
-pub async fn due(pool: &PgPool, limit: i64) -> Result<Vec<DueTimer>, StoreError> {
-    let rows: Vec<(Uuid, String, Uuid, String, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT id, saga_type, saga_id, purpose, due_at FROM workflow_timers \
-         WHERE fired_at IS NULL AND due_at <= clock_timestamp() ORDER BY due_at LIMIT $1",
+/// Up to `limit` unfired timers due within `within` from now, the earliest first, leaving out
+/// `except` (those the caller is firing already).
+pub async fn coming_due(
+    pool: &PgPool,
+    within: Duration,
+    except: &[Uuid],
+    limit: i64,
+) -> Result<ComingDue, StoreError> {
+    type Row = (Uuid, String, Uuid, String, DateTime<Utc>, DateTime<Utc>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, saga_type, saga_id, purpose, due_at, clock_timestamp() FROM workflow_timers \
+         WHERE fired_at IS NULL \
+           AND due_at <= clock_timestamp() + make_interval(secs => $1::float8 / 1000) \
+           AND NOT (id = ANY($2)) \
+         ORDER BY due_at LIMIT $3",
     )
+    .bind(within.as_millis() as f64)
+    .bind(except)
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, saga_type, saga_id, purpose, due_at)| DueTimer {
-            id,
-            saga_type,
-            saga_id,
-            purpose,
-            due_at,
-        })
-        .collect())
+    let now = rows.iter().map(|row| row.5).min();
+    Ok(ComingDue {
+        timers: rows
+            .into_iter()
+            .map(|(id, saga_type, saga_id, purpose, due_at, _)| DueTimer {
+                id,
+                saga_type,
+                saga_id,
+                purpose,
+                due_at,
+            })
+            .collect(),
+        now,
+    })
 }
 
 /// Marks timers fired (their sagas recorded it).
@@ -95,17 +119,6 @@ pub async fn mark_fired(pool: &PgPool, ids: &[Uuid]) -> Result<(), StoreError> {
     .execute(pool)
     .await?;
     Ok(())
-}
-
-/// How long until the next unfired timer is due (zero if one is due already), or `None`.
-pub async fn next_due_in(pool: &PgPool) -> Result<Option<Duration>, StoreError> {
-    let millis: Option<f64> = sqlx::query_scalar(
-        "SELECT greatest(0, extract(epoch FROM min(due_at) - clock_timestamp()) * 1000)::float8 \
-         FROM workflow_timers WHERE fired_at IS NULL",
-    )
-    .fetch_one(pool)
-    .await?;
-    Ok(millis.map(|ms| Duration::from_millis(ms.ceil() as u64)))
 }
 
 /// The timers of a saga that have not fired.

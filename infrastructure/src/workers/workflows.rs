@@ -2,16 +2,19 @@
 //! wiring around `application::workflows`, which holds the rules.
 //!
 //! - [`WorkflowSteps`] is a [`Sink`]: it hands every learning-session and saga event to
-//!   [`Workflows::handle`] in log order, one after the other; the checkpoint moves after the
-//!   batch, and a redelivered batch has no second effect (deterministic ids).
-//! - [`run_timers`] fires due timers while this process holds the timer lease (an advisory
-//!   lock on a dedicated connection, like the subscribers' leadership): other processes try to
-//!   take it over every `takeover_interval`, so a dead leader's timers still fire.
+//!   [`Workflows::handle`], each learning session's (or concern's) in log order, different
+//!   ones concurrently; the checkpoint moves after the batch, and a redelivered batch has no
+//!   second effect (deterministic ids).
+//! - [`run_timers`] fires timers at their due time while this process holds the timer lease
+//!   (an advisory lock on a dedicated connection, like the subscribers' leadership): other
+//!   processes try to take it over every `takeover_interval`, so a dead leader's timers still
+//!   fire.
 //! - [`ReadModelDirectory`] answers the workflows' questions about people and places from the
 //!   read models, once those have caught up with the event being handled.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use application::workflows::{
@@ -30,7 +33,8 @@ use projections::identity::IdentityProjection;
 use projections::{directory, Checkpoints, LoggedEvent, Projection, Sink};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection as _, PgConnection, PgPool};
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
 
 pub const NAME: &str = "workflows";
 
@@ -107,10 +111,13 @@ fn entry(event: &LoggedEvent) -> LogEntry<'_> {
 
 /// The lock whose holder fires the timers.
 const TIMER_LEASE: &str = "raptscallions:workflow-timers";
-/// Timers fired per round.
-const TIMERS_PER_ROUND: i64 = 500;
-/// Timers fired at once within a round.
-const FIRING_CONCURRENCY: usize = 16;
+/// Timers held by the loop at once (waiting for their moment or firing).
+const MAX_SCHEDULED: usize = 1_000;
+/// Timers fired at once; the timer loop's pool has this many connections and two more (the
+/// looks at the table and the marks).
+pub const FIRING_CONCURRENCY: usize = 16;
+/// The longest the loop waits between two looks at the table.
+const LOOK_EVERY: Duration = Duration::from_millis(500);
 
 /// How the timer loop runs.
 #[derive(Debug, Clone)]
@@ -120,11 +127,19 @@ pub struct TimerSettings {
     /// How often a process that does not hold the lease tries to take it.
     pub takeover_interval: Duration,
     /// The longest sleep between two looks at the table (a timer written by another
-    /// process wakes nobody here).
+    /// process wakes nobody here); at most [`LOOK_EVERY`].
     pub poll_interval: Duration,
 }
 
-/// Fires due timers while this process holds the lease, until shutdown.
+impl TimerSettings {
+    fn look_every(&self) -> Duration {
+        self.poll_interval.min(LOOK_EVERY)
+    }
+}
+
+/// Fires due timers while this process holds the lease, until shutdown. `workflows` should
+/// run on a pool of its own ([`Workflows::with_pool`], [`FIRING_CONCURRENCY`] + 2
+/// connections), so that firing never waits for a connection behind the process manager.
 pub async fn run_timers(
     workflows: Arc<Workflows>,
     pool: PgPool,
@@ -149,6 +164,13 @@ pub async fn run_timers(
 
 /// Takes the lease if it is free, then fires timers as they come due until shutdown or an
 /// error (which gives the lease up: the connection closes).
+///
+/// Each look at the table takes the timers due within two looks from now (the database
+/// clock says when), and a task per timer sleeps until its moment and fires it, at most
+/// [`FIRING_CONCURRENCY`] at once. So a timer fires when it is due, not when a look happens
+/// to find it, and a slow firing holds up no other (no rounds). Fired timers are marked
+/// together after their sagas recorded the firing; a timer whose firing failed rests for a
+/// poll interval before it is tried again.
 async fn lead_timers(
     workflows: &Arc<Workflows>,
     pool: &PgPool,
@@ -167,42 +189,98 @@ async fn lead_timers(
         return Ok(());
     }
     tracing::debug!("holding the workflow timer lease");
+    let look_every = settings.look_every();
+    let permits = Arc::new(Semaphore::new(FIRING_CONCURRENCY));
+    // Dropped on return: the sleeping and firing tasks stop with the lease.
+    let mut tasks: JoinSet<(uuid::Uuid, anyhow::Result<()>)> = JoinSet::new();
+    let mut scheduled: HashSet<uuid::Uuid> = HashSet::new();
+    let mut resting: HashMap<uuid::Uuid, Instant> = HashMap::new();
+    let mut fired: Vec<uuid::Uuid> = Vec::new();
+    let mut look_now = true;
+    let mut last_look_full = false;
+    let mut next_look = Instant::now();
+    let mut lease_checked = Instant::now();
     loop {
         if *shutdown.borrow() {
             return Ok(());
         }
-        let due = timers::due(pool, TIMERS_PER_ROUND).await?;
-        let firings = due.iter().cloned().map(|timer| {
-            let workflows = workflows.clone();
-            async move {
-                workflows
-                    .fire(&timer)
-                    .await
-                    .map(|()| timer.id)
-                    .map_err(|e| anyhow::anyhow!(e).context(format!("timer {}", timer.id)))
-            }
-        });
-        let fired: Vec<uuid::Uuid> = futures::stream::iter(firings)
-            .buffer_unordered(FIRING_CONCURRENCY)
-            .try_collect()
-            .await?;
-        timers::mark_fired(pool, &fired).await?;
-        if due.len() as i64 == TIMERS_PER_ROUND {
-            continue;
+        if !fired.is_empty() {
+            timers::mark_fired(pool, &fired).await?;
+            fired.clear();
         }
-        // The lease is checked (the connection is alive) once per round.
-        sqlx::query("SELECT 1").execute(&mut lease).await?;
-        let sleep = timers::next_due_in(pool)
-            .await?
-            .map_or(settings.poll_interval, |due| {
-                due.min(settings.poll_interval)
-            });
+        if look_now || Instant::now() >= next_look {
+            look_now = false;
+            let now = Instant::now();
+            resting.retain(|_, until| *until > now);
+            let room = MAX_SCHEDULED.saturating_sub(scheduled.len());
+            if room > 0 {
+                let except: Vec<uuid::Uuid> =
+                    scheduled.iter().chain(resting.keys()).copied().collect();
+                let coming = timers::coming_due(pool, 2 * look_every, &except, room as i64).await?;
+                let read = Instant::now();
+                // Full: more may be due; look again as soon as half of these are done.
+                last_look_full = coming.timers.len() == room;
+                for timer in coming.timers {
+                    let wait = coming
+                        .now
+                        .and_then(|now| (timer.due_at - now).to_std().ok())
+                        .unwrap_or_default();
+                    scheduled.insert(timer.id);
+                    tasks.spawn(fire_at(
+                        workflows.clone(),
+                        permits.clone(),
+                        timer,
+                        read + wait,
+                    ));
+                }
+            }
+            next_look = Instant::now() + look_every;
+            // The lease is checked (the connection is alive) once per look interval.
+            if lease_checked.elapsed() >= look_every {
+                sqlx::query("SELECT 1").execute(&mut lease).await?;
+                lease_checked = Instant::now();
+            }
+        }
         tokio::select! {
-            _ = tokio::time::sleep(sleep) => {}
-            _ = wake.notified() => {}
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                let mut done = Some(done);
+                // Everything that finished meanwhile, marked in one statement.
+                while let Some(result) = done {
+                    let (id, outcome) = result.context("a timer task")?;
+                    scheduled.remove(&id);
+                    match outcome {
+                        Ok(()) => fired.push(id),
+                        Err(error) => {
+                            tracing::warn!(timer = %id, error = format!("{error:#}"), "firing a workflow timer failed; will retry");
+                            resting.insert(id, Instant::now() + settings.poll_interval);
+                        }
+                    }
+                    done = tasks.try_join_next();
+                }
+                if last_look_full && scheduled.len() <= MAX_SCHEDULED / 2 {
+                    look_now = true;
+                }
+            }
+            _ = tokio::time::sleep_until(next_look.into()) => {}
+            _ = wake.notified() => look_now = true,
             _ = shutdown.changed() => {}
         }
     }
+}
+/// Sleeps until `at`, then fires `timer` once a firing permit is free.
+async fn fire_at(
+    workflows: Arc<Workflows>,
+    permits: Arc<Semaphore>,
+    timer: timers::DueTimer,
+    at: Instant,
+) -> (uuid::Uuid, anyhow::Result<()>) {
+    tokio::time::sleep_until(at.into()).await;
+    let outcome = async {
+        let _permit = permits.acquire().await?;
+        workflows.fire(&timer).await.map_err(|e| anyhow::anyhow!(e))
+    }
+    .await;
+    (timer.id, outcome)
 }
 
 /// The workflows' questions answered from the read models.
