@@ -9,6 +9,8 @@
 //! [`crate::realtime`]), in the transaction that applies it: the counters as of the event's
 //! position and the recent event it adds.
 
+use std::collections::HashMap;
+
 use anyhow::Context as _;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -21,7 +23,7 @@ use uuid::Uuid;
 
 use crate::log::LoggedEvent;
 use crate::realtime::{self, DashboardUpdate, Topic};
-use crate::runner::Projection;
+use crate::runner::{applying, Projection};
 
 pub const NAME: &str = "dashboards";
 
@@ -64,119 +66,239 @@ impl Projection for DashboardsProjection {
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &LoggedEvent) -> anyhow::Result<()> {
-        let id: Uuid = match event.aggregate_type.as_str() {
-            LearningSession::TYPE | Assessment::TYPE | SafetyEscalation::TYPE => {
-                event.aggregate_id.parse().context("stream id")?
+        self.apply_batch(conn, std::slice::from_ref(event)).await
+    }
+
+    /// Each event changes its class's rows and adds a recent event; then, once per batch,
+    /// the recent events are written and trimmed, and each class's watchers are told the
+    /// dashboard as of the class's last event in the batch, with the recent events it adds
+    /// (one update per class per batch: the per-class work does not grow with the events).
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[LoggedEvent],
+    ) -> anyhow::Result<()> {
+        let mut classes = ClassChanges::default();
+        let mut sessions = HashMap::new();
+        for event in events {
+            if let Some((class_id, recent)) = apply_rows(conn, event, &mut sessions)
+                .await
+                .with_context(|| applying(event))?
+            {
+                classes.add(class_id, recent);
             }
-            _ => return Ok(()),
-        };
-        let change = if event.aggregate_type == Assessment::TYPE {
-            Change::Assessment(
-                serde_json::from_value(event.payload.clone()).context("assessment event")?,
-            )
-        } else if event.aggregate_type == SafetyEscalation::TYPE {
-            let payload: SafetyEscalationEvent =
-                serde_json::from_value(event.payload.clone()).context("safety concern event")?;
-            match payload {
-                SafetyEscalationEvent::Opened { detection_id, .. } => {
-                    // Ties the concern to the detection the dashboard counted.
-                    sqlx::query(
-                        "UPDATE dashboard_safety_concerns SET concern_id = $1 \
-                         WHERE event_id = $2",
-                    )
-                    .bind(id)
-                    .bind(detection_id)
-                    .execute(&mut *conn)
-                    .await?;
-                    return Ok(());
-                }
-                SafetyEscalationEvent::Alerted { level, .. } if level > 0 => {
-                    Change::Concern(payload)
-                }
-                SafetyEscalationEvent::Acknowledged { .. }
-                | SafetyEscalationEvent::Resolved { .. } => Change::Concern(payload),
-                _ => return Ok(()),
-            }
-        } else {
-            match serde_json::from_value(event.payload.clone()).context("learning event")? {
-                LearningSessionEvent::MessagePosted { .. } => return Ok(()),
-                other => Change::Learning(other),
-            }
-        };
-        let Some(class_id) = change.class_of(conn, id).await? else {
-            return Ok(());
-        };
-        // Each class's rows move forward with the log: an event at or below the class's
-        // position was applied already (a checkpoint reset without a rebuild re-delivers it).
-        let fresh: Option<Uuid> = sqlx::query_scalar(
-            "INSERT INTO dashboard_classes (class_id, position) VALUES ($1, $2) \
-             ON CONFLICT (class_id) DO UPDATE SET position = EXCLUDED.position \
-             WHERE dashboard_classes.position < EXCLUDED.position RETURNING class_id",
-        )
-        .bind(class_id)
-        .bind(event.position)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if fresh.is_none() {
+        }
+        classes.finish(conn).await
+    }
+}
+
+/// The recent events a batch adds, by class, in log order.
+#[derive(Default)]
+struct ClassChanges(Vec<(Uuid, Vec<RecentEvent>)>);
+
+impl ClassChanges {
+    fn add(&mut self, class_id: Uuid, recent: RecentEvent) {
+        match self.0.iter_mut().find(|(id, _)| *id == class_id) {
+            Some((_, events)) => events.push(recent),
+            None => self.0.push((class_id, vec![recent])),
+        }
+    }
+
+    /// Writes the recent events, trims each class's to [`RECENT_EVENTS`], and writes one
+    /// update per class: four statements whatever the batch.
+    async fn finish(self, conn: &mut PgConnection) -> anyhow::Result<()> {
+        if self.0.is_empty() {
             return Ok(());
         }
-        let (session_id, student_id, summary) = match change {
-            Change::Assessment(payload) => apply_assessment(conn, id, class_id, payload).await?,
-            Change::Learning(payload) => {
-                let (student_id, summary) =
-                    apply_learning(conn, id, class_id, event, payload).await?;
-                (Some(id), Some(student_id), summary)
+        let rows: Vec<(Uuid, &RecentEvent)> = self
+            .0
+            .iter()
+            .flat_map(|(class_id, events)| events.iter().map(|e| (*class_id, e)))
+            .collect();
+        sqlx::query(
+            "INSERT INTO dashboard_recent_events (class_id, position, event_type, session_id, \
+                 student_id, summary, recorded_at) \
+             SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::uuid[], $5::uuid[], \
+                 $6::text[], $7::timestamptz[]) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(rows.iter().map(|(c, _)| *c).collect::<Vec<_>>())
+        .bind(rows.iter().map(|(_, e)| e.position).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|(_, e)| e.event_type.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|(_, e)| e.learning_session_id)
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|(_, e)| e.student_id).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|(_, e)| e.summary.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|(_, e)| e.recorded_at).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
+        let class_ids: Vec<Uuid> = self.0.iter().map(|(id, _)| *id).collect();
+        sqlx::query(
+            "DELETE FROM dashboard_recent_events d USING ( \
+                 SELECT c.class_id, (SELECT r.position FROM dashboard_recent_events r \
+                     WHERE r.class_id = c.class_id ORDER BY r.position DESC OFFSET $2 LIMIT 1) \
+                     AS oldest_kept \
+                 FROM unnest($1::uuid[]) AS c(class_id)) k \
+             WHERE d.class_id = k.class_id AND d.position < k.oldest_kept",
+        )
+        .bind(&class_ids)
+        .bind(RECENT_EVENTS - 1)
+        .execute(&mut *conn)
+        .await?;
+        // "Today" is the day the class's last event was recorded.
+        let days: Vec<(Uuid, chrono::NaiveDate)> = self
+            .0
+            .iter()
+            .map(|(id, events)| (*id, last(events).recorded_at.date_naive()))
+            .collect();
+        let mut counters = counters_of(&mut *conn, &days).await?;
+        let mut updates = Vec::with_capacity(self.0.len());
+        for (class_id, events) in self.0 {
+            let dashboard = counters
+                .remove(&class_id)
+                .context("the counters of a class")?;
+            let position = last(&events).position;
+            updates.push((
+                Topic::ClassDashboard(class_id),
+                position,
+                serde_json::to_value(DashboardUpdate {
+                    position,
+                    class_id,
+                    dashboard: dashboard.into(),
+                    events: events.into_iter().map(Into::into).collect(),
+                })?,
+            ));
+        }
+        realtime::write_all(conn, &updates).await
+    }
+}
+
+fn last(events: &[RecentEvent]) -> &RecentEvent {
+    events.last().expect("a class in a batch has an event")
+}
+
+/// Applies one event to the class's rows; the class and the recent event it adds, or `None`
+/// for an event the dashboards do not show (or showed already). `sessions` remembers the
+/// class and student of the learning sessions seen in the batch.
+async fn apply_rows(
+    conn: &mut PgConnection,
+    event: &LoggedEvent,
+    sessions: &mut HashMap<Uuid, (Uuid, Uuid)>,
+) -> anyhow::Result<Option<(Uuid, RecentEvent)>> {
+    let id: Uuid = match event.aggregate_type.as_str() {
+        LearningSession::TYPE | Assessment::TYPE | SafetyEscalation::TYPE => {
+            event.aggregate_id.parse().context("stream id")?
+        }
+        _ => return Ok(None),
+    };
+    let change = if event.aggregate_type == Assessment::TYPE {
+        Change::Assessment(
+            serde_json::from_value(event.payload.clone()).context("assessment event")?,
+        )
+    } else if event.aggregate_type == SafetyEscalation::TYPE {
+        let payload: SafetyEscalationEvent =
+            serde_json::from_value(event.payload.clone()).context("safety concern event")?;
+        match payload {
+            SafetyEscalationEvent::Opened { detection_id, .. } => {
+                // Ties the concern to the detection the dashboard counted.
+                sqlx::query(
+                    "UPDATE dashboard_safety_concerns SET concern_id = $1 WHERE event_id = $2",
+                )
+                .bind(id)
+                .bind(detection_id)
+                .execute(&mut *conn)
+                .await?;
+                return Ok(None);
             }
-            Change::Concern(payload) => apply_concern(conn, id, event, payload).await?,
-        };
-        let recent = RecentEvent {
+            SafetyEscalationEvent::Alerted { level, .. } if level > 0 => Change::Concern(payload),
+            SafetyEscalationEvent::Acknowledged { .. } | SafetyEscalationEvent::Resolved { .. } => {
+                Change::Concern(payload)
+            }
+            _ => return Ok(None),
+        }
+    } else {
+        match serde_json::from_value(event.payload.clone()).context("learning event")? {
+            LearningSessionEvent::MessagePosted { .. } => return Ok(None),
+            other => Change::Learning(other),
+        }
+    };
+    let (class_id, session_student) = match &change {
+        Change::Learning(LearningSessionEvent::Started {
+            class_id,
+            student_id,
+            ..
+        }) => (*class_id, Some(*student_id)),
+        Change::Learning(_) => {
+            let known = match sessions.get(&id) {
+                Some(known) => Some(*known),
+                None => {
+                    sqlx::query_as(
+                        "SELECT class_id, student_id FROM dashboard_sessions \
+                         WHERE session_id = $1",
+                    )
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                }
+            };
+            match known {
+                Some((class_id, student_id)) => (class_id, Some(student_id)),
+                None => return Ok(None),
+            }
+        }
+        other => match other.class_of(conn, id).await? {
+            Some(class_id) => (class_id, None),
+            None => return Ok(None),
+        },
+    };
+    if let Some(student_id) = session_student {
+        sessions.insert(id, (class_id, student_id));
+    }
+    // Each class's rows move forward with the log: an event at or below the class's
+    // position was applied already (a checkpoint reset without a rebuild re-delivers it).
+    let fresh: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO dashboard_classes (class_id, position) VALUES ($1, $2) \
+         ON CONFLICT (class_id) DO UPDATE SET position = EXCLUDED.position \
+         WHERE dashboard_classes.position < EXCLUDED.position RETURNING class_id",
+    )
+    .bind(class_id)
+    .bind(event.position)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if fresh.is_none() {
+        return Ok(None);
+    }
+    let (session_id, student_id, summary) = match change {
+        Change::Assessment(payload) => apply_assessment(conn, id, class_id, payload).await?,
+        Change::Learning(payload) => {
+            let student_id = session_student.context("the session's student")?;
+            let summary = apply_learning(conn, id, class_id, student_id, event, payload).await?;
+            (Some(id), Some(student_id), summary)
+        }
+        Change::Concern(payload) => apply_concern(conn, id, event, payload).await?,
+    };
+    Ok(Some((
+        class_id,
+        RecentEvent {
             position: event.position,
             event_type: event.event_type.clone(),
             learning_session_id: session_id,
             student_id,
             summary,
             recorded_at: event.recorded_at,
-        };
-        sqlx::query(
-            "INSERT INTO dashboard_recent_events (class_id, position, event_type, session_id, \
-                 student_id, summary, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(class_id)
-        .bind(recent.position)
-        .bind(&recent.event_type)
-        .bind(recent.learning_session_id)
-        .bind(recent.student_id)
-        .bind(&recent.summary)
-        .bind(recent.recorded_at)
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query(
-            "DELETE FROM dashboard_recent_events WHERE class_id = $1 AND position < \
-             (SELECT position FROM dashboard_recent_events WHERE class_id = $1 \
-              ORDER BY position DESC OFFSET $2 LIMIT 1)",
-        )
-        .bind(class_id)
-        .bind(RECENT_EVENTS - 1)
-        .execute(&mut *conn)
-        .await?;
-        // The class's watchers are told the dashboard as it is now, at this position; "today"
-        // is the day the event was recorded.
-        let counters = counters(&mut *conn, class_id, event.recorded_at.date_naive()).await?;
-        let update = DashboardUpdate {
-            position: event.position,
-            class_id,
-            dashboard: counters.into(),
-            event: Some(recent.into()),
-        };
-        realtime::write(
-            conn,
-            &Topic::ClassDashboard(class_id),
-            event.position,
-            &update,
-        )
-        .await
-    }
+        },
+    )))
 }
 
 /// An event the dashboards show.
@@ -191,14 +313,14 @@ impl Change {
     /// The class the event belongs to (`None`: a stream the dashboards never saw start).
     async fn class_of(&self, conn: &mut PgConnection, id: Uuid) -> anyhow::Result<Option<Uuid>> {
         let sql = match self {
-            Self::Assessment(AssessmentEvent::Recorded { class_id, .. })
-            | Self::Learning(LearningSessionEvent::Started { class_id, .. }) => {
+            Self::Assessment(AssessmentEvent::Recorded { class_id, .. }) => {
                 return Ok(Some(*class_id))
             }
             Self::Assessment(_) => {
                 "SELECT class_id FROM dashboard_assessments WHERE assessment_id = $1"
             }
-            Self::Learning(_) => "SELECT class_id FROM dashboard_sessions WHERE session_id = $1",
+            // Read with its student in `apply_rows`.
+            Self::Learning(_) => return Ok(None),
             Self::Concern(_) => {
                 "SELECT class_id FROM dashboard_safety_concerns WHERE concern_id = $1"
             }
@@ -301,12 +423,13 @@ async fn apply_learning(
     conn: &mut PgConnection,
     id: Uuid,
     class_id: Uuid,
+    student_id: Uuid,
     event: &LoggedEvent,
     payload: LearningSessionEvent,
-) -> anyhow::Result<(Uuid, String)> {
+) -> anyhow::Result<String> {
     use LearningSessionEvent as E;
     let at = event.recorded_at;
-    if let E::Started { student_id, .. } = payload {
+    if let E::Started { .. } = payload {
         sqlx::query(
             "INSERT INTO dashboard_sessions (session_id, class_id, student_id, active) \
              VALUES ($1, $2, $3, true) ON CONFLICT DO NOTHING",
@@ -316,14 +439,9 @@ async fn apply_learning(
         .bind(student_id)
         .execute(&mut *conn)
         .await?;
-        return Ok((student_id, "Session started".to_owned()));
+        return Ok("Session started".to_owned());
     }
-    let student_id: Uuid =
-        sqlx::query_scalar("SELECT student_id FROM dashboard_sessions WHERE session_id = $1")
-            .bind(id)
-            .fetch_one(&mut *conn)
-            .await?;
-    let summary = match payload {
+    Ok(match payload {
         E::Started { .. } | E::MessagePosted { .. } => String::new(),
         E::MisbehaviorDetected {
             category, severity, ..
@@ -406,8 +524,7 @@ async fn apply_learning(
                 .await?;
             "Session completed".to_owned()
         }
-    };
-    Ok((student_id, summary))
+    })
 }
 
 /// Misbehavior counts by severity: `[low, medium, high, critical]`.
@@ -466,62 +583,89 @@ pub async fn counters(
     class_id: Uuid,
     today: chrono::NaiveDate,
 ) -> sqlx::Result<DashboardCounters> {
+    counters_of(conn, &[(class_id, today)])
+        .await?
+        .remove(&class_id)
+        .ok_or(sqlx::Error::RowNotFound)
+}
+
+/// The counters of several classes in two statements, each with its own "today".
+pub async fn counters_of(
+    conn: &mut PgConnection,
+    classes: &[(Uuid, chrono::NaiveDate)],
+) -> sqlx::Result<HashMap<Uuid, DashboardCounters>> {
     const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
-    let row = sqlx::query(
-        "SELECT \
-           (SELECT count(*) FROM dashboard_sessions WHERE class_id = $1 AND active) \
+    let ids: Vec<Uuid> = classes.iter().map(|(id, _)| *id).collect();
+    let days: Vec<chrono::NaiveDate> = classes.iter().map(|(_, day)| *day).collect();
+    let rows = sqlx::query(
+        "SELECT c.class_id, \
+           (SELECT count(*) FROM dashboard_sessions WHERE class_id = c.class_id AND active) \
              AS active_sessions, \
-           (SELECT count(*) FROM dashboard_safety_concerns WHERE class_id = $1 \
+           (SELECT count(*) FROM dashboard_safety_concerns WHERE class_id = c.class_id \
              AND resolved_at IS NULL) AS open_safety_concerns, \
-           (SELECT count(*) FROM dashboard_assessments WHERE class_id = $1 AND needs_review) \
-             AS assessments_awaiting_review, \
-           ARRAY(SELECT coalesce(sum(m.count) FILTER (WHERE m.day = $2), 0)::bigint \
+           (SELECT count(*) FROM dashboard_assessments \
+             WHERE class_id = c.class_id AND needs_review) AS assessments_awaiting_review, \
+           ARRAY(SELECT coalesce(sum(m.count) FILTER (WHERE m.day = c.day), 0)::bigint \
                  FROM unnest($3::text[]) WITH ORDINALITY AS s(severity, i) \
                  LEFT JOIN dashboard_misbehavior m \
-                   ON m.class_id = $1 AND m.severity = s.severity \
+                   ON m.class_id = c.class_id AND m.severity = s.severity \
                  GROUP BY s.i ORDER BY s.i) AS today, \
            ARRAY(SELECT coalesce(sum(m.count), 0)::bigint \
                  FROM unnest($3::text[]) WITH ORDINALITY AS s(severity, i) \
                  LEFT JOIN dashboard_misbehavior m \
-                   ON m.class_id = $1 AND m.severity = s.severity \
-                 GROUP BY s.i ORDER BY s.i) AS total",
+                   ON m.class_id = c.class_id AND m.severity = s.severity \
+                 GROUP BY s.i ORDER BY s.i) AS total \
+         FROM unnest($1::uuid[], $2::date[]) AS c(class_id, day)",
     )
-    .bind(class_id)
-    .bind(today)
+    .bind(&ids)
+    .bind(&days)
     .bind(SEVERITIES)
-    .fetch_one(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    let counts = |column: &str| -> sqlx::Result<SeverityCounts> {
-        let values: Vec<i64> = row.try_get(column)?;
-        values
-            .try_into()
-            .map_err(|_| sqlx::Error::Decode(format!("{column}: four severities").into()))
-    };
-    let struggling_students = sqlx::query(
-        "SELECT student_id, session_id, topic, since FROM dashboard_struggles \
-         WHERE class_id = $1 ORDER BY since LIMIT 500",
+    let mut struggling: HashMap<Uuid, Vec<StrugglingStudent>> = HashMap::new();
+    for r in sqlx::query(
+        "SELECT c.class_id, s.student_id, s.session_id, s.topic, s.since \
+         FROM unnest($1::uuid[]) AS c(class_id) CROSS JOIN LATERAL ( \
+             SELECT student_id, session_id, topic, since FROM dashboard_struggles \
+             WHERE class_id = c.class_id ORDER BY since LIMIT 500) s \
+         ORDER BY c.class_id, s.since",
     )
-    .bind(class_id)
+    .bind(&ids)
     .fetch_all(&mut *conn)
     .await?
-    .iter()
-    .map(|r| {
-        Ok(StrugglingStudent {
-            student_id: r.try_get("student_id")?,
-            learning_session_id: r.try_get("session_id")?,
-            topic: r.try_get("topic")?,
-            since: r.try_get("since")?,
+    {
+        struggling
+            .entry(r.try_get("class_id")?)
+            .or_default()
+            .push(StrugglingStudent {
+                student_id: r.try_get("student_id")?,
+                learning_session_id: r.try_get("session_id")?,
+                topic: r.try_get("topic")?,
+                since: r.try_get("since")?,
+            });
+    }
+    rows.iter()
+        .map(|row| {
+            let counts = |column: &str| -> sqlx::Result<SeverityCounts> {
+                let values: Vec<i64> = row.try_get(column)?;
+                values
+                    .try_into()
+                    .map_err(|_| sqlx::Error::Decode(format!("{column}: four severities").into()))
+            };
+            let class_id: Uuid = row.try_get("class_id")?;
+            Ok((
+                class_id,
+                DashboardCounters {
+                    active_sessions: row.try_get("active_sessions")?,
+                    misbehavior_today: counts("today")?,
+                    misbehavior_total: counts("total")?,
+                    struggling_students: struggling.remove(&class_id).unwrap_or_default(),
+                    open_safety_concerns: row.try_get("open_safety_concerns")?,
+                    assessments_awaiting_review: row.try_get("assessments_awaiting_review")?,
+                },
+            ))
         })
-    })
-    .collect::<sqlx::Result<Vec<_>>>()?;
-    Ok(DashboardCounters {
-        active_sessions: row.try_get("active_sessions")?,
-        misbehavior_today: counts("today")?,
-        misbehavior_total: counts("total")?,
-        struggling_students,
-        open_safety_concerns: row.try_get("open_safety_concerns")?,
-        assessments_awaiting_review: row.try_get("assessments_awaiting_review")?,
-    })
+        .collect()
 }
 
 async fn recent<'e>(

@@ -150,6 +150,46 @@ pub async fn write(
     Ok(())
 }
 
+/// [`write`] for several updates in one statement (one notification), each with its topic,
+/// position and body.
+pub async fn write_all(
+    conn: &mut PgConnection,
+    updates: &[(Topic, i64, serde_json::Value)],
+) -> anyhow::Result<()> {
+    if updates.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "WITH written AS ( \
+             INSERT INTO realtime_updates (topic, position, source, body) \
+             SELECT u.topic, u.position, u.source, u.body \
+             FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::jsonb[]) \
+                 AS u(topic, position, source, body) \
+             WHERE u.position > coalesce( \
+                 (SELECT position FROM realtime_cursors c WHERE c.source = u.source), 0) \
+             ON CONFLICT DO NOTHING RETURNING 1) \
+         SELECT pg_notify($5, '') FROM (SELECT 1 FROM written LIMIT 1) w",
+    )
+    .bind(
+        updates
+            .iter()
+            .map(|(t, _, _)| t.to_string())
+            .collect::<Vec<_>>(),
+    )
+    .bind(updates.iter().map(|(_, p, _)| *p).collect::<Vec<_>>())
+    .bind(
+        updates
+            .iter()
+            .map(|(t, _, _)| t.source())
+            .collect::<Vec<_>>(),
+    )
+    .bind(updates.iter().map(|(_, _, b)| b).collect::<Vec<_>>())
+    .bind(CHANNEL)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// The position a read of projection `source`'s tables reflects: its checkpoint, read in the
 /// same (repeatable-read) snapshot as the rows. Every update above it is not in that read;
 /// every update at or below it is.
@@ -346,14 +386,15 @@ impl From<RecentEvent> for DashboardEventBody {
     }
 }
 
-/// `class.<id>.dashboard`: the class's dashboard as of `position`, and the recent event added
-/// at that position (null when the change added none).
+/// `class.<id>.dashboard`: the class's dashboard as of `position`, and the recent events added
+/// since the class's previous update (one update per class per batch of the projection).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DashboardUpdate {
     pub position: i64,
     pub class_id: Uuid,
     pub dashboard: DashboardCountersBody,
-    pub event: Option<DashboardEventBody>,
+    /// The recent events this update adds, oldest first (the last one is at `position`).
+    pub events: Vec<DashboardEventBody>,
 }
 
 /// An item of `GET /notifications`.

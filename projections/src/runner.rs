@@ -36,6 +36,29 @@ pub trait Projection: Send + Sync + 'static {
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()>;
     /// Applies one event. Runs inside the batch transaction.
     async fn apply(&self, conn: &mut PgConnection, event: &LoggedEvent) -> anyhow::Result<()>;
+    /// Applies a batch's events in log order, inside the batch transaction: by default one
+    /// after the other with [`apply`](Self::apply). A projection whose per-event work is
+    /// mostly per class (or per any key) overrides it to do that work once per batch.
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[LoggedEvent],
+    ) -> anyhow::Result<()> {
+        for event in events {
+            self.apply(conn, event)
+                .await
+                .with_context(|| applying(event))?;
+        }
+        Ok(())
+    }
+}
+
+/// The context of an error in applying `event`.
+pub fn applying(event: &LoggedEvent) -> String {
+    format!(
+        "applying {} at position {} ({} {} #{})",
+        event.event_type, event.position, event.aggregate_type, event.aggregate_id, event.sequence
+    )
 }
 
 /// A side effect (publishing, sending): the checkpoint moves only after `deliver` succeeded,
@@ -574,18 +597,7 @@ pub(crate) async fn projection_batch(
             *cursor = Cursor::at(stored_checkpoint(&mut *conn, name).await?);
             continue;
         }
-        for event in &slice.events {
-            projection.apply(&mut tx, event).await.with_context(|| {
-                format!(
-                    "applying {} at position {} ({} {} #{})",
-                    event.event_type,
-                    event.position,
-                    event.aggregate_type,
-                    event.aggregate_id,
-                    event.sequence
-                )
-            })?;
-        }
+        projection.apply_batch(&mut tx, &slice.events).await?;
         tx.commit().await?;
         *cursor = Cursor::at(slice.covered);
         return Ok(Batch {

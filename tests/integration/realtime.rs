@@ -108,8 +108,10 @@ async fn a_detection_reaches_the_class_dashboard_after_the_rest_snapshot() {
         before["misbehavior"]["total"]["high"].as_i64().unwrap() + 1,
         "{body}"
     );
-    assert_eq!(body["event"]["position"], update.position);
-    assert_eq!(body["event"]["learning_session_id"], f.session.as_str());
+    let added = body["events"].as_array().unwrap();
+    let newest = added.last().unwrap();
+    assert_eq!(newest["position"], update.position);
+    assert_eq!(newest["learning_session_id"], f.session.as_str());
 
     // A REST read after it has the same counters, and the update's event on top.
     let after = get(&app, teacher, &path).await;
@@ -117,7 +119,7 @@ async fn a_detection_reaches_the_class_dashboard_after_the_rest_snapshot() {
     for key in COUNTERS {
         assert_eq!(after[key], body["dashboard"][key], "{key}");
     }
-    assert_eq!(after["recent_events"][0], body["event"]);
+    assert_eq!(&after["recent_events"][0], newest);
     assert!(watcher
         .next_within(Duration::from_millis(300))
         .await
@@ -219,8 +221,6 @@ async fn catch_up_returns_exactly_the_published_sequence_in_order() {
     app.wait_for_realtime().await;
 
     let stored = catch_up(&app, teacher, &topic, snapshot).await;
-    // The second session's start and five detections.
-    assert_eq!(stored.len(), 6, "{stored:#?}");
     let positions: Vec<i64> = stored
         .iter()
         .map(|u| u["position"].as_i64().unwrap())
@@ -229,6 +229,22 @@ async fn catch_up_returns_exactly_the_published_sequence_in_order() {
         positions.windows(2).all(|w| w[0] < w[1]),
         "in log order, no doubles: {positions:?}"
     );
+    // The second session's start and five detections, each once, in order, whether they came
+    // one per update or several in one (a batch of the projection); each update is at its
+    // last event.
+    let events: Vec<i64> = stored
+        .iter()
+        .flat_map(|u| u["events"].as_array().unwrap().iter())
+        .map(|e| e["position"].as_i64().unwrap())
+        .collect();
+    assert_eq!(events.len(), 6, "{stored:#?}");
+    assert!(events.windows(2).all(|w| w[0] < w[1]), "{events:?}");
+    for update in &stored {
+        assert_eq!(
+            update["events"].as_array().unwrap().last().unwrap()["position"],
+            update["position"]
+        );
+    }
     let received = watcher.until(*positions.last().unwrap(), snapshot).await;
     let received: Vec<&Value> = received.iter().map(|r| &r.body).collect();
     let stored: Vec<&Value> = stored.iter().collect();
@@ -246,7 +262,49 @@ async fn catch_up_returns_exactly_the_published_sequence_in_order() {
         Vec::<Value>::new()
     );
     // Part of the way: the rest.
-    assert_eq!(catch_up(&app, teacher, &topic, positions[2]).await.len(), 3);
+    assert_eq!(
+        catch_up(&app, teacher, &topic, positions[0]).await.len(),
+        positions.len() - 1
+    );
+}
+
+#[tokio::test]
+async fn events_applied_in_one_batch_reach_the_class_in_one_update() {
+    let app = spawn_app().await;
+    let f = SchoolFixture::build(&app).await;
+    let teacher = &f.teachers[0].token;
+    let topic = format!("class.{}.dashboard", f.class);
+    app.wait_for_subscribers().await;
+    let before = get(&app, teacher, &format!("/classes/{}/dashboard", f.class)).await;
+    let snapshot = before["position"].as_i64().unwrap();
+
+    // The projection is held while three detections are recorded: its next batch has them all.
+    let hold = app.hold_projection("dashboards").await;
+    for severity in ["low", "high", "high"] {
+        detect(&app, &f.service, &f.session, misbehavior(severity)).await;
+    }
+    hold.commit().await.unwrap();
+    app.wait_for_subscribers().await;
+    app.wait_for_realtime().await;
+
+    let updates = catch_up(&app, teacher, &topic, snapshot).await;
+    assert_eq!(updates.len(), 1, "one update for the batch: {updates:#?}");
+    let update = &updates[0];
+    let events = update["events"].as_array().unwrap();
+    assert_eq!(events.len(), 3, "{update}");
+    assert!(events
+        .iter()
+        .all(|e| e["type"] == "behavior.misbehavior_detected"));
+    assert_eq!(events[2]["position"], update["position"]);
+    // The counters after the last of them, as a REST read has them.
+    let after = get(&app, teacher, &format!("/classes/{}/dashboard", f.class)).await;
+    for key in COUNTERS {
+        assert_eq!(after[key], update["dashboard"][key], "{key}");
+    }
+    assert_eq!(
+        after["misbehavior"]["total"]["high"],
+        before["misbehavior"]["total"]["high"].as_i64().unwrap() + 2
+    );
 }
 
 #[tokio::test]
@@ -456,7 +514,11 @@ async fn nothing_is_lost_while_nats_is_down() {
     let head = app.log_head().await;
     wait_for_checkpoints(&app.pool, head, &["dashboards"]).await;
     let stored = catch_up(&app, teacher, &topic, first.position).await;
-    assert_eq!(stored.len(), 5);
+    let told: usize = stored
+        .iter()
+        .map(|u| u["events"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(told, 5, "{stored:#?}");
     // Given a poll's time, the publisher still has not moved past them.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let cursor: i64 =
@@ -542,7 +604,10 @@ async fn a_rebuild_publishes_nothing_again() {
     detect(&app, &f.service, &f.session, misbehavior("critical")).await;
     let next = dashboard.next().await;
     assert!(next.position > last_dashboard, "{next:?}");
-    assert_eq!(next.body["event"]["position"], next.position);
+    assert_eq!(
+        next.body["events"].as_array().unwrap().last().unwrap()["position"],
+        next.position
+    );
     let next = inbox.next().await;
     assert!(next.position > last_notification, "{next:?}");
     assert_eq!(next.body["change"], "created");

@@ -529,14 +529,24 @@ async fn an_expired_credential_is_disconnected_by_the_server() {
         .is_err());
 }
 
-/// The `position` of each message that arrives on `subscription` within `wait`.
+/// The positions of the recent events that the dashboard updates arriving on `subscription`
+/// within `wait` add (an update of a batch adds several, the last at its own position).
 async fn positions_within(subscription: &mut async_nats::Subscriber, wait: Duration) -> Vec<i64> {
     let mut seen = Vec::new();
     while let Ok(Some(message)) = tokio::time::timeout(wait, subscription.next()).await {
         let body: Value = serde_json::from_slice(&message.payload).unwrap();
-        seen.push(body["position"].as_i64().unwrap());
+        seen.extend(event_positions(&body));
     }
     seen
+}
+
+fn event_positions(update: &Value) -> Vec<i64> {
+    let events = update["events"].as_array().unwrap();
+    assert_eq!(events.last().unwrap()["position"], update["position"]);
+    events
+        .iter()
+        .map(|e| e["position"].as_i64().unwrap())
+        .collect()
 }
 
 async fn catch_up(app: &TestApp, token: &str, topic: &str, after: i64) -> Vec<i64> {
@@ -555,7 +565,7 @@ async fn catch_up(app: &TestApp, token: &str, topic: &str, after: i64) -> Vec<i6
             .await
             .unwrap();
         for item in page["items"].as_array().unwrap() {
-            positions.push(item["position"].as_i64().unwrap());
+            positions.extend(event_positions(item));
         }
         after = page["next_after"].as_i64().unwrap();
         if page["more"] != true {
@@ -640,7 +650,7 @@ async fn a_websocket_dashboard_catches_up_after_a_disconnect_with_nothing_missed
         }
     }
 
-    // Exactly the topic's updates since the snapshot, once each, in order.
+    // Exactly the topic's events since the snapshot, once each, in order.
     let all = catch_up(&app, &teacher.token, &topic, start).await;
     assert_eq!(applied, all);
     assert!(all.len() >= 6, "{all:?}");

@@ -81,7 +81,8 @@ async fn credential(http: &reqwest::Client, app: &TestApp, token: &str, class: &
     response.json().await.expect("credential json")
 }
 
-/// What a dashboard received: its class and, per update, when and at which position.
+/// What a dashboard received: its class and, per recent event an update adds, when and the
+/// event's position.
 type Received = Arc<Mutex<Vec<(usize, Instant, i64)>>>;
 
 pub async fn run() {
@@ -170,11 +171,18 @@ pub async fn run() {
         tokio::spawn(async move {
             while let Some(message) = subscription.next().await {
                 let at = Instant::now();
-                let position = serde_json::from_slice::<Value>(&message.payload)
+                // The positions of the recent events the update adds (one per detection; an
+                // update of a batch may carry several).
+                let events: Vec<i64> = serde_json::from_slice::<Value>(&message.payload)
                     .ok()
-                    .and_then(|b| b["position"].as_i64())
-                    .unwrap_or(-1);
-                received.lock().unwrap().push((class_index, at, position));
+                    .and_then(|b| b["events"].as_array().cloned())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|e| e["position"].as_i64())
+                    .collect();
+                for position in events {
+                    received.lock().unwrap().push((class_index, at, position));
+                }
             }
         });
         clients.push(client);
@@ -254,8 +262,8 @@ pub async fn run() {
     let sent = sent.lock().unwrap().clone();
     let received = received.lock().unwrap().clone();
     let checkpoints = checkpoints.lock().unwrap().clone();
-    // Per dashboard the n-th update of its class answers the class's n-th detection: group the
-    // receipts by class and position (every dashboard of a class gets the same positions).
+    // Per dashboard the n-th event told to its class is the class's n-th detection: group the
+    // receipts by class and event position (every dashboard of a class gets the same ones).
     let mut positions: Vec<Vec<i64>> = vec![Vec::new(); classes];
     for &(class, _, position) in &received {
         if !positions[class].contains(&position) {
@@ -289,7 +297,7 @@ pub async fn run() {
     lag.sort();
     let expected = total * dashboards / classes;
     println!(
-        "detections: {total} at {rate_per_sec}/s over {classes} classes; dashboard updates received: {} of {expected} ({missing} unmatched)",
+        "detections: {total} at {rate_per_sec}/s over {classes} classes; detections told to dashboards: {} of {expected} ({missing} unmatched)",
         received.len()
     );
     println!(

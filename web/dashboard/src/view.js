@@ -119,12 +119,12 @@ export class ClassView {
     $("events-empty").hidden = this.events.length > 0;
   }
 
-  /** A live update: `{position, class_id, dashboard, event}`. */
+  /** A live update: `{position, class_id, dashboard, events}` (events oldest first). */
   update(update) {
     $("class-board").hidden = false;
     if (update.dashboard) this.counters(update.dashboard);
-    const event = update.event;
-    if (event && !this.events.some((e) => e.position === event.position)) {
+    for (const event of update.events || []) {
+      if (this.events.some((e) => e.position === event.position)) continue;
       this.events.unshift(event);
       const list = $("events");
       list.prepend(this.eventItem(event, true));

@@ -26,7 +26,8 @@ pub const MAX_LIMIT: i64 = 500;
 const DEFAULT_LIMIT: i64 = 100;
 
 /// A change to a class's dashboard (topic `class.<id>.dashboard`): its counters as of
-/// `position`, and the recent event added at that position.
+/// `position`, and the recent events added since the class's previous update (several when
+/// the service applied several of the class's events at once).
 #[derive(Debug, Object)]
 #[oai(rename = "DashboardUpdate", example)]
 pub struct DashboardUpdateDto {
@@ -35,9 +36,9 @@ pub struct DashboardUpdateDto {
     pub class_id: Uuid,
     /// As in `GET /classes/{id}/dashboard` (without `recent_events`).
     pub dashboard: DashboardCountersDto,
-    /// The item this change adds to the dashboard's `recent_events`; null when it adds none.
-    #[oai(nullable)]
-    pub event: Option<DashboardEventDto>,
+    /// The items this change adds to the dashboard's `recent_events`, oldest first; the last
+    /// one is at `position`.
+    pub events: Vec<DashboardEventDto>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -205,14 +206,14 @@ impl Example for DashboardUpdateDto {
                 open_safety_concerns: 1,
                 ..DashboardCountersDto::example()
             },
-            event: Some(DashboardEventDto {
+            events: vec![DashboardEventDto {
                 position: 48_252,
                 event_type: "learning.safety_concern_detected".into(),
                 learning_session_id: Some(concern.learning_session_id),
                 student_id: Some(concern.student_id),
                 summary: "Safety concern (immediate): distress".into(),
                 recorded_at: concern.opened_at,
-            }),
+            }],
         }
     }
 }
@@ -322,7 +323,7 @@ mod tests {
             position: 99,
             class_id: C,
             dashboard: counters.clone().into(),
-            event: Some(event.clone().into()),
+            events: vec![event.clone().into()],
         };
         let RealtimeUpdateDto::Dashboard(parsed) = documented(Topic::ClassDashboard(C), &update)
         else {
@@ -333,17 +334,9 @@ mod tests {
         assert_eq!(rest, parsed.dashboard.to_json().unwrap());
         assert_eq!(
             DashboardEventDto::from(event).to_json().unwrap(),
-            serde_json::to_value(&update.event).unwrap()
+            serde_json::to_value(&update.events[0]).unwrap()
         );
         assert!(rest["misbehavior"]["today"]["high"] == 2);
-
-        let without_event = DashboardUpdate {
-            event: None,
-            ..update
-        };
-        let json = serde_json::to_value(&without_event).unwrap();
-        assert!(json["event"].is_null());
-        documented(Topic::ClassDashboard(C), &without_event);
     }
 
     #[test]
