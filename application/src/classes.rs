@@ -60,7 +60,7 @@ impl Classes {
         name: ClassName,
     ) -> Result<Appended, ClassCommandError> {
         self.runner
-            .execute(id, ClassCommand::Rename { name }, context)
+            .execute_retrying(id, ClassCommand::Rename { name }, context)
             .await
     }
 
@@ -70,7 +70,7 @@ impl Classes {
         id: ClassId,
     ) -> Result<Appended, ClassCommandError> {
         self.runner
-            .execute(id, ClassCommand::Archive, context)
+            .execute_retrying(id, ClassCommand::Archive, context)
             .await
     }
 
@@ -82,7 +82,7 @@ impl Classes {
     ) -> Result<Appended, ClassCommandError> {
         let group = self.group_fact(group_id).await?;
         self.runner
-            .execute(id, ClassCommand::Move { group }, context)
+            .execute_retrying(id, ClassCommand::Move { group }, context)
             .await
     }
 
@@ -94,7 +94,7 @@ impl Classes {
         role: ClassRole,
     ) -> Result<Appended, ClassCommandError> {
         self.runner
-            .execute(id, ClassCommand::SetMember { user_id, role }, context)
+            .execute_retrying(id, ClassCommand::SetMember { user_id, role }, context)
             .await
     }
 
@@ -105,7 +105,7 @@ impl Classes {
         user_id: UserId,
     ) -> Result<Appended, ClassCommandError> {
         self.runner
-            .execute(id, ClassCommand::RemoveMember { user_id }, context)
+            .execute_retrying(id, ClassCommand::RemoveMember { user_id }, context)
             .await
     }
 }

@@ -136,7 +136,7 @@ impl Groups {
         by_system_admin: bool,
     ) -> Result<Appended, GroupCommandError> {
         self.runner
-            .execute(
+            .execute_retrying(
                 id,
                 GroupCommand::SetMember {
                     user_id,
@@ -156,7 +156,7 @@ impl Groups {
         by_system_admin: bool,
     ) -> Result<Appended, GroupCommandError> {
         self.runner
-            .execute(
+            .execute_retrying(
                 id,
                 GroupCommand::RemoveMember {
                     user_id,
@@ -175,7 +175,7 @@ impl Groups {
         name: GroupName,
     ) -> Result<Appended, GroupCommandError> {
         self.runner
-            .execute(id, GroupCommand::Rename { name }, context)
+            .execute_retrying(id, GroupCommand::Rename { name }, context)
             .await
     }
 
@@ -186,7 +186,7 @@ impl Groups {
         id: GroupId,
     ) -> Result<Appended, GroupCommandError> {
         self.runner
-            .execute(id, GroupCommand::Archive, context)
+            .execute_retrying(id, GroupCommand::Archive, context)
             .await
     }
 }

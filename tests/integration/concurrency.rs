@@ -73,6 +73,39 @@ async fn fifty_concurrent_renames_are_200_or_409_and_the_read_model_equals_the_f
 }
 
 #[tokio::test]
+async fn eight_concurrent_membership_changes_on_one_group_all_go_through() {
+    let app = Arc::new(spawn_app().await);
+    let group = app.create_group("Busy School", None).await;
+    let id = group["id"].as_str().unwrap().to_owned();
+    let mut people = Vec::new();
+    for n in 0..8 {
+        let email = format!("member{n}@school.example");
+        let (_, user) =
+            tests::register_named(&app, &email, "Member", tests::FIXTURE_PASSWORD).await;
+        people.push(user["id"].as_str().unwrap().to_owned());
+    }
+    // Each one safe to re-run: the server decides a loser again on the new state.
+    let puts = people.iter().map(|user| {
+        let app = app.clone();
+        let path = format!("/groups/{id}/members/{user}");
+        async move {
+            app.request(reqwest::Method::PUT, &path)
+                .json(&json!({"role": "member"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = join_all(puts).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let (state, count) = fold_stream(&app.pool, &id).await;
+    assert_eq!(count, 1 + 8, "one event per change");
+    assert_eq!(state.members.len(), 8);
+}
+
+#[tokio::test]
 async fn eight_writers_times_500_commands_are_each_applied_exactly_once() {
     let app = Arc::new(spawn_app().await);
     let writers = (0..8).map(|w| {

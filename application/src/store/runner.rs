@@ -46,6 +46,10 @@ pub struct Appended {
     pub recorded_at: Option<DateTime<Utc>>,
 }
 
+/// How many times [`CommandRunner::execute_retrying`] decides a command that keeps losing
+/// races on its stream.
+pub const CONFLICT_ATTEMPTS: u32 = 8;
+
 /// Runs commands for one aggregate type.
 ///
 /// Every load goes through postgres-es ([`StreamLoader`]); deciding is the domain
@@ -94,6 +98,29 @@ impl<A: domain::Aggregate> CommandRunner<A> {
         self.execute_for_state(id, command, context)
             .await
             .map(|(appended, _)| appended)
+    }
+
+    /// [`execute`](Self::execute) for a command that asks for the same change whatever the
+    /// stream holds (set a role, rename, archive): one that lost a race with another writer is
+    /// decided again on the new state, up to [`CONFLICT_ATTEMPTS`] times in all, before it
+    /// answers [`CommandError::Conflict`]. Each loss means another writer committed in
+    /// between, so up to that many writers at once on one stream all get through.
+    pub async fn execute_retrying(
+        &self,
+        id: Uuid,
+        command: A::Command,
+        context: &CommandContext,
+    ) -> Result<Appended, CommandError<A::Error>>
+    where
+        A::Command: Clone,
+    {
+        let mut attempt = 1;
+        loop {
+            match self.execute(id, command.clone(), context).await {
+                Err(CommandError::Conflict) if attempt < CONFLICT_ATTEMPTS => attempt += 1,
+                other => return other,
+            }
+        }
     }
 
     /// [`execute`](Self::execute), also returning the aggregate's state after the command:
