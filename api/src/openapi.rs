@@ -32,9 +32,51 @@ use crate::state::Services;
 /// body holds), which poem-openapi does not write into the schema, so clients generated
 /// from the document would otherwise believe extra fields harmless. The kinds of a union
 /// (detections) are left open: their `type` member lives beside their fields.
+/// Every write operation may answer `202 Accepted` with what was committed when its read
+/// model did not catch up in time (`ApiError::Accepted`); declared here, on the writes that
+/// have no 202 of their own, rather than on every operation by the error type.
+fn declare_committed(document: &mut serde_json::Value) {
+    let committed = serde_json::json!({
+        "description": "The write was recorded, but its read model did not reflect it within \
+            READ_YOUR_WRITES_TIMEOUT_MS: do not repeat it; read `Location` once the read model \
+            has passed `Rapt-Position`.",
+        "headers": {
+            "Rapt-Position": {"required": true, "schema": {"type": "integer", "format": "int64"}},
+            "Location": {"required": false, "schema": {"type": "string"}}
+        },
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Committed"}}}
+    });
+    // Its schema, which poem-openapi drops as unreferenced by the operations it knows.
+    let mut registry = poem_openapi::registry::Registry::new();
+    <crate::problem::Committed as poem_openapi::types::Type>::register(&mut registry);
+    for (name, schema) in registry.schemas {
+        if document["components"]["schemas"][&name].is_null() {
+            document["components"]["schemas"][&name] =
+                serde_json::to_value(schema).unwrap_or_default();
+        }
+    }
+    let Some(paths) = document["paths"].as_object_mut() else {
+        return;
+    };
+    for operations in paths.values_mut() {
+        let Some(operations) = operations.as_object_mut() else {
+            continue;
+        };
+        for (method, operation) in operations.iter_mut() {
+            if !matches!(method.as_str(), "post" | "put" | "patch" | "delete") {
+                continue;
+            }
+            if let Some(responses) = operation["responses"].as_object_mut() {
+                responses.entry("202").or_insert_with(|| committed.clone());
+            }
+        }
+    }
+}
+
 pub fn document(spec: &str) -> anyhow::Result<serde_json::Value> {
     let mut document: serde_json::Value =
         serde_json::from_str(spec).context("the OpenAPI document is JSON")?;
+    declare_committed(&mut document);
     let mut closed = Vec::new();
     for operations in document["paths"]
         .as_object()

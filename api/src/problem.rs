@@ -5,9 +5,12 @@
 //! internals: a 500 is logged with its cause and answered with a generic body.
 
 use application::{CommandError, StoreError};
-use poem::http::StatusCode;
+use poem::http::header::LOCATION;
+use poem::http::{HeaderValue, StatusCode};
 use poem::{IntoResponse, Response};
 use poem_openapi::payload::Json;
+use poem_openapi::registry::{MetaResponses, Registry};
+use poem_openapi::types::Type as _;
 use poem_openapi::{ApiResponse, Object};
 
 /// The base of every problem type URI.
@@ -230,9 +233,35 @@ impl ProblemKind {
     }
 }
 
-/// The error half of every endpoint: one response per status, all `application/problem+json`.
+/// What a write that was recorded says when its read model did not catch up in time: the
+/// position it reached, and where to read the result once the read model has passed it.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(rename = "Committed", example)]
+pub struct Committed {
+    /// The log position the write reached (also in the `Rapt-Position` header).
+    pub position: i64,
+    /// Where the written resource is read (also the `Location` header); null when the
+    /// operation has none.
+    #[oai(nullable)]
+    pub location: Option<String>,
+    pub detail: String,
+}
+
+impl poem_openapi::types::Example for Committed {
+    fn example() -> Self {
+        Self {
+            position: 48_213,
+            location: Some("/groups/0193b2a4-5c1d-7e2f-8a3b-4c5d6e7f8a9b".to_owned()),
+            detail: "the change was recorded; its result is not readable yet: read it again \
+                     shortly, do not repeat the write"
+                .to_owned(),
+        }
+    }
+}
+
+/// The problems of every endpoint: one response per status, all `application/problem+json`.
 #[derive(Debug, ApiResponse)]
-pub enum ApiError {
+pub enum ProblemResponse {
     /// Malformed JSON or an invalid parameter.
     #[oai(status = 400, content_type = "application/problem+json")]
     BadRequest(Json<Problem>),
@@ -274,8 +303,140 @@ pub enum ApiError {
     Unavailable(Json<Problem>),
 }
 
+/// The error half of every endpoint: a problem, or the one 2xx on the error side, a write
+/// recorded before its read model caught up ([`ApiError::accepted`]).
+#[derive(Debug)]
+pub enum ApiError {
+    Problem(ProblemResponse),
+    /// The write was recorded, but its read model did not reflect it within
+    /// `READ_YOUR_WRITES_TIMEOUT_MS`: `202 Accepted` with what was committed (headers
+    /// `Rapt-Position` and, when known, `Location`). Not derived: the document declares it on
+    /// the write operations only (`openapi::document`), so that it does not shadow an
+    /// operation's own 202.
+    Accepted(Committed),
+}
+
+impl ApiResponse for ApiError {
+    fn meta() -> MetaResponses {
+        ProblemResponse::meta()
+    }
+
+    fn register(registry: &mut Registry) {
+        ProblemResponse::register(registry);
+        Committed::register(registry);
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Problem(problem) => problem.into_response(),
+            Self::Accepted(committed) => {
+                let mut response = Json(committed.clone()).into_response();
+                response.set_status(StatusCode::ACCEPTED);
+                response
+                    .headers_mut()
+                    .insert("rapt-position", committed.position.into());
+                if let Some(location) = committed
+                    .location
+                    .as_deref()
+                    .and_then(|l| HeaderValue::from_str(l).ok())
+                {
+                    response.headers_mut().insert(LOCATION, location);
+                }
+                response
+            }
+        }
+    }
+}
+
+impl From<ApiError> for poem::Error {
+    fn from(error: ApiError) -> Self {
+        poem::Error::from_response(error.into_response())
+    }
+}
+
+impl From<ProblemResponse> for ApiError {
+    fn from(problem: ProblemResponse) -> Self {
+        Self::Problem(problem)
+    }
+}
+
 impl ApiError {
     pub fn new(kind: ProblemKind, detail: impl Into<Option<String>>) -> Self {
+        Self::Problem(ProblemResponse::new(kind, detail))
+    }
+
+    pub fn kind(kind: ProblemKind) -> Self {
+        Self::new(kind, None)
+    }
+
+    /// A 500 whose cause is logged here and never shown.
+    pub fn internal(cause: &dyn std::fmt::Debug) -> Self {
+        tracing::error!(cause = ?cause, "internal error");
+        Self::kind(ProblemKind::Internal)
+    }
+
+    /// 429 with `Retry-After` (whole seconds, at least 1).
+    pub fn too_many_requests(retry_after: std::time::Duration) -> Self {
+        let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        match ProblemResponse::new(
+            ProblemKind::TooManyRequests,
+            format!("retry in {seconds} s"),
+        ) {
+            ProblemResponse::TooManyRequests(problem, _) => {
+                Self::Problem(ProblemResponse::TooManyRequests(problem, seconds))
+            }
+            other => Self::Problem(other),
+        }
+    }
+
+    /// 202: the write reached `position` and its read model is behind.
+    pub fn accepted(position: i64) -> Self {
+        Self::Accepted(Committed {
+            position,
+            location: None,
+            detail: "the change was recorded; its result is not readable yet: read it again \
+                     shortly, do not repeat the write"
+                .to_owned(),
+        })
+    }
+
+    /// Where the written resource is read, for a 202 ([`accepted`](Self::accepted)); other
+    /// errors are returned as they are.
+    pub fn located(self, location: impl Into<String>) -> Self {
+        match self {
+            Self::Accepted(committed) => Self::Accepted(Committed {
+                location: Some(location.into()),
+                ..committed
+            }),
+            other => other,
+        }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ProblemKind::NotFound, format!("{what} not found"))
+    }
+
+    /// The problem, for every error but a 202.
+    pub fn problem(&self) -> Option<&Problem> {
+        match self {
+            Self::Problem(problem) => Some(problem.problem()),
+            Self::Accepted(_) => None,
+        }
+    }
+
+    /// The HTTP status of the answer.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Problem(problem) => problem.problem().status,
+            Self::Accepted(_) => 202,
+        }
+    }
+}
+
+impl ProblemResponse {
+    fn new(kind: ProblemKind, detail: impl Into<Option<String>>) -> Self {
         let problem = Json(Problem::of(kind, detail.into()));
         match kind.status().as_u16() {
             400 => Self::BadRequest(problem),
@@ -294,33 +455,7 @@ impl ApiError {
         }
     }
 
-    pub fn kind(kind: ProblemKind) -> Self {
-        Self::new(kind, None)
-    }
-
-    /// A 500 whose cause is logged here and never shown.
-    pub fn internal(cause: &dyn std::fmt::Debug) -> Self {
-        tracing::error!(cause = ?cause, "internal error");
-        Self::kind(ProblemKind::Internal)
-    }
-
-    /// 429 with `Retry-After` (whole seconds, at least 1).
-    pub fn too_many_requests(retry_after: std::time::Duration) -> Self {
-        let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-        match Self::new(
-            ProblemKind::TooManyRequests,
-            format!("retry in {seconds} s"),
-        ) {
-            Self::TooManyRequests(problem, _) => Self::TooManyRequests(problem, seconds),
-            other => other,
-        }
-    }
-
-    pub fn not_found(what: &str) -> Self {
-        Self::new(ProblemKind::NotFound, format!("{what} not found"))
-    }
-
-    pub fn problem(&self) -> &Problem {
+    fn problem(&self) -> &Problem {
         match self {
             Self::BadRequest(p)
             | Self::NotFound(p)
@@ -431,7 +566,9 @@ pub async fn catch_all(error: poem::Error) -> Response {
         .get(poem::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with(PROBLEM_JSON));
-    if is_problem {
+    // Problems, and the one 2xx on the error side: a write recorded before its read model
+    // caught up (`ApiError::Accepted`).
+    if is_problem || response.status().is_success() {
         return response;
     }
     let status = response.status();

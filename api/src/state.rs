@@ -114,13 +114,24 @@ impl Services {
             .await?)
     }
 
+    /// After a write that reached `position`: a read model still behind when the wait ends
+    /// is a 202 with the position ([`ApiError::accepted`]): the write happened, and must not
+    /// look failed.
     async fn wait_for(&self, name: &str, position: Option<i64>) -> Result<(), ApiError> {
         let Some(position) = position else {
             return Ok(());
         };
-        Ok(self
+        match self
             .checkpoints
             .wait_for(name, position, self.read_your_writes_timeout)
-            .await?)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(projections::WaitError::Store(e)) => Err(e.into()),
+            Err(error) => {
+                tracing::warn!(%error, position, "read model did not catch up in time; answering 202");
+                Err(ApiError::accepted(position))
+            }
+        }
     }
 }

@@ -210,3 +210,49 @@ async fn a_new_group_is_read_back_even_before_the_projection_has_it() {
     let list: Value = list.await.unwrap().json().await.unwrap();
     assert_eq!(list["items"], json!([created]));
 }
+
+#[tokio::test]
+async fn a_write_recorded_before_its_read_model_caught_up_is_202_with_what_was_committed() {
+    let app = tests::spawn_app_with(tests::TestOptions {
+        env: vec![("READ_YOUR_WRITES_TIMEOUT_MS".into(), "300".into())],
+        ..tests::TestOptions::default()
+    })
+    .await;
+    let group = app.create_group("Hill School", None).await;
+    let id = group["id"].as_str().unwrap().to_owned();
+    app.wait_for_subscribers().await;
+
+    // The directory projection is held: the rename is recorded, its read model cannot follow.
+    let hold = app.hold_projection("groups").await;
+    let response = app
+        .patch_json(&format!("/groups/{id}"), &json!({"name": "Hill Academy"}))
+        .await;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 202, "a recorded write does not look failed: {body}");
+    let position: i64 = headers["rapt-position"].to_str().unwrap().parse().unwrap();
+    assert_eq!(headers["location"], format!("/groups/{id}").as_str());
+    assert_eq!(body["position"], position);
+    assert_eq!(body["location"], format!("/groups/{id}").as_str());
+    // It was recorded: the group's stream ends at that position.
+    let newest: i64 = sqlx::query_scalar(
+        "SELECT max(position) FROM events WHERE aggregate_type = 'group' AND aggregate_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(newest, position);
+
+    // Once the read model moves on, the location has the change.
+    hold.commit().await.unwrap();
+    app.wait_for_subscribers().await;
+    let read: Value = app
+        .get(&format!("/groups/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["name"], "Hill Academy");
+}

@@ -49,7 +49,10 @@ impl ClassesApi {
         id: Uuid,
         position: Option<i64>,
     ) -> Result<Json<ClassDto>, ApiError> {
-        self.services.caught_up(read::NAME, position).await?;
+        self.services
+            .caught_up(read::NAME, position)
+            .await
+            .map_err(|e| e.located(format!("/classes/{id}")))?;
         // After a write, `caught_up` started a new cache generation: this reads fresh.
         self.services
             .authz

@@ -166,7 +166,10 @@ impl GroupsApi {
         id: GroupId,
         position: Option<i64>,
     ) -> Result<GroupDto, ApiError> {
-        self.services.caught_up(read::NAME, position).await?;
+        self.services
+            .caught_up(read::NAME, position)
+            .await
+            .map_err(|e| e.located(format!("/groups/{id}")))?;
         read::get_group(&self.services.pool, id)
             .await?
             .map(GroupDto::from)
@@ -494,7 +497,8 @@ impl GroupsApi {
             .map_err(|e| command_error(e, class_rejected))?;
         self.services
             .caught_up_created(read::NAME, appended.position)
-            .await?;
+            .await
+            .map_err(|e| e.located(format!("/classes/{class_id}")))?;
         let class = read_directory::get_class(&self.services.pool, class_id)
             .await?
             .ok_or_else(|| ApiError::kind(ProblemKind::ReadModelLagging))?;

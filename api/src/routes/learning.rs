@@ -225,7 +225,10 @@ impl LearningApi {
         id: Uuid,
         position: Option<i64>,
     ) -> Result<Json<LearningSessionDto>, ApiError> {
-        self.services.caught_up(read::NAME, position).await?;
+        self.services
+            .caught_up(read::NAME, position)
+            .await
+            .map_err(|e| e.located(format!("/learning-sessions/{id}")))?;
         let row = read::get(&self.services.pool, id)
             .await?
             .ok_or_else(|| ApiError::not_found("resource"))?;

@@ -135,7 +135,10 @@ impl ToolsApi {
         id: Uuid,
         position: Option<i64>,
     ) -> Result<Json<ToolDto>, ApiError> {
-        self.services.caught_up(read::NAME, position).await?;
+        self.services
+            .caught_up(read::NAME, position)
+            .await
+            .map_err(|e| e.located(format!("/tools/{id}")))?;
         directory::get_tool(&self.services.pool, id)
             .await?
             .map(|t| Json(t.into()))
