@@ -1,0 +1,3 @@
+//! Hardening (issue 24): what an attacker or a failing dependency must not achieve.
+
+mod nats_down;
