@@ -270,7 +270,9 @@ fn auth_config(env: &Env) -> Result<AuthConfig, ConfigError> {
     let allowed_origins = match env.optional("ALLOWED_ORIGINS") {
         Some(list) => list
             .split(',')
-            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            // Browsers serialize origins in lower case; a trailing slash in the setting is
+            // tolerated (the CSRF check then compares exactly).
+            .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
             .filter(|o| !o.is_empty())
             .collect(),
         None => vec![origin_of(&frontend_url).ok_or(ConfigError::Malformed {

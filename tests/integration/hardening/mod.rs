@@ -1,3 +1,4 @@
 //! Hardening (issue 24): what an attacker or a failing dependency must not achieve.
 
+mod cookies;
 mod nats_down;
