@@ -56,6 +56,7 @@ pub enum ProblemKind {
     MalformedJson,
     InvalidParameter,
     InvalidRequest,
+    InvisibleName,
     PayloadTooLarge,
     UnsupportedMediaType,
     NotFound,
@@ -99,6 +100,7 @@ impl ProblemKind {
             Self::MalformedJson => "malformed-json",
             Self::InvalidParameter => "invalid-parameter",
             Self::InvalidRequest => "invalid-request",
+            Self::InvisibleName => "invisible-name",
             Self::PayloadTooLarge => "payload-too-large",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::NotFound => "not-found",
@@ -141,6 +143,7 @@ impl ProblemKind {
         match self {
             Self::MalformedJson | Self::InvalidParameter => StatusCode::BAD_REQUEST,
             Self::InvalidRequest
+            | Self::InvisibleName
             | Self::GroupCycle
             | Self::ToolNotAvailable
             | Self::UserNotFound
@@ -183,6 +186,7 @@ impl ProblemKind {
             Self::MalformedJson => "The request body is not valid JSON",
             Self::InvalidParameter => "A path or query parameter is invalid",
             Self::InvalidRequest => "The request body does not match the expected schema",
+            Self::InvisibleName => "The name is invisible or hides characters",
             Self::PayloadTooLarge => "The request body is too large",
             Self::UnsupportedMediaType => "The request content type is not supported",
             Self::NotFound => "The resource was not found",
@@ -384,6 +388,47 @@ pub fn command_error<E: std::error::Error + 'static>(
         CommandError::Conflict => conflict(),
         CommandError::Store(e) => e.into(),
     }
+}
+
+/// A name refused at the edge, as `field`: `invisible-name` when it does not show what it
+/// says (a format character, or no visible one: `domain::name`), `invalid-request` for the
+/// other rules (empty, too long, control characters), as before that rule.
+fn name_error(
+    field: &str,
+    error: &dyn std::fmt::Display,
+    unreadable: Option<domain::name::UnreadableName>,
+) -> ApiError {
+    use domain::name::UnreadableName;
+    let kind = match unreadable {
+        Some(UnreadableName::FormatCharacters | UnreadableName::NoVisibleCharacter) => {
+            ProblemKind::InvisibleName
+        }
+        Some(UnreadableName::ControlCharacters) | None => ProblemKind::InvalidRequest,
+    };
+    ApiError::new(kind, format!("{field}: {error}"))
+}
+
+/// A group, class or tool name refused at the edge.
+pub fn group_name_error(error: domain::group::InvalidGroupName) -> ApiError {
+    let unreadable = match &error {
+        domain::group::InvalidGroupName::Unreadable(u) => Some(*u),
+        _ => None,
+    };
+    name_error("name", &error, unreadable)
+}
+
+/// A person's name refused at the edge.
+pub fn display_name_error(error: domain::user::InvalidDisplayName) -> ApiError {
+    let unreadable = match &error {
+        domain::user::InvalidDisplayName::Unreadable(u) => Some(*u),
+        _ => None,
+    };
+    name_error("name", &error, unreadable)
+}
+
+/// A service account's name refused by its aggregate.
+pub fn service_account_name_error(error: domain::name::UnreadableName) -> ApiError {
+    name_error("name", &error, Some(error))
 }
 
 fn conflict() -> ApiError {

@@ -356,7 +356,7 @@ impl AuthApi {
     ) -> Result<RegisterResponse, ApiError> {
         self.services.limits.register.check(&ip)?;
         let email = parse("email", Email::parse(&body.email.0))?;
-        let name = parse("name", DisplayName::parse(&body.name.0))?;
+        let name = DisplayName::parse(&body.name.0).map_err(crate::problem::display_name_error)?;
         let password = parse("password", Password::parse(&body.password.0))?;
         let started = self
             .services
@@ -492,7 +492,7 @@ impl AuthApi {
         body: Json<ChangeName>,
     ) -> Result<Json<Me>, ApiError> {
         let principal = caller.user()?;
-        let name = parse("name", DisplayName::parse(&body.name.0))?;
+        let name = DisplayName::parse(&body.name.0).map_err(crate::problem::display_name_error)?;
         let position = self
             .services
             .identity

@@ -1,4 +1,5 @@
 //! Hardening (issue 24): what an attacker or a failing dependency must not achieve.
 
 mod cookies;
+mod names;
 mod nats_down;
