@@ -3,3 +3,4 @@
 mod cookies;
 mod names;
 mod nats_down;
+mod password_guessing;
