@@ -65,18 +65,21 @@ pub async fn request_context<E: Endpoint>(next: E, mut req: Request) -> Result<R
 ///
 /// `Strict-Transport-Security` is left to the TLS terminator in front, which knows the domain.
 fn security_headers(headers: &mut poem::http::HeaderMap) {
-    use poem::http::header;
-    for (name, value) in [
-        (header::CACHE_CONTROL, "no-store"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-    ] {
+    for (name, value) in SECURITY_HEADERS {
         headers
-            .entry(name)
+            .entry(poem::http::HeaderName::from_static(name))
             .or_insert(HeaderValue::from_static(value));
     }
 }
+
+/// The [`security_headers`], also written by the connection layer on the answers it makes
+/// itself (`crate::connections`).
+pub const SECURITY_HEADERS: [(&str, &str); 4] = [
+    ("cache-control", "no-store"),
+    ("x-content-type-options", "nosniff"),
+    ("content-security-policy", "frame-ancestors 'none'"),
+    ("x-frame-options", "DENY"),
+];
 
 /// Reads the body with a size limit (413 beyond it) and rejects JSON that does not parse
 /// (400), so that a later schema error is always a 422.
@@ -93,7 +96,12 @@ fn json_has_nul(bytes: &[u8]) -> bool {
     serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|v| has(&v))
 }
 
-pub async fn body_guard<E: Endpoint>(next: E, mut req: Request, limit: usize) -> Result<Response> {
+pub async fn body_guard<E: Endpoint>(
+    next: E,
+    mut req: Request,
+    limit: usize,
+    read_timeout: std::time::Duration,
+) -> Result<Response> {
     // No NUL character in a path or query parameter either: it can only arrive
     // percent-encoded, and PostgreSQL refuses it in text (found by schemathesis:
     // `GET /events?event_type=%00` was a 500).
@@ -127,10 +135,28 @@ pub async fn body_guard<E: Endpoint>(next: E, mut req: Request, limit: usize) ->
     if declared.is_some_and(|n| n > limit) {
         return Ok(too_large());
     }
-    let bytes = match req.take_body().into_bytes_limit(limit).await {
-        Ok(bytes) => bytes,
-        Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(too_large()),
-        Err(error) => {
+    // A client that sends its body slowly (or less than its `Content-Length`) would hold
+    // the request, its connection and its task forever: the whole body gets
+    // `HTTP_BODY_READ_TIMEOUT_MS`, then 408 and the connection is closed (what is left of
+    // the body is never read).
+    let read = tokio::time::timeout(read_timeout, req.take_body().into_bytes_limit(limit)).await;
+    let bytes = match read {
+        Err(_elapsed) => {
+            let mut response = crate::problem::problem_response(
+                ProblemKind::RequestTimeout,
+                Some(format!(
+                    "the body was not received within {} ms",
+                    read_timeout.as_millis()
+                )),
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return Ok(response);
+        }
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(poem::error::ReadBodyError::PayloadTooLarge)) => return Ok(too_large()),
+        Ok(Err(error)) => {
             return Ok(ApiError::new(ProblemKind::MalformedJson, error.to_string()).into_response())
         }
     };

@@ -16,6 +16,22 @@ pub const PROBLEM_BASE: &str = "https://raptscallions.app/problems/";
 /// The content type of problem responses.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// The JSON body of a problem of `kind`.
+pub fn problem_body(kind: ProblemKind, detail: Option<String>) -> String {
+    use poem_openapi::types::ToJSON as _;
+    Problem::of(kind, detail).to_json_string()
+}
+
+/// A problem response of any `kind`, for the statuses no endpoint declares (they come from
+/// the HTTP layer: 408 while reading a request, 414, 431): [`ApiError`] carries only the
+/// statuses of the OpenAPI document.
+pub fn problem_response(kind: ProblemKind, detail: Option<String>) -> Response {
+    Response::builder()
+        .status(kind.status())
+        .content_type(PROBLEM_JSON)
+        .body(problem_body(kind, detail))
+}
+
 /// A problem details object (RFC 9457).
 #[derive(Debug, Clone, PartialEq, Object)]
 #[oai(rename = "Problem", example)]
@@ -54,10 +70,14 @@ impl poem_openapi::types::Example for Problem {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProblemKind {
     MalformedJson,
+    MalformedRequest,
     InvalidParameter,
     InvalidRequest,
     InvisibleName,
     PayloadTooLarge,
+    RequestTimeout,
+    UriTooLong,
+    RequestHeadersTooLarge,
     UnsupportedMediaType,
     NotFound,
     MethodNotAllowed,
@@ -98,6 +118,10 @@ impl ProblemKind {
     pub fn slug(self) -> &'static str {
         match self {
             Self::MalformedJson => "malformed-json",
+            Self::MalformedRequest => "malformed-request",
+            Self::RequestTimeout => "request-timeout",
+            Self::UriTooLong => "uri-too-long",
+            Self::RequestHeadersTooLarge => "request-headers-too-large",
             Self::InvalidParameter => "invalid-parameter",
             Self::InvalidRequest => "invalid-request",
             Self::InvisibleName => "invisible-name",
@@ -141,7 +165,12 @@ impl ProblemKind {
 
     pub fn status(self) -> StatusCode {
         match self {
-            Self::MalformedJson | Self::InvalidParameter => StatusCode::BAD_REQUEST,
+            Self::MalformedJson | Self::MalformedRequest | Self::InvalidParameter => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::RequestHeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::InvalidRequest
             | Self::InvisibleName
             | Self::GroupCycle
@@ -184,6 +213,10 @@ impl ProblemKind {
     pub fn title(self) -> &'static str {
         match self {
             Self::MalformedJson => "The request body is not valid JSON",
+            Self::MalformedRequest => "The request is not valid HTTP",
+            Self::RequestTimeout => "The request was not received in time",
+            Self::UriTooLong => "The request URI is too long",
+            Self::RequestHeadersTooLarge => "The request headers are too large",
             Self::InvalidParameter => "A path or query parameter is invalid",
             Self::InvalidRequest => "The request body does not match the expected schema",
             Self::InvisibleName => "The name is invisible or hides characters",
