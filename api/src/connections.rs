@@ -80,11 +80,6 @@ impl Connections {
             .get(peer)
             .cloned()
     }
-
-    /// How many connections are open.
-    pub fn open(&self) -> usize {
-        self.by_peer.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
 }
 
 /// The requests of one connection that reached the application, and those it answered.

@@ -40,7 +40,7 @@ fn split(answer: &str) -> (reqwest::header::HeaderMap, Value) {
 }
 
 #[tokio::test]
-async fn a_uri_too_long_is_a_problem_with_the_security_headers() {
+async fn errors_of_every_layer_are_problems_with_the_security_headers() {
     let app = spawn_app().await;
     // A 100,000-character cursor (too long for clients that check, such as reqwest).
     let cursor = "a".repeat(100_000);
@@ -90,6 +90,33 @@ async fn a_uri_too_long_is_a_problem_with_the_security_headers() {
     assert_eq!(
         problem["type"],
         "https://raptscallions.app/problems/malformed-request"
+    );
+
+    // The application's own refusals have the same shape and headers.
+    let response = app
+        .http
+        .delete(app.url("/groups"))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_security_headers(response.headers());
+    let response = app
+        .http
+        .post(app.url("/groups"))
+        .bearer_auth(&app.token)
+        .header("content-type", "application/json")
+        .body(format!("{{\"name\": \"{}\"}}", "x".repeat(70_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_security_headers(response.headers());
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(
+        problem["type"],
+        "https://raptscallions.app/problems/payload-too-large"
     );
 
     // And the service still answers.
