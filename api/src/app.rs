@@ -370,6 +370,11 @@ impl Application {
             .with_context(|| format!("binding {} (BIND_ADDR)", config.bind_addr))?;
         // Slow and idle clients are cut off, and open connections capped (`HTTP_*`).
         let acceptor = LimitedAcceptor::new(acceptor, config.http, connections);
+        // The pool, a connection per subscriber, NATS and files: a rough reserve.
+        connections::check_open_file_limit(
+            &config.http,
+            config.database_max_connections as usize + 64,
+        );
         let port = acceptor
             .local_addr()
             .first()

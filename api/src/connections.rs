@@ -210,6 +210,39 @@ where
     }
 }
 
+/// Warns when `HTTP_MAX_CONNECTIONS` plus the process's other file descriptors (`reserved`:
+/// the database pool, the subscribers, NATS, files) exceed its open-file limit: the cap would
+/// then never be reached, and accepting would fail with "too many open files" first.
+pub fn check_open_file_limit(limits: &HttpLimits, reserved: usize) {
+    let Some(soft) = open_file_limit() else {
+        return;
+    };
+    let needed = limits.max_connections.saturating_add(reserved);
+    if needed as u64 > soft {
+        tracing::warn!(
+            max_connections = limits.max_connections,
+            open_file_limit = soft,
+            "HTTP_MAX_CONNECTIONS is above what the open-file limit leaves for connections: \
+             raise the limit (ulimit -n, LimitNOFILE) or lower HTTP_MAX_CONNECTIONS"
+        );
+    }
+}
+
+/// The soft limit on open files of this process (Linux: `/proc/self/limits`).
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    parse_open_file_limit(&limits)
+}
+
+fn parse_open_file_limit(limits: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft = line
+        .trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?;
+    soft.parse().ok()
+}
+
 /// Where a connection is, as its deadlines see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -637,6 +670,17 @@ mod tests {
 
     const HYPER_414: &[u8] =
         b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\ndate: Mon, 07 Dec 2026 06:00:00 GMT\r\n\r\n";
+
+    #[test]
+    fn the_open_file_limit_is_read_from_proc() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
+                      Max cpu time              unlimited            unlimited            seconds\n\
+                      Max open files            1024                 524288               files\n";
+        assert_eq!(parse_open_file_limit(limits), Some(1024));
+        let unlimited =
+            "Max open files            unlimited            unlimited            files\n";
+        assert_eq!(parse_open_file_limit(unlimited), None);
+    }
 
     #[test]
     fn hypers_own_answers_are_found_at_the_end_of_a_write() {
