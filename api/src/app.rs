@@ -41,6 +41,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::authz::{Authz, Policy};
+use crate::connections::{self, Connections, LimitedAcceptor};
 use crate::dashboard_page;
 use crate::middleware;
 use crate::openapi::{document, openapi};
@@ -337,6 +338,8 @@ impl Application {
         let document = document(&api.spec())?;
         let allowed = middleware::AllowedMethods::from_spec(&document);
         let limit = config.max_body_bytes;
+        let body_read_timeout = config.http.body_read_timeout;
+        let connections = Arc::new(Connections::default());
         let document = document.to_string();
         // The page may connect to this API and to the NATS websocket listener it is sent to.
         let websocket_url = services.realtime.as_ref().map(|r| r.websocket_url.as_str());
@@ -355,15 +358,26 @@ impl Application {
                 let services = services.clone();
                 move |ep, req| middleware::resolve_caller(ep, req, services.clone())
             })
-            .around(move |ep, req| middleware::body_guard(ep, req, limit))
+            .around(move |ep, req| middleware::body_guard(ep, req, limit, body_read_timeout))
             .catch_all_error(problem::catch_all)
             .around(move |ep, req| middleware::allow_header(ep, req, allowed.clone()))
-            .around(middleware::request_context);
+            .around(middleware::request_context)
+            .around({
+                let connections = connections.clone();
+                move |ep, req| connections::track_requests(ep, req, connections.clone())
+            });
 
         let acceptor = TcpListener::bind(config.bind_addr)
             .into_acceptor()
             .await
             .with_context(|| format!("binding {} (BIND_ADDR)", config.bind_addr))?;
+        // Slow and idle clients are cut off, and open connections capped (`HTTP_*`).
+        let acceptor = LimitedAcceptor::new(acceptor, config.http, connections);
+        // The pool, a connection per subscriber, NATS and files: a rough reserve.
+        connections::check_open_file_limit(
+            &config.http,
+            config.database_max_connections as usize + 64,
+        );
         let port = acceptor
             .local_addr()
             .first()

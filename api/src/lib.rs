@@ -22,6 +22,7 @@ pub mod app;
 pub mod authz;
 pub mod caller;
 pub mod cli;
+pub mod connections;
 pub mod dashboard_page;
 pub mod demo;
 pub mod directory_cache;

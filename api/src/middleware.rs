@@ -65,18 +65,21 @@ pub async fn request_context<E: Endpoint>(next: E, mut req: Request) -> Result<R
 ///
 /// `Strict-Transport-Security` is left to the TLS terminator in front, which knows the domain.
 fn security_headers(headers: &mut poem::http::HeaderMap) {
-    use poem::http::header;
-    for (name, value) in [
-        (header::CACHE_CONTROL, "no-store"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-    ] {
+    for (name, value) in SECURITY_HEADERS {
         headers
-            .entry(name)
+            .entry(poem::http::HeaderName::from_static(name))
             .or_insert(HeaderValue::from_static(value));
     }
 }
+
+/// The [`security_headers`], also written by the connection layer on the answers it makes
+/// itself (`crate::connections`).
+pub const SECURITY_HEADERS: [(&str, &str); 4] = [
+    ("cache-control", "no-store"),
+    ("x-content-type-options", "nosniff"),
+    ("content-security-policy", "frame-ancestors 'none'"),
+    ("x-frame-options", "DENY"),
+];
 
 /// Reads the body with a size limit (413 beyond it) and rejects JSON that does not parse
 /// (400), so that a later schema error is always a 422.
@@ -93,7 +96,12 @@ fn json_has_nul(bytes: &[u8]) -> bool {
     serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|v| has(&v))
 }
 
-pub async fn body_guard<E: Endpoint>(next: E, mut req: Request, limit: usize) -> Result<Response> {
+pub async fn body_guard<E: Endpoint>(
+    next: E,
+    mut req: Request,
+    limit: usize,
+    read_timeout: std::time::Duration,
+) -> Result<Response> {
     // No NUL character in a path or query parameter either: it can only arrive
     // percent-encoded, and PostgreSQL refuses it in text (found by schemathesis:
     // `GET /events?event_type=%00` was a 500).
@@ -127,10 +135,28 @@ pub async fn body_guard<E: Endpoint>(next: E, mut req: Request, limit: usize) ->
     if declared.is_some_and(|n| n > limit) {
         return Ok(too_large());
     }
-    let bytes = match req.take_body().into_bytes_limit(limit).await {
-        Ok(bytes) => bytes,
-        Err(poem::error::ReadBodyError::PayloadTooLarge) => return Ok(too_large()),
-        Err(error) => {
+    // A client that sends its body slowly (or less than its `Content-Length`) would hold
+    // the request, its connection and its task forever: the whole body gets
+    // `HTTP_BODY_READ_TIMEOUT_MS`, then 408 and the connection is closed (what is left of
+    // the body is never read).
+    let read = tokio::time::timeout(read_timeout, req.take_body().into_bytes_limit(limit)).await;
+    let bytes = match read {
+        Err(_elapsed) => {
+            let mut response = crate::problem::problem_response(
+                ProblemKind::RequestTimeout,
+                Some(format!(
+                    "the body was not received within {} ms",
+                    read_timeout.as_millis()
+                )),
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return Ok(response);
+        }
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(poem::error::ReadBodyError::PayloadTooLarge)) => return Ok(too_large()),
+        Ok(Err(error)) => {
             return Ok(ApiError::new(ProblemKind::MalformedJson, error.to_string()).into_response())
         }
     };
@@ -181,10 +207,43 @@ impl ClassifyName for serde_json::Error {
     }
 }
 
-/// The name of the session cookie.
+/// The plain name of the session cookie: set when the cookie cannot be a `__Host-` cookie
+/// (`COOKIE_DOMAIN` set, or `COOKIE_SECURE=false`), and read as a fallback.
 pub const SESSION_COOKIE: &str = "session";
 
-/// The session token of a request: `Authorization: Bearer` first, then the cookie.
+/// The name of the session cookie when it is `Secure` and host-only (the default): a
+/// browser accepts a `__Host-` cookie only from a secure origin, host-only and with
+/// `Path=/`, so a sibling subdomain (or a plain-HTTP page of the host) cannot plant or
+/// shadow it, as it can a plain `session=` cookie.
+pub const HOST_SESSION_COOKIE: &str = "__Host-session";
+
+/// The name the session cookie is set under with these settings: `__Host-session` when it
+/// is `Secure` and host-only; otherwise `session`, since browsers refuse a `__Host-` cookie
+/// without `Secure` (plain-HTTP development, `COOKIE_SECURE=false`; Safari does not treat
+/// `http://localhost` as secure) or with a `Domain` (`COOKIE_DOMAIN`).
+pub fn session_cookie_name(auth: &infrastructure::config::AuthConfig) -> &'static str {
+    if auth.cookie_secure && auth.cookie_domain.is_none() {
+        HOST_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
+
+/// The values of the cookies named `name` in a request, in order.
+fn cookie_values<'a>(req: &'a Request, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(move |(n, _)| *n == name)
+        .map(|(_, value)| value.trim())
+}
+
+/// The session token of a request: `Authorization: Bearer` first, then the
+/// `__Host-session` cookie, then the plain `session` cookie (the name of plain-HTTP
+/// development and of `COOKIE_DOMAIN`, and of cookies set before the `__Host-` prefix).
 fn presented_token(req: &Request) -> Option<(String, Credential)> {
     if let Some(value) = req
         .headers()
@@ -198,14 +257,31 @@ fn presented_token(req: &Request) -> Option<(String, Credential)> {
             return Some((token.trim().to_owned(), Credential::Bearer));
         }
     }
-    req.headers()
-        .get_all(header::COOKIE)
+    cookie_values(req, HOST_SESSION_COOKIE)
+        .next()
+        .or_else(|| cookie_values(req, SESSION_COOKIE).next())
+        .map(|value| (value.to_owned(), Credential::Cookie))
+}
+
+/// When the session cookie is `__Host-session` and a response sets it (a sign-in or a
+/// sign-out) for a request that still carries a plain `session` cookie, that one is cleared
+/// too: otherwise it would be read again after a logout (the fallback above).
+fn clear_plain_session_cookie(req_had_plain: bool, host_cookie: bool, response: &mut Response) {
+    if !req_had_plain || !host_cookie {
+        return;
+    }
+    let sets_host_cookie = response
+        .headers()
+        .get_all(header::SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| (value.trim().to_owned(), Credential::Cookie))
+        .any(|v| v.starts_with(&format!("{HOST_SESSION_COOKIE}=")));
+    if sets_host_cookie {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            HeaderValue::from_static("session=; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=0"),
+        );
+    }
 }
 
 /// The client's IP: the peer's, or behind a trusted proxy the last `X-Forwarded-For` entry
@@ -245,7 +321,9 @@ fn csrf_allowed(req: &Request, allowed_origins: &[String]) -> bool {
         return true;
     }
     if let Some(origin) = req.headers().get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("").trim_end_matches('/');
+        // Exactly as browsers serialize an origin (RFC 6454 §6.2): `scheme://host[:port]`,
+        // nothing after it; `http://localhost:3000/` is not an origin, so it is refused.
+        let origin = origin.to_str().unwrap_or("");
         return allowed_origins.iter().any(|allowed| allowed == origin);
     }
     match fetch_site {
@@ -311,7 +389,11 @@ pub async fn resolve_caller<E: Endpoint>(
         .into_response());
     }
     req.extensions_mut().insert(caller);
-    next.call(req).await.map(IntoResponse::into_response)
+    let had_plain = cookie_values(&req, SESSION_COOKIE).next().is_some();
+    let host_cookie = session_cookie_name(&services.auth) == HOST_SESSION_COOKIE;
+    let mut response = next.call(req).await.map(IntoResponse::into_response)?;
+    clear_plain_session_cookie(had_plain, host_cookie, &mut response);
+    Ok(response)
 }
 
 /// The methods each route answers, for the `Allow` header that RFC 9110 §15.5.6 requires on

@@ -19,6 +19,22 @@ pub const PROBLEM_BASE: &str = "https://raptscallions.app/problems/";
 /// The content type of problem responses.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// The JSON body of a problem of `kind`.
+pub fn problem_body(kind: ProblemKind, detail: Option<String>) -> String {
+    use poem_openapi::types::ToJSON as _;
+    Problem::of(kind, detail).to_json_string()
+}
+
+/// A problem response of any `kind`, for the statuses no endpoint declares (they come from
+/// the HTTP layer: 408 while reading a request, 414, 431): [`ApiError`] carries only the
+/// statuses of the OpenAPI document.
+pub fn problem_response(kind: ProblemKind, detail: Option<String>) -> Response {
+    Response::builder()
+        .status(kind.status())
+        .content_type(PROBLEM_JSON)
+        .body(problem_body(kind, detail))
+}
+
 /// A problem details object (RFC 9457).
 #[derive(Debug, Clone, PartialEq, Object)]
 #[oai(rename = "Problem", example)]
@@ -57,9 +73,14 @@ impl poem_openapi::types::Example for Problem {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProblemKind {
     MalformedJson,
+    MalformedRequest,
     InvalidParameter,
     InvalidRequest,
+    InvisibleName,
     PayloadTooLarge,
+    RequestTimeout,
+    UriTooLong,
+    RequestHeadersTooLarge,
     UnsupportedMediaType,
     NotFound,
     MethodNotAllowed,
@@ -100,8 +121,13 @@ impl ProblemKind {
     pub fn slug(self) -> &'static str {
         match self {
             Self::MalformedJson => "malformed-json",
+            Self::MalformedRequest => "malformed-request",
+            Self::RequestTimeout => "request-timeout",
+            Self::UriTooLong => "uri-too-long",
+            Self::RequestHeadersTooLarge => "request-headers-too-large",
             Self::InvalidParameter => "invalid-parameter",
             Self::InvalidRequest => "invalid-request",
+            Self::InvisibleName => "invisible-name",
             Self::PayloadTooLarge => "payload-too-large",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::NotFound => "not-found",
@@ -142,8 +168,14 @@ impl ProblemKind {
 
     pub fn status(self) -> StatusCode {
         match self {
-            Self::MalformedJson | Self::InvalidParameter => StatusCode::BAD_REQUEST,
+            Self::MalformedJson | Self::MalformedRequest | Self::InvalidParameter => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::RequestHeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::InvalidRequest
+            | Self::InvisibleName
             | Self::GroupCycle
             | Self::ToolNotAvailable
             | Self::UserNotFound
@@ -184,8 +216,13 @@ impl ProblemKind {
     pub fn title(self) -> &'static str {
         match self {
             Self::MalformedJson => "The request body is not valid JSON",
+            Self::MalformedRequest => "The request is not valid HTTP",
+            Self::RequestTimeout => "The request was not received in time",
+            Self::UriTooLong => "The request URI is too long",
+            Self::RequestHeadersTooLarge => "The request headers are too large",
             Self::InvalidParameter => "A path or query parameter is invalid",
             Self::InvalidRequest => "The request body does not match the expected schema",
+            Self::InvisibleName => "The name is invisible or hides characters",
             Self::PayloadTooLarge => "The request body is too large",
             Self::UnsupportedMediaType => "The request content type is not supported",
             Self::NotFound => "The resource was not found",
@@ -519,6 +556,47 @@ pub fn command_error<E: std::error::Error + 'static>(
         CommandError::Conflict => conflict(),
         CommandError::Store(e) => e.into(),
     }
+}
+
+/// A name refused at the edge, as `field`: `invisible-name` when it does not show what it
+/// says (a format character, or no visible one: `domain::name`), `invalid-request` for the
+/// other rules (empty, too long, control characters), as before that rule.
+fn name_error(
+    field: &str,
+    error: &dyn std::fmt::Display,
+    unreadable: Option<domain::name::UnreadableName>,
+) -> ApiError {
+    use domain::name::UnreadableName;
+    let kind = match unreadable {
+        Some(UnreadableName::FormatCharacters | UnreadableName::NoVisibleCharacter) => {
+            ProblemKind::InvisibleName
+        }
+        Some(UnreadableName::ControlCharacters) | None => ProblemKind::InvalidRequest,
+    };
+    ApiError::new(kind, format!("{field}: {error}"))
+}
+
+/// A group, class or tool name refused at the edge.
+pub fn group_name_error(error: domain::group::InvalidGroupName) -> ApiError {
+    let unreadable = match &error {
+        domain::group::InvalidGroupName::Unreadable(u) => Some(*u),
+        _ => None,
+    };
+    name_error("name", &error, unreadable)
+}
+
+/// A person's name refused at the edge.
+pub fn display_name_error(error: domain::user::InvalidDisplayName) -> ApiError {
+    let unreadable = match &error {
+        domain::user::InvalidDisplayName::Unreadable(u) => Some(*u),
+        _ => None,
+    };
+    name_error("name", &error, unreadable)
+}
+
+/// A service account's name refused by its aggregate.
+pub fn service_account_name_error(error: domain::name::UnreadableName) -> ApiError {
+    name_error("name", &error, Some(error))
 }
 
 fn conflict() -> ApiError {

@@ -10,7 +10,8 @@
 //! type and the re-exports its users import), `aggregate.rs` (the state, `handle` and `apply`,
 //! and the given/when/then tests), `command.rs`, `event.rs` (the event type strings and the
 //! golden-JSON tests), `error.rs`, and a file per group of value types where it has some
-//! (`group/name.rs`, `user/values.rs`, ...). `aggregate.rs` at the top holds the `Aggregate`
+//! (`group/name.rs`, `user/values.rs`, ...). `name.rs` holds the rule every name shares: it
+//! must show what it says. `aggregate.rs` at the top holds the `Aggregate`
 //! and `DomainEvent` traits and the given/when/then helper.
 
 pub mod aggregate;
@@ -20,6 +21,7 @@ pub mod class;
 pub mod email;
 pub mod group;
 pub mod learning;
+pub mod name;
 pub mod notification;
 pub mod safety_escalation;
 pub mod service_account;

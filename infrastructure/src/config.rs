@@ -63,6 +63,27 @@ pub struct Config {
     pub workflows: application::workflows::WorkflowSettings,
     pub auth: AuthConfig,
     pub realtime_credentials: RealtimeCredentialsConfig,
+    pub http: HttpLimits,
+}
+
+/// What the HTTP server allows a client connection: reverse proxies' kind of limits, so that
+/// slow or idle clients cannot hold the service's connections (and file descriptors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// `HTTP_HEADER_READ_TIMEOUT_MS`, default 10000: from a request's first byte (or from
+    /// the connection's opening, for its first request) until its head (request line and
+    /// headers) is complete. Past it the connection gets `408 request-timeout` and is closed.
+    pub header_read_timeout: Duration,
+    /// `HTTP_BODY_READ_TIMEOUT_MS`, default 30000: how long reading a request body may take
+    /// in all. Past it: `408 request-timeout`, and the connection is closed.
+    pub body_read_timeout: Duration,
+    /// `HTTP_IDLE_TIMEOUT_MS`, default 60000: how long a kept-alive connection may wait for
+    /// its next request, and how long a response may wait for the client to read it, before
+    /// the connection is closed.
+    pub idle_timeout: Duration,
+    /// `HTTP_MAX_CONNECTIONS`, default 4096: open client connections at most. Further ones
+    /// wait in the listen backlog until one closes.
+    pub max_connections: usize,
 }
 
 /// Live dashboards' credentials (ADR 0011).
@@ -182,6 +203,12 @@ impl Config {
             },
             auth: auth_config(&env)?,
             realtime_credentials: realtime_credentials(&env)?,
+            http: HttpLimits {
+                header_read_timeout: env.millis("HTTP_HEADER_READ_TIMEOUT_MS", 10_000)?,
+                body_read_timeout: env.millis("HTTP_BODY_READ_TIMEOUT_MS", 30_000)?,
+                idle_timeout: env.millis("HTTP_IDLE_TIMEOUT_MS", 60_000)?,
+                max_connections: env.parse("HTTP_MAX_CONNECTIONS", 4096_usize)?.max(1),
+            },
         })
     }
 }
@@ -270,7 +297,9 @@ fn auth_config(env: &Env) -> Result<AuthConfig, ConfigError> {
     let allowed_origins = match env.optional("ALLOWED_ORIGINS") {
         Some(list) => list
             .split(',')
-            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            // Browsers serialize origins in lower case; a trailing slash in the setting is
+            // tolerated (the CSRF check then compares exactly).
+            .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
             .filter(|o| !o.is_empty())
             .collect(),
         None => vec![origin_of(&frontend_url).ok_or(ConfigError::Malformed {
@@ -494,6 +523,15 @@ mod tests {
         assert_eq!(config.bind_addr, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(config.max_body_bytes, 65536);
         assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(
+            config.http,
+            HttpLimits {
+                header_read_timeout: Duration::from_secs(10),
+                body_read_timeout: Duration::from_secs(30),
+                idle_timeout: Duration::from_secs(60),
+                max_connections: 4096,
+            }
+        );
         // The session cookie is `Secure` and host-only unless configured otherwise.
         assert!(config.auth.cookie_secure);
         assert_eq!(config.auth.cookie_domain, None);

@@ -11,6 +11,7 @@ mod demo;
 mod events;
 mod failover;
 mod groups;
+mod hardening;
 mod learning;
 mod log_order;
 mod notifications;

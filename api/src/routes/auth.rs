@@ -356,7 +356,7 @@ impl AuthApi {
     ) -> Result<RegisterResponse, ApiError> {
         self.services.limits.register.check(&ip)?;
         let email = parse("email", Email::parse(&body.email.0))?;
-        let name = parse("name", DisplayName::parse(&body.name.0))?;
+        let name = DisplayName::parse(&body.name.0).map_err(crate::problem::display_name_error)?;
         let password = parse("password", Password::parse(&body.password.0))?;
         let started = self
             .services
@@ -492,7 +492,7 @@ impl AuthApi {
         body: Json<ChangeName>,
     ) -> Result<Json<Me>, ApiError> {
         let principal = caller.user()?;
-        let name = parse("name", DisplayName::parse(&body.name.0))?;
+        let name = DisplayName::parse(&body.name.0).map_err(crate::problem::display_name_error)?;
         let position = self
             .services
             .identity
@@ -569,7 +569,10 @@ impl AuthApi {
 
     /// Change my password
     ///
-    /// Needs the current password; ends every other session of the account.
+    /// Needs the current password; ends every other session of the account. A wrong current
+    /// password counts as a failed login (`user.login_failed`): after 5 in a row the account
+    /// is throttled (429 with `Retry-After`, for logins too), and every request counts in
+    /// the per-IP login limit.
     #[oai(
         path = "/auth/password",
         method = "put",
@@ -579,9 +582,13 @@ impl AuthApi {
         &self,
         caller: Data<&Caller>,
         request_id: Data<&RequestId>,
+        ip: Data<&ClientIp>,
         body: Json<ChangePassword>,
     ) -> Result<Done, ApiError> {
         let principal = caller.user()?;
+        // A password guess like a login: the same per-IP count (and, in `change_password`,
+        // the same account throttle and `user.login_failed`).
+        self.services.limits.login.check(&ip)?;
         let new = parse("new_password", Password::parse(&body.new_password.0))?;
         let current = Password::parse(&body.current_password.0)
             .map_err(|_| ApiError::kind(ProblemKind::WrongPassword))?;

@@ -91,7 +91,7 @@ impl ClassesApi {
         let mut position = None;
         if let Some(name) = &body.name {
             let name = domain::class::ClassName::parse(&name.0)
-                .map_err(|e| ApiError::new(ProblemKind::InvalidRequest, format!("name: {e}")))?;
+                .map_err(crate::problem::group_name_error)?;
             position = self
                 .services
                 .classes

@@ -621,6 +621,7 @@ impl Example for Health {
         };
         Self {
             status: "ok".into(),
+            nats: "ok".into(),
             subscribers: vec![subscriber("identity"), subscriber("groups")],
         }
     }

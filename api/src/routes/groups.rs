@@ -106,8 +106,7 @@ pub struct GroupsApi {
 }
 
 fn parse_name(raw: &str) -> Result<GroupName, ApiError> {
-    GroupName::parse(raw)
-        .map_err(|e| ApiError::new(ProblemKind::InvalidRequest, format!("name: {e}")))
+    GroupName::parse(raw).map_err(crate::problem::group_name_error)
 }
 
 fn encode_cursor(row: &GroupRow) -> String {

@@ -25,8 +25,12 @@ pub struct SubscriberState {
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct Health {
-    /// `ok`, or `degraded` while a subscriber run here keeps failing (see `failures`).
+    /// `ok`, or `degraded` while a subscriber run here keeps failing (see `failures`) or
+    /// NATS is not connected (see `nats`).
     pub status: String,
+    /// The NATS connection: `ok`, `connecting` or `disconnected`. Requests work without it;
+    /// fan-out (the relay, live updates) waits and catches up when it is back.
+    pub nats: String,
     pub subscribers: Vec<SubscriberState>,
 }
 
@@ -34,15 +38,28 @@ pub struct Health {
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct Readiness {
+    /// Whether requests can be served: the database is reachable and migrated.
     pub ready: bool,
     pub database: String,
     pub migrations: String,
+    /// The NATS connection, for information only: it does not decide `ready` (requests
+    /// work without NATS; fan-out waits and catches up).
     pub nats: String,
+}
+
+/// The state of the NATS connection, in the words of `/health` and `/ready`.
+fn nats_state(services: &Services) -> String {
+    match services.nats.connection_state() {
+        async_nats::connection::State::Connected => "ok",
+        async_nats::connection::State::Pending => "connecting",
+        async_nats::connection::State::Disconnected => "disconnected",
+    }
+    .to_owned()
 }
 
 #[derive(ApiResponse)]
 pub enum ReadyResponse {
-    /// Database and NATS reachable, migrations applied.
+    /// Database reachable, migrations applied.
     #[oai(status = 200)]
     Ready(Json<Readiness>),
     /// Something the service needs is missing.
@@ -59,7 +76,8 @@ impl HealthApi {
     /// Liveness
     ///
     /// 200 while the process runs; lists its subscribers, whether it runs them and whether
-    /// they keep failing (`status` is then `degraded`).
+    /// they keep failing, and the NATS connection (`status` is `degraded` when a subscriber
+    /// keeps failing or NATS is not connected).
     #[oai(path = "/health", method = "get", operation_id = "health")]
     async fn health(&self) -> Json<Health> {
         let subscribers: Vec<SubscriberState> = self
@@ -75,16 +93,25 @@ impl HealthApi {
             })
             .collect();
         let failing = subscribers.iter().any(|s| s.failures > 0);
+        let nats = nats_state(&self.services);
         Json(Health {
-            status: if failing { "degraded" } else { "ok" }.into(),
+            status: if failing || nats != "ok" {
+                "degraded"
+            } else {
+                "ok"
+            }
+            .into(),
+            nats,
             subscribers,
         })
     }
 
     /// Readiness
     ///
-    /// 200 when the database and NATS are reachable and every migration is applied; 503
-    /// otherwise.
+    /// 200 when the database is reachable and every migration is applied; 503 otherwise.
+    /// NATS is reported but does not decide: without it requests still work and fan-out
+    /// catches up later, so a load balancer must not take the instance out (`/health`
+    /// reports it as `degraded`).
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
     async fn ready(&self) -> ReadyResponse {
         let (database, migrations) =
@@ -96,13 +123,8 @@ impl HealthApi {
                     Err(_) => ("ok".to_owned(), "unknown".to_owned()),
                 },
             };
-        let nats = match self.services.nats.connection_state() {
-            async_nats::connection::State::Connected => "ok",
-            async_nats::connection::State::Pending => "connecting",
-            async_nats::connection::State::Disconnected => "disconnected",
-        }
-        .to_owned();
-        let ready = database == "ok" && migrations == "ok" && nats == "ok";
+        let nats = nats_state(&self.services);
+        let ready = database == "ok" && migrations == "ok";
         let body = Json(Readiness {
             ready,
             database,

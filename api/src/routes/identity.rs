@@ -10,7 +10,7 @@ use poem_openapi::Object;
 use projections::identity as read;
 use uuid::Uuid;
 
-use crate::middleware::SESSION_COOKIE;
+use crate::middleware::session_cookie_name;
 use crate::problem::{ApiError, ProblemKind};
 use crate::state::Services;
 
@@ -57,13 +57,15 @@ pub(crate) fn identity_error(error: IdentityError) -> ApiError {
     }
 }
 
-/// The `session` cookie (`Set-Cookie` value) for a token, kept `max_age` (zero clears it).
+/// The session cookie (`Set-Cookie` value) for a token, kept `max_age` (zero clears it):
+/// `__Host-session`, or `session` when it cannot be a `__Host-` cookie
+/// ([`session_cookie_name`]).
 pub(crate) fn session_cookie(
     auth: &AuthConfig,
     token: &str,
     max_age: std::time::Duration,
 ) -> String {
-    let mut cookie = Cookie::new_with_str(SESSION_COOKIE, token);
+    let mut cookie = Cookie::new_with_str(session_cookie_name(auth), token);
     cookie.set_http_only(true);
     cookie.set_same_site(SameSite::Lax);
     cookie.set_secure(auth.cookie_secure);

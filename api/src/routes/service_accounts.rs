@@ -56,6 +56,9 @@ fn rejected(error: ServiceAccountError) -> ApiError {
         ServiceAccountError::Invalid => {
             ApiError::new(ProblemKind::InvalidRequest, error.to_string())
         }
+        ServiceAccountError::UnreadableName(unreadable) => {
+            crate::problem::service_account_name_error(unreadable)
+        }
     }
 }
 

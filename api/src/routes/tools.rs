@@ -91,8 +91,7 @@ fn rejected(error: ToolError) -> ApiError {
 }
 
 fn parse_name(raw: &str) -> Result<ToolName, ApiError> {
-    ToolName::parse(raw)
-        .map_err(|e| ApiError::new(ProblemKind::InvalidRequest, format!("name: {e}")))
+    ToolName::parse(raw).map_err(crate::problem::group_name_error)
 }
 
 pub struct ToolsApi {

@@ -148,6 +148,13 @@ impl Identity {
     }
 
     /// Changes the password after checking the current one; ends every other session.
+    ///
+    /// Checking the current password is a password guess like a login: it is refused while
+    /// the account's logins are throttled (`Throttled`, even with the right password), a
+    /// wrong one is recorded as a failed login (`user.login_failed`, which throttles logins
+    /// and later changes alike), and the right one clears the count as a login does.
+    /// Otherwise anyone holding a session (a stolen one, a shared computer) could guess the
+    /// password without limit, and learn it.
     pub async fn change_password(
         &self,
         context: &CommandContext,
@@ -156,12 +163,37 @@ impl Identity {
         new: &Password,
     ) -> Result<Option<i64>, IdentityError> {
         let (user, _) = self.users.load(principal.user_id).await?;
+        let now = self.clock.now();
+        super::login::refuse_until(user.login_throttled_until(), now)?;
         let ok = match &user.password_hash {
             Some(hash) => self.hasher.verify(current, hash).await,
-            None => false,
+            None => {
+                self.hasher.verify_dummy(current).await;
+                false
+            }
         };
         if !ok {
+            match self
+                .user_command_retrying(
+                    context,
+                    principal.user_id,
+                    UserCommand::RecordFailedLogin { at: now },
+                )
+                .await
+            {
+                // Concurrent guesses: the others were counted.
+                Ok(_) | Err(IdentityError::Conflict) => {}
+                Err(error) => return Err(error),
+            }
             return Err(IdentityError::InvalidCredentials);
+        }
+        if user.failed_logins > 0 {
+            self.user_command_retrying(
+                context,
+                principal.user_id,
+                UserCommand::RecordSuccessfulLogin,
+            )
+            .await?;
         }
         let password_hash = self
             .hasher

@@ -14,7 +14,10 @@ use crate::store::{login_failures, lookups};
 use crate::{CommandContext, CommandError, StoreError};
 
 /// `Throttled` while `now` is before `until`.
-fn refuse_until(until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Result<(), IdentityError> {
+pub(super) fn refuse_until(
+    until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(), IdentityError> {
     match until {
         Some(until) if now < until => Err(IdentityError::Throttled {
             retry_after: (until - now).to_std().unwrap_or_default(),

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A group's display name: trimmed, 1 to 200 characters, no control characters.
+/// A group's display name: trimmed, 1 to 200 characters, readable
+/// ([`crate::name::check_readable`]: no control or format character, a visible one).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct GroupName(String);
@@ -16,12 +17,24 @@ pub enum InvalidGroupName {
     TooLong { max: usize },
     #[error("the name contains control characters")]
     ControlCharacters,
+    #[error("{0}")]
+    Unreadable(crate::name::UnreadableName),
 }
 
 impl GroupName {
     pub const MAX_CHARS: usize = 200;
 
+    /// A name as given at the edge (a request, the command line): every rule.
     pub fn parse(raw: &str) -> Result<Self, InvalidGroupName> {
+        let name = Self::stored(raw)?;
+        crate::name::check_readable(name.as_str()).map_err(InvalidGroupName::Unreadable)?;
+        Ok(name)
+    }
+
+    /// A name as recorded in an event: the rules it was recorded under. The readability
+    /// rule came later (names with format characters were accepted before it), and the
+    /// log must load as it is, so it is not applied here.
+    fn stored(raw: &str) -> Result<Self, InvalidGroupName> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Err(InvalidGroupName::Empty);
@@ -42,10 +55,12 @@ impl GroupName {
     }
 }
 
+/// Deserializing (events) applies the rules of [`GroupName::stored`]; requests go through
+/// [`GroupName::parse`].
 impl TryFrom<String> for GroupName {
     type Error = InvalidGroupName;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
+        Self::stored(&value)
     }
 }
 
@@ -84,6 +99,35 @@ mod tests {
             GroupName::parse("a\u{0}b"),
             Err(InvalidGroupName::ControlCharacters)
         );
+    }
+
+    #[test]
+    fn rejects_invisible_names_and_format_characters() {
+        use crate::name::UnreadableName;
+        assert_eq!(
+            GroupName::parse("\u{200b}\u{200b}"),
+            Err(InvalidGroupName::Unreadable(
+                UnreadableName::FormatCharacters
+            ))
+        );
+        assert_eq!(
+            GroupName::parse("abc\u{202e}gnp.exe"),
+            Err(InvalidGroupName::Unreadable(
+                UnreadableName::FormatCharacters
+            ))
+        );
+        assert_eq!(
+            GroupName::parse("\u{3164}"),
+            Err(InvalidGroupName::Unreadable(
+                UnreadableName::NoVisibleCharacter
+            ))
+        );
+    }
+
+    #[test]
+    fn a_name_recorded_before_the_readability_rule_still_loads() {
+        let name: GroupName = serde_json::from_str("\"\\u200b\\u200b\"").unwrap();
+        assert_eq!(name.as_str(), "\u{200b}\u{200b}");
     }
 
     #[test]

@@ -36,6 +36,7 @@ impl Aggregate for ServiceAccount {
                 if name.is_empty() || name.chars().count() > 200 || group_ids.is_empty() {
                     return Err(ServiceAccountError::Invalid);
                 }
+                crate::name::check_readable(&name).map_err(ServiceAccountError::UnreadableName)?;
                 Ok(vec![ServiceAccountEvent::Created {
                     name,
                     group_ids,
@@ -118,5 +119,18 @@ mod tests {
         given::<ServiceAccount>(vec![created(), ServiceAccountEvent::Revoked])
             .when(ServiceAccountCommand::Revoke)
             .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn an_unreadable_name_is_refused() {
+        given_no_previous_events::<ServiceAccount>()
+            .when(ServiceAccountCommand::Create {
+                name: "Tutor\u{202e}".into(),
+                group_ids: vec![GroupId::from_u128(1)],
+                secret_hash: TokenHash("h".into()),
+            })
+            .then_expect_error(ServiceAccountError::UnreadableName(
+                crate::name::UnreadableName::FormatCharacters,
+            ));
     }
 }

@@ -11,4 +11,6 @@ pub enum ServiceAccountError {
     Revoked,
     #[error("a service account needs a name of 1 to 200 characters and at least one group")]
     Invalid,
+    #[error("{0}")]
+    UnreadableName(crate::name::UnreadableName),
 }

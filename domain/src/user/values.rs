@@ -57,7 +57,8 @@ impl From<Email> for String {
     }
 }
 
-/// A person's display name: trimmed, 1 to 100 characters, no control characters.
+/// A person's display name: trimmed, 1 to 100 characters, readable
+/// ([`crate::name::check_readable`]: no control or format character, a visible one).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DisplayName(String);
@@ -70,10 +71,22 @@ pub enum InvalidDisplayName {
     TooLong,
     #[error("the name contains control characters")]
     ControlCharacters,
+    #[error("{0}")]
+    Unreadable(crate::name::UnreadableName),
 }
 
 impl DisplayName {
+    /// A name as given at the edge (a request, the command line, a sign-in provider):
+    /// every rule.
     pub fn parse(raw: &str) -> Result<Self, InvalidDisplayName> {
+        let name = Self::stored(raw)?;
+        crate::name::check_readable(name.as_str()).map_err(InvalidDisplayName::Unreadable)?;
+        Ok(name)
+    }
+
+    /// A name as recorded in an event: the rules it was recorded under (the readability
+    /// rule came later; the log must load as it is).
+    fn stored(raw: &str) -> Result<Self, InvalidDisplayName> {
         let name = raw.trim();
         if name.is_empty() {
             return Err(InvalidDisplayName::Empty);
@@ -92,10 +105,12 @@ impl DisplayName {
     }
 }
 
+/// Deserializing (events) applies the rules of [`DisplayName::stored`]; requests go through
+/// [`DisplayName::parse`].
 impl TryFrom<String> for DisplayName {
     type Error = InvalidDisplayName;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
+        Self::stored(&value)
     }
 }
 
@@ -179,6 +194,33 @@ impl std::fmt::Debug for TokenHash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_names_must_be_readable() {
+        use crate::name::UnreadableName;
+        assert_eq!(DisplayName::parse(" Ada ").unwrap().as_str(), "Ada");
+        assert_eq!(
+            DisplayName::parse("\u{200b}\u{200b}"),
+            Err(InvalidDisplayName::Unreadable(
+                UnreadableName::FormatCharacters
+            ))
+        );
+        assert_eq!(
+            DisplayName::parse("Ada\u{202e}nimda"),
+            Err(InvalidDisplayName::Unreadable(
+                UnreadableName::FormatCharacters
+            ))
+        );
+        assert_eq!(
+            DisplayName::parse("\u{2800}"),
+            Err(InvalidDisplayName::Unreadable(
+                UnreadableName::NoVisibleCharacter
+            ))
+        );
+        // Recorded before the rule: still loads.
+        let old: DisplayName = serde_json::from_str("\"\\u200bAda\"").unwrap();
+        assert_eq!(old.as_str(), "\u{200b}Ada");
+    }
 
     #[test]
     fn emails_are_trimmed_and_lower_cased() {
