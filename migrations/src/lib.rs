@@ -76,6 +76,10 @@ const FILES: &[(&str, &str)] = &[
         "20261207000016_realtime_credentials.sql",
         include_str!("../sql/20261207000016_realtime_credentials.sql"),
     ),
+    (
+        "20261207000017_notification_unread_counts.sql",
+        include_str!("../sql/20261207000017_notification_unread_counts.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy)]

@@ -40,9 +40,12 @@ impl Projection for NotificationsProjection {
     }
 
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query("TRUNCATE notifications, notification_preferences, email_deliveries")
-            .execute(conn)
-            .await?;
+        sqlx::query(
+            "TRUNCATE notifications, notification_unread_counts, notification_preferences, \
+             email_deliveries",
+        )
+        .execute(conn)
+        .await?;
         Ok(())
     }
 
@@ -82,12 +85,18 @@ impl Projection for NotificationsProjection {
                 email,
                 cause_event_id,
             } => {
+                // The recipient's unread count goes up with the row, in the same statement.
                 sqlx::query(
-                    "INSERT INTO notifications (id, recipient_id, kind, title, body, class_id, \
-                         learning_session_id, assessment_id, student_id, subject, email, \
-                         cause_event_id, position, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-                     ON CONFLICT (id) DO NOTHING",
+                    "WITH created AS ( \
+                         INSERT INTO notifications (id, recipient_id, kind, title, body, \
+                             class_id, learning_session_id, assessment_id, student_id, subject, \
+                             email, cause_event_id, position, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                         ON CONFLICT (id) DO NOTHING RETURNING recipient_id) \
+                     INSERT INTO notification_unread_counts (user_id, unread) \
+                     SELECT recipient_id, 1 FROM created \
+                     ON CONFLICT (user_id) \
+                     DO UPDATE SET unread = notification_unread_counts.unread + 1",
                 )
                 .bind(id)
                 .bind(recipient_id)
@@ -108,11 +117,17 @@ impl Projection for NotificationsProjection {
                 tell_recipient(conn, id, event.position, NotificationChange::Created).await?;
             }
             NotificationEvent::Read => {
-                sqlx::query("UPDATE notifications SET read_at = $2 WHERE id = $1")
-                    .bind(id)
-                    .bind(at)
-                    .execute(&mut *conn)
-                    .await?;
+                sqlx::query(
+                    "WITH read AS ( \
+                         UPDATE notifications SET read_at = $2 \
+                         WHERE id = $1 AND read_at IS NULL RETURNING recipient_id) \
+                     UPDATE notification_unread_counts c SET unread = c.unread - 1 \
+                     FROM read WHERE c.user_id = read.recipient_id",
+                )
+                .bind(id)
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
                 tell_recipient(conn, id, event.position, NotificationChange::Read).await?;
             }
         }
@@ -297,9 +312,10 @@ pub async fn of_user<'e>(
     .await
 }
 
+/// A user's unread notifications (kept by the projection as they are created and read).
 pub async fn unread_count<'e>(executor: impl PgExecutor<'e>, user_id: Uuid) -> sqlx::Result<i64> {
     sqlx::query_scalar(
-        "SELECT count(*) FROM notifications WHERE recipient_id = $1 AND read_at IS NULL",
+        "SELECT coalesce((SELECT unread FROM notification_unread_counts WHERE user_id = $1), 0)",
     )
     .bind(user_id)
     .fetch_one(executor)
