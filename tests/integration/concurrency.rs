@@ -153,3 +153,62 @@ async fn eight_writers_times_500_commands_are_each_applied_exactly_once() {
     // event (a stretch with no events for this projection), never before it.
     assert!(checkpoint >= app.log_head().await);
 }
+
+#[tokio::test]
+async fn a_batch_append_whose_one_stream_changed_meanwhile_appends_nothing() {
+    use application::{CommandContext, CommandError, CommandRunner};
+    use domain::group::{GroupCommand, GroupName};
+
+    let app = spawn_app().await;
+    let ids: Vec<String> =
+        futures::future::join_all(["First", "Second"].map(|name| app.create_group(name, None)))
+            .await
+            .iter()
+            .map(|g| g["id"].as_str().unwrap().to_owned())
+            .collect();
+    let runner: CommandRunner<Group> =
+        CommandRunner::new(app.pool.clone(), Arc::new(application::ports::NoListener));
+    let context = CommandContext {
+        actor: "test".into(),
+        correlation_id: "batch".into(),
+        causation_id: None,
+    };
+    let rename = |name: &str| GroupCommand::Rename {
+        name: GroupName::parse(name).unwrap(),
+    };
+    let mut batch = Vec::new();
+    for id in &ids {
+        let decided = runner
+            .decide(id.parse().unwrap(), [rename("Batched")])
+            .await
+            .unwrap();
+        batch.push((decided, context.clone()));
+    }
+    // The second group changes between the decision and the append.
+    let response = app
+        .patch_json(
+            &format!("/groups/{}", ids[1]),
+            &json!({"name": "Meanwhile"}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let before = [
+        fold_stream(&app.pool, &ids[0]).await.1,
+        fold_stream(&app.pool, &ids[1]).await.1,
+    ];
+
+    let mut tx = app.pool.begin().await.unwrap();
+    let outcome = runner.append_all_in(&mut tx, batch).await;
+    assert!(
+        matches!(outcome, Err(CommandError::Conflict)),
+        "{outcome:?}"
+    );
+    drop(tx);
+
+    let after = [
+        fold_stream(&app.pool, &ids[0]).await,
+        fold_stream(&app.pool, &ids[1]).await,
+    ];
+    assert_eq!([after[0].1, after[1].1], before, "nothing appended");
+    assert_eq!(after[0].0.name.as_ref().map(|n| n.as_str()), Some("First"));
+}

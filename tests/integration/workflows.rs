@@ -619,6 +619,58 @@ async fn two_instances_on_one_database_fire_each_timer_once() {
 }
 
 #[tokio::test]
+async fn timers_due_at_the_same_moment_fire_together_once_each() {
+    let sink = SmtpSink::start().await;
+    // Asleep for an hour, until the test makes them all due at once.
+    let extra = [("STRUGGLE_RECHECK_AFTER_MS", "3600000")];
+    let (app, f) = app_with_fixture(&sink, &extra).await;
+    let mut sessions = vec![f.session.clone()];
+    for _ in 0..5 {
+        sessions.push(f.start_session(&app, &f.student).await);
+    }
+    for session in &sessions {
+        detect(&app, &f.service, session, struggle("fractions")).await;
+    }
+    eventually("every recheck timer row", DEADLINE, || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM workflow_timers")
+            .fetch_one(&app.pool)
+            .await
+            .ok()
+            .filter(|n| *n == sessions.len() as i64)
+    })
+    .await;
+    sqlx::query("UPDATE workflow_timers SET due_at = clock_timestamp()")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let items = ended_interventions(&app, &f, sessions.len()).await;
+    assert!(items.iter().all(|i| i["outcome"] == "ai_intervention"));
+    app.wait_for_all_subscribers().await;
+    // Once each, recorded in one transaction (its id is the high bits of the positions).
+    let fired: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT aggregate_id, position >> 16 FROM events \
+         WHERE event_type = 'intervention.recheck_fired'",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(fired.len(), sessions.len());
+    let sagas: std::collections::HashSet<_> = fired.iter().map(|(id, _)| id).collect();
+    assert_eq!(sagas.len(), sessions.len(), "one firing per saga");
+    let transactions: std::collections::HashSet<_> = fired.iter().map(|(_, tx)| tx).collect();
+    assert_eq!(transactions.len(), 1, "fired in one transaction: {fired:?}");
+    let unfired: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM workflow_timers WHERE fired_at IS NULL")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(unfired, 0);
+    for session in &sessions {
+        assert_eq!(workflow_messages(&app, session).await.len(), 1, "{session}");
+    }
+}
+
+#[tokio::test]
 async fn replaying_the_process_manager_from_position_zero_has_no_second_effect() {
     let sink = SmtpSink::start().await;
     let (app, f) = app_with_fixture(

@@ -248,13 +248,9 @@ impl<A: domain::Aggregate> CommandRunner<A> {
         for event in &events {
             types.push(event.event_type());
             versions.push(event.event_version());
-            payloads.push(
-                serde_json::to_value(event)
-                    .map_err(|e| CommandError::Store(StoreError::Internal(Box::new(e))))?,
-            );
+            payloads.push(serde_json::to_value(event).map_err(internal)?);
         }
-        let metadata = serde_json::to_value(context.metadata())
-            .map_err(|e| CommandError::Store(StoreError::Internal(Box::new(e))))?;
+        let metadata = serde_json::to_value(context.metadata()).map_err(internal)?;
         let appended: Vec<(i64, DateTime<Utc>)> = sqlx::query_as(APPEND)
             .bind(A::TYPE)
             .bind(id.to_string())
@@ -265,14 +261,7 @@ impl<A: domain::Aggregate> CommandRunner<A> {
             .bind(&metadata)
             .fetch_all(&mut *conn)
             .await
-            .map_err(|e| match &e {
-                // The stream's next sequence is taken, or a reservation made by a trigger
-                // in the same statement (one account per email) is: a conflict either way.
-                sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
-                    CommandError::Conflict
-                }
-                _ => CommandError::Store(StoreError::from(e)),
-            })?;
+            .map_err(append_error)?;
         let newest = appended.into_iter().max_by_key(|(position, _)| *position);
         Ok((
             Appended {
@@ -281,6 +270,57 @@ impl<A: domain::Aggregate> CommandRunner<A> {
             },
             state,
         ))
+    }
+
+    /// Appends the decided events of several streams of this type, each with its own
+    /// context, in one statement on `conn` (typically a transaction that writes what goes
+    /// with them): one round trip for a batch of commands. Positions follow the order given.
+    /// Any stream written meanwhile is [`CommandError::Conflict`] for the whole batch, and
+    /// nothing is appended.
+    pub async fn append_all_in(
+        &self,
+        conn: &mut PgConnection,
+        batch: Vec<(Decided<A>, CommandContext)>,
+    ) -> Result<(), CommandError<A::Error>> {
+        let rows = batch.iter().map(|(d, _)| d.events.len()).sum();
+        let mut ids = Vec::with_capacity(rows);
+        let mut sequences = Vec::with_capacity(rows);
+        let mut types = Vec::with_capacity(rows);
+        let mut versions = Vec::with_capacity(rows);
+        let mut payloads = Vec::with_capacity(rows);
+        let mut metadata = Vec::with_capacity(rows);
+        for (decided, context) in &batch {
+            let meta = serde_json::to_value(context.metadata()).map_err(internal)?;
+            for (offset, event) in decided.events.iter().enumerate() {
+                ids.push(decided.id.to_string());
+                sequences.push((decided.version + offset + 1) as i64);
+                types.push(event.event_type());
+                versions.push(event.event_version());
+                payloads.push(serde_json::to_value(event).map_err(internal)?);
+                metadata.push(meta.clone());
+            }
+        }
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(APPEND_STREAMS)
+            .bind(A::TYPE)
+            .bind(&ids)
+            .bind(&sequences)
+            .bind(&types)
+            .bind(&versions)
+            .bind(&payloads)
+            .bind(&metadata)
+            .execute(&mut *conn)
+            .await
+            .map_err(append_error)?;
+        Ok(())
+    }
+
+    /// Wakes the subscribers of this aggregate type, after a transaction that appended to it
+    /// committed elsewhere.
+    pub fn appended(&self) {
+        self.listener.appended(A::TYPE);
     }
 
     /// Commits a transaction that [`append_in`](Self::append_in) wrote to, and wakes the
@@ -295,6 +335,30 @@ impl<A: domain::Aggregate> CommandRunner<A> {
     /// number of events). Version 0 means the stream does not exist.
     pub async fn load(&self, id: Uuid) -> Result<(A, usize), StoreError> {
         self.loader.load(id).await
+    }
+}
+
+/// The append of several streams' events: one row per event, in the order given.
+const APPEND_STREAMS: &str = "INSERT INTO events \
+        (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+    SELECT $1, e.aggregate_id, e.sequence, e.event_type, e.event_version, e.payload, e.metadata \
+    FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[]) \
+        WITH ORDINALITY \
+        AS e(aggregate_id, sequence, event_type, event_version, payload, metadata, ord) \
+    ORDER BY e.ord";
+
+fn internal<E: std::error::Error>(error: serde_json::Error) -> CommandError<E> {
+    CommandError::Store(StoreError::Internal(Box::new(error)))
+}
+
+/// An append's failure: a stream's next sequence taken, or a reservation made by a trigger in
+/// the same statement (one account per email), is a conflict either way.
+fn append_error<E: std::error::Error>(error: sqlx::Error) -> CommandError<E> {
+    match &error {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+            CommandError::Conflict
+        }
+        _ => CommandError::Store(StoreError::from(error)),
     }
 }
 

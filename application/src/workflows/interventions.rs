@@ -215,7 +215,7 @@ impl Workflows {
         )
         .await?;
         self.interventions.commit(tx).await?;
-        self.timer_scheduled.notify_one();
+        self.timer_scheduled.ring(due_at);
         Ok(true)
     }
 

@@ -27,8 +27,8 @@ use domain::safety_escalation::SafetyEscalation;
 use domain::struggle_intervention::StruggleIntervention;
 use domain::user::UserId;
 use domain::Aggregate as _;
+use futures::stream::{self, StreamExt as _};
 use sqlx::PgPool;
-use tokio::sync::Notify;
 use uuid::Uuid;
 
 pub use safety::SafetyConcerns;
@@ -39,10 +39,52 @@ use crate::ports::AppendListener;
 
 /// What a step of the workflows gives: any failure is retried by the subscriber.
 pub type Fallible<T> = crate::ports::anyhow_like::Result<T>;
+use crate::store::Decided;
 use crate::{CommandContext, CommandRunner};
 
 /// How many times a timer's command is decided when its saga keeps changing under it.
 const FIRE_ATTEMPTS: u32 = 5;
+
+/// Sagas loaded at once while a batch of timers is decided.
+const LOADS_AT_ONCE: usize = 8;
+
+/// What firing a timer appends.
+enum Planned {
+    Recheck(Decided<StruggleIntervention>),
+    Escalation(Decided<SafetyEscalation>),
+    /// The saga no longer waits for the timer.
+    Nothing,
+}
+
+/// Who fires a timer, in the metadata of what the firing appends.
+fn firing_context(timer: &timers::DueTimer) -> CommandContext {
+    CommandContext {
+        actor: ACTOR.to_owned(),
+        correlation_id: format!("timer:{}", timer.id),
+        causation_id: None,
+    }
+}
+
+/// A decided firing, or nothing when the saga no longer waits for the timer (ended, fired
+/// before): it refuses the command.
+fn planned<A, E>(
+    decided: Result<Decided<A>, crate::CommandError<E>>,
+    plan: fn(Decided<A>) -> Planned,
+) -> Fallible<Planned>
+where
+    A: domain::Aggregate,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match decided {
+        Ok(decided) => Ok(plan(decided)),
+        Err(crate::CommandError::Rejected(_)) => Ok(Planned::Nothing),
+        Err(other) => Err(other.into()),
+    }
+}
+
+fn store_failure(error: sqlx::Error) -> Firing {
+    Firing::Failed(crate::StoreError::from(error).into())
+}
 
 /// Why a timer's command did not go through.
 enum Firing {
@@ -163,8 +205,8 @@ pub struct Workflows {
     message: Arc<dyn InterventionMessage>,
     settings: WorkflowSettings,
     listener: Arc<dyn AppendListener>,
-    /// Woken when this process schedules a timer, so the timer loop can shorten its sleep.
-    timer_scheduled: Arc<Notify>,
+    /// Rung when this process schedules a timer, so the timer loop can shorten its sleep.
+    timer_scheduled: Arc<timers::TimerBell>,
 }
 
 /// How a dependency of [`Workflows`] is given.
@@ -190,12 +232,12 @@ impl Workflows {
             directory: parts.directory,
             message: parts.message,
             settings: parts.settings,
-            timer_scheduled: Arc::new(Notify::new()),
+            timer_scheduled: Arc::default(),
         }
     }
 
-    /// Notified whenever this process schedules a timer.
-    pub fn timer_scheduled(&self) -> Arc<Notify> {
+    /// Rung whenever this process schedules a timer.
+    pub fn timer_scheduled(&self) -> Arc<timers::TimerBell> {
         self.timer_scheduled.clone()
     }
 
@@ -273,11 +315,7 @@ impl Workflows {
     /// with another on the same saga (a recovery recorded at the same moment) is decided again
     /// on the new state, a few times.
     pub async fn fire(&self, timer: &timers::DueTimer) -> Fallible<()> {
-        let context = CommandContext {
-            actor: ACTOR.to_owned(),
-            correlation_id: format!("timer:{}", timer.id),
-            causation_id: None,
-        };
+        let context = firing_context(timer);
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -306,6 +344,106 @@ impl Workflows {
         }
     }
 
+    /// Fires due timers together and marks them fired: each saga's command is decided on its
+    /// own state ([`LOADS_AT_ONCE`] loads at a time), then every saga's events are appended
+    /// and the timers marked in one transaction, so a batch costs one commit instead of one
+    /// per timer. Should any saga have changed meanwhile (the whole append conflicts), each
+    /// timer is fired on its own as [`fire`](Self::fire) does. Returns each timer's outcome;
+    /// those that failed are not marked.
+    pub async fn fire_all(&self, due: &[timers::DueTimer]) -> Vec<(Uuid, Fallible<()>)> {
+        let decided: Vec<Fallible<Planned>> = stream::iter(due.iter().cloned())
+            .map(|timer| async move { self.plan_firing(&timer).await })
+            .buffered(LOADS_AT_ONCE)
+            .collect()
+            .await;
+        let mut outcomes = Vec::with_capacity(due.len());
+        let mut rechecks = Vec::new();
+        let mut escalations = Vec::new();
+        let mut fired = Vec::new();
+        for (timer, plan) in due.iter().zip(decided) {
+            match plan {
+                Ok(Planned::Recheck(decided)) => rechecks.push((decided, firing_context(timer))),
+                Ok(Planned::Escalation(decided)) => {
+                    escalations.push((decided, firing_context(timer)))
+                }
+                Ok(Planned::Nothing) => {}
+                Err(error) => {
+                    outcomes.push((timer.id, Err(error)));
+                    continue;
+                }
+            }
+            fired.push(timer.id);
+        }
+        match self.append_firings(rechecks, escalations, &fired).await {
+            Ok(()) => outcomes.extend(fired.into_iter().map(|id| (id, Ok(())))),
+            Err(Firing::Conflict) => {
+                for timer in due.iter().filter(|t| fired.contains(&t.id)) {
+                    let outcome = match self.fire(timer).await {
+                        Ok(()) => timers::mark_fired(&self.pool, &[timer.id])
+                            .await
+                            .map_err(Into::into),
+                        Err(error) => Err(error),
+                    };
+                    outcomes.push((timer.id, outcome));
+                }
+            }
+            Err(Firing::Failed(error)) => {
+                let error = format!("{error:#}");
+                outcomes.extend(fired.into_iter().map(|id| (id, Err(error.clone().into()))));
+            }
+        }
+        outcomes
+    }
+
+    /// A timer's command decided on its saga's state.
+    async fn plan_firing(&self, timer: &timers::DueTimer) -> Fallible<Planned> {
+        use domain::safety_escalation::SafetyEscalationCommand;
+        use domain::struggle_intervention::StruggleInterventionCommand;
+        let (id, timer_id) = (timer.saga_id, timer.id);
+        match timer.saga_type.as_str() {
+            t if t == StruggleIntervention::TYPE => planned(
+                self.interventions
+                    .decide(id, [StruggleInterventionCommand::FireRecheck { timer_id }])
+                    .await,
+                Planned::Recheck,
+            ),
+            t if t == SafetyEscalation::TYPE => planned(
+                self.escalations
+                    .decide(id, [SafetyEscalationCommand::FireTimer { timer_id }])
+                    .await,
+                Planned::Escalation,
+            ),
+            other => Err(format!("timer {timer_id} of an unknown saga type {other}").into()),
+        }
+    }
+
+    /// Appends the firings and marks the timers, in one transaction.
+    async fn append_firings(
+        &self,
+        rechecks: Vec<(Decided<StruggleIntervention>, CommandContext)>,
+        escalations: Vec<(Decided<SafetyEscalation>, CommandContext)>,
+        fired: &[Uuid],
+    ) -> Result<(), Firing> {
+        if fired.is_empty() {
+            return Ok(());
+        }
+        let (any_recheck, any_escalation) = (!rechecks.is_empty(), !escalations.is_empty());
+        let mut tx = self.pool.begin().await.map_err(store_failure)?;
+        self.interventions.append_all_in(&mut tx, rechecks).await?;
+        self.escalations.append_all_in(&mut tx, escalations).await?;
+        timers::mark_fired(&mut *tx, fired)
+            .await
+            .map_err(|e| Firing::Failed(e.into()))?;
+        tx.commit().await.map_err(store_failure)?;
+        if any_recheck {
+            self.interventions.appended();
+        }
+        if any_escalation {
+            self.escalations.appended();
+        }
+        Ok(())
+    }
+
     /// Writes the timer row of a timer its saga has recorded (again: harmless), and wakes the
     /// timer loop of this process.
     async fn ensure_timer_row(
@@ -317,7 +455,7 @@ impl Workflows {
         due_at: chrono::DateTime<chrono::Utc>,
     ) -> Fallible<()> {
         timers::insert(&self.pool, id, saga_type, saga_id, purpose, due_at).await?;
-        self.timer_scheduled.notify_one();
+        self.timer_scheduled.ring(due_at);
         Ok(())
     }
 

@@ -5,13 +5,48 @@
 //! written, so a row never fires for a saga that does not know it; a row is marked fired after
 //! its saga recorded the firing, so a crash in between fires it again, which the saga ignores.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgExecutor, PgPool};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::StoreError;
+
+/// Rung when this process writes a timer row, with the timer's due time, so the timer loop
+/// can look at the table at once for a timer that its regular looks would find too late.
+#[derive(Debug, Default)]
+pub struct TimerBell {
+    rung: Notify,
+    earliest: Mutex<Option<DateTime<Utc>>>,
+}
+
+impl TimerBell {
+    pub fn ring(&self, due_at: DateTime<Utc>) {
+        {
+            let mut earliest = self.earliest.lock().unwrap_or_else(|e| e.into_inner());
+            *earliest = Some(earliest.map_or(due_at, |e| e.min(due_at)));
+        }
+        self.rung.notify_one();
+    }
+
+    /// Waits for a ring: the earliest due time rung since the last one. Cancel-safe.
+    pub async fn rung(&self) -> DateTime<Utc> {
+        loop {
+            self.rung.notified().await;
+            let earliest = self
+                .earliest
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some(due_at) = earliest {
+                return due_at;
+            }
+        }
+    }
+}
 
 /// A timer that is due.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,13 +145,13 @@ pub async fn coming_due(
 }
 
 /// Marks timers fired (their sagas recorded it).
-pub async fn mark_fired(pool: &PgPool, ids: &[Uuid]) -> Result<(), StoreError> {
+pub async fn mark_fired<'e>(db: impl PgExecutor<'e>, ids: &[Uuid]) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE workflow_timers SET fired_at = clock_timestamp() \
          WHERE id = ANY($1) AND fired_at IS NULL",
     )
     .bind(ids)
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }

@@ -12,7 +12,7 @@
 //! - [`ReadModelDirectory`] answers the workflows' questions about people and places from the
 //!   read models, once those have caught up with the event being handled.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,7 @@ use projections::identity::IdentityProjection;
 use projections::{directory, Checkpoints, LoggedEvent, Projection, Sink};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection as _, PgConnection, PgPool};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub const NAME: &str = "workflows";
@@ -113,8 +113,12 @@ fn entry(event: &LoggedEvent) -> LogEntry<'_> {
 const TIMER_LEASE: &str = "raptscallions:workflow-timers";
 /// Timers held by the loop at once (waiting for their moment or firing).
 const MAX_SCHEDULED: usize = 1_000;
-/// Timers fired at once; the timer loop's pool has this many connections and two more (the
-/// looks at the table and the marks).
+/// Timers fired together, in one transaction ([`Workflows::fire_all`]).
+const BATCH: usize = 64;
+/// Batches firing at once.
+const BATCHES_AT_ONCE: usize = 2;
+/// Connections the firing uses at once: each batch loads its sagas eight at a time. The timer
+/// loop's pool has this many and two more (the looks at the table, a batch's transaction).
 pub const FIRING_CONCURRENCY: usize = 16;
 /// The longest the loop waits between two looks at the table.
 const LOOK_EVERY: Duration = Duration::from_millis(500);
@@ -146,12 +150,11 @@ pub async fn run_timers(
     settings: TimerSettings,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let wake = workflows.timer_scheduled();
     loop {
         if *shutdown.borrow() {
             return;
         }
-        match lead_timers(&workflows, &pool, &settings, &wake, &mut shutdown).await {
+        match lead_timers(&workflows, &pool, &settings, &mut shutdown).await {
             Ok(()) => {}
             Err(error) => tracing::warn!(error = format!("{error:#}"), "workflow timers"),
         }
@@ -162,20 +165,66 @@ pub async fn run_timers(
     }
 }
 
+/// Timers read from the table, waiting for their moment, the earliest first.
+#[derive(Default)]
+struct Schedule {
+    waiting: BTreeMap<(Instant, uuid::Uuid), timers::DueTimer>,
+    /// Waiting or firing: left out of the next look.
+    held: HashSet<uuid::Uuid>,
+    /// Timers whose firing failed, left alone until the instant given.
+    resting: HashMap<uuid::Uuid, Instant>,
+}
+
+impl Schedule {
+    fn hold(&mut self, at: Instant, timer: timers::DueTimer) {
+        self.held.insert(timer.id);
+        self.waiting.insert((at, timer.id), timer);
+    }
+
+    /// Up to [`BATCH`] timers due by `now`, the earliest first.
+    fn take_due(&mut self, now: Instant) -> Vec<timers::DueTimer> {
+        let mut due = Vec::new();
+        while due.len() < BATCH {
+            match self.waiting.first_entry() {
+                Some(entry) if entry.key().0 <= now => due.push(entry.remove()),
+                _ => break,
+            }
+        }
+        due
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.waiting.first_key_value().map(|((at, _), _)| *at)
+    }
+
+    /// What a look leaves out.
+    fn known(&mut self, now: Instant) -> Vec<uuid::Uuid> {
+        self.resting.retain(|_, until| *until > now);
+        self.held
+            .iter()
+            .chain(self.resting.keys())
+            .copied()
+            .collect()
+    }
+}
+
 /// Takes the lease if it is free, then fires timers as they come due until shutdown or an
 /// error (which gives the lease up: the connection closes).
 ///
-/// Each look at the table takes the timers due within two looks from now (the database
-/// clock says when), and a task per timer sleeps until its moment and fires it, at most
-/// [`FIRING_CONCURRENCY`] at once. So a timer fires when it is due, not when a look happens
-/// to find it, and a slow firing holds up no other (no rounds). Fired timers are marked
-/// together after their sagas recorded the firing; a timer whose firing failed rests for a
-/// poll interval before it is tried again.
+/// Each look at the table takes the timers due within two look intervals from now (the
+/// database clock says when each is due) into a schedule; the loop sleeps until the earliest
+/// is due, then fires every timer due by then in batches of up to [`BATCH`], one transaction
+/// each, [`BATCHES_AT_ONCE`] at a time. So a timer fires when it is due, not when a look
+/// happens to find it, and 10,000 timers due at once cost a few hundred commits, not 10,000.
+/// A timer whose firing failed rests for a poll interval before it is tried again.
+/// A timer this process writes rings the loop, which looks at once only if the timer is due
+/// before its regular looks would find it (so a flood of saga starts does not become a flood
+/// of looks); that compares the database's due time with this machine's clock, which is
+/// fine as long as the two agree within a look interval.
 async fn lead_timers(
     workflows: &Arc<Workflows>,
     pool: &PgPool,
     settings: &TimerSettings,
-    wake: &tokio::sync::Notify,
     shutdown: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut lease = PgConnection::connect_with(&settings.database)
@@ -189,13 +238,12 @@ async fn lead_timers(
         return Ok(());
     }
     tracing::debug!("holding the workflow timer lease");
+    let bell = workflows.timer_scheduled();
     let look_every = settings.look_every();
-    let permits = Arc::new(Semaphore::new(FIRING_CONCURRENCY));
-    // Dropped on return: the sleeping and firing tasks stop with the lease.
-    let mut tasks: JoinSet<(uuid::Uuid, anyhow::Result<()>)> = JoinSet::new();
-    let mut scheduled: HashSet<uuid::Uuid> = HashSet::new();
-    let mut resting: HashMap<uuid::Uuid, Instant> = HashMap::new();
-    let mut fired: Vec<uuid::Uuid> = Vec::new();
+    // Dropped on return: the batches stop with the lease.
+    let mut batches: JoinSet<Vec<(uuid::Uuid, application::workflows::Fallible<()>)>> =
+        JoinSet::new();
+    let mut schedule = Schedule::default();
     let mut look_now = true;
     let mut last_look_full = false;
     let mut next_look = Instant::now();
@@ -204,19 +252,12 @@ async fn lead_timers(
         if *shutdown.borrow() {
             return Ok(());
         }
-        if !fired.is_empty() {
-            timers::mark_fired(pool, &fired).await?;
-            fired.clear();
-        }
         if look_now || Instant::now() >= next_look {
             look_now = false;
-            let now = Instant::now();
-            resting.retain(|_, until| *until > now);
-            let room = MAX_SCHEDULED.saturating_sub(scheduled.len());
+            let room = MAX_SCHEDULED.saturating_sub(schedule.held.len());
             if room > 0 {
-                let except: Vec<uuid::Uuid> =
-                    scheduled.iter().chain(resting.keys()).copied().collect();
-                let coming = timers::coming_due(pool, 2 * look_every, &except, room as i64).await?;
+                let known = schedule.known(Instant::now());
+                let coming = timers::coming_due(pool, 2 * look_every, &known, room as i64).await?;
                 let read = Instant::now();
                 // Full: more may be due; look again as soon as half of these are done.
                 last_look_full = coming.timers.len() == room;
@@ -225,13 +266,7 @@ async fn lead_timers(
                         .now
                         .and_then(|now| (timer.due_at - now).to_std().ok())
                         .unwrap_or_default();
-                    scheduled.insert(timer.id);
-                    tasks.spawn(fire_at(
-                        workflows.clone(),
-                        permits.clone(),
-                        timer,
-                        read + wait,
-                    ));
+                    schedule.hold(read + wait, timer);
                 }
             }
             next_look = Instant::now() + look_every;
@@ -241,46 +276,43 @@ async fn lead_timers(
                 lease_checked = Instant::now();
             }
         }
+        while batches.len() < BATCHES_AT_ONCE {
+            let due = schedule.take_due(Instant::now());
+            if due.is_empty() {
+                break;
+            }
+            let workflows = workflows.clone();
+            batches.spawn(async move { workflows.fire_all(&due).await });
+        }
+        let wake_at = match schedule.next_due() {
+            Some(due) if batches.len() < BATCHES_AT_ONCE => due.min(next_look),
+            _ => next_look,
+        };
         tokio::select! {
-            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                let mut done = Some(done);
-                // Everything that finished meanwhile, marked in one statement.
-                while let Some(result) = done {
-                    let (id, outcome) = result.context("a timer task")?;
-                    scheduled.remove(&id);
-                    match outcome {
-                        Ok(()) => fired.push(id),
-                        Err(error) => {
-                            tracing::warn!(timer = %id, error = format!("{error:#}"), "firing a workflow timer failed; will retry");
-                            resting.insert(id, Instant::now() + settings.poll_interval);
-                        }
+            Some(done) = batches.join_next(), if !batches.is_empty() => {
+                for (id, outcome) in done.context("a timer batch")? {
+                    schedule.held.remove(&id);
+                    if let Err(error) = outcome {
+                        tracing::warn!(timer = %id, error = format!("{error:#}"), "firing a workflow timer failed; will retry");
+                        schedule.resting.insert(id, Instant::now() + settings.poll_interval);
                     }
-                    done = tasks.try_join_next();
                 }
-                if last_look_full && scheduled.len() <= MAX_SCHEDULED / 2 {
+                if last_look_full && schedule.held.len() <= MAX_SCHEDULED / 2 {
                     look_now = true;
                 }
             }
-            _ = tokio::time::sleep_until(next_look.into()) => {}
-            _ = wake.notified() => look_now = true,
+            _ = tokio::time::sleep_until(wake_at.into()) => {}
+            due_at = bell.rung() => {
+                // Due before the next regular look (or within one interval after it, should
+                // that look be late): look now.
+                let until_due = (due_at - chrono::Utc::now()).to_std().unwrap_or_default();
+                if Instant::now() + until_due < next_look + look_every {
+                    look_now = true;
+                }
+            }
             _ = shutdown.changed() => {}
         }
     }
-}
-/// Sleeps until `at`, then fires `timer` once a firing permit is free.
-async fn fire_at(
-    workflows: Arc<Workflows>,
-    permits: Arc<Semaphore>,
-    timer: timers::DueTimer,
-    at: Instant,
-) -> (uuid::Uuid, anyhow::Result<()>) {
-    tokio::time::sleep_until(at.into()).await;
-    let outcome = async {
-        let _permit = permits.acquire().await?;
-        workflows.fire(&timer).await.map_err(|e| anyhow::anyhow!(e))
-    }
-    .await;
-    (timer.id, outcome)
 }
 
 /// The workflows' questions answered from the read models.
