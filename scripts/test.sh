@@ -50,6 +50,14 @@ if [ ! -d tests/support/oidc/node_modules/oidc-provider ]; then
   npm ci --prefix tests/support/oidc --no-audit --no-fund --loglevel=error
 fi
 
+# The OpenAPI linter that a test runs on the served document (tests/integration/openapi.rs):
+# spectral, pinned in tests/support/spectral; npm ci again when its lockfile changed.
+spectral_dir=tests/support/spectral
+if [ ! -f "$spectral_dir/node_modules/.package-lock.json" ] || [ "$spectral_dir/package-lock.json" -nt "$spectral_dir/node_modules/.package-lock.json" ]; then
+  step "installing spectral (OpenAPI linter)"
+  npm ci --prefix "$spectral_dir" --no-audit --no-fund --loglevel=error
+fi
+
 # The dashboard page (web/dashboard, served at /dashboard): its browser test
 # (tests/integration/dashboard_page.rs) drives Debian's Chromium with playwright-core, and the
 # committed bundle in api/assets/dashboard must be what its sources build.

@@ -335,7 +335,7 @@ impl Application {
         )));
 
         let api = openapi(&services);
-        let document = document(&api.spec())?;
+        let document = document(&api.spec(), middleware::session_cookie_name(&services.auth))?;
         let allowed = middleware::AllowedMethods::from_spec(&document);
         let limit = config.max_body_bytes;
         let body_read_timeout = config.http.body_read_timeout;

@@ -16,6 +16,7 @@ mod learning;
 mod log_order;
 mod notifications;
 mod oidc;
+mod openapi;
 mod permissions;
 mod realtime;
 mod realtime_access;

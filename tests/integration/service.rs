@@ -97,7 +97,7 @@ async fn health_ready_openapi_and_docs() {
         "SessionDto",
         "SessionList",
         "Problem",
-        "Providers",
+        "ProviderList",
         "LinkStart",
         "Links",
         "LinkDto",

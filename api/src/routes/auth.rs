@@ -458,6 +458,9 @@ impl AuthApi {
     }
 
     /// Who am I
+    ///
+    /// The signed-in account and the session the request was made with (its id and expiry),
+    /// from the lookup that authenticated the request.
     #[oai(path = "/auth/me", method = "get", operation_id = "me")]
     async fn me(&self, caller: Data<&Caller>) -> Result<Json<Me>, ApiError> {
         // Everything comes from the session lookup that authenticated the request: no

@@ -9,6 +9,7 @@ use poem_openapi::{Object, OpenApi};
 use projections::directory as read;
 use uuid::Uuid;
 
+use super::closed::{ClassRole, OneOf};
 use super::directory::{self, class_rejected, ClassDto, ClassMembers, MemberList, NoContent};
 use super::tags::ApiTags;
 use super::text::Text;
@@ -29,7 +30,7 @@ pub struct UpdateClass {
 #[oai(deny_unknown_fields, example)]
 pub struct SetClassRole {
     /// `teacher` or `student`.
-    pub role: Text,
+    pub role: OneOf<ClassRole>,
 }
 
 /// `POST /classes/{id}/move` body.
@@ -66,6 +67,9 @@ impl ClassesApi {
 #[OpenApi(tag = "ApiTags::Classes")]
 impl ClassesApi {
     /// Get a class
+    ///
+    /// The class, once the directory reflects the caller's latest change. 404 when it does not
+    /// exist or the caller may not read it.
     #[oai(path = "/classes/:id", method = "get", operation_id = "getClass")]
     async fn get(&self, caller: Data<&Caller>, id: Path<Uuid>) -> Result<Json<ClassDto>, ApiError> {
         self.services
@@ -76,6 +80,9 @@ impl ClassesApi {
     }
 
     /// Update a class
+    ///
+    /// Renames the class (`name`; a missing or null `name` changes nothing) and answers the
+    /// class as the directory then has it. 409 `class-archived` for an archived class.
     #[oai(path = "/classes/:id", method = "patch", operation_id = "updateClass")]
     async fn update(
         &self,
@@ -104,6 +111,9 @@ impl ClassesApi {
     }
 
     /// Archive a class
+    ///
+    /// Archives the class: it can no longer be renamed, moved or given members; its members can
+    /// still be removed. Archiving again is not an error.
     #[oai(
         path = "/classes/:id/archive",
         method = "post",
@@ -164,6 +174,8 @@ impl ClassesApi {
     }
 
     /// Class members
+    ///
+    /// The teachers and students of the class, with the role each holds and since when.
     #[oai(
         path = "/classes/:id/members",
         method = "get",
@@ -206,6 +218,9 @@ impl ClassesApi {
     }
 
     /// Remove a class member
+    ///
+    /// Removes the user from the class, answering once the directory has the change. Also
+    /// allowed in an archived class.
     #[oai(
         path = "/classes/:id/members/:user_id",
         method = "delete",

@@ -15,6 +15,7 @@ use projections::directory::{self, ClassRow, MemberRow};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::closed::{MemberRole, OneOf};
 use crate::authz::Authz;
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
@@ -67,7 +68,7 @@ pub struct MemberDto {
     pub email: String,
     pub name: String,
     /// In a group `admin`, `counselor` or `member`; in a class `teacher` or `student`.
-    pub role: String,
+    pub role: OneOf<MemberRole>,
     pub since: DateTime<Utc>,
 }
 
@@ -86,7 +87,7 @@ impl From<Vec<MemberRow>> for MemberList {
                     user_id: m.user_id,
                     email: m.email,
                     name: m.name,
-                    role: m.role,
+                    role: m.role.into(),
                     since: m.since,
                 })
                 .collect(),

@@ -66,7 +66,7 @@ impl Example for MoveGroup {
 impl Example for SetRole {
     fn example() -> Self {
         Self {
-            role: text("counselor"),
+            role: "counselor".into(),
         }
     }
 }
@@ -74,7 +74,7 @@ impl Example for SetRole {
 impl Example for SetClassRole {
     fn example() -> Self {
         Self {
-            role: text("teacher"),
+            role: "teacher".into(),
         }
     }
 }

@@ -13,6 +13,7 @@ use projections::directory as read_directory;
 use projections::directory::{self as read, GroupCursor, GroupListing, GroupRow};
 use uuid::Uuid;
 
+use super::closed::{GroupRole, OneOf};
 use super::directory::{
     self, class_rejected, group_rejected, ClassDto, ClassList, CreatedClass, GroupMembers,
     MemberList, NoContent,
@@ -224,6 +225,9 @@ impl GroupsApi {
     }
 
     /// Get a group
+    ///
+    /// The group, once the directory reflects its creation or the caller's latest change. 404
+    /// when it does not exist or the caller may not read it.
     #[oai(path = "/groups/:id", method = "get", operation_id = "getGroup")]
     async fn get(&self, caller: Data<&Caller>, id: Path<Uuid>) -> Result<Json<GroupDto>, ApiError> {
         self.services
@@ -382,6 +386,9 @@ impl GroupsApi {
     }
 
     /// Group members
+    ///
+    /// The admins, counselors and members of the group itself, with the role each holds and
+    /// since when.
     #[oai(
         path = "/groups/:id/members",
         method = "get",
@@ -426,6 +433,10 @@ impl GroupsApi {
     }
 
     /// Remove a member
+    ///
+    /// Removes the user from the group, answering once the directory has the change. Removing
+    /// the last admin of a top-level group is refused (409 `last-admin`) unless a system admin
+    /// does it.
     #[oai(
         path = "/groups/:id/members/:user_id",
         method = "delete",
@@ -443,6 +454,9 @@ impl GroupsApi {
     }
 
     /// Classes of a group
+    ///
+    /// The classes directly in the group, without the archived ones unless
+    /// `include_archived=true`.
     #[oai(
         path = "/groups/:id/classes",
         method = "get",
@@ -471,6 +485,9 @@ impl GroupsApi {
     }
 
     /// Create a class in a group
+    ///
+    /// Creates a class in the group; `Location` names the new class. 409 `group-archived` in an
+    /// archived group.
     #[oai(
         path = "/groups/:id/classes",
         method = "post",
@@ -522,7 +539,7 @@ pub struct MoveGroup {
 #[oai(deny_unknown_fields, example)]
 pub struct SetRole {
     /// `admin`, `counselor` or `member`.
-    pub role: Text,
+    pub role: OneOf<GroupRole>,
 }
 
 /// `POST /groups/{id}/classes` body.

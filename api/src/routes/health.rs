@@ -5,6 +5,7 @@ use std::sync::Arc;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
+use super::closed::{DatabaseState, HealthStatus, MigrationsState, NatsState, OneOf};
 use super::tags::ApiTags;
 use crate::state::Services;
 
@@ -27,10 +28,10 @@ pub struct SubscriberState {
 pub struct Health {
     /// `ok`, or `degraded` while a subscriber run here keeps failing (see `failures`) or
     /// NATS is not connected (see `nats`).
-    pub status: String,
+    pub status: OneOf<HealthStatus>,
     /// The NATS connection: `ok`, `connecting` or `disconnected`. Requests work without it;
     /// fan-out (the relay, live updates) waits and catches up when it is back.
-    pub nats: String,
+    pub nats: OneOf<NatsState>,
     pub subscribers: Vec<SubscriberState>,
 }
 
@@ -40,11 +41,11 @@ pub struct Health {
 pub struct Readiness {
     /// Whether requests can be served: the database is reachable and migrated.
     pub ready: bool,
-    pub database: String,
-    pub migrations: String,
+    pub database: OneOf<DatabaseState>,
+    pub migrations: OneOf<MigrationsState>,
     /// The NATS connection, for information only: it does not decide `ready` (requests
     /// work without NATS; fan-out waits and catches up).
-    pub nats: String,
+    pub nats: OneOf<NatsState>,
 }
 
 /// The state of the NATS connection, in the words of `/health` and `/ready`.
@@ -101,7 +102,7 @@ impl HealthApi {
                 "ok"
             }
             .into(),
-            nats,
+            nats: nats.into(),
             subscribers,
         })
     }
@@ -127,9 +128,9 @@ impl HealthApi {
         let ready = database == "ok" && migrations == "ok";
         let body = Json(Readiness {
             ready,
-            database,
-            migrations,
-            nats,
+            database: database.into(),
+            migrations: migrations.into(),
+            nats: nats.into(),
         });
         if ready {
             ReadyResponse::Ready(body)

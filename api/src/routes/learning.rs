@@ -13,6 +13,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Union};
 use projections::learning::{self as read, LearningSessionRow};
 use uuid::Uuid;
 
+use super::closed::{LearningSessionStatus, OneOf};
 use super::tags::ApiTags;
 use super::text::Text;
 use crate::authz::Who;
@@ -28,13 +29,13 @@ pub struct LearningSessionDto {
     pub class_id: Uuid,
     pub tool_id: Uuid,
     /// `active`, `paused` or `completed`.
-    pub status: String,
+    pub status: OneOf<LearningSessionStatus>,
     pub message_count: i32,
     pub detection_count: i32,
     #[oai(nullable)]
     pub summary: Option<String>,
     #[oai(nullable)]
-    pub topics_covered: Option<serde_json::Value>,
+    pub topics_covered: Option<Vec<String>>,
     pub started_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[oai(nullable)]
@@ -61,11 +62,14 @@ impl From<LearningSessionRow> for LearningSessionDto {
             student_id: row.student_id,
             class_id: row.class_id,
             tool_id: row.tool_id,
-            status: row.status,
+            status: row.status.into(),
             message_count: row.message_count,
             detection_count: row.detection_count,
             summary: row.summary,
-            topics_covered: row.topics_covered,
+            // Written as a JSON array of strings (`projections::learning`).
+            topics_covered: row
+                .topics_covered
+                .and_then(|topics| serde_json::from_value(topics).ok()),
             started_at: row.started_at,
             updated_at: row.updated_at,
             completed_at: row.completed_at,
@@ -111,13 +115,7 @@ pub enum SeverityDto {
     Critical,
 }
 
-#[derive(Debug, Clone, Copy, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum UrgencyDto {
-    Immediate,
-    SameDay,
-    Monitor,
-}
+pub use super::closed::UrgencyDto;
 
 // No deny_unknown_fields: the union's `type` discriminator is part of the object.
 #[derive(Debug, Object)]
@@ -343,6 +341,8 @@ impl LearningApi {
     }
 
     /// Get a learning session, with its history
+    ///
+    /// The session with `entries`: its messages, detections, pauses and resumptions in order.
     #[oai(
         path = "/learning-sessions/:id",
         method = "get",
@@ -361,6 +361,8 @@ impl LearningApi {
     }
 
     /// Learning sessions of a class
+    ///
+    /// Every learning session of the class.
     #[oai(
         path = "/classes/:id/learning-sessions",
         method = "get",
@@ -385,6 +387,8 @@ impl LearningApi {
     }
 
     /// My learning sessions
+    ///
+    /// The signed-in user's own learning sessions.
     #[oai(
         path = "/me/learning-sessions",
         method = "get",
@@ -513,7 +517,7 @@ impl LearningApi {
                 Status::Paused => "paused",
                 Status::Completed => "completed",
             }
-            .to_owned(),
+            .into(),
             message_count: state.messages as i32,
             detection_count: state.detections as i32,
             // Set only by completion, and a completed session refuses detections.
@@ -527,6 +531,9 @@ impl LearningApi {
     }
 
     /// Pause a learning session
+    ///
+    /// Pauses an active session with a `reason`: no message can be posted until it is resumed.
+    /// 409 `session-completed` for a completed session.
     #[oai(
         path = "/learning-sessions/:id/pause",
         method = "post",
@@ -544,6 +551,8 @@ impl LearningApi {
     }
 
     /// Resume a paused learning session
+    ///
+    /// Resumes a paused session with a `reason`. 409 `session-completed` for a completed session.
     #[oai(
         path = "/learning-sessions/:id/resume",
         method = "post",
@@ -561,6 +570,9 @@ impl LearningApi {
     }
 
     /// Complete a learning session
+    ///
+    /// Completes the session with its `summary` and `topics_covered`. A completed session
+    /// takes no further change (409 `session-completed`).
     #[oai(
         path = "/learning-sessions/:id/complete",
         method = "post",

@@ -9,6 +9,7 @@ use poem_openapi::{Object, OpenApi};
 use projections::directory;
 use uuid::Uuid;
 
+use super::closed::{MemberRole, MembershipKind, OneOf};
 use super::tags::ApiTags;
 use crate::authz::Target;
 use crate::caller::Caller;
@@ -19,10 +20,10 @@ use crate::state::Services;
 #[derive(Debug, Object)]
 pub struct MembershipDto {
     /// `group` or `class`.
-    pub kind: String,
+    pub kind: OneOf<MembershipKind>,
     pub id: Uuid,
     pub name: String,
-    pub role: String,
+    pub role: OneOf<MemberRole>,
     /// Set when the role is inherited as admin or counselor of this ancestor group.
     #[oai(nullable)]
     pub inherited_from: Option<Uuid>,
@@ -69,10 +70,10 @@ impl MeApi {
             items: rows
                 .into_iter()
                 .map(|m| MembershipDto {
-                    kind: m.kind,
+                    kind: m.kind.into(),
                     id: m.id,
                     name: m.name,
-                    role: m.role,
+                    role: m.role.into(),
                     inherited_from: m.inherited_from,
                 })
                 .collect(),

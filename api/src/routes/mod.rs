@@ -10,7 +10,8 @@
 //! - [`paging`]: lists paged by log position (`limit`, `cursor`);
 //! - [`views`]: what a REST read of a watched read model shares with the live updates of its
 //!   topic (the items, the snapshot and its `position`);
-//! - [`tags`]: the document's tags; [`text`]: the strict string of request bodies.
+//! - [`tags`]: the document's tags; [`text`]: the strict string of request bodies;
+//!   [`closed`]: the closed sets of strings (roles, statuses, kinds), documented as enums.
 //!
 //! `examples` tells the examples' story for most DTOs (`/auth`'s, the provider links' and the
 //! event history's stay beside them); it depends on the resources, and none of them on it.
@@ -18,6 +19,7 @@
 pub mod assessments;
 pub mod auth;
 pub mod classes;
+pub mod closed;
 pub mod dashboards;
 pub mod directory;
 pub mod events;

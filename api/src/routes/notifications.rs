@@ -14,6 +14,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use projections::notifications as read;
 use uuid::Uuid;
 
+use super::closed::{self, OneOf, RetryStatus};
 use super::paging::Page;
 use super::tags::ApiTags;
 use super::views::{self, NotificationDto};
@@ -90,7 +91,7 @@ pub struct DeadLetterDto {
     pub id: Uuid,
     pub notification_id: Uuid,
     pub recipient_id: Uuid,
-    pub kind: String,
+    pub kind: OneOf<closed::NotificationKind>,
     pub attempts: i32,
     #[oai(nullable)]
     pub last_error: Option<String>,
@@ -109,7 +110,7 @@ pub struct DeadLetterList {
 pub struct RetryAccepted {
     pub id: Uuid,
     /// `retry_requested`: the delivery worker sends it again shortly.
-    pub status: String,
+    pub status: OneOf<RetryStatus>,
 }
 
 #[derive(ApiResponse)]
@@ -170,6 +171,8 @@ impl NotificationsApi {
     }
 
     /// How many of my notifications are unread
+    ///
+    /// The number of the signed-in user's notifications not marked read.
     #[oai(
         path = "/notifications/unread-count",
         method = "get",
@@ -182,6 +185,8 @@ impl NotificationsApi {
     }
 
     /// Mark one of my notifications read
+    ///
+    /// Marks one of the signed-in user's notifications read.
     #[oai(
         path = "/notifications/:id/read",
         method = "post",
@@ -215,6 +220,8 @@ impl NotificationsApi {
     }
 
     /// Mark all my notifications read
+    ///
+    /// Marks every unread notification of the signed-in user read.
     #[oai(
         path = "/notifications/read-all",
         method = "post",
@@ -251,6 +258,8 @@ impl NotificationsApi {
     }
 
     /// My notification preferences
+    ///
+    /// Whether each kind of notification is also sent by email, as chosen or by default.
     #[oai(
         path = "/me/notification-preferences",
         method = "get",
@@ -270,6 +279,9 @@ impl NotificationsApi {
     }
 
     /// Change my notification preferences
+    ///
+    /// Sets email on or off per kind of notification; a kind left out or null keeps its
+    /// current choice. Answers the preferences as they then are.
     #[oai(
         path = "/me/notification-preferences",
         method = "put",
@@ -330,7 +342,7 @@ impl NotificationsApi {
                     id: r.notification_id,
                     notification_id: r.notification_id,
                     recipient_id: r.recipient_id,
-                    kind: r.kind.as_str().to_owned(),
+                    kind: r.kind.as_str().into(),
                     attempts: r.attempts,
                     last_error: r.last_error,
                     dead_lettered_at: r.dead_lettered_at,
@@ -380,7 +392,7 @@ impl NotificationsApi {
             .await?;
         Ok(RetryResponse::Accepted(Json(RetryAccepted {
             id: id.0,
-            status: "retry_requested".to_owned(),
+            status: "retry_requested".into(),
         })))
     }
 }

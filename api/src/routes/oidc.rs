@@ -12,6 +12,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
+use super::closed::{OneOf, Provider};
 use super::identity::examples::at;
 use super::identity::sign_in_cookie;
 use super::tags::ApiTags;
@@ -22,11 +23,13 @@ use crate::state::Services;
 /// The cookie that binds a sign-in flow to the browser that started it.
 const FLOW_COOKIE: &str = "oidc_flow";
 
+/// The providers to sign in with. (Not named `Providers`: generated clients would give its
+/// `providers` member the class's own name.)
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(rename = "ProviderList", example)]
 pub struct Providers {
     /// Enabled providers: `google`, `microsoft`, `clever`.
-    pub providers: Vec<String>,
+    pub providers: Vec<OneOf<Provider>>,
 }
 
 #[derive(Debug, Object)]
@@ -39,7 +42,7 @@ pub struct LinkStart {
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct LinkDto {
-    pub provider: String,
+    pub provider: OneOf<Provider>,
     pub linked_at: DateTime<Utc>,
 }
 
@@ -152,6 +155,8 @@ impl OidcApi {
 #[OpenApi(tag = "ApiTags::Auth")]
 impl OidcApi {
     /// Sign-in providers
+    ///
+    /// The providers this server is configured to sign in with; an empty list when none is.
     #[oai(
         path = "/auth/providers",
         method = "get",
@@ -164,7 +169,7 @@ impl OidcApi {
                 .external
                 .provider_names()
                 .into_iter()
-                .map(str::to_owned)
+                .map(OneOf::from)
                 .collect(),
         })
     }
@@ -326,6 +331,8 @@ impl OidcApi {
     }
 
     /// My linked providers
+    ///
+    /// The providers linked to the signed-in account, and when each was linked.
     #[oai(path = "/auth/links", method = "get", operation_id = "listLinks")]
     async fn links(&self, caller: Data<&Caller>) -> Result<Json<Links>, ApiError> {
         let principal = caller.user()?;
@@ -334,7 +341,7 @@ impl OidcApi {
             items: links
                 .into_iter()
                 .map(|l| LinkDto {
-                    provider: l.provider,
+                    provider: l.provider.into(),
                     linked_at: l.linked_at,
                 })
                 .collect(),

@@ -147,6 +147,8 @@ impl ServiceAccountsApi {
     }
 
     /// Revoke a service account
+    ///
+    /// Revokes the account's secret: requests made with it are anonymous from then on.
     #[oai(
         path = "/service-accounts/:id/revoke",
         method = "post",

@@ -148,6 +148,9 @@ impl ToolsApi {
 #[OpenApi(tag = "ApiTags::Tools")]
 impl ToolsApi {
     /// Create a tool in a group
+    ///
+    /// Creates a tool that the group's classes (and those of the groups below it) may use;
+    /// `Location` names the new tool.
     #[oai(
         path = "/groups/:id/tools",
         method = "post",
@@ -186,6 +189,8 @@ impl ToolsApi {
     }
 
     /// Tools of a group
+    ///
+    /// The group's tools, without the archived ones unless `include_archived=true`.
     #[oai(path = "/groups/:id/tools", method = "get", operation_id = "listTools")]
     async fn list(
         &self,
@@ -210,6 +215,8 @@ impl ToolsApi {
     }
 
     /// Get a tool
+    ///
+    /// The tool. 404 when it does not exist or the caller may not read it.
     #[oai(path = "/tools/:id", method = "get", operation_id = "getTool")]
     async fn get(&self, caller: Data<&Caller>, id: Path<Uuid>) -> Result<Json<ToolDto>, ApiError> {
         let tool = self.authorized(&caller, id.0, "group.read_tools").await?;
@@ -217,6 +224,9 @@ impl ToolsApi {
     }
 
     /// Update a tool
+    ///
+    /// Changes the tool's name or description (a missing or null member keeps its value). 409
+    /// `tool-archived` for an archived tool.
     #[oai(path = "/tools/:id", method = "patch", operation_id = "updateTool")]
     async fn update(
         &self,
@@ -243,6 +253,9 @@ impl ToolsApi {
     }
 
     /// Archive a tool
+    ///
+    /// Archives the tool: no new learning session can start with it, and it can no longer be
+    /// changed.
     #[oai(
         path = "/tools/:id/archive",
         method = "post",

@@ -82,6 +82,8 @@ impl UsersApi {
     }
 
     /// Enable an account
+    ///
+    /// Lets a disabled account sign in again; the sessions that disabling ended stay ended.
     #[oai(
         path = "/users/:id/enable",
         method = "post",
@@ -97,6 +99,8 @@ impl UsersApi {
     }
 
     /// Grant or revoke system admin
+    ///
+    /// Sets whether the account is a system admin (`system_admin`).
     #[oai(
         path = "/users/:id/admin",
         method = "post",

@@ -14,6 +14,10 @@ use projections::workflows::{InterventionRow, SafetyConcernRow};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+use super::closed::{
+    ConcernStatus, InterventionOutcome, InterventionStep, NotificationKind, OneOf, OutcomeDto,
+    UrgencyDto,
+};
 use crate::problem::ApiError;
 
 /// A read-only, repeatable-read transaction: every query in it sees the same snapshot.
@@ -140,7 +144,7 @@ impl From<RecentEvent> for DashboardEventDto {
 pub struct NotificationDto {
     pub id: Uuid,
     /// `misbehavior`, `struggle`, `safety_concern` or `assessment_review`.
-    pub kind: String,
+    pub kind: OneOf<NotificationKind>,
     pub title: String,
     pub body: String,
     pub class_id: Uuid,
@@ -159,7 +163,7 @@ impl From<NotificationRow> for NotificationDto {
     fn from(row: NotificationRow) -> Self {
         Self {
             id: row.id,
-            kind: row.kind,
+            kind: row.kind.into(),
             title: row.title,
             body: row.body,
             class_id: row.class_id,
@@ -182,9 +186,9 @@ pub struct ConcernDto {
     pub student_id: Uuid,
     pub concern_type: String,
     /// `immediate`, `same_day` or `monitor`.
-    pub urgency: String,
+    pub urgency: OneOf<UrgencyDto>,
     /// `open`, `acknowledged` or `resolved`.
-    pub status: String,
+    pub status: OneOf<ConcernStatus>,
     /// The highest level alerted (0: the class's group); null before the first alert
     /// (`monitor` concerns are not alerted until their follow-up).
     #[oai(nullable)]
@@ -201,7 +205,7 @@ pub struct ConcernDto {
     pub resolved_at: Option<DateTime<Utc>>,
     /// `addressed`, `referred`, `no_action_needed` or `false_positive`.
     #[oai(nullable)]
-    pub outcome: Option<String>,
+    pub outcome: Option<OneOf<OutcomeDto>>,
     pub opened_at: DateTime<Utc>,
 }
 
@@ -213,15 +217,15 @@ impl From<SafetyConcernRow> for ConcernDto {
             learning_session_id: row.learning_session_id,
             student_id: row.student_id,
             concern_type: row.concern_type,
-            urgency: row.urgency,
-            status: row.status,
+            urgency: row.urgency.into(),
+            status: row.status.into(),
             level: row.level,
             session_paused: row.session_paused,
             acknowledged_by: row.acknowledged_by,
             acknowledged_at: row.acknowledged_at,
             resolved_by: row.resolved_by,
             resolved_at: row.resolved_at,
-            outcome: row.outcome,
+            outcome: row.outcome.map(Into::into),
             opened_at: row.opened_at,
         }
     }
@@ -236,14 +240,14 @@ pub struct InterventionDto {
     pub student_id: Uuid,
     pub topic: String,
     /// `notifying`, `waiting`, `deciding`, `intervening` or `ended`.
-    pub step: String,
+    pub step: OneOf<InterventionStep>,
     /// Struggle detections it answered (the first and those that joined it).
     pub detections: i32,
     #[oai(nullable)]
     pub teachers_notified: Option<i32>,
     /// `self_recovered`, `session_ended` or `ai_intervention`; null while it runs.
     #[oai(nullable)]
-    pub outcome: Option<String>,
+    pub outcome: Option<OneOf<InterventionOutcome>>,
     pub started_at: DateTime<Utc>,
     #[oai(nullable)]
     pub ended_at: Option<DateTime<Utc>>,
@@ -256,10 +260,10 @@ impl From<InterventionRow> for InterventionDto {
             learning_session_id: row.learning_session_id,
             student_id: row.student_id,
             topic: row.topic,
-            step: row.step,
+            step: row.step.into(),
             detections: row.detections,
             teachers_notified: row.teachers_notified,
-            outcome: row.outcome,
+            outcome: row.outcome.map(Into::into),
             started_at: row.started_at,
             ended_at: row.ended_at,
         }

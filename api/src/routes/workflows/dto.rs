@@ -2,10 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use domain::safety_escalation::{ResolutionOutcome, SafetyEscalation};
-use poem_openapi::{Enum, Object};
+use poem_openapi::Object;
 use projections::log::LoggedEvent;
 use uuid::Uuid;
 
+use crate::routes::closed::{OneOf, UrgencyDto, WorkflowOutcome, WorkflowState, WorkflowType};
 use crate::routes::text::Text;
 pub use crate::routes::views::{ConcernDto, InterventionDto};
 
@@ -43,14 +44,7 @@ pub struct TimerDto {
     pub due_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum ConcernStatus {
-    /// Nobody has acknowledged it.
-    Open,
-    Acknowledged,
-    Resolved,
-}
+pub use crate::routes::closed::{ConcernStatus, OutcomeDto};
 
 impl ConcernStatus {
     pub(super) fn of(state: &SafetyEscalation) -> Self {
@@ -70,15 +64,6 @@ impl ConcernStatus {
             Self::Resolved => "resolved",
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum OutcomeDto {
-    Addressed,
-    Referred,
-    NoActionNeeded,
-    FalsePositive,
 }
 
 impl From<OutcomeDto> for ResolutionOutcome {
@@ -114,16 +99,16 @@ pub struct ConcernDetailDto {
     pub learning_session_id: Uuid,
     pub student_id: Uuid,
     pub concern_type: String,
-    pub urgency: String,
+    pub urgency: OneOf<UrgencyDto>,
     pub evidence: String,
     /// `open`, `acknowledged` or `resolved`.
-    pub status: String,
+    pub status: OneOf<ConcernStatus>,
     #[oai(nullable)]
     pub acknowledged_by: Option<Uuid>,
     #[oai(nullable)]
     pub resolved_by: Option<Uuid>,
     #[oai(nullable)]
-    pub outcome: Option<String>,
+    pub outcome: Option<OneOf<OutcomeDto>>,
     #[oai(nullable)]
     pub notes: Option<String>,
     pub opened_at: DateTime<Utc>,
@@ -160,16 +145,16 @@ pub struct WorkflowDto {
     pub id: Uuid,
     /// `struggle_intervention` or `safety_escalation`.
     #[oai(rename = "type")]
-    pub workflow_type: String,
+    pub workflow_type: OneOf<WorkflowType>,
     pub class_id: Uuid,
     pub learning_session_id: Uuid,
     /// Struggle interventions: `notifying`, `waiting`, `deciding`, `intervening`, `ended`.
     /// Safety escalations: `escalating`, `awaiting_follow_up`, `awaiting_resolution`,
     /// `resolved`.
-    pub state: String,
+    pub state: OneOf<WorkflowState>,
     /// How it ended; null while it runs.
     #[oai(nullable)]
-    pub outcome: Option<String>,
+    pub outcome: Option<OneOf<WorkflowOutcome>>,
     pub started_at: DateTime<Utc>,
     #[oai(nullable)]
     pub ended_at: Option<DateTime<Utc>>,

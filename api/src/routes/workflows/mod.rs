@@ -139,11 +139,12 @@ impl WorkflowsApi {
                         .and_then(|v| v.as_str().map(str::to_owned))
                         .unwrap_or_default()
                 })
-                .unwrap_or_default(),
-            status: ConcernStatus::of(&state).as_str().to_owned(),
+                .unwrap_or_default()
+                .into(),
+            status: ConcernStatus::of(&state).as_str().into(),
             acknowledged_by: state.acknowledged_by,
             resolved_by: state.resolution.map(|(by, _)| by),
-            outcome: state.resolution.map(|(_, o)| o.as_str().to_owned()),
+            outcome: state.resolution.map(|(_, o)| o.as_str().into()),
             concern_type: state.concern_type,
             evidence: state.evidence,
             notes,
@@ -214,6 +215,9 @@ impl WorkflowsApi {
     }
 
     /// A safety concern with its timeline
+    ///
+    /// The concern with the tutoring service's evidence, every step of its escalation with its
+    /// time, and the timer it waits on, if any.
     #[oai(
         path = "/safety-concerns/:id",
         method = "get",
@@ -384,11 +388,11 @@ impl WorkflowsApi {
             .flatten();
         Ok(Json(WorkflowDto {
             id: id.0,
-            workflow_type: workflow_type.to_owned(),
+            workflow_type: workflow_type.into(),
             class_id,
             learning_session_id: session_id.unwrap_or_default(),
-            state,
-            outcome,
+            state: state.into(),
+            outcome: outcome.map(Into::into),
             started_at: events.first().map(|e| e.recorded_at).unwrap_or_default(),
             ended_at,
             steps: events.into_iter().map(StepDto::from).collect(),
