@@ -43,12 +43,31 @@ pub fn pool_of(config: &Config, max_connections: u32) -> PgPool {
 }
 
 /// Applies every embedded migration that is not applied yet.
+///
+/// Then reserves the folded spelling of emails registered before emails were folded
+/// (`application::store::lookups::reserve_folded_emails`): the events keep the spelling they
+/// were recorded with, and the reservation table is what finds an account by its email. Two
+/// accounts whose emails fold to one are logged (warning): the older keeps the email.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     migrations::migrator()
         .await
         .run(pool)
         .await
-        .context("applying database migrations")
+        .context("applying database migrations")?;
+    let clashes = application::store::lookups::reserve_folded_emails(pool)
+        .await
+        .context("reserving the folded spelling of emails registered before the folding")?;
+    for clash in clashes {
+        tracing::warn!(
+            folded = clash.folded,
+            kept = %clash.kept,
+            other = %clash.other,
+            other_email = clash.other_email,
+            "two accounts registered before emails were folded have the same email now; \
+             the older keeps it, the other is no longer found by its email"
+        );
+    }
+    Ok(())
 }
 
 /// Whether every embedded migration is applied.

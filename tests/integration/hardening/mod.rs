@@ -2,6 +2,7 @@
 
 mod cookies;
 mod http_errors;
+mod lookalike_emails;
 mod names;
 mod nats_down;
 mod password_guessing;
