@@ -131,6 +131,7 @@ impl Policy {
             Target::Group { .. } => GROUP_ACTIONS,
             Target::Class { .. } => CLASS_ACTIONS,
             Target::LearningSession { .. } => LEARNING_SESSION_ACTIONS,
+            Target::Account { .. } => ACCOUNT_ACTIONS,
         };
         candidates
             .iter()
@@ -194,6 +195,10 @@ pub const LEARNING_SESSION_ACTIONS: &[&str] = &[
     "learning_session.resume",
     "learning_session.complete",
 ];
+
+/// Actions on a person (the `Account` entity): adding them to a group or class also needs
+/// `group.manage_members` or `class.manage_members` there.
+pub const ACCOUNT_ACTIONS: &[&str] = &["account.add_to_roster"];
 
 #[cfg(test)]
 mod tests {

@@ -7,3 +7,4 @@ mod names;
 mod nats_down;
 mod password_guessing;
 mod slow_clients;
+mod strangers;
