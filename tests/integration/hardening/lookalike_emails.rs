@@ -182,3 +182,53 @@ async fn emails_registered_before_the_folding_are_found_after_the_migration_step
     let body: Value = signed_in.json().await.unwrap();
     assert_eq!(body["user"]["id"], kim["id"]);
 }
+
+/// `raptscallions create-admin` takes an email like the API: the full-width spelling of an
+/// account promotes that account, and a local part of another script is refused.
+#[tokio::test]
+async fn create_admin_folds_and_refuses_like_the_api() {
+    let app = spawn_app().await;
+    let env = tests::test_env(&app.db, &TestOptions::default());
+    let (_, user) = register(&app, "promote@example.org", "lookalike password").await;
+    let (ok, out) = tests::run_cli(
+        &env,
+        &[
+            "create-admin",
+            "--email",
+            "\u{ff50}romote@example.org",
+            "--name",
+            "P",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    app.wait_for_subscribers().await;
+    let stream: Value = app
+        .get(&format!("/streams/user/{}", user["id"].as_str().unwrap()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        stream["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "user.system_admin_granted"),
+        "{stream}"
+    );
+
+    let (ok, out) = tests::run_cli(
+        &env,
+        &[
+            "create-admin",
+            "--email",
+            "pr\u{43e}mote@example.org",
+            "--name",
+            "P",
+        ],
+    )
+    .await;
+    assert!(!ok, "a Cyrillic о is refused");
+    assert!(out.contains("--email"), "{out}");
+}
