@@ -143,6 +143,18 @@ pub async fn stream_of_correlation<'e>(
     .await
 }
 
+/// What [`reserve_folded_emails`] found among the emails registered before the folding that
+/// a person should look at.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FoldedEmailReport {
+    /// Pairs of accounts whose emails fold to one.
+    pub clashes: Vec<FoldedEmailClash>,
+    /// Accounts whose email today's rules refuse (a local part beyond ASCII that does not
+    /// fold to ASCII, such as a Cyrillic letter): they are no longer found by email, and
+    /// they may look like another account.
+    pub refused: Vec<(UserId, String)>,
+}
+
 /// Two accounts whose emails, registered before emails were folded to one spelling
 /// ([`Email::parse`]), fold to the same one: the folded spelling stays with `kept`, and
 /// `other` is no longer found by its email (its own spelling is refused or folds to
@@ -161,26 +173,26 @@ pub struct FoldedEmailClash {
 /// reset, sign-in with a provider) and no new account can take that spelling. The events
 /// stay as they are: this writes only the reservation table, which the events' trigger fills.
 /// A folded spelling that another account already holds stays with it (the older
-/// reservation first); such pairs are returned. Safe to run again: it adds only what is
+/// reservation first); such pairs are reported. Safe to run again: it adds only what is
 /// missing. An email the rules now refuse (a local part beyond ASCII that does not fold to
-/// ASCII) gets no second reservation: it still blocks its own spelling, and the account
-/// is no longer found by email.
-pub async fn reserve_folded_emails(pool: &sqlx::PgPool) -> sqlx::Result<Vec<FoldedEmailClash>> {
+/// ASCII) gets no second reservation: it still blocks its own spelling, the account is no
+/// longer found by email, and it is reported.
+pub async fn reserve_folded_emails(pool: &sqlx::PgPool) -> sqlx::Result<FoldedEmailReport> {
     let rows: Vec<(String, UserId)> = sqlx::query_as(
         "SELECT email, user_id FROM email_reservations \
          WHERE octet_length(email) <> char_length(email) ORDER BY reserved_at, email",
     )
     .fetch_all(pool)
     .await?;
-    let mut clashes = Vec::new();
+    let mut report = FoldedEmailReport::default();
     for (email, user_id) in rows {
-        let Some(folded) = Email::try_from(email.clone())
-            .ok()
-            .and_then(|e| e.folded())
-            .filter(|f| f.as_str() != email)
-        else {
+        let Some(folded) = Email::try_from(email.clone()).ok().and_then(|e| e.folded()) else {
+            report.refused.push((user_id, email));
             continue;
         };
+        if folded.as_str() == email {
+            continue;
+        }
         let holder: UserId = sqlx::query_scalar(
             "INSERT INTO email_reservations (email, user_id) VALUES ($1, $2) \
              ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email \
@@ -191,7 +203,7 @@ pub async fn reserve_folded_emails(pool: &sqlx::PgPool) -> sqlx::Result<Vec<Fold
         .fetch_one(pool)
         .await?;
         if holder != user_id {
-            clashes.push(FoldedEmailClash {
+            report.clashes.push(FoldedEmailClash {
                 folded: folded.as_str().to_owned(),
                 kept: holder,
                 other: user_id,
@@ -199,5 +211,5 @@ pub async fn reserve_folded_emails(pool: &sqlx::PgPool) -> sqlx::Result<Vec<Fold
             });
         }
     }
-    Ok(clashes)
+    Ok(report)
 }

@@ -141,8 +141,8 @@ async fn emails_registered_before_the_folding_are_found_after_the_migration_step
     let app = spawn_app().await;
     let (_, idn) = register(&app, "legacy@b\u{fc}cher.example", "lookalike password").await;
     let (_, kim) = register(&app, "kim@example.org", "lookalike password").await;
-    // As they were reserved before the folding: the domain as typed, lower-cased; and a
-    // full-width twin of kim's, registered beside it back then.
+    // As they were reserved before the folding: the domain as typed, lower-cased; a
+    // full-width twin of kim's, registered beside it back then; and a Cyrillic lookalike.
     sqlx::query(
         "UPDATE email_reservations SET email = 'legacy@b\u{fc}cher.example' \
          WHERE email = 'legacy@xn--bcher-kva.example'",
@@ -151,12 +151,18 @@ async fn emails_registered_before_the_folding_are_found_after_the_migration_step
     .await
     .unwrap();
     let twin = uuid::Uuid::now_v7();
-    sqlx::query("INSERT INTO email_reservations (email, user_id) VALUES ($1, $2)")
-        .bind("\u{ff4b}im@example.org")
-        .bind(twin)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    let cyrillic = uuid::Uuid::now_v7();
+    for (email, user_id) in [
+        ("\u{ff4b}im@example.org", twin),
+        ("\u{430}dmin@example.org", cyrillic),
+    ] {
+        sqlx::query("INSERT INTO email_reservations (email, user_id) VALUES ($1, $2)")
+            .bind(email)
+            .bind(user_id)
+            .execute(&app.pool)
+            .await
+            .unwrap();
+    }
     assert_eq!(
         login(&app, "legacy@b\u{fc}cher.example").await.status(),
         401,
@@ -169,10 +175,16 @@ async fn emails_registered_before_the_folding_are_found_after_the_migration_step
     let body: Value = signed_in.json().await.unwrap();
     assert_eq!(body["user"]["id"], idn["id"]);
 
-    // Run again: nothing more to reserve, and the clash is still reported, kim keeping it.
-    let clashes = application::store::lookups::reserve_folded_emails(&app.pool)
+    // Run again: nothing more to reserve; the Cyrillic one is reported as refused, and the
+    // clash, kim keeping the email.
+    let report = application::store::lookups::reserve_folded_emails(&app.pool)
         .await
         .unwrap();
+    assert_eq!(
+        report.refused,
+        [(cyrillic, "\u{430}dmin@example.org".to_owned())]
+    );
+    let clashes = report.clashes;
     assert_eq!(clashes.len(), 1, "{clashes:?}");
     assert_eq!(clashes[0].folded, "kim@example.org");
     assert_eq!(clashes[0].kept.to_string(), kim["id"].as_str().unwrap());
