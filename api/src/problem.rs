@@ -77,6 +77,7 @@ pub enum ProblemKind {
     InvalidParameter,
     InvalidRequest,
     InvisibleName,
+    UnsupportedEmail,
     PayloadTooLarge,
     RequestTimeout,
     UriTooLong,
@@ -128,6 +129,7 @@ impl ProblemKind {
             Self::InvalidParameter => "invalid-parameter",
             Self::InvalidRequest => "invalid-request",
             Self::InvisibleName => "invisible-name",
+            Self::UnsupportedEmail => "unsupported-email",
             Self::PayloadTooLarge => "payload-too-large",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::NotFound => "not-found",
@@ -176,6 +178,7 @@ impl ProblemKind {
             Self::RequestHeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::InvalidRequest
             | Self::InvisibleName
+            | Self::UnsupportedEmail
             | Self::GroupCycle
             | Self::ToolNotAvailable
             | Self::UserNotFound
@@ -223,6 +226,7 @@ impl ProblemKind {
             Self::InvalidParameter => "A path or query parameter is invalid",
             Self::InvalidRequest => "The request body does not match the expected schema",
             Self::InvisibleName => "The name is invisible or hides characters",
+            Self::UnsupportedEmail => "The email address has characters that are not accepted",
             Self::PayloadTooLarge => "The request body is too large",
             Self::UnsupportedMediaType => "The request content type is not supported",
             Self::NotFound => "The resource was not found",
@@ -592,6 +596,17 @@ pub fn display_name_error(error: domain::user::InvalidDisplayName) -> ApiError {
         _ => None,
     };
     name_error("name", &error, unreadable)
+}
+
+/// An email refused at the edge, as `field`: `unsupported-email` when its local part has
+/// characters outside the accepted ASCII set (they could imitate another address),
+/// `invalid-request` when it is not an address at all.
+pub fn email_error(field: &str, error: domain::user::InvalidEmail) -> ApiError {
+    let kind = match error {
+        domain::user::InvalidEmail::UnsupportedCharacters => ProblemKind::UnsupportedEmail,
+        _ => ProblemKind::InvalidRequest,
+    };
+    ApiError::new(kind, format!("{field}: {error}"))
 }
 
 /// A service account's name refused by its aggregate.

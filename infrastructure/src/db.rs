@@ -43,12 +43,40 @@ pub fn pool_of(config: &Config, max_connections: u32) -> PgPool {
 }
 
 /// Applies every embedded migration that is not applied yet.
+///
+/// Then reserves the folded spelling of emails registered before emails were folded
+/// (`application::store::lookups::reserve_folded_emails`): the events keep the spelling they
+/// were recorded with, and the reservation table is what finds an account by its email. Two
+/// accounts whose emails fold to one are logged (warning; the older keeps the email), and
+/// so is each account whose email is refused now.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     migrations::migrator()
         .await
         .run(pool)
         .await
-        .context("applying database migrations")
+        .context("applying database migrations")?;
+    let report = application::store::lookups::reserve_folded_emails(pool)
+        .await
+        .context("reserving the folded spelling of emails registered before the folding")?;
+    for (user_id, email) in report.refused {
+        tracing::warn!(
+            %user_id,
+            email,
+            "an account registered before emails were folded has an email that is refused now \
+             (letters of another script before the @); it is no longer found by its email"
+        );
+    }
+    for clash in report.clashes {
+        tracing::warn!(
+            folded = clash.folded,
+            kept = %clash.kept,
+            other = %clash.other,
+            other_email = clash.other_email,
+            "two accounts registered before emails were folded have the same email now; \
+             the older keeps it, the other is no longer found by its email"
+        );
+    }
+    Ok(())
 }
 
 /// Whether every embedded migration is applied.

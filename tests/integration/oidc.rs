@@ -455,3 +455,35 @@ async fn unverified_emails_never_link_and_links_can_be_managed() {
         "https://raptscallions.app/problems/last-sign-in-method"
     );
 }
+
+/// A provider's email is taken like any other (ADR 0013): its full-width spelling finds the
+/// account registered with the plain one, and a local part of another script matches no
+/// account and makes none.
+#[tokio::test]
+async fn a_providers_email_is_folded_like_a_typed_one() {
+    let env = setup("tenant-a").await;
+    let (_, account) = register(&env.app, "lee@example.org", "lee password 1").await;
+
+    let browser = browser();
+    let (landing, _) = sign_in(
+        &env,
+        &browser,
+        "google",
+        claims("\u{ff4c}\u{ff45}\u{ff45}@Example.org", true),
+    )
+    .await;
+    assert_eq!(landing, format!("{FRONTEND}/dashboard"));
+    assert_eq!(me(&env.app, &browser).await["user"]["id"], account["id"]);
+
+    let before = sessions(&env.app).await;
+    let other = self::browser();
+    let (landing, _) = sign_in(
+        &env,
+        &other,
+        "google",
+        claims("l\u{435}\u{435}@example.org", true),
+    )
+    .await;
+    assert!(landing.contains("error=email_missing"), "{landing}");
+    assert_eq!(sessions(&env.app).await, before);
+}

@@ -30,8 +30,10 @@ const CALLERS: [&str; 12] = [
 /// ├── School G (group_admin, counselor, member)
 /// │   ├── Class C (teacher, student)
 /// │   └── Class C2 (other_teacher)
-/// └── Sibling school (sibling_admin)
+/// └── Sibling school (sibling_admin, outsider)
 /// ```
+///
+/// `target` and `victim` belong nowhere; `outsider` is a member of the sibling school only.
 struct World {
     tokens: HashMap<&'static str, String>,
     ids: HashMap<&'static str, String>,
@@ -57,7 +59,7 @@ async fn world(app: &TestApp) -> World {
         ids.insert(*caller, user["id"].as_str().unwrap().to_owned());
     }
     tokens.insert("system_admin", app.token.clone());
-    for extra in ["target", "victim"] {
+    for extra in ["target", "victim", "outsider"] {
         let (_, user) = register(app, &format!("{extra}@example.org"), "matrix password").await;
         ids.insert(extra, user["id"].as_str().unwrap().to_owned());
     }
@@ -80,6 +82,7 @@ async fn world(app: &TestApp) -> World {
         (&school, "counselor", "counselor"),
         (&school, "member", "member"),
         (&sibling, "sibling_admin", "admin"),
+        (&sibling, "outsider", "member"),
     ] {
         let user = &ids[who];
         assert_eq!(
@@ -133,6 +136,8 @@ enum Setup {
     FreshClass,
     TargetInGroup,
     TargetInClass,
+    /// `outsider` back to the sibling school only (out of School G and Class C).
+    OutsiderAway,
 }
 
 /// One row of the matrix: a request and the expected status for each caller.
@@ -149,6 +154,7 @@ async fn authorization_matrix() {
         &w.ids["target"],
     );
     let victim = &w.ids["victim"];
+    let o = &w.ids["outsider"];
     let student = &w.ids["student"];
     use Method as M;
     use Setup as S;
@@ -183,6 +189,13 @@ async fn authorization_matrix() {
         (M::PUT,    format!("/classes/{c}/members/{t}"), Some(json!({"role": "student"})), S::None,
                                                                                    [401, 404, 403, 200, 404, 404, 403, 200, 200, 404, 404, 200]),
         (M::DELETE, format!("/classes/{c}/members/{t}"), None, S::TargetInClass,   [401, 404, 403, 204, 404, 404, 403, 204, 204, 404, 404, 204]),
+        // Adding someone of another school (outsider, a member of the sibling school): only
+        // who can already see them (the district's admin) or a system admin; anyone else who
+        // manages the members gets the 422 of an unknown account (account.add_to_roster).
+        (M::PUT,    format!("/groups/{g}/members/{o}"), Some(json!({"role": "member"})), S::OutsiderAway,
+                                                                                   [401, 404, 404, 404, 404, 403, 403, 422, 200, 404, 404, 200]),
+        (M::PUT,    format!("/classes/{c}/members/{o}"), Some(json!({"role": "student"})), S::OutsiderAway,
+                                                                                   [401, 404, 403, 422, 404, 404, 403, 422, 200, 404, 404, 200]),
         (M::GET,    "/events?limit=1".into(), None, S::None,                       [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),
         (M::GET,    format!("/streams/group/{g}"), None, S::None,                  [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),
         (M::GET,    "/me/memberships".into(), None, S::None,                       [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
@@ -228,6 +241,18 @@ async fn authorization_matrix() {
                         .await,
                         200
                     );
+                }
+                S::OutsiderAway => {
+                    for roster in [format!("/groups/{g}"), format!("/classes/{c}")] {
+                        let status = app
+                            .request(Method::DELETE, &format!("{roster}/members/{o}"))
+                            .send()
+                            .await
+                            .unwrap()
+                            .status()
+                            .as_u16();
+                        assert!(status == 204 || status == 404, "{roster}: {status}");
+                    }
                 }
                 S::TargetInClass => {
                     assert_eq!(

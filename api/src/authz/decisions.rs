@@ -302,6 +302,20 @@ impl Authz {
         Ok((target, session))
     }
 
+    /// Whether `principal` may add the person `account_id` to a group or class whose
+    /// members they manage (`account.add_to_roster`): only someone they can already see in
+    /// a member list, or someone who belongs nowhere yet. Read from the directory each time.
+    pub async fn may_add(&self, principal: &Principal, account_id: Uuid) -> Result<bool, ApiError> {
+        let facts = directory::account_facts(&self.pool, account_id, principal.user_id).await?;
+        let target = Target::Account {
+            id: account_id,
+            facts,
+        };
+        Ok(self
+            .decide_as(Who::User(principal), "account.add_to_roster", &target)
+            .0)
+    }
+
     /// `require` on the system (403 when denied).
     pub fn system(&self, principal: &Principal, action: &str) -> Result<(), ApiError> {
         self.require(principal, action, &Target::System)

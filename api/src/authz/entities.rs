@@ -8,7 +8,7 @@ use std::str::FromStr;
 use application::identity::Principal;
 use application::service_accounts::ServicePrincipal;
 use cedar_policy::{Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression};
-use projections::directory::{ClassFacts, GroupFacts};
+use projections::directory::{AccountFacts, ClassFacts, GroupFacts};
 use uuid::Uuid;
 
 pub(super) fn uid(kind: &str, id: impl ToString) -> EntityUid {
@@ -64,6 +64,11 @@ pub enum Target {
         class_id: Uuid,
         facts: ClassFacts,
     },
+    /// A person others act on (add to a group or class), with where they hold roles.
+    Account {
+        id: Uuid,
+        facts: AccountFacts,
+    },
 }
 
 impl Target {
@@ -73,6 +78,7 @@ impl Target {
             Self::Group { .. } => Some("group.read"),
             Self::Class { .. } => Some("class.read"),
             Self::LearningSession { .. } => Some("learning_session.read"),
+            Self::Account { .. } => None,
         }
     }
 }
@@ -92,9 +98,9 @@ pub(super) fn principal_entity(principal: &Principal, target: &Target) -> Entity
         )
     };
     let empty: Vec<(Uuid, String)> = vec![];
-    let (roles, class_role): (&[GroupRoleFact], Option<(Uuid, &str)>) = match target {
-        Target::System => (&empty, None),
-        Target::Group { facts, .. } => (&facts.roles, None),
+    let (roles, class_roles): (&[GroupRoleFact], Vec<(Uuid, &str)>) = match target {
+        Target::System => (&empty, vec![]),
+        Target::Group { facts, .. } => (&facts.roles, vec![]),
         Target::Class { id, facts }
         | Target::LearningSession {
             class_id: id,
@@ -102,12 +108,26 @@ pub(super) fn principal_entity(principal: &Principal, target: &Target) -> Entity
             ..
         } => (
             &facts.group.roles,
-            facts.class_role.as_deref().map(|r| (*id, r)),
+            facts
+                .class_role
+                .as_deref()
+                .map(|r| (*id, r))
+                .into_iter()
+                .collect(),
+        ),
+        Target::Account { facts, .. } => (
+            &facts.roles,
+            facts
+                .class_roles
+                .iter()
+                .map(|(c, r)| (*c, r.as_str()))
+                .collect(),
         ),
     };
     let classes = |wanted: &str| {
         RestrictedExpression::new_set(
-            class_role
+            class_roles
+                .iter()
                 .filter(|(_, r)| *r == wanted)
                 .map(|(c, _)| RestrictedExpression::new_entity_uid(uid("Class", c))),
         )
@@ -134,7 +154,7 @@ pub(super) fn principal_entity(principal: &Principal, target: &Target) -> Entity
 /// A service account as a Cedar entity, with only its groups on the target's ancestry.
 pub(super) fn service_entity(service: &ServicePrincipal, target: &Target) -> Entity {
     let path: &[Uuid] = match target {
-        Target::System => &[],
+        Target::System | Target::Account { .. } => &[],
         Target::Group { facts, .. } => &facts.path,
         Target::Class { facts, .. } | Target::LearningSession { facts, .. } => &facts.group.path,
     };
@@ -205,6 +225,54 @@ pub(super) fn target_entities(target: &Target) -> (EntityUid, Vec<Entity>) {
             .expect("literal attributes always evaluate");
             entities.push(session);
             (uid("LearningSession", id), entities)
+        }
+        Target::Account { id, facts } => {
+            // Every group on the paths of the person's places, once, in its parent.
+            let mut groups: HashMap<Uuid, Option<Uuid>> = HashMap::new();
+            let paths = facts
+                .groups
+                .iter()
+                .chain(facts.classes.iter().map(|(_, path)| path));
+            for path in paths {
+                for (i, g) in path.iter().enumerate() {
+                    groups.insert(*g, i.checked_sub(1).map(|p| path[p]));
+                }
+            }
+            let mut entities: Vec<Entity> = groups
+                .iter()
+                .map(|(g, parent)| {
+                    Entity::new_no_attrs(
+                        uid("Group", g),
+                        parent.iter().map(|p| uid("Group", p)).collect(),
+                    )
+                })
+                .collect();
+            let mut places: HashSet<EntityUid> = facts
+                .groups
+                .iter()
+                .filter_map(|path| path.last())
+                .map(|g| uid("Group", g))
+                .collect();
+            for (class, path) in &facts.classes {
+                entities.push(Entity::new_no_attrs(
+                    uid("Class", class),
+                    path.last().iter().map(|g| uid("Group", g)).collect(),
+                ));
+                places.insert(uid("Class", class));
+            }
+            let affiliated = !places.is_empty();
+            entities.push(
+                Entity::new(
+                    uid("Account", id),
+                    HashMap::from([(
+                        "affiliated".to_owned(),
+                        RestrictedExpression::new_bool(affiliated),
+                    )]),
+                    places,
+                )
+                .expect("literal attributes always evaluate"),
+            );
+            (uid("Account", id), entities)
         }
     }
 }

@@ -20,6 +20,6 @@ mod policy;
 pub use decisions::{Authz, LearningSessionFacts};
 pub use entities::{Target, Who};
 pub use policy::{
-    Policy, PolicyError, CLASS_ACTIONS, GROUP_ACTIONS, LEARNING_SESSION_ACTIONS, POLICY, SCHEMA,
-    SYSTEM_ACTIONS,
+    Policy, PolicyError, ACCOUNT_ACTIONS, CLASS_ACTIONS, GROUP_ACTIONS, LEARNING_SESSION_ACTIONS,
+    POLICY, SCHEMA, SYSTEM_ACTIONS,
 };

@@ -131,6 +131,7 @@ impl Policy {
             Target::Group { .. } => GROUP_ACTIONS,
             Target::Class { .. } => CLASS_ACTIONS,
             Target::LearningSession { .. } => LEARNING_SESSION_ACTIONS,
+            Target::Account { .. } => ACCOUNT_ACTIONS,
         };
         candidates
             .iter()
@@ -195,6 +196,10 @@ pub const LEARNING_SESSION_ACTIONS: &[&str] = &[
     "learning_session.complete",
 ];
 
+/// Actions on a person (the `Account` entity): adding them to a group or class also needs
+/// `group.manage_members` or `class.manage_members` there.
+pub const ACCOUNT_ACTIONS: &[&str] = &["account.add_to_roster"];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +207,89 @@ mod tests {
     #[test]
     fn the_shipped_policy_validates_against_its_schema() {
         Policy::shipped().unwrap();
+    }
+
+    fn principal(system_admin: bool) -> Principal {
+        Principal {
+            user_id: uuid::Uuid::now_v7(),
+            session_id: uuid::Uuid::now_v7(),
+            email: "ada@example.org".into(),
+            name: "Ada".into(),
+            system_admin,
+            auditor: false,
+            created_at: chrono::Utc::now(),
+            session_expires_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_person_may_be_added_by_who_already_sees_them_or_when_new() {
+        use projections::directory::AccountFacts;
+        let policy = Policy::shipped().unwrap();
+        let add = |who: &Principal, facts: AccountFacts| {
+            let target = Target::Account {
+                id: uuid::Uuid::now_v7(),
+                facts,
+            };
+            policy.decide(who, "account.add_to_roster", &target).0
+        };
+        let (district, school, sibling, class) = (
+            uuid::Uuid::now_v7(),
+            uuid::Uuid::now_v7(),
+            uuid::Uuid::now_v7(),
+            uuid::Uuid::now_v7(),
+        );
+        let caller = principal(false);
+        let new = AccountFacts {
+            groups: vec![],
+            classes: vec![],
+            roles: vec![],
+            class_roles: vec![],
+        };
+        assert!(add(&caller, new.clone()), "nobody's account yet");
+
+        // A student of a class in the school, seen by the district's admin.
+        let student = |roles: Vec<(uuid::Uuid, String)>, class_roles| AccountFacts {
+            groups: vec![],
+            classes: vec![(class, vec![district, school])],
+            roles,
+            class_roles,
+        };
+        assert!(add(
+            &caller,
+            student(vec![(district, "admin".into())], vec![])
+        ));
+        assert!(add(
+            &caller,
+            student(vec![], vec![(class, "teacher".into())])
+        ));
+        assert!(!add(
+            &caller,
+            student(vec![(district, "counselor".into())], vec![])
+        ));
+        assert!(!add(
+            &caller,
+            student(vec![], vec![(class, "student".into())])
+        ));
+        assert!(!add(&caller, student(vec![], vec![])), "a stranger");
+        assert!(add(&principal(true), student(vec![], vec![])));
+
+        // A member of the sibling school: not seen by the school's admin.
+        let sibling_member = |roles| AccountFacts {
+            groups: vec![vec![district, sibling]],
+            classes: vec![],
+            roles,
+            class_roles: vec![],
+        };
+        assert!(!add(&caller, sibling_member(vec![])));
+        assert!(add(
+            &caller,
+            sibling_member(vec![(district, "admin".into())])
+        ));
+        assert!(add(
+            &caller,
+            sibling_member(vec![(sibling, "admin".into())])
+        ));
     }
 
     #[test]

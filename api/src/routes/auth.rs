@@ -355,7 +355,8 @@ impl AuthApi {
         body: Json<Register>,
     ) -> Result<RegisterResponse, ApiError> {
         self.services.limits.register.check(&ip)?;
-        let email = parse("email", Email::parse(&body.email.0))?;
+        let email =
+            Email::parse(&body.email.0).map_err(|e| crate::problem::email_error("email", e))?;
         let name = DisplayName::parse(&body.name.0).map_err(crate::problem::display_name_error)?;
         let password = parse("password", Password::parse(&body.password.0))?;
         let started = self

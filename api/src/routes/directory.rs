@@ -310,8 +310,11 @@ pub(crate) async fn list_members<R: Roster>(
 
 /// `PUT …/members/{user_id}`: adds a member or changes their role. The caller must be
 /// allowed to manage the members, the role must be one of the roster's, and the user must
-/// have an account (422 user-not-found), in that order. The answer is the members once the
-/// directory has the change, so that the caller's next request is decided on it.
+/// have an account that the caller may add (`account.add_to_roster`: someone they can already
+/// see in a member list, or who belongs nowhere yet), in that order. An account they may
+/// not add gets the same 422 user-not-found as a missing one, so that where a person belongs
+/// cannot be probed. The answer is the members once the directory has the change, so that
+/// the caller's next request is decided on it.
 pub(crate) async fn set_member<R: Roster>(
     services: &Services,
     caller: &Caller,
@@ -325,7 +328,9 @@ pub(crate) async fn set_member<R: Roster>(
         .require(&services.authz, principal, R::MANAGE_MEMBERS)
         .await?;
     let role = R::role(role)?;
-    if !services.groups.user_exists(user_id).await? {
+    if !services.groups.user_exists(user_id).await?
+        || !services.authz.may_add(principal, user_id).await?
+    {
         return Err(ApiError::kind(ProblemKind::UserNotFound));
     }
     let appended = roster

@@ -142,3 +142,74 @@ pub async fn stream_of_correlation<'e>(
     .fetch_optional(executor)
     .await
 }
+
+/// What [`reserve_folded_emails`] found among the emails registered before the folding that
+/// a person should look at.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FoldedEmailReport {
+    /// Pairs of accounts whose emails fold to one.
+    pub clashes: Vec<FoldedEmailClash>,
+    /// Accounts whose email today's rules refuse (a local part beyond ASCII that does not
+    /// fold to ASCII, such as a Cyrillic letter): they are no longer found by email, and
+    /// they may look like another account.
+    pub refused: Vec<(UserId, String)>,
+}
+
+/// Two accounts whose emails, registered before emails were folded to one spelling
+/// ([`Email::parse`]), fold to the same one: the folded spelling stays with `kept`, and
+/// `other` is no longer found by its email (its own spelling is refused or folds to
+/// `kept`'s). Someone must decide which person is which.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoldedEmailClash {
+    pub folded: String,
+    pub kept: UserId,
+    pub other: UserId,
+    pub other_email: String,
+}
+
+/// Reserves, beside each email registered before the folding (the only ones that may not be
+/// in their folded spelling are those with a character beyond ASCII), its folded spelling for
+/// the same account, so that the account is found by what people type now (login, password
+/// reset, sign-in with a provider) and no new account can take that spelling. The events
+/// stay as they are: this writes only the reservation table, which the events' trigger fills.
+/// A folded spelling that another account already holds stays with it (the older
+/// reservation first); such pairs are reported. Safe to run again: it adds only what is
+/// missing. An email the rules now refuse (a local part beyond ASCII that does not fold to
+/// ASCII) gets no second reservation: it still blocks its own spelling, the account is no
+/// longer found by email, and it is reported.
+pub async fn reserve_folded_emails(pool: &sqlx::PgPool) -> sqlx::Result<FoldedEmailReport> {
+    let rows: Vec<(String, UserId)> = sqlx::query_as(
+        "SELECT email, user_id FROM email_reservations \
+         WHERE octet_length(email) <> char_length(email) ORDER BY reserved_at, email",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut report = FoldedEmailReport::default();
+    for (email, user_id) in rows {
+        let Some(folded) = Email::try_from(email.clone()).ok().and_then(|e| e.folded()) else {
+            report.refused.push((user_id, email));
+            continue;
+        };
+        if folded.as_str() == email {
+            continue;
+        }
+        let holder: UserId = sqlx::query_scalar(
+            "INSERT INTO email_reservations (email, user_id) VALUES ($1, $2) \
+             ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email \
+             RETURNING user_id",
+        )
+        .bind(folded.as_str())
+        .bind(user_id)
+        .fetch_one(pool)
+        .await?;
+        if holder != user_id {
+            report.clashes.push(FoldedEmailClash {
+                folded: folded.as_str().to_owned(),
+                kept: holder,
+                other: user_id,
+                other_email: email,
+            });
+        }
+    }
+    Ok(report)
+}

@@ -2,7 +2,26 @@
 
 use serde::{Deserialize, Serialize};
 
-/// An email address, trimmed and lower-cased: one account per `Email`.
+/// An email address in the one spelling the service knows it by: one account per `Email`.
+///
+/// [`Email::parse`] (every address given at the edge: registration, login, password reset,
+/// sign-in with a provider, the command line) folds each way of typing an address to one
+/// spelling and refuses local parts that could pass for another address:
+///
+/// - the whole address in Unicode NFKC, trimmed: full-width letters (`ａdmin`), ligatures and
+///   the full-width at sign are the plain ASCII ones;
+/// - the local part (before the `@`) lower-cased and in ASCII only: a Cyrillic `а` or a
+///   Greek `ο` cannot imitate a Latin letter, since no other script is taken there
+///   ([`InvalidEmail::UnsupportedCharacters`]);
+/// - the domain in its ASCII form (IDNA/UTS 46, `idna::domain_to_ascii`: lower-cased,
+///   internationalized labels in punycode, `xn--…`), so a lookalike domain shows as the
+///   different punycode it is.
+///
+/// An ASCII address is spelled as before these rules (trimmed, lower-cased), so the
+/// accounts registered with one are found as they were.
+///
+/// Addresses recorded in events before these rules are read back by the rules they were
+/// recorded under (trimmed and lower-cased): the log loads as it is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
@@ -15,15 +34,43 @@ pub enum InvalidEmail {
     TooLong,
     #[error("the email address is not of the form name@domain.tld")]
     Malformed,
+    #[error(
+        "the part before the @ may hold only ASCII letters, digits, dots and \
+         !#$%&'*+/=?^_`{{|}}~- (letters of other scripts can imitate Latin ones)"
+    )]
+    UnsupportedCharacters,
 }
 
 impl Email {
+    pub const MAX_CHARS: usize = 254;
+
+    /// An address as given at the edge: every rule, folded to its one spelling. An ASCII
+    /// address keeps the spelling the earlier rules gave it (trimmed and lower-cased).
     pub fn parse(raw: &str) -> Result<Self, InvalidEmail> {
+        use unicode_normalization::UnicodeNormalization as _;
+        let folded: String = raw.trim().nfkc().collect();
+        let shaped = Self::stored(&folded)?;
+        let (local, domain) = shaped.0.split_once('@').expect("a stored email has one @");
+        if !local.is_ascii() {
+            return Err(InvalidEmail::UnsupportedCharacters);
+        }
+        let domain = idna::domain_to_ascii(domain).map_err(|_| InvalidEmail::Malformed)?;
+        let email = format!("{local}@{domain}");
+        if email.chars().count() > Self::MAX_CHARS {
+            return Err(InvalidEmail::TooLong);
+        }
+        Ok(Self(email))
+    }
+
+    /// An address as recorded in an event: the rules it was recorded under (trimmed,
+    /// lower-cased, of the form `name@domain.tld`); the folding of [`Email::parse`] came
+    /// later, and the log must load as it is.
+    fn stored(raw: &str) -> Result<Self, InvalidEmail> {
         let email = raw.trim().to_lowercase();
         if email.is_empty() {
             return Err(InvalidEmail::Empty);
         }
-        if email.chars().count() > 254 {
+        if email.chars().count() > Self::MAX_CHARS {
             return Err(InvalidEmail::TooLong);
         }
         let (local, domain) = email.split_once('@').ok_or(InvalidEmail::Malformed)?;
@@ -39,15 +86,24 @@ impl Email {
         Ok(Self(email))
     }
 
+    /// The spelling [`Email::parse`] gives a recorded address, if it has one: the key an
+    /// account registered before the folding is found by now. `None` for an address the
+    /// rules refuse today (such an account can no longer be found by its email).
+    pub fn folded(&self) -> Option<Email> {
+        Self::parse(&self.0).ok()
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
+/// Deserializing (events) applies the rules of [`Email::stored`]; requests go through
+/// [`Email::parse`].
 impl TryFrom<String> for Email {
     type Error = InvalidEmail;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
+        Self::stored(&value)
     }
 }
 
@@ -228,6 +284,89 @@ mod tests {
             Email::parse("  Ada@Example.ORG ").unwrap().as_str(),
             "ada@example.org"
         );
+    }
+
+    #[test]
+    fn lookalike_spellings_fold_to_one_email() {
+        let plain = Email::parse("admin@example.org").unwrap();
+        // Full-width letters and at sign (East Asian input methods), upper case.
+        assert_eq!(Email::parse("\u{ff41}dmin@example.org").unwrap(), plain);
+        assert_eq!(
+            Email::parse("\u{ff21}\u{ff24}\u{ff2d}\u{ff29}\u{ff2e}\u{ff20}EXAMPLE.ORG").unwrap(),
+            plain
+        );
+        // The Kelvin sign is a K; a ligature is its letters.
+        assert_eq!(
+            Email::parse("\u{212a}im@example.org").unwrap().as_str(),
+            "kim@example.org"
+        );
+        assert_eq!(
+            Email::parse("\u{fb01}n@example.org").unwrap().as_str(),
+            "fin@example.org"
+        );
+    }
+
+    #[test]
+    fn local_parts_of_other_scripts_are_refused() {
+        // Cyrillic a, Greek omicron: they look like Latin letters.
+        for raw in [
+            "\u{430}dmin@example.org",
+            "r\u{3bf}bert@example.org",
+            "\u{c9}lodie@example.org",
+            "\u{4f60}\u{597d}@example.org",
+        ] {
+            assert_eq!(
+                Email::parse(raw),
+                Err(InvalidEmail::UnsupportedCharacters),
+                "{raw}"
+            );
+        }
+        // Not an address at all: malformed, as before.
+        for raw in ["\u{430}dmin", "\u{430} b@example.org", "a@\u{430}"] {
+            assert_eq!(Email::parse(raw), Err(InvalidEmail::Malformed), "{raw}");
+        }
+        assert_eq!(
+            Email::parse("o'brien+algebra@example.org")
+                .unwrap()
+                .as_str(),
+            "o'brien+algebra@example.org"
+        );
+    }
+
+    #[test]
+    fn domains_are_kept_in_their_ascii_form() {
+        assert_eq!(
+            Email::parse("Ada@B\u{dc}cher.DE").unwrap().as_str(),
+            "ada@xn--bcher-kva.de"
+        );
+        assert_eq!(
+            Email::parse("ada@xn--bcher-kva.de").unwrap(),
+            Email::parse("ada@b\u{fc}cher.de").unwrap()
+        );
+        // A Cyrillic a in the domain is another domain, and shows as one.
+        assert_eq!(
+            Email::parse("admin@ex\u{430}mple.org").unwrap().as_str(),
+            "admin@xn--exmple-4nf.org"
+        );
+        // ASCII addresses are spelled as they were before the folding.
+        for raw in ["a..b@mail_server.example.org", "\"q\"@example.org"] {
+            assert_eq!(
+                Email::parse(raw).unwrap(),
+                Email::stored(raw).unwrap(),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn emails_recorded_before_the_folding_still_load() {
+        let old: Email = serde_json::from_str("\"\u{430}dmin@b\u{fc}cher.de\"").unwrap();
+        assert_eq!(old.as_str(), "\u{430}dmin@b\u{fc}cher.de");
+        assert_eq!(old.folded(), None);
+        let idn: Email = serde_json::from_str("\"ada@b\u{fc}cher.de\"").unwrap();
+        assert_eq!(idn.folded().unwrap().as_str(), "ada@xn--bcher-kva.de");
+        let wide: Email = serde_json::from_str("\"\u{ff41}dmin@example.org\"").unwrap();
+        assert_eq!(wide.folded().unwrap().as_str(), "admin@example.org");
     }
 
     #[test]

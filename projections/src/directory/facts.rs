@@ -105,3 +105,78 @@ pub async fn class_facts<'e>(
         group: GroupFacts::read(&row, "group_archived")?,
     }))
 }
+
+/// What authorization needs to know about a person others act on (adding them to a group or
+/// class) and the user who asks: where the person holds a role, with the ancestry of each
+/// place, and the asker's roles along those ancestries and in those classes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountFacts {
+    /// The path (root first, the group last) of each group where the person holds a role.
+    pub groups: Vec<Vec<Uuid>>,
+    /// Each class where the person holds a role, with its group's path.
+    pub classes: Vec<(Uuid, Vec<Uuid>)>,
+    /// The asker's roles in the groups along those paths.
+    pub roles: Vec<(Uuid, String)>,
+    /// The asker's roles in those classes.
+    pub class_roles: Vec<(Uuid, String)>,
+}
+
+/// The places of `account_id` and the roles of `user_id` around them. Three reads, each on
+/// the members' `(user_id, …)` indexes.
+pub async fn account_facts(
+    pool: &sqlx::PgPool,
+    account_id: Uuid,
+    user_id: Uuid,
+) -> sqlx::Result<AccountFacts> {
+    let places: Vec<(Option<Uuid>, String)> = sqlx::query_as(
+        "SELECT NULL::uuid, g.path::text FROM group_members m JOIN groups g ON g.id = m.group_id \
+          WHERE m.user_id = $1 \
+         UNION ALL \
+         SELECT c.id, g.path::text FROM class_members m JOIN classes c ON c.id = m.class_id \
+           JOIN groups g ON g.id = c.group_id WHERE m.user_id = $1",
+    )
+    .bind(account_id)
+    .fetch_all(pool)
+    .await?;
+    let roles: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT m.group_id, m.role FROM group_members m JOIN groups a ON a.id = m.group_id \
+          WHERE m.user_id = $2 AND EXISTS ( \
+                SELECT 1 FROM groups g \
+                 WHERE a.path @> g.path \
+                   AND g.id IN (SELECT group_id FROM group_members WHERE user_id = $1 \
+                                UNION \
+                                SELECT c.group_id FROM class_members cm \
+                                  JOIN classes c ON c.id = cm.class_id WHERE cm.user_id = $1))",
+    )
+    .bind(account_id)
+    .bind(user_id)
+    .fetch_all(pool)
+    .await?;
+    let class_roles: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT class_id, role FROM class_members \
+          WHERE user_id = $2 \
+            AND class_id IN (SELECT class_id FROM class_members WHERE user_id = $1)",
+    )
+    .bind(account_id)
+    .bind(user_id)
+    .fetch_all(pool)
+    .await?;
+    let mut facts = AccountFacts {
+        groups: vec![],
+        classes: vec![],
+        roles,
+        class_roles,
+    };
+    for (class_id, path) in places {
+        match class_id {
+            Some(class_id) => facts.classes.push((class_id, parse_path(&path))),
+            None => facts.groups.push(parse_path(&path)),
+        }
+    }
+    // One order whatever the plan: decisions are remembered by their facts.
+    facts.groups.sort();
+    facts.classes.sort();
+    facts.roles.sort();
+    facts.class_roles.sort();
+    Ok(facts)
+}

@@ -11,7 +11,7 @@ mod facts;
 mod projection;
 mod queries;
 
-pub use facts::{class_facts, group_facts, ClassFacts, GroupFacts};
+pub use facts::{account_facts, class_facts, group_facts, AccountFacts, ClassFacts, GroupFacts};
 pub use projection::{DirectoryProjection, DIRECTORY_CHANNEL, NAME};
 pub use queries::{
     class_teachers, classes_of_group, contact, get_class, get_group, get_tool, group_chain,

@@ -2,7 +2,9 @@
 
 mod cookies;
 mod http_errors;
+mod lookalike_emails;
 mod names;
 mod nats_down;
 mod password_guessing;
 mod slow_clients;
+mod strangers;
