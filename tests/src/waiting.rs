@@ -43,19 +43,23 @@ impl TestApp {
         .await;
     }
 
-    /// Waits until every subscriber this app runs (whatever its name; a configured-off one,
-    /// such as `realtime-revocations` without NATS keys, keeps its checkpoint row but does not
-    /// run) has caught up with the log and the log has stopped growing (reactions append
-    /// events of their own).
-    pub async fn wait_for_all_subscribers(&self) {
-        let names: Vec<String> = self
-            .application()
+    /// The names of the subscribers this app runs.
+    pub fn subscriber_names(&self) -> Vec<String> {
+        self.application()
             .services()
             .subscribers
             .snapshot()
             .into_iter()
             .map(|status| status.name)
-            .collect();
+            .collect()
+    }
+
+    /// Waits until every subscriber this app runs (whatever its name; a configured-off one,
+    /// such as `realtime-revocations` without NATS keys, keeps its checkpoint row but does not
+    /// run) has caught up with the log and the log has stopped growing (reactions append
+    /// events of their own).
+    pub async fn wait_for_all_subscribers(&self) {
+        let names = self.subscriber_names();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         loop {
             let head = self.log_head().await;

@@ -135,14 +135,7 @@ async fn wait_for_count(app: &TestApp, sql: &str, n: i64, limit: Duration) -> Du
 /// the log and the log has stopped growing: after 100,000 sagas the emails and read models
 /// they set off take minutes.
 async fn settle(app: &TestApp) {
-    let names: Vec<String> = app
-        .application()
-        .services()
-        .subscribers
-        .snapshot()
-        .into_iter()
-        .map(|status| status.name)
-        .collect();
+    let names = app.subscriber_names();
     let started = Instant::now();
     loop {
         let head = app.log_head().await;
