@@ -9,7 +9,9 @@
 //!   its notification and its email;
 //! - [`realtime`] (binary `realtime`): live dashboards over NATS websockets, credentials/s;
 //! - [`workflows`] (binary `workflows`): a saga in the path of a notification, sleeping
-//!   sagas, timers all due at once and timer lateness.
+//!   sagas, timers all due at once and timer lateness;
+//! - [`mixed`] (binary `mixed`): writes that wait for their read model (learning-session
+//!   messages) alone and beside a flood of other writes.
 //!
 //! What they share:
 //!
@@ -21,6 +23,7 @@
 
 pub mod access;
 pub mod closed_loop;
+pub mod mixed;
 pub mod procfs;
 pub mod reactions;
 pub mod realtime;

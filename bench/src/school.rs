@@ -8,10 +8,12 @@ use tests::{json_id, register, TestApp};
 /// real sessions are).
 pub const SESSIONS: usize = 200;
 
-/// What the detections need: the sessions they rotate over and the secret that sends them.
+/// What the detections need: the sessions they rotate over and the secret that sends them;
+/// and the student's token, for the messages of the mixed-load benchmark.
 pub struct Fixture {
     pub sessions: Vec<String>,
     pub service_secret: String,
+    pub student_token: String,
 }
 
 /// A school with a class, a tool, a teacher and a student with [`SESSIONS`] sessions, and a
@@ -55,5 +57,6 @@ pub async fn fixture(app: &TestApp) -> Fixture {
     Fixture {
         sessions,
         service_secret,
+        student_token: student,
     }
 }

@@ -467,9 +467,14 @@ async fn run_active(
         };
         // Every slice also reads the stored checkpoint, so a replay that reset it is noticed
         // at the next wake-up or poll.
+        // Somebody waiting for this subscriber cuts the wait short too: behind a safe bound
+        // held back by other transactions (other aggregates' appends, which do not wake it),
+        // the look-again delay grows to 50 ms, and a write waiting for this read model would
+        // wait that long after the bound has passed its event.
         let (woken, stopping) = tokio::select! {
             _ = wake.changed() => (true, false),
             _ = tokio::time::sleep(wait) => (false, false),
+            _ = hurry.notified() => (false, false),
             _ = shutdown.wait_for(|stop| *stop) => (false, true),
         };
         // Events keep coming: let them gather until the interval since the last batch is

@@ -234,3 +234,49 @@ async fn a_process_alone_sends_no_log_notifications_and_wakes_the_others_once_th
         .expect("the other process woke its subscribers")
         .unwrap();
 }
+
+/// Writes that wait for their read model (issue #24): a subscriber that nothing wakes (its
+/// events appended elsewhere, or other aggregates' appends holding the log's safe bound back
+/// while it backs off) looks at the log as soon as somebody waits for it, not at its next
+/// poll.
+#[tokio::test]
+async fn a_waiting_write_makes_an_unwoken_subscriber_look_at_once() {
+    let app = spawn_app().await;
+    sqlx::query("CREATE TABLE test_seen (position bigint PRIMARY KEY)")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let local = Subscribers::default();
+    let (_stop, shutdown) = watch::channel(false);
+    // Its own signal, which no append bumps, and a poll far longer than the wait below.
+    let runner = local.spawn(
+        Subscriber::Projection(Arc::new(Counting)),
+        app.config.database.clone(),
+        LogSignal::default(),
+        RunnerSettings {
+            poll_interval: Duration::from_secs(30),
+            ..RunnerSettings::default()
+        },
+        shutdown,
+    );
+    let head = app.log_head().await;
+    wait_for_checkpoints(&app.pool, head, &["test-counting"]).await;
+    // Its idle checkpoint write is behind it; it sleeps until the next poll.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let group = app.create_group("Unwoken", None).await;
+    let position = app.log_head().await;
+    assert!(group["id"].is_string());
+    let checkpoints = projections::Checkpoints::new(app.pool.clone(), local);
+    let started = std::time::Instant::now();
+    checkpoints
+        .wait_for("test-counting", position, Duration::from_secs(5))
+        .await
+        .expect("the waiter made it look");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "waited {:?}",
+        started.elapsed()
+    );
+    runner.abort();
+}
