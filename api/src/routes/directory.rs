@@ -8,6 +8,7 @@ use application::{Appended, CommandContext};
 use chrono::{DateTime, Utc};
 use domain::class::{ClassError, ClassRole};
 use domain::group::{GroupError, GroupRole};
+use domain::Aggregate as _;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object};
 use projections::directory as read;
@@ -343,6 +344,16 @@ pub(crate) async fn set_member<R: Roster>(
         )
         .await?;
     services.caught_up(read::NAME, appended.position).await?;
+    // The list shows each member's account from the identity read model: one registered a
+    // moment ago may not be there yet (registration answers without waiting for it), and
+    // would be missing from the answer.
+    services
+        .caught_up_with_stream(
+            projections::identity::NAME,
+            domain::user::User::TYPE,
+            user_id,
+        )
+        .await?;
     Ok(Json(MemberList::from(
         roster.members(&services.pool).await?,
     )))
