@@ -11,14 +11,7 @@ use serde_json::{json, Value};
 use tests::{spawn_app, TestApp};
 
 async fn served_document(app: &TestApp) -> Value {
-    app.http
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    app.get("/openapi.json").await.json().await.unwrap()
 }
 
 /// Every operation: `(method, path, operation)`.

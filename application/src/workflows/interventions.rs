@@ -11,7 +11,7 @@ use domain::struggle_intervention::{
 use domain::Aggregate as _;
 use uuid::Uuid;
 
-use super::{ids, runs, Fallible, Firing, LogEntry, SessionFacts, Workflows};
+use super::{ids, runs, Fallible, LogEntry, SessionFacts, Workflows};
 use crate::notices::Notice;
 use crate::notifications::NewNotification;
 use crate::{CommandContext, CommandError};
@@ -308,22 +308,6 @@ impl Workflows {
             .await?;
         }
         Ok(())
-    }
-
-    pub(super) async fn fire_recheck(
-        &self,
-        id: Uuid,
-        timer_id: Uuid,
-        context: &CommandContext,
-    ) -> Result<(), Firing> {
-        match self
-            .interventions
-            .execute(id, Command::FireRecheck { timer_id }, context)
-            .await
-        {
-            Ok(_) | Err(CommandError::Rejected(_)) => Ok(()),
-            Err(other) => Err(other.into()),
-        }
     }
 
     pub(super) async fn on_intervention_event(&self, entry: LogEntry<'_>) -> Fallible<()> {

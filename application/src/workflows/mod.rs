@@ -5,8 +5,8 @@
 //!   learning-session and saga event in log order; it turns them into commands on the sagas
 //!   and the sagas' decisions into effects (notifications, a pause, an assistant message), each
 //!   with an id derived from its cause ([`ids`]), then records the effect on the saga.
-//! - [`Workflows::fire`] fires one due timer (the timer loop calls it for each row that
-//!   [`timers`] reports due).
+//! - [`Workflows::fire_all`] fires due timers (the timer loop calls it with the rows that
+//!   [`timers`] reports due, a batch at a time).
 //! - [`SafetyConcerns`] holds the use cases of the people who handle a concern.
 //!
 //! Tables owned here: `workflow_timers` ([`timers`]) and `struggle_intervention_runs`
@@ -54,6 +54,26 @@ enum Planned {
     Escalation(Decided<SafetyEscalation>),
     /// The saga no longer waits for the timer.
     Nothing,
+}
+
+/// Firings decided and not appended yet, with the timers they mark (those that append
+/// nothing too).
+#[derive(Default)]
+struct Firings {
+    rechecks: Vec<(Decided<StruggleIntervention>, CommandContext)>,
+    escalations: Vec<(Decided<SafetyEscalation>, CommandContext)>,
+    timers: Vec<Uuid>,
+}
+
+impl Firings {
+    fn add(&mut self, timer: &timers::DueTimer, plan: Planned) {
+        match plan {
+            Planned::Recheck(decided) => self.rechecks.push((decided, firing_context(timer))),
+            Planned::Escalation(decided) => self.escalations.push((decided, firing_context(timer))),
+            Planned::Nothing => {}
+        }
+        self.timers.push(timer.id);
+    }
 }
 
 /// Who fires a timer, in the metadata of what the firing appends.
@@ -310,46 +330,14 @@ impl Workflows {
         }
     }
 
-    /// Fires one due timer: a command on its saga. A timer that fired before, or that its saga
-    /// no longer waits for (acknowledged, ended), changes nothing. A command that lost a race
-    /// with another on the same saga (a recovery recorded at the same moment) is decided again
-    /// on the new state, a few times.
-    pub async fn fire(&self, timer: &timers::DueTimer) -> Fallible<()> {
-        let context = firing_context(timer);
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let fired = match timer.saga_type.as_str() {
-                t if t == StruggleIntervention::TYPE => {
-                    self.fire_recheck(timer.saga_id, timer.id, &context).await
-                }
-                t if t == SafetyEscalation::TYPE => {
-                    self.fire_escalation_timer(timer.saga_id, timer.id, &context)
-                        .await
-                }
-                other => {
-                    return Err(
-                        format!("timer {} of an unknown saga type {other}", timer.id).into(),
-                    )
-                }
-            };
-            match fired {
-                Err(Firing::Conflict) if attempts < FIRE_ATTEMPTS => continue,
-                Err(Firing::Conflict) => {
-                    return Err(format!("timer {}: its saga kept changing", timer.id).into())
-                }
-                Err(Firing::Failed(error)) => return Err(error),
-                Ok(()) => return Ok(()),
-            }
-        }
-    }
-
     /// Fires due timers together and marks them fired: each saga's command is decided on its
     /// own state ([`LOADS_AT_ONCE`] loads at a time), then every saga's events are appended
     /// and the timers marked in one transaction, so a batch costs one commit instead of one
-    /// per timer. Should any saga have changed meanwhile (the whole append conflicts), each
-    /// timer is fired on its own as [`fire`](Self::fire) does. Returns each timer's outcome;
-    /// those that failed are not marked.
+    /// per timer. A timer that fired before, or that its saga no longer waits for
+    /// (acknowledged, ended), appends nothing and is marked. Should any saga have changed
+    /// meanwhile (the whole append conflicts), each timer is fired on its own
+    /// ([`fire_one`](Self::fire_one)). Returns each timer's outcome; those that failed are not
+    /// marked.
     pub async fn fire_all(&self, due: &[timers::DueTimer]) -> Vec<(Uuid, Fallible<()>)> {
         let decided: Vec<Fallible<Planned>> = stream::iter(due.iter().cloned())
             .map(|timer| async move { self.plan_firing(&timer).await })
@@ -357,34 +345,19 @@ impl Workflows {
             .collect()
             .await;
         let mut outcomes = Vec::with_capacity(due.len());
-        let mut rechecks = Vec::new();
-        let mut escalations = Vec::new();
-        let mut fired = Vec::new();
+        let mut firings = Firings::default();
         for (timer, plan) in due.iter().zip(decided) {
             match plan {
-                Ok(Planned::Recheck(decided)) => rechecks.push((decided, firing_context(timer))),
-                Ok(Planned::Escalation(decided)) => {
-                    escalations.push((decided, firing_context(timer)))
-                }
-                Ok(Planned::Nothing) => {}
-                Err(error) => {
-                    outcomes.push((timer.id, Err(error)));
-                    continue;
-                }
+                Ok(plan) => firings.add(timer, plan),
+                Err(error) => outcomes.push((timer.id, Err(error))),
             }
-            fired.push(timer.id);
         }
-        match self.append_firings(rechecks, escalations, &fired).await {
+        let fired = firings.timers.clone();
+        match self.append_firings(firings).await {
             Ok(()) => outcomes.extend(fired.into_iter().map(|id| (id, Ok(())))),
             Err(Firing::Conflict) => {
                 for timer in due.iter().filter(|t| fired.contains(&t.id)) {
-                    let outcome = match self.fire(timer).await {
-                        Ok(()) => timers::mark_fired(&self.pool, &[timer.id])
-                            .await
-                            .map_err(Into::into),
-                        Err(error) => Err(error),
-                    };
-                    outcomes.push((timer.id, outcome));
+                    outcomes.push((timer.id, self.fire_one(timer).await));
                 }
             }
             Err(Firing::Failed(error)) => {
@@ -393,6 +366,22 @@ impl Workflows {
             }
         }
         outcomes
+    }
+
+    /// Fires one timer and marks it, its command decided again on the new state when it lost
+    /// a race with another command on the same saga (a recovery recorded at the same moment),
+    /// up to [`FIRE_ATTEMPTS`] times.
+    async fn fire_one(&self, timer: &timers::DueTimer) -> Fallible<()> {
+        for _ in 0..FIRE_ATTEMPTS {
+            let mut firing = Firings::default();
+            firing.add(timer, self.plan_firing(timer).await?);
+            match self.append_firings(firing).await {
+                Ok(()) => return Ok(()),
+                Err(Firing::Conflict) => continue,
+                Err(Firing::Failed(error)) => return Err(error),
+            }
+        }
+        Err(format!("timer {}: its saga kept changing", timer.id).into())
     }
 
     /// A timer's command decided on its saga's state.
@@ -417,13 +406,13 @@ impl Workflows {
         }
     }
 
-    /// Appends the firings and marks the timers, in one transaction.
-    async fn append_firings(
-        &self,
-        rechecks: Vec<(Decided<StruggleIntervention>, CommandContext)>,
-        escalations: Vec<(Decided<SafetyEscalation>, CommandContext)>,
-        fired: &[Uuid],
-    ) -> Result<(), Firing> {
+    /// Appends the firings and marks their timers, in one transaction.
+    async fn append_firings(&self, firings: Firings) -> Result<(), Firing> {
+        let Firings {
+            rechecks,
+            escalations,
+            timers: fired,
+        } = firings;
         if fired.is_empty() {
             return Ok(());
         }
@@ -431,7 +420,7 @@ impl Workflows {
         let mut tx = self.pool.begin().await.map_err(store_failure)?;
         self.interventions.append_all_in(&mut tx, rechecks).await?;
         self.escalations.append_all_in(&mut tx, escalations).await?;
-        timers::mark_fired(&mut *tx, fired)
+        timers::mark_fired(&mut *tx, &fired)
             .await
             .map_err(|e| Firing::Failed(e.into()))?;
         tx.commit().await.map_err(store_failure)?;

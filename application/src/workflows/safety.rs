@@ -29,7 +29,7 @@ use domain::Aggregate as _;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{ids, Fallible, Firing, LogEntry, Workflows};
+use super::{ids, Fallible, LogEntry, Workflows};
 use crate::notices::Notice;
 use crate::notifications::NewNotification;
 use crate::ports::AppendListener;
@@ -347,22 +347,6 @@ impl Workflows {
                 .await,
         )?
         .and_then(|(_, state)| state.timer))
-    }
-
-    pub(super) async fn fire_escalation_timer(
-        &self,
-        id: Uuid,
-        timer_id: Uuid,
-        context: &CommandContext,
-    ) -> Result<(), Firing> {
-        match self
-            .escalations
-            .execute(id, Command::FireTimer { timer_id }, context)
-            .await
-        {
-            Ok(_) | Err(CommandError::Rejected(_)) => Ok(()),
-            Err(other) => Err(other.into()),
-        }
     }
 
     pub(super) async fn on_escalation_event(&self, entry: LogEntry<'_>) -> Fallible<()> {
