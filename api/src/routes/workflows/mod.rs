@@ -251,11 +251,16 @@ impl WorkflowsApi {
         self.concern_for(&caller, id.0, "class.handle_safety_concerns")
             .await?;
         let by = caller.user()?.user_id;
-        self.services
+        let (appended, _) = self
+            .services
             .safety_concerns
             .acknowledge(&command_context(&caller, &request_id), id.0, by)
             .await
             .map_err(|e| command_error(e, rejected))?;
+        // Read-your-writes: the list of concerns shows the change once this answers.
+        self.services
+            .caught_up(read::SAFETY_CONCERNS, appended.position)
+            .await?;
         Ok(Json(self.detail(id.0).await?))
     }
 
@@ -277,7 +282,8 @@ impl WorkflowsApi {
         self.concern_for(&caller, id.0, "class.handle_safety_concerns")
             .await?;
         let by = caller.user()?.user_id;
-        self.services
+        let (appended, _) = self
+            .services
             .safety_concerns
             .resolve(
                 &command_context(&caller, &request_id),
@@ -288,6 +294,9 @@ impl WorkflowsApi {
             )
             .await
             .map_err(|e| command_error(e, rejected))?;
+        self.services
+            .caught_up(read::SAFETY_CONCERNS, appended.position)
+            .await?;
         Ok(Json(self.detail(id.0).await?))
     }
 
