@@ -46,6 +46,24 @@ else
   rapt_realtime_nats_up "$bin"
 fi
 
+# The key that signs the audit chain's checkpoints (README "The audit chain"): made once,
+# kept in .local (mode 0600), unless one is configured.
+if [ -z "${AUDIT_SIGNING_KEY:-}" ] && [ -z "${AUDIT_SIGNING_KEY_FILE:-}" ]; then
+  key=.local/audit-signing-key.pem
+  if [ ! -s "$key" ]; then
+    if command -v openssl >/dev/null 2>&1; then
+      mkdir -p .local
+      (umask 077 && openssl genpkey -algorithm ed25519 -out "$key")
+      echo "[run] created the audit signing key $key" >&2
+    else
+      echo "[run] openssl not found: audit checkpoints will not be signed" >&2
+    fi
+  fi
+  if [ -s "$key" ]; then
+    export AUDIT_SIGNING_KEY_FILE="$PWD/$key"
+  fi
+fi
+
 case $demo in 1 | true | yes) demo=1 ;; *) demo=0 ;; esac
 if [ "$demo" = 1 ]; then
   # After the exec below, this shell's pid ($$) is the service's.

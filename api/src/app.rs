@@ -220,10 +220,15 @@ impl Application {
             }
             None => None,
         };
+        let sealer = projections::audit::sealer::Sealer {
+            key: config.audit.key.clone(),
+            checkpoint_every: config.audit.checkpoint_every,
+        };
         let all = projections::all_projections()
             .into_iter()
             .map(Subscriber::Projection)
             .chain([
+                Subscriber::Projection(Arc::new(sealer)),
                 Subscriber::Sink(Arc::new(relay)),
                 Subscriber::Sink(Arc::new(reactions)),
                 Subscriber::Sink(Arc::new(email)),
@@ -258,6 +263,18 @@ impl Application {
             },
             shutdown_rx.clone(),
         )));
+        // Checkpoints by time, and their copies on NATS.
+        workers.push(tokio::spawn(
+            infrastructure::workers::audit::AuditLoop {
+                pool: pool.clone(),
+                nats: nats.clone(),
+                key: config.audit.key.clone(),
+                interval: config.audit.checkpoint_interval,
+                subject: format!("{}.audit.checkpoints", config.nats_subject_prefix),
+                stream: config.audit.stream.clone(),
+            }
+            .run(shutdown_rx.clone()),
+        ));
         // Live updates go to NATS on their own path, not through the relay's batches.
         workers.push(tokio::spawn(publisher::run(
             nats.clone(),
@@ -314,6 +331,7 @@ impl Application {
             pool,
             nats,
             read_your_writes_timeout: config.read_your_writes_timeout,
+            audit_key: config.audit.key.clone(),
             realtime: realtime.map(|(grants, _)| RealtimeCredentials {
                 grants,
                 websocket_url: config.realtime_credentials.websocket_url.clone(),

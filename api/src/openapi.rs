@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use poem_openapi::OpenApiService;
 
 use crate::routes::assessments::AssessmentsApi;
+use crate::routes::audit::AuditApi;
 use crate::routes::auth::AuthApi;
 use crate::routes::classes::ClassesApi;
 use crate::routes::dashboards::DashboardsApi;
@@ -76,7 +77,7 @@ fn declare_committed(document: &mut serde_json::Value) {
 /// The operations that anyone may call, signed in or not. Every other operation needs a
 /// session token or a service account's secret, and answers `401 unauthenticated` without
 /// one (a test calls each operation anonymously and holds this list to that).
-pub const PUBLIC_OPERATIONS: [&str; 9] = [
+pub const PUBLIC_OPERATIONS: [&str; 10] = [
     "register",
     "login",
     "requestPasswordReset",
@@ -86,6 +87,7 @@ pub const PUBLIC_OPERATIONS: [&str; 9] = [
     "externalCallback",
     "health",
     "ready",
+    "auditPublicKey",
 ];
 
 /// How a caller authenticates, and which operations need it.
@@ -398,7 +400,7 @@ pub fn openapi(
         ServiceAccountsApi,
         UsersApi,
         GroupsApi,
-        EventsApi,
+        (EventsApi, AuditApi),
         HealthApi,
     ),
     (),
@@ -452,9 +454,14 @@ pub fn openapi(
             GroupsApi {
                 services: services.clone(),
             },
-            EventsApi {
-                services: services.clone(),
-            },
+            (
+                EventsApi {
+                    services: services.clone(),
+                },
+                AuditApi {
+                    services: services.clone(),
+                },
+            ),
             HealthApi {
                 services: services.clone(),
             },

@@ -44,6 +44,8 @@ pub struct Services {
     pub checkpoints: Checkpoints,
     pub subscribers: Subscribers,
     pub read_your_writes_timeout: Duration,
+    /// Signs the audit chain's checkpoints; `None` when `AUDIT_SIGNING_KEY` is unset.
+    pub audit_key: Option<Arc<projections::audit::AuditKey>>,
     /// Live dashboards' credentials; `None` when the NATS keys are not configured.
     pub realtime: Option<RealtimeCredentials>,
 }

@@ -64,6 +64,25 @@ pub struct Config {
     pub auth: AuthConfig,
     pub realtime_credentials: RealtimeCredentialsConfig,
     pub http: HttpLimits,
+    pub audit: AuditConfig,
+}
+
+/// The audit chain's settings (docs/adr/0015-a-tamper-evident-log.md).
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// `AUDIT_SIGNING_KEY` (an Ed25519 private key, PKCS#8 PEM as `openssl genpkey
+    /// -algorithm ed25519` writes it) or `AUDIT_SIGNING_KEY_FILE` (a path to one). Unset:
+    /// the log is sealed but no checkpoint is signed, and `/audit/public-key` is a 404.
+    pub key: Option<std::sync::Arc<projections::audit::AuditKey>>,
+    /// `AUDIT_CHECKPOINT_EVERY_EVENTS`, default 10000: a signed checkpoint after this many
+    /// sealed events...
+    pub checkpoint_every: i64,
+    /// `AUDIT_CHECKPOINT_INTERVAL_MS`, default 60000: ...or when events were sealed and the
+    /// last checkpoint is this old.
+    pub checkpoint_interval: Duration,
+    /// `NATS_AUDIT_STREAM`, default `RAPT_AUDIT`: the JetStream stream that keeps copies of
+    /// the checkpoints (subject `<prefix>.audit.checkpoints`), outside the database.
+    pub stream: String,
 }
 
 /// What the HTTP server allows a client connection: reverse proxies' kind of limits, so that
@@ -209,8 +228,53 @@ impl Config {
                 idle_timeout: env.millis("HTTP_IDLE_TIMEOUT_MS", 60_000)?,
                 max_connections: env.parse("HTTP_MAX_CONNECTIONS", 4096_usize)?.max(1),
             },
+            audit: audit_config(&env)?,
         })
     }
+}
+
+fn audit_config(env: &Env) -> Result<AuditConfig, ConfigError> {
+    let pem = match (
+        env.optional("AUDIT_SIGNING_KEY"),
+        env.optional("AUDIT_SIGNING_KEY_FILE"),
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::Malformed {
+                variable: "AUDIT_SIGNING_KEY_FILE",
+                reason: "set AUDIT_SIGNING_KEY or AUDIT_SIGNING_KEY_FILE, not both".into(),
+            })
+        }
+        (Some(pem), None) => Some(("AUDIT_SIGNING_KEY", pem)),
+        (None, Some(path)) => Some((
+            "AUDIT_SIGNING_KEY_FILE",
+            std::fs::read_to_string(&path).map_err(|e| ConfigError::Malformed {
+                variable: "AUDIT_SIGNING_KEY_FILE",
+                reason: format!("cannot read {path}: {e}"),
+            })?,
+        )),
+        (None, None) => None,
+    };
+    let key = pem
+        .map(|(variable, pem)| {
+            // Names the variable, never the value.
+            projections::audit::AuditKey::from_pem(&pem)
+                .map(std::sync::Arc::new)
+                .map_err(|_| ConfigError::Malformed {
+                    variable,
+                    reason: "not an Ed25519 private key in PKCS#8 PEM".into(),
+                })
+        })
+        .transpose()?;
+    Ok(AuditConfig {
+        key,
+        checkpoint_every: env
+            .parse("AUDIT_CHECKPOINT_EVERY_EVENTS", 10_000_i64)?
+            .max(1),
+        checkpoint_interval: env.millis("AUDIT_CHECKPOINT_INTERVAL_MS", 60_000)?,
+        stream: env
+            .optional("NATS_AUDIT_STREAM")
+            .unwrap_or_else(|| "RAPT_AUDIT".into()),
+    })
 }
 
 fn realtime_credentials(env: &Env) -> Result<RealtimeCredentialsConfig, ConfigError> {
@@ -282,6 +346,12 @@ fn database_options(env: &Env) -> Result<PgConnectOptions, ConfigError> {
         ));
     }
     PgConnectOptions::from_str(&url).map_err(|e| malformed(e.to_string()))
+}
+
+/// Only the audit key (for `verify`), if set.
+pub fn audit_key_from_env(
+) -> Result<Option<std::sync::Arc<projections::audit::AuditKey>>, ConfigError> {
+    Ok(audit_config(&Env(std::env::vars().collect()))?.key)
 }
 
 /// Only the identity settings (for `create-admin`).

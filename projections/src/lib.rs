@@ -12,6 +12,7 @@
 //! that process dies.
 
 pub mod assessments;
+pub mod audit;
 pub mod checkpoints;
 pub mod dashboards;
 pub mod directory;

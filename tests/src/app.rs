@@ -69,6 +69,11 @@ impl TestOptions {
 pub const ADMIN_EMAIL: &str = "admin@test.example";
 pub const ADMIN_PASSWORD: &str = "admin password 1";
 
+/// The key that signs the test apps' audit checkpoints (a fixed seed: tests only).
+pub fn test_audit_key() -> projections::audit::AuditKey {
+    projections::audit::AuditKey::from_seed([7; 32])
+}
+
 /// The environment of a test app: fresh database, port 0, its own NATS subjects and stream.
 pub fn test_env(db: &TestDb, options: &TestOptions) -> HashMap<String, String> {
     let tag = db.tag();
@@ -81,6 +86,8 @@ pub fn test_env(db: &TestDb, options: &TestOptions) -> HashMap<String, String> {
         ("BIND_ADDR", "127.0.0.1:0".to_owned()),
         ("NATS_SUBJECT_PREFIX", format!("t{tag}")),
         ("NATS_EVENTS_STREAM", db.stream_name()),
+        ("NATS_AUDIT_STREAM", db.audit_stream_name()),
+        ("AUDIT_SIGNING_KEY", test_audit_key().to_pem()),
         ("DATABASE_MAX_CONNECTIONS", "10".to_owned()),
         ("SUBSCRIBER_TAKEOVER_INTERVAL_MS", "200".to_owned()),
         ("COOKIE_SECURE", "false".to_owned()),
@@ -163,6 +170,10 @@ pub async fn spawn_app_with(options: TestOptions) -> TestApp {
 /// Builds and starts the application on `db` with `options`; panics with `what` when it
 /// does not start.
 async fn start(db: &TestDb, options: &TestOptions, what: &str) -> (Config, Application) {
+    // The app's logs, for a test run with RUST_LOG set (`RUST_LOG=warn cargo test …`).
+    if std::env::var_os("RUST_LOG").is_some() {
+        infrastructure::telemetry::init(infrastructure::config::LogFormat::Text);
+    }
     let config = Config::from_vars(test_env(db, options)).expect("test config");
     let mut overrides = Overrides::default();
     if let Some(clock) = &options.clock {

@@ -64,12 +64,17 @@ impl TestDb {
     pub(crate) fn stream_name(&self) -> String {
         format!("T{}_EVENTS", self.tag())
     }
+
+    /// The JetStream stream of the audit checkpoints of the app that runs on this database.
+    pub fn audit_stream_name(&self) -> String {
+        format!("T{}_AUDIT", self.tag())
+    }
 }
 
 impl Drop for TestDb {
     fn drop(&mut self) {
         let name = self.name.clone();
-        let stream = self.stream_name();
+        let streams = [self.stream_name(), self.audit_stream_name()];
         // Drop runs inside (or outside) a runtime: do the async work on a thread of its own.
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -82,10 +87,12 @@ impl Drop for TestDb {
                         .execute(&mut admin)
                         .await;
                 }
-                // The relay stream this test's app created on the shared NATS server.
+                // The streams this test's app created on the shared NATS server.
                 if let Ok(client) = async_nats::connect(nats_url()).await {
                     let jetstream = async_nats::jetstream::new(client);
-                    let _ = jetstream.delete_stream(stream).await;
+                    for stream in streams {
+                        let _ = jetstream.delete_stream(stream).await;
+                    }
                 }
             });
         })

@@ -145,6 +145,7 @@ pub const SYSTEM_ACTIONS: &[&str] = &[
     "system.create_top_level_group",
     "system.read_events",
     "system.replay",
+    "system.verify_log",
     "system.manage_users",
     "system.manage_service_accounts",
     "system.manage_dead_letters",

@@ -3,6 +3,7 @@
 //! Like the NATS relay they are [`projections::Sink`]s: their checkpoint moves after the work
 //! is done, and the work is idempotent (deterministic ids, state read from the event store).
 
+pub mod audit;
 pub mod email;
 mod memo;
 pub mod reactions;
