@@ -20,6 +20,7 @@ pub mod auth_session;
 pub mod class;
 pub mod email;
 pub mod group;
+pub mod history;
 pub mod learning;
 pub mod name;
 pub mod notification;

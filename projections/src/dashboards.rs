@@ -55,14 +55,16 @@ impl Projection for DashboardsProjection {
         ])
     }
 
-    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query(
-            "TRUNCATE dashboard_classes, dashboard_sessions, dashboard_misbehavior, dashboard_struggles, \
-             dashboard_safety_concerns, dashboard_assessments, dashboard_recent_events",
-        )
-        .execute(conn)
-        .await?;
-        Ok(())
+    fn tables(&self) -> &'static [&'static str] {
+        &[
+            "dashboard_classes",
+            "dashboard_sessions",
+            "dashboard_misbehavior",
+            "dashboard_struggles",
+            "dashboard_safety_concerns",
+            "dashboard_assessments",
+            "dashboard_recent_events",
+        ]
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &LoggedEvent) -> anyhow::Result<()> {

@@ -52,11 +52,13 @@ impl Projection for IdentityProjection {
         std::time::Duration::from_millis(20)
     }
 
-    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query("TRUNCATE users, auth_sessions, password_reset_tokens, service_accounts")
-            .execute(conn)
-            .await?;
-        Ok(())
+    fn tables(&self) -> &'static [&'static str] {
+        &[
+            "users",
+            "auth_sessions",
+            "password_reset_tokens",
+            "service_accounts",
+        ]
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &LoggedEvent) -> anyhow::Result<()> {

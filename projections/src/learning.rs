@@ -28,11 +28,8 @@ impl Projection for LearningProjection {
         Some(&[LearningSession::TYPE])
     }
 
-    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query("TRUNCATE learning_sessions, learning_session_entries")
-            .execute(conn)
-            .await?;
-        Ok(())
+    fn tables(&self) -> &'static [&'static str] {
+        &["learning_sessions", "learning_session_entries"]
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &LoggedEvent) -> anyhow::Result<()> {

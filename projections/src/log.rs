@@ -149,6 +149,34 @@ pub async fn read_after<'e>(
         .await
 }
 
+/// Up to `limit` events after `after` and at or before `until` (a position below the safe
+/// bound: the caller knows it is final), of the aggregate types `types` (all when `None`) and
+/// recorded at or before `recorded_by` when given, in position order. For rebuilding read
+/// models up to a point (`replay --compare`, `replay --as-of`).
+pub async fn read_range<'e>(
+    executor: impl PgExecutor<'e>,
+    after: i64,
+    until: i64,
+    recorded_by: Option<DateTime<Utc>>,
+    limit: i64,
+    types: Option<&[&str]>,
+) -> sqlx::Result<Vec<LoggedEvent>> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM events WHERE position > $1 AND position <= $2 \
+           AND ($3::timestamptz IS NULL OR recorded_at <= $3) \
+           AND ($5::text[] IS NULL OR aggregate_type = ANY($5)) \
+         ORDER BY position LIMIT $4"
+    ))
+    .bind(after)
+    .bind(until)
+    .bind(recorded_by)
+    .bind(limit)
+    .bind(types)
+    .try_map(|row: PgRow| LoggedEvent::from_row(&row))
+    .fetch_all(executor)
+    .await
+}
+
 /// What a subscriber reads at once: the events of the types it wants, and how far the log is
 /// covered by that read.
 #[derive(Debug, Clone, PartialEq)]

@@ -39,14 +39,13 @@ impl Projection for NotificationsProjection {
         ])
     }
 
-    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query(
-            "TRUNCATE notifications, notification_unread_counts, notification_preferences, \
-             email_deliveries",
-        )
-        .execute(conn)
-        .await?;
-        Ok(())
+    fn tables(&self) -> &'static [&'static str] {
+        &[
+            "notifications",
+            "notification_unread_counts",
+            "notification_preferences",
+            "email_deliveries",
+        ]
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &LoggedEvent) -> anyhow::Result<()> {

@@ -32,8 +32,16 @@ pub trait Projection: Send + Sync + 'static {
     fn batch_interval(&self) -> Duration {
         Duration::ZERO
     }
+    /// The tables of its read model: emptied by [`reset`](Self::reset), compared by
+    /// `replay --compare`, rebuilt as of a moment by `replay --as-of`.
+    fn tables(&self) -> &'static [&'static str];
     /// Empties the read model's tables before a rebuild.
-    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()>;
+    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
+        sqlx::query(&format!("TRUNCATE {}", self.tables().join(", ")))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
     /// Applies one event. Runs inside the batch transaction.
     async fn apply(&self, conn: &mut PgConnection, event: &LoggedEvent) -> anyhow::Result<()>;
     /// Applies a batch's events in log order, inside the batch transaction: by default one

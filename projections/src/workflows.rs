@@ -76,9 +76,8 @@ impl Projection for InterventionsProjection {
         Some(&[StruggleIntervention::TYPE])
     }
 
-    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query("TRUNCATE interventions").execute(conn).await?;
-        Ok(())
+    fn tables(&self) -> &'static [&'static str] {
+        &["interventions"]
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &LoggedEvent) -> anyhow::Result<()> {
@@ -194,11 +193,8 @@ impl Projection for SafetyConcernsProjection {
         Some(&[SafetyEscalation::TYPE])
     }
 
-    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query("TRUNCATE safety_concerns")
-            .execute(conn)
-            .await?;
-        Ok(())
+    fn tables(&self) -> &'static [&'static str] {
+        &["safety_concerns"]
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &LoggedEvent) -> anyhow::Result<()> {

@@ -440,3 +440,197 @@ async fn an_anchor_verifies_what_came_after_it_and_a_bad_one_is_named_or_refused
     assert_eq!(last["report"]["verified"], true, "{text}");
     assert_eq!(last["report"]["events_checked"], after, "{text}");
 }
+
+/// A checksum of every row of the live read models: whatever a comparison does, it must not
+/// change them (their checkpoints do move: the app's other subscribers keep running).
+async fn live_fingerprint(app: &TestApp) -> String {
+    let tables: Vec<&str> = projections::all_projections()
+        .iter()
+        .flat_map(|p| p.tables().to_vec())
+        .collect();
+    let mut fingerprint = String::new();
+    for table in tables {
+        let sum: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT md5(string_agg(to_jsonb(t)::text, '|' ORDER BY to_jsonb(t)::text)) FROM {table} t"
+        ))
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        fingerprint.push_str(&format!("{table}={sum:?};"));
+    }
+    fingerprint
+}
+
+#[tokio::test]
+async fn replay_compare_is_clean_on_a_live_system_and_names_a_row_altered_by_hand() {
+    let sink = tests::SmtpSink::start().await;
+    let app = spawn_app_with(TestOptions::mailing_to(&sink, &[])).await;
+    let f = tests::SchoolFixture::build(&app).await;
+    for detection in [
+        json!({"type": "struggle", "topic": "fractions", "indicators": ["repeated errors"],
+               "duration_seconds": 300}),
+        json!({"type": "safety_concern", "concern_type": "distress", "urgency": "same_day",
+               "evidence": "said they feel unsafe"}),
+    ] {
+        tests::detect(&app, &f.service, &f.session, detection).await;
+    }
+    app.wait_for_all_subscribers().await;
+    // Nothing else changes the read models from here (the timers wait for minutes).
+    let before = live_fingerprint(&app).await;
+    let env = test_env(&app.db, &options(&[]));
+    let (ok, output) = run_cli(&env, &["replay", "--compare", "--all"]).await;
+    assert!(ok, "{output}");
+    let read_models = projections::all_projections().len();
+    assert!(
+        output.contains(&format!("0 of {read_models} read models differ")),
+        "{output}"
+    );
+    assert!(output.contains("dashboards: identical"), "{output}");
+    assert_eq!(
+        live_fingerprint(&app).await,
+        before,
+        "the live tables are untouched"
+    );
+
+    // A row changed by hand: named, with the row on both sides, and left as it is.
+    sqlx::query("UPDATE groups SET name = 'Tampered School' WHERE id = $1::uuid")
+        .bind(&f.school)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (ok, output) = run_cli(&env, &["replay", "--compare", "groups"]).await;
+    assert!(!ok, "{output}");
+    assert!(output.contains("groups: DIFFERS"), "{output}");
+    assert!(output.contains("1 only live, 1 only rebuilt"), "{output}");
+    assert!(
+        output.contains("- {") && output.contains("Tampered School"),
+        "{output}"
+    );
+    assert!(
+        output.contains("+ {") && output.contains("Hill School"),
+        "{output}"
+    );
+    let name: String = sqlx::query_scalar("SELECT name FROM groups WHERE id = $1::uuid")
+        .bind(&f.school)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(name, "Tampered School", "compare repairs nothing");
+}
+
+#[tokio::test]
+async fn the_state_at_a_past_moment_is_what_the_api_showed_then() {
+    let app = spawn_app_with(options(&[])).await;
+    let group = app.create_group("Before", None).await;
+    let id = group["id"].as_str().unwrap().to_owned();
+    app.create_group("Another", None).await;
+    app.wait_for_all_subscribers().await;
+    let then: Value = app
+        .get(&format!("/groups/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let listed_then: Value = app.get("/groups").await.json().await.unwrap();
+    let (position, recorded_at): (i64, chrono::DateTime<chrono::Utc>) =
+        sqlx::query_as("SELECT position, recorded_at FROM events ORDER BY position DESC LIMIT 1")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    app.patch_json(&format!("/groups/{id}"), &json!({"name": "After"}))
+        .await;
+    app.create_group("Later", None).await;
+    app.wait_for_all_subscribers().await;
+
+    let at_time = recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    for at in [position.to_string(), at_time.clone()] {
+        let response = app
+            .request(reqwest::Method::GET, &format!("/streams/group/{id}/state"))
+            .query(&[("at", &at)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{at}");
+        let state: Value = response.json().await.unwrap();
+        assert_eq!(state["state"]["name"], then["name"], "{at}: {state}");
+        assert_eq!(state["sequence"], 1, "{state}");
+    }
+    let now: Value = app
+        .get(&format!("/streams/group/{id}/state"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now["state"]["name"], "After", "{now}");
+    // Secrets stay on the server, then as now.
+    let admin: (String,) = sqlx::query_as("SELECT id::text FROM users LIMIT 1")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let user: Value = app
+        .get(&format!("/streams/user/{}/state", admin.0))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(user["state"]["password_hash"], "[redacted]", "{user}");
+    // Before the stream began; a malformed moment; no such stream.
+    let early = app.get(&format!("/streams/group/{id}/state?at=1")).await;
+    assert_eq!(early.status(), 404);
+    let bad = app
+        .get(&format!("/streams/group/{id}/state?at=last%20tuesday"))
+        .await;
+    assert_eq!(bad.status(), 400);
+    let body: Value = bad.json().await.unwrap();
+    assert!(
+        body["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("/invalid-parameter"),
+        "{body}"
+    );
+    let missing = app
+        .get(&format!("/streams/group/{}/state", uuid::Uuid::nil()))
+        .await;
+    assert_eq!(missing.status(), 404);
+
+    // Every read model as it stood then, in a schema of its own.
+    let env = test_env(&app.db, &options(&[]));
+    let (ok, output) = run_cli(
+        &env,
+        &["replay", "--as-of", &at_time, "--into", "as_of_then"],
+    )
+    .await;
+    assert!(ok, "{output}");
+    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM as_of_then.groups ORDER BY name")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    let mut listed: Vec<String> = listed_then["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap().to_owned())
+        .collect();
+    listed.sort();
+    assert_eq!(names, listed, "{output}");
+    let (ok, output) = run_cli(
+        &env,
+        &[
+            "replay",
+            "--as-of",
+            &position.to_string(),
+            "--into",
+            "as_of_then",
+        ],
+    )
+    .await;
+    assert!(!ok, "an existing schema is refused: {output}");
+    let live: String = sqlx::query_scalar("SELECT name FROM groups WHERE id = $1::uuid")
+        .bind(&id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(live, "After", "the live read model is untouched");
+}

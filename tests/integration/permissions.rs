@@ -198,6 +198,7 @@ async fn authorization_matrix() {
                                                                                    [401, 404, 403, 422, 404, 404, 403, 422, 200, 404, 404, 200]),
         (M::GET,    "/events?limit=1".into(), None, S::None,                       [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),
         (M::GET,    format!("/streams/group/{g}"), None, S::None,                  [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),
+        (M::GET,    format!("/streams/group/{g}/state"), None, S::None,            [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),
         (M::GET,    "/audit/verify".into(), None, S::None,                         [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),
         (M::GET,    "/audit/verify/stream".into(), None, S::None,                  [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),
         (M::GET,    "/audit/checkpoints".into(), None, S::None,                    [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),

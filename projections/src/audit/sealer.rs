@@ -42,6 +42,10 @@ impl Projection for Sealer {
         NAME
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["audit_seals", "audit_checkpoints"]
+    }
+
     /// The chain is the record of what the log held when it was sealed: rebuilding it would
     /// seal whatever the log holds now, tampering included.
     async fn reset(&self, _conn: &mut PgConnection) -> anyhow::Result<()> {

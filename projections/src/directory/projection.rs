@@ -44,11 +44,14 @@ impl Projection for DirectoryProjection {
         Some(&[Group::TYPE, Class::TYPE, Tool::TYPE])
     }
 
-    async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
-        sqlx::query("TRUNCATE groups, classes, group_members, class_members, tools")
-            .execute(conn)
-            .await?;
-        Ok(())
+    fn tables(&self) -> &'static [&'static str] {
+        &[
+            "groups",
+            "classes",
+            "group_members",
+            "class_members",
+            "tools",
+        ]
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &LoggedEvent) -> anyhow::Result<()> {
