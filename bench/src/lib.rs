@@ -10,6 +10,8 @@
 //! - [`realtime`] (binary `realtime`): live dashboards over NATS websockets, credentials/s;
 //! - [`workflows`] (binary `workflows`): a saga in the path of a notification, sleeping
 //!   sagas, timers all due at once and timer lateness;
+//! - [`audit`] (binary `audit`): the sealer beside `POST /groups` and its lag, verification
+//!   and replay over a million events;
 //! - [`mixed`] (binary `mixed`): writes that wait for their read model (learning-session
 //!   messages) alone and beside a flood of other writes.
 //!
@@ -22,6 +24,7 @@
 //! - [`school`]: the school the detection benchmarks run in.
 
 pub mod access;
+pub mod audit;
 pub mod closed_loop;
 pub mod mixed;
 pub mod procfs;

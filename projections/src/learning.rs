@@ -33,14 +33,89 @@ impl Projection for LearningProjection {
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &LoggedEvent) -> anyhow::Result<()> {
-        if event.aggregate_type != LearningSession::TYPE {
+        self.apply_batch(conn, std::slice::from_ref(event)).await
+    }
+
+    /// A batch in four statements whatever its size: the sessions it starts, the versions of
+    /// the sessions it touches, one update of each session's row (counters, status, version),
+    /// and its entries. Per event it would be three statements; under a flood of detections
+    /// and in a replay the batch is hundreds of events.
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[LoggedEvent],
+    ) -> anyhow::Result<()> {
+        let mut decoded = Vec::with_capacity(events.len());
+        for event in events {
+            if event.aggregate_type != LearningSession::TYPE {
+                continue;
+            }
+            let id: Uuid = event.aggregate_id.parse().context("learning session id")?;
+            let payload: LearningSessionEvent = serde_json::from_value(event.payload.clone())
+                .with_context(|| crate::runner::applying(event))?;
+            decoded.push((id, event, payload));
+        }
+        if decoded.is_empty() {
             return Ok(());
         }
-        let id: Uuid = event.aggregate_id.parse().context("learning session id")?;
-        let payload: LearningSessionEvent =
-            serde_json::from_value(event.payload.clone()).context("learning session event")?;
-        let at = event.recorded_at;
-        let seq = event.sequence;
+        start_sessions(conn, &decoded).await?;
+        let ids: Vec<Uuid> = decoded.iter().map(|(id, _, _)| *id).collect();
+        let versions: std::collections::HashMap<Uuid, i64> = sqlx::query_as::<_, (Uuid, i64)>(
+            "SELECT id, version FROM learning_sessions WHERE id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
+        // Each session's changes, from the events it has not applied yet (an event already
+        // applied changes nothing; the row moves one version per event).
+        let mut changes: Vec<SessionChange> = Vec::new();
+        let mut index = std::collections::HashMap::new();
+        let mut entries = Entries::default();
+        for (id, event, payload) in &decoded {
+            if matches!(payload, LearningSessionEvent::Started { .. }) {
+                continue;
+            }
+            let Some(&stored) = versions.get(id) else {
+                anyhow::bail!(
+                    "learning session {id} not started, event #{}",
+                    event.sequence
+                );
+            };
+            let slot = *index.entry(*id).or_insert_with(|| {
+                changes.push(SessionChange::new(*id, stored));
+                changes.len() - 1
+            });
+            let change = &mut changes[slot];
+            if event.sequence <= change.version {
+                continue;
+            }
+            if event.sequence != change.version + 1 {
+                anyhow::bail!(
+                    "learning session {id} at version {}, event #{}",
+                    change.version,
+                    event.sequence
+                );
+            }
+            change.apply(event, payload)?;
+            entries.push(*id, event);
+        }
+        changes.retain(|c| c.version > c.stored);
+        update_sessions(conn, &changes).await?;
+        entries.insert(conn).await
+    }
+}
+
+/// Inserts the sessions that `decoded` starts (a session already there stays as it is).
+async fn start_sessions(
+    conn: &mut PgConnection,
+    decoded: &[(Uuid, &LoggedEvent, LearningSessionEvent)],
+) -> anyhow::Result<()> {
+    // id, student, class, group, tool of each session started.
+    let mut columns: [Vec<Uuid>; 5] = Default::default();
+    let mut times: (Vec<DateTime<Utc>>, Vec<i64>) = Default::default();
+    for (id, event, payload) in decoded {
         if let LearningSessionEvent::Started {
             student_id,
             class_id,
@@ -48,83 +123,181 @@ impl Projection for LearningProjection {
             tool_id,
         } = payload
         {
-            sqlx::query(
-                "INSERT INTO learning_sessions (id, student_id, class_id, group_id, tool_id, \
-                                                status, started_at, updated_at, version) \
-                 VALUES ($1, $2, $3, $4, $5, 'active', $6, $6, $7) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(id)
-            .bind(student_id)
-            .bind(class_id)
-            .bind(group_id)
-            .bind(tool_id)
-            .bind(at)
-            .bind(seq)
-            .execute(conn)
-            .await?;
-            return Ok(());
-        }
-        // The row moves one version per event; an event already applied changes nothing.
-        let (status, counter) = match &payload {
-            LearningSessionEvent::Paused { .. } => (Some("paused"), None),
-            LearningSessionEvent::Resumed { .. } => (Some("active"), None),
-            LearningSessionEvent::Completed { .. } => (Some("completed"), None),
-            LearningSessionEvent::MessagePosted { .. } => (None, Some("message_count")),
-            _ => (None, Some("detection_count")),
-        };
-        let mut sets = vec!["updated_at = $2".to_owned(), "version = $3".to_owned()];
-        if let Some(status) = status {
-            sets.push(format!("status = '{status}'"));
-        }
-        if let Some(counter) = counter {
-            sets.push(format!("{counter} = {counter} + 1"));
-        }
-        let updated = sqlx::query(&format!(
-            "UPDATE learning_sessions SET {} WHERE id = $1 AND version = $3 - 1",
-            sets.join(", ")
-        ))
-        .bind(id)
-        .bind(at)
-        .bind(seq)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            let version: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM learning_sessions WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-            match version {
-                Some(v) if v >= seq => return Ok(()),
-                other => anyhow::bail!("learning session {id} at version {other:?}, event #{seq}"),
+            for (column, value) in
+                columns
+                    .iter_mut()
+                    .zip([*id, *student_id, *class_id, *group_id, *tool_id])
+            {
+                column.push(value);
             }
+            times.0.push(event.recorded_at);
+            times.1.push(event.sequence);
         }
-        if let LearningSessionEvent::Completed {
-            summary,
-            topics_covered,
-        } = &payload
-        {
-            sqlx::query(
-                "UPDATE learning_sessions SET summary = $2, topics_covered = $3, \
-                 completed_at = $4 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(summary)
-            .bind(serde_json::to_value(topics_covered)?)
-            .bind(at)
-            .execute(&mut *conn)
-            .await?;
+    }
+    if columns[0].is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO learning_sessions (id, student_id, class_id, group_id, tool_id, status, \
+                                        started_at, updated_at, version) \
+         SELECT id, student_id, class_id, group_id, tool_id, 'active', at, at, version \
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], \
+                     $6::timestamptz[], $7::bigint[]) \
+              AS s(id, student_id, class_id, group_id, tool_id, at, version) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&columns[0])
+    .bind(&columns[1])
+    .bind(&columns[2])
+    .bind(&columns[3])
+    .bind(&columns[4])
+    .bind(&times.0)
+    .bind(&times.1)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// What a batch changes in one session's row.
+struct SessionChange {
+    id: Uuid,
+    /// The version stored before the batch, and after the events applied so far.
+    stored: i64,
+    version: i64,
+    updated_at: Option<DateTime<Utc>>,
+    status: Option<&'static str>,
+    messages: i32,
+    detections: i32,
+    /// Set by a completion: summary, topics, when.
+    completed: Option<(String, Value, DateTime<Utc>)>,
+}
+
+impl SessionChange {
+    fn new(id: Uuid, stored: i64) -> Self {
+        Self {
+            id,
+            stored,
+            version: stored,
+            updated_at: None,
+            status: None,
+            messages: 0,
+            detections: 0,
+            completed: None,
+        }
+    }
+
+    fn apply(&mut self, event: &LoggedEvent, payload: &LearningSessionEvent) -> anyhow::Result<()> {
+        self.version = event.sequence;
+        self.updated_at = Some(event.recorded_at);
+        match payload {
+            LearningSessionEvent::Started { .. } => {}
+            LearningSessionEvent::Paused { .. } => self.status = Some("paused"),
+            LearningSessionEvent::Resumed { .. } => self.status = Some("active"),
+            LearningSessionEvent::Completed {
+                summary,
+                topics_covered,
+            } => {
+                self.status = Some("completed");
+                self.completed = Some((
+                    summary.clone(),
+                    serde_json::to_value(topics_covered)?,
+                    event.recorded_at,
+                ));
+            }
+            LearningSessionEvent::MessagePosted { .. } => self.messages += 1,
+            _ => self.detections += 1,
+        }
+        Ok(())
+    }
+}
+
+/// One statement for every session's row.
+async fn update_sessions(conn: &mut PgConnection, changes: &[SessionChange]) -> anyhow::Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&SessionChange) -> Option<String>| -> Vec<Option<String>> {
+        changes.iter().map(f).collect()
+    };
+    let updated = sqlx::query(
+        "UPDATE learning_sessions s SET \
+             updated_at = d.updated_at, version = d.version, \
+             status = coalesce(d.status, s.status), \
+             message_count = s.message_count + d.messages, \
+             detection_count = s.detection_count + d.detections, \
+             summary = CASE WHEN d.completed_at IS NULL THEN s.summary ELSE d.summary END, \
+             topics_covered = CASE WHEN d.completed_at IS NULL THEN s.topics_covered \
+                                   ELSE d.topics END, \
+             completed_at = coalesce(d.completed_at, s.completed_at) \
+         FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::text[], \
+                     $6::int[], $7::int[], $8::text[], $9::jsonb[], $10::timestamptz[]) \
+              AS d(id, stored, version, updated_at, status, messages, detections, summary, \
+                   topics, completed_at) \
+         WHERE s.id = d.id AND s.version = d.stored",
+    )
+    .bind(changes.iter().map(|c| c.id).collect::<Vec<_>>())
+    .bind(changes.iter().map(|c| c.stored).collect::<Vec<_>>())
+    .bind(changes.iter().map(|c| c.version).collect::<Vec<_>>())
+    .bind(changes.iter().map(|c| c.updated_at).collect::<Vec<_>>())
+    .bind(column(|c| c.status.map(str::to_owned)))
+    .bind(changes.iter().map(|c| c.messages).collect::<Vec<_>>())
+    .bind(changes.iter().map(|c| c.detections).collect::<Vec<_>>())
+    .bind(column(|c| c.completed.as_ref().map(|(s, _, _)| s.clone())))
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.completed.as_ref().map(|(_, t, _)| t.clone()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.completed.as_ref().map(|(_, _, at)| *at))
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if updated != changes.len() as u64 {
+        anyhow::bail!("learning sessions changed while the batch applied");
+    }
+    Ok(())
+}
+
+/// The entries a batch adds.
+#[derive(Default)]
+struct Entries {
+    sessions: Vec<Uuid>,
+    sequences: Vec<i64>,
+    kinds: Vec<String>,
+    data: Vec<Value>,
+    recorded_at: Vec<DateTime<Utc>>,
+}
+
+impl Entries {
+    fn push(&mut self, session: Uuid, event: &LoggedEvent) {
+        self.sessions.push(session);
+        self.sequences.push(event.sequence);
+        self.kinds.push(event.event_type.clone());
+        self.data.push(event.payload.clone());
+        self.recorded_at.push(event.recorded_at);
+    }
+
+    async fn insert(self, conn: &mut PgConnection) -> anyhow::Result<()> {
+        if self.sessions.is_empty() {
+            return Ok(());
         }
         sqlx::query(
             "INSERT INTO learning_session_entries (session_id, sequence, kind, data, recorded_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+             SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::jsonb[], \
+                                  $5::timestamptz[]) \
+             ON CONFLICT DO NOTHING",
         )
-        .bind(id)
-        .bind(seq)
-        .bind(&event.event_type)
-        .bind(&event.payload)
-        .bind(at)
+        .bind(&self.sessions)
+        .bind(&self.sequences)
+        .bind(&self.kinds)
+        .bind(&self.data)
+        .bind(&self.recorded_at)
         .execute(conn)
         .await?;
         Ok(())
