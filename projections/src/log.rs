@@ -262,6 +262,25 @@ pub async fn read_stream<'e>(
     .await
 }
 
+/// The events of type `event_type` in the streams `aggregate_ids` of `aggregate_type`, in
+/// position order: one indexed look-up per stream, whatever the length of the log.
+pub async fn events_of_streams<'e>(
+    executor: impl PgExecutor<'e>,
+    aggregate_type: &str,
+    aggregate_ids: &[String],
+    event_type: &str,
+) -> sqlx::Result<Vec<LoggedEvent>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = ANY($2) \
+         AND event_type = $3 ORDER BY position"
+    ))
+    .bind(aggregate_type)
+    .bind(aggregate_ids)
+    .bind(event_type)
+    .fetch_all(executor)
+    .await
+}
+
 /// The position of the newest event of one stream (`None`: no such stream). A read model
 /// that has passed it reflects every acknowledged change of that stream.
 pub async fn stream_head<'e>(
