@@ -80,6 +80,10 @@ const FILES: &[(&str, &str)] = &[
         "20261207000017_notification_unread_counts.sql",
         include_str!("../sql/20261207000017_notification_unread_counts.sql"),
     ),
+    (
+        "20261210000018_log_filters.sql",
+        include_str!("../sql/20261210000018_log_filters.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy)]

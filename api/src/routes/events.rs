@@ -221,6 +221,7 @@ impl EventsApi {
             aggregate_id: aggregate_id.0,
             event_type: event_type.0,
             correlation_id: correlation_id.0,
+            ..LogFilter::default()
         };
         // What was committed before this request, the caller's own writes included, is in
         // the answer unless a transaction elsewhere stays open past the wait.
