@@ -84,6 +84,10 @@ const FILES: &[(&str, &str)] = &[
         "20261207000018_audit_chain.sql",
         include_str!("../sql/20261207000018_audit_chain.sql"),
     ),
+    (
+        "20261207000019_log_filters.sql",
+        include_str!("../sql/20261207000019_log_filters.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy)]

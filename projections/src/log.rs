@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::postgres::PgRow;
-use sqlx::{FromRow, PgExecutor, Postgres, QueryBuilder, Row};
+use sqlx::{FromRow, PgExecutor, PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 /// One event as stored in the log, with its metadata.
@@ -73,14 +73,53 @@ pub fn redacted(payload: &Value) -> Value {
     }
 }
 
-/// Optional filters on the log.
+/// Optional filters on the log; an event is returned when it passes every one that is set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogFilter {
     pub aggregate_type: Option<String>,
     pub aggregate_id: Option<String>,
     pub event_type: Option<String>,
     pub correlation_id: Option<String>,
+    /// The actor of the command, exactly as recorded in the metadata (`user:<id>`, …).
+    pub actor: Option<String>,
+    /// Recorded at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Recorded before this time.
+    pub to: Option<DateTime<Utc>>,
+    /// Touches one of these classes or groups (see [`Scope`]).
+    pub scope: Option<Scope>,
 }
+
+/// Classes and groups, for [`LogFilter::scope`]. An event touches a class or group when its
+/// stream is that class or group, or when its stream is one whose events name it in their
+/// payload (the SQL function `event_scope` reads the names: `class_id`, `subject.class_id`,
+/// `group_id`, `parent_id`, `group_ids`). So every event of a learning session, an
+/// assessment, a safety concern or a struggle intervention touches the class (and the group)
+/// that the stream's first event names, a notification touches the class it is about, a
+/// class touches every group it was created or moved in, a tool its group, a service account
+/// its groups, and a group the parents it was created or moved under. Who is a member of a
+/// class or group is in the class's or group's own stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub classes: Vec<Uuid>,
+    pub groups: Vec<Uuid>,
+}
+
+impl Scope {
+    /// The names of the classes and groups as `event_scope` writes them.
+    fn names(&self) -> Vec<String> {
+        self.classes
+            .iter()
+            .map(|id| format!("class:{id}"))
+            .chain(self.groups.iter().map(|id| format!("group:{id}")))
+            .collect()
+    }
+}
+
+/// The payload keys that `event_scope` reads: the predicate of the partial index
+/// `events_scope_idx`, repeated word for word in queries so that the index serves them.
+const SCOPE_KEYS: &str = "payload ?| ARRAY['class_id', 'subject', 'group_id', 'parent_id', \
+                          'group_ids']";
 
 const COLUMNS: &str = "position, event_id, aggregate_type, aggregate_id, sequence, event_type, \
                        event_version, payload, metadata, recorded_at";
@@ -116,17 +155,105 @@ pub async fn wait_until_final(
 }
 
 /// Up to `limit` events after `after`, in position order, only from finished transactions.
-pub async fn read_after<'e>(
-    executor: impl PgExecutor<'e>,
+///
+/// Without a time range or a scope, one statement walks the log (or the index of an
+/// equality filter: actor, correlation id, event type, stream) in position order. A time
+/// range or a scope can match events anywhere, densely or hardly at all, and the planner
+/// cannot tell which from its statistics (times follow positions; a school may hold a third
+/// of the log or a class a thousandth). So such a read first walks the next
+/// [`walk_length`] events of the log in position order, which finds a dense match at once;
+/// if that walk fills no page, it gathers the remaining matches through the indexes
+/// (`events_recorded_at_idx`, `events_scope_idx`, `events_actor_idx`, …) and sorts them,
+/// which is cheap because they are sparse. Both steps read below one bound taken first, so
+/// the page is exactly the first `limit` matches after `after`, as a single statement
+/// would give.
+pub async fn read_after(
+    pool: &PgPool,
     after: i64,
     limit: i64,
     filter: &LogFilter,
 ) -> sqlx::Result<Vec<LoggedEvent>> {
+    if filter.from.is_none() && filter.to.is_none() && filter.scope.is_none() {
+        let mut query: QueryBuilder<Postgres> = QueryBuilder::new("SELECT ");
+        query.push(COLUMNS);
+        query.push(" FROM events WHERE position > ");
+        query.push_bind(after);
+        query.push(" AND position < events_safe_bound()");
+        push_conditions(&mut query, filter);
+        query.push(" ORDER BY position LIMIT ").push_bind(limit);
+        return fetch_events(query, pool).await;
+    }
+    // Everything below the bound is final now, and stays so: every step reads below it.
+    let bound: i64 = sqlx::query_scalar("SELECT events_safe_bound()")
+        .fetch_one(pool)
+        .await?;
+    let walk = walk_length(limit);
     let mut query: QueryBuilder<Postgres> = QueryBuilder::new("SELECT ");
     query.push(COLUMNS);
-    query.push(" FROM events WHERE position > ");
-    query.push_bind(after);
-    query.push(" AND position < events_safe_bound()");
+    query.push(" FROM (SELECT ");
+    query.push(COLUMNS);
+    query
+        .push(" FROM events WHERE position > ")
+        .push_bind(after);
+    query.push(" AND position < ").push_bind(bound);
+    query.push(" ORDER BY position LIMIT ").push_bind(walk);
+    query.push(") walked WHERE true");
+    push_conditions(&mut query, filter);
+    query.push(" ORDER BY position LIMIT ").push_bind(limit);
+    let mut events = fetch_events(query, pool).await?;
+    if events.len() as i64 >= limit {
+        return Ok(events);
+    }
+    let (walked, walked_to): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT count(*), max(position) FROM (SELECT position FROM events \
+         WHERE position > $1 AND position < $2 ORDER BY position LIMIT $3) walked",
+    )
+    .bind(after)
+    .bind(bound)
+    .bind(walk)
+    .fetch_one(pool)
+    .await?;
+    let Some(walked_to) = walked_to.filter(|_| walked >= walk) else {
+        // The walk went up to the bound: it saw every candidate.
+        return Ok(events);
+    };
+    let mut query: QueryBuilder<Postgres> = QueryBuilder::new(
+        "WITH matching AS MATERIALIZED (SELECT position FROM events WHERE position > ",
+    );
+    query.push_bind(walked_to);
+    query.push(" AND position < ").push_bind(bound);
+    push_conditions(&mut query, filter);
+    query.push(") SELECT ");
+    query.push(COLUMNS);
+    query.push(
+        " FROM events WHERE position IN (SELECT position FROM matching ORDER BY position LIMIT ",
+    );
+    query.push_bind(limit - events.len() as i64);
+    query.push(") ORDER BY position");
+    events.extend(fetch_events(query, pool).await?);
+    Ok(events)
+}
+
+/// How many events a read with a time range or a scope walks in log order before it gathers
+/// its matches through the indexes instead: enough to fill a page of matches that make up
+/// 2 % or more of the log.
+pub fn walk_length(limit: i64) -> i64 {
+    (limit * 50).max(2_000)
+}
+
+async fn fetch_events(
+    mut query: QueryBuilder<'_, Postgres>,
+    pool: &PgPool,
+) -> sqlx::Result<Vec<LoggedEvent>> {
+    query
+        .build()
+        .try_map(|row: PgRow| LoggedEvent::from_row(&row))
+        .fetch_all(pool)
+        .await
+}
+
+/// The filter's conditions, each as ` AND …` on the columns of `events`.
+fn push_conditions<'a>(query: &mut QueryBuilder<'a, Postgres>, filter: &'a LogFilter) {
     if let Some(v) = &filter.aggregate_type {
         query.push(" AND aggregate_type = ").push_bind(v);
     }
@@ -141,12 +268,32 @@ pub async fn read_after<'e>(
             .push(" AND metadata ->> 'correlation_id' = ")
             .push_bind(v);
     }
-    query.push(" ORDER BY position LIMIT ").push_bind(limit);
-    query
-        .build()
-        .try_map(|row: PgRow| LoggedEvent::from_row(&row))
-        .fetch_all(executor)
-        .await
+    if let Some(v) = &filter.actor {
+        query.push(" AND metadata ->> 'actor' = ").push_bind(v);
+    }
+    if let Some(v) = filter.from {
+        query.push(" AND recorded_at >= ").push_bind(v);
+    }
+    if let Some(v) = filter.to {
+        query.push(" AND recorded_at < ").push_bind(v);
+    }
+    if let Some(scope) = &filter.scope {
+        // The streams that touch the scope: its classes' and groups' own, and those whose
+        // events name one of them (found through `events_scope_idx`).
+        let ids = |ids: &[Uuid]| ids.iter().map(Uuid::to_string).collect::<Vec<_>>();
+        query
+            .push(" AND (aggregate_type, aggregate_id) IN (SELECT 'class', id FROM unnest(")
+            .push_bind(ids(&scope.classes))
+            .push("::text[]) AS id UNION ALL SELECT 'group', id FROM unnest(")
+            .push_bind(ids(&scope.groups))
+            .push(
+                "::text[]) AS id UNION ALL SELECT aggregate_type, aggregate_id FROM events WHERE ",
+            )
+            .push(SCOPE_KEYS)
+            .push(" AND event_scope(payload) && ")
+            .push_bind(scope.names())
+            .push("::text[])");
+    }
 }
 
 /// Up to `limit` events after `after` and at or before `until` (a position below the safe
@@ -286,6 +433,25 @@ pub async fn read_stream<'e>(
     ))
     .bind(aggregate_type)
     .bind(aggregate_id)
+    .fetch_all(executor)
+    .await
+}
+
+/// The events of type `event_type` in the streams `aggregate_ids` of `aggregate_type`, in
+/// position order: one indexed look-up per stream, whatever the length of the log.
+pub async fn events_of_streams<'e>(
+    executor: impl PgExecutor<'e>,
+    aggregate_type: &str,
+    aggregate_ids: &[String],
+    event_type: &str,
+) -> sqlx::Result<Vec<LoggedEvent>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = ANY($2) \
+         AND event_type = $3 ORDER BY position"
+    ))
+    .bind(aggregate_type)
+    .bind(aggregate_ids)
+    .bind(event_type)
     .fetch_all(executor)
     .await
 }

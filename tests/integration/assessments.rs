@@ -1,7 +1,8 @@
 //! Assessments: the tutoring service records a scored assessment of a learning session with
 //! the trace of how it was produced (model, prompt hash, input, raw and parsed response).
-//! The server seals the trace with a SHA-256 content hash and checks it on every read, so a
-//! row changed behind its back shows `verified: false`. Teachers and group admins above the
+//! The server seals the trace with a SHA-256 content hash, and every read checks what it shows
+//! against the `assessment.recorded` event of the log, so a row (or an event) changed behind
+//! its back shows `verified: false`. Teachers and group admins above the
 //! class read and review assessments; low-confidence ones wait in the class's review queue.
 
 use std::time::Duration;
@@ -571,6 +572,163 @@ async fn a_trace_changed_in_the_database_is_no_longer_verified() {
     let other = record(&app, &f.service, &f.session, assessment(0.7)).await;
     let other = read(&app, &app.token, other["id"].as_str().unwrap()).await;
     assert_eq!(other["trace"]["verified"], true);
+}
+
+/// `verified` compares the answer with the `assessment.recorded` event of the log, not the
+/// read-model row with the hash stored beside it: a row whose trace and hash were both
+/// rewritten (so that they agree with each other), or whose scores were changed, is no
+/// longer verified; a row left alone is, before and after its review.
+#[tokio::test]
+async fn a_read_model_row_rewritten_consistently_is_caught_by_the_log() {
+    let app = spawn_app().await;
+    let f = SchoolFixture::build(&app).await;
+    let created = record(&app, &f.service, &f.session, assessment(0.7)).await;
+    assert_eq!(created["trace"]["verified"], true, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let untouched = record(&app, &f.service, &f.session, assessment(0.7)).await;
+    let untouched = untouched["id"].as_str().unwrap().to_owned();
+    let before = read(&app, &app.token, &id).await;
+    assert_eq!(before["trace"]["verified"], true, "{before}");
+
+    // The trace and its hash rewritten together: they agree with each other, not with the log.
+    let forged_response = "{\"clarity\": 4, \"accuracy\": 5}";
+    let forged_hash =
+        application::assessments::content_hash(&before["trace"]["input_snapshot"], forged_response);
+    let changed = sqlx::query(
+        "UPDATE assessments SET raw_response = $2, content_hash = $3 WHERE id::text = $1",
+    )
+    .bind(&id)
+    .bind(forged_response)
+    .bind(&forged_hash)
+    .execute(&app.pool)
+    .await
+    .expect("rewrite the row")
+    .rows_affected();
+    assert_eq!(changed, 1);
+    let after = read(&app, &app.token, &id).await;
+    let trace = &after["trace"];
+    assert_eq!(trace["raw_response"], forged_response);
+    assert_eq!(trace["content_hash"], forged_hash.as_str());
+    assert_eq!(
+        trace["computed_hash"], trace["content_hash"],
+        "the row agrees with itself"
+    );
+    assert_eq!(trace["verified"], false, "{trace}");
+
+    // Scores are not in the content hash, but they are in the recording.
+    let untouched_before = read(&app, &app.token, &untouched).await;
+    assert_eq!(untouched_before["trace"]["verified"], true);
+    sqlx::query(
+        "UPDATE assessments SET scores = '[{\"criterion\": \"clarity\", \"score\": 4, \"max\": 4}, \
+         {\"criterion\": \"accuracy\", \"score\": 5, \"max\": 5}]' WHERE id::text = $1",
+    )
+    .bind(&untouched)
+    .execute(&app.pool)
+    .await
+    .expect("change the scores");
+    let rescored = read(&app, &app.token, &untouched).await;
+    assert_eq!(rescored["scores"][0]["score"].as_f64(), Some(4.0));
+    assert_eq!(
+        rescored["trace"]["computed_hash"],
+        rescored["trace"]["content_hash"]
+    );
+    assert_eq!(rescored["trace"]["verified"], false, "{rescored}");
+
+    // A row left alone stays verified, in every answer that shows it.
+    let honest = record(&app, &f.service, &f.session, assessment(0.7)).await;
+    let honest_id = honest["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        read(&app, &app.token, &honest_id).await["trace"]["verified"],
+        true
+    );
+    let queue = {
+        let (status, body) = send(
+            &app,
+            &f.teachers[0].token,
+            Method::GET,
+            &format!("/classes/{}/assessments/review-queue", f.class),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let verified_in_queue: Vec<(String, bool)> = queue["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap().to_owned(),
+                a["trace"]["verified"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let mut expected = vec![
+        (id.clone(), false),
+        (untouched.clone(), false),
+        (honest_id.clone(), true),
+    ];
+    expected.sort();
+    let mut got = verified_in_queue;
+    got.sort();
+    assert_eq!(got, expected);
+    let (status, reviewed) = send(
+        &app,
+        &f.teachers[0].token,
+        Method::POST,
+        &format!("/assessments/{honest_id}/review"),
+        Some(json!({"notes": "fine"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{reviewed}");
+    assert_eq!(reviewed["trace"]["verified"], true, "{reviewed}");
+}
+
+/// The check reads the log: an `assessment.recorded` event altered in place (by the table's
+/// owner, with the append-only triggers off) no longer matches the read model built from it
+/// before, and the assessment reads as not verified.
+#[tokio::test]
+async fn an_altered_recording_in_the_log_is_no_longer_verified() {
+    let app = spawn_app().await;
+    let f = SchoolFixture::build(&app).await;
+    let created = record(&app, &f.service, &f.session, assessment(0.9)).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(read(&app, &app.token, &id).await["trace"]["verified"], true);
+
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query("ALTER TABLE events DISABLE TRIGGER events_no_update_or_delete")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let altered = sqlx::query(
+        "UPDATE events SET payload = jsonb_set(payload, '{confidence}', '0.99') \
+         WHERE aggregate_type = 'assessment' AND aggregate_id = $1 \
+         AND event_type = 'assessment.recorded'",
+    )
+    .bind(&id)
+    .execute(&mut *tx)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(altered, 1);
+    sqlx::query("ALTER TABLE events ENABLE TRIGGER events_no_update_or_delete")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let after = read(&app, &app.token, &id).await;
+    assert_eq!(
+        after["confidence"].as_f64(),
+        Some(0.9),
+        "the read model is as it was"
+    );
+    assert_eq!(
+        after["trace"]["computed_hash"],
+        after["trace"]["content_hash"]
+    );
+    assert_eq!(after["trace"]["verified"], false, "{after}");
 }
 
 /// Numbers at the edges of what a double holds survive the log: PostgreSQL's jsonb keeps

@@ -1,17 +1,22 @@
 //! Assessments with audit traces: recorded by the tutoring service for a learning session,
-//! reviewed by the class's teachers (and group admins above the class). Every read recomputes
-//! the content hash and reports whether it still matches.
+//! reviewed by the class's teachers (and group admins above the class). Every answer is
+//! checked against the `assessment.recorded` event of the log, not against the read model it
+//! is read from: `trace.verified` says whether what it shows is what was recorded.
 
 use std::sync::Arc;
 
+use std::collections::HashMap;
+
 use application::assessments::{content_hash, AssessedSession, NewAssessment};
 use chrono::{DateTime, Utc};
-use domain::assessment::{AssessmentError, CriterionScore};
+use domain::assessment::{Assessment, AssessmentError, AssessmentEvent, CriterionScore};
+use domain::Aggregate as _;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use projections::assessments::{self as read, AssessmentRow};
+use projections::log::{self, LoggedEvent};
 use uuid::Uuid;
 
 use super::tags::ApiTags;
@@ -37,12 +42,17 @@ pub struct TraceDto {
     pub input_snapshot: serde_json::Value,
     pub raw_response: String,
     pub parsed_result: serde_json::Value,
-    /// Hex SHA-256 of the canonical input snapshot and raw response, computed when the
-    /// assessment was recorded.
+    /// Hex SHA-256 of the canonical input snapshot and raw response, computed by the server
+    /// when the assessment was recorded.
     pub content_hash: String,
-    /// The same hash computed now from the stored trace.
+    /// The same hash computed now from the trace shown here.
     pub computed_hash: String,
-    /// Whether the two hashes match; `false` means the stored trace was altered.
+    /// Whether this answer shows what the log recorded: every field that the recording set
+    /// (the ids, `scores`, `confidence`, `recorded_at` and the whole trace, `content_hash`
+    /// included) equals the payload of the assessment's `assessment.recorded` event in the
+    /// event log, and `computed_hash` equals `content_hash`. `false` means that the read model
+    /// the answer comes from, or the event itself, was altered. The review fields come from
+    /// later events and are not covered.
     pub verified: bool,
 }
 
@@ -67,14 +77,90 @@ pub struct AssessmentDto {
     pub trace: TraceDto,
 }
 
-impl TryFrom<AssessmentRow> for AssessmentDto {
-    type Error = ApiError;
+/// The type of the event that records an assessment: the first of its stream.
+const RECORDED: &str = "assessment.recorded";
 
-    fn try_from(row: AssessmentRow) -> Result<Self, ApiError> {
+/// The fields of an answer built from `row` that differ from what the log's
+/// `assessment.recorded` event `recorded` holds (none: the answer shows what was recorded).
+/// Compared: the ids, the scores, the confidence, `recorded_at` and the whole trace with its
+/// content hash, i.e. everything the answer shows that the recording set. The review fields
+/// come from later events and are not compared. A missing or unreadable recording differs
+/// in everything.
+fn departures_from_log(row: &AssessmentRow, recorded: Option<&LoggedEvent>) -> Vec<&'static str> {
+    let payload = recorded.and_then(|event| {
+        match serde_json::from_value::<AssessmentEvent>(event.payload.clone()) {
+            Ok(payload) => Some((event, payload)),
+            Err(error) => {
+                tracing::warn!(assessment = %row.id, %error, "unreadable assessment.recorded event");
+                None
+            }
+        }
+    });
+    let Some((
+        event,
+        AssessmentEvent::Recorded {
+            learning_session_id,
+            class_id,
+            student_id,
+            assignment_id,
+            scores,
+            confidence,
+            trace,
+            ..
+        },
+    )) = payload
+    else {
+        return vec![RECORDED];
+    };
+    let shown_scores: Option<Vec<CriterionScore>> = serde_json::from_value(row.scores.clone()).ok();
+    [
+        (
+            "learning_session_id",
+            learning_session_id == row.learning_session_id,
+        ),
+        ("class_id", class_id == row.class_id),
+        ("student_id", student_id == row.student_id),
+        ("assignment_id", assignment_id == row.assignment_id),
+        ("scores", shown_scores.as_ref() == Some(&scores)),
+        (
+            "confidence",
+            confidence.to_bits() == row.confidence.to_bits(),
+        ),
+        ("recorded_at", event.recorded_at == row.recorded_at),
+        ("trace.model", trace.model == row.model),
+        ("trace.prompt_hash", trace.prompt_hash == row.prompt_hash),
+        (
+            "trace.input_snapshot",
+            trace.input_snapshot == row.input_snapshot,
+        ),
+        ("trace.raw_response", trace.raw_response == row.raw_response),
+        (
+            "trace.parsed_result",
+            trace.parsed_result == row.parsed_result,
+        ),
+        ("trace.content_hash", trace.content_hash == row.content_hash),
+    ]
+    .into_iter()
+    .filter_map(|(field, same)| (!same).then_some(field))
+    .collect()
+}
+
+impl AssessmentDto {
+    /// The answer for `row`, checked against `recorded`, the `assessment.recorded` event of
+    /// the assessment's stream in the log (`None`: the log has none).
+    fn checked(row: AssessmentRow, recorded: Option<&LoggedEvent>) -> Result<Self, ApiError> {
         let computed_hash = content_hash(&row.input_snapshot, &row.raw_response);
-        let verified = computed_hash == row.content_hash;
+        let mut departures = departures_from_log(&row, recorded);
+        if computed_hash != row.content_hash {
+            departures.push("trace.computed_hash");
+        }
+        let verified = departures.is_empty();
         if !verified {
-            tracing::warn!(assessment = %row.id, "assessment trace does not match its content hash");
+            tracing::warn!(
+                assessment = %row.id,
+                fields = ?departures,
+                "assessment differs from its assessment.recorded event"
+            );
         }
         let scores: Vec<CriterionScore> =
             serde_json::from_value(row.scores).map_err(|e| ApiError::internal(&e))?;
@@ -109,6 +195,34 @@ impl TryFrom<AssessmentRow> for AssessmentDto {
             },
         })
     }
+}
+
+/// The answers for `rows`, each checked against its `assessment.recorded` event, read from
+/// the log (one indexed look-up per assessment).
+async fn checked_against_log(
+    pool: &sqlx::PgPool,
+    rows: Vec<AssessmentRow>,
+) -> Result<Vec<AssessmentDto>, ApiError> {
+    let ids: Vec<String> = rows.iter().map(|row| row.id.to_string()).collect();
+    let recorded = log::events_of_streams(pool, Assessment::TYPE, &ids, RECORDED).await?;
+    let mut by_stream: HashMap<String, LoggedEvent> = HashMap::with_capacity(recorded.len());
+    for event in recorded {
+        // One recording per stream; should there be more, the first one counts.
+        by_stream.entry(event.aggregate_id.clone()).or_insert(event);
+    }
+    rows.into_iter()
+        .map(|row| {
+            let event = by_stream.get(&row.id.to_string());
+            AssessmentDto::checked(row, event)
+        })
+        .collect()
+}
+
+/// The answer for `row`, checked against the `assessment.recorded` event of its stream.
+async fn checked_one(pool: &sqlx::PgPool, row: AssessmentRow) -> Result<AssessmentDto, ApiError> {
+    let stream = log::read_stream(pool, Assessment::TYPE, &row.id.to_string()).await?;
+    let recorded = stream.iter().find(|event| event.event_type == RECORDED);
+    AssessmentDto::checked(row, recorded)
 }
 
 #[derive(Debug, Object)]
@@ -283,14 +397,17 @@ impl AssessmentsApi {
             .await?
             .ok_or_else(|| ApiError::not_found("resource"))?;
         Ok(Recorded::Created(
-            Json(row.try_into()?),
+            Json(checked_one(&self.services.pool, row).await?),
             format!("/assessments/{assessment_id}"),
         ))
     }
 
     /// Get an assessment with its trace
     ///
-    /// `trace.verified` tells whether the stored trace still matches its content hash.
+    /// `trace.verified` tells whether what the answer shows (the ids, scores, confidence,
+    /// time and the whole trace with its content hash) is what the assessment's
+    /// `assessment.recorded` event in the event log holds, and whether the trace still
+    /// hashes to the recorded content hash.
     #[oai(
         path = "/assessments/:id",
         method = "get",
@@ -302,7 +419,7 @@ impl AssessmentsApi {
         id: Path<Uuid>,
     ) -> Result<Json<AssessmentDto>, ApiError> {
         let (row, _) = self.readable(&caller, id.0, None).await?;
-        Ok(Json(row.try_into()?))
+        Ok(Json(checked_one(&self.services.pool, row).await?))
     }
 
     /// Review an assessment
@@ -337,7 +454,7 @@ impl AssessmentsApi {
             .await
             .map_err(|e| command_error(e, rejected))?;
         let (row, _) = self.readable(&caller, id.0, appended.position).await?;
-        Ok(Json(row.try_into()?))
+        Ok(Json(checked_one(&self.services.pool, row).await?))
     }
 
     /// Assessments waiting for review
@@ -359,10 +476,7 @@ impl AssessmentsApi {
             .await?;
         let rows = read::review_queue(&self.services.pool, id.0).await?;
         Ok(Json(AssessmentList {
-            items: rows
-                .into_iter()
-                .map(AssessmentDto::try_from)
-                .collect::<Result<_, _>>()?,
+            items: checked_against_log(&self.services.pool, rows).await?,
         }))
     }
 }

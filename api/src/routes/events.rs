@@ -6,12 +6,12 @@ use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
-use projections::log::{self, LogFilter, LoggedEvent};
+use projections::log::{self, LogFilter, LoggedEvent, Scope};
 use uuid::Uuid;
 
 use super::tags::ApiTags;
 use crate::caller::Caller;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, ProblemKind};
 use crate::state::Services;
 use poem::web::Data;
 
@@ -186,6 +186,37 @@ pub struct EventsApi {
     pub services: Arc<Services>,
 }
 
+/// The `actor` filter as event metadata records it (see the parameter's description).
+fn actor_filter(value: &str) -> Result<String, ApiError> {
+    let invalid = || {
+        ApiError::new(
+            ProblemKind::InvalidParameter,
+            "actor: a user id (UUID), or user:<uuid>, service:<uuid>, system:<name> or anonymous"
+                .to_owned(),
+        )
+    };
+    if value == "anonymous" {
+        return Ok(value.to_owned());
+    }
+    if let Ok(id) = Uuid::parse_str(value) {
+        return Ok(format!("user:{id}"));
+    }
+    match value.split_once(':') {
+        Some((kind @ ("user" | "service"), id)) => Uuid::parse_str(id)
+            .map(|id| format!("{kind}:{id}"))
+            .map_err(|_| invalid()),
+        Some(("system", name))
+            if (1..=64).contains(&name.len())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) =>
+        {
+            Ok(value.to_owned())
+        }
+        _ => Err(invalid()),
+    }
+}
+
 #[OpenApi(tag = "ApiTags::Events")]
 impl EventsApi {
     /// Read the event log
@@ -196,6 +227,32 @@ impl EventsApi {
     /// committed late. The answer includes everything committed before the request (it
     /// waits up to 1 s for transactions still open; past that it answers with what is final
     /// and `next_after` continues later).
+    ///
+    /// Filters combine (an event is returned when it passes all of them), and paging works
+    /// the same with any of them: `aggregate_type`, `aggregate_id`, `event_type`,
+    /// `correlation_id`, `actor`, the time range `from` (inclusive) to `to` (exclusive) on
+    /// `metadata.recorded_at`, and the class (`class_id`) or group (`group_id`) the event
+    /// touches, for questions like "what did this person do last week in this school".
+    ///
+    /// **An event touches a class or group** when its stream is that class or group, or when
+    /// its stream is one whose events name it in their payload: a learning session, an
+    /// assessment, a safety concern or a struggle intervention touches the class (and the
+    /// group) its first event names, so all of its events do, whoever caused them; a
+    /// notification touches the class it is about; a class touches each group it was created
+    /// or moved in; a tool its group; a service account its groups; a group each parent it
+    /// was created or moved under. Memberships are events of the class's or group's stream.
+    /// `group_id` covers the group's subtree as the directory has it now: the group, every
+    /// group below it and every class in those groups (the request first waits, up to
+    /// `READ_YOUR_WRITES_TIMEOUT_MS`, for the directory to reflect every change committed
+    /// before it: `503 read-model-lagging` past that). The subtree is the one of now: after a
+    /// move, a class's or group's events are found under its new place, and under its old
+    /// one only through the streams that named the old place (its own stream; for a class,
+    /// also the sessions, assessments and safety concerns started while it was there). Which
+    /// streams touch a scope is decided when each page is read.
+    ///
+    /// Malformed values (a time that is not RFC 3339, an actor of no known form, an id that
+    /// is not a UUID), `from` later than `to`, or `class_id` together with `group_id` are
+    /// `400 invalid-parameter`.
     #[oai(path = "/events", method = "get", operation_id = "listEvents")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
@@ -211,16 +268,76 @@ impl EventsApi {
         aggregate_id: Query<Option<String>>,
         event_type: Query<Option<String>>,
         correlation_id: Query<Option<String>>,
+        /// Only events of commands issued by this actor (`metadata.actor`): a user's id (a
+        /// UUID, the same as `user:<id>`), or the actor as recorded: `user:<uuid>`,
+        /// `service:<uuid>` (a service account), `system:<name>` (the service itself, for
+        /// example `system:workflows`) or `anonymous`.
+        actor: Query<Option<String>>,
+        /// Only events recorded at or after this time (RFC 3339, for example
+        /// `2026-11-30T00:00:00Z`; send an offset's `+` as `%2B`).
+        from: Query<Option<DateTime<Utc>>>,
+        /// Only events recorded before this time (RFC 3339). Not earlier than `from`.
+        to: Query<Option<DateTime<Utc>>>,
+        /// Only events that touch this class (see the operation's description). Not with
+        /// `group_id`.
+        class_id: Query<Option<Uuid>>,
+        /// Only events that touch this group, a group below it or one of their classes (see
+        /// the operation's description). Not with `class_id`.
+        group_id: Query<Option<Uuid>>,
     ) -> Result<Json<EventPage>, ApiError> {
         self.services
             .authz
             .system(caller.user()?, "system.read_events")?;
         let after = after.0.unwrap_or(0);
+        let actor = actor.0.as_deref().map(actor_filter).transpose()?;
+        if let (Some(from), Some(to)) = (from.0, to.0) {
+            if from > to {
+                return Err(ApiError::new(
+                    ProblemKind::InvalidParameter,
+                    "from: later than to".to_owned(),
+                ));
+            }
+        }
+        let scope = match (class_id.0, group_id.0) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::new(
+                    ProblemKind::InvalidParameter,
+                    "class_id and group_id: give one of them (a group covers its classes)"
+                        .to_owned(),
+                ))
+            }
+            (Some(class), None) => Some(Scope {
+                classes: vec![class],
+                groups: Vec::new(),
+            }),
+            (None, Some(group)) => {
+                // The subtree as of every change committed before this request.
+                self.services
+                    .caught_up_with_log(&projections::directory::DirectoryProjection)
+                    .await?;
+                let subtree =
+                    projections::directory::group_subtree(&self.services.pool, group).await?;
+                let mut groups = subtree.groups;
+                if !groups.contains(&group) {
+                    // Not in the directory: only what names it.
+                    groups.push(group);
+                }
+                Some(Scope {
+                    classes: subtree.classes,
+                    groups,
+                })
+            }
+            (None, None) => None,
+        };
         let filter = LogFilter {
             aggregate_type: aggregate_type.0,
             aggregate_id: aggregate_id.0,
             event_type: event_type.0,
             correlation_id: correlation_id.0,
+            actor,
+            from: from.0,
+            to: to.0,
+            scope,
         };
         // What was committed before this request, the caller's own writes included, is in
         // the answer unless a transaction elsewhere stays open past the wait.

@@ -15,7 +15,7 @@ pub use facts::{account_facts, class_facts, group_facts, AccountFacts, ClassFact
 pub use projection::{DirectoryProjection, DIRECTORY_CHANNEL, NAME};
 pub use queries::{
     class_teachers, classes_of_group, contact, get_class, get_group, get_tool, group_chain,
-    group_members_with_roles, group_overseers, list_groups, members_of_class, members_of_group,
-    memberships_of, system_admins, tools_of_group, ClassRow, GroupCursor, GroupListing, GroupPath,
-    GroupRow, MemberRow, MembershipRow, ToolRow,
+    group_members_with_roles, group_overseers, group_subtree, list_groups, members_of_class,
+    members_of_group, memberships_of, system_admins, tools_of_group, ClassRow, GroupCursor,
+    GroupListing, GroupPath, GroupRow, GroupSubtree, MemberRow, MembershipRow, ToolRow,
 };

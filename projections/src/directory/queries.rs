@@ -432,6 +432,39 @@ pub async fn group_chain<'e>(
     .await
 }
 
+/// A group's subtree as the directory has it now: the group and every group below it, and
+/// the classes of all of them (archived ones included). Empty for a group the directory does
+/// not know.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupSubtree {
+    pub groups: Vec<Uuid>,
+    pub classes: Vec<Uuid>,
+}
+
+pub async fn group_subtree<'e>(
+    executor: impl PgExecutor<'e>,
+    group_id: Uuid,
+) -> sqlx::Result<GroupSubtree> {
+    let rows: Vec<(bool, Uuid)> = sqlx::query_as(
+        "WITH subtree AS (SELECT g.id FROM groups root JOIN groups g ON g.path <@ root.path \
+                          WHERE root.id = $1) \
+         SELECT true, id FROM subtree \
+         UNION ALL SELECT false, c.id FROM classes c WHERE c.group_id IN (SELECT id FROM subtree)",
+    )
+    .bind(group_id)
+    .fetch_all(executor)
+    .await?;
+    let mut subtree = GroupSubtree::default();
+    for (is_group, id) in rows {
+        if is_group {
+            subtree.groups.push(id);
+        } else {
+            subtree.classes.push(id);
+        }
+    }
+    Ok(subtree)
+}
+
 /// The enabled users who hold one of `roles` in the group itself (not inherited).
 pub async fn group_members_with_roles<'e>(
     executor: impl PgExecutor<'e>,
