@@ -284,89 +284,145 @@ pub async fn verify(
         last_hash: hex::encode(anchor.map_or(GENESIS, |a| a.hash)),
         failure: None,
     };
-    let fail = |report: &mut Report, kind, position, event_id, detail: String| {
-        report.failure = Some(Failure {
-            kind,
-            position,
-            event_id,
-            detail,
-        });
+    let start_ordinal = match anchor {
+        None => 0,
+        Some(anchor) => match check_anchor(pool, anchor, key).await? {
+            Ok(ordinal) => ordinal,
+            Err(failure) => {
+                report.failure = Some(failure);
+                return Ok(report);
+            }
+        },
     };
-    let mut previous = GENESIS;
-    let mut start_ordinal = 0;
-    if let Some(anchor) = anchor {
-        if let Some(signature) = &anchor.signature {
-            let key = key.ok_or_else(|| {
-                anyhow::anyhow!("a signed anchor needs the public key to check it")
-            })?;
-            if !signature_valid(key, anchor.position, &anchor.hash, signature) {
-                fail(
-                    &mut report,
-                    FailureKind::AnchorSignature,
-                    anchor.position,
-                    None,
-                    "the anchor's signature does not verify with the public key".into(),
-                );
-                return Ok(report);
-            }
-        }
-        let stored: Option<(i64, Uuid, Vec<u8>)> =
-            sqlx::query_as("SELECT ordinal, event_id, hash FROM audit_seals WHERE position = $1")
-                .bind(anchor.position)
-                .fetch_optional(pool)
-                .await?;
-        match stored {
-            None => {
-                fail(
-                    &mut report,
-                    FailureKind::AnchorNotFound,
-                    anchor.position,
-                    None,
-                    "no seal at the anchor's position".into(),
-                );
-                return Ok(report);
-            }
-            Some((_, event_id, hash)) if hash != anchor.hash => {
-                fail(
-                    &mut report,
-                    FailureKind::AnchorMismatch,
-                    anchor.position,
-                    Some(event_id),
-                    format!(
-                        "the seal at the anchor's position is {}, the anchor says {}",
-                        hex::encode(hash),
-                        hex::encode(anchor.hash)
-                    ),
-                );
-                return Ok(report);
-            }
-            Some((ordinal, _, _)) => start_ordinal = ordinal,
-        }
-        previous = anchor.hash;
-    }
     let total = newest_ordinal - start_ordinal;
     progress(Progress { checked: 0, total });
-    let mut checkpoints = checkpoints_between(pool, from_position, to_position)
-        .await?
-        .into_iter()
-        .peekable();
-    let mut walk = Walk::new(pool, from_position, to_position);
-    while let Some(item) = walk.next().await? {
-        // A checkpoint at a position the walk has passed without stopping names no event.
-        if let Some(cp) = checkpoints.next_if(|cp| cp.position < item.position) {
-            fail(
-                &mut report,
-                FailureKind::CheckpointMismatch,
-                cp.position,
+    let mut chain = Chain {
+        previous: anchor.map_or(GENESIS, |a| a.hash),
+        checkpoints: checkpoints_between(pool, from_position, to_position)
+            .await?
+            .into_iter()
+            .peekable(),
+        walk: Walk::new(pool, from_position, to_position),
+        pool,
+        key,
+    };
+    report.failure = loop {
+        match chain.step().await? {
+            Step::Checked { checkpoint } => {
+                report.events_checked += 1;
+                report.checkpoints_checked += i64::from(checkpoint);
+                if report.events_checked % PROGRESS_EVERY == 0 {
+                    progress(Progress {
+                        checked: report.events_checked,
+                        total,
+                    });
+                }
+            }
+            Step::Failed(failure) => break Some(failure),
+            Step::End => break None,
+        }
+    };
+    if report.failure.is_none() {
+        report.last_hash = hex::encode(chain.previous);
+        progress(Progress {
+            checked: report.events_checked,
+            total,
+        });
+    }
+    Ok(report)
+}
+
+fn failure(kind: FailureKind, position: i64, event_id: Option<Uuid>, detail: String) -> Failure {
+    Failure {
+        kind,
+        position,
+        event_id,
+        detail,
+    }
+}
+
+/// Checks an auditor's anchor: its signature, and that the stored chain still has its hash
+/// at its position. The ordinal of the seal there, or what is wrong.
+async fn check_anchor(
+    pool: &PgPool,
+    anchor: &Anchor,
+    key: Option<&VerifyingKey>,
+) -> anyhow::Result<Result<i64, Failure>> {
+    if let Some(signature) = &anchor.signature {
+        let key =
+            key.ok_or_else(|| anyhow::anyhow!("a signed anchor needs the public key to check it"))?;
+        if !signature_valid(key, anchor.position, &anchor.hash, signature) {
+            return Ok(Err(failure(
+                FailureKind::AnchorSignature,
+                anchor.position,
                 None,
-                "a checkpoint at a position where the chain has no event".into(),
-            );
-            return Ok(report);
+                "the anchor's signature does not verify with the public key".into(),
+            )));
+        }
+    }
+    let stored: Option<(i64, Uuid, Vec<u8>)> =
+        sqlx::query_as("SELECT ordinal, event_id, hash FROM audit_seals WHERE position = $1")
+            .bind(anchor.position)
+            .fetch_optional(pool)
+            .await?;
+    Ok(match stored {
+        None => Err(failure(
+            FailureKind::AnchorNotFound,
+            anchor.position,
+            None,
+            "no seal at the anchor's position".into(),
+        )),
+        Some((_, event_id, hash)) if hash != anchor.hash => Err(failure(
+            FailureKind::AnchorMismatch,
+            anchor.position,
+            Some(event_id),
+            format!(
+                "the seal at the anchor's position is {}, the anchor says {}",
+                hex::encode(hash),
+                hex::encode(anchor.hash)
+            ),
+        )),
+        Some((ordinal, _, _)) => Ok(ordinal),
+    })
+}
+
+/// What one step of the walk found.
+enum Step {
+    /// The event at the next position agrees with its seal (and with a checkpoint there,
+    /// `checkpoint`).
+    Checked {
+        checkpoint: bool,
+    },
+    Failed(Failure),
+    End,
+}
+
+/// The walk along the log and its seals, with the chain recomputed so far.
+struct Chain<'a> {
+    previous: Hash,
+    checkpoints: std::iter::Peekable<std::vec::IntoIter<Checkpoint>>,
+    walk: Walk<'a>,
+    pool: &'a PgPool,
+    key: Option<&'a VerifyingKey>,
+}
+
+impl Chain<'_> {
+    async fn step(&mut self) -> anyhow::Result<Step> {
+        let Some(item) = self.walk.next().await? else {
+            // A checkpoint after the newest seal names no event of the chain.
+            return Ok(match self.checkpoints.next() {
+                Some(cp) => Step::Failed(stray_checkpoint(&cp)),
+                None => Step::End,
+            });
+        };
+        // A checkpoint at a position the walk passed without stopping names no event.
+        if let Some(cp) = self.checkpoints.next_if(|cp| cp.position < item.position) {
+            return Ok(Step::Failed(stray_checkpoint(&cp)));
         }
         let position = item.position;
-        match (item.event, item.seal) {
+        let failed = match (item.event, item.seal) {
             (Some(event), Some(seal)) if event.event_id != seal.event_id => {
-                let (kind, detail) = match where_is(pool, seal.event_id).await? {
+                let (kind, detail) = match where_is(self.pool, seal.event_id).await? {
                     Some(now_at) => (
                         FailureKind::EventReordered,
                         format!(
@@ -383,82 +439,19 @@ pub async fn verify(
                         ),
                     ),
                 };
-                fail(&mut report, kind, position, Some(seal.event_id), detail);
-                return Ok(report);
+                failure(kind, position, Some(seal.event_id), detail)
             }
             (Some(event), Some(seal)) => {
-                let computed = event.seal(&previous);
-                if computed != seal.hash {
-                    // Which of the two changed: the next seal was made from the original
-                    // seal, so the chain goes on from whichever of them is intact.
-                    let kind = match walk.peek().await? {
-                        Some(Item {
-                            event: Some(next),
-                            seal: Some(next_seal),
-                            ..
-                        }) if next.event_id == next_seal.event_id => {
-                            if next.seal(&computed) == next_seal.hash {
-                                FailureKind::SealAltered
-                            } else {
-                                FailureKind::EventAltered
-                            }
-                        }
-                        _ => match checkpoints.peek() {
-                            Some(cp) if cp.position == position && cp.hash == computed => {
-                                FailureKind::SealAltered
-                            }
-                            _ => FailureKind::EventAltered,
-                        },
-                    };
-                    let detail = match kind {
-                        FailureKind::SealAltered => format!(
-                            "the stored seal is {}, the chain's is {}",
-                            hex::encode(seal.hash),
-                            hex::encode(computed)
-                        ),
-                        _ => format!(
-                            "the event ({} {} #{}, {}) is not what was sealed",
-                            event.aggregate_type,
-                            event.aggregate_id,
-                            event.sequence,
-                            event.event_type
-                        ),
-                    };
-                    fail(&mut report, kind, position, Some(event.event_id), detail);
-                    return Ok(report);
+                let computed = event.seal(&self.previous);
+                if computed == seal.hash {
+                    self.previous = computed;
+                    return self.checkpoint_at(position);
                 }
-                previous = computed;
+                self.altered(event, seal, computed).await?
             }
-            (Some(event), None) => {
-                let computed = event.seal(&previous);
-                let chained = matches!(
-                    walk.peek().await?,
-                    Some(Item { event: Some(next), seal: Some(next_seal), .. })
-                        if next.seal(&computed) == next_seal.hash
-                );
-                let (kind, detail) = if chained {
-                    (
-                        FailureKind::SealDeleted,
-                        "the event is in the chain but its seal is missing".to_owned(),
-                    )
-                } else {
-                    (
-                        FailureKind::EventInserted,
-                        format!(
-                            "event {} ({} {} #{}, {}) was never sealed at this position",
-                            event.event_id,
-                            event.aggregate_type,
-                            event.aggregate_id,
-                            event.sequence,
-                            event.event_type
-                        ),
-                    )
-                };
-                fail(&mut report, kind, position, Some(event.event_id), detail);
-                return Ok(report);
-            }
+            (Some(event), None) => self.unsealed(event).await?,
             (None, Some(seal)) => {
-                let (kind, detail) = match where_is(pool, seal.event_id).await? {
+                let (kind, detail) = match where_is(self.pool, seal.event_id).await? {
                     Some(now_at) => (
                         FailureKind::EventReordered,
                         format!(
@@ -471,42 +464,110 @@ pub async fn verify(
                         format!("event {} was sealed here and is gone", seal.event_id),
                     ),
                 };
-                fail(&mut report, kind, position, Some(seal.event_id), detail);
-                return Ok(report);
+                failure(kind, position, Some(seal.event_id), detail)
             }
             (None, None) => unreachable!("the walk yields an event, a seal or both"),
-        }
-        if let Some(cp) = checkpoints.next_if(|cp| cp.position == position) {
-            if let Some(failure) = check_checkpoint(&cp, &previous, key) {
-                report.failure = Some(failure);
-                return Ok(report);
-            }
-            report.checkpoints_checked += 1;
-        }
-        report.events_checked += 1;
-        if report.events_checked % PROGRESS_EVERY == 0 {
-            progress(Progress {
-                checked: report.events_checked,
-                total,
-            });
-        }
+        };
+        Ok(Step::Failed(failed))
     }
-    if let Some(cp) = checkpoints.next() {
-        fail(
-            &mut report,
-            FailureKind::CheckpointMismatch,
-            cp.position,
-            None,
-            "a checkpoint at a position where the chain has no event".into(),
+
+    /// The chain agrees up to `position`: a checkpoint there must agree too.
+    fn checkpoint_at(&mut self, position: i64) -> anyhow::Result<Step> {
+        let Some(cp) = self.checkpoints.next_if(|cp| cp.position == position) else {
+            return Ok(Step::Checked { checkpoint: false });
+        };
+        Ok(match check_checkpoint(&cp, &self.previous, self.key) {
+            Some(failed) => Step::Failed(failed),
+            None => Step::Checked { checkpoint: true },
+        })
+    }
+
+    /// An event whose recomputed seal is not the stored one: which of the two changed. The
+    /// next seal was made from the original seal, so the chain goes on from whichever of
+    /// them is intact; for the newest seal, a checkpoint there decides.
+    async fn altered(
+        &mut self,
+        event: SealedColumns,
+        seal: SealRow,
+        computed: Hash,
+    ) -> anyhow::Result<Failure> {
+        let position = event.position;
+        let seal_altered = match self.walk.peek().await? {
+            Some(Item {
+                event: Some(next),
+                seal: Some(next_seal),
+                ..
+            }) if next.event_id == next_seal.event_id => next.seal(&computed) == next_seal.hash,
+            _ => self
+                .checkpoints
+                .peek()
+                .is_some_and(|cp| cp.position == position && cp.hash == computed),
+        };
+        Ok(if seal_altered {
+            failure(
+                FailureKind::SealAltered,
+                position,
+                Some(event.event_id),
+                format!(
+                    "the stored seal is {}, the chain's is {}",
+                    hex::encode(seal.hash),
+                    hex::encode(computed)
+                ),
+            )
+        } else {
+            failure(
+                FailureKind::EventAltered,
+                position,
+                Some(event.event_id),
+                format!(
+                    "the event ({} {} #{}, {}) is not what was sealed",
+                    event.aggregate_type, event.aggregate_id, event.sequence, event.event_type
+                ),
+            )
+        })
+    }
+
+    /// An event with no seal below the newest seal: its seal was deleted if the chain goes
+    /// on through it, else it was inserted.
+    async fn unsealed(&mut self, event: SealedColumns) -> anyhow::Result<Failure> {
+        let computed = event.seal(&self.previous);
+        let chained = matches!(
+            self.walk.peek().await?,
+            Some(Item { event: Some(next), seal: Some(next_seal), .. })
+                if next.seal(&computed) == next_seal.hash
         );
-        return Ok(report);
+        Ok(if chained {
+            failure(
+                FailureKind::SealDeleted,
+                event.position,
+                Some(event.event_id),
+                "the event is in the chain but its seal is missing".to_owned(),
+            )
+        } else {
+            failure(
+                FailureKind::EventInserted,
+                event.position,
+                Some(event.event_id),
+                format!(
+                    "event {} ({} {} #{}, {}) was never sealed at this position",
+                    event.event_id,
+                    event.aggregate_type,
+                    event.aggregate_id,
+                    event.sequence,
+                    event.event_type
+                ),
+            )
+        })
     }
-    report.last_hash = hex::encode(previous);
-    progress(Progress {
-        checked: report.events_checked,
-        total,
-    });
-    Ok(report)
+}
+
+fn stray_checkpoint(cp: &Checkpoint) -> Failure {
+    failure(
+        FailureKind::CheckpointMismatch,
+        cp.position,
+        None,
+        "a checkpoint at a position where the chain has no event".into(),
+    )
 }
 
 fn check_checkpoint(cp: &Checkpoint, chain: &Hash, key: Option<&VerifyingKey>) -> Option<Failure> {
