@@ -121,6 +121,10 @@ impl Scope {
 const SCOPE_KEYS: &str = "payload ?| ARRAY['class_id', 'subject', 'group_id', 'parent_id', \
                           'group_ids']";
 
+/// [`COLUMNS`] without reading payload and metadata.
+const LEAN_COLUMNS: &str = "position, event_id, aggregate_type, aggregate_id, sequence, \
+    event_type, event_version, 'null'::jsonb AS payload, 'null'::jsonb AS metadata, recorded_at";
+
 const COLUMNS: &str = "position, event_id, aggregate_type, aggregate_id, sequence, event_type, \
                        event_version, payload, metadata, recorded_at";
 
@@ -350,18 +354,23 @@ pub async fn read_slice<'e>(
     limit: i64,
     types: Option<&[&str]>,
 ) -> sqlx::Result<Slice> {
-    read_slice_for(executor, None, after, limit, types).await
+    read_slice_for(executor, None, after, limit, types, true).await
 }
 
 /// [`read_slice`] for subscriber `name`, also reading its stored checkpoint (a replay may
 /// have reset it) in the same statement.
+///
+/// Without `payloads`, the events come without payload and metadata (both `null`): for a
+/// subscriber that reads what it needs of them itself (the audit sealer).
 pub async fn read_slice_for<'e>(
     executor: impl PgExecutor<'e>,
     name: Option<&str>,
     after: i64,
     limit: i64,
     types: Option<&[&str]>,
+    payloads: bool,
 ) -> sqlx::Result<Slice> {
+    let columns = if payloads { COLUMNS } else { LEAN_COLUMNS };
     // One statement: the bound and the events below it. Any event below the bound belongs
     // to a transaction that finished before this statement's snapshot.
     let rows = sqlx::query(&format!(
@@ -370,7 +379,7 @@ pub async fn read_slice_for<'e>(
                       (SELECT coalesce(max(position), 0) FROM events) AS head, \
                       (SELECT position FROM subscriber_checkpoints WHERE name = $4) \
                           AS stored) b \
-         LEFT JOIN LATERAL (SELECT {COLUMNS} FROM events \
+         LEFT JOIN LATERAL (SELECT {columns} FROM events \
              WHERE position > $1 AND position < b.bound \
                AND ($3::text[] IS NULL OR aggregate_type = ANY($3)) \
              ORDER BY position LIMIT $2) e ON true"

@@ -35,6 +35,11 @@ pub trait Projection: Send + Sync + 'static {
     /// The tables of its read model: emptied by [`reset`](Self::reset), compared by
     /// `replay --compare`, rebuilt as of a moment by `replay --as-of`.
     fn tables(&self) -> &'static [&'static str];
+    /// Whether it needs the events' payload and metadata as JSON (the sealer reads their
+    /// stored text itself, and is handed the events without them).
+    fn reads_payloads(&self) -> bool {
+        true
+    }
     /// Empties the read model's tables before a rebuild.
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
         sqlx::query(&format!("TRUNCATE {}", self.tables().join(", ")))
@@ -585,6 +590,7 @@ pub(crate) async fn projection_batch(
             cursor.position,
             batch_size,
             projection.aggregate_types(),
+            projection.reads_payloads(),
         )
         .await?;
         if cursor.adopt(slice.stored) {
@@ -638,6 +644,7 @@ async fn sink_batch(
             cursor.position,
             batch_size,
             sink.aggregate_types(),
+            true,
         )
         .await?;
         // Reset by a replay: read again from where it is now.
