@@ -221,6 +221,7 @@ impl Application {
             None => None,
         };
         let sealer = projections::audit::sealer::Sealer {
+            pool: pool.clone(),
             key: config.audit.key.clone(),
             checkpoint_every: config.audit.checkpoint_every,
         };
@@ -228,7 +229,7 @@ impl Application {
             .into_iter()
             .map(Subscriber::Projection)
             .chain([
-                Subscriber::Projection(Arc::new(sealer)),
+                Subscriber::Sink(Arc::new(sealer)),
                 Subscriber::Sink(Arc::new(relay)),
                 Subscriber::Sink(Arc::new(reactions)),
                 Subscriber::Sink(Arc::new(email)),

@@ -35,11 +35,6 @@ pub trait Projection: Send + Sync + 'static {
     /// The tables of its read model: emptied by [`reset`](Self::reset), compared by
     /// `replay --compare`, rebuilt as of a moment by `replay --as-of`.
     fn tables(&self) -> &'static [&'static str];
-    /// Whether it needs the events' payload and metadata as JSON (the sealer reads their
-    /// stored text itself, and is handed the events without them).
-    fn reads_payloads(&self) -> bool {
-        true
-    }
     /// Empties the read model's tables before a rebuild.
     async fn reset(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
         sqlx::query(&format!("TRUNCATE {}", self.tables().join(", ")))
@@ -84,6 +79,11 @@ pub trait Sink: Send + Sync + 'static {
         None
     }
     async fn deliver(&self, events: &[LoggedEvent]) -> anyhow::Result<()>;
+    /// Whether it needs the events' payload and metadata as JSON (the audit sealer reads
+    /// their stored text itself, and is handed the events without them).
+    fn reads_payloads(&self) -> bool {
+        true
+    }
     /// As [`Projection::batch_interval`].
     fn batch_interval(&self) -> Duration {
         Duration::ZERO
@@ -590,7 +590,7 @@ pub(crate) async fn projection_batch(
             cursor.position,
             batch_size,
             projection.aggregate_types(),
-            projection.reads_payloads(),
+            true,
         )
         .await?;
         if cursor.adopt(slice.stored) {
@@ -644,7 +644,7 @@ async fn sink_batch(
             cursor.position,
             batch_size,
             sink.aggregate_types(),
-            true,
+            sink.reads_payloads(),
         )
         .await?;
         // Reset by a replay: read again from where it is now.

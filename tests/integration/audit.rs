@@ -176,6 +176,30 @@ async fn a_clean_log_verifies_and_its_checkpoints_check_out_with_openssl_and_on_
         );
     }
 
+    // A batch delivered again (a crash before the sealer's checkpoint moved) seals nothing
+    // twice.
+    let seals: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_seals")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let sealer = projections::audit::sealer::Sealer {
+        pool: app.pool.clone(),
+        key: None,
+        checkpoint_every: 5,
+    };
+    let first: i64 = sqlx::query_scalar("SELECT min(position) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    sealer.seal(first, head).await.unwrap();
+    let again: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_seals")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(again, seals);
+    let (_, report) = verify(&app, "").await;
+    assert_eq!(report["verified"], true, "{report}");
+
     // The chain is append-only for the application too.
     let refused = sqlx::query("UPDATE audit_seals SET ordinal = ordinal")
         .execute(&app.pool)
