@@ -58,6 +58,11 @@ impl Projection for LearningProjection {
         if decoded.is_empty() {
             return Ok(());
         }
+        // Planned for this batch: a plan cached while the table was small (a subscriber's
+        // first batches, a rebuild's) reads the whole table for each batch once it is large.
+        sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
+            .execute(&mut *conn)
+            .await?;
         start_sessions(conn, &decoded).await?;
         let ids: Vec<Uuid> = decoded.iter().map(|(id, _, _)| *id).collect();
         let versions: std::collections::HashMap<Uuid, i64> = sqlx::query_as::<_, (Uuid, i64)>(
