@@ -193,9 +193,9 @@ pub struct VerificationReport {
     /// The chain's hash at `to_position`, hex: with it, the next verification can start
     /// from here.
     pub last_hash: String,
-    /// The first disagreement; absent when `verified`.
-    #[oai(skip_serializing_if_is_none)]
-    pub failure: Option<VerificationFailure>,
+    /// The first disagreement, if any: verification stops there, so at most one; empty when
+    /// `verified`.
+    pub failures: Vec<VerificationFailure>,
 }
 
 impl From<Report> for VerificationReport {
@@ -208,12 +208,16 @@ impl From<Report> for VerificationReport {
             checkpoints_checked: r.checkpoints_checked,
             signatures_checked: r.signatures_checked,
             last_hash: r.last_hash,
-            failure: r.failure.map(|f| VerificationFailure {
-                kind: f.kind.into(),
-                position: f.position,
-                event_id: f.event_id,
-                detail: f.detail,
-            }),
+            failures: r
+                .failure
+                .map(|f| VerificationFailure {
+                    kind: f.kind.into(),
+                    position: f.position,
+                    event_id: f.event_id,
+                    detail: f.detail,
+                })
+                .into_iter()
+                .collect(),
         }
     }
 }
@@ -228,7 +232,7 @@ impl Example for VerificationReport {
             checkpoints_checked: 0,
             signatures_checked: true,
             last_hash: "c88838c21ffb8c235df32ae802a7f1b9dac413f4284977b438b6061072d28166".into(),
-            failure: Some(VerificationFailure::example()),
+            failures: vec![VerificationFailure::example()],
         }
     }
 }
