@@ -58,6 +58,16 @@ async fn template(app: &TestApp) -> String {
     session
 }
 
+/// Commits an append made by SQL with the wake-up a command sends its subscribers.
+async fn commit_and_wake(mut tx: sqlx::Transaction<'_, sqlx::Postgres>) {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(projections::signal::CHANNEL)
+        .execute(&mut *tx)
+        .await
+        .expect("notify");
+    tx.commit().await.expect("commit");
+}
+
 /// Copies the template stream `copies` times (new stream ids, the same events), in
 /// transactions of at most 60,000 events (a transaction holds at most 65,536), waking the
 /// subscribers after each.
@@ -89,12 +99,7 @@ async fn fill(app: &TestApp, session: &str, copies: i64) {
         .execute(&mut *tx)
         .await
         .expect("copies");
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(projections::signal::CHANNEL)
-            .execute(&mut *tx)
-            .await
-            .expect("notify");
-        tx.commit().await.expect("commit");
+        commit_and_wake(tx).await;
         from = to + 1;
     }
 }
@@ -252,12 +257,7 @@ async fn sealer_lag(app: &TestApp, session: &str) {
         .fetch_one(&mut *tx)
         .await
         .expect("append");
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(projections::signal::CHANNEL)
-            .execute(&mut *tx)
-            .await
-            .expect("notify");
-        tx.commit().await.expect("commit");
+        commit_and_wake(tx).await;
         pending.push((position, Instant::now()));
     }
     sampler.abort();
