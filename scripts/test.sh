@@ -26,6 +26,13 @@ if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
   python3 -c 'import aiosmtpd' || { echo "[test] ERROR: could not install aiosmtpd" >&2; exit 1; }
 fi
 
+# The audit test checks a checkpoint's signature the way docs/audit.md tells an auditor to:
+# with openssl (3.0 or later, for `pkeyutl -rawin`).
+if ! command -v openssl >/dev/null 2>&1; then
+  step "installing openssl (audit checkpoint test)"
+  if [ "$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q openssl; else sudo apt-get update -q && sudo apt-get install -y -q openssl; fi
+fi
+
 # The contract test runs schemathesis against the served OpenAPI document
 # (tests/integration/contract.rs). Pinned: its checks and generation change between versions.
 SCHEMATHESIS=4.32.5
