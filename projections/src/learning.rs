@@ -221,9 +221,6 @@ async fn update_sessions(conn: &mut PgConnection, changes: &[SessionChange]) -> 
     if changes.is_empty() {
         return Ok(());
     }
-    let column = |f: fn(&SessionChange) -> Option<String>| -> Vec<Option<String>> {
-        changes.iter().map(f).collect()
-    };
     let updated = sqlx::query(
         "UPDATE learning_sessions s SET \
              updated_at = d.updated_at, version = d.version, \
@@ -244,14 +241,19 @@ async fn update_sessions(conn: &mut PgConnection, changes: &[SessionChange]) -> 
     .bind(changes.iter().map(|c| c.stored).collect::<Vec<_>>())
     .bind(changes.iter().map(|c| c.version).collect::<Vec<_>>())
     .bind(changes.iter().map(|c| c.updated_at).collect::<Vec<_>>())
-    .bind(column(|c| c.status.map(str::to_owned)))
+    .bind(changes.iter().map(|c| c.status).collect::<Vec<_>>())
     .bind(changes.iter().map(|c| c.messages).collect::<Vec<_>>())
     .bind(changes.iter().map(|c| c.detections).collect::<Vec<_>>())
-    .bind(column(|c| c.completed.as_ref().map(|(s, _, _)| s.clone())))
     .bind(
         changes
             .iter()
-            .map(|c| c.completed.as_ref().map(|(_, t, _)| t.clone()))
+            .map(|c| c.completed.as_ref().map(|(s, _, _)| s.as_str()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.completed.as_ref().map(|(_, t, _)| t))
             .collect::<Vec<_>>(),
     )
     .bind(

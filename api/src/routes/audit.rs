@@ -7,13 +7,12 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem::Body;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::Query;
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use projections::audit::verify::{self, Anchor, FailureKind, Report};
 use projections::audit::{keys, Checkpoint};
-use projections::replay::AsOf;
 use uuid::Uuid;
 
 use super::tags::ApiTags;
@@ -237,37 +236,6 @@ impl Example for VerificationReport {
     }
 }
 
-/// A stream's state as it stood at a moment.
-#[derive(Debug, Object)]
-#[oai(example)]
-pub struct StreamState {
-    pub aggregate_type: String,
-    pub aggregate_id: String,
-    /// The newest event folded in: its sequence in the stream, log position and time.
-    pub sequence: i64,
-    pub position: i64,
-    pub recorded_at: DateTime<Utc>,
-    /// The aggregate's state after that event, as the service folds it (secret fields such
-    /// as password hashes are `"[redacted]"`).
-    pub state: serde_json::Value,
-}
-
-impl Example for StreamState {
-    fn example() -> Self {
-        Self {
-            aggregate_type: "group".into(),
-            aggregate_id: "0193b2a4-5c1d-7e2f-8a3b-4c5d6e7f8a9b".into(),
-            sequence: 1,
-            position: 48_576_659_456,
-            recorded_at: DateTime::parse_from_rfc3339("2026-12-07T16:34:01Z")
-                .expect("example time")
-                .with_timezone(&Utc),
-            state: serde_json::json!({"created": true, "name": "Lincoln High", "parent_id": null,
-                                      "archived": false, "members": {}}),
-        }
-    }
-}
-
 #[derive(ApiResponse)]
 pub enum VerificationStream {
     /// Newline-delimited JSON: `{"progress":{"checked":n,"total":m}}` about every second,
@@ -388,65 +356,6 @@ impl AuditApi {
         .await
         .map_err(|e| ApiError::internal(&e))?;
         Ok(Json(report.into()))
-    }
-
-    /// A stream's state at a moment
-    ///
-    /// System admins and auditors. The aggregate's state folded from its events up to `at`:
-    /// a log position (digits) or an RFC 3339 time (the events recorded by then); without
-    /// `at`, its state now. 404 when the stream has no event by then.
-    #[oai(
-        path = "/streams/:aggregate_type/:aggregate_id/state",
-        method = "get",
-        operation_id = "getStreamState"
-    )]
-    async fn stream_state(
-        &self,
-        caller: Data<&Caller>,
-        aggregate_type: Path<String>,
-        aggregate_id: Path<String>,
-        /// A log position (`48576659456`) or an RFC 3339 time (`2026-12-07T09:00:00Z`).
-        at: Query<Option<String>>,
-    ) -> Result<Json<StreamState>, ApiError> {
-        self.services
-            .authz
-            .system(caller.user()?, "system.read_events")?;
-        let at: Option<AsOf> =
-            at.0.as_deref()
-                .map(str::parse)
-                .transpose()
-                .map_err(|e: String| {
-                    ApiError::new(ProblemKind::InvalidParameter, format!("at: {e}"))
-                })?;
-        let events =
-            projections::log::read_stream(&self.services.pool, &aggregate_type, &aggregate_id)
-                .await?;
-        let events: Vec<_> = events
-            .into_iter()
-            .take_while(|e| match at {
-                None => true,
-                Some(AsOf::Position(p)) => e.position <= p,
-                Some(AsOf::Time(t)) => e.recorded_at <= t,
-            })
-            .collect();
-        let Some(last) = events.last() else {
-            return Err(ApiError::new(
-                ProblemKind::NotFound,
-                "the stream has no event by then".to_owned(),
-            ));
-        };
-        let payloads: Vec<serde_json::Value> = events.iter().map(|e| e.payload.clone()).collect();
-        let state = domain::history::fold_json(&aggregate_type, &payloads)
-            .ok_or_else(|| ApiError::not_found("aggregate type"))?
-            .map_err(|e| ApiError::internal(&e))?;
-        Ok(Json(StreamState {
-            aggregate_type: aggregate_type.0.clone(),
-            aggregate_id: aggregate_id.0.clone(),
-            sequence: last.sequence,
-            position: last.position,
-            recorded_at: last.recorded_at,
-            state: projections::log::redacted(&state),
-        }))
     }
 
     /// Verify the log, with progress

@@ -106,15 +106,15 @@ async fn fill(app: &TestApp, session: &str, copies: i64) {
 
 /// Reads every event's sealed columns, as verification does, and nothing else.
 async fn raw_select(app: &TestApp) -> i64 {
-    sqlx::query_as::<_, projections::audit::SealedColumns>(
-        "SELECT position, event_id, aggregate_type, aggregate_id, sequence, event_type, \
-         event_version, payload::text AS payload, metadata::text AS metadata, recorded_at \
-         FROM events ORDER BY position",
-    )
-    .fetch(&app.pool)
-    .try_fold(0_i64, |n, _| async move { Ok(n + 1) })
-    .await
-    .expect("select")
+    let sql = format!(
+        "{} ORDER BY position",
+        projections::audit::chain::SELECT_SEALED_COLUMNS
+    );
+    sqlx::query_as::<_, projections::audit::SealedColumns>(&sql)
+        .fetch(&app.pool)
+        .try_fold(0_i64, |n, _| async move { Ok(n + 1) })
+        .await
+        .expect("select")
 }
 
 fn line(label: &str, events: i64, took: Duration) -> f64 {

@@ -40,6 +40,9 @@ macro_rules! sealed_columns {
 }
 pub(crate) use sealed_columns;
 
+/// Every event's [`SealedColumns`], unordered: `SELECT … FROM events`.
+pub const SELECT_SEALED_COLUMNS: &str = concat!("SELECT ", sealed_columns!(), " FROM events");
+
 impl<'r> FromRow<'r, PgRow> for SealedColumns {
     fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
         Ok(Self {
@@ -122,11 +125,11 @@ pub fn parse_hash(text: &str) -> Option<Hash> {
     bytes.try_into().ok()
 }
 
-/// A hash as stored (`bytea` of 32 bytes).
-pub fn hash_from_bytes(bytes: &[u8]) -> anyhow::Result<Hash> {
-    bytes
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("a stored seal of {} bytes, not 32", bytes.len()))
+/// A hash as stored (`bytea` of 32 bytes); another length is a decoding error.
+pub fn hash_from_bytes(bytes: &[u8]) -> sqlx::Result<Hash> {
+    bytes.try_into().map_err(|_| {
+        sqlx::Error::Decode(format!("a stored hash of {} bytes, not 32", bytes.len()).into())
+    })
 }
 
 #[cfg(test)]

@@ -99,7 +99,7 @@ impl<'r> FromRow<'r, PgRow> for Checkpoint {
         Ok(Self {
             position: row.try_get("position")?,
             ordinal: row.try_get("ordinal")?,
-            hash: hash_from_bytes(&hash).map_err(|e| sqlx::Error::Decode(e.into()))?,
+            hash: hash_from_bytes(&hash)?,
             public_key: row.try_get("public_key")?,
             signature: row.try_get("signature")?,
             signed_at: row.try_get("signed_at")?,
@@ -216,7 +216,7 @@ pub async fn checkpoint_if_due(
     let Some((position, ordinal, hash)) = row else {
         return Ok(None);
     };
-    let hash = hash_from_bytes(&hash).map_err(|e| sqlx::Error::Decode(e.into()))?;
+    let hash = hash_from_bytes(&hash)?;
     write_checkpoint(pool, key, position, ordinal, &hash).await?;
     Ok(Some(position))
 }

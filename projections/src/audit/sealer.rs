@@ -56,11 +56,9 @@ async fn chain_head(conn: &mut PgConnection) -> sqlx::Result<Head> {
         .fetch_one(&mut *conn)
         .await?;
     let seal = match (position, ordinal, hash) {
-        (Some(position), Some(ordinal), Some(hash)) => Some((
-            position,
-            ordinal,
-            hash_from_bytes(&hash).map_err(|e| sqlx::Error::Decode(e.into()))?,
-        )),
+        (Some(position), Some(ordinal), Some(hash)) => {
+            Some((position, ordinal, hash_from_bytes(&hash)?))
+        }
         _ => None,
     };
     Ok(Head { seal, signed })

@@ -197,7 +197,7 @@ impl<'a> Walk<'a> {
             Ok(SealRow {
                 position,
                 event_id,
-                hash: hash_from_bytes(&hash).map_err(|e| sqlx::Error::Decode(e.into()))?,
+                hash: hash_from_bytes(&hash)?,
             })
         })
         .boxed();
