@@ -86,7 +86,7 @@ impl LearningSessions {
         content: String,
     ) -> Result<Appended, LearningCommandError> {
         self.runner
-            .execute(
+            .execute_retrying(
                 id,
                 LearningSessionCommand::PostMessage { role, content },
                 context,
@@ -122,7 +122,7 @@ impl LearningSessions {
         detection: Detection,
     ) -> Result<(Appended, LearningSession), LearningCommandError> {
         self.runner
-            .execute_for_state(
+            .execute_for_state_retrying(
                 id,
                 LearningSessionCommand::RecordDetection(detection),
                 context,
@@ -137,7 +137,7 @@ impl LearningSessions {
         reason: String,
     ) -> Result<Appended, LearningCommandError> {
         self.runner
-            .execute(id, LearningSessionCommand::Pause { reason }, context)
+            .execute_retrying(id, LearningSessionCommand::Pause { reason }, context)
             .await
     }
 
@@ -148,7 +148,7 @@ impl LearningSessions {
         reason: String,
     ) -> Result<Appended, LearningCommandError> {
         self.runner
-            .execute(id, LearningSessionCommand::Resume { reason }, context)
+            .execute_retrying(id, LearningSessionCommand::Resume { reason }, context)
             .await
     }
 
@@ -160,7 +160,7 @@ impl LearningSessions {
         topics_covered: Vec<String>,
     ) -> Result<Appended, LearningCommandError> {
         self.runner
-            .execute(
+            .execute_retrying(
                 id,
                 LearningSessionCommand::Complete {
                     summary,

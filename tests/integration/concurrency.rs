@@ -212,3 +212,53 @@ async fn a_batch_append_whose_one_stream_changed_meanwhile_appends_nothing() {
     assert_eq!([after[0].1, after[1].1], before, "nothing appended");
     assert_eq!(after[0].0.name.as_ref().map(|n| n.as_str()), Some("First"));
 }
+
+#[tokio::test]
+async fn a_student_s_messages_and_the_service_s_detections_on_one_session_all_go_through() {
+    let app = Arc::new(spawn_app().await);
+    let f = tests::SchoolFixture::build(&app).await;
+    let path = format!("/learning-sessions/{}", f.session);
+    // Nobody here pins a version: a writer that loses the race is decided again on the new
+    // state instead of answering 409 (the process manager writes to the same stream, too).
+    let messages = (0..8).map(|n| {
+        let (app, path, token) = (app.clone(), path.clone(), f.student.token.clone());
+        async move {
+            app.call_as(
+                &token,
+                reqwest::Method::POST,
+                &format!("{path}/messages"),
+                Some(json!({"role": "student", "content": format!("question {n}")})),
+            )
+            .await
+            .status()
+            .as_u16()
+        }
+    });
+    let detections = (0..4).map(|n| {
+        let (app, path, token) = (app.clone(), path.clone(), f.service.clone());
+        async move {
+            app.call_as(
+                &token,
+                reqwest::Method::POST,
+                &format!("{path}/detections"),
+                Some(json!({"type": "misbehavior", "category": "off_topic",
+                            "severity": "low", "evidence": format!("aside {n}")})),
+            )
+            .await
+            .status()
+            .as_u16()
+        }
+    });
+    let (messages, detections) = futures::join!(join_all(messages), join_all(detections));
+    assert!(messages.iter().all(|s| *s == 200), "{messages:?}");
+    assert!(detections.iter().all(|s| *s == 200), "{detections:?}");
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = 'learning_session' \
+         AND aggregate_id = $1 AND event_type IN ('session.message_posted', 'behavior.misbehavior_detected')",
+    )
+    .bind(&f.session)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(stored, 12, "one event per request");
+}

@@ -114,9 +114,28 @@ impl<A: domain::Aggregate> CommandRunner<A> {
     where
         A::Command: Clone,
     {
+        self.execute_for_state_retrying(id, command, context)
+            .await
+            .map(|(appended, _)| appended)
+    }
+
+    /// [`execute_retrying`](Self::execute_retrying), also returning the aggregate's state
+    /// after the command. For a person's decision that does not rest on a version they saw
+    /// (acknowledge a concern, pause a session) while the process manager writes to the same
+    /// stream: the domain decides again on the new state, so a concern acknowledged in the
+    /// meantime is still refused as such, never overwritten.
+    pub async fn execute_for_state_retrying(
+        &self,
+        id: Uuid,
+        command: A::Command,
+        context: &CommandContext,
+    ) -> Result<(Appended, A), CommandError<A::Error>>
+    where
+        A::Command: Clone,
+    {
         let mut attempt = 1;
         loop {
-            match self.execute(id, command.clone(), context).await {
+            match self.execute_for_state(id, command.clone(), context).await {
                 Err(CommandError::Conflict) if attempt < CONFLICT_ATTEMPTS => attempt += 1,
                 other => return other,
             }

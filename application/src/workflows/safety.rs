@@ -441,7 +441,7 @@ impl SafetyConcerns {
         by: UserId,
     ) -> Result<(Appended, SafetyEscalation), CommandError<Refused>> {
         self.runner
-            .execute_for_state(id, Command::Acknowledge { by }, context)
+            .execute_for_state_retrying(id, Command::Acknowledge { by }, context)
             .await
     }
 
@@ -454,7 +454,7 @@ impl SafetyConcerns {
         notes: String,
     ) -> Result<(Appended, SafetyEscalation), CommandError<Refused>> {
         self.runner
-            .execute_for_state(id, Command::Resolve { by, outcome, notes }, context)
+            .execute_for_state_retrying(id, Command::Resolve { by, outcome, notes }, context)
             .await
     }
 }
