@@ -221,7 +221,7 @@ impl Application {
             None => None,
         };
         let sealer = projections::audit::sealer::Sealer {
-            pool: pool.clone(),
+            pool: infrastructure::db::read_model_writer_pool(&config, 1),
             key: config.audit.key.clone(),
             checkpoint_every: config.audit.checkpoint_every,
         };

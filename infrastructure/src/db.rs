@@ -42,6 +42,16 @@ pub fn pool_of(config: &Config, max_connections: u32) -> PgPool {
         .connect_lazy_with(config.database.clone())
 }
 
+/// A pool of `max_connections` whose connections never append events
+/// ([`projections::log::READ_MODEL_WRITER`]): for a worker that writes derived tables in
+/// transactions that the log's readers need not wait for (the audit sealer).
+pub fn read_model_writer_pool(config: &Config, max_connections: u32) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(config.database_acquire_timeout)
+        .connect_lazy_with(projections::log::read_model_writer(config.database.clone()))
+}
+
 /// Applies every embedded migration that is not applied yet.
 ///
 /// Then reserves the folded spelling of emails registered before emails were folded

@@ -88,6 +88,10 @@ const FILES: &[(&str, &str)] = &[
         "20261207000019_log_filters.sql",
         include_str!("../sql/20261207000019_log_filters.sql"),
     ),
+    (
+        "20261207000020_read_model_writers.sql",
+        include_str!("../sql/20261207000020_read_model_writers.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy)]

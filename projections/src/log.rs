@@ -3,6 +3,9 @@
 //! Positions are `(transaction id << 16) + index` (see `docs/adr/0001-global-log-position.md`):
 //! every read is bounded by `events_safe_bound()`, below which no transaction is still running,
 //! so a reader that moves forward by position never skips an event.
+//!
+//! Transactions of [`READ_MODEL_WRITER`] connections do not hold that bound back (migration
+//! 0020): they cannot append events, so none of theirs can appear below it later.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -10,6 +13,20 @@ use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgExecutor, PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
+
+/// The `application_name` of a connection that writes read models, checkpoints or seals and
+/// never appends an event: the subscribers' runner connections, the audit sealer's, the
+/// realtime publisher's. The database refuses an append from such a connection, and the log's
+/// safe bound does not wait for its transactions, so a subscriber's write in progress does
+/// not delay every newer event for every reader.
+pub const READ_MODEL_WRITER: &str = "raptscallions read-model writer";
+
+/// [`READ_MODEL_WRITER`]'s connection options.
+pub fn read_model_writer(
+    options: sqlx::postgres::PgConnectOptions,
+) -> sqlx::postgres::PgConnectOptions {
+    options.application_name(READ_MODEL_WRITER)
+}
 
 /// One event as stored in the log, with its metadata.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -239,7 +239,8 @@ impl Subscribers {
         // and checkpoint together (one transaction, WAL order), and the subscriber handles
         // those events again; sinks deduplicate (deterministic ids, `Nats-Msg-Id`).
         // Commands that subscribers issue go through the pool and stay synchronous.
-        let connect = connect.options([
+        // Its connection never appends events: the log's safe bound need not wait for it.
+        let connect = log::read_model_writer(connect).options([
             ("synchronous_commit", "off"),
             ("plan_cache_mode", "force_generic_plan"),
         ]);

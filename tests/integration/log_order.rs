@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use projections::log::{read_after, read_slice, LogFilter};
-use sqlx::PgPool;
+use sqlx::{Connection as _, PgPool};
 use tests::TestDb;
 
 async fn migrated() -> (TestDb, PgPool) {
@@ -111,6 +111,47 @@ async fn an_event_committed_later_with_a_lower_position_is_not_skipped() {
         slice.covered, slice.events[0].position,
         "covered stops at the limit"
     );
+}
+
+/// A subscriber's write transaction (a read-model writer's connection) cannot append events,
+/// so readers of the log do not wait for it, however old its transaction id.
+#[tokio::test]
+async fn a_read_model_writer_holds_nothing_back_and_cannot_append() {
+    let (db, pool) = migrated().await;
+    let options: sqlx::postgres::PgConnectOptions = db.url.parse().unwrap();
+    let mut writer =
+        sqlx::PgConnection::connect_with(&projections::log::read_model_writer(options))
+            .await
+            .unwrap();
+    let mut open = writer.begin().await.unwrap();
+    let id: i64 = sqlx::query_scalar("SELECT pg_current_xact_id()::text::bigint")
+        .fetch_one(&mut *open)
+        .await
+        .unwrap();
+    sqlx::query(INSERT)
+        .bind("after")
+        .bind(1_i64)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let events = read_all(&pool).await;
+    assert_eq!(events.len(), 1);
+    assert!(
+        events[0].position > id << 16,
+        "an event newer than the writer's open transaction is readable"
+    );
+
+    let refused = sqlx::query(INSERT)
+        .bind("forged")
+        .bind(1_i64)
+        .execute(&mut *open)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("read-model writer"),
+        "{refused}"
+    );
+    open.rollback().await.unwrap();
 }
 
 #[tokio::test]

@@ -95,9 +95,11 @@ async fn lead(
 ) -> anyhow::Result<()> {
     let mut conn = match standby.take() {
         Some(conn) => conn,
-        None => PgConnection::connect_with(&settings.database)
-            .await
-            .context("realtime publisher connection")?,
+        None => PgConnection::connect_with(&projections::log::read_model_writer(
+            settings.database.clone(),
+        ))
+        .await
+        .context("realtime publisher connection")?,
     };
     let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1)::bigint)")
         .bind(LEASE)
