@@ -313,6 +313,14 @@ impl Application {
             groups: Groups::new(pool.clone(), Arc::new(signal.clone())),
             classes: Classes::new(pool.clone(), Arc::new(signal.clone())),
             tools: Tools::new(pool.clone(), Arc::new(signal.clone())),
+            assignments: application::assignments::Assignments::new(
+                pool.clone(),
+                Arc::new(signal.clone()),
+            ),
+            submissions: application::assignments::Submissions::new(
+                pool.clone(),
+                Arc::new(signal.clone()),
+            ),
             learning: LearningSessions::new(pool.clone(), Arc::new(signal.clone())),
             assessments: Assessments::new(pool.clone(), Arc::new(signal.clone())),
             notifications,

@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use poem_openapi::OpenApiService;
 
 use crate::routes::assessments::AssessmentsApi;
+use crate::routes::assignments::AssignmentsApi;
 use crate::routes::audit::AuditApi;
 use crate::routes::auth::AuthApi;
 use crate::routes::classes::ClassesApi;
@@ -389,7 +390,7 @@ pub fn openapi(
         OidcApi,
         MeApi,
         ClassesApi,
-        ToolsApi,
+        (ToolsApi, AssignmentsApi),
         LearningApi,
         AssessmentsApi,
         NotificationsApi,
@@ -419,9 +420,14 @@ pub fn openapi(
             ClassesApi {
                 services: services.clone(),
             },
-            ToolsApi {
-                services: services.clone(),
-            },
+            (
+                ToolsApi {
+                    services: services.clone(),
+                },
+                AssignmentsApi {
+                    services: services.clone(),
+                },
+            ),
             LearningApi {
                 services: services.clone(),
             },

@@ -105,6 +105,16 @@ pub enum ProblemKind {
     SessionPaused,
     AlreadyAcknowledged,
     ConcernResolved,
+    AssignmentStatus,
+    AssignmentNotOpen,
+    SubmissionExists,
+    SubmissionGraded,
+    PastDue,
+    SubmissionNotSubmitted,
+    ScoreAboveMaximum,
+    InvalidScore,
+    InvalidEvidence,
+    AssignmentNotFound,
     RealtimeHistoryGone,
     GroupCycle,
     LastAdmin,
@@ -154,6 +164,16 @@ impl ProblemKind {
             Self::SessionPaused => "session-paused",
             Self::AlreadyAcknowledged => "already-acknowledged",
             Self::ConcernResolved => "concern-resolved",
+            Self::AssignmentStatus => "assignment-status",
+            Self::AssignmentNotOpen => "assignment-not-open",
+            Self::SubmissionExists => "submission-exists",
+            Self::SubmissionGraded => "submission-graded",
+            Self::PastDue => "past-due",
+            Self::SubmissionNotSubmitted => "submission-not-submitted",
+            Self::ScoreAboveMaximum => "score-above-maximum",
+            Self::InvalidScore => "invalid-score",
+            Self::InvalidEvidence => "invalid-evidence",
+            Self::AssignmentNotFound => "assignment-not-found",
             Self::RealtimeHistoryGone => "realtime-history-gone",
             Self::GroupCycle => "group-cycle",
             Self::LastAdmin => "last-admin",
@@ -181,6 +201,10 @@ impl ProblemKind {
             | Self::UnsupportedEmail
             | Self::GroupCycle
             | Self::ToolNotAvailable
+            | Self::ScoreAboveMaximum
+            | Self::InvalidScore
+            | Self::InvalidEvidence
+            | Self::AssignmentNotFound
             | Self::UserNotFound
             | Self::GroupNotFound
             | Self::ParentNotFound
@@ -207,6 +231,12 @@ impl ProblemKind {
             | Self::SessionPaused
             | Self::AlreadyAcknowledged
             | Self::ConcernResolved
+            | Self::AssignmentStatus
+            | Self::AssignmentNotOpen
+            | Self::SubmissionExists
+            | Self::SubmissionGraded
+            | Self::PastDue
+            | Self::SubmissionNotSubmitted
             | Self::LastAdmin
             | Self::LastSignInMethod => StatusCode::CONFLICT,
             Self::ReadModelLagging | Self::ServiceUnavailable | Self::RealtimeUnavailable => {
@@ -251,6 +281,18 @@ impl ProblemKind {
             Self::SessionPaused => "The learning session is paused",
             Self::AlreadyAcknowledged => "The safety concern is already acknowledged",
             Self::ConcernResolved => "The safety concern is resolved",
+            Self::AssignmentStatus => "The assignment's status does not allow this",
+            Self::AssignmentNotOpen => "The assignment takes no submissions",
+            Self::SubmissionExists => "You already have a submission for this assignment",
+            Self::SubmissionGraded => "The submission is graded and can no longer change",
+            Self::PastDue => "The due time has passed: the submission can no longer change",
+            Self::SubmissionNotSubmitted => "The submission has not been submitted",
+            Self::ScoreAboveMaximum => "The score is above the assignment's maximum",
+            Self::InvalidScore => "The score does not fit how the assignment is graded",
+            Self::InvalidEvidence => {
+                "A learning session given as evidence is not one of yours in this class"
+            }
+            Self::AssignmentNotFound => "The assignment does not exist in this class",
             Self::RealtimeHistoryGone => {
                 "The updates asked for are no longer kept; reload the snapshot"
             }
@@ -587,6 +629,15 @@ pub fn group_name_error(error: domain::group::InvalidGroupName) -> ApiError {
         _ => None,
     };
     name_error("name", &error, unreadable)
+}
+
+/// An assignment's title refused at the edge (the group-name rules).
+pub fn title_error(error: domain::group::InvalidGroupName) -> ApiError {
+    let unreadable = match &error {
+        domain::group::InvalidGroupName::Unreadable(u) => Some(*u),
+        _ => None,
+    };
+    name_error("title", &error, unreadable)
 }
 
 /// A person's name refused at the edge.

@@ -31,6 +31,8 @@ pub struct Services {
     pub groups: Groups,
     pub classes: Classes,
     pub tools: Tools,
+    pub assignments: application::assignments::Assignments,
+    pub submissions: application::assignments::Submissions,
     pub learning: LearningSessions,
     pub assessments: Assessments,
     pub notifications: Arc<Notifications>,

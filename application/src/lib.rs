@@ -10,6 +10,7 @@
 //! [`tokens`] makes and hashes them, and [`ports`] are the traits the outside implements.
 
 pub mod assessments;
+pub mod assignments;
 pub mod classes;
 pub mod external;
 pub mod groups;

@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use crate::assessment::Assessment;
+use crate::assignment::Assignment;
 use crate::auth_session::AuthSession;
 use crate::class::Class;
 use crate::email::EmailDelivery;
@@ -14,12 +15,13 @@ use crate::notification::{Notification, NotificationPreferences};
 use crate::safety_escalation::SafetyEscalation;
 use crate::service_account::ServiceAccount;
 use crate::struggle_intervention::StruggleIntervention;
+use crate::submission::Submission;
 use crate::tool::Tool;
 use crate::user::User;
 use crate::Aggregate;
 
 /// The stream type names ([`Aggregate::TYPE`]) of every aggregate.
-pub const AGGREGATE_TYPES: [&str; 13] = [
+pub const AGGREGATE_TYPES: [&str; 15] = [
     User::TYPE,
     AuthSession::TYPE,
     ServiceAccount::TYPE,
@@ -33,6 +35,8 @@ pub const AGGREGATE_TYPES: [&str; 13] = [
     EmailDelivery::TYPE,
     StruggleIntervention::TYPE,
     SafetyEscalation::TYPE,
+    Assignment::TYPE,
+    Submission::TYPE,
 ];
 
 /// The state of an aggregate of type `aggregate_type` after `payloads` (its events' payloads
@@ -63,6 +67,8 @@ pub fn fold_json(
         EmailDelivery::TYPE => fold::<EmailDelivery>(payloads),
         StruggleIntervention::TYPE => fold::<StruggleIntervention>(payloads),
         SafetyEscalation::TYPE => fold::<SafetyEscalation>(payloads),
+        Assignment::TYPE => fold::<Assignment>(payloads),
+        Submission::TYPE => fold::<Submission>(payloads),
         _ => return None,
     })
 }

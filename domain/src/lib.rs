@@ -16,6 +16,7 @@
 
 pub mod aggregate;
 pub mod assessment;
+pub mod assignment;
 pub mod auth_session;
 pub mod class;
 pub mod email;
@@ -27,6 +28,7 @@ pub mod notification;
 pub mod safety_escalation;
 pub mod service_account;
 pub mod struggle_intervention;
+pub mod submission;
 pub mod tool;
 pub mod user;
 

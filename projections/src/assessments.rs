@@ -149,17 +149,38 @@ pub async fn get<'e>(
         .await
 }
 
-/// Unreviewed assessments of a class below the review threshold, oldest first.
+/// The assessments recorded for `assignment_id` in the learning sessions of `student_id`,
+/// oldest first.
+pub async fn of_assignment_and_student<'e>(
+    executor: impl PgExecutor<'e>,
+    assignment_id: Uuid,
+    student_id: Uuid,
+) -> sqlx::Result<Vec<AssessmentRow>> {
+    sqlx::query_as(
+        "SELECT * FROM assessments WHERE assignment_id = $1 AND student_id = $2 \
+         ORDER BY recorded_at, id LIMIT 100",
+    )
+    .bind(assignment_id)
+    .bind(student_id)
+    .fetch_all(executor)
+    .await
+}
+
+/// Unreviewed assessments of a class below the review threshold, oldest first; only those
+/// of `assignment_id` when given.
 pub async fn review_queue<'e>(
     executor: impl PgExecutor<'e>,
     class_id: Uuid,
+    assignment_id: Option<Uuid>,
 ) -> sqlx::Result<Vec<AssessmentRow>> {
     sqlx::query_as(
         "SELECT * FROM assessments WHERE class_id = $1 AND reviewed_at IS NULL \
-         AND confidence < $2 ORDER BY recorded_at, id LIMIT 500",
+         AND confidence < $2 AND ($3::uuid IS NULL OR assignment_id = $3) \
+         ORDER BY recorded_at, id LIMIT 500",
     )
     .bind(class_id)
     .bind(REVIEW_THRESHOLD)
+    .bind(assignment_id)
     .fetch_all(executor)
     .await
 }

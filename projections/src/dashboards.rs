@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use domain::assessment::{Assessment, AssessmentEvent, REVIEW_THRESHOLD};
 use domain::learning::{LearningSession, LearningSessionEvent, Severity};
 use domain::safety_escalation::{ResolutionOutcome, SafetyEscalation, SafetyEscalationEvent};
+use domain::submission::{Submission, SubmissionEvent};
 use domain::Aggregate as _;
 use sqlx::{PgConnection, PgExecutor, Row};
 use uuid::Uuid;
@@ -52,6 +53,7 @@ impl Projection for DashboardsProjection {
             LearningSession::TYPE,
             Assessment::TYPE,
             SafetyEscalation::TYPE,
+            Submission::TYPE,
         ])
     }
 
@@ -63,6 +65,7 @@ impl Projection for DashboardsProjection {
             "dashboard_struggles",
             "dashboard_safety_concerns",
             "dashboard_assessments",
+            "dashboard_submissions",
             "dashboard_recent_events",
         ]
     }
@@ -199,7 +202,7 @@ async fn apply_rows(
     sessions: &mut HashMap<Uuid, (Uuid, Uuid)>,
 ) -> anyhow::Result<Option<(Uuid, RecentEvent)>> {
     let id: Uuid = match event.aggregate_type.as_str() {
-        LearningSession::TYPE | Assessment::TYPE | SafetyEscalation::TYPE => {
+        LearningSession::TYPE | Assessment::TYPE | SafetyEscalation::TYPE | Submission::TYPE => {
             event.aggregate_id.parse().context("stream id")?
         }
         _ => return Ok(None),
@@ -228,6 +231,12 @@ async fn apply_rows(
                 Change::Concern(payload)
             }
             _ => return Ok(None),
+        }
+    } else if event.aggregate_type == Submission::TYPE {
+        match serde_json::from_value(event.payload.clone()).context("submission event")? {
+            // A draft is the student's own until it is submitted.
+            SubmissionEvent::Created { .. } => return Ok(None),
+            other => Change::Submission(other),
         }
     } else {
         match serde_json::from_value(event.payload.clone()).context("learning event")? {
@@ -289,6 +298,7 @@ async fn apply_rows(
             (Some(id), Some(student_id), summary)
         }
         Change::Concern(payload) => apply_concern(conn, id, event, payload).await?,
+        Change::Submission(payload) => apply_submission(conn, id, class_id, payload).await?,
     };
     Ok(Some((
         class_id,
@@ -309,6 +319,8 @@ enum Change {
     Learning(LearningSessionEvent),
     /// An escalation, acknowledgement or resolution of a safety concern.
     Concern(SafetyEscalationEvent),
+    /// A submission submitted or graded.
+    Submission(SubmissionEvent),
 }
 
 impl Change {
@@ -325,6 +337,12 @@ impl Change {
             Self::Learning(_) => return Ok(None),
             Self::Concern(_) => {
                 "SELECT class_id FROM dashboard_safety_concerns WHERE concern_id = $1"
+            }
+            Self::Submission(SubmissionEvent::Submitted { class_id, .. }) => {
+                return Ok(Some(*class_id))
+            }
+            Self::Submission(_) => {
+                "SELECT class_id FROM dashboard_submissions WHERE submission_id = $1"
             }
         };
         Ok(sqlx::query_scalar(sql)
@@ -372,6 +390,52 @@ async fn apply_assessment(
             .await?;
             (None, None, "Assessment reviewed".to_owned())
         }
+    })
+}
+
+/// Applies a submission submitted (awaiting a grade) or graded; returns its student and
+/// summary line.
+async fn apply_submission(
+    conn: &mut PgConnection,
+    id: Uuid,
+    class_id: Uuid,
+    payload: SubmissionEvent,
+) -> anyhow::Result<(Option<Uuid>, Option<Uuid>, String)> {
+    Ok(match payload {
+        SubmissionEvent::Submitted {
+            student_id,
+            late,
+            attempt,
+            ..
+        } => {
+            sqlx::query(
+                "INSERT INTO dashboard_submissions (submission_id, class_id, student_id, \
+                     awaiting_grade) VALUES ($1, $2, $3, true) \
+                 ON CONFLICT (submission_id) DO UPDATE SET awaiting_grade = true",
+            )
+            .bind(id)
+            .bind(class_id)
+            .bind(student_id)
+            .execute(&mut *conn)
+            .await?;
+            let summary = match (attempt, late) {
+                (1, false) => "Submission received".to_owned(),
+                (1, true) => "Submission received (late)".to_owned(),
+                (n, _) => format!("Submission received (attempt {n})"),
+            };
+            (None, Some(student_id), summary)
+        }
+        SubmissionEvent::Graded { .. } => {
+            let student_id: Option<Uuid> = sqlx::query_scalar(
+                "UPDATE dashboard_submissions SET awaiting_grade = false \
+                 WHERE submission_id = $1 RETURNING student_id",
+            )
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            (None, student_id, "Submission graded".to_owned())
+        }
+        SubmissionEvent::Created { .. } => (None, None, String::new()),
     })
 }
 
@@ -559,6 +623,7 @@ pub struct DashboardCounters {
     pub struggling_students: Vec<StrugglingStudent>,
     pub open_safety_concerns: i64,
     pub assessments_awaiting_review: i64,
+    pub submissions_awaiting_grade: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -607,6 +672,8 @@ pub async fn counters_of(
              AND resolved_at IS NULL) AS open_safety_concerns, \
            (SELECT count(*) FROM dashboard_assessments \
              WHERE class_id = c.class_id AND needs_review) AS assessments_awaiting_review, \
+           (SELECT count(*) FROM dashboard_submissions \
+             WHERE class_id = c.class_id AND awaiting_grade) AS submissions_awaiting_grade, \
            ARRAY(SELECT coalesce(sum(m.count) FILTER (WHERE m.day = c.day), 0)::bigint \
                  FROM unnest($3::text[]) WITH ORDINALITY AS s(severity, i) \
                  LEFT JOIN dashboard_misbehavior m \
@@ -664,6 +731,7 @@ pub async fn counters_of(
                     struggling_students: struggling.remove(&class_id).unwrap_or_default(),
                     open_safety_concerns: row.try_get("open_safety_concerns")?,
                     assessments_awaiting_review: row.try_get("assessments_awaiting_review")?,
+                    submissions_awaiting_grade: row.try_get("submissions_awaiting_grade")?,
                 },
             ))
         })

@@ -12,6 +12,7 @@
 //! that process dies.
 
 pub mod assessments;
+pub mod assignments;
 pub mod audit;
 pub mod checkpoints;
 pub mod dashboards;
@@ -42,5 +43,6 @@ pub fn all_projections() -> Vec<std::sync::Arc<dyn Projection>> {
         std::sync::Arc::new(dashboards::DashboardsProjection),
         std::sync::Arc::new(workflows::InterventionsProjection),
         std::sync::Arc::new(workflows::SafetyConcernsProjection),
+        std::sync::Arc::new(assignments::AssignmentsProjection),
     ]
 }

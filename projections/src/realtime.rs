@@ -339,6 +339,9 @@ pub struct DashboardCountersBody {
     pub struggling_students: Vec<StrugglingStudentBody>,
     pub open_safety_concerns: i64,
     pub assessments_awaiting_review: i64,
+    /// Absent from updates stored before submissions existed.
+    #[serde(default)]
+    pub submissions_awaiting_grade: i64,
 }
 
 impl From<DashboardCounters> for DashboardCountersBody {
@@ -356,6 +359,7 @@ impl From<DashboardCounters> for DashboardCountersBody {
                 .collect(),
             open_safety_concerns: d.open_safety_concerns,
             assessments_awaiting_review: d.assessments_awaiting_review,
+            submissions_awaiting_grade: d.submissions_awaiting_grade,
         }
     }
 }

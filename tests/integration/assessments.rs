@@ -10,7 +10,6 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tests::{assert_statuses, eventually, send, spawn_app, SchoolFixture, TestApp};
-use uuid::Uuid;
 
 /// A valid assessment body with this confidence.
 fn assessment(confidence: f64) -> Value {
@@ -123,7 +122,16 @@ fn is_sha256_hex(value: &Value) -> bool {
 async fn an_assessment_is_recorded_with_a_verified_trace_and_read_by_the_right_people() {
     let app = spawn_app().await;
     let f = SchoolFixture::build(&app).await;
-    let assignment = Uuid::new_v4().to_string();
+    let assignment = crate::assignments::create_assignment(
+        &app,
+        &f.teachers[0].token,
+        &f.class,
+        json!({"title": "Fractions", "max_score": 10}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut body = assessment(0.65);
     body["assignment_id"] = json!(assignment);
 

@@ -1,6 +1,7 @@
 //! The one integration-test binary: black-box tests through HTTP, PostgreSQL and NATS.
 
 mod assessments;
+mod assignments;
 mod audit;
 mod auth;
 mod bad_input;

@@ -73,12 +73,13 @@ async fn next_above(watcher: &mut TopicWatcher, after: i64) -> Received {
     }
 }
 
-const COUNTERS: [&str; 5] = [
+const COUNTERS: [&str; 6] = [
     "active_sessions",
     "misbehavior",
     "struggling_students",
     "open_safety_concerns",
     "assessments_awaiting_review",
+    "submissions_awaiting_grade",
 ];
 
 #[tokio::test]

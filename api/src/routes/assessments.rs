@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use domain::assessment::{Assessment, AssessmentError, AssessmentEvent, CriterionScore};
 use domain::Aggregate as _;
 use poem::web::Data;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use projections::assessments::{self as read, AssessmentRow};
@@ -357,6 +357,16 @@ impl AssessmentsApi {
             .learning_session_as(caller.who()?, id.0, "learning_session.record_assessment")
             .await?;
         let body = body.0;
+        // An assessment names a real assignment of the session's class, or none.
+        if let Some(assignment_id) = body.assignment_id {
+            let facts = self.services.submissions.assignment(assignment_id).await?;
+            if facts.is_none_or(|a| a.class_id != session.class_id) {
+                return Err(ApiError::new(
+                    ProblemKind::AssignmentNotFound,
+                    "assignment_id: no assignment of the session's class has this id".to_owned(),
+                ));
+            }
+        }
         let new = NewAssessment {
             assignment_id: body.assignment_id,
             scores: body
@@ -459,7 +469,8 @@ impl AssessmentsApi {
 
     /// Assessments waiting for review
     ///
-    /// Unreviewed assessments of the class with a confidence below 0.8, oldest first.
+    /// Unreviewed assessments of the class with a confidence below 0.8, oldest first;
+    /// `assignment_id` keeps those recorded for one assignment.
     #[oai(
         path = "/classes/:id/assessments/review-queue",
         method = "get",
@@ -469,12 +480,14 @@ impl AssessmentsApi {
         &self,
         caller: Data<&Caller>,
         id: Path<Uuid>,
+        /// Only the assessments recorded for this assignment.
+        assignment_id: Query<Option<Uuid>>,
     ) -> Result<Json<AssessmentList>, ApiError> {
         self.services
             .authz
             .class(caller.user()?, id.0, "class.read_assessments")
             .await?;
-        let rows = read::review_queue(&self.services.pool, id.0).await?;
+        let rows = read::review_queue(&self.services.pool, id.0, assignment_id.0).await?;
         Ok(Json(AssessmentList {
             items: checked_against_log(&self.services.pool, rows).await?,
         }))

@@ -692,6 +692,7 @@ impl Example for DashboardCountersDto {
             }],
             open_safety_concerns: 0,
             assessments_awaiting_review: 1,
+            submissions_awaiting_grade: 1,
         }
     }
 }

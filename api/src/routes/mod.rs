@@ -17,6 +17,7 @@
 //! event history's stay beside them); it depends on the resources, and none of them on it.
 
 pub mod assessments;
+pub mod assignments;
 pub mod audit;
 pub mod auth;
 pub mod classes;

@@ -16,6 +16,8 @@ pub enum ApiTags {
     Tools,
     /// Students' learning sessions, messages and detections.
     Learning,
+    /// Assignments in classes, students' submissions and their grades.
+    Assignments,
     /// Assessments of learning sessions with their audit traces, and their review.
     Assessments,
     /// In-app notifications, email preferences and undeliverable emails.

@@ -100,6 +100,8 @@ pub struct DashboardCountersDto {
     pub open_safety_concerns: i64,
     /// Unreviewed assessments with a confidence below 0.8.
     pub assessments_awaiting_review: i64,
+    /// Submissions submitted and not graded yet.
+    pub submissions_awaiting_grade: i64,
 }
 
 impl From<DashboardCounters> for DashboardCountersDto {
@@ -122,6 +124,7 @@ impl From<DashboardCounters> for DashboardCountersDto {
                 .collect(),
             open_safety_concerns: d.open_safety_concerns,
             assessments_awaiting_review: d.assessments_awaiting_review,
+            submissions_awaiting_grade: d.submissions_awaiting_grade,
         }
     }
 }

@@ -310,6 +310,7 @@ mod tests {
             }],
             open_safety_concerns: 1,
             assessments_awaiting_review: 2,
+            submissions_awaiting_grade: 1,
         };
         let event = RecentEvent {
             position: 99,
