@@ -92,6 +92,10 @@ const FILES: &[(&str, &str)] = &[
         "20261207000020_read_model_writers.sql",
         include_str!("../sql/20261207000020_read_model_writers.sql"),
     ),
+    (
+        "20261207000023_themes.sql",
+        include_str!("../sql/20261207000023_themes.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy)]
