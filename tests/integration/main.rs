@@ -25,5 +25,6 @@ mod relay;
 mod secrets;
 mod service;
 mod subscribers;
+mod themes;
 mod tools;
 mod workflows;
