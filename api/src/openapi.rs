@@ -23,6 +23,7 @@ use crate::routes::oidc::OidcApi;
 use crate::routes::realtime::credentials::RealtimeCredentialsApi;
 use crate::routes::realtime::updates::RealtimeUpdatesApi;
 use crate::routes::service_accounts::ServiceAccountsApi;
+use crate::routes::themes::ThemesApi;
 use crate::routes::tools::ToolsApi;
 use crate::routes::users::UsersApi;
 use crate::routes::workflows::WorkflowsApi;
@@ -400,7 +401,7 @@ pub fn openapi(
         (RealtimeCredentialsApi, RealtimeUpdatesApi),
         ServiceAccountsApi,
         UsersApi,
-        GroupsApi,
+        (GroupsApi, ThemesApi),
         (EventsApi, AuditApi),
         HealthApi,
     ),
@@ -457,9 +458,14 @@ pub fn openapi(
             UsersApi {
                 services: services.clone(),
             },
-            GroupsApi {
-                services: services.clone(),
-            },
+            (
+                GroupsApi {
+                    services: services.clone(),
+                },
+                ThemesApi {
+                    services: services.clone(),
+                },
+            ),
             (
                 EventsApi {
                     services: services.clone(),

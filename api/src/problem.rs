@@ -77,6 +77,8 @@ pub enum ProblemKind {
     InvalidParameter,
     InvalidRequest,
     InvisibleName,
+    InvalidColor,
+    InvalidLogoUrl,
     UnsupportedEmail,
     PayloadTooLarge,
     RequestTimeout,
@@ -139,6 +141,8 @@ impl ProblemKind {
             Self::InvalidParameter => "invalid-parameter",
             Self::InvalidRequest => "invalid-request",
             Self::InvisibleName => "invisible-name",
+            Self::InvalidColor => "invalid-color",
+            Self::InvalidLogoUrl => "invalid-logo-url",
             Self::UnsupportedEmail => "unsupported-email",
             Self::PayloadTooLarge => "payload-too-large",
             Self::UnsupportedMediaType => "unsupported-media-type",
@@ -198,6 +202,8 @@ impl ProblemKind {
             Self::RequestHeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::InvalidRequest
             | Self::InvisibleName
+            | Self::InvalidColor
+            | Self::InvalidLogoUrl
             | Self::UnsupportedEmail
             | Self::GroupCycle
             | Self::ToolNotAvailable
@@ -256,6 +262,8 @@ impl ProblemKind {
             Self::InvalidParameter => "A path or query parameter is invalid",
             Self::InvalidRequest => "The request body does not match the expected schema",
             Self::InvisibleName => "The name is invisible or hides characters",
+            Self::InvalidColor => "The colour is not written #rrggbb",
+            Self::InvalidLogoUrl => "The logo URL is not an https URL",
             Self::UnsupportedEmail => "The email address has characters that are not accepted",
             Self::PayloadTooLarge => "The request body is too large",
             Self::UnsupportedMediaType => "The request content type is not supported",
@@ -631,13 +639,14 @@ pub fn group_name_error(error: domain::group::InvalidGroupName) -> ApiError {
     name_error("name", &error, unreadable)
 }
 
-/// An assignment's title refused at the edge (the group-name rules).
-pub fn title_error(error: domain::group::InvalidGroupName) -> ApiError {
+/// A name under the group-name rules refused at the edge, as `field` (an assignment's
+/// title, a theme's display name).
+pub fn named_field_error(field: &str, error: domain::group::InvalidGroupName) -> ApiError {
     let unreadable = match &error {
         domain::group::InvalidGroupName::Unreadable(u) => Some(*u),
         _ => None,
     };
-    name_error("title", &error, unreadable)
+    name_error(field, &error, unreadable)
 }
 
 /// A person's name refused at the edge.

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use domain::class::{Class, ClassCommand, ClassError, ClassGroup, ClassId, ClassName, ClassRole};
 use domain::group::{Group, GroupId};
+use domain::theme::Theme;
 use domain::user::UserId;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -13,7 +14,7 @@ use crate::{Appended, CommandContext, CommandError, CommandRunner};
 
 pub type ClassCommandError = CommandError<ClassError>;
 
-/// Creates, renames, archives and moves classes and manages their members.
+/// Creates, renames, archives and moves classes, manages their members and sets their theme.
 pub struct Classes {
     runner: CommandRunner<Class>,
     groups: CommandRunner<Group>,
@@ -106,6 +107,21 @@ impl Classes {
     ) -> Result<Appended, ClassCommandError> {
         self.runner
             .execute_retrying(id, ClassCommand::RemoveMember { user_id }, context)
+            .await
+    }
+
+    /// Replaces the class's own theme (a whole theme: a value left out is inherited from
+    /// the class's group). Decided again on the new state after a lost race: the answer
+    /// does not depend on what the class held.
+    #[tracing::instrument(skip_all, fields(class = %id))]
+    pub async fn set_theme(
+        &self,
+        context: &CommandContext,
+        id: ClassId,
+        theme: Theme,
+    ) -> Result<Appended, ClassCommandError> {
+        self.runner
+            .execute_retrying(id, ClassCommand::SetTheme { theme }, context)
             .await
     }
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use domain::group::{Group, GroupCommand, GroupError, GroupId, GroupName, GroupRole, ParentGroup};
+use domain::theme::Theme;
 use domain::user::{User, UserId};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -12,7 +13,7 @@ use crate::{Appended, CommandContext, CommandError, CommandRunner, StoreError};
 
 pub type GroupCommandError = CommandError<GroupError>;
 
-/// Creates, renames and archives groups.
+/// Creates, renames, archives, moves groups and sets their theme.
 pub struct Groups {
     runner: Arc<CommandRunner<Group>>,
     users: CommandRunner<User>,
@@ -176,6 +177,20 @@ impl Groups {
     ) -> Result<Appended, GroupCommandError> {
         self.runner
             .execute_retrying(id, GroupCommand::Rename { name }, context)
+            .await
+    }
+
+    /// Replaces the group's own theme (a whole theme: a value left out is inherited from the
+    /// group above). Decided again on the new state after a lost race, like a rename.
+    #[tracing::instrument(skip_all, fields(group = %id))]
+    pub async fn set_theme(
+        &self,
+        context: &CommandContext,
+        id: GroupId,
+        theme: Theme,
+    ) -> Result<Appended, GroupCommandError> {
+        self.runner
+            .execute_retrying(id, GroupCommand::SetTheme { theme }, context)
             .await
     }
 

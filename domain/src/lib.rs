@@ -11,7 +11,7 @@
 //! and the given/when/then tests), `command.rs`, `event.rs` (the event type strings and the
 //! golden-JSON tests), `error.rs`, and a file per group of value types where it has some
 //! (`group/name.rs`, `user/values.rs`, ...). `name.rs` holds the rule every name shares: it
-//! must show what it says. `aggregate.rs` at the top holds the `Aggregate`
+//! must show what it says; `theme.rs` the values of a group's or class's theme. `aggregate.rs` at the top holds the `Aggregate`
 //! and `DomainEvent` traits and the given/when/then helper.
 
 pub mod aggregate;
@@ -29,6 +29,7 @@ pub mod safety_escalation;
 pub mod service_account;
 pub mod struggle_intervention;
 pub mod submission;
+pub mod theme;
 pub mod tool;
 pub mod user;
 

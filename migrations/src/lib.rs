@@ -96,6 +96,10 @@ const FILES: &[(&str, &str)] = &[
         "20261207000021_assignments.sql",
         include_str!("../sql/20261207000021_assignments.sql"),
     ),
+    (
+        "20261207000023_themes.sql",
+        include_str!("../sql/20261207000023_themes.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy)]

@@ -25,6 +25,7 @@ pub mod realtime;
 pub mod replay;
 pub mod runner;
 pub mod signal;
+pub mod themes;
 pub mod workflows;
 
 pub use checkpoints::{Checkpoints, WaitError};
@@ -44,5 +45,6 @@ pub fn all_projections() -> Vec<std::sync::Arc<dyn Projection>> {
         std::sync::Arc::new(workflows::InterventionsProjection),
         std::sync::Arc::new(workflows::SafetyConcernsProjection),
         std::sync::Arc::new(assignments::AssignmentsProjection),
+        std::sync::Arc::new(themes::ThemesProjection),
     ]
 }

@@ -26,5 +26,6 @@ mod relay;
 mod secrets;
 mod service;
 mod subscribers;
+mod themes;
 mod tools;
 mod workflows;

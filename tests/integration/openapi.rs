@@ -322,6 +322,7 @@ async fn closed_sets_are_enums_in_the_document() {
         ("Readiness", "migrations", &["ok", "pending", "unknown"]),
         ("RetryAccepted", "status", &["retry_requested"]),
         ("PostMessage", "role", &["student", "assistant"]),
+        ("ThemeValue", "source", &["group", "class", "default"]),
         (
             "Misbehavior",
             "severity",

@@ -196,6 +196,13 @@ async fn authorization_matrix() {
                                                                                    [401, 404, 404, 404, 404, 403, 403, 422, 200, 404, 404, 200]),
         (M::PUT,    format!("/classes/{c}/members/{o}"), Some(json!({"role": "student"})), S::OutsiderAway,
                                                                                    [401, 404, 403, 422, 404, 404, 403, 422, 200, 404, 404, 200]),
+        // Themes: read with the group or class, set by the admins above (not by teachers).
+        (M::GET,    format!("/groups/{g}/theme"), None, S::None,                   [401, 404, 404, 404, 404, 200, 200, 200, 200, 404, 404, 200]),
+        (M::PUT,    format!("/groups/{g}/theme"), Some(json!({"accent_color": "#16a34a"})), S::None,
+                                                                                   [401, 404, 404, 404, 404, 403, 403, 200, 200, 404, 404, 200]),
+        (M::GET,    format!("/classes/{c}/theme"), None, S::None,                  [401, 404, 200, 200, 404, 404, 200, 200, 200, 404, 404, 200]),
+        (M::PUT,    format!("/classes/{c}/theme"), Some(json!({"primary_color": "#1d4ed8"})), S::None,
+                                                                                   [401, 404, 403, 403, 404, 404, 403, 200, 200, 404, 404, 200]),
         (M::GET,    "/events?limit=1".into(), None, S::None,                       [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),
         (M::GET,    format!("/streams/group/{g}"), None, S::None,                  [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),
         (M::GET,    format!("/streams/group/{g}/state"), None, S::None,            [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),

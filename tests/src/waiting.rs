@@ -38,6 +38,7 @@ impl TestApp {
                 "interventions",
                 "safety_concerns",
                 "assignments",
+                "themes",
                 "nats-relay",
             ],
         )

@@ -185,6 +185,7 @@ pub const CLASS_ACTIONS: &[&str] = &[
     "class.read_assessments",
     "class.review_assessments",
     "class.read_dashboard",
+    "class.manage_theme",
 ];
 
 pub const LEARNING_SESSION_ACTIONS: &[&str] = &[

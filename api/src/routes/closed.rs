@@ -145,6 +145,16 @@ pub enum MembershipKind {
     Class,
 }
 
+/// Where a value of a resolved theme comes from: the group or the class that sets it
+/// (`source_id`), or the product's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ThemeSource {
+    Group,
+    Class,
+    Default,
+}
+
 /// A learning session's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]

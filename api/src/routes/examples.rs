@@ -28,6 +28,7 @@ use super::notifications::{
 };
 use super::service_accounts::{CreateServiceAccount, ServiceAccountSecret};
 use super::text::Text;
+use super::themes::{SetTheme, ThemeDto, ThemeValueDto};
 use super::tools::{CreateTool, ToolDto, ToolList, UpdateTool};
 use super::views::{
     DashboardCountersDto, DashboardEventDto, MisbehaviorCounts, NotificationDto, SeverityCountsDto,
@@ -384,6 +385,47 @@ impl Example for ToolList {
     fn example() -> Self {
         Self {
             items: vec![ToolDto::example()],
+        }
+    }
+}
+
+/// Lincoln High's theme as its Algebra I class shows it: the school's name and accent
+/// colour, the district's primary colour and logo.
+impl Example for SetTheme {
+    fn example() -> Self {
+        Self {
+            display_name: Some(text("Lincoln High")),
+            primary_color: None,
+            accent_color: Some(text("#16a34a")),
+            logo_url: None,
+        }
+    }
+}
+
+fn theme_value(value: &str, source: Uuid) -> ThemeValueDto {
+    ThemeValueDto {
+        value: Some(value.to_owned()),
+        source: "group".into(),
+        source_id: Some(source),
+    }
+}
+
+impl Example for ThemeValueDto {
+    fn example() -> Self {
+        theme_value("#16a34a", SCHOOL)
+    }
+}
+
+impl Example for ThemeDto {
+    fn example() -> Self {
+        Self {
+            display_name: theme_value("Lincoln High", SCHOOL),
+            primary_color: theme_value("#1e3a8a", DISTRICT),
+            accent_color: ThemeValueDto::example(),
+            logo_url: theme_value(
+                "https://cdn.lincoln.example.org/district-logo.svg",
+                DISTRICT,
+            ),
         }
     }
 }

@@ -38,6 +38,7 @@ pub mod realtime;
 pub mod service_accounts;
 pub mod tags;
 pub mod text;
+pub mod themes;
 pub mod tools;
 pub mod users;
 pub mod views;

@@ -14,6 +14,9 @@ pub enum ApiTags {
     Classes,
     /// The AI tools a group offers.
     Tools,
+    /// How groups and classes present themselves (display name, colours, logo), inherited
+    /// down the tree.
+    Themes,
     /// Students' learning sessions, messages and detections.
     Learning,
     /// Assignments in classes, students' submissions and their grades.

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ClassCommand, ClassError, ClassEvent, ClassGroup, ClassName, ClassRole};
 use crate::group::GroupId;
+use crate::theme::Theme;
 use crate::user::UserId;
 use crate::Aggregate;
 
@@ -18,6 +19,9 @@ pub struct Class {
     pub name: Option<ClassName>,
     pub archived: bool,
     pub members: BTreeMap<UserId, ClassRole>,
+    /// The class's own theme (what it inherits depends on its group: the read side's).
+    #[serde(default)]
+    pub theme: Theme,
 }
 
 fn active_group(group: ClassGroup) -> Result<GroupId, ClassError> {
@@ -98,6 +102,13 @@ impl Aggregate for Class {
                 }
                 Ok(vec![ClassEvent::MemberRemoved { user_id }])
             }
+            ClassCommand::SetTheme { theme } => {
+                self.ensure_active()?;
+                if theme == self.theme {
+                    return Ok(vec![]);
+                }
+                Ok(vec![ClassEvent::ThemeSet { theme }])
+            }
         }
     }
 
@@ -118,6 +129,7 @@ impl Aggregate for Class {
             ClassEvent::MemberRemoved { user_id } => {
                 self.members.remove(&user_id);
             }
+            ClassEvent::ThemeSet { theme } => self.theme = theme,
         }
     }
 }
@@ -214,5 +226,32 @@ mod tests {
         given::<Class>(vec![created(), added])
             .when(ClassCommand::RemoveMember { user_id: user })
             .then_expect_events(vec![ClassEvent::MemberRemoved { user_id: user }]);
+    }
+
+    fn theme() -> Theme {
+        Theme {
+            display_name: Some(name("Algebra Explorers")),
+            ..Theme::default()
+        }
+    }
+
+    #[test]
+    fn set_theme_records_the_whole_theme_once() {
+        given::<Class>(vec![created()])
+            .when(ClassCommand::SetTheme { theme: theme() })
+            .then_expect_events(vec![ClassEvent::ThemeSet { theme: theme() }]);
+        given::<Class>(vec![created(), ClassEvent::ThemeSet { theme: theme() }])
+            .when(ClassCommand::SetTheme { theme: theme() })
+            .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn set_theme_of_an_archived_class_is_rejected() {
+        given::<Class>(vec![created(), ClassEvent::Archived])
+            .when(ClassCommand::SetTheme { theme: theme() })
+            .then_expect_error(ClassError::Archived);
+        given_no_previous_events::<Class>()
+            .when(ClassCommand::SetTheme { theme: theme() })
+            .then_expect_error(ClassError::NotFound);
     }
 }

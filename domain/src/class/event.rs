@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ClassName, ClassRole};
 use crate::group::GroupId;
+use crate::theme::Theme;
 use crate::user::UserId;
 use crate::DomainEvent;
 
@@ -25,6 +26,9 @@ pub enum ClassEvent {
     MemberRoleChanged { user_id: UserId, role: ClassRole },
     #[serde(rename = "class.member_removed")]
     MemberRemoved { user_id: UserId },
+    /// The class's own theme, whole: a `null` value is inherited from its group.
+    #[serde(rename = "class.theme_set")]
+    ThemeSet { theme: Theme },
 }
 
 impl DomainEvent for ClassEvent {
@@ -37,6 +41,7 @@ impl DomainEvent for ClassEvent {
             Self::MemberAdded { .. } => "class.member_added",
             Self::MemberRoleChanged { .. } => "class.member_role_changed",
             Self::MemberRemoved { .. } => "class.member_removed",
+            Self::ThemeSet { .. } => "class.theme_set",
         }
     }
 
@@ -72,6 +77,23 @@ mod golden {
             serde_json::json!({"type": "class.member_added",
                                "user_id": "00000000-0000-0000-0000-000000000007",
                                "role": "teacher"})
+        );
+    }
+
+    #[test]
+    fn theme_set() {
+        use crate::aggregate::testing::assert_golden;
+        use crate::theme::Color;
+        assert_golden(
+            ClassEvent::ThemeSet {
+                theme: Theme {
+                    accent_color: Some(Color::parse("#16a34a").unwrap()),
+                    ..Theme::default()
+                },
+            },
+            serde_json::json!({"type": "class.theme_set",
+                               "theme": {"display_name": null, "primary_color": null,
+                                         "accent_color": "#16a34a", "logo_url": null}}),
         );
     }
 }

@@ -1,7 +1,7 @@
 //! Classes: where teachers and students meet, inside a group.
 //!
 //! `aggregate.rs` holds the `Class` state with its decisions (its group must be active, its
-//! members are teachers and students, one role each), `command.rs` what can be asked of a
+//! members are teachers and students, one role each, its own theme), `command.rs` what can be asked of a
 //! class, `event.rs` what happened to it (with golden-JSON tests), `error.rs` why a command
 //! was rejected and `role.rs` a member's role.
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::{GroupCommand, GroupError, GroupEvent, GroupId, GroupName, GroupRole, ParentGroup};
+use crate::theme::Theme;
 use crate::user::UserId;
 use crate::Aggregate;
 
@@ -18,6 +19,10 @@ pub struct Group {
     pub parent_id: Option<GroupId>,
     pub archived: bool,
     pub members: BTreeMap<UserId, GroupRole>,
+    /// The group's own theme (what it inherits is the read side's: it depends on where the
+    /// group is).
+    #[serde(default)]
+    pub theme: Theme,
 }
 
 impl Aggregate for Group {
@@ -116,6 +121,14 @@ impl Aggregate for Group {
                 }
                 Ok(vec![GroupEvent::Archived])
             }
+            GroupCommand::SetTheme { theme } => {
+                self.ensure_active()?;
+                if theme == self.theme {
+                    // The same theme again changes nothing: no event.
+                    return Ok(vec![]);
+                }
+                Ok(vec![GroupEvent::ThemeSet { theme }])
+            }
         }
     }
 
@@ -136,6 +149,7 @@ impl Aggregate for Group {
             GroupEvent::MemberRemoved { user_id } => {
                 self.members.remove(&user_id);
             }
+            GroupEvent::ThemeSet { theme } => self.theme = theme,
         }
     }
 }
@@ -410,6 +424,42 @@ mod tests {
                 by_system_admin: false,
             })
             .then_expect_events(vec![GroupEvent::MemberRemoved { user_id: uid(1) }]);
+    }
+
+    fn theme() -> Theme {
+        use crate::theme::Color;
+        Theme {
+            accent_color: Some(Color::parse("#f59e0b").unwrap()),
+            ..Theme::default()
+        }
+    }
+
+    #[test]
+    fn set_theme_records_the_whole_theme_once() {
+        given::<Group>(vec![created()])
+            .when(GroupCommand::SetTheme { theme: theme() })
+            .then_expect_events(vec![GroupEvent::ThemeSet { theme: theme() }]);
+        given::<Group>(vec![created(), GroupEvent::ThemeSet { theme: theme() }])
+            .when(GroupCommand::SetTheme { theme: theme() })
+            .then_expect_events(vec![]);
+        // Clearing every value goes back to inheriting all of them.
+        given::<Group>(vec![created(), GroupEvent::ThemeSet { theme: theme() }])
+            .when(GroupCommand::SetTheme {
+                theme: Theme::default(),
+            })
+            .then_expect_events(vec![GroupEvent::ThemeSet {
+                theme: Theme::default(),
+            }]);
+    }
+
+    #[test]
+    fn set_theme_of_an_archived_or_unknown_group_is_rejected() {
+        given::<Group>(vec![created(), GroupEvent::Archived])
+            .when(GroupCommand::SetTheme { theme: theme() })
+            .then_expect_error(GroupError::Archived);
+        given_no_previous_events::<Group>()
+            .when(GroupCommand::SetTheme { theme: theme() })
+            .then_expect_error(GroupError::NotFound);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! first.
 
 use super::{GroupId, GroupName, GroupRole};
+use crate::theme::Theme;
 use crate::user::UserId;
 
 /// What can be asked of a group.
@@ -33,6 +34,10 @@ pub enum GroupCommand {
     RemoveMember {
         user_id: UserId,
         by_system_admin: bool,
+    },
+    /// Replace the group's own theme (a value left out is inherited from above).
+    SetTheme {
+        theme: Theme,
     },
 }
 

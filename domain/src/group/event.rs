@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{GroupId, GroupName, GroupRole};
+use crate::theme::Theme;
 use crate::user::UserId;
 use crate::DomainEvent;
 
@@ -27,6 +28,9 @@ pub enum GroupEvent {
     MemberRoleChanged { user_id: UserId, role: GroupRole },
     #[serde(rename = "group.member_removed")]
     MemberRemoved { user_id: UserId },
+    /// The group's own theme, whole: a `null` value is inherited from the group above.
+    #[serde(rename = "group.theme_set")]
+    ThemeSet { theme: Theme },
 }
 
 impl DomainEvent for GroupEvent {
@@ -39,6 +43,7 @@ impl DomainEvent for GroupEvent {
             Self::MemberAdded { .. } => "group.member_added",
             Self::MemberRoleChanged { .. } => "group.member_role_changed",
             Self::MemberRemoved { .. } => "group.member_removed",
+            Self::ThemeSet { .. } => "group.theme_set",
         }
     }
 
@@ -107,5 +112,25 @@ mod golden {
             GroupEvent::Archived
         );
         assert_eq!(GroupEvent::Archived.event_version(), "1");
+    }
+
+    #[test]
+    fn theme_set() {
+        use crate::aggregate::testing::assert_golden;
+        use crate::theme::{Color, LogoUrl, ThemeName};
+        assert_golden(
+            GroupEvent::ThemeSet {
+                theme: Theme {
+                    display_name: Some(ThemeName::parse("Lincoln High").unwrap()),
+                    primary_color: Some(Color::parse("#1d4ed8").unwrap()),
+                    accent_color: None,
+                    logo_url: Some(LogoUrl::parse("https://cdn.example.org/logo.png").unwrap()),
+                },
+            },
+            json!({"type": "group.theme_set",
+                   "theme": {"display_name": "Lincoln High", "primary_color": "#1d4ed8",
+                             "accent_color": null,
+                             "logo_url": "https://cdn.example.org/logo.png"}}),
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! memberships hang from.
 //!
 //! `aggregate.rs` holds the `Group` state with its decisions (the members with their roles,
-//! the last-admin rule, the move with its cycle check), `command.rs` what can be asked of a
+//! the last-admin rule, the move with its cycle check, its own theme), `command.rs` what can be asked of a
 //! group, `event.rs` what happened to it (with golden-JSON tests), `error.rs` why a command
 //! was rejected, `name.rs` and `role.rs` the value types.
 

@@ -61,9 +61,13 @@ impl Projection for DirectoryProjection {
         let changes_cached_facts = if event.aggregate_type == Group::TYPE {
             let payload: GroupEvent =
                 serde_json::from_value(event.payload.clone()).context("group event payload")?;
-            let created = matches!(payload, GroupEvent::Created { .. });
+            // A theme is no authorization fact either.
+            let cached = !matches!(
+                payload,
+                GroupEvent::Created { .. } | GroupEvent::ThemeSet { .. }
+            );
             apply_group(conn, event, payload).await?;
-            !created
+            cached
         } else if event.aggregate_type == Tool::TYPE {
             let payload: ToolEvent =
                 serde_json::from_value(event.payload.clone()).context("tool event payload")?;
@@ -71,9 +75,12 @@ impl Projection for DirectoryProjection {
         } else if event.aggregate_type == Class::TYPE {
             let payload: ClassEvent =
                 serde_json::from_value(event.payload.clone()).context("class event payload")?;
-            let created = matches!(payload, ClassEvent::Created { .. });
+            let cached = !matches!(
+                payload,
+                ClassEvent::Created { .. } | ClassEvent::ThemeSet { .. }
+            );
             apply_class(conn, event, payload).await?;
-            !created
+            cached
         } else {
             return Ok(());
         };
@@ -281,6 +288,10 @@ async fn apply_group(
         GroupEvent::MemberRemoved { user_id } => {
             remove_member(conn, event, &GROUP_MEMBERS, id, user_id).await?;
         }
+        // Kept by the `themes` projection; here the group's version moves past it.
+        GroupEvent::ThemeSet { .. } => {
+            guarded_update(conn, "groups", id, event, "", None).await?;
+        }
     }
     Ok(())
 }
@@ -339,6 +350,10 @@ async fn apply_class(
         }
         ClassEvent::MemberRemoved { user_id } => {
             remove_member(conn, event, &CLASS_MEMBERS, id, user_id).await?;
+        }
+        // Kept by the `themes` projection; here the class's version moves past it.
+        ClassEvent::ThemeSet { .. } => {
+            guarded_update(conn, "classes", id, event, "", None).await?;
         }
     }
     Ok(())

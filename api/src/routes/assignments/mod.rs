@@ -384,7 +384,7 @@ fn submission_rejected(error: SubmissionError) -> ApiError {
 }
 
 fn parse_title(raw: &str) -> Result<AssignmentTitle, ApiError> {
-    AssignmentTitle::parse(raw).map_err(crate::problem::title_error)
+    AssignmentTitle::parse(raw).map_err(|e| crate::problem::named_field_error("title", e))
 }
 
 /// The class's group path (root first), from an authorized class target.
