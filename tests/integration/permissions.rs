@@ -156,6 +156,51 @@ async fn authorization_matrix() {
     let victim = &w.ids["victim"];
     let o = &w.ids["outsider"];
     let student = &w.ids["student"];
+    // A published assignment with the student's submitted submission, and another published
+    // one without submissions.
+    let publish = |title: &'static str| {
+        let app = &app;
+        async move {
+            let created: Value = app
+                .post_json(
+                    &format!("/classes/{c}/assignments"),
+                    &json!({"title": title}),
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            let id = created["id"].as_str().unwrap().to_owned();
+            let published = app
+                .request(Method::POST, &format!("/assignments/{id}/publish"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(published.status(), 200);
+            id
+        }
+    };
+    let a1 = publish("Essay").await;
+    let a2 = publish("Quiz").await;
+    let (status, submission) = tests::send(
+        &app,
+        &w.tokens["student"],
+        Method::POST,
+        &format!("/assignments/{a1}/submissions"),
+        Some(json!({"content": "my essay"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{submission}");
+    let s1 = submission["id"].as_str().unwrap().to_owned();
+    let (status, _) = tests::send(
+        &app,
+        &w.tokens["student"],
+        Method::POST,
+        &format!("/submissions/{s1}/submit"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200);
     use Method as M;
     use Setup as S;
 
@@ -196,6 +241,23 @@ async fn authorization_matrix() {
                                                                                    [401, 404, 404, 404, 404, 403, 403, 422, 200, 404, 404, 200]),
         (M::PUT,    format!("/classes/{c}/members/{o}"), Some(json!({"role": "student"})), S::OutsiderAway,
                                                                                    [401, 404, 403, 422, 404, 404, 403, 422, 200, 404, 404, 200]),
+        // Assignments: managed by the class's teachers and the admins above; read by its
+        // students too (published ones); submissions made by students, seen by teachers and
+        // admins above, graded by teachers (admins above see but do not grade).
+        (M::GET,    format!("/classes/{c}/assignments"), None, S::None,            [401, 404, 200, 200, 404, 404, 403, 200, 200, 404, 404, 200]),
+        (M::POST,   format!("/classes/{c}/assignments"), Some(json!({"title": "Matrix"})), S::None,
+                                                                                   [401, 404, 403, 201, 404, 404, 403, 201, 201, 404, 404, 201]),
+        (M::GET,    format!("/assignments/{a1}"), None, S::None,                   [401, 404, 200, 200, 404, 404, 404, 200, 200, 404, 404, 200]),
+        (M::PATCH,  format!("/assignments/{a1}"), Some(json!({"instructions": "Read"})), S::None,
+                                                                                   [401, 404, 403, 200, 404, 404, 404, 200, 200, 404, 404, 200]),
+        (M::POST,   format!("/assignments/{a1}/publish"), None, S::None,           [401, 404, 403, 200, 404, 404, 404, 200, 200, 404, 404, 200]),
+        (M::GET,    format!("/assignments/{a1}/submissions"), None, S::None,       [401, 404, 403, 200, 404, 404, 404, 200, 200, 404, 404, 200]),
+        (M::POST,   format!("/assignments/{a2}/submissions"), Some(json!({"content": "x"})), S::None,
+                                                                                   [401, 404, 201, 403, 404, 404, 404, 403, 403, 404, 404, 403]),
+        (M::GET,    format!("/submissions/{s1}"), None, S::None,                   [401, 404, 200, 200, 404, 404, 404, 200, 200, 404, 404, 200]),
+        (M::POST,   format!("/submissions/{s1}/grade"), Some(json!({"feedback": "Good"})), S::None,
+                                                                                   [401, 404, 403, 200, 404, 404, 404, 403, 403, 404, 404, 200]),
+        (M::GET,    "/me/assignments".into(), None, S::None,                       [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
         // Themes: read with the group or class, set by the admins above (not by teachers).
         (M::GET,    format!("/groups/{g}/theme"), None, S::None,                   [401, 404, 404, 404, 404, 200, 200, 200, 200, 404, 404, 200]),
         (M::PUT,    format!("/groups/{g}/theme"), Some(json!({"accent_color": "#16a34a"})), S::None,

@@ -807,8 +807,16 @@ impl AssignmentsApi {
         body: Json<CreateSubmission>,
     ) -> Result<CreatedSubmission, ApiError> {
         let principal = caller.user()?;
-        self.authorized(&caller, id.0, "class.create_submission")
+        let (_, target) = self
+            .authorized(&caller, id.0, "class.create_submission")
             .await?;
+        // A submission is a student's own work: only the class's students make one (a system
+        // admin, whom the policy lets do anything, does not submit as one).
+        let student = matches!(&target, Target::Class { facts, .. }
+            if facts.class_role.as_deref() == Some("student"));
+        if !student {
+            return Err(ApiError::kind(ProblemKind::Forbidden));
+        }
         let assignment = self.facts(id.0).await?;
         let body = body.0;
         let (submission_id, appended) = self
