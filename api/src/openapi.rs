@@ -277,7 +277,8 @@ fn declare_errors(document: &mut serde_json::Value) {
 /// `nullable` beside an `allOf` of the enum's reference and no `type`: OpenAPI 3.0 gives
 /// `nullable` no meaning without `type` (linters reject it, and generated clients type the
 /// member `Any`). Written instead as the enum's values inline, with `null` among them, as
-/// OpenAPI 3.0.3 asks of a nullable enum.
+/// OpenAPI 3.0.3 asks of a nullable enum. A nullable member of an object type gets
+/// `type: object` beside its reference, for the same reason.
 fn inline_nullable_enums(document: &mut serde_json::Value) {
     let enums: std::collections::BTreeMap<String, serde_json::Value> = document["components"]
         ["schemas"]
@@ -302,6 +303,18 @@ fn inline_nullable_enums(document: &mut serde_json::Value) {
     for property in properties {
         let reference = property["allOf"][0]["$ref"].as_str().unwrap_or_default();
         let Some(values) = enums.get(reference) else {
+            // A nullable member of an object type (`Option<Object>`, such as a submission's
+            // grade): the same `nullable` without `type` (poem-openapi also repeats it in a
+            // second `allOf` member); written as `type: object` beside the one reference.
+            if !reference.is_empty() && property["nullable"] == true && property["type"].is_null() {
+                let mut inline = serde_json::json!({
+                    "type": "object", "nullable": true, "allOf": [{"$ref": reference}]
+                });
+                if let Some(description) = property.get("description") {
+                    inline["description"] = description.clone();
+                }
+                *property = inline;
+            }
             continue;
         };
         if property["nullable"] != true || !property["type"].is_null() {

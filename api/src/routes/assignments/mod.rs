@@ -39,7 +39,7 @@ mod examples;
 
 /// Where an assignment is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename = "AssignmentStatus", rename_all = "snake_case")]
 pub enum AssignmentStatusDto {
     /// Only the class's adults see it.
     Draft,
@@ -148,8 +148,11 @@ pub struct UpdateAssignment {
     pub title: Option<Text>,
     #[oai(nullable)]
     pub instructions: Option<Text>,
+    #[oai(nullable)]
     pub tool_id: MaybeUndefined<Uuid>,
+    #[oai(nullable)]
     pub due_at: MaybeUndefined<DateTime<Utc>>,
+    #[oai(nullable)]
     pub max_score: MaybeUndefined<u32>,
 }
 
@@ -161,7 +164,7 @@ pub enum CreatedAssignment {
 
 /// Where a submission is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
+#[oai(rename = "SubmissionStatus", rename_all = "snake_case")]
 pub enum SubmissionStatusDto {
     /// Started, not submitted: only the student sees it.
     Draft,
@@ -230,11 +233,12 @@ pub struct SubmissionDto {
     pub late: bool,
     #[oai(nullable)]
     pub submitted_at: Option<DateTime<Utc>>,
-    #[oai(skip_serializing_if_is_none)]
+    /// Null until graded.
+    #[oai(nullable)]
     pub grade: Option<GradeDto>,
     /// The AI assessments recorded for this assignment and student; absent for the student
-    /// until the submission is graded, and from lists.
-    #[oai(skip_serializing_if_is_none)]
+    /// until the submission is graded (null), and from lists.
+    #[oai(nullable)]
     pub assessments: Option<Vec<SubmissionAssessmentDto>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
