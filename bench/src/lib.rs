@@ -12,6 +12,8 @@
 //!   sagas, timers all due at once and timer lateness;
 //! - [`audit`] (binary `audit`): the sealer beside `POST /groups` and its lag, verification
 //!   and replay over a million events;
+//! - [`assignments`] (binary `assignments`): submissions accepted per second against
+//!   `POST /groups`;
 //! - [`mixed`] (binary `mixed`): writes that wait for their read model (learning-session
 //!   messages) alone and beside a flood of other writes.
 //!
@@ -24,6 +26,7 @@
 //! - [`school`]: the school the detection benchmarks run in.
 
 pub mod access;
+pub mod assignments;
 pub mod audit;
 pub mod closed_loop;
 pub mod mixed;
