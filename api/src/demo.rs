@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, ensure, Context as _};
 use application::assessments::{AssessedSession, Assessments, NewAssessment};
+use application::assignments::{Assignments, Submissions};
 use application::classes::Classes;
 use application::groups::Groups;
 use application::identity::{Identity, IdentityError, IdentitySettings};
@@ -30,9 +31,11 @@ use application::store::lookups;
 use application::tools::Tools;
 use application::{Appended, CommandContext};
 use domain::assessment::{Assessment, CriterionScore};
+use domain::assignment::{Assignment, AssignmentCommand, AssignmentTitle};
 use domain::class::{Class, ClassName, ClassRole};
 use domain::group::{Group, GroupName, GroupRole};
 use domain::learning::{Detection, LearningSession, MessageRole, Severity, Urgency};
+use domain::submission::Submission;
 use domain::tool::{Tool, ToolName};
 use domain::user::{DisplayName, Email, Password, User, UserId};
 use domain::Aggregate as _;
@@ -175,6 +178,8 @@ struct UseCases {
     tools: Tools,
     learning: LearningSessions,
     assessments: Assessments,
+    assignments: Assignments,
+    submissions: Submissions,
 }
 
 /// The steps of one run: which were done before, which this run did.
@@ -763,6 +768,119 @@ impl UseCases {
             ],
         )
         .await?;
+        self.assignment(steps, in_algebra, tool, &people).await
+    }
+
+    /// An assignment in Algebra I: Ava's work graded, Ben's waiting for a grade (the
+    /// dashboard's `submissions_awaiting_grade`).
+    async fn assignment(
+        &self,
+        steps: &mut Steps,
+        place: Place,
+        tool: Uuid,
+        people: &HashMap<&str, UserId>,
+    ) -> anyhow::Result<()> {
+        let title = AssignmentTitle::parse("Two-step equations")
+            .map_err(|e| anyhow::anyhow!("assignment title: {e}"))?;
+        let assignment = steps
+            .run("assignment:equations", Assignment::TYPE, async |context| {
+                Ok(self
+                    .assignments
+                    .create(
+                        &context,
+                        place.class_id,
+                        &place.group_path,
+                        title,
+                        "Solve 3x + 5 = 20 and 2x - 7 = 9, and explain each step in a \
+                         sentence."
+                            .to_owned(),
+                        Some(tool),
+                        None,
+                        Some(10),
+                    )
+                    .await?)
+            })
+            .await?;
+        steps
+            .run(
+                "assignment:equations:publish",
+                Assignment::TYPE,
+                async |context| {
+                    let appended = self
+                        .assignments
+                        .advance(&context, assignment, AssignmentCommand::Publish)
+                        .await?;
+                    Ok((assignment, appended))
+                },
+            )
+            .await?;
+        let facts = self
+            .submissions
+            .assignment(assignment)
+            .await?
+            .context("the demo assignment")?;
+        for (key, content) in [
+            (
+                "ava",
+                "3x + 5 = 20: take 5 from both sides, 3x = 15, divide by 3, x = 5. \
+                 2x - 7 = 9: add 7, 2x = 16, x = 8.",
+            ),
+            ("ben", "x = 5 and x = 8"),
+        ] {
+            let student = people[key];
+            let submission = steps
+                .run(
+                    &format!("submission:{key}"),
+                    Submission::TYPE,
+                    async |context| {
+                        Ok(self
+                            .submissions
+                            .create(&context, facts, student, content.to_owned(), vec![])
+                            .await?)
+                    },
+                )
+                .await?;
+            steps
+                .run(
+                    &format!("submission:{key}:submit"),
+                    Submission::TYPE,
+                    async |context| {
+                        let appended = self
+                            .submissions
+                            .submit(
+                                &context,
+                                submission,
+                                facts,
+                                student,
+                                None,
+                                None,
+                                chrono::Utc::now(),
+                            )
+                            .await?;
+                        Ok((submission, appended))
+                    },
+                )
+                .await?;
+            if key == "ava" {
+                steps
+                    .run("submission:ava:grade", Submission::TYPE, async |context| {
+                        let appended = self
+                            .submissions
+                            .grade(
+                                &context,
+                                submission,
+                                facts,
+                                people["tess"],
+                                Some(9),
+                                "Clear steps. Check your second answer by substituting it back."
+                                    .to_owned(),
+                            )
+                            .await?;
+                        Ok((submission, appended))
+                    })
+                    .await?;
+            }
+        }
         Ok(())
     }
 }
@@ -793,7 +911,9 @@ pub async fn build(stop_after: Option<usize>) -> anyhow::Result<Outcome> {
         classes: Classes::new(pool.clone(), listener.clone()),
         tools: Tools::new(pool.clone(), listener.clone()),
         learning: LearningSessions::new(pool.clone(), listener.clone()),
-        assessments: Assessments::new(pool.clone(), listener),
+        assessments: Assessments::new(pool.clone(), listener.clone()),
+        assignments: Assignments::new(pool.clone(), listener.clone()),
+        submissions: Submissions::new(pool.clone(), listener),
         pool: pool.clone(),
     };
     let mut steps = Steps {

@@ -117,6 +117,7 @@ async fn the_demo_school_is_made_once_and_its_teacher_sees_a_busy_dashboard() {
     );
     assert_eq!(dashboard["open_safety_concerns"], 1, "{dashboard}");
     assert_eq!(dashboard["assessments_awaiting_review"], 1, "{dashboard}");
+    assert_eq!(dashboard["submissions_awaiting_grade"], 1, "{dashboard}");
     assert!(
         dashboard["recent_events"]
             .as_array()
