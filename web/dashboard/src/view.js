@@ -140,6 +140,7 @@ export class ClassView {
     $("active-sessions").textContent = String(board.active_sessions ?? "–");
     $("open-safety-concerns").textContent = String(board.open_safety_concerns ?? "–");
     $("assessments-awaiting-review").textContent = String(board.assessments_awaiting_review ?? "–");
+    $("submissions-awaiting-grade").textContent = String(board.submissions_awaiting_grade ?? "–");
     for (const [row, counts] of [
       ["misbehavior-today", board.misbehavior?.today],
       ["misbehavior-total", board.misbehavior?.total],
