@@ -92,6 +92,10 @@ const FILES: &[(&str, &str)] = &[
         "20261207000020_read_model_writers.sql",
         include_str!("../sql/20261207000020_read_model_writers.sql"),
     ),
+    (
+        "20261207000022_usage.sql",
+        include_str!("../sql/20261207000022_usage.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy)]

@@ -24,6 +24,7 @@ pub mod realtime;
 pub mod replay;
 pub mod runner;
 pub mod signal;
+pub mod usage;
 pub mod workflows;
 
 pub use checkpoints::{Checkpoints, WaitError};
@@ -42,5 +43,6 @@ pub fn all_projections() -> Vec<std::sync::Arc<dyn Projection>> {
         std::sync::Arc::new(dashboards::DashboardsProjection),
         std::sync::Arc::new(workflows::InterventionsProjection),
         std::sync::Arc::new(workflows::SafetyConcernsProjection),
+        std::sync::Arc::new(usage::UsageProjection),
     ]
 }
