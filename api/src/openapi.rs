@@ -23,6 +23,7 @@ use crate::routes::realtime::credentials::RealtimeCredentialsApi;
 use crate::routes::realtime::updates::RealtimeUpdatesApi;
 use crate::routes::service_accounts::ServiceAccountsApi;
 use crate::routes::tools::ToolsApi;
+use crate::routes::usage::UsageApi;
 use crate::routes::users::UsersApi;
 use crate::routes::workflows::WorkflowsApi;
 use crate::state::Services;
@@ -160,7 +161,7 @@ fn operations_mut(
 
 /// The error statuses an operation answers with besides those [`error_statuses`] finds in
 /// its form, by operation id.
-pub const MORE_ERRORS: [(&str, &[u16]); 10] = [
+pub const MORE_ERRORS: [(&str, &[u16]); 11] = [
     // Wrong credentials; the per-IP limit and the account's throttling.
     ("login", &[401, 429]),
     ("register", &[429]),
@@ -174,6 +175,8 @@ pub const MORE_ERRORS: [(&str, &[u16]); 10] = [
     ("issueRealtimeCredential", &[404]),
     // A topic the caller may not see; updates older than the retention.
     ("realtimeUpdates", &[404, 410]),
+    // A range of days that cannot be reported (`invalid-date-range`).
+    ("groupUsage", &[422]),
 ];
 
 /// The operations that never answer `409`, although they write: the reset request only
@@ -323,6 +326,21 @@ fn inline_nullable_enums(document: &mut serde_json::Value) {
     }
 }
 
+/// poem-openapi names chrono's `NaiveDate` format `naive-date`; OpenAPI's name for a
+/// `YYYY-MM-DD` date is `date`, which generated clients and validators know.
+fn standard_date_formats(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if map.get("format").and_then(serde_json::Value::as_str) == Some("naive-date") {
+                map.insert("format".to_owned(), "date".into());
+            }
+            map.values_mut().for_each(standard_date_formats);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(standard_date_formats),
+        _ => {}
+    }
+}
+
 /// The document as served: poem-openapi's, with the post-processing described above each of
 /// these steps. `session_cookie` is the name the session cookie has with this configuration
 /// (`middleware::session_cookie_name`).
@@ -333,6 +351,7 @@ pub fn document(spec: &str, session_cookie: &str) -> anyhow::Result<serde_json::
     declare_security(&mut document, session_cookie);
     declare_errors(&mut document);
     inline_nullable_enums(&mut document);
+    standard_date_formats(&mut document);
     let mut closed = Vec::new();
     for operations in document["paths"]
         .as_object()
@@ -399,7 +418,8 @@ pub fn openapi(
         (RealtimeCredentialsApi, RealtimeUpdatesApi),
         ServiceAccountsApi,
         UsersApi,
-        GroupsApi,
+        // A group's usage beside the group's other paths.
+        (GroupsApi, UsageApi),
         (EventsApi, AuditApi),
         HealthApi,
     ),
@@ -451,9 +471,14 @@ pub fn openapi(
             UsersApi {
                 services: services.clone(),
             },
-            GroupsApi {
-                services: services.clone(),
-            },
+            (
+                GroupsApi {
+                    services: services.clone(),
+                },
+                UsageApi {
+                    services: services.clone(),
+                },
+            ),
             (
                 EventsApi {
                     services: services.clone(),

@@ -38,6 +38,7 @@ pub mod service_accounts;
 pub mod tags;
 pub mod text;
 pub mod tools;
+pub mod usage;
 pub mod users;
 pub mod views;
 pub mod workflows;
