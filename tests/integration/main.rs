@@ -26,4 +26,5 @@ mod secrets;
 mod service;
 mod subscribers;
 mod tools;
+mod usage;
 mod workflows;

@@ -37,6 +37,7 @@ impl TestApp {
                 "dashboards",
                 "interventions",
                 "safety_concerns",
+                "usage",
                 "nats-relay",
             ],
         )
