@@ -13,7 +13,8 @@
 //! - [`audit`] (binary `audit`): the sealer beside `POST /groups` and its lag, verification
 //!   and replay over a million events;
 //! - [`mixed`] (binary `mixed`): writes that wait for their read model (learning-session
-//!   messages) alone and beside a flood of other writes.
+//!   messages) alone and beside a flood of other writes;
+//! - [`usage`] (binary `usage`): a district's usage over a year against a plain group read.
 //!
 //! What they share:
 //!
@@ -32,5 +33,6 @@ pub mod reactions;
 pub mod realtime;
 pub mod school;
 pub mod stats;
+pub mod usage;
 pub mod workflows;
 pub mod write_path;

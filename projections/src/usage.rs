@@ -489,6 +489,35 @@ const SUBTREE_CLASSES: &str = "SELECT c.id FROM groups root \
      JOIN groups g ON g.path <@ root.path JOIN classes c ON c.group_id = g.id \
      WHERE root.id = $1";
 
+/// The report's first read: the counters of group `$1`'s subtree from day `$2` to day `$3`,
+/// summed by day and tool (only tool `$4` when not null).
+pub fn counters_sql() -> String {
+    format!(
+        "SELECT u.day, u.tool_id, sum(sessions_started)::bigint AS sessions_started, \
+                sum(sessions_completed)::bigint AS sessions_completed, \
+                sum(messages)::bigint AS messages, sum(struggles)::bigint AS struggles, \
+                sum(misbehaviors)::bigint AS misbehaviors, \
+                sum(safety_concerns)::bigint AS safety_concerns, \
+                sum(recoveries)::bigint AS recoveries, \
+                sum(assignments_submitted)::bigint AS assignments_submitted \
+         FROM usage_daily u \
+         WHERE u.class_id IN ({SUBTREE_CLASSES}) AND u.day BETWEEN $2 AND $3 \
+           AND ($4::uuid IS NULL OR u.tool_id = $4) \
+         GROUP BY u.day, u.tool_id"
+    )
+}
+
+/// The report's second read: the active days of each student, class and tool of group `$1`'s
+/// subtree in the years `$2` to `$3` (only tool `$4` when not null).
+pub fn active_days_sql() -> String {
+    format!(
+        "SELECT a.year, a.tool_id, a.student_id, a.days::text AS days \
+         FROM usage_active_days a \
+         WHERE a.class_id IN ({SUBTREE_CLASSES}) AND a.year BETWEEN $2 AND $3 \
+           AND ($4::uuid IS NULL OR a.tool_id = $4)"
+    )
+}
+
 /// A group's usage from `from` to `to` (both included, at most [`MAX_RANGE_DAYS`] apart),
 /// over its subtree as the directory has it now; only tool `tool` when given. Two reads: the
 /// counters summed by day and tool, and the active days of each student, class and tool of
@@ -502,25 +531,13 @@ pub async fn report(
     tool: Option<Uuid>,
 ) -> sqlx::Result<UsageReport> {
     let mut rows: BTreeMap<(NaiveDate, Uuid), UsageRow> = BTreeMap::new();
-    for r in sqlx::query(&format!(
-        "SELECT u.day, u.tool_id, sum(sessions_started)::bigint AS sessions_started, \
-                sum(sessions_completed)::bigint AS sessions_completed, \
-                sum(messages)::bigint AS messages, sum(struggles)::bigint AS struggles, \
-                sum(misbehaviors)::bigint AS misbehaviors, \
-                sum(safety_concerns)::bigint AS safety_concerns, \
-                sum(recoveries)::bigint AS recoveries, \
-                sum(assignments_submitted)::bigint AS assignments_submitted \
-         FROM usage_daily u \
-         WHERE u.class_id IN ({SUBTREE_CLASSES}) AND u.day BETWEEN $2 AND $3 \
-           AND ($4::uuid IS NULL OR u.tool_id = $4) \
-         GROUP BY u.day, u.tool_id"
-    ))
-    .bind(group_id)
-    .bind(from)
-    .bind(to)
-    .bind(tool)
-    .fetch_all(&mut *conn)
-    .await?
+    for r in sqlx::query(&counters_sql())
+        .bind(group_id)
+        .bind(from)
+        .bind(to)
+        .bind(tool)
+        .fetch_all(&mut *conn)
+        .await?
     {
         let day: NaiveDate = r.try_get("day")?;
         let tool_id: Uuid = r.try_get("tool_id")?;
@@ -539,18 +556,13 @@ pub async fn report(
     // Each student's active days with each tool in the range, whatever the class.
     let span = (to - from).num_days() as usize + 1;
     let mut active: HashMap<(Uuid, Uuid), Vec<u64>> = HashMap::new();
-    for r in sqlx::query(&format!(
-        "SELECT a.year, a.tool_id, a.student_id, a.days::text AS days \
-         FROM usage_active_days a \
-         WHERE a.class_id IN ({SUBTREE_CLASSES}) AND a.year BETWEEN $2 AND $3 \
-           AND ($4::uuid IS NULL OR a.tool_id = $4)"
-    ))
-    .bind(group_id)
-    .bind(from.year())
-    .bind(to.year())
-    .bind(tool)
-    .fetch_all(&mut *conn)
-    .await?
+    for r in sqlx::query(&active_days_sql())
+        .bind(group_id)
+        .bind(from.year())
+        .bind(to.year())
+        .bind(tool)
+        .fetch_all(&mut *conn)
+        .await?
     {
         let year: i32 = r.try_get("year")?;
         let tool_id: Uuid = r.try_get("tool_id")?;
@@ -562,30 +574,43 @@ pub async fn report(
         let bits = active
             .entry((student_id, tool_id))
             .or_insert_with(|| vec![0; span.div_ceil(64)]);
-        for (i, _) in days.bytes().enumerate().filter(|(_, b)| *b == b'1') {
-            let offset = (first - from).num_days() + i as i64;
-            if (0..span as i64).contains(&offset) {
-                bits[offset as usize / 64] |= 1 << (offset % 64);
-            }
+        // Day i of the year is day `shift + i` of the range.
+        let shift = (first - from).num_days();
+        let start = (-shift).clamp(0, YEAR_BITS as i64) as usize;
+        let end = (span as i64 - shift).clamp(0, YEAR_BITS as i64) as usize;
+        let year_days = days
+            .as_bytes()
+            .get(start..end.max(start))
+            .unwrap_or_default();
+        for (i, _) in year_days.iter().enumerate().filter(|(_, b)| **b == b'1') {
+            let offset = (shift + (start + i) as i64) as usize;
+            bits[offset / 64] |= 1 << (offset % 64);
         }
     }
-    let mut students: HashMap<Uuid, bool> = HashMap::new();
+    // Per tool, the students active on each day of the range; and who was active at all.
+    let mut per_tool: HashMap<Uuid, Vec<i64>> = HashMap::new();
+    let mut students: HashSet<Uuid> = HashSet::new();
     for ((student_id, tool_id), bits) in &active {
+        let counts = per_tool.entry(*tool_id).or_insert_with(|| vec![0; span]);
         let mut any = false;
         for (word_index, word) in bits.iter().enumerate() {
             let mut rest = *word;
             while rest != 0 {
-                let bit = rest.trailing_zeros() as usize;
+                counts[word_index * 64 + rest.trailing_zeros() as usize] += 1;
                 rest &= rest - 1;
                 any = true;
-                let day = from + chrono::Days::new((word_index * 64 + bit) as u64);
-                rows.entry((day, *tool_id))
-                    .or_insert_with(|| new_row(day, *tool_id, Counters::default()))
-                    .active_students += 1;
             }
         }
         if any {
-            students.insert(*student_id, true);
+            students.insert(*student_id);
+        }
+    }
+    for (tool_id, counts) in per_tool {
+        for (offset, count) in counts.into_iter().enumerate().filter(|(_, c)| *c > 0) {
+            let day = from + chrono::Days::new(offset as u64);
+            rows.entry((day, tool_id))
+                .or_insert_with(|| new_row(day, tool_id, Counters::default()))
+                .active_students = count;
         }
     }
     let mut totals = Counters::default();
