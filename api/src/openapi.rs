@@ -25,6 +25,7 @@ use crate::routes::realtime::updates::RealtimeUpdatesApi;
 use crate::routes::service_accounts::ServiceAccountsApi;
 use crate::routes::themes::ThemesApi;
 use crate::routes::tools::ToolsApi;
+use crate::routes::usage::UsageApi;
 use crate::routes::users::UsersApi;
 use crate::routes::workflows::WorkflowsApi;
 use crate::state::Services;
@@ -162,7 +163,7 @@ fn operations_mut(
 
 /// The error statuses an operation answers with besides those [`error_statuses`] finds in
 /// its form, by operation id.
-pub const MORE_ERRORS: [(&str, &[u16]); 10] = [
+pub const MORE_ERRORS: [(&str, &[u16]); 11] = [
     // Wrong credentials; the per-IP limit and the account's throttling.
     ("login", &[401, 429]),
     ("register", &[429]),
@@ -176,6 +177,8 @@ pub const MORE_ERRORS: [(&str, &[u16]); 10] = [
     ("issueRealtimeCredential", &[404]),
     // A topic the caller may not see; updates older than the retention.
     ("realtimeUpdates", &[404, 410]),
+    // A range of days that cannot be reported (`invalid-date-range`).
+    ("groupUsage", &[422]),
 ];
 
 /// The operations that never answer `409`, although they write: the reset request only
@@ -338,6 +341,21 @@ fn inline_nullable_enums(document: &mut serde_json::Value) {
     }
 }
 
+/// poem-openapi names chrono's `NaiveDate` format `naive-date`; OpenAPI's name for a
+/// `YYYY-MM-DD` date is `date`, which generated clients and validators know.
+fn standard_date_formats(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if map.get("format").and_then(serde_json::Value::as_str) == Some("naive-date") {
+                map.insert("format".to_owned(), "date".into());
+            }
+            map.values_mut().for_each(standard_date_formats);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(standard_date_formats),
+        _ => {}
+    }
+}
+
 /// The document as served: poem-openapi's, with the post-processing described above each of
 /// these steps. `session_cookie` is the name the session cookie has with this configuration
 /// (`middleware::session_cookie_name`).
@@ -348,6 +366,7 @@ pub fn document(spec: &str, session_cookie: &str) -> anyhow::Result<serde_json::
     declare_security(&mut document, session_cookie);
     declare_errors(&mut document);
     inline_nullable_enums(&mut document);
+    standard_date_formats(&mut document);
     let mut closed = Vec::new();
     for operations in document["paths"]
         .as_object()
@@ -414,7 +433,8 @@ pub fn openapi(
         (RealtimeCredentialsApi, RealtimeUpdatesApi),
         ServiceAccountsApi,
         UsersApi,
-        (GroupsApi, ThemesApi),
+        // A group's theme and usage beside the group's other paths.
+        (GroupsApi, ThemesApi, UsageApi),
         (EventsApi, AuditApi),
         HealthApi,
     ),
@@ -476,6 +496,9 @@ pub fn openapi(
                     services: services.clone(),
                 },
                 ThemesApi {
+                    services: services.clone(),
+                },
+                UsageApi {
                     services: services.clone(),
                 },
             ),

@@ -124,6 +124,7 @@ pub enum ProblemKind {
     GroupNotFound,
     ParentNotFound,
     ParentArchived,
+    InvalidDateRange,
     ReadModelLagging,
     ServiceUnavailable,
     RealtimeUnavailable,
@@ -185,6 +186,7 @@ impl ProblemKind {
             Self::GroupNotFound => "group-not-found",
             Self::ParentNotFound => "parent-not-found",
             Self::ParentArchived => "parent-archived",
+            Self::InvalidDateRange => "invalid-date-range",
             Self::ReadModelLagging => "read-model-lagging",
             Self::ServiceUnavailable => "service-unavailable",
             Self::RealtimeUnavailable => "realtime-unavailable",
@@ -215,6 +217,7 @@ impl ProblemKind {
             | Self::GroupNotFound
             | Self::ParentNotFound
             | Self::ParentArchived
+            | Self::InvalidDateRange
             | Self::InvalidResetToken
             | Self::ResetTokenExpired => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthenticated | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
@@ -312,6 +315,7 @@ impl ProblemKind {
             Self::GroupNotFound => "The group does not exist",
             Self::ParentNotFound => "The parent group does not exist",
             Self::ParentArchived => "The parent group is archived",
+            Self::InvalidDateRange => "The range of days is not one that can be reported",
             Self::ReadModelLagging => "The change was recorded but is not readable yet",
             Self::ServiceUnavailable => "A service the API depends on is unavailable",
             Self::RealtimeUnavailable => "Live updates are not configured on this server",

@@ -15,7 +15,8 @@
 //! - [`assignments`] (binary `assignments`): submissions accepted per second against
 //!   `POST /groups`;
 //! - [`mixed`] (binary `mixed`): writes that wait for their read model (learning-session
-//!   messages) alone and beside a flood of other writes.
+//!   messages) alone and beside a flood of other writes;
+//! - [`usage`] (binary `usage`): a district's usage over a year against a plain group read.
 //!
 //! What they share:
 //!
@@ -35,5 +36,6 @@ pub mod reactions;
 pub mod realtime;
 pub mod school;
 pub mod stats;
+pub mod usage;
 pub mod workflows;
 pub mod write_path;

@@ -97,6 +97,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../sql/20261207000021_assignments.sql"),
     ),
     (
+        "20261207000022_usage.sql",
+        include_str!("../sql/20261207000022_usage.sql"),
+    ),
+    (
         "20261207000023_themes.sql",
         include_str!("../sql/20261207000023_themes.sql"),
     ),

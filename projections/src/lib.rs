@@ -26,6 +26,7 @@ pub mod replay;
 pub mod runner;
 pub mod signal;
 pub mod themes;
+pub mod usage;
 pub mod workflows;
 
 pub use checkpoints::{Checkpoints, WaitError};
@@ -46,5 +47,6 @@ pub fn all_projections() -> Vec<std::sync::Arc<dyn Projection>> {
         std::sync::Arc::new(workflows::SafetyConcernsProjection),
         std::sync::Arc::new(assignments::AssignmentsProjection),
         std::sync::Arc::new(themes::ThemesProjection),
+        std::sync::Arc::new(usage::UsageProjection),
     ]
 }

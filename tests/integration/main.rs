@@ -28,4 +28,5 @@ mod service;
 mod subscribers;
 mod themes;
 mod tools;
+mod usage;
 mod workflows;

@@ -222,6 +222,8 @@ async fn authorization_matrix() {
                                                                                    [401, 404, 404, 404, 404, 403, 403, 200, 200, 404, 404, 200]),
         (M::DELETE, format!("/groups/{g}/members/{t}"), None, S::TargetInGroup,    [401, 404, 404, 404, 404, 403, 403, 204, 204, 404, 404, 204]),
         (M::GET,    format!("/groups/{g}/classes"), None, S::None,                 [401, 404, 404, 404, 404, 403, 200, 200, 200, 404, 404, 200]),
+        (M::GET,    format!("/groups/{g}/usage"), None, S::None,                   [401, 404, 404, 404, 404, 403, 403, 200, 200, 404, 404, 200]),
+        (M::GET,    format!("/groups/{d}/usage"), None, S::None,                   [401, 404, 404, 404, 404, 404, 404, 404, 200, 404, 404, 200]),
         (M::POST,   format!("/groups/{g}/classes"), Some(json!({"name": "New"})), S::None,
                                                                                    [401, 404, 404, 404, 404, 403, 403, 201, 201, 404, 404, 201]),
         (M::GET,    format!("/classes/{c}"), None, S::None,                        [401, 404, 200, 200, 404, 404, 200, 200, 200, 404, 404, 200]),

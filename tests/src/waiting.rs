@@ -39,6 +39,7 @@ impl TestApp {
                 "safety_concerns",
                 "assignments",
                 "themes",
+                "usage",
                 "nats-relay",
             ],
         )

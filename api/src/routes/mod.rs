@@ -40,6 +40,7 @@ pub mod tags;
 pub mod text;
 pub mod themes;
 pub mod tools;
+pub mod usage;
 pub mod users;
 pub mod views;
 pub mod workflows;

@@ -1,0 +1,720 @@
+//! The `usage` read model: per class, day (UTC) and tool, the learning sessions started and
+//! completed, the messages, the detections by type and the assignments submitted; and per
+//! class, tool, student and year, the days the student was active. `GET /groups/{id}/usage`
+//! rolls it up over a group's subtree ([`report`]).
+//!
+//! **Where usage is counted.** Rows are kept per class, and a group's subtree is the
+//! directory's *current* tree, joined when the usage is read: when a class moves to another
+//! school, its whole history (also what happened before the move) leaves the old school's
+//! usage and shows in the new one's; the same for a group that moves with its classes. An
+//! admin asking for "my school's usage" means the classes their school has now. A district
+//! sees the same totals before and after a move between two of its schools. Archived classes
+//! and groups keep counting (their history happened).
+//!
+//! **Days** are UTC dates of the events' `recorded_at`.
+//!
+//! **Active students.** A student is active on a day, with a tool, when they started a
+//! learning session with it, posted a message in one or completed one; and, with no tool,
+//! when they submitted an assignment. Detections, assistant messages, pauses and resumptions
+//! are not the student's doing. Each (class, tool, student, year) keeps its active days as a
+//! bit string, so that "distinct students over a range" is exact however the range is cut
+//! (a student active in two classes, on many days, or with two tools counts once) and reads
+//! one or two rows per student, class and tool instead of one per day.
+//!
+//! **Submissions** come from streams of type `submission`: each `submission.submitted` is
+//! read by its type string and its payload's `assignment_id`, `class_id` and `student_id`,
+//! and counted once per day, assignment and student (submitting again the same day counts
+//! once), with no tool.
+//!
+//! Applying is batched: whatever the batch's size, a handful of statements (the sessions it
+//! touches, their new versions, the counters, the active days, the submissions). A session's
+//! event at or below the version stored for it changes nothing (a checkpoint reset without a
+//! rebuild re-delivers events); active days and submissions are sets.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use chrono::{Datelike as _, NaiveDate};
+use domain::learning::{LearningSession, LearningSessionEvent, MessageRole};
+use domain::Aggregate as _;
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use crate::log::LoggedEvent;
+use crate::runner::{applying, Projection};
+
+pub const NAME: &str = "usage";
+
+/// The stream type of submissions, and the event type counted.
+pub const SUBMISSION_TYPE: &str = "submission";
+pub const SUBMITTED: &str = "submission.submitted";
+
+/// The longest range a report covers, in days (both ends included): a year, leap or not.
+pub const MAX_RANGE_DAYS: i64 = 366;
+
+/// How many bits a year's active days take (`bit(366)`).
+const YEAR_BITS: usize = 366;
+
+pub struct UsageProjection;
+
+/// The counters of one class, day and tool (or, in a report, of the rolled-up rows).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub sessions_started: i64,
+    pub sessions_completed: i64,
+    pub messages: i64,
+    pub struggles: i64,
+    pub misbehaviors: i64,
+    pub safety_concerns: i64,
+    pub recoveries: i64,
+    pub assignments_submitted: i64,
+}
+
+impl Counters {
+    fn add(&mut self, other: &Counters) {
+        self.sessions_started += other.sessions_started;
+        self.sessions_completed += other.sessions_completed;
+        self.messages += other.messages;
+        self.struggles += other.struggles;
+        self.misbehaviors += other.misbehaviors;
+        self.safety_concerns += other.safety_concerns;
+        self.recoveries += other.recoveries;
+        self.assignments_submitted += other.assignments_submitted;
+    }
+}
+
+/// What one learning session is, as its start event said, and how far it was applied.
+#[derive(Debug, Clone, Copy)]
+struct Session {
+    class_id: Uuid,
+    tool_id: Uuid,
+    student_id: Uuid,
+    version: i64,
+    /// Changed by this batch (to be written).
+    changed: bool,
+}
+
+/// A class, day and tool: the key of a row of counters.
+type DayKey = (Uuid, NaiveDate, Uuid);
+
+/// A class, year, tool and student: the key of a row of active days.
+type ActiveKey = (Uuid, i32, Uuid, Uuid);
+
+/// What a batch adds.
+#[derive(Default)]
+struct BatchChanges {
+    counters: HashMap<DayKey, Counters>,
+    /// (class, year, tool, student) → bits of the active days.
+    active: HashMap<ActiveKey, Vec<bool>>,
+    submissions: HashSet<(Uuid, NaiveDate, Uuid, Uuid)>,
+}
+
+impl BatchChanges {
+    fn counters(&mut self, class_id: Uuid, day: NaiveDate, tool_id: Uuid) -> &mut Counters {
+        self.counters.entry((class_id, day, tool_id)).or_default()
+    }
+
+    fn active(&mut self, class_id: Uuid, day: NaiveDate, tool_id: Uuid, student_id: Uuid) {
+        let bits = self
+            .active
+            .entry((class_id, day.year(), tool_id, student_id))
+            .or_insert_with(|| vec![false; YEAR_BITS]);
+        bits[day.ordinal0() as usize] = true;
+    }
+}
+
+/// The UTC day an event counts on.
+pub fn day_of(event: &LoggedEvent) -> NaiveDate {
+    event.recorded_at.date_naive()
+}
+
+#[async_trait]
+impl Projection for UsageProjection {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[LearningSession::TYPE, SUBMISSION_TYPE])
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &[
+            "usage_sessions",
+            "usage_daily",
+            "usage_active_days",
+            "usage_submissions",
+        ]
+    }
+
+    async fn apply(&self, conn: &mut PgConnection, event: &LoggedEvent) -> anyhow::Result<()> {
+        self.apply_batch(conn, std::slice::from_ref(event)).await
+    }
+
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[LoggedEvent],
+    ) -> anyhow::Result<()> {
+        let mut learning = Vec::new();
+        let mut submitted = Vec::new();
+        for event in events {
+            if event.aggregate_type == LearningSession::TYPE {
+                let id: Uuid = event
+                    .aggregate_id
+                    .parse()
+                    .with_context(|| applying(event))?;
+                let payload: LearningSessionEvent = serde_json::from_value(event.payload.clone())
+                    .with_context(|| applying(event))?;
+                learning.push((id, event, payload));
+            } else if event.aggregate_type == SUBMISSION_TYPE && event.event_type == SUBMITTED {
+                submitted.push(submission(event).with_context(|| applying(event))?);
+            }
+        }
+        if learning.is_empty() && submitted.is_empty() {
+            return Ok(());
+        }
+        // Planned for this batch: the subscriber's connection caches generic plans, and one
+        // cached while the tables were small would read them whole once they are large.
+        sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
+            .execute(&mut *conn)
+            .await?;
+        let mut changes = BatchChanges::default();
+        let mut sessions = known_sessions(conn, &learning).await?;
+        for (id, event, payload) in &learning {
+            apply_learning(&mut sessions, &mut changes, *id, event, payload)?;
+        }
+        for (class_id, day, assignment_id, student_id) in submitted {
+            changes
+                .submissions
+                .insert((class_id, day, assignment_id, student_id));
+            changes.active(class_id, day, Uuid::nil(), student_id);
+        }
+        write_sessions(conn, &sessions).await?;
+        write_submissions(conn, &mut changes).await?;
+        write_counters(conn, &changes.counters).await?;
+        write_active_days(conn, &changes.active).await
+    }
+}
+
+/// A `submission.submitted` event: its class, day, assignment and student.
+fn submission(event: &LoggedEvent) -> anyhow::Result<(Uuid, NaiveDate, Uuid, Uuid)> {
+    let field = |name: &str| -> anyhow::Result<Uuid> {
+        event
+            .payload
+            .get(name)
+            .and_then(serde_json::Value::as_str)
+            .with_context(|| format!("{name}: missing"))?
+            .parse()
+            .with_context(|| format!("{name}: not a UUID"))
+    };
+    Ok((
+        field("class_id")?,
+        day_of(event),
+        field("assignment_id")?,
+        field("student_id")?,
+    ))
+}
+
+/// The sessions of the batch's events that earlier batches started.
+async fn known_sessions(
+    conn: &mut PgConnection,
+    learning: &[(Uuid, &LoggedEvent, LearningSessionEvent)],
+) -> anyhow::Result<HashMap<Uuid, Session>> {
+    let ids: Vec<Uuid> = learning
+        .iter()
+        .map(|(id, _, _)| *id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = sqlx::query(
+        "SELECT session_id, class_id, tool_id, student_id, version FROM usage_sessions \
+         WHERE session_id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("session_id")?,
+                Session {
+                    class_id: r.try_get("class_id")?,
+                    tool_id: r.try_get("tool_id")?,
+                    student_id: r.try_get("student_id")?,
+                    version: r.try_get("version")?,
+                    changed: false,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Counts one learning-session event (unless it was applied already).
+fn apply_learning(
+    sessions: &mut HashMap<Uuid, Session>,
+    changes: &mut BatchChanges,
+    id: Uuid,
+    event: &LoggedEvent,
+    payload: &LearningSessionEvent,
+) -> anyhow::Result<()> {
+    use LearningSessionEvent as E;
+    if let E::Started {
+        student_id,
+        class_id,
+        tool_id,
+        ..
+    } = payload
+    {
+        sessions.entry(id).or_insert(Session {
+            class_id: *class_id,
+            tool_id: *tool_id,
+            student_id: *student_id,
+            version: 0,
+            changed: true,
+        });
+    }
+    let Some(session) = sessions.get_mut(&id) else {
+        anyhow::bail!(
+            "learning session {id} not started, event #{}",
+            event.sequence
+        );
+    };
+    if event.sequence <= session.version {
+        return Ok(());
+    }
+    session.version = event.sequence;
+    session.changed = true;
+    let session = *session;
+    let day = day_of(event);
+    let counters = changes.counters(session.class_id, day, session.tool_id);
+    let student_acted = match payload {
+        E::Started { .. } => {
+            counters.sessions_started += 1;
+            true
+        }
+        E::Completed { .. } => {
+            counters.sessions_completed += 1;
+            true
+        }
+        E::MessagePosted { role, .. } => {
+            counters.messages += 1;
+            *role == MessageRole::Student
+        }
+        E::StruggleDetected { .. } => {
+            counters.struggles += 1;
+            false
+        }
+        E::MisbehaviorDetected { .. } => {
+            counters.misbehaviors += 1;
+            false
+        }
+        E::SafetyConcernDetected { .. } => {
+            counters.safety_concerns += 1;
+            false
+        }
+        E::RecoveryDetected { .. } => {
+            counters.recoveries += 1;
+            false
+        }
+        E::Paused { .. } | E::Resumed { .. } => false,
+    };
+    if student_acted {
+        changes.active(session.class_id, day, session.tool_id, session.student_id);
+    }
+    Ok(())
+}
+
+/// Writes the sessions the batch started or moved forward: one statement.
+async fn write_sessions(
+    conn: &mut PgConnection,
+    sessions: &HashMap<Uuid, Session>,
+) -> anyhow::Result<()> {
+    let changed: Vec<(&Uuid, &Session)> = sessions.iter().filter(|(_, s)| s.changed).collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO usage_sessions (session_id, class_id, tool_id, student_id, version) \
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::bigint[]) \
+         ON CONFLICT (session_id) DO UPDATE SET version = EXCLUDED.version \
+         WHERE usage_sessions.version < EXCLUDED.version",
+    )
+    .bind(changed.iter().map(|(id, _)| **id).collect::<Vec<_>>())
+    .bind(changed.iter().map(|(_, s)| s.class_id).collect::<Vec<_>>())
+    .bind(changed.iter().map(|(_, s)| s.tool_id).collect::<Vec<_>>())
+    .bind(
+        changed
+            .iter()
+            .map(|(_, s)| s.student_id)
+            .collect::<Vec<_>>(),
+    )
+    .bind(changed.iter().map(|(_, s)| s.version).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records the batch's submissions; those not recorded before count: one statement.
+async fn write_submissions(
+    conn: &mut PgConnection,
+    changes: &mut BatchChanges,
+) -> anyhow::Result<()> {
+    if changes.submissions.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<&(Uuid, NaiveDate, Uuid, Uuid)> = changes.submissions.iter().collect();
+    let counted: Vec<(Uuid, NaiveDate, i64)> = sqlx::query_as(
+        "WITH counted AS ( \
+             INSERT INTO usage_submissions (class_id, day, assignment_id, student_id) \
+             SELECT * FROM unnest($1::uuid[], $2::date[], $3::uuid[], $4::uuid[]) \
+             ON CONFLICT DO NOTHING RETURNING class_id, day) \
+         SELECT class_id, day, count(*) FROM counted GROUP BY class_id, day",
+    )
+    .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.3).collect::<Vec<_>>())
+    .fetch_all(&mut *conn)
+    .await?;
+    for (class_id, day, count) in counted {
+        changes
+            .counters(class_id, day, Uuid::nil())
+            .assignments_submitted += count;
+    }
+    Ok(())
+}
+
+/// Adds the batch's counters: one statement.
+async fn write_counters(
+    conn: &mut PgConnection,
+    counters: &HashMap<DayKey, Counters>,
+) -> anyhow::Result<()> {
+    if counters.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<(&DayKey, &Counters)> = counters.iter().collect();
+    let column = |f: fn(&Counters) -> i64| rows.iter().map(|(_, c)| f(c)).collect::<Vec<_>>();
+    sqlx::query(
+        "INSERT INTO usage_daily AS u (class_id, day, tool_id, sessions_started, \
+             sessions_completed, messages, struggles, misbehaviors, safety_concerns, recoveries, \
+             assignments_submitted) \
+         SELECT * FROM unnest($1::uuid[], $2::date[], $3::uuid[], $4::bigint[], $5::bigint[], \
+             $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], \
+             $11::bigint[]) \
+         ON CONFLICT (class_id, day, tool_id) DO UPDATE SET \
+             sessions_started = u.sessions_started + EXCLUDED.sessions_started, \
+             sessions_completed = u.sessions_completed + EXCLUDED.sessions_completed, \
+             messages = u.messages + EXCLUDED.messages, \
+             struggles = u.struggles + EXCLUDED.struggles, \
+             misbehaviors = u.misbehaviors + EXCLUDED.misbehaviors, \
+             safety_concerns = u.safety_concerns + EXCLUDED.safety_concerns, \
+             recoveries = u.recoveries + EXCLUDED.recoveries, \
+             assignments_submitted = u.assignments_submitted + EXCLUDED.assignments_submitted",
+    )
+    .bind(rows.iter().map(|(k, _)| k.0).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(k, _)| k.1).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(k, _)| k.2).collect::<Vec<_>>())
+    .bind(column(|c| c.sessions_started))
+    .bind(column(|c| c.sessions_completed))
+    .bind(column(|c| c.messages))
+    .bind(column(|c| c.struggles))
+    .bind(column(|c| c.misbehaviors))
+    .bind(column(|c| c.safety_concerns))
+    .bind(column(|c| c.recoveries))
+    .bind(column(|c| c.assignments_submitted))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A year's active days as the text of a `bit(366)`.
+fn bit_text(bits: &[bool]) -> String {
+    bits.iter().map(|&b| if b { '1' } else { '0' }).collect()
+}
+
+/// Sets the batch's active days: one statement.
+async fn write_active_days(
+    conn: &mut PgConnection,
+    active: &HashMap<ActiveKey, Vec<bool>>,
+) -> anyhow::Result<()> {
+    if active.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<(&ActiveKey, &Vec<bool>)> = active.iter().collect();
+    sqlx::query(
+        "INSERT INTO usage_active_days AS a (class_id, year, tool_id, student_id, days) \
+         SELECT * FROM unnest($1::uuid[], $2::int[], $3::uuid[], $4::uuid[], \
+                              $5::text[]::bit(366)[]) \
+         ON CONFLICT (class_id, year, tool_id, student_id) \
+         DO UPDATE SET days = a.days | EXCLUDED.days",
+    )
+    .bind(rows.iter().map(|(k, _)| k.0).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(k, _)| k.1).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(k, _)| k.2).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(k, _)| k.3).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, b)| bit_text(b)).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// One day and tool of a report; `tool_id` is `None` for what no tool did (assignments
+/// submitted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRow {
+    pub day: NaiveDate,
+    pub tool_id: Option<Uuid>,
+    pub counters: Counters,
+    /// Distinct students active that day with that tool in the subtree.
+    pub active_students: i64,
+}
+
+/// A group's usage over a range of days.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageReport {
+    /// By day, then tool (no tool last).
+    pub rows: Vec<UsageRow>,
+    pub totals: Counters,
+    /// Distinct students active on any day of the range (with the tool, when filtered).
+    pub active_students: i64,
+}
+
+/// The subtree's classes, as the directory has them now (archived ones included).
+const SUBTREE_CLASSES: &str = "SELECT c.id FROM groups root \
+     JOIN groups g ON g.path <@ root.path JOIN classes c ON c.group_id = g.id \
+     WHERE root.id = $1";
+
+/// The report's first read: the counters of group `$1`'s subtree from day `$2` to day `$3`,
+/// summed by day and tool (only tool `$4` when not null).
+pub fn counters_sql() -> String {
+    format!(
+        "SELECT u.day, u.tool_id, sum(sessions_started)::bigint AS sessions_started, \
+                sum(sessions_completed)::bigint AS sessions_completed, \
+                sum(messages)::bigint AS messages, sum(struggles)::bigint AS struggles, \
+                sum(misbehaviors)::bigint AS misbehaviors, \
+                sum(safety_concerns)::bigint AS safety_concerns, \
+                sum(recoveries)::bigint AS recoveries, \
+                sum(assignments_submitted)::bigint AS assignments_submitted \
+         FROM usage_daily u \
+         WHERE u.class_id IN ({SUBTREE_CLASSES}) AND u.day BETWEEN $2 AND $3 \
+           AND ($4::uuid IS NULL OR u.tool_id = $4) \
+         GROUP BY u.day, u.tool_id"
+    )
+}
+
+/// The report's second read: the active days of each student, class and tool of group `$1`'s
+/// subtree in the years `$2` to `$3` (only tool `$4` when not null).
+pub fn active_days_sql() -> String {
+    format!(
+        "SELECT a.year, a.tool_id, a.student_id, a.days::text AS days \
+         FROM usage_active_days a \
+         WHERE a.class_id IN ({SUBTREE_CLASSES}) AND a.year BETWEEN $2 AND $3 \
+           AND ($4::uuid IS NULL OR a.tool_id = $4)"
+    )
+}
+
+/// A group's usage from `from` to `to` (both included, at most [`MAX_RANGE_DAYS`] apart),
+/// over its subtree as the directory has it now; only tool `tool` when given. Two reads: the
+/// counters summed by day and tool, and the active days of each student, class and tool of
+/// the range's years (distinct students are counted here, from one or two rows per student,
+/// class and tool).
+pub async fn report(
+    conn: &mut PgConnection,
+    group_id: Uuid,
+    from: NaiveDate,
+    to: NaiveDate,
+    tool: Option<Uuid>,
+) -> sqlx::Result<UsageReport> {
+    let mut rows: BTreeMap<(NaiveDate, Uuid), UsageRow> = BTreeMap::new();
+    for r in sqlx::query(&counters_sql())
+        .bind(group_id)
+        .bind(from)
+        .bind(to)
+        .bind(tool)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let day: NaiveDate = r.try_get("day")?;
+        let tool_id: Uuid = r.try_get("tool_id")?;
+        let counters = Counters {
+            sessions_started: r.try_get("sessions_started")?,
+            sessions_completed: r.try_get("sessions_completed")?,
+            messages: r.try_get("messages")?,
+            struggles: r.try_get("struggles")?,
+            misbehaviors: r.try_get("misbehaviors")?,
+            safety_concerns: r.try_get("safety_concerns")?,
+            recoveries: r.try_get("recoveries")?,
+            assignments_submitted: r.try_get("assignments_submitted")?,
+        };
+        rows.insert((day, tool_id), new_row(day, tool_id, counters));
+    }
+    // Each student's active days with each tool in the range, whatever the class.
+    let span = (to - from).num_days() as usize + 1;
+    let mut active: HashMap<(Uuid, Uuid), Vec<u64>> = HashMap::new();
+    for r in sqlx::query(&active_days_sql())
+        .bind(group_id)
+        .bind(from.year())
+        .bind(to.year())
+        .bind(tool)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let year: i32 = r.try_get("year")?;
+        let tool_id: Uuid = r.try_get("tool_id")?;
+        let student_id: Uuid = r.try_get("student_id")?;
+        let days: String = r.try_get("days")?;
+        let Some(first) = NaiveDate::from_yo_opt(year, 1) else {
+            continue;
+        };
+        let bits = active
+            .entry((student_id, tool_id))
+            .or_insert_with(|| vec![0; span.div_ceil(64)]);
+        // Day i of the year is day `shift + i` of the range.
+        let shift = (first - from).num_days();
+        let start = (-shift).clamp(0, YEAR_BITS as i64) as usize;
+        let end = (span as i64 - shift).clamp(0, YEAR_BITS as i64) as usize;
+        let year_days = days
+            .as_bytes()
+            .get(start..end.max(start))
+            .unwrap_or_default();
+        for (i, _) in year_days.iter().enumerate().filter(|(_, b)| **b == b'1') {
+            let offset = (shift + (start + i) as i64) as usize;
+            bits[offset / 64] |= 1 << (offset % 64);
+        }
+    }
+    // Per tool, the students active on each day of the range; and who was active at all.
+    let mut per_tool: HashMap<Uuid, Vec<i64>> = HashMap::new();
+    let mut students: HashSet<Uuid> = HashSet::new();
+    for ((student_id, tool_id), bits) in &active {
+        let counts = per_tool.entry(*tool_id).or_insert_with(|| vec![0; span]);
+        let mut any = false;
+        for (word_index, word) in bits.iter().enumerate() {
+            let mut rest = *word;
+            while rest != 0 {
+                counts[word_index * 64 + rest.trailing_zeros() as usize] += 1;
+                rest &= rest - 1;
+                any = true;
+            }
+        }
+        if any {
+            students.insert(*student_id);
+        }
+    }
+    for (tool_id, counts) in per_tool {
+        for (offset, count) in counts.into_iter().enumerate().filter(|(_, c)| *c > 0) {
+            let day = from + chrono::Days::new(offset as u64);
+            rows.entry((day, tool_id))
+                .or_insert_with(|| new_row(day, tool_id, Counters::default()))
+                .active_students = count;
+        }
+    }
+    let mut totals = Counters::default();
+    let mut ordered: Vec<UsageRow> = rows.into_values().collect();
+    for row in &ordered {
+        totals.add(&row.counters);
+    }
+    // By day, then tool, what no tool did last.
+    ordered.sort_by_key(|r| (r.day, r.tool_id.is_none(), r.tool_id));
+    Ok(UsageReport {
+        rows: ordered,
+        totals,
+        active_students: students.len() as i64,
+    })
+}
+
+fn new_row(day: NaiveDate, tool_id: Uuid, counters: Counters) -> UsageRow {
+    UsageRow {
+        day,
+        tool_id: (!tool_id.is_nil()).then_some(tool_id),
+        counters,
+        active_students: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(aggregate_type: &str, event_type: &str, payload: serde_json::Value) -> LoggedEvent {
+        LoggedEvent {
+            position: 1,
+            event_id: Uuid::nil(),
+            aggregate_type: aggregate_type.to_owned(),
+            aggregate_id: Uuid::nil().to_string(),
+            sequence: 1,
+            event_type: event_type.to_owned(),
+            event_version: "1".to_owned(),
+            payload,
+            metadata: serde_json::json!({}),
+            recorded_at: "2026-03-01T23:59:59.999Z".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_submission_is_read_by_its_fields_on_its_utc_day() {
+        let (class, assignment, student) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let submitted = event(
+            SUBMISSION_TYPE,
+            SUBMITTED,
+            serde_json::json!({"type": SUBMITTED, "assignment_id": assignment,
+                               "class_id": class, "student_id": student, "late": false}),
+        );
+        assert_eq!(
+            submission(&submitted).unwrap(),
+            (
+                class,
+                NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+                assignment,
+                student
+            )
+        );
+        let broken = event(
+            SUBMISSION_TYPE,
+            SUBMITTED,
+            serde_json::json!({"assignment_id": "x", "class_id": class, "student_id": student}),
+        );
+        assert!(submission(&broken).is_err());
+    }
+
+    #[test]
+    fn events_count_once_and_only_student_acts_make_a_student_active() {
+        let (session, class, tool, student) = (
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+        );
+        let mut sessions = HashMap::new();
+        let mut changes = BatchChanges::default();
+        let started = LearningSessionEvent::Started {
+            student_id: student,
+            class_id: class,
+            group_id: Uuid::now_v7(),
+            tool_id: tool,
+        };
+        let mut logged = event("learning_session", "session.started", serde_json::json!({}));
+        apply_learning(&mut sessions, &mut changes, session, &logged, &started).unwrap();
+        // Delivered again: nothing more.
+        apply_learning(&mut sessions, &mut changes, session, &logged, &started).unwrap();
+        logged.sequence = 2;
+        // Just after midnight UTC: the next day.
+        logged.recorded_at = "2026-03-02T00:00:00Z".parse().unwrap();
+        let recovery = LearningSessionEvent::RecoveryDetected {
+            topic: "fractions".into(),
+        };
+        apply_learning(&mut sessions, &mut changes, session, &logged, &recovery).unwrap();
+        let first = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+        let second = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+        assert_eq!(changes.counters[&(class, first, tool)].sessions_started, 1);
+        assert_eq!(changes.counters[&(class, second, tool)].recoveries, 1);
+        let bits = &changes.active[&(class, 2026, tool, student)];
+        assert!(bits[first.ordinal0() as usize]);
+        assert!(!bits[second.ordinal0() as usize], "a detection is no act");
+        assert_eq!(sessions[&session].version, 2);
+    }
+}
