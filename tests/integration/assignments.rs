@@ -64,6 +64,29 @@ async fn refused(
     assert_eq!(app.log_head().await, before, "{path}: nothing appended");
 }
 
+/// `token`'s student starts a submission to the assignment at `path` with `content` and
+/// submits it; returns the submission's path.
+async fn submitted(app: &TestApp, token: &str, path: &str, content: &str) -> String {
+    let started = ok(
+        app,
+        token,
+        Method::POST,
+        &format!("{path}/submissions"),
+        Some(json!({"content": content})),
+    )
+    .await;
+    let sub_path = format!("/submissions/{}", started["id"].as_str().unwrap());
+    ok(
+        app,
+        token,
+        Method::POST,
+        &format!("{sub_path}/submit"),
+        Some(json!({})),
+    )
+    .await;
+    sub_path
+}
+
 /// Waits until the class dashboard counts `expected` submissions awaiting a grade.
 async fn awaiting_grade(app: &TestApp, token: &str, dashboard: &str, expected: i64) {
     eventually(
@@ -618,23 +641,7 @@ async fn school_admins_manage_assignments_and_see_submissions_but_do_not_grade()
         create_assignment(&app, admin, &f.class, json!({"title": "From the office"})).await;
     let path = format!("/assignments/{}", assignment["id"].as_str().unwrap());
     ok(&app, admin, Method::POST, &format!("{path}/publish"), None).await;
-    let started = ok(
-        &app,
-        &f.student.token,
-        Method::POST,
-        &format!("{path}/submissions"),
-        Some(json!({"content": "done"})),
-    )
-    .await;
-    let sub_path = format!("/submissions/{}", started["id"].as_str().unwrap());
-    ok(
-        &app,
-        &f.student.token,
-        Method::POST,
-        &format!("{sub_path}/submit"),
-        Some(json!({})),
-    )
-    .await;
+    let sub_path = submitted(&app, &f.student.token, &path, "done").await;
     ok(&app, admin, Method::GET, &sub_path, None).await;
     refused(
         &app,
@@ -735,23 +742,7 @@ async fn assessments_name_a_real_assignment_of_the_class_and_show_with_the_grade
         None,
     )
     .await;
-    let started = ok(
-        &app,
-        &f.student.token,
-        Method::POST,
-        &format!("{path}/submissions"),
-        Some(json!({"content": "essay"})),
-    )
-    .await;
-    let sub_path = format!("/submissions/{}", started["id"].as_str().unwrap());
-    ok(
-        &app,
-        &f.student.token,
-        Method::POST,
-        &format!("{sub_path}/submit"),
-        Some(json!({})),
-    )
-    .await;
+    let sub_path = submitted(&app, &f.student.token, &path, "essay").await;
     let for_teacher = ok(&app, teacher, Method::GET, &sub_path, None).await;
     assert_eq!(for_teacher["assessments"][0]["id"], recorded["id"]);
     let for_student = ok(&app, &f.student.token, Method::GET, &sub_path, None).await;
