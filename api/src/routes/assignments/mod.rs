@@ -928,6 +928,8 @@ impl AssignmentsApi {
                 principal.user_id,
                 body.content.map(|c| c.0),
                 body.evidence,
+                // Late or not by this server's clock when the submit is decided (the due time
+                // is a teacher's deadline, not a timer: the database clock is not needed).
                 Utc::now(),
             )
             .await
