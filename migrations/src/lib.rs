@@ -104,6 +104,10 @@ const FILES: &[(&str, &str)] = &[
         "20261207000023_themes.sql",
         include_str!("../sql/20261207000023_themes.sql"),
     ),
+    (
+        "20261207000024_usage_rollup.sql",
+        include_str!("../sql/20261207000024_usage_rollup.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy)]

@@ -1,6 +1,7 @@
 //! A group's usage (`GET /groups/{id}/usage`): learning activity, detections by type and
-//! submissions, per day (UTC) and tool, rolled up over the subtree as the directory has it now;
-//! distinct active students over a range; CSV; bad input; a class that moves.
+//! submissions, per day (UTC) and tool, rolled up over the subtree as it is now; distinct
+//! active students over a range; CSV; bad input; a class that moves; a school that moves, and
+//! the rollup equal to the per-class rows summed over the directory's tree after moves.
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -278,6 +279,150 @@ async fn usage_rolls_up_over_the_current_subtree() {
     assert_eq!(counts(&sibling["totals"]), [2, 1, 4, 1, 2, 1, 1, 2, 3]);
     let district = usage(&app, &admin, &f.district, "").await;
     assert_eq!(counts(&district["totals"]), [2, 1, 4, 1, 2, 1, 1, 2, 3]);
+}
+
+/// Checks, for each group, that its rollup rows are its subtree's `usage_daily` rows (through
+/// the directory's current tree) summed by day and tool, and that its report's totals are
+/// their sum.
+async fn rollup_is_the_sum(app: &TestApp, token: &str, groups: &[&str]) {
+    type Row = (String, Uuid, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+    for group in groups {
+        let id: Uuid = group.parse().unwrap();
+        let summed: Vec<Row> = sqlx::query_as(
+            "SELECT u.day::text, u.tool_id, count(*), sum(sessions_started)::bigint, \
+                 sum(sessions_completed)::bigint, sum(messages)::bigint, \
+                 sum(struggles)::bigint, sum(misbehaviors)::bigint, \
+                 sum(safety_concerns)::bigint, sum(recoveries)::bigint, \
+                 sum(assignments_submitted)::bigint \
+             FROM usage_daily u WHERE u.class_id IN ( \
+                 SELECT c.id FROM groups root JOIN groups g ON g.path <@ root.path \
+                 JOIN classes c ON c.group_id = g.id WHERE root.id = $1) \
+             GROUP BY u.day, u.tool_id ORDER BY 1, 2",
+        )
+        .bind(id)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        let rollup: Vec<Row> = sqlx::query_as(
+            "SELECT day::text, tool_id, class_rows, sessions_started, sessions_completed, \
+                 messages, struggles, misbehaviors, safety_concerns, recoveries, \
+                 assignments_submitted \
+             FROM usage_rollup WHERE group_id = $1 ORDER BY 1, 2",
+        )
+        .bind(id)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(rollup, summed, "the rollup of {group}");
+        let report = usage(app, token, group, "").await;
+        let totals = counts(&report["totals"]);
+        let sum = |f: fn(&Row) -> i64| summed.iter().map(f).sum::<i64>();
+        assert_eq!(
+            totals[..8],
+            [
+                sum(|r| r.3),
+                sum(|r| r.4),
+                sum(|r| r.5),
+                sum(|r| r.6),
+                sum(|r| r.7),
+                sum(|r| r.8),
+                sum(|r| r.9),
+                sum(|r| r.10),
+            ],
+            "the report of {group}: {report}"
+        );
+    }
+}
+
+/// A school moves, with its classes, under another part of the district: its whole history
+/// leaves the district's direct rollup path and shows in the part's, usage after the move
+/// counts there too, and the district sees the same; then a class moves out of the moved
+/// school, and the school moves back. After each move, every group's rollup is the sum of its
+/// subtree's per-class rows.
+#[tokio::test]
+async fn a_school_that_moves_takes_its_classes_history() {
+    let app = spawn_app().await;
+    let f = SchoolFixture::build(&app).await;
+    let admin = app.token.clone();
+    message(&app, &f.student.token, &f.session, "student").await;
+    message(&app, &f.service, &f.session, "assistant").await;
+    let part = json_id(&app.create_group("North", Some(&f.district)).await);
+    app.wait_for_subscribers().await;
+    let groups = [
+        f.district.as_str(),
+        f.school.as_str(),
+        f.sibling.as_str(),
+        part.as_str(),
+    ];
+    let school_before = counts(&usage(&app, &admin, &f.school, "").await["totals"]);
+    let district_before = counts(&usage(&app, &admin, &f.district, "").await["totals"]);
+    assert_eq!(school_before[..3], [1, 0, 2]);
+    assert_eq!(
+        counts(&usage(&app, &admin, &part, "").await["totals"]),
+        [0; 9]
+    );
+    rollup_is_the_sum(&app, &admin, &groups).await;
+
+    // The school moves under the part: its history goes with it; one more message after.
+    let moved = app
+        .post_json(
+            &format!("/groups/{}/move", f.school),
+            &json!({"parent_id": part}),
+        )
+        .await;
+    assert_eq!(moved.status(), 200);
+    message(&app, &f.student.token, &f.session, "student").await;
+    app.wait_for_subscribers().await;
+    let school = counts(&usage(&app, &admin, &f.school, "").await["totals"]);
+    assert_eq!(school[..3], [1, 0, 3]);
+    assert_eq!(
+        counts(&usage(&app, &admin, &part, "").await["totals"]),
+        school
+    );
+    let district = counts(&usage(&app, &admin, &f.district, "").await["totals"]);
+    assert_eq!(district[2], district_before[2] + 1);
+    rollup_is_the_sum(&app, &admin, &groups).await;
+
+    // The class leaves the moved school for the sibling school: the part keeps nothing.
+    let moved = app
+        .post_json(
+            &format!("/classes/{}/move", f.class),
+            &json!({"group_id": f.sibling}),
+        )
+        .await;
+    assert_eq!(moved.status(), 200);
+    app.wait_for_subscribers().await;
+    assert_eq!(
+        counts(&usage(&app, &admin, &part, "").await["totals"])[..8],
+        [0; 8]
+    );
+    rollup_is_the_sum(&app, &admin, &groups).await;
+
+    // The class comes back, and the school back under the district.
+    let moved = app
+        .post_json(
+            &format!("/classes/{}/move", f.class),
+            &json!({"group_id": f.school}),
+        )
+        .await;
+    assert_eq!(moved.status(), 200);
+    let moved = app
+        .post_json(
+            &format!("/groups/{}/move", f.school),
+            &json!({"parent_id": f.district}),
+        )
+        .await;
+    assert_eq!(moved.status(), 200);
+    app.wait_for_subscribers().await;
+    assert_eq!(
+        counts(&usage(&app, &admin, &f.school, "").await["totals"]),
+        school
+    );
+    assert_eq!(
+        counts(&usage(&app, &admin, &part, "").await["totals"]),
+        [0; 9]
+    );
+    rollup_is_the_sum(&app, &admin, &groups).await;
 }
 
 /// Appends the events of a learning session straight to the log with the times given, as if

@@ -176,10 +176,28 @@ async fn seed(app: &TestApp) -> World {
         .await
         .expect("seed active days");
     }
-    sqlx::query("ANALYZE usage_daily, usage_active_days")
-        .execute(&app.pool)
-        .await
-        .expect("analyze");
+    // The rollup, as the projection keeps it: each class's rows added to every group of its
+    // path (the projection followed the tree's events before the rows were seeded).
+    sqlx::query(
+        "INSERT INTO usage_rollup (group_id, day, tool_id, class_rows, sessions_started, \
+             sessions_completed, messages, struggles, misbehaviors, safety_concerns, recoveries, \
+             assignments_submitted) \
+         SELECT a, u.day, u.tool_id, count(*), sum(sessions_started), sum(sessions_completed), \
+             sum(messages), sum(struggles), sum(misbehaviors), sum(safety_concerns), \
+             sum(recoveries), sum(assignments_submitted) \
+         FROM usage_daily u JOIN usage_classes c ON c.class_id = u.class_id \
+         JOIN usage_groups g ON g.group_id = c.group_id CROSS JOIN unnest(g.path) AS a \
+         GROUP BY a, u.day, u.tool_id",
+    )
+    .execute(&app.pool)
+    .await
+    .expect("seed the rollup");
+    sqlx::query(
+        "ANALYZE usage_daily, usage_active_days, usage_rollup, usage_groups, usage_classes",
+    )
+    .execute(&app.pool)
+    .await
+    .expect("analyze");
     let count = |table: &'static str| {
         let pool = app.pool.clone();
         async move {
