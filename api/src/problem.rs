@@ -636,11 +636,7 @@ fn name_error(
 
 /// A group, class or tool name refused at the edge.
 pub fn group_name_error(error: domain::group::InvalidGroupName) -> ApiError {
-    let unreadable = match &error {
-        domain::group::InvalidGroupName::Unreadable(u) => Some(*u),
-        _ => None,
-    };
-    name_error("name", &error, unreadable)
+    named_field_error("name", error)
 }
 
 /// A name under the group-name rules refused at the edge, as `field` (an assignment's

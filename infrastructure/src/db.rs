@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection as _, PgPool};
 
 use crate::Config;
@@ -27,6 +27,11 @@ pub fn pool(config: &Config) -> PgPool {
 /// A pool like [`pool`]'s with `max_connections` of its own, for a worker whose queries must
 /// not queue behind the request path's and the subscribers' (the workflow timers).
 pub fn pool_of(config: &Config, max_connections: u32) -> PgPool {
+    pool_with(config, config.database.clone(), max_connections)
+}
+
+/// The pool of [`pool_of`] on connections made with `options`.
+fn pool_with(config: &Config, options: PgConnectOptions, max_connections: u32) -> PgPool {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(config.database_acquire_timeout)
@@ -39,17 +44,18 @@ pub fn pool_of(config: &Config, max_connections: u32) -> PgPool {
                 Ok(true)
             })
         })
-        .connect_lazy_with(config.database.clone())
+        .connect_lazy_with(options)
 }
 
 /// A pool of `max_connections` whose connections never append events
 /// ([`projections::log::READ_MODEL_WRITER`]): for a worker that writes derived tables in
 /// transactions that the log's readers need not wait for (the audit sealer).
 pub fn read_model_writer_pool(config: &Config, max_connections: u32) -> PgPool {
-    PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(config.database_acquire_timeout)
-        .connect_lazy_with(projections::log::read_model_writer(config.database.clone()))
+    pool_with(
+        config,
+        projections::log::read_model_writer(config.database.clone()),
+        max_connections,
+    )
 }
 
 /// Applies every embedded migration that is not applied yet.

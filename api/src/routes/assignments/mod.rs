@@ -245,13 +245,19 @@ pub struct SubmissionDto {
     pub version: i64,
 }
 
+impl SubmissionStatusDto {
+    fn parse(status: &str) -> Self {
+        match status {
+            "graded" => Self::Graded,
+            "submitted" => Self::Submitted,
+            _ => Self::Draft,
+        }
+    }
+}
+
 impl SubmissionDto {
     fn new(row: SubmissionRow, assessments: Option<Vec<SubmissionAssessmentDto>>) -> Self {
-        let status = match row.status.as_str() {
-            "graded" => SubmissionStatusDto::Graded,
-            "submitted" => SubmissionStatusDto::Submitted,
-            _ => SubmissionStatusDto::Draft,
-        };
+        let status = SubmissionStatusDto::parse(&row.status);
         Self {
             id: row.id,
             assignment_id: row.assignment_id,
@@ -492,12 +498,7 @@ impl AssignmentsApi {
         &self,
         caller: &Caller,
         id: Uuid,
-        position: Option<i64>,
     ) -> Result<(SubmissionRow, Target), ApiError> {
-        self.services
-            .caught_up(read::NAME, position)
-            .await
-            .map_err(|e| e.located(format!("/submissions/{id}")))?;
         let principal = caller.user()?;
         let row = read::get_submission(&self.services.pool, id)
             .await?
@@ -516,6 +517,25 @@ impl AssignmentsApi {
             return Err(ApiError::not_found("resource"));
         }
         Ok((row, target))
+    }
+
+    /// The answer after a write the caller was authorized for on `target` (the class): the
+    /// submission once the read model has `position`.
+    async fn submission_after(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        position: Option<i64>,
+        target: &Target,
+    ) -> Result<Json<SubmissionDto>, ApiError> {
+        self.services
+            .caught_up(read::NAME, position)
+            .await
+            .map_err(|e| e.located(format!("/submissions/{id}")))?;
+        let row = read::get_submission(&self.services.pool, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("resource"))?;
+        Ok(Json(self.submission_dto(caller, row, target).await?))
     }
 
     /// The answer for a submission: with its assessments for whoever may read the class's
@@ -778,11 +798,10 @@ impl AssignmentsApi {
             items: rows
                 .into_iter()
                 .map(|row| StudentAssignmentDto {
-                    submission_status: row.submission_status.as_deref().map(|s| match s {
-                        "graded" => SubmissionStatusDto::Graded,
-                        "submitted" => SubmissionStatusDto::Submitted,
-                        _ => SubmissionStatusDto::Draft,
-                    }),
+                    submission_status: row
+                        .submission_status
+                        .as_deref()
+                        .map(SubmissionStatusDto::parse),
                     submission_id: row.submission_id,
                     late: row.late,
                     score: row.score.map(|s| s as u32),
@@ -841,11 +860,11 @@ impl AssignmentsApi {
                 ),
                 e => command_error(e, submission_rejected),
             })?;
-        let (row, target) = self
-            .submission(&caller, submission_id, appended.position)
+        let submission = self
+            .submission_after(&caller, submission_id, appended.position, &target)
             .await?;
         Ok(CreatedSubmission::Created(
-            Json(self.submission_dto(&caller, row, &target).await?),
+            submission,
             format!("/submissions/{submission_id}"),
         ))
     }
@@ -887,7 +906,7 @@ impl AssignmentsApi {
         caller: Data<&Caller>,
         id: Path<Uuid>,
     ) -> Result<Json<SubmissionDto>, ApiError> {
-        let (row, target) = self.submission(&caller, id.0, None).await?;
+        let (row, target) = self.submission(&caller, id.0).await?;
         Ok(Json(self.submission_dto(&caller, row, &target).await?))
     }
 
@@ -909,7 +928,7 @@ impl AssignmentsApi {
         body: Json<SubmitSubmission>,
     ) -> Result<Json<SubmissionDto>, ApiError> {
         let principal = caller.user()?;
-        let (row, target) = self.submission(&caller, id.0, None).await?;
+        let (row, target) = self.submission(&caller, id.0).await?;
         if row.student_id != principal.user_id {
             return Err(ApiError::kind(ProblemKind::Forbidden));
         }
@@ -934,8 +953,8 @@ impl AssignmentsApi {
             )
             .await
             .map_err(|e| command_error(e, submission_rejected))?;
-        let (row, target) = self.submission(&caller, id.0, appended.position).await?;
-        Ok(Json(self.submission_dto(&caller, row, &target).await?))
+        self.submission_after(&caller, id.0, appended.position, &target)
+            .await
     }
 
     /// Grade a submission
@@ -955,7 +974,7 @@ impl AssignmentsApi {
         body: Json<GradeSubmission>,
     ) -> Result<Json<SubmissionDto>, ApiError> {
         let principal = caller.user()?;
-        let (row, target) = self.submission(&caller, id.0, None).await?;
+        let (row, target) = self.submission(&caller, id.0).await?;
         self.services
             .authz
             .require(principal, "class.grade", &target)?;
@@ -981,7 +1000,7 @@ impl AssignmentsApi {
             )
             .await
             .map_err(|e| command_error(e, submission_rejected))?;
-        let (row, target) = self.submission(&caller, id.0, appended.position).await?;
-        Ok(Json(self.submission_dto(&caller, row, &target).await?))
+        self.submission_after(&caller, id.0, appended.position, &target)
+            .await
     }
 }
