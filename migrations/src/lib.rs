@@ -108,6 +108,10 @@ const FILES: &[(&str, &str)] = &[
         "20261207000024_usage_rollup.sql",
         include_str!("../sql/20261207000024_usage_rollup.sql"),
     ),
+    (
+        "20261207000025_usage_students.sql",
+        include_str!("../sql/20261207000025_usage_students.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy)]

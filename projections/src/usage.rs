@@ -17,9 +17,13 @@
 //! learning session with it, posted a message in one or completed one; and, with no tool,
 //! when they submitted an assignment. Detections, assistant messages, pauses and resumptions
 //! are not the student's doing. Each (class, tool, student, year) keeps its active days as a
-//! bit string, so that "distinct students over a range" is exact however the range is cut
-//! (a student active in two classes, on many days, or with two tools counts once) and reads
-//! one or two rows per student, class and tool instead of one per day.
+//! bit string (the source of truth, read again only when a class or group moves), and each
+//! rollup row keeps the *set* of its subtree's students active that day with that tool, as a
+//! Roaring bitmap of the students' numbers (`usage_students`: numbered in the order the log
+//! first shows them active, so a replay writes the same bytes). A report counts a day's
+//! students from its row, and the range's distinct students from the union of its rows: exact
+//! however the range is cut (a student active in two classes, on many days, or with two tools
+//! counts once), from the one group's rows.
 //!
 //! **Submissions** come from streams of type `submission`: each `submission.submitted` is
 //! read by its type string and its payload's `assignment_id`, `class_id` and `student_id`,
@@ -41,8 +45,10 @@
 //! applied first and the batch's counters are then added to their class's (new) ancestors:
 //! the result is the same as in event order. Rollup rows count the `usage_daily` rows they
 //! sum (`class_rows`) and are deleted when a move leaves none, so a replay builds identical
-//! rows whatever its batches. Distinct active students stay exact: the per-class active-day
-//! bit strings are read through the projection's tree (12 ms for the district).
+//! rows whatever its batches. The sets of active students are added to each ancestor's rows
+//! as the batch makes students active; a move cannot subtract a set (a student leaving with a
+//! class may still be active in another class of the old school), so it recounts the sets of
+//! every group whose subtree changed from the per-class active days.
 //!
 //! Applying is batched: whatever the batch's size, a handful of statements (the sessions it
 //! touches, their new versions, the counters with the rollup, the active days, the
@@ -50,13 +56,14 @@
 //! event at or below the version stored for it changes nothing (a checkpoint reset without a
 //! rebuild re-delivers events); active days and submissions are sets.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use anyhow::Context as _;
 use async_trait::async_trait;
 use chrono::{Datelike as _, NaiveDate};
 use domain::learning::{LearningSession, LearningSessionEvent, MessageRole};
 use domain::Aggregate as _;
+use roaring::RoaringBitmap;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
@@ -124,12 +131,18 @@ type DayKey = (Uuid, NaiveDate, Uuid);
 /// A class, year, tool and student: the key of a row of active days.
 type ActiveKey = (Uuid, i32, Uuid, Uuid);
 
+/// A group, day and tool: the key of a rollup row.
+type RollupKey = (Uuid, NaiveDate, Uuid);
+
 /// What a batch adds.
 #[derive(Default)]
 struct BatchChanges {
     counters: HashMap<DayKey, Counters>,
     /// (class, year, tool, student) → bits of the active days.
     active: HashMap<ActiveKey, Vec<bool>>,
+    /// Each active student's first act in the batch (its log position): students new to the
+    /// read model are numbered in this order.
+    first_acts: HashMap<Uuid, i64>,
     submissions: HashSet<(Uuid, NaiveDate, Uuid, Uuid)>,
 }
 
@@ -138,7 +151,18 @@ impl BatchChanges {
         self.counters.entry((class_id, day, tool_id)).or_default()
     }
 
-    fn active(&mut self, class_id: Uuid, day: NaiveDate, tool_id: Uuid, student_id: Uuid) {
+    fn active(
+        &mut self,
+        class_id: Uuid,
+        day: NaiveDate,
+        tool_id: Uuid,
+        student_id: Uuid,
+        position: i64,
+    ) {
+        self.first_acts
+            .entry(student_id)
+            .and_modify(|p| *p = (*p).min(position))
+            .or_insert(position);
         let bits = self
             .active
             .entry((class_id, day.year(), tool_id, student_id))
@@ -176,6 +200,7 @@ impl Projection for UsageProjection {
             "usage_groups",
             "usage_classes",
             "usage_rollup",
+            "usage_students",
         ]
     }
 
@@ -203,7 +228,10 @@ impl Projection for UsageProjection {
                     .with_context(|| applying(event))?;
                 learning.push((id, event, payload));
             } else if event.aggregate_type == SUBMISSION_TYPE && event.event_type == SUBMITTED {
-                submitted.push(submission(event).with_context(|| applying(event))?);
+                submitted.push((
+                    event.position,
+                    submission(event).with_context(|| applying(event))?,
+                ));
             }
         }
         if learning.is_empty() && submitted.is_empty() && tree.is_empty() {
@@ -231,16 +259,18 @@ impl Projection for UsageProjection {
         for (id, event, payload) in &learning {
             apply_learning(&mut sessions, &mut changes, *id, event, payload)?;
         }
-        for (class_id, day, assignment_id, student_id) in submitted {
+        for (position, (class_id, day, assignment_id, student_id)) in submitted {
             changes
                 .submissions
                 .insert((class_id, day, assignment_id, student_id));
-            changes.active(class_id, day, Uuid::nil(), student_id);
+            changes.active(class_id, day, Uuid::nil(), student_id, position);
         }
         write_sessions(conn, &sessions).await?;
         write_submissions(conn, &mut changes).await?;
         write_counters(conn, &changes.counters).await?;
-        write_active_days(conn, &changes.active).await
+        write_active_days(conn, &changes.active).await?;
+        let numbers = number_students(conn, &changes.first_acts).await?;
+        write_students(conn, &changes.active, &numbers).await
     }
 }
 
@@ -409,6 +439,16 @@ async fn place_group(
     .bind(sequence)
     .execute(&mut *conn)
     .await?;
+    // Its active students, now that the paths say where its subtree is.
+    let active: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM usage_rollup WHERE group_id = $1 AND students <> '')",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if active {
+        recount_moved(conn, old_ancestors, new_ancestors).await?;
+    }
     Ok(())
 }
 
@@ -461,6 +501,28 @@ async fn place_class(
         .bind(&old_path)
         .execute(&mut *conn)
         .await?;
+    let active: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM usage_active_days WHERE class_id = $1)")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+    if active {
+        recount_moved(conn, &old_path, &path).await?;
+    }
+    Ok(())
+}
+
+/// After a move from under groups `old` to under `new`: the active students of every group in
+/// one list and not the other, recounted from their subtrees (a student who leaves with a
+/// class may still be active in another class of the old group, so nothing is subtracted).
+/// Moves are rare; a district's recount reads each of its students' active days once.
+async fn recount_moved(conn: &mut PgConnection, old: &[Uuid], new: &[Uuid]) -> anyhow::Result<()> {
+    for group in old.iter().filter(|g| !new.contains(g)) {
+        recount_students(conn, *group).await?;
+    }
+    for group in new.iter().filter(|g| !old.contains(g)) {
+        recount_students(conn, *group).await?;
+    }
     Ok(())
 }
 
@@ -571,7 +633,13 @@ fn apply_learning(
         E::Paused { .. } | E::Resumed { .. } => false,
     };
     if student_acted {
-        changes.active(session.class_id, day, session.tool_id, session.student_id);
+        changes.active(
+            session.class_id,
+            day,
+            session.tool_id,
+            session.student_id,
+            event.position,
+        );
     }
     Ok(())
 }
@@ -732,6 +800,200 @@ async fn write_active_days(
     Ok(())
 }
 
+/// A set of students as a rollup row stores it: no bytes for none, else the portable Roaring
+/// format (the same set always has the same bytes, so a replay compares equal).
+fn encode_students(students: &RoaringBitmap) -> Vec<u8> {
+    if students.is_empty() {
+        return Vec::new();
+    }
+    let mut bytes = Vec::with_capacity(students.serialized_size());
+    students
+        .serialize_into(&mut bytes)
+        .expect("writing into a Vec does not fail");
+    bytes
+}
+
+/// A rollup row's set of students.
+fn decode_students(bytes: &[u8]) -> std::io::Result<RoaringBitmap> {
+    if bytes.is_empty() {
+        return Ok(RoaringBitmap::new());
+    }
+    RoaringBitmap::deserialize_from(bytes)
+}
+
+/// The numbers of the batch's active students; those new to the read model get the next
+/// numbers in the order of their first act in the log (then by id), so the numbering is a
+/// function of the log whatever the batches.
+async fn number_students(
+    conn: &mut PgConnection,
+    first_acts: &HashMap<Uuid, i64>,
+) -> anyhow::Result<HashMap<Uuid, u32>> {
+    if first_acts.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids: Vec<Uuid> = first_acts.keys().copied().collect();
+    let mut numbers: HashMap<Uuid, u32> = sqlx::query_as::<_, (Uuid, i32)>(
+        "SELECT student_id, number FROM usage_students WHERE student_id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|(id, number)| (id, number as u32))
+    .collect();
+    let mut new: Vec<(i64, Uuid)> = first_acts
+        .iter()
+        .filter(|(id, _)| !numbers.contains_key(id))
+        .map(|(id, position)| (*position, *id))
+        .collect();
+    if new.is_empty() {
+        return Ok(numbers);
+    }
+    new.sort_unstable();
+    let next: i32 = sqlx::query_scalar("SELECT coalesce(max(number) + 1, 0) FROM usage_students")
+        .fetch_one(&mut *conn)
+        .await?;
+    let ids: Vec<Uuid> = new.iter().map(|(_, id)| *id).collect();
+    let assigned: Vec<i32> = (next..).take(ids.len()).collect();
+    sqlx::query(
+        "INSERT INTO usage_students (student_id, number) SELECT * FROM unnest($1::uuid[], $2::int[])",
+    )
+    .bind(&ids)
+    .bind(&assigned)
+    .execute(&mut *conn)
+    .await?;
+    numbers.extend(ids.into_iter().zip(assigned.into_iter().map(|n| n as u32)));
+    Ok(numbers)
+}
+
+/// Adds the batch's active students to the rollup rows of every ancestor of their class, day
+/// and tool: one read of those rows' sets and one write of the sets that grew. The rows exist:
+/// every act counted also counted in `usage_daily` (a session started, a message, a
+/// completion, a submission), which `write_counters` rolled up.
+async fn write_students(
+    conn: &mut PgConnection,
+    active: &HashMap<ActiveKey, Vec<bool>>,
+    numbers: &HashMap<Uuid, u32>,
+) -> anyhow::Result<()> {
+    if active.is_empty() {
+        return Ok(());
+    }
+    let classes: Vec<Uuid> = active
+        .keys()
+        .map(|k| k.0)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let paths: HashMap<Uuid, Vec<Uuid>> = sqlx::query_as(
+        "SELECT c.class_id, g.path FROM usage_classes c \
+         JOIN usage_groups g ON g.group_id = c.group_id WHERE c.class_id = ANY($1)",
+    )
+    .bind(&classes)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .collect();
+    let mut added: HashMap<RollupKey, RoaringBitmap> = HashMap::new();
+    for ((class_id, year, tool_id, student_id), bits) in active {
+        let (Some(path), Some(number), Some(first)) = (
+            paths.get(class_id),
+            numbers.get(student_id),
+            NaiveDate::from_yo_opt(*year, 1),
+        ) else {
+            continue;
+        };
+        for (ordinal0, _) in bits.iter().enumerate().filter(|(_, b)| **b) {
+            let day = first + chrono::Days::new(ordinal0 as u64);
+            for group in path {
+                added
+                    .entry((*group, day, *tool_id))
+                    .or_default()
+                    .insert(*number);
+            }
+        }
+    }
+    let keys: Vec<&RollupKey> = added.keys().collect();
+    let stored: Vec<(Uuid, NaiveDate, Uuid, Vec<u8>)> = sqlx::query_as(
+        "SELECT r.group_id, r.day, r.tool_id, r.students FROM usage_rollup r \
+         JOIN unnest($1::uuid[], $2::date[], $3::uuid[]) AS k(group_id, day, tool_id) \
+             USING (group_id, day, tool_id)",
+    )
+    .bind(keys.iter().map(|k| k.0).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.1).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.2).collect::<Vec<_>>())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut grown = Vec::new();
+    for (group_id, day, tool_id, bytes) in stored {
+        let key = (group_id, day, tool_id);
+        let mut students =
+            decode_students(&bytes).with_context(|| format!("the active students of {key:?}"))?;
+        let add = &added[&key];
+        if add.is_subset(&students) {
+            continue;
+        }
+        students |= add;
+        grown.push((key, encode_students(&students)));
+    }
+    write_student_sets(conn, &grown).await
+}
+
+/// Sets the active students of rollup rows: one statement.
+async fn write_student_sets(
+    conn: &mut PgConnection,
+    rows: &[(RollupKey, Vec<u8>)],
+) -> anyhow::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE usage_rollup r SET students = u.students \
+         FROM unnest($1::uuid[], $2::date[], $3::uuid[], $4::bytea[]) \
+             AS u(group_id, day, tool_id, students) \
+         WHERE r.group_id = u.group_id AND r.day = u.day AND r.tool_id = u.tool_id",
+    )
+    .bind(rows.iter().map(|(k, _)| k.0).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(k, _)| k.1).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(k, _)| k.2).collect::<Vec<_>>())
+    .bind(rows.iter().map(|(_, b)| b.as_slice()).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Recounts the active students of every rollup row of `group_id` from its subtree's active
+/// days (after a move; the usage benchmark also seeds with it).
+pub async fn recount_students(conn: &mut PgConnection, group_id: Uuid) -> anyhow::Result<()> {
+    let rows: Vec<(i32, Uuid, i32, String)> = sqlx::query_as(&format!(
+        "SELECT a.year, a.tool_id, s.number, a.days::text FROM usage_active_days a \
+         JOIN usage_students s ON s.student_id = a.student_id \
+         WHERE a.class_id IN ({SUBTREE_CLASSES})"
+    ))
+    .bind(group_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut sets: HashMap<(NaiveDate, Uuid), RoaringBitmap> = HashMap::new();
+    for (year, tool_id, number, days) in rows {
+        let Some(first) = NaiveDate::from_yo_opt(year, 1) else {
+            continue;
+        };
+        for (ordinal0, _) in days.bytes().enumerate().filter(|(_, b)| *b == b'1') {
+            sets.entry((first + chrono::Days::new(ordinal0 as u64), tool_id))
+                .or_default()
+                .insert(number as u32);
+        }
+    }
+    sqlx::query("UPDATE usage_rollup SET students = '' WHERE group_id = $1 AND students <> ''")
+        .bind(group_id)
+        .execute(&mut *conn)
+        .await?;
+    let rows: Vec<(RollupKey, Vec<u8>)> = sets
+        .into_iter()
+        .map(|((day, tool_id), students)| ((group_id, day, tool_id), encode_students(&students)))
+        .collect();
+    write_student_sets(conn, &rows).await
+}
+
 /// One day and tool of a report; `tool_id` is `None` for what no tool did (assignments
 /// submitted).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -761,21 +1023,10 @@ const SUBTREE_CLASSES: &str = "SELECT c.class_id FROM usage_groups g \
 /// by day and tool (only tool `$4` when not null): the group's own rollup rows.
 pub fn counters_sql() -> String {
     "SELECT day, tool_id, sessions_started, sessions_completed, messages, struggles, \
-            misbehaviors, safety_concerns, recoveries, assignments_submitted \
+            misbehaviors, safety_concerns, recoveries, assignments_submitted, students \
      FROM usage_rollup \
      WHERE group_id = $1 AND day BETWEEN $2 AND $3 AND ($4::uuid IS NULL OR tool_id = $4)"
         .to_owned()
-}
-
-/// The report's second read: the active days of each student, class and tool of group `$1`'s
-/// subtree in the years `$2` to `$3` (only tool `$4` when not null).
-pub fn active_days_sql() -> String {
-    format!(
-        "SELECT a.year, a.tool_id, a.student_id, a.days::text AS days \
-         FROM usage_active_days a \
-         WHERE a.class_id IN ({SUBTREE_CLASSES}) AND a.year BETWEEN $2 AND $3 \
-           AND ($4::uuid IS NULL OR a.tool_id = $4)"
-    )
 }
 
 /// A group's usage from `from` to `to` (both included, at most [`MAX_RANGE_DAYS`] apart),
@@ -790,7 +1041,9 @@ pub async fn report(
     to: NaiveDate,
     tool: Option<Uuid>,
 ) -> sqlx::Result<UsageReport> {
-    let mut rows: BTreeMap<(NaiveDate, Uuid), UsageRow> = BTreeMap::new();
+    let mut rows: Vec<UsageRow> = Vec::new();
+    // Whoever was active on any day of the range.
+    let mut everyone = RoaringBitmap::new();
     for r in sqlx::query(&counters_sql())
         .bind(group_id)
         .bind(from)
@@ -811,70 +1064,18 @@ pub async fn report(
             recoveries: r.try_get("recoveries")?,
             assignments_submitted: r.try_get("assignments_submitted")?,
         };
-        rows.insert((day, tool_id), new_row(day, tool_id, counters));
-    }
-    // Each student's active days with each tool in the range, whatever the class.
-    let span = (to - from).num_days() as usize + 1;
-    let mut active: HashMap<(Uuid, Uuid), Vec<u64>> = HashMap::new();
-    for r in sqlx::query(&active_days_sql())
-        .bind(group_id)
-        .bind(from.year())
-        .bind(to.year())
-        .bind(tool)
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        let year: i32 = r.try_get("year")?;
-        let tool_id: Uuid = r.try_get("tool_id")?;
-        let student_id: Uuid = r.try_get("student_id")?;
-        let days: String = r.try_get("days")?;
-        let Some(first) = NaiveDate::from_yo_opt(year, 1) else {
-            continue;
-        };
-        let bits = active
-            .entry((student_id, tool_id))
-            .or_insert_with(|| vec![0; span.div_ceil(64)]);
-        // Day i of the year is day `shift + i` of the range.
-        let shift = (first - from).num_days();
-        let start = (-shift).clamp(0, YEAR_BITS as i64) as usize;
-        let end = (span as i64 - shift).clamp(0, YEAR_BITS as i64) as usize;
-        let year_days = days
-            .as_bytes()
-            .get(start..end.max(start))
-            .unwrap_or_default();
-        for (i, _) in year_days.iter().enumerate().filter(|(_, b)| **b == b'1') {
-            let offset = (shift + (start + i) as i64) as usize;
-            bits[offset / 64] |= 1 << (offset % 64);
-        }
-    }
-    // Per tool, the students active on each day of the range; and who was active at all.
-    let mut per_tool: HashMap<Uuid, Vec<i64>> = HashMap::new();
-    let mut students: HashSet<Uuid> = HashSet::new();
-    for ((student_id, tool_id), bits) in &active {
-        let counts = per_tool.entry(*tool_id).or_insert_with(|| vec![0; span]);
-        let mut any = false;
-        for (word_index, word) in bits.iter().enumerate() {
-            let mut rest = *word;
-            while rest != 0 {
-                counts[word_index * 64 + rest.trailing_zeros() as usize] += 1;
-                rest &= rest - 1;
-                any = true;
-            }
-        }
-        if any {
-            students.insert(*student_id);
-        }
-    }
-    for (tool_id, counts) in per_tool {
-        for (offset, count) in counts.into_iter().enumerate().filter(|(_, c)| *c > 0) {
-            let day = from + chrono::Days::new(offset as u64);
-            rows.entry((day, tool_id))
-                .or_insert_with(|| new_row(day, tool_id, Counters::default()))
-                .active_students = count;
-        }
+        let students = decode_students(r.try_get::<&[u8], _>("students")?)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        rows.push(UsageRow {
+            day,
+            tool_id: (!tool_id.is_nil()).then_some(tool_id),
+            counters,
+            active_students: students.len() as i64,
+        });
+        everyone |= students;
     }
     let mut totals = Counters::default();
-    let mut ordered: Vec<UsageRow> = rows.into_values().collect();
+    let mut ordered = rows;
     for row in &ordered {
         totals.add(&row.counters);
     }
@@ -883,17 +1084,8 @@ pub async fn report(
     Ok(UsageReport {
         rows: ordered,
         totals,
-        active_students: students.len() as i64,
+        active_students: everyone.len() as i64,
     })
-}
-
-fn new_row(day: NaiveDate, tool_id: Uuid, counters: Counters) -> UsageRow {
-    UsageRow {
-        day,
-        tool_id: (!tool_id.is_nil()).then_some(tool_id),
-        counters,
-        active_students: 0,
-    }
 }
 
 #[cfg(test)]
@@ -939,6 +1131,24 @@ mod tests {
             serde_json::json!({"assignment_id": "x", "class_id": class, "student_id": student}),
         );
         assert!(submission(&broken).is_err());
+    }
+
+    #[test]
+    fn a_set_of_students_has_one_form_whatever_its_making() {
+        assert!(encode_students(&RoaringBitmap::new()).is_empty());
+        assert!(decode_students(&[]).unwrap().is_empty());
+        // Built one by one, in another order, grown past an array container and back through
+        // a union: the same set, the same bytes.
+        let numbers: Vec<u32> = (0..6000).map(|i| i * 7 % 9001).collect();
+        let one_by_one: RoaringBitmap = numbers.iter().copied().collect();
+        let reversed: RoaringBitmap = numbers.iter().rev().copied().collect();
+        let mut halves: RoaringBitmap = numbers[..3000].iter().copied().collect();
+        halves |= numbers[3000..].iter().copied().collect::<RoaringBitmap>();
+        let bytes = encode_students(&one_by_one);
+        assert_eq!(encode_students(&reversed), bytes);
+        assert_eq!(encode_students(&halves), bytes);
+        assert_eq!(decode_students(&bytes).unwrap(), one_by_one);
+        assert!(decode_students(&[1, 2, 3]).is_err());
     }
 
     #[test]

@@ -499,6 +499,10 @@ async fn replay_compare_is_clean_on_a_live_system_and_names_a_row_altered_by_han
     ] {
         tests::detect(&app, &f.service, &f.session, detection).await;
     }
+    // A second student active in the class: the usage read model numbers its students in the
+    // order of their first act, whatever the batches of the live run and of the rebuild.
+    let second = f.add_student(&app, "rui.second", "Rui Second").await;
+    f.start_session(&app, &second).await;
     app.wait_for_all_subscribers().await;
     // Nothing else changes the read models from here (the timers wait for minutes).
     let before = live_fingerprint(&app).await;

@@ -283,7 +283,8 @@ async fn usage_rolls_up_over_the_current_subtree() {
 
 /// Checks, for each group, that its rollup rows are its subtree's `usage_daily` rows (through
 /// the directory's current tree) summed by day and tool, and that its report's totals are
-/// their sum.
+/// their sum; and that its report's active students, per day and tool and over the range,
+/// are the distinct students of its subtree's per-class active days.
 async fn rollup_is_the_sum(app: &TestApp, token: &str, groups: &[&str]) {
     type Row = (String, Uuid, i64, i64, i64, i64, i64, i64, i64, i64, i64);
     for group in groups {
@@ -331,6 +332,45 @@ async fn rollup_is_the_sum(app: &TestApp, token: &str, groups: &[&str]) {
             ],
             "the report of {group}: {report}"
         );
+        let subtree = "SELECT c.id FROM groups root JOIN groups g ON g.path <@ root.path \
+             JOIN classes c ON c.group_id = g.id WHERE root.id = $1";
+        let active: Vec<(String, Uuid, i64)> = sqlx::query_as(&format!(
+            "SELECT (make_date(a.year, 1, 1) + (i - 1))::text, a.tool_id, \
+                 count(DISTINCT a.student_id) \
+             FROM usage_active_days a CROSS JOIN generate_series(1, 366) i \
+             WHERE substring(a.days FROM i FOR 1) = '1' AND a.class_id IN ({subtree}) \
+             GROUP BY 1, 2 ORDER BY 1, 2"
+        ))
+        .bind(id)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        let mut reported: Vec<(String, Uuid, i64)> = report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["active_students"].as_i64().unwrap() > 0)
+            .map(|r| {
+                (
+                    r["day"].as_str().unwrap().to_owned(),
+                    r["tool_id"]
+                        .as_str()
+                        .map_or(Uuid::nil(), |t| t.parse().unwrap()),
+                    r["active_students"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        reported.sort();
+        assert_eq!(reported, active, "the active students of {group}: {report}");
+        let distinct: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(DISTINCT student_id) FROM usage_active_days \
+             WHERE class_id IN ({subtree}) AND position('1' IN days::text) > 0"
+        ))
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(totals[8], distinct, "the distinct students of {group}");
     }
 }
 
@@ -346,6 +386,22 @@ async fn a_school_that_moves_takes_its_classes_history() {
     let admin = app.token.clone();
     message(&app, &f.student.token, &f.session, "student").await;
     message(&app, &f.service, &f.session, "assistant").await;
+    // The student is also active in the school's other class: when their first class leaves,
+    // the school still counts them.
+    app.put_role(
+        &format!("/classes/{}/members/{}", f.other_class, f.student.id),
+        "student",
+    )
+    .await;
+    let (status, body) = send(
+        &app,
+        &f.student.token,
+        Method::POST,
+        "/learning-sessions",
+        Some(json!({"class_id": f.other_class, "tool_id": f.tool})),
+    )
+    .await;
+    assert_eq!(status, 201, "a session in the other class: {body}");
     let part = json_id(&app.create_group("North", Some(&f.district)).await);
     app.wait_for_subscribers().await;
     let groups = [
@@ -356,7 +412,7 @@ async fn a_school_that_moves_takes_its_classes_history() {
     ];
     let school_before = counts(&usage(&app, &admin, &f.school, "").await["totals"]);
     let district_before = counts(&usage(&app, &admin, &f.district, "").await["totals"]);
-    assert_eq!(school_before[..3], [1, 0, 2]);
+    assert_eq!(school_before[..3], [2, 0, 2]);
     assert_eq!(
         counts(&usage(&app, &admin, &part, "").await["totals"]),
         [0; 9]
@@ -374,7 +430,7 @@ async fn a_school_that_moves_takes_its_classes_history() {
     message(&app, &f.student.token, &f.session, "student").await;
     app.wait_for_subscribers().await;
     let school = counts(&usage(&app, &admin, &f.school, "").await["totals"]);
-    assert_eq!(school[..3], [1, 0, 3]);
+    assert_eq!(school[..3], [2, 0, 3]);
     assert_eq!(
         counts(&usage(&app, &admin, &part, "").await["totals"]),
         school
@@ -383,7 +439,8 @@ async fn a_school_that_moves_takes_its_classes_history() {
     assert_eq!(district[2], district_before[2] + 1);
     rollup_is_the_sum(&app, &admin, &groups).await;
 
-    // The class leaves the moved school for the sibling school: the part keeps nothing.
+    // The class leaves the moved school for the sibling school: the part keeps only the other
+    // class's session, and the student, active there too.
     let moved = app
         .post_json(
             &format!("/classes/{}/move", f.class),
@@ -393,8 +450,8 @@ async fn a_school_that_moves_takes_its_classes_history() {
     assert_eq!(moved.status(), 200);
     app.wait_for_subscribers().await;
     assert_eq!(
-        counts(&usage(&app, &admin, &part, "").await["totals"])[..8],
-        [0; 8]
+        counts(&usage(&app, &admin, &part, "").await["totals"]),
+        [1, 0, 0, 0, 0, 0, 0, 0, 1]
     );
     rollup_is_the_sum(&app, &admin, &groups).await;
 
