@@ -34,6 +34,7 @@ use infrastructure::workers::workflows::{
 use infrastructure::{db, Config};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{EndpointExt, Route, Server};
+use projections::metrics::Metrics;
 use projections::runner::{RunnerSettings, Subscriber};
 use projections::{Checkpoints, LogSignal, Subscribers};
 use sqlx::PgPool;
@@ -156,8 +157,9 @@ impl Application {
         .await?;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let signal = LogSignal::default();
-        let subscribers = Subscribers::default();
+        let metrics = Arc::new(Metrics::new());
+        let signal = LogSignal::default().with_metrics(metrics.clone());
+        let subscribers = Subscribers::with_metrics(metrics.clone());
         let settings = RunnerSettings {
             poll_interval: config.subscriber_poll_interval,
             takeover_interval: config.subscriber_takeover_interval,
@@ -189,6 +191,7 @@ impl Application {
                 first_delay: config.auth.mail_retry_delay,
             },
             frontend_url: config.auth.frontend_url.clone(),
+            metrics: metrics.clone(),
         };
         let workflows = Arc::new(Workflows::new(WorkflowParts {
             pool: pool.clone(),
@@ -261,6 +264,7 @@ impl Application {
                 database: config.database.clone(),
                 takeover_interval: config.subscriber_takeover_interval,
                 poll_interval: config.subscriber_poll_interval,
+                metrics: metrics.clone(),
             },
             shutdown_rx.clone(),
         )));
@@ -285,6 +289,7 @@ impl Application {
                 retention: config.realtime_retention,
                 poll_interval: config.subscriber_poll_interval,
                 takeover_interval: config.subscriber_takeover_interval,
+                metrics: metrics.clone(),
             },
             shutdown_rx.clone(),
         )));
@@ -347,6 +352,7 @@ impl Application {
                 ttl: config.realtime_credentials.ttl,
                 subject_prefix: config.nats_subject_prefix.clone(),
             }),
+            metrics: metrics.clone(),
         });
 
         workers.push(tokio::spawn(expired_sessions::run(
@@ -364,6 +370,7 @@ impl Application {
         let api = openapi(&services);
         let document = document(&api.spec(), middleware::session_cookie_name(&services.auth))?;
         let allowed = middleware::AllowedMethods::from_spec(&document);
+        let routes = middleware::RouteTemplates::from_spec(&document);
         let limit = config.max_body_bytes;
         let body_read_timeout = config.http.body_read_timeout;
         let connections = Arc::new(Connections::default());
@@ -379,6 +386,13 @@ impl Application {
                         .body(document.clone())
                 }),
             )
+            .at(
+                "/metrics",
+                poem::get(crate::metrics::endpoint(
+                    services.clone(),
+                    config.metrics_token.clone(),
+                )),
+            )
             .nest("/docs", api.swagger_ui())
             .nest("/", api)
             .around({
@@ -388,7 +402,9 @@ impl Application {
             .around(move |ep, req| middleware::body_guard(ep, req, limit, body_read_timeout))
             .catch_all_error(problem::catch_all)
             .around(move |ep, req| middleware::allow_header(ep, req, allowed.clone()))
-            .around(middleware::request_context)
+            .around(move |ep, req| {
+                middleware::request_context(ep, req, (metrics.clone(), routes.clone()))
+            })
             .around({
                 let connections = connections.clone();
                 move |ep, req| connections::track_requests(ep, req, connections.clone())

@@ -26,6 +26,7 @@ pub mod connections;
 pub mod dashboard_page;
 pub mod demo;
 pub mod directory_cache;
+pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod problem;

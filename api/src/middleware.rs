@@ -4,7 +4,9 @@
 use std::time::Instant;
 
 use poem::http::{header, HeaderValue, Method};
+use poem::PathPattern;
 use poem::{Body, Endpoint, IntoResponse, Request, Response, Result};
+use projections::metrics::Metrics;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
@@ -33,12 +35,28 @@ fn request_id(req: &Request) -> String {
 
 /// Gives every request an id (echoed in `x-request-id`), a tracing span and an access log line,
 /// and every response the [`security_headers`].
-pub async fn request_context<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
+pub async fn request_context<E: Endpoint>(
+    next: E,
+    mut req: Request,
+    (metrics, routes): (Arc<Metrics>, RouteTemplates),
+) -> Result<Response> {
     let id = request_id(&req);
     req.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let method = req.method().clone();
+    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %req.uri().path());
     let started = Instant::now();
     let mut response = next.get_response(req).instrument(span.clone()).await;
+    // By route template (`/groups/:id`), so that ids do not make a series each; a path
+    // that matched no route is `unmatched`.
+    let route = response
+        .data::<PathPattern>()
+        .map_or("unmatched", |pattern| routes.name(&pattern.0));
+    metrics.http_request(
+        route,
+        method.as_str(),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
@@ -399,6 +417,47 @@ pub async fn resolve_caller<E: Endpoint>(
 /// The methods each route answers, for the `Allow` header that RFC 9110 §15.5.6 requires on
 /// a 405. Read once from the OpenAPI document (plus the document itself), so it cannot
 /// drift from the routes.
+/// The OpenAPI document's path templates, written `/groups/:id`, by the router's patterns
+/// for them (`/groups/:param0`, as poem-openapi registers them): how metrics name a route.
+/// Without braces, which some readers of the Prometheus text format take for the end of
+/// the labels.
+#[derive(Clone, Default)]
+pub struct RouteTemplates(Arc<std::collections::HashMap<String, String>>);
+
+impl RouteTemplates {
+    pub fn from_spec(spec: &serde_json::Value) -> Self {
+        let templates = spec["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(path, _)| {
+                let mut index = 0;
+                let (pattern, name): (Vec<String>, Vec<String>) = path
+                    .split('/')
+                    .map(|segment| match segment.strip_prefix('{') {
+                        Some(param) => {
+                            index += 1;
+                            (
+                                format!(":param{}", index - 1),
+                                format!(":{}", param.trim_end_matches('}')),
+                            )
+                        }
+                        None => (segment.to_owned(), segment.to_owned()),
+                    })
+                    .unzip();
+                (pattern.join("/"), name.join("/"))
+            })
+            .collect();
+        Self(Arc::new(templates))
+    }
+
+    /// The document's template for a router pattern; the pattern itself for routes outside
+    /// the document (`/openapi.json`, `/metrics`, the dashboard page's files).
+    fn name<'a>(&'a self, pattern: &'a str) -> &'a str {
+        self.0.get(pattern).map_or(pattern, String::as_str)
+    }
+}
+
 #[derive(Clone, Default)]
 pub struct AllowedMethods(Arc<Vec<(Vec<String>, String)>>);
 

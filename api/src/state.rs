@@ -50,6 +50,8 @@ pub struct Services {
     pub audit_key: Option<Arc<projections::audit::AuditKey>>,
     /// Live dashboards' credentials; `None` when the NATS keys are not configured.
     pub realtime: Option<RealtimeCredentials>,
+    /// `GET /metrics`'s figures.
+    pub metrics: Arc<projections::metrics::Metrics>,
 }
 
 /// What `POST /realtime/credentials` needs.

@@ -61,10 +61,31 @@ pub struct Config {
     /// (900000), `SAFETY_SAME_DAY_ACK_TIMEOUT_MS` (28800000), `SAFETY_FOLLOW_UP_AFTER_MS`
     /// (86400000).
     pub workflows: application::workflows::WorkflowSettings,
+    /// `METRICS_TOKEN`: when set, `GET /metrics` asks for it as a bearer token; unset, the
+    /// metrics are open (scraped from inside the network).
+    pub metrics_token: Option<MetricsToken>,
     pub auth: AuthConfig,
     pub realtime_credentials: RealtimeCredentialsConfig,
     pub http: HttpLimits,
     pub audit: AuditConfig,
+}
+
+/// The bearer token of `GET /metrics`; never printed.
+#[derive(Clone)]
+pub struct MetricsToken(String);
+
+impl MetricsToken {
+    /// Whether `presented` is the token (compared in constant time).
+    pub fn matches(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq as _;
+        self.0.as_bytes().ct_eq(presented.as_bytes()).into()
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(..)")
+    }
 }
 
 /// The audit chain's settings (docs/adr/0015-a-tamper-evident-log.md).
@@ -220,6 +241,10 @@ impl Config {
                     .millis("SAFETY_SAME_DAY_ACK_TIMEOUT_MS", 28_800_000)?,
                 safety_follow_up_after: env.millis("SAFETY_FOLLOW_UP_AFTER_MS", 86_400_000)?,
             },
+            metrics_token: env
+                .optional("METRICS_TOKEN")
+                .filter(|t| !t.trim().is_empty())
+                .map(MetricsToken),
             auth: auth_config(&env)?,
             realtime_credentials: realtime_credentials(&env)?,
             http: HttpLimits {

@@ -20,6 +20,7 @@ pub mod directory;
 pub mod identity;
 pub mod learning;
 pub mod log;
+pub mod metrics;
 pub mod notifications;
 pub mod realtime;
 pub mod replay;

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::log::{self, LoggedEvent};
+use crate::metrics::Metrics;
 use crate::signal::LogSignal;
 
 /// A read model: applies events inside the transaction that also moves its checkpoint.
@@ -173,15 +174,26 @@ impl Default for RunnerSettings {
 struct Entry {
     status: watch::Sender<SubscriberStatus>,
     hurry: Arc<Notify>,
+    /// Where its batches are timed, if anywhere.
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// The subscribers of this process and their status.
 #[derive(Clone, Default)]
 pub struct Subscribers {
     statuses: Arc<RwLock<BTreeMap<String, Entry>>>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Subscribers {
+    /// Subscribers whose batches are timed in `metrics`.
+    pub fn with_metrics(metrics: Arc<Metrics>) -> Self {
+        Self {
+            statuses: Arc::default(),
+            metrics: Some(metrics),
+        }
+    }
+
     fn register(&self, name: &str) -> Entry {
         let mut statuses = self.statuses.write().expect("status lock");
         statuses
@@ -195,6 +207,7 @@ impl Subscribers {
                 })
                 .0,
                 hurry: Arc::new(Notify::new()),
+                metrics: self.metrics.clone(),
             })
             .clone()
     }
@@ -249,7 +262,7 @@ impl Subscribers {
 }
 
 /// The advisory-lock key of a subscriber: namespace 'RAPT' and the hash of its name.
-const LOCK_NAMESPACE: i32 = 0x5241_5054;
+pub(crate) const LOCK_NAMESPACE: i32 = 0x5241_5054;
 
 pub(crate) async fn try_lock(conn: &mut PgConnection, name: &str) -> sqlx::Result<bool> {
     sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
@@ -276,7 +289,11 @@ async fn run(
     entry: Entry,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let Entry { status, hurry } = entry;
+    let Entry {
+        status,
+        hurry,
+        metrics,
+    } = entry;
     let name = subscriber.name();
     let mut standby_conn: Option<PgConnection> = None;
     loop {
@@ -334,7 +351,7 @@ async fn run(
             &mut conn,
             &signal,
             settings,
-            (&status, &hurry),
+            (&status, &hurry, metrics.as_deref()),
             &mut shutdown,
         )
         .await;
@@ -425,7 +442,7 @@ async fn run_active(
     conn: &mut PgConnection,
     signal: &LogSignal,
     settings: RunnerSettings,
-    (status, hurry): (&watch::Sender<SubscriberStatus>, &Notify),
+    (status, hurry, metrics): (&watch::Sender<SubscriberStatus>, &Notify, Option<&Metrics>),
     shutdown: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let name = subscriber.name();
@@ -457,6 +474,12 @@ async fn run_active(
             }
         };
         cursor.flush(&mut *conn, name, false).await?;
+        if let Some(metrics) = metrics.filter(|_| batch.count > 0) {
+            metrics
+                .subscriber_batch_seconds
+                .with_label_values(&[name])
+                .observe(batch_started.elapsed().as_secs_f64());
+        }
         // A batch handled: whatever failed before (the database gone, say) is behind it.
         status.send_modify(|s| {
             s.failures = 0;

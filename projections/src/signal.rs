@@ -32,6 +32,13 @@ use tokio::time::Instant;
 /// write side (`application`'s command runner) calls it; [`LogSignal`] is the implementation.
 pub trait AppendListener: Send + Sync + 'static {
     fn appended(&self, aggregate_type: &'static str);
+
+    /// A command on an aggregate of this type was decided: `ok`, `rejected` (by the domain),
+    /// `conflict` (another writer won) or `error`. For the metrics.
+    fn command_decided(&self, _aggregate_type: &'static str, _outcome: &'static str) {}
+
+    /// An append statement wrote `events` events of this type in `elapsed`. For the metrics.
+    fn append_written(&self, _aggregate_type: &'static str, _events: usize, _elapsed: Duration) {}
 }
 
 /// The PostgreSQL notification channel.
@@ -62,6 +69,8 @@ pub struct LogSignal {
     notify_wanted: Arc<Notify>,
     /// The backend pid of this process's listener connection (0 while not listening).
     listener_pid: Arc<AtomicI32>,
+    /// Where commands and appends are counted, if anywhere.
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Default for LogSignal {
@@ -73,11 +82,18 @@ impl Default for LogSignal {
             notify_pending: Arc::default(),
             notify_wanted: Arc::new(Notify::new()),
             listener_pid: Arc::default(),
+            metrics: None,
         }
     }
 }
 
 impl LogSignal {
+    /// This signal, also counting the commands and appends it is told of in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     /// A receiver that changes whenever something was appended (here or elsewhere).
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.counter.subscribe()
@@ -301,5 +317,17 @@ impl AppendListener for LogSignal {
             .expect("pending types")
             .insert(aggregate_type);
         self.notify_wanted.notify_one();
+    }
+
+    fn command_decided(&self, aggregate_type: &'static str, outcome: &'static str) {
+        if let Some(metrics) = &self.metrics {
+            metrics.command(aggregate_type, outcome);
+        }
+    }
+
+    fn append_written(&self, aggregate_type: &'static str, events: usize, elapsed: Duration) {
+        if let Some(metrics) = &self.metrics {
+            metrics.append(aggregate_type, events, elapsed);
+        }
     }
 }

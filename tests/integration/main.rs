@@ -19,6 +19,7 @@ mod log_order;
 mod notifications;
 mod oidc;
 mod openapi;
+mod operability;
 mod permissions;
 mod realtime;
 mod realtime_access;

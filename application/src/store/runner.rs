@@ -151,8 +151,22 @@ impl<A: domain::Aggregate> CommandRunner<A> {
         context: &CommandContext,
     ) -> Result<(Appended, A), CommandError<A::Error>> {
         let (state, version) = self.load(id).await?;
-        self.decide_and_append(id, state, version, command, context)
-            .await
+        let result = self
+            .decide_and_append(id, state, version, command, context)
+            .await;
+        self.decided(&result);
+        result
+    }
+
+    /// Tells the listener (the metrics) how a command ended.
+    fn decided<T>(&self, result: &Result<T, CommandError<A::Error>>) {
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(CommandError::Rejected(_)) => "rejected",
+            Err(CommandError::Conflict) => "conflict",
+            Err(_) => "error",
+        };
+        self.listener.command_decided(A::TYPE, outcome);
     }
 
     /// Like [`execute`](Self::execute) for a stream that cannot exist yet (its id was just
@@ -177,8 +191,11 @@ impl<A: domain::Aggregate> CommandRunner<A> {
         command: A::Command,
         context: &CommandContext,
     ) -> Result<(Appended, A), CommandError<A::Error>> {
-        self.decide_and_append(id, A::default(), 0, command, context)
-            .await
+        let result = self
+            .decide_and_append(id, A::default(), 0, command, context)
+            .await;
+        self.decided(&result);
+        result
     }
 
     async fn decide_and_append(
@@ -270,6 +287,7 @@ impl<A: domain::Aggregate> CommandRunner<A> {
             payloads.push(serde_json::to_value(event).map_err(internal)?);
         }
         let metadata = serde_json::to_value(context.metadata()).map_err(internal)?;
+        let started = std::time::Instant::now();
         let appended: Vec<(i64, DateTime<Utc>)> = sqlx::query_as(APPEND)
             .bind(A::TYPE)
             .bind(id.to_string())
@@ -281,6 +299,8 @@ impl<A: domain::Aggregate> CommandRunner<A> {
             .fetch_all(&mut *conn)
             .await
             .map_err(append_error)?;
+        self.listener
+            .append_written(A::TYPE, appended.len(), started.elapsed());
         let newest = appended.into_iter().max_by_key(|(position, _)| *position);
         Ok((
             Appended {
@@ -322,6 +342,8 @@ impl<A: domain::Aggregate> CommandRunner<A> {
         if ids.is_empty() {
             return Ok(());
         }
+        let started = std::time::Instant::now();
+        let events = ids.len();
         sqlx::query(APPEND_STREAMS)
             .bind(A::TYPE)
             .bind(&ids)
@@ -333,6 +355,8 @@ impl<A: domain::Aggregate> CommandRunner<A> {
             .execute(&mut *conn)
             .await
             .map_err(append_error)?;
+        self.listener
+            .append_written(A::TYPE, events, started.elapsed());
         Ok(())
     }
 

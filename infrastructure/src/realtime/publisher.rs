@@ -58,6 +58,8 @@ pub struct PublisherSettings {
     pub poll_interval: Duration,
     /// `SUBSCRIBER_TAKEOVER_INTERVAL_MS`.
     pub takeover_interval: Duration,
+    /// Where the updates published are counted.
+    pub metrics: Arc<projections::metrics::Metrics>,
 }
 
 /// Runs until `shutdown`: leads when it can, stands by otherwise.
@@ -123,6 +125,7 @@ async fn lead(
         nats,
         prefix: &settings.subject_prefix,
         conn: &mut conn,
+        metrics: &settings.metrics,
     };
     let prune_every = settings.retention.min(PRUNE_EVERY);
     let mut pruned_at: Option<Instant> = None;
@@ -162,6 +165,7 @@ struct Publisher<'a> {
     nats: &'a async_nats::Client,
     prefix: &'a str,
     conn: &'a mut PgConnection,
+    metrics: &'a projections::metrics::Metrics,
 }
 
 impl Publisher<'_> {
@@ -207,7 +211,10 @@ impl Publisher<'_> {
         })
         .await;
         match sent {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => {
+                let count: i64 = last.values().map(|(_, n)| n).sum();
+                self.metrics.realtime_updates_published.inc_by(count as u64);
+            }
             Ok(Err(error)) => {
                 tracing::warn!(error = format!("{error:#}"), "realtime updates not sent");
                 return Ok(Round::NatsDown);

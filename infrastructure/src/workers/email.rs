@@ -23,6 +23,7 @@ use domain::notification::{
 };
 use domain::Aggregate as _;
 use futures::StreamExt as _;
+use projections::metrics::Metrics;
 use projections::{directory, LoggedEvent, Sink};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -50,6 +51,8 @@ pub struct EmailDelivery {
     pub retry: Retry,
     /// `FRONTEND_URL`, for links.
     pub frontend_url: String,
+    /// Where emails sent, failed and dead-lettered are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 /// A notification to email.
@@ -69,6 +72,10 @@ fn created(payload: serde_json::Value) -> anyhow::Result<Option<NotificationEven
 }
 
 impl EmailDelivery {
+    fn count(&self, outcome: &str) {
+        self.metrics.emails.with_label_values(&[outcome]).inc();
+    }
+
     /// The job an event calls for, if any.
     async fn job(&self, event: &LoggedEvent) -> anyhow::Result<Option<Job>> {
         let (id, notification) = match event.event_type.as_str() {
@@ -164,6 +171,7 @@ impl EmailDelivery {
             .await?;
         let Some((address, name)) = contact else {
             // Unknown or disabled account: nothing to retry.
+            self.count("dead_lettered");
             return self
                 .record(
                     &job,
@@ -199,6 +207,7 @@ impl EmailDelivery {
         loop {
             match self.mailer.send(&email).await {
                 Ok(()) => {
+                    self.count("sent");
                     return self
                         .record(
                             &job,
@@ -214,8 +223,10 @@ impl EmailDelivery {
                     tracing::warn!(email = %job.id, attempt, last, %error, "email not sent");
                     self.record(&job, failure(error.to_string(), last)).await?;
                     if last {
+                        self.count("dead_lettered");
                         return Ok(());
                     }
+                    self.count("failed");
                     let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
                     tokio::time::sleep(self.retry.first_delay.saturating_mul(factor)).await;
                     attempt += 1;

@@ -133,6 +133,8 @@ pub struct TimerSettings {
     /// The longest sleep between two looks at the table (a timer written by another
     /// process wakes nobody here); at most [`LOOK_EVERY`].
     pub poll_interval: Duration,
+    /// Where each fired timer's lateness is observed.
+    pub metrics: Arc<projections::metrics::Metrics>,
 }
 
 impl TimerSettings {
@@ -282,7 +284,26 @@ async fn lead_timers(
                 break;
             }
             let workflows = workflows.clone();
-            batches.spawn(async move { workflows.fire_all(&due).await });
+            let metrics = settings.metrics.clone();
+            batches.spawn(async move {
+                let fired = workflows.fire_all(&due).await;
+                // Lateness from the due time (the database's clock) to this process's.
+                let now = chrono::Utc::now();
+                for timer in &due {
+                    if fired
+                        .iter()
+                        .any(|(id, outcome)| *id == timer.id && outcome.is_ok())
+                    {
+                        metrics.timer_lateness_seconds.observe(
+                            (now - timer.due_at)
+                                .to_std()
+                                .unwrap_or_default()
+                                .as_secs_f64(),
+                        );
+                    }
+                }
+                fired
+            });
         }
         let wake_at = match schedule.next_due() {
             Some(due) if batches.len() < BATCHES_AT_ONCE => due.min(next_look),

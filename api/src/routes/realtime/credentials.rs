@@ -150,6 +150,7 @@ impl RealtimeCredentialsApi {
                 Ok(database) => ApiError::from(database),
                 Err(other) => ApiError::internal(&other),
             })?;
+        self.services.metrics.realtime_credentials_issued.inc();
         let browser = matches!(
             *caller,
             Caller::User {

@@ -1,0 +1,265 @@
+//! What operators watch: `GET /metrics` in the Prometheus text format (parsed with a parser
+//! of that format), each family with sensible values after a scripted workload, and its
+//! token.
+
+use std::time::Duration;
+
+use prometheus_parse::{Scrape, Value as Sample};
+use reqwest::Method;
+use serde_json::json;
+use tests::{
+    detect, eventually, send, spawn_app_with, SchoolFixture, SmtpSink, TestApp, TestOptions,
+};
+
+/// Scrapes `/metrics` with `token` (if any), asserting 200 and the content type.
+async fn scrape(app: &TestApp, token: Option<&str>) -> Scrape {
+    let mut request = app.http.get(format!("{}/metrics", app.address));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = response.text().await.unwrap();
+    Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap()
+}
+
+/// The value of the sample of `metric` whose labels include `labels` (a counter's, a gauge's,
+/// or a histogram's count).
+fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == metric)
+        .find(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match &s.value {
+            Sample::Counter(v) | Sample::Gauge(v) | Sample::Untyped(v) => *v,
+            Sample::Histogram(buckets) => buckets.last().map_or(0.0, |b| b.count),
+            Sample::Summary(_) => f64::NAN,
+        })
+}
+
+fn at_least(scrape: &Scrape, metric: &str, labels: &[(&str, &str)], min: f64) -> f64 {
+    let found = value(scrape, metric, labels)
+        .unwrap_or_else(|| panic!("no {metric}{labels:?} in the scrape"));
+    assert!(
+        found >= min,
+        "{metric}{labels:?} = {found}, expected >= {min}"
+    );
+    found
+}
+
+fn done() -> serde_json::Value {
+    json!({"summary": "Added fractions", "topics_covered": ["fractions"]})
+}
+
+/// A workload that touches each family: groups created, a rejected and a conflicting command
+/// (a session completed twice; the process manager's), detections that notify, email and
+/// start a saga, and a monitor concern whose follow-up timer fires.
+#[tokio::test]
+async fn metrics_have_every_family_with_sensible_values_after_a_workload() {
+    let sink = SmtpSink::start().await;
+    let app = spawn_app_with(TestOptions::mailing_to(
+        &sink,
+        &[("SAFETY_FOLLOW_UP_AFTER_MS", "300")],
+    ))
+    .await;
+    let f = SchoolFixture::build(&app).await;
+    detect(
+        &app,
+        &f.service,
+        &f.session,
+        json!({"type": "misbehavior", "category": "cheating", "severity": "high",
+               "evidence": "asked the tutor for the answer key"}),
+    )
+    .await;
+    detect(
+        &app,
+        &f.service,
+        &f.session,
+        json!({"type": "struggle", "topic": "fractions", "indicators": ["repeated errors"],
+               "duration_seconds": 300}),
+    )
+    .await;
+    detect(
+        &app,
+        &f.service,
+        &f.session,
+        json!({"type": "safety_concern", "concern_type": "distress", "urgency": "monitor",
+               "evidence": "seemed low"}),
+    )
+    .await;
+    let complete = format!("/learning-sessions/{}/complete", f.session);
+    let (status, _) = send(
+        &app,
+        &f.student.token,
+        Method::POST,
+        &complete,
+        Some(done()),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = send(
+        &app,
+        &f.student.token,
+        Method::POST,
+        &complete,
+        Some(done()),
+    )
+    .await;
+    assert_eq!(status, 409, "completing twice is refused by the domain");
+    sink.wait_for(&f.teachers[0].email, 1).await;
+    // The follow-up timer fires.
+    eventually(
+        "the follow-up timer fired",
+        Duration::from_secs(20),
+        || async {
+            let scrape = scrape(&app, None).await;
+            (value(&scrape, "rapt_timer_lateness_seconds_count", &[]).unwrap_or(0.0) >= 1.0)
+                .then_some(())
+        },
+    )
+    .await;
+    app.wait_for_all_subscribers().await;
+
+    let m = scrape(&app, None).await;
+    // HTTP: by route template, not by path.
+    at_least(
+        &m,
+        "rapt_http_requests_total",
+        &[("route", "/groups"), ("method", "POST"), ("status", "201")],
+        3.0,
+    );
+    at_least(
+        &m,
+        "rapt_http_requests_total",
+        &[
+            ("route", "/learning-sessions/:id/complete"),
+            ("status", "409"),
+        ],
+        1.0,
+    );
+    assert!(
+        !m.samples.iter().any(|s| s
+            .labels
+            .get("route")
+            .is_some_and(|r| r.contains(&f.session))),
+        "no series per id"
+    );
+    at_least(
+        &m,
+        "rapt_http_request_duration_seconds_count",
+        &[("route", "/groups"), ("method", "POST")],
+        3.0,
+    );
+    // Commands and appends.
+    at_least(
+        &m,
+        "rapt_commands_total",
+        &[("aggregate_type", "group"), ("outcome", "ok")],
+        3.0,
+    );
+    at_least(
+        &m,
+        "rapt_commands_total",
+        &[
+            ("aggregate_type", "learning_session"),
+            ("outcome", "rejected"),
+        ],
+        1.0,
+    );
+    at_least(
+        &m,
+        "rapt_events_appended_total",
+        &[("aggregate_type", "group")],
+        3.0,
+    );
+    at_least(
+        &m,
+        "rapt_append_duration_seconds_count",
+        &[("aggregate_type", "learning_session")],
+        4.0,
+    );
+    // Subscribers: caught up, led here, batches timed, nothing failing.
+    at_least(&m, "rapt_log_head_position", &[], 1.0);
+    for subscriber in ["groups", "notifications", "workflows", "email_delivery"] {
+        let labels = [("subscriber", subscriber)];
+        assert_eq!(value(&m, "rapt_subscriber_lag_events", &labels), Some(0.0));
+        assert_eq!(value(&m, "rapt_subscriber_lag_seconds", &labels), Some(0.0));
+        assert_eq!(value(&m, "rapt_subscriber_leader", &labels), Some(1.0));
+        assert_eq!(value(&m, "rapt_subscriber_failures", &labels), Some(0.0));
+        // A checkpoint may stand past the newest event (up to the log's safe bound).
+        at_least(&m, "rapt_subscriber_position", &labels, 1.0);
+        at_least(
+            &m,
+            "rapt_subscriber_batch_duration_seconds_count",
+            &labels,
+            1.0,
+        );
+    }
+    // Emails, sagas and timers.
+    at_least(&m, "rapt_emails_total", &[("outcome", "sent")], 2.0);
+    assert_eq!(
+        value(&m, "rapt_emails_total", &[("outcome", "dead_lettered")]),
+        Some(0.0)
+    );
+    // The struggle's intervention ended with the session; the concern stays open.
+    assert_eq!(
+        value(
+            &m,
+            "rapt_sagas_running",
+            &[("saga", "struggle_intervention")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&m, "rapt_sagas_running", &[("saga", "safety_escalation")]),
+        Some(1.0)
+    );
+    assert_eq!(value(&m, "rapt_timers_due", &[]), Some(0.0));
+    at_least(&m, "rapt_timers_waiting", &[], 0.0);
+    at_least(&m, "rapt_timer_lateness_seconds_count", &[], 1.0);
+    // Realtime (no NATS keys in this app: nothing issued) and the pool.
+    assert_eq!(
+        value(&m, "rapt_realtime_credentials_issued_total", &[]),
+        Some(0.0)
+    );
+    at_least(&m, "rapt_realtime_updates_published_total", &[], 1.0);
+    let max = at_least(&m, "rapt_db_pool_max_connections", &[], 1.0);
+    let in_use = at_least(&m, "rapt_db_pool_connections", &[("state", "in_use")], 0.0);
+    let idle = at_least(&m, "rapt_db_pool_connections", &[("state", "idle")], 0.0);
+    assert!(in_use + idle <= max);
+}
+
+#[tokio::test]
+async fn with_a_token_metrics_ask_for_it() {
+    let app = spawn_app_with(TestOptions {
+        env: vec![("METRICS_TOKEN".into(), "scrape-me-0123456789".into())],
+        ..TestOptions::default()
+    })
+    .await;
+    for token in [None, Some("wrong"), Some("scrape-me-012345678")] {
+        let mut request = app.http.get(format!("{}/metrics", app.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{token:?}");
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/problem+json"));
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(
+            body["type"].as_str().unwrap().ends_with("/unauthenticated"),
+            "{body}"
+        );
+        assert!(!body.to_string().contains("scrape-me"));
+    }
+    let scrape = scrape(&app, Some("scrape-me-0123456789")).await;
+    assert!(value(&scrape, "rapt_log_head_position", &[]).is_some());
+}
