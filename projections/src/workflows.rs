@@ -438,7 +438,8 @@ pub struct ConcernFilter {
 }
 
 /// The concerns `handler` may handle: all for a system admin, otherwise those of classes in
-/// the groups (and below) where they are an admin or a counselor; newest first.
+/// the groups (and below) where they are an admin or a counselor; newest first. Never those
+/// about `handler` themselves (a student never sees a concern about themselves).
 pub async fn safety_concerns_for<'e>(
     executor: impl PgExecutor<'e>,
     handler: Uuid,
@@ -452,6 +453,7 @@ pub async fn safety_concerns_for<'e>(
                    JOIN groups a ON a.id = m.group_id \
                    JOIN groups g ON g.path <@ a.path \
                  WHERE m.user_id = $1 AND m.role IN ('admin', 'counselor'))) \
+           AND s.student_id <> $1 \
            AND ($3::uuid IS NULL OR s.class_id = $3) \
            AND s.status = ANY($4) AND s.opened_position < $5 \
          ORDER BY s.opened_position DESC LIMIT $6"

@@ -400,6 +400,132 @@ async fn an_immediate_concern_pauses_the_session_and_climbs_two_levels_then_reso
     assert_eq!(resolved["items"][0]["id"], id.as_str(), "{resolved}");
 }
 
+/// The entries of a learning session as `token` reads them.
+async fn session_as(app: &TestApp, token: &str, session: &str) -> Value {
+    get(app, token, &format!("/learning-sessions/{session}")).await
+}
+
+fn entries_of_kind<'a>(session: &'a Value, kind: &str) -> Vec<&'a Value> {
+    session["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["kind"] == kind)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_student_never_sees_the_concern_about_themselves() {
+    let sink = SmtpSink::start().await;
+    let (app, f) = app_with_fixture(&sink, &[]).await;
+    detect(&app, &f.service, &f.session, struggle("fractions")).await;
+    detect(&app, &f.service, &f.session, concern("immediate")).await;
+    let id = the_concern(&app).await;
+    // The counselor (an adult above the class) sees the concern and why the session paused.
+    let adult = eventually("the workflow's pause", DEADLINE, || async {
+        let session = session_as(&app, &f.counselor.token, &f.session).await;
+        (!entries_of_kind(&session, "session.paused").is_empty()).then_some(session)
+    })
+    .await;
+    let concerns = entries_of_kind(&adult, "safety.concern_detected");
+    assert_eq!(concerns.len(), 1, "{adult}");
+    assert_eq!(concerns[0]["data"]["urgency"], "immediate");
+    assert_eq!(
+        concerns[0]["data"]["evidence"],
+        "said they feel unsafe at home"
+    );
+    assert_eq!(
+        entries_of_kind(&adult, "session.paused")[0]["data"]["reason"],
+        "safety concern"
+    );
+    assert_eq!(adult["detection_count"], 2, "{adult}");
+
+    // The student sees their session paused, for a neutral reason, and no concern.
+    let own = session_as(&app, &f.student.token, &f.session).await;
+    assert_eq!(own["status"], "paused", "{own}");
+    assert!(entries_of_kind(&own, "safety.concern_detected").is_empty());
+    assert_eq!(
+        entries_of_kind(&own, "session.paused")[0]["data"]["reason"],
+        "paused by your school"
+    );
+    assert_eq!(entries_of_kind(&own, "learning.struggle_detected").len(), 1);
+    assert_eq!(own["detection_count"], 1, "{own}");
+    let text = own.to_string();
+    for hidden in ["safety", "distress", "unsafe at home", "immediate"] {
+        assert!(!text.contains(hidden), "the student sees {hidden:?}: {own}");
+    }
+    // Nor in the list of their sessions, nor in what completing the session answers.
+    let mine = get(&app, &f.student.token, "/me/learning-sessions").await;
+    assert_eq!(mine["items"][0]["detection_count"], 1, "{mine}");
+    let (status, completed) = send(
+        &app,
+        &f.student.token,
+        Method::POST,
+        &format!("/learning-sessions/{}/complete", f.session),
+        Some(json!({"summary": "Done", "topics_covered": ["fractions"]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{completed}");
+    assert_eq!(completed["detection_count"], 1, "{completed}");
+    // No notification tells them, in the inbox or on its live topic.
+    app.wait_for_all_subscribers().await;
+    let inbox = get(&app, &f.student.token, "/notifications?limit=200").await;
+    assert_eq!(inbox["items"], json!([]), "{inbox}");
+    let topic = format!(
+        "/realtime/updates?topic=user.{}.notifications&after=0",
+        f.student.id
+    );
+    let updates = get(&app, &f.student.token, &topic).await;
+    assert_eq!(updates["items"], json!([]), "{updates}");
+    let list = get(&app, &f.student.token, "/safety-concerns").await;
+    assert_eq!(list["items"], json!([]), "{list}");
+    let status = app
+        .status_as(
+            &f.student.token,
+            Method::GET,
+            &format!("/safety-concerns/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    // The counselor's view is unchanged by the completion.
+    let adult = session_as(&app, &f.counselor.token, &f.session).await;
+    assert_eq!(entries_of_kind(&adult, "safety.concern_detected").len(), 1);
+}
+
+#[tokio::test]
+async fn a_student_who_also_counsels_above_the_class_is_not_told_about_themselves() {
+    let sink = SmtpSink::start().await;
+    let (app, f) = app_with_fixture(&sink, &[]).await;
+    // The student is also a counselor of the school (the nearest counselors of the class).
+    app.put_role(
+        &format!("/groups/{}/members/{}", f.school, f.student.id),
+        "counselor",
+    )
+    .await;
+    detect(&app, &f.service, &f.session, concern("same_day")).await;
+    let id = the_concern(&app).await;
+    // The alert passes them over and goes to the next counselors up (the district's).
+    wait_for_notifications(&app, &f.counselor, "safety_concern", 1).await;
+    app.wait_for_all_subscribers().await;
+    assert!(notifications_of_kind(&app, &f.student, "safety_concern")
+        .await
+        .is_empty());
+    let list = get(&app, &f.student.token, "/safety-concerns").await;
+    assert_eq!(list["items"], json!([]), "{list}");
+    for path in [format!("/safety-concerns/{id}"), format!("/workflows/{id}")] {
+        let status = app
+            .status_as(&f.student.token, Method::GET, &path, None)
+            .await;
+        assert_eq!(status, 404, "{path}");
+    }
+    let own = session_as(&app, &f.student.token, &f.session).await;
+    assert!(entries_of_kind(&own, "safety.concern_detected").is_empty());
+    // The district counselor handles it as usual.
+    let list = get(&app, &f.counselor.token, "/safety-concerns").await;
+    assert_eq!(list["items"][0]["id"], id.as_str(), "{list}");
+}
+
 #[tokio::test]
 async fn an_acknowledgement_stops_the_escalation_and_twice_is_a_conflict() {
     let sink = SmtpSink::start().await;

@@ -96,7 +96,7 @@ impl Workflows {
         if urgency != Urgency::Monitor && state.alerts.is_empty() && state.is_open() {
             self.directory.caught_up_with(entry.position).await?;
             let chain = self.directory.group_chain(facts.group_id).await?;
-            let (target, recipients) = self.first_target(urgency, &chain).await?;
+            let (target, recipients) = self.first_target(urgency, &chain, facts.student_id).await?;
             let notice = Notice::safety_concern(&concern_type, urgency, &evidence, 0);
             self.alert(entry, &state, &recipients, &notice).await?;
             let record = Command::RecordAlert {
@@ -135,20 +135,22 @@ impl Workflows {
         self.ensure_escalation_timer(id, &state, &context).await
     }
 
-    /// The level-0 target and its recipients (see the module doc).
+    /// The level-0 target and its recipients (see the module doc), never `student` (the
+    /// student the concern is about, should they hold a role above their own class).
     async fn first_target(
         &self,
         urgency: Urgency,
         chain: &[GroupId],
+        student: UserId,
     ) -> Fallible<(AlertTarget, Vec<UserId>)> {
-        let counselors = self.nearest_counselors(chain).await?;
+        let counselors = self.nearest_counselors(chain, student).await?;
         if urgency != Urgency::Immediate {
             if let Some(found) = counselors {
                 return Ok(found);
             }
-            return self.target_from(chain).await;
+            return self.target_from(chain, student).await;
         }
-        let (target, mut users) = self.target_from(chain).await?;
+        let (target, mut users) = self.target_from(chain, student).await?;
         if let Some((_, counselors)) = counselors {
             users.extend(counselors);
             users.sort();
@@ -161,9 +163,11 @@ impl Workflows {
     async fn nearest_counselors(
         &self,
         chain: &[GroupId],
+        student: UserId,
     ) -> Fallible<Option<(AlertTarget, Vec<UserId>)>> {
         for group_id in chain {
-            let users = self.directory.group_handlers(*group_id, COUNSELORS).await?;
+            let mut users = self.directory.group_handlers(*group_id, COUNSELORS).await?;
+            users.retain(|u| *u != student);
             if !users.is_empty() {
                 return Ok(Some((
                     AlertTarget::Group {
@@ -177,12 +181,17 @@ impl Workflows {
     }
 
     /// The first group of `chain` with admins or counselors, else the system admins.
-    async fn target_from(&self, chain: &[GroupId]) -> Fallible<(AlertTarget, Vec<UserId>)> {
+    async fn target_from(
+        &self,
+        chain: &[GroupId],
+        student: UserId,
+    ) -> Fallible<(AlertTarget, Vec<UserId>)> {
         for group_id in chain {
-            let users = self
+            let mut users = self
                 .directory
                 .group_handlers(*group_id, ADMINS_AND_COUNSELORS)
                 .await?;
+            users.retain(|u| *u != student);
             if !users.is_empty() {
                 return Ok((
                     AlertTarget::Group {
@@ -192,10 +201,9 @@ impl Workflows {
                 ));
             }
         }
-        Ok((
-            AlertTarget::SystemAdmins,
-            self.directory.system_admins().await?,
-        ))
+        let mut admins = self.directory.system_admins().await?;
+        admins.retain(|u| *u != student);
+        Ok((AlertTarget::SystemAdmins, admins))
     }
 
     /// Creates the notification of `notice` for each recipient; the cause is the log event
@@ -359,7 +367,9 @@ impl Workflows {
             return Ok(());
         }
         let context = entry.context();
-        let (Some(group_id), Some(urgency)) = (state.group_id, state.urgency) else {
+        let (Some(group_id), Some(urgency), Some(student)) =
+            (state.group_id, state.urgency, state.student_id)
+        else {
             return Ok(());
         };
         self.directory.caught_up_with(entry.position).await?;
@@ -368,7 +378,7 @@ impl Workflows {
             if state.follow_up_sent {
                 return Ok(());
             }
-            let (_, recipients) = self.first_target(Urgency::SameDay, &chain).await?;
+            let (_, recipients) = self.first_target(Urgency::SameDay, &chain, student).await?;
             let notice = Notice::safety_follow_up(&state.concern_type, &state.evidence);
             self.alert(&entry, &state, &recipients, &notice).await?;
             let record = Command::RecordFollowUp {
@@ -389,7 +399,7 @@ impl Workflows {
                     .iter()
                     .position(|g| g == last)
                     .map_or(&chain[..0], |i| &chain[i + 1..]);
-                Some(self.target_from(above).await?)
+                Some(self.target_from(above, student).await?)
             }
             _ => None,
         };

@@ -98,7 +98,8 @@ impl WorkflowsApi {
         Ok((events, state))
     }
 
-    /// The concern, after the policy allowed `action` on its class.
+    /// The concern, after the policy allowed `action` on its class. The student it is about
+    /// never sees it, whatever else they are: when the policy allows them, 404 as for none.
     async fn concern_for(
         &self,
         caller: &Caller,
@@ -114,6 +115,9 @@ impl WorkflowsApi {
             .authz
             .class(principal, class_id, action)
             .await?;
+        if state.student_id == Some(principal.user_id) {
+            return Err(ApiError::not_found("safety concern"));
+        }
         Ok((events, state))
     }
 
@@ -350,7 +354,7 @@ impl WorkflowsApi {
         let pool = &self.services.pool;
         let stream_id = id.0.to_string();
         let intervention = log::read_stream(pool, StruggleIntervention::TYPE, &stream_id).await?;
-        let (workflow_type, events, class_id, session_id, state, outcome, action) =
+        let (workflow_type, events, class_id, session_id, state, outcome, action, about) =
             if !intervention.is_empty() {
                 let state = fold::<StruggleIntervention>(&intervention)?;
                 let step = serde_json::to_value(state.step())
@@ -365,6 +369,7 @@ impl WorkflowsApi {
                     step,
                     state.outcome.map(|o| o.as_str().to_owned()),
                     "class.read_interventions",
+                    None,
                 )
             } else {
                 let events = log::read_stream(pool, SafetyEscalation::TYPE, &stream_id).await?;
@@ -384,6 +389,7 @@ impl WorkflowsApi {
                     step,
                     state.resolution.map(|(_, o)| o.as_str().to_owned()),
                     "class.read_safety_concerns",
+                    state.student_id,
                 )
             };
         let class_id = class_id.ok_or_else(|| ApiError::not_found("workflow"))?;
@@ -391,6 +397,10 @@ impl WorkflowsApi {
             .authz
             .class(principal, class_id, action)
             .await?;
+        if about == Some(principal.user_id) {
+            // An escalation's student never sees it, whatever else they are.
+            return Err(ApiError::not_found("workflow"));
+        }
         let ended_at = outcome
             .is_some()
             .then(|| events.last().map(|e| e.recorded_at))
