@@ -526,6 +526,151 @@ async fn a_student_who_also_counsels_above_the_class_is_not_told_about_themselve
     assert_eq!(list["items"][0]["id"], id.as_str(), "{list}");
 }
 
+/// A new user whom the system admin makes an auditor.
+async fn auditor(app: &TestApp) -> Person {
+    let email = "aude.auditor@school.example";
+    let (token, user) = register_named(app, email, "Aude Auditor", "fixture password 1").await;
+    let id = user["id"].as_str().unwrap().to_owned();
+    let (status, body) = send(
+        app,
+        &app.token,
+        Method::POST,
+        &format!("/users/{id}/auditor"),
+        Some(json!({"auditor": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    Person {
+        id,
+        token,
+        email: email.to_owned(),
+        name: "Aude Auditor".to_owned(),
+    }
+}
+
+/// A student of the fixture's other class (Biology) with a learning session there.
+async fn session_in_the_other_class(app: &TestApp, f: &SchoolFixture) -> String {
+    let (token, user) = register_named(
+        app,
+        "bea.biology@school.example",
+        "Bea Biology",
+        "fixture password 1",
+    )
+    .await;
+    app.put_role(
+        &format!(
+            "/classes/{}/members/{}",
+            f.other_class,
+            user["id"].as_str().unwrap()
+        ),
+        "student",
+    )
+    .await;
+    let (status, session) = send(
+        app,
+        &token,
+        Method::POST,
+        "/learning-sessions",
+        Some(json!({"class_id": f.other_class, "tool_id": f.tool})),
+    )
+    .await;
+    assert_eq!(status, 201, "{session}");
+    session["id"].as_str().unwrap().to_owned()
+}
+
+/// The ids of the concerns listed at `path` as `token`.
+async fn listed(app: &TestApp, token: &str, path: &str) -> Vec<String> {
+    let page = get(app, token, path).await;
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_class_filter_lists_one_class_s_concerns_to_its_handlers_and_to_auditors() {
+    let sink = SmtpSink::start().await;
+    let (app, f) = app_with_fixture(&sink, &[]).await;
+    let auditor = auditor(&app).await;
+    let biology = session_in_the_other_class(&app, &f).await;
+    detect(&app, &f.service, &f.session, concern("monitor")).await;
+    detect(&app, &f.service, &biology, concern("monitor")).await;
+    detect(&app, &f.service, &f.session, struggle("fractions")).await;
+    let opened: Vec<(String, String)> = eventually("both concerns", DEADLINE, || async {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT aggregate_id, payload->>'class_id' FROM events \
+             WHERE event_type = 'safety_concern.opened'",
+        )
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        (rows.len() == 2).then_some(rows)
+    })
+    .await;
+    let of_class = |class: &str| {
+        opened
+            .iter()
+            .find(|(_, c)| c == class)
+            .map(|(id, _)| id.clone())
+            .unwrap()
+    };
+    let (algebra_concern, biology_concern) = (of_class(&f.class), of_class(&f.other_class));
+    app.wait_for_all_subscribers().await;
+    let algebra = format!("/safety-concerns?class_id={}", f.class);
+    let biology = format!("/safety-concerns?class_id={}", f.other_class);
+    for (who, person) in [
+        ("district counselor", &f.counselor),
+        ("school admin", &f.school_admin),
+        ("auditor", &auditor),
+    ] {
+        assert_eq!(
+            listed(&app, &person.token, &algebra).await,
+            std::slice::from_ref(&algebra_concern),
+            "{who}"
+        );
+        assert_eq!(
+            listed(&app, &person.token, &biology).await,
+            std::slice::from_ref(&biology_concern),
+            "{who}"
+        );
+        let mut all = listed(&app, &person.token, "/safety-concerns").await;
+        all.sort();
+        let mut expected = vec![algebra_concern.clone(), biology_concern.clone()];
+        expected.sort();
+        assert_eq!(all, expected, "{who}");
+    }
+    // The auditor reads the concern and the class's intervention log too, and changes nothing.
+    let detail = concern_detail(&app, &auditor.token, &algebra_concern).await;
+    assert_eq!(detail["class_id"], f.class.as_str());
+    let log = get(
+        &app,
+        &auditor.token,
+        &format!("/classes/{}/interventions", f.class),
+    )
+    .await;
+    assert_eq!(log["items"].as_array().unwrap().len(), 1, "{log}");
+    assert_eq!(log["items"][0]["topic"], "fractions");
+    let status = app
+        .status_as(
+            &auditor.token,
+            Method::POST,
+            &format!("/safety-concerns/{algebra_concern}/acknowledge"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    // A teacher of the class may not read its concerns, filtered or not.
+    let status = app
+        .status_as(&f.teachers[0].token, Method::GET, &algebra, None)
+        .await;
+    assert_eq!(status, 403);
+    assert!(listed(&app, &f.teachers[0].token, "/safety-concerns")
+        .await
+        .is_empty());
+}
+
 #[tokio::test]
 async fn an_acknowledgement_stops_the_escalation_and_twice_is_a_conflict() {
     let sink = SmtpSink::start().await;
