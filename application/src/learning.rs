@@ -171,3 +171,118 @@ impl LearningSessions {
             .await
     }
 }
+
+/// What the student of a learning session is shown of it: the student never sees a safety
+/// concern about themselves. Their view of their own session drops the concerns the tutoring
+/// service recorded and gives a pause made by the safety workflow a neutral reason
+/// ([`PAUSE_REASON_FOR_THE_STUDENT`]) instead of [`crate::workflows::PAUSE_REASON`]; its
+/// `detection_count` leaves the concerns out. Everything else stays as it is: the session is
+/// still shown paused (the student cannot post until someone resumes it), and the entries
+/// keep their `sequence` (their place in the session's stream), so the hidden entries leave
+/// gaps in it.
+pub mod student_view {
+    use projections::learning::{EntryRow, SAFETY_CONCERN_KIND};
+
+    /// The reason a student is shown for a pause the safety workflow made: true (the school's
+    /// safeguarding runs it) and silent about why. A pause by a person keeps their words.
+    pub const PAUSE_REASON_FOR_THE_STUDENT: &str = "paused by your school";
+
+    /// The entries of a session as its student sees them.
+    pub fn entries(entries: Vec<EntryRow>) -> Vec<EntryRow> {
+        entries
+            .into_iter()
+            .filter(|entry| entry.kind != SAFETY_CONCERN_KIND)
+            .map(|mut entry| {
+                if entry.actor.as_deref() == Some(crate::workflows::ACTOR)
+                    && entry.data.get("reason").is_some()
+                {
+                    entry.data["reason"] = PAUSE_REASON_FOR_THE_STUDENT.into();
+                }
+                entry
+            })
+            .collect()
+    }
+
+    /// The session's `detection_count` as its student sees it: without its safety concerns.
+    pub fn detection_count(detections: i32, safety_concerns: i64) -> i32 {
+        let concerns = i32::try_from(safety_concerns).unwrap_or(i32::MAX);
+        detections.saturating_sub(concerns).max(0)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use chrono::Utc;
+        use serde_json::json;
+
+        use super::*;
+
+        fn entry(sequence: i64, data: serde_json::Value, actor: Option<&str>) -> EntryRow {
+            EntryRow {
+                sequence,
+                kind: data["type"].as_str().unwrap().to_owned(),
+                data,
+                recorded_at: Utc::now(),
+                actor: actor.map(str::to_owned),
+            }
+        }
+
+        #[test]
+        fn the_student_sees_no_concern_and_no_reason_for_the_workflow_pause() {
+            let seen = entries(vec![
+                entry(
+                    2,
+                    json!({"type": "session.message_posted", "role": "student", "content": "hi"}),
+                    None,
+                ),
+                entry(
+                    3,
+                    json!({"type": "safety.concern_detected", "concern_type": "self_harm",
+                           "urgency": "immediate", "evidence": "said so"}),
+                    None,
+                ),
+                entry(
+                    4,
+                    json!({"type": "session.paused", "reason": "safety concern"}),
+                    Some("system:workflows"),
+                ),
+            ]);
+            let sequences: Vec<i64> = seen.iter().map(|e| e.sequence).collect();
+            assert_eq!(sequences, [2, 4]);
+            assert_eq!(
+                seen[1].data,
+                json!({"type": "session.paused", "reason": "paused by your school"})
+            );
+            assert_eq!(seen[0].data["content"], "hi");
+        }
+
+        #[test]
+        fn a_pause_by_a_person_keeps_its_reason() {
+            let pause = entry(
+                2,
+                json!({"type": "session.paused", "reason": "safety concern"}),
+                Some("user:0195a3a0-0000-7000-8000-000000000001"),
+            );
+            let resume = entry(
+                3,
+                json!({"type": "session.resumed", "reason": "back to work"}),
+                Some("user:0195a3a0-0000-7000-8000-000000000001"),
+            );
+            let seen = entries(vec![pause.clone(), resume.clone()]);
+            assert_eq!(seen, [pause, resume]);
+        }
+
+        #[test]
+        fn other_detections_stay_and_the_count_leaves_the_concerns_out() {
+            let struggle = entry(
+                2,
+                json!({"type": "learning.struggle_detected", "topic": "fractions",
+                       "indicators": [], "duration_seconds": 60}),
+                None,
+            );
+            assert_eq!(entries(vec![struggle.clone()]), [struggle]);
+            assert_eq!(detection_count(3, 2), 1);
+            assert_eq!(detection_count(3, 0), 3);
+            assert_eq!(detection_count(1, 5), 0);
+        }
+    }
+}

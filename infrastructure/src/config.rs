@@ -632,6 +632,21 @@ mod tests {
         assert_eq!(config.auth.cookie_domain, None);
         // Live updates stay available for catch-up for a day.
         assert_eq!(config.realtime_retention, Duration::from_secs(86_400));
+        // The workflows' delays: five minutes, fifteen minutes, eight hours, a day.
+        let workflows = config.workflows;
+        assert_eq!(
+            workflows.struggle_recheck_after,
+            Duration::from_millis(300_000)
+        );
+        assert_eq!(workflows.safety_ack_timeout, Duration::from_millis(900_000));
+        assert_eq!(
+            workflows.safety_same_day_ack_timeout,
+            Duration::from_millis(28_800_000)
+        );
+        assert_eq!(
+            workflows.safety_follow_up_after,
+            Duration::from_millis(86_400_000)
+        );
     }
 
     #[test]

@@ -396,14 +396,28 @@ pub struct EntryRow {
     pub kind: String,
     pub data: Value,
     pub recorded_at: DateTime<Utc>,
+    /// Who paused or resumed the session (the event's `metadata.actor`, e.g. `user:<id>` or
+    /// `system:workflows`); `None` for the other entries.
+    pub actor: Option<String>,
 }
 
+/// The entry kind of a safety concern.
+pub const SAFETY_CONCERN_KIND: &str = "safety.concern_detected";
+
+/// A session's entries in order. The actor is read from the log for pauses and resumptions
+/// only (one lookup by the log's key each).
 pub async fn entries<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> sqlx::Result<Vec<EntryRow>> {
     let rows = sqlx::query(
-        "SELECT sequence, kind, data, recorded_at FROM learning_session_entries \
-         WHERE session_id = $1 ORDER BY sequence",
+        "SELECT le.sequence, le.kind, le.data, le.recorded_at, e.metadata ->> 'actor' AS actor \
+         FROM learning_session_entries le \
+         LEFT JOIN events e \
+           ON le.kind IN ('session.paused', 'session.resumed') \
+          AND e.aggregate_type = $2 AND e.aggregate_id = $1::text \
+          AND e.sequence = le.sequence \
+         WHERE le.session_id = $1 ORDER BY le.sequence",
     )
     .bind(id)
+    .bind(LearningSession::TYPE)
     .fetch_all(executor)
     .await?;
     rows.iter()
@@ -413,7 +427,24 @@ pub async fn entries<'e>(executor: impl PgExecutor<'e>, id: Uuid) -> sqlx::Resul
                 kind: r.try_get("kind")?,
                 data: r.try_get("data")?,
                 recorded_at: r.try_get("recorded_at")?,
+                actor: r.try_get("actor")?,
             })
         })
         .collect()
+}
+
+/// How many safety concerns each of `sessions` recorded (sessions without any are left out).
+pub async fn safety_concern_counts<'e>(
+    executor: impl PgExecutor<'e>,
+    sessions: &[Uuid],
+) -> sqlx::Result<std::collections::HashMap<Uuid, i64>> {
+    let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+        "SELECT session_id, count(*) FROM learning_session_entries \
+         WHERE session_id = ANY($1) AND kind = $2 GROUP BY session_id",
+    )
+    .bind(sessions)
+    .bind(SAFETY_CONCERN_KIND)
+    .fetch_all(executor)
+    .await?;
+    Ok(rows.into_iter().collect())
 }

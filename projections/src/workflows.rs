@@ -437,12 +437,23 @@ pub struct ConcernFilter {
     pub limit: i64,
 }
 
-/// The concerns `handler` may handle: all for a system admin, otherwise those of classes in
-/// the groups (and below) where they are an admin or a counselor; newest first.
+/// Whose concerns a reader is shown (the policy's answer, asked before).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConcernReach {
+    /// Every concern the filter matches: a system admin's or an auditor's, or any reader's
+    /// whom the policy let read the filter's class.
+    All,
+    /// Those of the classes in the groups (and below) where the reader is an admin or a
+    /// counselor.
+    HandledGroups,
+}
+
+/// The concerns `reader` is shown, as far as `reach` goes; newest first. Never those about
+/// `reader` themselves (a student never sees a concern about themselves).
 pub async fn safety_concerns_for<'e>(
     executor: impl PgExecutor<'e>,
-    handler: Uuid,
-    system_admin: bool,
+    reader: Uuid,
+    reach: ConcernReach,
     filter: &ConcernFilter,
 ) -> sqlx::Result<Vec<SafetyConcernRow>> {
     let sql = format!(
@@ -452,13 +463,14 @@ pub async fn safety_concerns_for<'e>(
                    JOIN groups a ON a.id = m.group_id \
                    JOIN groups g ON g.path <@ a.path \
                  WHERE m.user_id = $1 AND m.role IN ('admin', 'counselor'))) \
+           AND s.student_id <> $1 \
            AND ($3::uuid IS NULL OR s.class_id = $3) \
            AND s.status = ANY($4) AND s.opened_position < $5 \
          ORDER BY s.opened_position DESC LIMIT $6"
     );
     sqlx::query_as(&sql)
-        .bind(handler)
-        .bind(system_admin)
+        .bind(reader)
+        .bind(reach == ConcernReach::All)
         .bind(filter.class_id)
         .bind(&filter.statuses)
         .bind(filter.before.unwrap_or(i64::MAX))

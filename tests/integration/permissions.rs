@@ -2,13 +2,14 @@
 //! hierarchy, cycles, the last-admin rule and the immediate effect of membership changes.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use tests::{register, spawn_app, TestApp};
+use tests::{detect, eventually, register, spawn_app, TestApp};
 
 /// The callers of the matrix, in column order.
-const CALLERS: [&str; 12] = [
+const CALLERS: [&str; 13] = [
     "anonymous",
     "unrelated",
     "student",
@@ -19,6 +20,7 @@ const CALLERS: [&str; 12] = [
     "group_admin",
     "parent_admin",
     "sibling_admin",
+    "sibling_counselor",
     "auditor",
     "system_admin",
 ];
@@ -30,7 +32,7 @@ const CALLERS: [&str; 12] = [
 /// ├── School G (group_admin, counselor, member)
 /// │   ├── Class C (teacher, student)
 /// │   └── Class C2 (other_teacher)
-/// └── Sibling school (sibling_admin, outsider)
+/// └── Sibling school (sibling_admin, sibling_counselor, outsider)
 /// ```
 ///
 /// `target` and `victim` belong nowhere; `outsider` is a member of the sibling school only.
@@ -52,7 +54,7 @@ async fn put(app: &TestApp, path: &str, body: Value) -> u16 {
 async fn world(app: &TestApp) -> World {
     let mut tokens = HashMap::new();
     let mut ids = HashMap::new();
-    for caller in &CALLERS[1..11] {
+    for caller in &CALLERS[1..12] {
         let (token, user) =
             register(app, &format!("{caller}@example.org"), "matrix password").await;
         tokens.insert(*caller, token);
@@ -82,6 +84,7 @@ async fn world(app: &TestApp) -> World {
         (&school, "counselor", "counselor"),
         (&school, "member", "member"),
         (&sibling, "sibling_admin", "admin"),
+        (&sibling, "sibling_counselor", "counselor"),
         (&sibling, "outsider", "member"),
     ] {
         let user = &ids[who];
@@ -138,10 +141,56 @@ enum Setup {
     TargetInClass,
     /// `outsider` back to the sibling school only (out of School G and Class C).
     OutsiderAway,
+    /// A new safety concern in Class C: `{fresh_concern}` in the path.
+    FreshConcern,
+}
+
+/// The id of the newest instance of a workflow, once its `event_type` (its first event) is
+/// in the log more than `before` times.
+async fn newest_workflow(app: &TestApp, event_type: &str, before: i64) -> String {
+    eventually(event_type, Duration::from_secs(15), || async {
+        let (count, newest): (i64, Option<String>) = sqlx::query_as(
+            "SELECT count(*), (array_agg(aggregate_id ORDER BY position DESC))[1] \
+             FROM events WHERE event_type = $1",
+        )
+        .bind(event_type)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        newest.filter(|_| count > before)
+    })
+    .await
+}
+
+async fn count_events(app: &TestApp, event_type: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = $1")
+        .bind(event_type)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// Records a detection in `session` as the system admin and returns the id of the workflow
+/// instance it starts (`first_event`: `safety_concern.opened` or `intervention.started`).
+async fn start_workflow(
+    app: &TestApp,
+    session: &str,
+    detection: Value,
+    first_event: &str,
+) -> String {
+    let before = count_events(app, first_event).await;
+    detect(app, &app.token, session, detection).await;
+    newest_workflow(app, first_event, before).await
+}
+
+/// A `monitor` concern: it alerts nobody and pauses nothing (its follow-up waits a day).
+fn monitor_concern() -> Value {
+    json!({"type": "safety_concern", "concern_type": "distress", "urgency": "monitor",
+           "evidence": "matrix"})
 }
 
 /// One row of the matrix: a request and the expected status for each caller.
-type Row = (Method, String, Option<Value>, Setup, [u16; 12]);
+type Row = (Method, String, Option<Value>, Setup, [u16; 13]);
 
 #[tokio::test]
 async fn authorization_matrix() {
@@ -201,91 +250,128 @@ async fn authorization_matrix() {
     )
     .await;
     assert_eq!(status, 200);
+    // The student's learning session, with a safety concern and a struggle intervention.
+    let tool: Value = app
+        .post_json(&format!("/groups/{d}/tools"), &json!({"name": "Tutor"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (status, session) = tests::send(
+        &app,
+        &w.tokens["student"],
+        Method::POST,
+        "/learning-sessions",
+        Some(json!({"class_id": c, "tool_id": tool["id"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{session}");
+    let session = session["id"].as_str().unwrap().to_owned();
+    let k = &start_workflow(&app, &session, monitor_concern(), "safety_concern.opened").await;
+    let struggle = json!({"type": "struggle", "topic": "fractions", "indicators": [],
+                          "duration_seconds": 60});
+    let i = &start_workflow(&app, &session, struggle, "intervention.started").await;
     use Method as M;
     use Setup as S;
 
     #[rustfmt::skip]
     let rows: Vec<Row> = vec![
-        //                                                                         anon unrel stud teach oteach memb couns gadm padm sibad audit sys
-        (M::GET,    format!("/groups/{g}"), None, S::None,                         [401, 404, 404, 404, 404, 200, 200, 200, 200, 404, 404, 200]),
+        //                                                                         anon unrel stud teach oteach memb couns gadm padm sibad sibco audit sys
+        (M::GET,    format!("/groups/{g}"), None, S::None,                         [401, 404, 404, 404, 404, 200, 200, 200, 200, 404, 404, 404, 200]),
         (M::PATCH,  format!("/groups/{g}"), Some(json!({"name": "School"})), S::None,
-                                                                                   [401, 404, 404, 404, 404, 403, 403, 200, 200, 404, 404, 200]),
-        (M::POST,   "/groups/{fresh_group}/archive".into(), None, S::FreshSubgroup,[401, 404, 404, 404, 404, 404, 403, 200, 200, 404, 404, 200]),
+                                                                                   [401, 404, 404, 404, 404, 403, 403, 200, 200, 404, 404, 404, 200]),
+        (M::POST,   "/groups/{fresh_group}/archive".into(), None, S::FreshSubgroup,[401, 404, 404, 404, 404, 404, 403, 200, 200, 404, 404, 404, 200]),
         (M::POST,   format!("/groups/{g}/move"), Some(json!({"parent_id": d})), S::None,
-                                                                                   [401, 404, 404, 404, 404, 403, 403, 422, 200, 404, 404, 200]),
-        (M::POST,   "/groups".into(), Some(json!({"name": "Top"})), S::None,       [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 201]),
+                                                                                   [401, 404, 404, 404, 404, 403, 403, 422, 200, 404, 404, 404, 200]),
+        (M::POST,   "/groups".into(), Some(json!({"name": "Top"})), S::None,       [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 201]),
         (M::POST,   "/groups".into(), Some(json!({"name": "Sub", "parent_id": g})), S::None,
-                                                                                   [401, 422, 422, 422, 422, 403, 403, 201, 201, 422, 422, 201]),
-        (M::GET,    "/groups".into(), None, S::None,                               [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
-        (M::GET,    format!("/groups/{g}/members"), None, S::None,                 [401, 404, 404, 404, 404, 403, 403, 200, 200, 404, 404, 200]),
+                                                                                   [401, 422, 422, 422, 422, 403, 403, 201, 201, 422, 422, 422, 201]),
+        (M::GET,    "/groups".into(), None, S::None,                               [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+        (M::GET,    format!("/groups/{g}/members"), None, S::None,                 [401, 404, 404, 404, 404, 403, 403, 200, 200, 404, 404, 404, 200]),
         (M::PUT,    format!("/groups/{g}/members/{t}"), Some(json!({"role": "member"})), S::None,
-                                                                                   [401, 404, 404, 404, 404, 403, 403, 200, 200, 404, 404, 200]),
-        (M::DELETE, format!("/groups/{g}/members/{t}"), None, S::TargetInGroup,    [401, 404, 404, 404, 404, 403, 403, 204, 204, 404, 404, 204]),
-        (M::GET,    format!("/groups/{g}/classes"), None, S::None,                 [401, 404, 404, 404, 404, 403, 200, 200, 200, 404, 404, 200]),
-        (M::GET,    format!("/groups/{g}/usage"), None, S::None,                   [401, 404, 404, 404, 404, 403, 403, 200, 200, 404, 404, 200]),
-        (M::GET,    format!("/groups/{d}/usage"), None, S::None,                   [401, 404, 404, 404, 404, 404, 404, 404, 200, 404, 404, 200]),
+                                                                                   [401, 404, 404, 404, 404, 403, 403, 200, 200, 404, 404, 404, 200]),
+        (M::DELETE, format!("/groups/{g}/members/{t}"), None, S::TargetInGroup,    [401, 404, 404, 404, 404, 403, 403, 204, 204, 404, 404, 404, 204]),
+        (M::GET,    format!("/groups/{g}/classes"), None, S::None,                 [401, 404, 404, 404, 404, 403, 200, 200, 200, 404, 404, 404, 200]),
+        (M::GET,    format!("/groups/{g}/usage"), None, S::None,                   [401, 404, 404, 404, 404, 403, 403, 200, 200, 404, 404, 404, 200]),
+        (M::GET,    format!("/groups/{d}/usage"), None, S::None,                   [401, 404, 404, 404, 404, 404, 404, 404, 200, 404, 404, 404, 200]),
         (M::POST,   format!("/groups/{g}/classes"), Some(json!({"name": "New"})), S::None,
-                                                                                   [401, 404, 404, 404, 404, 403, 403, 201, 201, 404, 404, 201]),
-        (M::GET,    format!("/classes/{c}"), None, S::None,                        [401, 404, 200, 200, 404, 404, 200, 200, 200, 404, 404, 200]),
+                                                                                   [401, 404, 404, 404, 404, 403, 403, 201, 201, 404, 404, 404, 201]),
+        (M::GET,    format!("/classes/{c}"), None, S::None,                        [401, 404, 200, 200, 404, 404, 200, 200, 200, 404, 404, 404, 200]),
         (M::PATCH,  format!("/classes/{c}"), Some(json!({"name": "Algebra"})), S::None,
-                                                                                   [401, 404, 403, 200, 404, 404, 403, 200, 200, 404, 404, 200]),
-        (M::POST,   "/classes/{fresh_class}/archive".into(), None, S::FreshClass,  [401, 404, 404, 404, 404, 404, 403, 200, 200, 404, 404, 200]),
+                                                                                   [401, 404, 403, 200, 404, 404, 403, 200, 200, 404, 404, 404, 200]),
+        (M::POST,   "/classes/{fresh_class}/archive".into(), None, S::FreshClass,  [401, 404, 404, 404, 404, 404, 403, 200, 200, 404, 404, 404, 200]),
         (M::POST,   format!("/classes/{c}/move"), Some(json!({"group_id": g})), S::None,
-                                                                                   [401, 404, 403, 403, 404, 404, 403, 200, 200, 404, 404, 200]),
-        (M::GET,    format!("/classes/{c}/members"), None, S::None,                [401, 404, 403, 200, 404, 404, 403, 200, 200, 404, 404, 200]),
+                                                                                   [401, 404, 403, 403, 404, 404, 403, 200, 200, 404, 404, 404, 200]),
+        (M::GET,    format!("/classes/{c}/members"), None, S::None,                [401, 404, 403, 200, 404, 404, 403, 200, 200, 404, 404, 404, 200]),
         (M::PUT,    format!("/classes/{c}/members/{t}"), Some(json!({"role": "student"})), S::None,
-                                                                                   [401, 404, 403, 200, 404, 404, 403, 200, 200, 404, 404, 200]),
-        (M::DELETE, format!("/classes/{c}/members/{t}"), None, S::TargetInClass,   [401, 404, 403, 204, 404, 404, 403, 204, 204, 404, 404, 204]),
+                                                                                   [401, 404, 403, 200, 404, 404, 403, 200, 200, 404, 404, 404, 200]),
+        (M::DELETE, format!("/classes/{c}/members/{t}"), None, S::TargetInClass,   [401, 404, 403, 204, 404, 404, 403, 204, 204, 404, 404, 404, 204]),
         // Adding someone of another school (outsider, a member of the sibling school): only
         // who can already see them (the district's admin) or a system admin; anyone else who
         // manages the members gets the 422 of an unknown account (account.add_to_roster).
         (M::PUT,    format!("/groups/{g}/members/{o}"), Some(json!({"role": "member"})), S::OutsiderAway,
-                                                                                   [401, 404, 404, 404, 404, 403, 403, 422, 200, 404, 404, 200]),
+                                                                                   [401, 404, 404, 404, 404, 403, 403, 422, 200, 404, 404, 404, 200]),
         (M::PUT,    format!("/classes/{c}/members/{o}"), Some(json!({"role": "student"})), S::OutsiderAway,
-                                                                                   [401, 404, 403, 422, 404, 404, 403, 422, 200, 404, 404, 200]),
+                                                                                   [401, 404, 403, 422, 404, 404, 403, 422, 200, 404, 404, 404, 200]),
         // Assignments: managed by the class's teachers and the admins above; read by its
         // students too (published ones); submissions made by students, seen by teachers and
         // admins above, graded by teachers (admins above see but do not grade).
-        (M::GET,    format!("/classes/{c}/assignments"), None, S::None,            [401, 404, 200, 200, 404, 404, 403, 200, 200, 404, 404, 200]),
+        (M::GET,    format!("/classes/{c}/assignments"), None, S::None,            [401, 404, 200, 200, 404, 404, 403, 200, 200, 404, 404, 404, 200]),
         (M::POST,   format!("/classes/{c}/assignments"), Some(json!({"title": "Matrix"})), S::None,
-                                                                                   [401, 404, 403, 201, 404, 404, 403, 201, 201, 404, 404, 201]),
-        (M::GET,    format!("/assignments/{a1}"), None, S::None,                   [401, 404, 200, 200, 404, 404, 404, 200, 200, 404, 404, 200]),
+                                                                                   [401, 404, 403, 201, 404, 404, 403, 201, 201, 404, 404, 404, 201]),
+        (M::GET,    format!("/assignments/{a1}"), None, S::None,                   [401, 404, 200, 200, 404, 404, 404, 200, 200, 404, 404, 404, 200]),
         (M::PATCH,  format!("/assignments/{a1}"), Some(json!({"instructions": "Read"})), S::None,
-                                                                                   [401, 404, 403, 200, 404, 404, 404, 200, 200, 404, 404, 200]),
-        (M::POST,   format!("/assignments/{a1}/publish"), None, S::None,           [401, 404, 403, 200, 404, 404, 404, 200, 200, 404, 404, 200]),
-        (M::GET,    format!("/assignments/{a1}/submissions"), None, S::None,       [401, 404, 403, 200, 404, 404, 404, 200, 200, 404, 404, 200]),
+                                                                                   [401, 404, 403, 200, 404, 404, 404, 200, 200, 404, 404, 404, 200]),
+        (M::POST,   format!("/assignments/{a1}/publish"), None, S::None,           [401, 404, 403, 200, 404, 404, 404, 200, 200, 404, 404, 404, 200]),
+        (M::GET,    format!("/assignments/{a1}/submissions"), None, S::None,       [401, 404, 403, 200, 404, 404, 404, 200, 200, 404, 404, 404, 200]),
         (M::POST,   format!("/assignments/{a2}/submissions"), Some(json!({"content": "x"})), S::None,
-                                                                                   [401, 404, 201, 403, 404, 404, 404, 403, 403, 404, 404, 403]),
-        (M::GET,    format!("/submissions/{s1}"), None, S::None,                   [401, 404, 200, 200, 404, 404, 404, 200, 200, 404, 404, 200]),
+                                                                                   [401, 404, 201, 403, 404, 404, 404, 403, 403, 404, 404, 404, 403]),
+        (M::GET,    format!("/submissions/{s1}"), None, S::None,                   [401, 404, 200, 200, 404, 404, 404, 200, 200, 404, 404, 404, 200]),
         (M::POST,   format!("/submissions/{s1}/grade"), Some(json!({"feedback": "Good"})), S::None,
-                                                                                   [401, 404, 403, 200, 404, 404, 404, 403, 403, 404, 404, 200]),
-        (M::GET,    "/me/assignments".into(), None, S::None,                       [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+                                                                                   [401, 404, 403, 200, 404, 404, 404, 403, 403, 404, 404, 404, 200]),
+        (M::GET,    "/me/assignments".into(), None, S::None,                       [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
         // Themes: read with the group or class, set by the admins above (not by teachers).
-        (M::GET,    format!("/groups/{g}/theme"), None, S::None,                   [401, 404, 404, 404, 404, 200, 200, 200, 200, 404, 404, 200]),
+        (M::GET,    format!("/groups/{g}/theme"), None, S::None,                   [401, 404, 404, 404, 404, 200, 200, 200, 200, 404, 404, 404, 200]),
         (M::PUT,    format!("/groups/{g}/theme"), Some(json!({"accent_color": "#16a34a"})), S::None,
-                                                                                   [401, 404, 404, 404, 404, 403, 403, 200, 200, 404, 404, 200]),
-        (M::GET,    format!("/classes/{c}/theme"), None, S::None,                  [401, 404, 200, 200, 404, 404, 200, 200, 200, 404, 404, 200]),
+                                                                                   [401, 404, 404, 404, 404, 403, 403, 200, 200, 404, 404, 404, 200]),
+        (M::GET,    format!("/classes/{c}/theme"), None, S::None,                  [401, 404, 200, 200, 404, 404, 200, 200, 200, 404, 404, 404, 200]),
         (M::PUT,    format!("/classes/{c}/theme"), Some(json!({"primary_color": "#1d4ed8"})), S::None,
-                                                                                   [401, 404, 403, 403, 404, 404, 403, 200, 200, 404, 404, 200]),
-        (M::GET,    "/events?limit=1".into(), None, S::None,                       [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),
-        (M::GET,    format!("/streams/group/{g}"), None, S::None,                  [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),
-        (M::GET,    format!("/streams/group/{g}/state"), None, S::None,            [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),
-        (M::GET,    "/audit/verify".into(), None, S::None,                         [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),
-        (M::GET,    "/audit/verify/stream".into(), None, S::None,                  [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),
-        (M::GET,    "/audit/checkpoints".into(), None, S::None,                    [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),
-        (M::GET,    "/audit/public-key".into(), None, S::None,                     [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
-        (M::GET,    "/me/memberships".into(), None, S::None,                       [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
-        (M::GET,    "/me/abilities".into(), None, S::None,                         [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
-        (M::GET,    "/auth/me".into(), None, S::None,                              [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
-        (M::POST,   format!("/users/{victim}/disable"), None, S::None,             [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200]),
+                                                                                   [401, 404, 403, 403, 404, 404, 403, 200, 200, 404, 404, 404, 200]),
+        (M::GET,    "/events?limit=1".into(), None, S::None,                       [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),
+        (M::GET,    format!("/streams/group/{g}"), None, S::None,                  [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),
+        (M::GET,    format!("/streams/group/{g}/state"), None, S::None,            [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),
+        (M::GET,    "/audit/verify".into(), None, S::None,                         [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),
+        (M::GET,    "/audit/verify/stream".into(), None, S::None,                  [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),
+        (M::GET,    "/audit/checkpoints".into(), None, S::None,                    [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200]),
+        (M::GET,    "/audit/public-key".into(), None, S::None,                     [200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+        (M::GET,    "/me/memberships".into(), None, S::None,                       [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+        (M::GET,    "/me/abilities".into(), None, S::None,                         [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+        (M::GET,    "/auth/me".into(), None, S::None,                              [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+        (M::POST,   format!("/users/{victim}/disable"), None, S::None,             [401, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200]),
         (M::GET,    format!("/realtime/updates?topic=class.{c}.dashboard&after=0"), None, S::None,
-                                                                                   [401, 404, 403, 200, 404, 404, 200, 200, 200, 404, 404, 200]),
+                                                                                   [401, 404, 403, 200, 404, 404, 200, 200, 200, 404, 404, 404, 200]),
         (M::GET,    format!("/realtime/updates?topic=class.{c}.interventions&after=0"), None, S::None,
-                                                                                   [401, 404, 403, 200, 404, 404, 200, 200, 200, 404, 200, 200]),
+                                                                                   [401, 404, 403, 200, 404, 404, 200, 200, 200, 404, 404, 200, 200]),
         (M::GET,    format!("/realtime/updates?topic=class.{c}.safety_concerns&after=0"), None, S::None,
-                                                                                   [401, 404, 403, 403, 404, 404, 200, 200, 200, 404, 404, 200]),
+                                                                                   [401, 404, 403, 403, 404, 404, 200, 200, 200, 404, 404, 404, 200]),
         (M::GET,    format!("/realtime/updates?topic=user.{student}.notifications&after=0"), None, S::None,
-                                                                                   [401, 403, 200, 403, 403, 403, 403, 403, 403, 403, 403, 403]),
+                                                                                   [401, 403, 200, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403]),
+        // Workflows. Safety concerns: read by the counselors and admins above the class, auditors
+        // and system admins; acknowledged and resolved by the same but auditors (who cannot
+        // read the class: 404 as for any write there). Everyone signed in may list the
+        // concerns they may handle (maybe none). The intervention log and a struggle
+        // intervention: also the class's teachers.
+        (M::GET,    "/safety-concerns".into(), None, S::None,                      [401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200]),
+        (M::GET,    format!("/safety-concerns?class_id={c}"), None, S::None,       [401, 404, 403, 403, 404, 404, 200, 200, 200, 404, 404, 200, 200]),
+        (M::GET,    format!("/safety-concerns/{k}"), None, S::None,               [401, 404, 403, 403, 404, 404, 200, 200, 200, 404, 404, 200, 200]),
+        (M::POST,   "/safety-concerns/{fresh_concern}/acknowledge".into(), None, S::FreshConcern,
+                                                                                   [401, 404, 403, 403, 404, 404, 200, 200, 200, 404, 404, 404, 200]),
+        (M::POST,   "/safety-concerns/{fresh_concern}/resolve".into(),
+                    Some(json!({"outcome": "addressed", "notes": "Spoke with them."})), S::FreshConcern,
+                                                                                   [401, 404, 403, 403, 404, 404, 200, 200, 200, 404, 404, 404, 200]),
+        (M::GET,    format!("/workflows/{k}"), None, S::None,                      [401, 404, 403, 403, 404, 404, 200, 200, 200, 404, 404, 200, 200]),
+        (M::GET,    format!("/classes/{c}/interventions"), None, S::None,          [401, 404, 403, 200, 404, 404, 200, 200, 200, 404, 404, 200, 200]),
+        (M::GET,    format!("/workflows/{i}"), None, S::None,                      [401, 404, 403, 200, 404, 404, 200, 200, 200, 404, 404, 200, 200]),
     ];
 
     let mut failures = Vec::new();
@@ -329,6 +415,12 @@ async fn authorization_matrix() {
                             .as_u16();
                         assert!(status == 204 || status == 404, "{roster}: {status}");
                     }
+                }
+                S::FreshConcern => {
+                    let fresh =
+                        start_workflow(&app, &session, monitor_concern(), "safety_concern.opened")
+                            .await;
+                    path = path.replace("{fresh_concern}", &fresh);
                 }
                 S::TargetInClass => {
                     assert_eq!(

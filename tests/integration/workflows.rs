@@ -1,6 +1,6 @@
 //! The workflows (ADR 0010) end to end through HTTP, with real PostgreSQL, SMTP and NATS and
 //! delays in milliseconds: every path of the struggle intervention and of the safety
-//! escalation, the recovery that arrives one millisecond after the struggle, a restart while
+//! escalation, the recovery that arrives one millisecond after the struggle, a crash while
 //! a timer waits, two instances on one database, and a replay of the process manager.
 
 use std::time::Duration;
@@ -9,8 +9,8 @@ use api::Application;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tests::{
-    detect, eventually, register_named, send, spawn_app_with, Person, SchoolFixture, SmtpSink,
-    TestApp, TestOptions,
+    detect, eventually, register_named, send, spawn_app_with, test_env, NatsServer, Person,
+    SchoolFixture, ServerProcess, SmtpSink, TestApp, TestOptions,
 };
 
 const DEADLINE: Duration = Duration::from_secs(15);
@@ -311,14 +311,40 @@ async fn an_immediate_concern_pauses_the_session_and_climbs_two_levels_then_reso
             .then_some(())
     })
     .await;
-    // The session is paused by the workflow.
-    let session = get(
+    // The session is paused by the workflow: adults see why and by whom (the counselor in
+    // the session's entries and the concern's timeline, the system admin in its stream).
+    let session = eventually("the workflow's pause", DEADLINE, || async {
+        let session = session_as(&app, &f.counselor.token, &f.session).await;
+        (session["status"] == "paused").then_some(session)
+    })
+    .await;
+    let paused = entries_of_kind(&session, "session.paused");
+    assert_eq!(paused.len(), 1, "{session}");
+    assert_eq!(paused[0]["data"]["reason"], "safety concern");
+    let stream = get(
         &app,
         &app.token,
-        &format!("/learning-sessions/{}", f.session),
+        &format!("/streams/learning_session/{}", f.session),
     )
     .await;
-    assert_eq!(session["status"], "paused", "{session}");
+    let paused: Vec<&Value> = stream["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "session.paused")
+        .collect();
+    assert_eq!(paused.len(), 1, "{stream}");
+    assert_eq!(paused[0]["payload"]["reason"], "safety concern");
+    assert_eq!(paused[0]["metadata"]["actor"], "system:workflows");
+    let detail = eventually("the pause on the concern", DEADLINE, || async {
+        let detail = concern_detail(&app, &f.counselor.token, &id).await;
+        let steps = detail["timeline"].as_array().unwrap().clone();
+        steps
+            .into_iter()
+            .find(|s| s["type"] == "safety_concern.session_paused")
+    })
+    .await;
+    assert_eq!(detail["actor"], "system:workflows", "{detail}");
     // Nobody acknowledges: level 1 (the district: its admin and counselor), then level 2
     // (the system admins).
     wait_for_notifications(&app, &district_admin, "safety_concern", 1).await;
@@ -400,6 +426,277 @@ async fn an_immediate_concern_pauses_the_session_and_climbs_two_levels_then_reso
     assert_eq!(resolved["items"][0]["id"], id.as_str(), "{resolved}");
 }
 
+/// The entries of a learning session as `token` reads them.
+async fn session_as(app: &TestApp, token: &str, session: &str) -> Value {
+    get(app, token, &format!("/learning-sessions/{session}")).await
+}
+
+fn entries_of_kind<'a>(session: &'a Value, kind: &str) -> Vec<&'a Value> {
+    session["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["kind"] == kind)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_student_never_sees_the_concern_about_themselves() {
+    let sink = SmtpSink::start().await;
+    let (app, f) = app_with_fixture(&sink, &[]).await;
+    detect(&app, &f.service, &f.session, struggle("fractions")).await;
+    detect(&app, &f.service, &f.session, concern("immediate")).await;
+    let id = the_concern(&app).await;
+    // The counselor (an adult above the class) sees the concern and why the session paused.
+    let adult = eventually("the workflow's pause", DEADLINE, || async {
+        let session = session_as(&app, &f.counselor.token, &f.session).await;
+        (!entries_of_kind(&session, "session.paused").is_empty()).then_some(session)
+    })
+    .await;
+    let concerns = entries_of_kind(&adult, "safety.concern_detected");
+    assert_eq!(concerns.len(), 1, "{adult}");
+    assert_eq!(concerns[0]["data"]["urgency"], "immediate");
+    assert_eq!(
+        concerns[0]["data"]["evidence"],
+        "said they feel unsafe at home"
+    );
+    assert_eq!(
+        entries_of_kind(&adult, "session.paused")[0]["data"]["reason"],
+        "safety concern"
+    );
+    assert_eq!(adult["detection_count"], 2, "{adult}");
+
+    // The student sees their session paused, for a neutral reason, and no concern.
+    let own = session_as(&app, &f.student.token, &f.session).await;
+    assert_eq!(own["status"], "paused", "{own}");
+    assert!(entries_of_kind(&own, "safety.concern_detected").is_empty());
+    assert_eq!(
+        entries_of_kind(&own, "session.paused")[0]["data"]["reason"],
+        "paused by your school"
+    );
+    assert_eq!(entries_of_kind(&own, "learning.struggle_detected").len(), 1);
+    assert_eq!(own["detection_count"], 1, "{own}");
+    let text = own.to_string();
+    for hidden in ["safety", "distress", "unsafe at home", "immediate"] {
+        assert!(!text.contains(hidden), "the student sees {hidden:?}: {own}");
+    }
+    // Nor in the list of their sessions, nor in what completing the session answers.
+    let mine = get(&app, &f.student.token, "/me/learning-sessions").await;
+    assert_eq!(mine["items"][0]["detection_count"], 1, "{mine}");
+    let (status, completed) = send(
+        &app,
+        &f.student.token,
+        Method::POST,
+        &format!("/learning-sessions/{}/complete", f.session),
+        Some(json!({"summary": "Done", "topics_covered": ["fractions"]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{completed}");
+    assert_eq!(completed["detection_count"], 1, "{completed}");
+    // No notification tells them, in the inbox or on its live topic.
+    app.wait_for_all_subscribers().await;
+    let inbox = get(&app, &f.student.token, "/notifications?limit=200").await;
+    assert_eq!(inbox["items"], json!([]), "{inbox}");
+    let topic = format!(
+        "/realtime/updates?topic=user.{}.notifications&after=0",
+        f.student.id
+    );
+    let updates = get(&app, &f.student.token, &topic).await;
+    assert_eq!(updates["items"], json!([]), "{updates}");
+    let list = get(&app, &f.student.token, "/safety-concerns").await;
+    assert_eq!(list["items"], json!([]), "{list}");
+    let status = app
+        .status_as(
+            &f.student.token,
+            Method::GET,
+            &format!("/safety-concerns/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    // The counselor's view is unchanged by the completion.
+    let adult = session_as(&app, &f.counselor.token, &f.session).await;
+    assert_eq!(entries_of_kind(&adult, "safety.concern_detected").len(), 1);
+}
+
+#[tokio::test]
+async fn a_student_who_also_counsels_above_the_class_is_not_told_about_themselves() {
+    let sink = SmtpSink::start().await;
+    let (app, f) = app_with_fixture(&sink, &[]).await;
+    // The student is also a counselor of the school (the nearest counselors of the class).
+    app.put_role(
+        &format!("/groups/{}/members/{}", f.school, f.student.id),
+        "counselor",
+    )
+    .await;
+    detect(&app, &f.service, &f.session, concern("same_day")).await;
+    let id = the_concern(&app).await;
+    // The alert passes them over and goes to the next counselors up (the district's).
+    wait_for_notifications(&app, &f.counselor, "safety_concern", 1).await;
+    app.wait_for_all_subscribers().await;
+    assert!(notifications_of_kind(&app, &f.student, "safety_concern")
+        .await
+        .is_empty());
+    let list = get(&app, &f.student.token, "/safety-concerns").await;
+    assert_eq!(list["items"], json!([]), "{list}");
+    for path in [format!("/safety-concerns/{id}"), format!("/workflows/{id}")] {
+        let status = app
+            .status_as(&f.student.token, Method::GET, &path, None)
+            .await;
+        assert_eq!(status, 404, "{path}");
+    }
+    let own = session_as(&app, &f.student.token, &f.session).await;
+    assert!(entries_of_kind(&own, "safety.concern_detected").is_empty());
+    // The district counselor handles it as usual.
+    let list = get(&app, &f.counselor.token, "/safety-concerns").await;
+    assert_eq!(list["items"][0]["id"], id.as_str(), "{list}");
+}
+
+/// A new user whom the system admin makes an auditor.
+async fn auditor(app: &TestApp) -> Person {
+    let email = "aude.auditor@school.example";
+    let (token, user) = register_named(app, email, "Aude Auditor", "fixture password 1").await;
+    let id = user["id"].as_str().unwrap().to_owned();
+    let (status, body) = send(
+        app,
+        &app.token,
+        Method::POST,
+        &format!("/users/{id}/auditor"),
+        Some(json!({"auditor": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    Person {
+        id,
+        token,
+        email: email.to_owned(),
+        name: "Aude Auditor".to_owned(),
+    }
+}
+
+/// A student of the fixture's other class (Biology) with a learning session there.
+async fn session_in_the_other_class(app: &TestApp, f: &SchoolFixture) -> String {
+    let (token, user) = register_named(
+        app,
+        "bea.biology@school.example",
+        "Bea Biology",
+        "fixture password 1",
+    )
+    .await;
+    app.put_role(
+        &format!(
+            "/classes/{}/members/{}",
+            f.other_class,
+            user["id"].as_str().unwrap()
+        ),
+        "student",
+    )
+    .await;
+    let (status, session) = send(
+        app,
+        &token,
+        Method::POST,
+        "/learning-sessions",
+        Some(json!({"class_id": f.other_class, "tool_id": f.tool})),
+    )
+    .await;
+    assert_eq!(status, 201, "{session}");
+    session["id"].as_str().unwrap().to_owned()
+}
+
+/// The ids of the concerns listed at `path` as `token`.
+async fn listed(app: &TestApp, token: &str, path: &str) -> Vec<String> {
+    let page = get(app, token, path).await;
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_class_filter_lists_one_class_s_concerns_to_its_handlers_and_to_auditors() {
+    let sink = SmtpSink::start().await;
+    let (app, f) = app_with_fixture(&sink, &[]).await;
+    let auditor = auditor(&app).await;
+    let biology = session_in_the_other_class(&app, &f).await;
+    detect(&app, &f.service, &f.session, concern("monitor")).await;
+    detect(&app, &f.service, &biology, concern("monitor")).await;
+    detect(&app, &f.service, &f.session, struggle("fractions")).await;
+    let opened: Vec<(String, String)> = eventually("both concerns", DEADLINE, || async {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT aggregate_id, payload->>'class_id' FROM events \
+             WHERE event_type = 'safety_concern.opened'",
+        )
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        (rows.len() == 2).then_some(rows)
+    })
+    .await;
+    let of_class = |class: &str| {
+        opened
+            .iter()
+            .find(|(_, c)| c == class)
+            .map(|(id, _)| id.clone())
+            .unwrap()
+    };
+    let (algebra_concern, biology_concern) = (of_class(&f.class), of_class(&f.other_class));
+    app.wait_for_all_subscribers().await;
+    let algebra = format!("/safety-concerns?class_id={}", f.class);
+    let biology = format!("/safety-concerns?class_id={}", f.other_class);
+    for (who, person) in [
+        ("district counselor", &f.counselor),
+        ("school admin", &f.school_admin),
+        ("auditor", &auditor),
+    ] {
+        assert_eq!(
+            listed(&app, &person.token, &algebra).await,
+            std::slice::from_ref(&algebra_concern),
+            "{who}"
+        );
+        assert_eq!(
+            listed(&app, &person.token, &biology).await,
+            std::slice::from_ref(&biology_concern),
+            "{who}"
+        );
+        let mut all = listed(&app, &person.token, "/safety-concerns").await;
+        all.sort();
+        let mut expected = vec![algebra_concern.clone(), biology_concern.clone()];
+        expected.sort();
+        assert_eq!(all, expected, "{who}");
+    }
+    // The auditor reads the concern and the class's intervention log too, and changes nothing.
+    let detail = concern_detail(&app, &auditor.token, &algebra_concern).await;
+    assert_eq!(detail["class_id"], f.class.as_str());
+    let log = get(
+        &app,
+        &auditor.token,
+        &format!("/classes/{}/interventions", f.class),
+    )
+    .await;
+    assert_eq!(log["items"].as_array().unwrap().len(), 1, "{log}");
+    assert_eq!(log["items"][0]["topic"], "fractions");
+    let status = app
+        .status_as(
+            &auditor.token,
+            Method::POST,
+            &format!("/safety-concerns/{algebra_concern}/acknowledge"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    // A teacher of the class may not read its concerns, filtered or not.
+    let status = app
+        .status_as(&f.teachers[0].token, Method::GET, &algebra, None)
+        .await;
+    assert_eq!(status, 403);
+    assert!(listed(&app, &f.teachers[0].token, "/safety-concerns")
+        .await
+        .is_empty());
+}
+
 #[tokio::test]
 async fn an_acknowledgement_stops_the_escalation_and_twice_is_a_conflict() {
     let sink = SmtpSink::start().await;
@@ -479,6 +776,20 @@ async fn an_acknowledgement_stops_the_escalation_and_twice_is_a_conflict() {
     )
     .await;
     assert_eq!(status, 404);
+    let (status, body) = send(
+        &app,
+        &f.counselor.token,
+        Method::POST,
+        &format!("/safety-concerns/{unknown}/resolve"),
+        Some(json!({"outcome": "addressed", "notes": "Nothing to resolve."})),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["type"].as_str().unwrap().ends_with("/not-found"),
+        "{body}"
+    );
+    assert_eq!(count_events(&app, "safety_concern.resolved").await, 0);
 }
 
 #[tokio::test]
@@ -567,11 +878,394 @@ async fn only_those_who_handle_a_concern_see_it() {
 }
 
 #[tokio::test]
-async fn a_timer_that_waits_through_a_restart_fires_once() {
+async fn a_recovery_without_a_running_intervention_is_recorded_and_changes_nothing() {
+    let sink = SmtpSink::start().await;
+    let (app, f) = app_with_fixture(&sink, &[("STRUGGLE_RECHECK_AFTER_MS", "400")]).await;
+    let (status, body) = send(
+        &app,
+        &f.service,
+        Method::POST,
+        &format!("/learning-sessions/{}/detections", f.session),
+        Some(recovery("fractions")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["detection_count"], 1, "{body}");
+    app.wait_for_all_subscribers().await;
+    assert_eq!(count_events(&app, "learning.recovery_detected").await, 1);
+    let sagas: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = 'struggle_intervention'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(sagas, 0, "no intervention");
+    let log = get(
+        &app,
+        &app.token,
+        &format!("/classes/{}/interventions", f.class),
+    )
+    .await;
+    assert_eq!(log["items"], json!([]), "{log}");
+    for teacher in &f.teachers {
+        let inbox = get(&app, &teacher.token, "/notifications?limit=200").await;
+        assert_eq!(inbox["items"], json!([]), "{}: {inbox}", teacher.name);
+    }
+    let session = session_as(&app, &f.teachers[0].token, &f.session).await;
+    assert_eq!(
+        entries_of_kind(&session, "learning.recovery_detected").len(),
+        1
+    );
+    // A struggle afterwards starts its own intervention, which the earlier recovery does not
+    // end.
+    detect(&app, &f.service, &f.session, struggle("Fractions")).await;
+    let items = ended_interventions(&app, &f, 1).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0]["outcome"], "ai_intervention", "{items:?}");
+    assert_eq!(workflow_messages(&app, &f.session).await.len(), 1);
+}
+
+#[tokio::test]
+async fn with_smtp_down_an_immediate_concern_alerts_in_the_app_and_its_emails_are_dead_lettered() {
+    let mut sink = SmtpSink::start().await;
+    let (app, f) = app_with_fixture(
+        &sink,
+        &[("MAIL_RETRY_ATTEMPTS", "2"), ("MAIL_RETRY_DELAY_MS", "20")],
+    )
+    .await;
+    sink.stop().await;
+    detect(&app, &f.service, &f.session, concern("immediate")).await;
+    let id = the_concern(&app).await;
+    // In the app at once, and the workflow goes on: the session paused, the timer set.
+    for person in [&f.school_admin, &f.counselor] {
+        wait_for_notifications(&app, person, "safety_concern", 1).await;
+    }
+    let detail = eventually("the acknowledgement timer", DEADLINE, || async {
+        let detail = concern_detail(&app, &f.counselor.token, &id).await;
+        (detail["pending_timers"].as_array().unwrap().len() == 1).then_some(detail)
+    })
+    .await;
+    assert_eq!(detail["status"], "open");
+    assert_eq!(
+        session_as(&app, &f.counselor.token, &f.session).await["status"],
+        "paused"
+    );
+    // The emails (sent whatever the preferences) failed twice each and wait as dead letters.
+    let letters = eventually("two dead letters", DEADLINE, || async {
+        let page = get(&app, &app.token, "/admin/dead-letters").await;
+        let items = page["items"].as_array().unwrap().clone();
+        (items.len() >= 2).then_some(items)
+    })
+    .await;
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    let mut recipients: Vec<&str> = letters
+        .iter()
+        .map(|l| l["recipient_id"].as_str().unwrap())
+        .collect();
+    recipients.sort();
+    let mut expected = vec![f.school_admin.id.as_str(), f.counselor.id.as_str()];
+    expected.sort();
+    assert_eq!(recipients, expected);
+    for letter in &letters {
+        assert_eq!(letter["kind"], "safety_concern", "{letter}");
+        assert_eq!(letter["attempts"], 2, "{letter}");
+    }
+    assert!(sink.messages().is_empty());
+    // The server is back: retried on demand, each is sent once.
+    sink.restart().await;
+    for letter in &letters {
+        let (status, body) = send(
+            &app,
+            &app.token,
+            Method::POST,
+            &format!(
+                "/admin/dead-letters/{}/retry",
+                letter["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+        assert_eq!(status, 202, "{body}");
+    }
+    for person in [&f.school_admin, &f.counselor] {
+        sink.wait_for(&person.email, 1).await;
+    }
+    app.wait_for_all_subscribers().await;
+    assert_eq!(sink.messages().len(), 2, "{:?}", sink.messages());
+}
+
+#[tokio::test]
+async fn the_workflows_go_on_while_nats_is_down() {
+    let sink = SmtpSink::start().await;
+    let mut nats = NatsServer::start().await;
+    let extra = [
+        ("STRUGGLE_RECHECK_AFTER_MS", "400"),
+        ("SAFETY_ACK_TIMEOUT_MS", "400"),
+    ];
+    let app = spawn_app_with(TestOptions {
+        nats_url: Some(nats.url()),
+        ..TestOptions::mailing_to(&sink, &extra)
+    })
+    .await;
+    let f = SchoolFixture::build(&app).await;
+    let second = f.start_session(&app, &f.student).await;
+    app.wait_for_subscribers().await;
+    nats.stop().await;
+
+    detect(&app, &f.service, &f.session, struggle("fractions")).await;
+    detect(&app, &f.service, &second, concern("immediate")).await;
+    // The struggle intervention: the teachers told, the recheck fired, the message posted.
+    let items = ended_interventions(&app, &f, 1).await;
+    assert_eq!(items[0]["outcome"], "ai_intervention", "{items:?}");
+    assert_eq!(items[0]["teachers_notified"], 2, "{items:?}");
+    for teacher in &f.teachers {
+        wait_for_notifications(&app, teacher, "struggle", 1).await;
+    }
+    assert_eq!(workflow_messages(&app, &f.session).await.len(), 1);
+    // The escalation: paused, then up two levels to the system admins.
+    let id = the_concern(&app).await;
+    eventually("level 2", DEADLINE, || async {
+        let detail = concern_detail(&app, &f.counselor.token, &id).await;
+        let alerts = detail["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["type"] == "safety_concern.alerted")
+            .count();
+        (alerts == 3).then_some(())
+    })
+    .await;
+    assert_eq!(
+        session_as(&app, &f.counselor.token, &second).await["status"],
+        "paused"
+    );
+    eventually("the system admin's alert", DEADLINE, || async {
+        let inbox = get(&app, &app.token, "/notifications?limit=50").await;
+        inbox["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "safety_concern")
+            .then_some(())
+    })
+    .await;
+}
+
+/// The targets of a concern's alerts, in order: a group's id or `system_admins`.
+fn alert_targets(detail: &Value) -> Vec<String> {
+    detail["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["type"] == "safety_concern.alerted")
+        .map(|s| {
+            let target = &s["data"]["target"];
+            target["group_id"]
+                .as_str()
+                .unwrap_or_else(|| target["kind"].as_str().unwrap())
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_unacknowledged_same_day_concern_climbs_from_the_school_to_the_system_admins() {
+    let sink = SmtpSink::start().await;
+    let (app, f) = app_with_fixture(&sink, &[("SAFETY_SAME_DAY_ACK_TIMEOUT_MS", "400")]).await;
+    // A counselor on the school: the nearest counselors of the class.
+    let (token, user) = register_named(
+        &app,
+        "cal.counselor@school.example",
+        "Cal Counselor",
+        "fixture password 1",
+    )
+    .await;
+    let school_counselor = Person {
+        id: user["id"].as_str().unwrap().to_owned(),
+        token,
+        email: "cal.counselor@school.example".to_owned(),
+        name: "Cal Counselor".to_owned(),
+    };
+    app.put_role(
+        &format!("/groups/{}/members/{}", f.school, school_counselor.id),
+        "counselor",
+    )
+    .await;
+    detect(&app, &f.service, &f.session, concern("same_day")).await;
+    let id = the_concern(&app).await;
+    // Level 0: the school's counselor; then the district's admins and counselors; then the
+    // system admins, the last level.
+    let detail = eventually("level 2", DEADLINE, || async {
+        let detail = concern_detail(&app, &school_counselor.token, &id).await;
+        (alert_targets(&detail).len() == 3).then_some(detail)
+    })
+    .await;
+    assert_eq!(
+        alert_targets(&detail),
+        [f.school.as_str(), f.district.as_str(), "system_admins"]
+    );
+    for person in [&school_counselor, &f.counselor] {
+        wait_for_notifications(&app, person, "safety_concern", 1).await;
+    }
+    eventually("the system admin's alert", DEADLINE, || async {
+        let inbox = get(&app, &app.token, "/notifications?limit=50").await;
+        inbox["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "safety_concern")
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    app.wait_for_all_subscribers().await;
+    assert_eq!(count_events(&app, "safety_concern.alerted").await, 3);
+    let detail = concern_detail(&app, &f.counselor.token, &id).await;
+    assert_eq!(detail["status"], "open");
+    assert_eq!(detail["pending_timers"], json!([]), "{detail}");
+    // same_day does not pause the session, and the school's admin (passed over for the
+    // school's counselor) is not alerted.
+    assert_eq!(
+        session_as(&app, &f.counselor.token, &f.session).await["status"],
+        "active"
+    );
+    assert!(
+        notifications_of_kind(&app, &f.school_admin, "safety_concern")
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_completed_session_s_open_concern_keeps_escalating_until_resolved() {
+    let sink = SmtpSink::start().await;
+    let (app, f) = app_with_fixture(&sink, &[("SAFETY_ACK_TIMEOUT_MS", "500")]).await;
+    detect(&app, &f.service, &f.session, concern("immediate")).await;
+    let id = the_concern(&app).await;
+    wait_for_notifications(&app, &f.counselor, "safety_concern", 1).await;
+    let (status, body) = send(
+        &app,
+        &f.student.token,
+        Method::POST,
+        &format!("/learning-sessions/{}/complete", f.session),
+        Some(json!({"summary": "Done", "topics_covered": []})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "completed");
+    let detail = eventually("level 2 after the completion", DEADLINE, || async {
+        let detail = concern_detail(&app, &f.counselor.token, &id).await;
+        (alert_targets(&detail).len() == 3).then_some(detail)
+    })
+    .await;
+    assert_eq!(detail["status"], "open");
+    let workflow = get(&app, &app.token, &format!("/workflows/{id}")).await;
+    assert!(workflow["outcome"].is_null(), "{workflow}");
+    let (status, body) = send(
+        &app,
+        &f.counselor.token,
+        Method::POST,
+        &format!("/safety-concerns/{id}/resolve"),
+        Some(json!({"outcome": "addressed", "notes": "Called home."})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "resolved");
+    let workflow = get(&app, &app.token, &format!("/workflows/{id}")).await;
+    assert_eq!(workflow["outcome"], "addressed", "{workflow}");
+}
+
+/// Reads `path` page by page with `limit=2`; returns the items' ids, page by page.
+async fn pages_of_two(app: &TestApp, token: &str, path: &str) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{path}?limit=2");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page = get(app, token, &url).await;
+        pages.push(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_str().unwrap().to_owned())
+                .collect(),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return pages,
+        }
+        assert!(pages.len() < 5, "{pages:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_concerns_and_the_intervention_log_are_paged_with_limit_and_cursor() {
+    let sink = SmtpSink::start().await;
+    let (app, f) = app_with_fixture(&sink, &[]).await;
+    for topic in ["fractions", "decimals", "percentages"] {
+        detect(&app, &f.service, &f.session, concern("monitor")).await;
+        detect(&app, &f.service, &f.session, struggle(topic)).await;
+    }
+    let interventions = format!("/classes/{}/interventions", f.class);
+    for path in ["/safety-concerns", interventions.as_str()] {
+        let all = eventually(&format!("three items at {path}"), DEADLINE, || async {
+            let page = get(&app, &f.counselor.token, path).await;
+            let ids: Vec<String> = page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_str().unwrap().to_owned())
+                .collect();
+            (ids.len() == 3).then_some(ids)
+        })
+        .await;
+        let pages = pages_of_two(&app, &f.counselor.token, path).await;
+        assert_eq!(pages.len(), 2, "{path}: {pages:?}");
+        assert_eq!(pages[0].len(), 2, "{path}: {pages:?}");
+        assert_eq!(pages.concat(), all, "{path}: newest first, each once");
+        for bad in ["limit=0", "limit=201", "cursor=soon"] {
+            let (status, body) = send(
+                &app,
+                &f.counselor.token,
+                Method::GET,
+                &format!("{path}?{bad}"),
+                None,
+            )
+            .await;
+            assert_eq!(status, 400, "{path}?{bad}: {body}");
+            assert!(
+                body["type"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("/invalid-parameter"),
+                "{body}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_timer_that_waits_through_a_crash_fires_once() {
     let sink = SmtpSink::start().await;
     let extra = [("STRUGGLE_RECHECK_AFTER_MS", "1500")];
+    let options = TestOptions::mailing_to(&sink, &extra);
     let (mut app, f) = app_with_fixture(&sink, &extra).await;
-    detect(&app, &f.service, &f.session, struggle("fractions")).await;
+    // The struggle is handled by `raptscallions serve` as a process on the same database,
+    // killed (SIGKILL, no shutdown) while its recheck waits.
+    app.stop().await;
+    let server = ServerProcess::start(&test_env(&app.db, &options)).await;
+    let response = app
+        .http
+        .post(server.url(&format!("/learning-sessions/{}/detections", f.session)))
+        .bearer_auth(&f.service)
+        .json(&struggle("fractions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
     eventually("the recheck timer row", DEADLINE, || async {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM workflow_timers")
             .fetch_one(&app.pool)
@@ -580,10 +1274,15 @@ async fn a_timer_that_waits_through_a_restart_fires_once() {
             .filter(|n| *n == 1)
     })
     .await;
-    app.stop().await;
+    server.kill().await;
+    let fired: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM workflow_timers WHERE fired_at IS NOT NULL")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(fired, 0, "killed before the timer was due");
     tokio::time::sleep(Duration::from_millis(1800)).await;
-    app.restart_with(TestOptions::mailing_to(&sink, &extra))
-        .await;
+    app.restart_with(options).await;
     let items = ended_interventions(&app, &f, 1).await;
     assert_eq!(items[0]["outcome"], "ai_intervention");
     app.wait_for_all_subscribers().await;

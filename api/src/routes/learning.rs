@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use application::learning::StartError;
+use application::learning::{student_view, StartError};
 use chrono::{DateTime, Utc};
 use domain::learning::{Detection, LearningSessionError, MessageRole, Severity, Status, Urgency};
 use poem::web::Data;
@@ -203,6 +203,25 @@ fn rejected(error: LearningSessionError) -> ApiError {
     }
 }
 
+/// Who a session is shown to. The session's own student never sees a safety concern about
+/// themselves (`application::learning::student_view`: concerns dropped, a pause by the safety
+/// workflow given a neutral reason, `detection_count` without concerns); everyone else who may
+/// read the session sees all of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Viewer {
+    TheStudent,
+    Other,
+}
+
+impl Viewer {
+    fn of(who: Who<'_>, student_id: Uuid) -> Self {
+        match who {
+            Who::User(p) if p.user_id == student_id => Self::TheStudent,
+            _ => Self::Other,
+        }
+    }
+}
+
 /// Which way [`LearningApi::pause_or_resume`] goes.
 #[derive(Debug, Clone, Copy)]
 enum Pausing {
@@ -222,6 +241,7 @@ impl LearningApi {
         &self,
         id: Uuid,
         position: Option<i64>,
+        viewer: Viewer,
     ) -> Result<Json<LearningSessionDto>, ApiError> {
         self.services
             .caught_up(read::NAME, position)
@@ -230,11 +250,40 @@ impl LearningApi {
         let row = read::get(&self.services.pool, id)
             .await?
             .ok_or_else(|| ApiError::not_found("resource"))?;
-        Ok(Json(LearningSessionDto::from(row)))
+        let mut items = self.shown_to(vec![row], viewer).await?;
+        Ok(Json(items.remove(0)))
+    }
+
+    /// Sessions as `viewer` is shown them (see [`Viewer`]), without their entries.
+    async fn shown_to(
+        &self,
+        rows: Vec<LearningSessionRow>,
+        viewer: Viewer,
+    ) -> Result<Vec<LearningSessionDto>, ApiError> {
+        let concerns = match viewer {
+            Viewer::Other => Default::default(),
+            Viewer::TheStudent => {
+                let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+                read::safety_concern_counts(&self.services.pool, &ids).await?
+            }
+        };
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let hidden = concerns.get(&row.id).copied().unwrap_or(0);
+                let mut dto = LearningSessionDto::from(row);
+                dto.detection_count = student_view::detection_count(dto.detection_count, hidden);
+                dto
+            })
+            .collect())
     }
 
     /// The session with its history.
-    async fn read_with_entries(&self, id: Uuid) -> Result<Json<LearningSessionDto>, ApiError> {
+    async fn read_with_entries(
+        &self,
+        id: Uuid,
+        viewer: Viewer,
+    ) -> Result<Json<LearningSessionDto>, ApiError> {
         // Detections answer without waiting for the projection (ADR 0007): a read waits
         // until it has everything of the session's stream.
         self.services
@@ -244,10 +293,13 @@ impl LearningApi {
                 id,
             )
             .await?;
-        let Json(mut dto) = self.read_after_write(id, None).await?;
+        let Json(mut dto) = self.read_after_write(id, None, viewer).await?;
+        let mut entries = read::entries(&self.services.pool, id).await?;
+        if viewer == Viewer::TheStudent {
+            entries = student_view::entries(entries);
+        }
         dto.entries = Some(
-            read::entries(&self.services.pool, id)
-                .await?
+            entries
                 .into_iter()
                 .map(|e| EntryDto {
                     sequence: e.sequence,
@@ -275,10 +327,13 @@ impl LearningApi {
             Pausing::Pause => "learning_session.pause",
             Pausing::Resume => "learning_session.resume",
         };
-        self.services
+        let principal = caller.user()?;
+        let (_, session) = self
+            .services
             .authz
-            .learning_session(caller.user()?, id, action)
+            .learning_session(principal, id, action)
             .await?;
+        let viewer = Viewer::of(Who::User(principal), session.student_id);
         let context = command_context(caller, request_id);
         let reason = body.reason.0.clone();
         let learning = &self.services.learning;
@@ -287,7 +342,7 @@ impl LearningApi {
             Pausing::Resume => learning.resume(&context, id, reason).await,
         }
         .map_err(|e| command_error(e, rejected))?;
-        self.read_after_write(id, appended.position).await
+        self.read_after_write(id, appended.position, viewer).await
     }
 }
 
@@ -333,7 +388,9 @@ impl LearningApi {
                 StartError::Command(e) => command_error(e, rejected),
                 StartError::Store(e) => e.into(),
             })?;
-        let session = self.read_after_write(id, appended.position).await?;
+        let session = self
+            .read_after_write(id, appended.position, Viewer::TheStudent)
+            .await?;
         Ok(Started::Created(
             session,
             format!("/learning-sessions/{id}"),
@@ -343,6 +400,8 @@ impl LearningApi {
     /// Get a learning session, with its history
     ///
     /// The session with `entries`: its messages, detections, pauses and resumptions in order.
+    /// The session's student is not shown the safety concerns about them: no such entry, a
+    /// `detection_count` without them, and a neutral reason for the workflow's pause.
     #[oai(
         path = "/learning-sessions/:id",
         method = "get",
@@ -353,11 +412,14 @@ impl LearningApi {
         caller: Data<&Caller>,
         id: Path<Uuid>,
     ) -> Result<Json<LearningSessionDto>, ApiError> {
-        self.services
+        let who = caller.who()?;
+        let (_, session) = self
+            .services
             .authz
-            .learning_session_as(caller.who()?, id.0, "learning_session.read")
+            .learning_session_as(who, id.0, "learning_session.read")
             .await?;
-        self.read_with_entries(id.0).await
+        self.read_with_entries(id.0, Viewer::of(who, session.student_id))
+            .await
     }
 
     /// Learning sessions of a class
@@ -401,7 +463,7 @@ impl LearningApi {
             .await?;
         let rows = read::of_student(&self.services.pool, principal.user_id).await?;
         Ok(Json(LearningSessionList {
-            items: rows.into_iter().map(LearningSessionDto::from).collect(),
+            items: self.shown_to(rows, Viewer::TheStudent).await?,
         }))
     }
 
@@ -446,7 +508,8 @@ impl LearningApi {
             )
             .await
             .map_err(|e| command_error(e, rejected))?;
-        self.read_after_write(id.0, appended.position).await
+        self.read_after_write(id.0, appended.position, Viewer::of(who, session.student_id))
+            .await
     }
 
     /// Record a detection
@@ -585,10 +648,13 @@ impl LearningApi {
         id: Path<Uuid>,
         body: Json<Complete>,
     ) -> Result<Json<LearningSessionDto>, ApiError> {
-        self.services
+        let principal = caller.user()?;
+        let (_, session) = self
+            .services
             .authz
-            .learning_session(caller.user()?, id.0, "learning_session.complete")
+            .learning_session(principal, id.0, "learning_session.complete")
             .await?;
+        let viewer = Viewer::of(Who::User(principal), session.student_id);
         let appended = self
             .services
             .learning
@@ -600,6 +666,6 @@ impl LearningApi {
             )
             .await
             .map_err(|e| command_error(e, rejected))?;
-        self.read_after_write(id.0, appended.position).await
+        self.read_after_write(id.0, appended.position, viewer).await
     }
 }

@@ -8,10 +8,13 @@
 //! - [`Workflows::fire_all`] fires due timers (the timer loop calls it with the rows that
 //!   [`timers`] reports due, a batch at a time).
 //! - [`SafetyConcerns`] holds the use cases of the people who handle a concern.
+//! - [`audience`] says who a concern's alerts go to, level by level (plain rules, tested
+//!   without a database).
 //!
 //! Tables owned here: `workflow_timers` ([`timers`]) and `struggle_intervention_runs`
 //! ([`runs`]). The read models of the workflows are in `projections::workflows`.
 
+pub mod audience;
 pub mod ids;
 mod interventions;
 pub mod runs;

@@ -1,16 +1,9 @@
 //! The safety escalation's rules in the process manager (open, alert, pause, escalate,
 //! follow up) and the use cases of the people who handle a concern ([`SafetyConcerns`]).
 //!
-//! Who is alerted at each level, from the class's group up (groups without anyone to alert
-//! are passed over):
-//! - level 0, `immediate`: the admins and counselors of the nearest group that has any, and
-//!   the counselors of the nearest group that has counselors (often the district's), so that
-//!   a counselor hears of it at once wherever they sit;
-//! - level 0, `same_day`: the counselors of the nearest group that has some, or failing that
-//!   the admins and counselors of the nearest group;
-//! - each escalation: the admins and counselors of the next group up; past the root, the
-//!   system admins (the last level: no further timer);
-//! - the `monitor` follow-up: as `same_day`'s level 0.
+//! Who is alerted at each level is [`super::audience`]'s rule; here are only its lookups (the
+//! class's group chain, the admins and counselors of each group, the system admins). The
+//! system admins are the last level: no further timer.
 //!
 //! `immediate` alerts are emailed whatever the recipients' email preferences; the others
 //! follow them.
@@ -29,14 +22,12 @@ use domain::Aggregate as _;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::audience::{Audience, AudienceLadder, GroupHandlers};
 use super::{ids, Fallible, LogEntry, Workflows};
 use crate::notices::Notice;
 use crate::notifications::NewNotification;
 use crate::ports::AppendListener;
 use crate::{Appended, CommandContext, CommandError, CommandRunner, StoreError};
-
-const ADMINS_AND_COUNSELORS: &[GroupRole] = &[GroupRole::Admin, GroupRole::Counselor];
-const COUNSELORS: &[GroupRole] = &[GroupRole::Counselor];
 
 /// The pause reason the workflow gives.
 pub const PAUSE_REASON: &str = "safety concern";
@@ -95,8 +86,13 @@ impl Workflows {
         };
         if urgency != Urgency::Monitor && state.alerts.is_empty() && state.is_open() {
             self.directory.caught_up_with(entry.position).await?;
-            let chain = self.directory.group_chain(facts.group_id).await?;
-            let (target, recipients) = self.first_target(urgency, &chain).await?;
+            let (groups, system_admins) = self.people_above(facts.group_id).await?;
+            let Audience { target, recipients } = AudienceLadder {
+                chain: &groups,
+                system_admins: &system_admins,
+                student: facts.student_id,
+            }
+            .first(urgency);
             let notice = Notice::safety_concern(&concern_type, urgency, &evidence, 0);
             self.alert(entry, &state, &recipients, &notice).await?;
             let record = Command::RecordAlert {
@@ -135,67 +131,25 @@ impl Workflows {
         self.ensure_escalation_timer(id, &state, &context).await
     }
 
-    /// The level-0 target and its recipients (see the module doc).
-    async fn first_target(
-        &self,
-        urgency: Urgency,
-        chain: &[GroupId],
-    ) -> Fallible<(AlertTarget, Vec<UserId>)> {
-        let counselors = self.nearest_counselors(chain).await?;
-        if urgency != Urgency::Immediate {
-            if let Some(found) = counselors {
-                return Ok(found);
-            }
-            return self.target_from(chain).await;
-        }
-        let (target, mut users) = self.target_from(chain).await?;
-        if let Some((_, counselors)) = counselors {
-            users.extend(counselors);
-            users.sort();
-            users.dedup();
-        }
-        Ok((target, users))
-    }
-
-    /// The counselors of the nearest group of `chain` that has some.
-    async fn nearest_counselors(
-        &self,
-        chain: &[GroupId],
-    ) -> Fallible<Option<(AlertTarget, Vec<UserId>)>> {
+    /// What the audience ladder reads: the admins and counselors of the group `group_id` and
+    /// of each group above it (the group first, the root last), and the system admins.
+    async fn people_above(&self, group_id: GroupId) -> Fallible<(Vec<GroupHandlers>, Vec<UserId>)> {
+        let chain = self.directory.group_chain(group_id).await?;
+        let mut groups = Vec::with_capacity(chain.len());
         for group_id in chain {
-            let users = self.directory.group_handlers(*group_id, COUNSELORS).await?;
-            if !users.is_empty() {
-                return Ok(Some((
-                    AlertTarget::Group {
-                        group_id: *group_id,
-                    },
-                    users,
-                )));
-            }
+            groups.push(GroupHandlers {
+                group_id,
+                admins: self
+                    .directory
+                    .group_handlers(group_id, &[GroupRole::Admin])
+                    .await?,
+                counselors: self
+                    .directory
+                    .group_handlers(group_id, &[GroupRole::Counselor])
+                    .await?,
+            });
         }
-        Ok(None)
-    }
-
-    /// The first group of `chain` with admins or counselors, else the system admins.
-    async fn target_from(&self, chain: &[GroupId]) -> Fallible<(AlertTarget, Vec<UserId>)> {
-        for group_id in chain {
-            let users = self
-                .directory
-                .group_handlers(*group_id, ADMINS_AND_COUNSELORS)
-                .await?;
-            if !users.is_empty() {
-                return Ok((
-                    AlertTarget::Group {
-                        group_id: *group_id,
-                    },
-                    users,
-                ));
-            }
-        }
-        Ok((
-            AlertTarget::SystemAdmins,
-            self.directory.system_admins().await?,
-        ))
+        Ok((groups, self.directory.system_admins().await?))
     }
 
     /// Creates the notification of `notice` for each recipient; the cause is the log event
@@ -359,16 +313,23 @@ impl Workflows {
             return Ok(());
         }
         let context = entry.context();
-        let (Some(group_id), Some(urgency)) = (state.group_id, state.urgency) else {
+        let (Some(group_id), Some(urgency), Some(student)) =
+            (state.group_id, state.urgency, state.student_id)
+        else {
             return Ok(());
         };
         self.directory.caught_up_with(entry.position).await?;
-        let chain = self.directory.group_chain(group_id).await?;
+        let (groups, system_admins) = self.people_above(group_id).await?;
+        let ladder = AudienceLadder {
+            chain: &groups,
+            system_admins: &system_admins,
+            student,
+        };
         if timer_id == ids::timer(id, FOLLOW_UP) {
             if state.follow_up_sent {
                 return Ok(());
             }
-            let (_, recipients) = self.first_target(Urgency::SameDay, &chain).await?;
+            let recipients = ladder.follow_up().recipients;
             let notice = Notice::safety_follow_up(&state.concern_type, &state.evidence);
             self.alert(&entry, &state, &recipients, &notice).await?;
             let record = Command::RecordFollowUp {
@@ -383,17 +344,9 @@ impl Workflows {
         if timer_id != ids::timer(id, &ack_purpose(level)) || state.acknowledged_by.is_some() {
             return Ok(());
         }
-        let next = match state.alerts.last() {
-            Some(AlertTarget::Group { group_id: last }) => {
-                let above = chain
-                    .iter()
-                    .position(|g| g == last)
-                    .map_or(&chain[..0], |i| &chain[i + 1..]);
-                Some(self.target_from(above).await?)
-            }
-            _ => None,
-        };
-        let Some((target, recipients)) = next else {
+        let Some(Audience { target, recipients }) =
+            state.alerts.last().and_then(|last| ladder.after(*last))
+        else {
             return Ok(());
         };
         let notice =

@@ -428,6 +428,33 @@ mod tests {
             .then_expect_events(vec![]);
     }
 
+    /// An immediate concern that was resolved.
+    fn resolved() -> Vec<Event> {
+        let mut events = immediate();
+        events.push(Event::Resolved {
+            by: id(COUNSELOR),
+            outcome: ResolutionOutcome::Addressed,
+            notes: "done".into(),
+        });
+        events
+    }
+
+    #[test]
+    fn no_pause_is_recorded_for_a_concern_that_is_resolved_or_does_not_exist() {
+        given_no_previous_events::<SafetyEscalation>()
+            .when(Command::RecordSessionPaused)
+            .then_expect_error(Error::NotFound);
+        let mut resolved_before_the_pause = vec![opened(Urgency::Immediate), alerted(0)];
+        resolved_before_the_pause.push(Event::Resolved {
+            by: id(COUNSELOR),
+            outcome: ResolutionOutcome::FalsePositive,
+            notes: "misread".into(),
+        });
+        given::<SafetyEscalation>(resolved_before_the_pause)
+            .when(Command::RecordSessionPaused)
+            .then_expect_error(Error::Resolved);
+    }
+
     #[test]
     fn a_timer_is_scheduled_once_and_one_at_a_time() {
         given::<SafetyEscalation>(vec![opened(Urgency::Immediate), alerted(0)])
@@ -503,6 +530,32 @@ mod tests {
         given::<SafetyEscalation>(sent)
             .when(Command::RecordFollowUp { recipients: 2 })
             .then_expect_events(vec![]);
+    }
+
+    #[test]
+    fn no_follow_up_is_recorded_for_a_concern_that_is_resolved_or_does_not_exist() {
+        given_no_previous_events::<SafetyEscalation>()
+            .when(Command::RecordFollowUp { recipients: 2 })
+            .then_expect_error(Error::NotFound);
+        let resolved_monitor = vec![
+            opened(Urgency::Monitor),
+            Event::TimerScheduled {
+                timer_id: id(TIMER),
+                purpose: TimerPurpose::FollowUp,
+                due_at: due(),
+            },
+            Event::Resolved {
+                by: id(COUNSELOR),
+                outcome: ResolutionOutcome::NoActionNeeded,
+                notes: "seen in class".into(),
+            },
+        ];
+        given::<SafetyEscalation>(resolved_monitor)
+            .when(Command::RecordFollowUp { recipients: 2 })
+            .then_expect_error(Error::Resolved);
+        given::<SafetyEscalation>(resolved())
+            .when(Command::RecordFollowUp { recipients: 2 })
+            .then_expect_error(Error::Resolved);
     }
 
     #[test]

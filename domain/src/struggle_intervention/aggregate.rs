@@ -388,6 +388,71 @@ mod tests {
             .then_expect_events(vec![]);
     }
 
+    /// A waiting instance that ended (the session completed).
+    fn ended() -> Vec<Event> {
+        let mut events = waiting();
+        events.push(Event::Ended {
+            outcome: InterventionOutcome::SessionEnded,
+            message_id: None,
+        });
+        events
+    }
+
+    #[test]
+    fn teachers_are_not_recorded_as_told_without_a_running_instance() {
+        given_no_previous_events::<StruggleIntervention>()
+            .when(Command::RecordTeachersNotified { recipients: 2 })
+            .then_expect_error(Error::NotFound);
+        given::<StruggleIntervention>(ended())
+            .when(Command::RecordTeachersNotified { recipients: 2 })
+            .then_expect_error(Error::Ended);
+    }
+
+    #[test]
+    fn a_recovery_is_not_observed_without_a_running_instance() {
+        given_no_previous_events::<StruggleIntervention>()
+            .when(Command::ObserveRecovery {
+                detection_id: id(DETECTION + 9),
+            })
+            .then_expect_error(Error::NotFound);
+        given::<StruggleIntervention>(ended())
+            .when(Command::ObserveRecovery {
+                detection_id: id(DETECTION + 9),
+            })
+            .then_expect_error(Error::Ended);
+    }
+
+    #[test]
+    fn a_pause_is_not_observed_without_a_running_instance() {
+        given_no_previous_events::<StruggleIntervention>()
+            .when(Command::ObservePause)
+            .then_expect_error(Error::NotFound);
+        given::<StruggleIntervention>(ended())
+            .when(Command::ObservePause)
+            .then_expect_error(Error::Ended);
+    }
+
+    #[test]
+    fn a_resumption_is_not_observed_without_a_running_instance() {
+        given_no_previous_events::<StruggleIntervention>()
+            .when(Command::ObserveResume)
+            .then_expect_error(Error::NotFound);
+        let mut paused_then_ended = waiting();
+        paused_then_ended.extend([
+            Event::SessionPaused,
+            Event::RecheckFired {
+                timer_id: id(TIMER),
+            },
+            Event::Ended {
+                outcome: InterventionOutcome::SessionEnded,
+                message_id: None,
+            },
+        ]);
+        given::<StruggleIntervention>(paused_then_ended)
+            .when(Command::ObserveResume)
+            .then_expect_error(Error::Ended);
+    }
+
     #[test]
     fn the_recheck_is_scheduled_once() {
         given::<StruggleIntervention>(vec![started()])

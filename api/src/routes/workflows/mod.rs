@@ -25,7 +25,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::OpenApi;
 use projections::log::{self, LoggedEvent};
-use projections::workflows::{self as read, ConcernFilter};
+use projections::workflows::{self as read, ConcernFilter, ConcernReach};
 use uuid::Uuid;
 
 use super::paging::Page;
@@ -98,7 +98,8 @@ impl WorkflowsApi {
         Ok((events, state))
     }
 
-    /// The concern, after the policy allowed `action` on its class.
+    /// The concern, after the policy allowed `action` on its class. The student it is about
+    /// never sees it, whatever else they are: when the policy allows them, 404 as for none.
     async fn concern_for(
         &self,
         caller: &Caller,
@@ -114,6 +115,9 @@ impl WorkflowsApi {
             .authz
             .class(principal, class_id, action)
             .await?;
+        if state.student_id == Some(principal.user_id) {
+            return Err(ApiError::not_found("safety concern"));
+        }
         Ok((events, state))
     }
 
@@ -161,7 +165,8 @@ impl WorkflowsApi {
     ///
     /// Newest first, paged with `cursor`. Without `status`, the unresolved ones (`open` and
     /// `acknowledged`). Counselors and admins see the concerns of the classes in their groups
-    /// and below; system admins see all.
+    /// and below; system admins and auditors see all. With `class_id`, the class's, for whoever
+    /// may read them (`class.read_safety_concerns`; 404 or 403 otherwise).
     #[oai(
         path = "/safety-concerns",
         method = "get",
@@ -180,12 +185,20 @@ impl WorkflowsApi {
     ) -> Result<Json<ConcernPage>, ApiError> {
         let principal = caller.user()?;
         let page = Page::parse(limit.0, cursor.0.as_deref())?;
-        if let Some(class_id) = class_id.0 {
+        // What the policy grants: a class it allows is read whole; without a class, system
+        // admins and auditors read every class's concerns, the others those of the groups
+        // where they handle them (the same as the policy's, listed in SQL).
+        let reach = if let Some(class_id) = class_id.0 {
             self.services
                 .authz
                 .class(principal, class_id, "class.read_safety_concerns")
                 .await?;
-        }
+            ConcernReach::All
+        } else if principal.system_admin || principal.auditor {
+            ConcernReach::All
+        } else {
+            ConcernReach::HandledGroups
+        };
         let statuses = match status.0 {
             Some(status) => vec![status.as_str().to_owned()],
             None => vec!["open".to_owned(), "acknowledged".to_owned()],
@@ -197,13 +210,8 @@ impl WorkflowsApi {
             limit: page.fetch(),
         };
         let mut snapshot = views::snapshot(&self.services.pool).await?;
-        let mut rows = read::safety_concerns_for(
-            &mut *snapshot,
-            principal.user_id,
-            principal.system_admin,
-            &filter,
-        )
-        .await?;
+        let mut rows =
+            read::safety_concerns_for(&mut *snapshot, principal.user_id, reach, &filter).await?;
         let position = views::position(&mut snapshot, read::SAFETY_CONCERNS).await?;
         snapshot.commit().await?;
         let next_cursor = page.finish(&mut rows, |r| r.opened_position);
@@ -350,7 +358,7 @@ impl WorkflowsApi {
         let pool = &self.services.pool;
         let stream_id = id.0.to_string();
         let intervention = log::read_stream(pool, StruggleIntervention::TYPE, &stream_id).await?;
-        let (workflow_type, events, class_id, session_id, state, outcome, action) =
+        let (workflow_type, events, class_id, session_id, state, outcome, action, about) =
             if !intervention.is_empty() {
                 let state = fold::<StruggleIntervention>(&intervention)?;
                 let step = serde_json::to_value(state.step())
@@ -365,6 +373,7 @@ impl WorkflowsApi {
                     step,
                     state.outcome.map(|o| o.as_str().to_owned()),
                     "class.read_interventions",
+                    None,
                 )
             } else {
                 let events = log::read_stream(pool, SafetyEscalation::TYPE, &stream_id).await?;
@@ -384,6 +393,7 @@ impl WorkflowsApi {
                     step,
                     state.resolution.map(|(_, o)| o.as_str().to_owned()),
                     "class.read_safety_concerns",
+                    state.student_id,
                 )
             };
         let class_id = class_id.ok_or_else(|| ApiError::not_found("workflow"))?;
@@ -391,6 +401,10 @@ impl WorkflowsApi {
             .authz
             .class(principal, class_id, action)
             .await?;
+        if about == Some(principal.user_id) {
+            // An escalation's student never sees it, whatever else they are.
+            return Err(ApiError::not_found("workflow"));
+        }
         let ended_at = outcome
             .is_some()
             .then(|| events.last().map(|e| e.recorded_at))
