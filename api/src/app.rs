@@ -208,15 +208,14 @@ impl Application {
         // Live dashboards' credentials (ADR 0011): only with the NATS keys.
         let realtime = match &config.realtime_credentials.keys {
             Some(keys) => {
-                let grants = Grants::new(pool.clone(), keys.clone());
                 let system = infrastructure::nats::connect_system(&config.nats_url, keys).await?;
+                let grants = Grants::new(pool.clone(), keys.clone(), system);
                 workers.push(tokio::spawn(refresh_account(
                     grants.clone(),
-                    system.clone(),
                     ACCOUNT_REFRESH_INTERVAL,
                     shutdown_rx.clone(),
                 )));
-                Some((grants, system))
+                Some(grants)
             }
             None => None,
         };
@@ -237,10 +236,9 @@ impl Application {
                     workflows: workflows.clone(),
                 })),
             ])
-            .chain(realtime.iter().map(|(grants, system)| {
+            .chain(realtime.iter().map(|grants| {
                 Subscriber::Sink(Arc::new(Revocations {
                     grants: grants.clone(),
-                    system: system.clone(),
                 }))
             }));
         for subscriber in all {
@@ -341,7 +339,7 @@ impl Application {
             nats,
             read_your_writes_timeout: config.read_your_writes_timeout,
             audit_key: config.audit.key.clone(),
-            realtime: realtime.map(|(grants, _)| RealtimeCredentials {
+            realtime: realtime.map(|grants| RealtimeCredentials {
                 grants,
                 websocket_url: config.realtime_credentials.websocket_url.clone(),
                 ttl: config.realtime_credentials.ttl,

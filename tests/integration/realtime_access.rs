@@ -8,7 +8,7 @@ use futures::StreamExt as _;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tests::{
-    spawn_app, spawn_app_with, NatsServer, Person, SchoolFixture, TestApp, TestOptions,
+    eventually, spawn_app, spawn_app_with, NatsServer, Person, SchoolFixture, TestApp, TestOptions,
     FIXTURE_PASSWORD,
 };
 use tokio::sync::mpsc;
@@ -493,6 +493,108 @@ async fn logging_out_ending_a_session_disabling_or_losing_a_role_disconnects_wit
     let dashboard = connect(&server, &jwt).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(dashboard.client.connection_state(), State::Connected);
+}
+
+/// The teacher's credentials: (all, not revoked).
+async fn credential_rows(app: &TestApp, user: &str) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE revoked_at IS NULL) \
+         FROM realtime_credentials WHERE user_id = $1::uuid",
+    )
+    .bind(user)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// Asks for a credential for `person` while `change`, which revokes their credentials, is
+/// made with read model `held` held back (and only it): so the request decides on facts
+/// without the change while the revocation sink has already handled it (it has cut
+/// `dashboard`, their one live credential), and stores its credential after the sink ran.
+/// Waits until the request has revoked that credential itself, while the read model is still
+/// held, then lets the read model go. The change's status, and the request's answer.
+async fn credential_while_overtaken(
+    app: &TestApp,
+    held: &str,
+    dashboard: Dashboard,
+    person: &Person,
+    classes: &[&str],
+    change: impl std::future::Future<Output = u16>,
+) -> (u16, (u16, Value)) {
+    assert_eq!(credential_rows(app, &person.id).await, (1, 1));
+    let hold = app.hold_projection_alone(held).await;
+    let in_flight = async {
+        let started = Instant::now();
+        while dashboard.client.connection_state() == State::Connected {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the sink did not cut the dashboard"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // NATS disconnects as the sink sends the account JWT, before its transaction commits.
+        eventually("the sink's revocation", Duration::from_secs(5), || async {
+            (credential_rows(app, &person.id).await == (1, 0)).then_some(())
+        })
+        .await;
+        let request = credential(app, &person.token, classes);
+        let release = async {
+            eventually(
+                "the credential stored after the sink ran, revoked while the read model is held",
+                Duration::from_secs(5),
+                || async { (credential_rows(app, &person.id).await == (2, 0)).then_some(()) },
+            )
+            .await;
+            drop(hold);
+        };
+        tokio::join!(request, release).0
+    };
+    let answers = tokio::join!(change, in_flight);
+    // Nothing of theirs is left that NATS would let in.
+    assert_eq!(credential_rows(app, &person.id).await, (2, 0));
+    answers
+}
+
+/// The role is removed while a credential request is in flight, the directory held back: the
+/// request finds the removal in the log above its facts, revokes what it stored, and once the
+/// directory has the removal decides again: 404, as `GET /classes/{id}/dashboard` would.
+#[tokio::test]
+async fn a_credential_requested_while_the_role_is_removed_does_not_outlive_the_removal() {
+    let server = NatsServer::start_secured().await;
+    let app = spawn_app_with(TestOptions::secured_nats(&server, &[])).await;
+    let school = SchoolFixture::build(&app).await;
+    let teacher = &school.teachers[0];
+    let class = school.class.as_str();
+    let dashboard = connect(&server, &jwt_for(&app, teacher, &[class]).await)
+        .await
+        .unwrap();
+    let membership = format!("/classes/{class}/members/{}", teacher.id);
+    // Answers once the directory has the removal (after the hold), or 202 if that takes long.
+    let removal = app.status_as(&app.token, Method::DELETE, &membership, None);
+    let (removed, (status, body)) =
+        credential_while_overtaken(&app, "groups", dashboard, teacher, &[class], removal).await;
+    assert!(removed == 204 || removed == 202, "{removed}");
+    assert_eq!(status, 404, "decided again on the removal: {body}");
+}
+
+/// The same with the session ending (a logout), the identity read model held back: the
+/// request still authenticates with the session's token and the read model still has the
+/// session, but the credential it stores is revoked, and the answer is 401.
+#[tokio::test]
+async fn a_credential_requested_while_its_session_ends_does_not_outlive_the_session() {
+    let server = NatsServer::start_secured().await;
+    let app = spawn_app_with(TestOptions::secured_nats(&server, &[])).await;
+    let school = SchoolFixture::build(&app).await;
+    let teacher = login(&app, &school.teachers[0]).await;
+    let class = school.class.as_str();
+    let dashboard = connect(&server, &jwt_for(&app, &teacher, &[class]).await)
+        .await
+        .unwrap();
+    let logout = app.status_as(&teacher.token, Method::POST, "/auth/logout", None);
+    let (logged_out, (status, body)) =
+        credential_while_overtaken(&app, "identity", dashboard, &teacher, &[class], logout).await;
+    assert!(logged_out == 204 || logged_out == 202, "{logged_out}");
+    assert_eq!(status, 401, "decided again on the ended session: {body}");
 }
 
 #[tokio::test]
