@@ -204,6 +204,8 @@ async fn body_jwt(app: &TestApp, person: &Person, class: &str) -> String {
     jwt_for(app, person, &[class]).await
 }
 
+/// A student's credential grants their own notifications only: subscribing to a teacher's,
+/// a classmate's or the class dashboard gets a permissions error and no message.
 #[tokio::test]
 async fn a_student_watches_only_their_own_notifications() {
     let server = NatsServer::start_secured().await;
@@ -225,6 +227,16 @@ async fn a_student_watches_only_their_own_notifications() {
     let teachers = format!("{p}.user.{}.notifications", school.teachers[0].id);
     assert!(!receives_within(&mut dashboard, &service, &teachers, NEVER).await);
     permission_error(&mut dashboard, &teachers).await;
+    // Nor a classmate's: the same class, another user's subject.
+    let classmate = school
+        .add_student(&app, "cleo.classmate", "Cleo Classmate")
+        .await;
+    let classmates = format!("{p}.user.{}.notifications", classmate.id);
+    assert!(!receives_within(&mut dashboard, &service, &classmates, NEVER).await);
+    permission_error(&mut dashboard, &classmates).await;
+    // The connection stays, and its own subject still gets its messages.
+    assert_eq!(dashboard.client.connection_state(), State::Connected);
+    assert!(receives_within(&mut dashboard, &service, &own, ARRIVES).await);
     let class = format!("{p}.class.{}.dashboard", school.class);
     assert!(!receives_within(&mut dashboard, &service, &class, NEVER).await);
     permission_error(&mut dashboard, &class).await;
