@@ -50,7 +50,8 @@ use crate::rate_limit::AuthLimits;
 use crate::state::{RealtimeCredentials, Services};
 
 /// How often the NATS account JWT is sent again (expired credentials leave its revocations;
-/// a server that lost its account directory learns them again).
+/// a server that lost its account directory learns them again), after the credentials that
+/// expired over a minute ago are deleted.
 const ACCOUNT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 use crate::workers::{cache_invalidation, expired_sessions};
 

@@ -609,6 +609,103 @@ async fn a_credential_requested_while_its_session_ends_does_not_outlive_the_sess
     assert_eq!(status, 401, "decided again on the ended session: {body}");
 }
 
+/// The user public key a credential JWT names (`sub`): its row's key.
+fn user_key(jwt: &str) -> String {
+    use base64::Engine as _;
+    let claims = jwt.split('.').nth(1).expect("a JWT");
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims.trim_end_matches('='))
+        .unwrap();
+    let claims: Value = serde_json::from_slice(&claims).unwrap();
+    claims["sub"].as_str().unwrap().to_owned()
+}
+
+/// Rows of credentials are deleted a minute after they expire, whether revoked or not; a
+/// revoked one that has not expired stays (the account JWT must name it while NATS may still
+/// take it) and is still refused after the account JWT is sent again.
+#[tokio::test]
+async fn expired_credentials_are_deleted_and_revoked_ones_kept_until_they_expire() {
+    let server = NatsServer::start_secured().await;
+    let app = spawn_app_with(TestOptions::secured_nats(&server, &[])).await;
+    let school = SchoolFixture::build(&app).await;
+    let class = school.class.as_str();
+    let signed_in = login(&app, &school.teachers[0]).await;
+    let revoked = jwt_for(&app, &signed_in, &[class]).await;
+    let live = jwt_for(&app, &school.teachers[1], &[class]).await;
+    let long_expired = jwt_for(&app, &school.teachers[1], &[class]).await;
+    let just_expired = jwt_for(&app, &school.teachers[1], &[class]).await;
+    // Of the session logged out below, expired before (the logout does not revoke it).
+    let session_long_expired = jwt_for(&app, &signed_in, &[]).await;
+    // Their expiry moved into the past, as if issued long ago.
+    for (jwt, ago) in [
+        (&long_expired, "61 seconds"),
+        (&just_expired, "50 seconds"),
+        (&session_long_expired, "2 minutes"),
+    ] {
+        sqlx::query(
+            "UPDATE realtime_credentials SET expires_at = now() - $2::interval \
+             WHERE user_key = $1",
+        )
+        .bind(user_key(jwt))
+        .bind(ago)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    // A logout revokes the session's credentials.
+    assert_eq!(
+        app.status_as(&signed_in.token, Method::POST, "/auth/logout", None)
+            .await,
+        204
+    );
+    eventually(
+        "the logout's revocation",
+        Duration::from_secs(5),
+        || async {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT revoked_at IS NOT NULL FROM realtime_credentials WHERE user_key = $1",
+            )
+            .bind(user_key(&revoked))
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+            .then_some(())
+        },
+    )
+    .await;
+
+    let grants = &app
+        .application()
+        .services()
+        .realtime
+        .as_ref()
+        .expect("NATS keys")
+        .grants;
+    assert_eq!(grants.prune_expired().await.unwrap(), 2);
+    let mut kept: Vec<String> = sqlx::query_scalar("SELECT user_key FROM realtime_credentials")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    kept.sort();
+    let mut expected: Vec<String> = [&revoked, &live, &just_expired]
+        .into_iter()
+        .map(|jwt| user_key(jwt))
+        .collect();
+    expected.sort();
+    assert_eq!(kept, expected);
+    assert_eq!(grants.prune_expired().await.unwrap(), 0);
+
+    // The account JWT sent after the deletion still names the revoked credential.
+    grants.send_account().await.unwrap();
+    assert!(
+        connect(&server, &revoked).await.is_err(),
+        "a revoked credential connects again"
+    );
+    connect(&server, &live)
+        .await
+        .expect("a live credential connects");
+}
+
 #[tokio::test]
 async fn an_expired_credential_is_disconnected_by_the_server() {
     let server = NatsServer::start_secured().await;

@@ -56,6 +56,12 @@ pub fn deciding_read_models() -> [&'static dyn Projection; 2] {
 const RECHECK_LIMIT: usize = 5_000;
 const RECHECK_PAGE: i64 = 500;
 
+/// How long after its expiry a credential stays: named in the account JWT's revocations if it
+/// was revoked, and kept as a row. The NATS server judges a JWT's expiry by its own clock,
+/// which may be behind the database's; once this has passed, the server refuses the JWT for
+/// its expiry alone and the row serves nothing ([`Grants::prune_expired`] deletes it).
+pub const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+
 /// Whether a credential just stored may stand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recheck {
@@ -189,6 +195,29 @@ impl Grants {
         Ok(credential)
     }
 
+    /// Deletes the credentials that expired more than [`EXPIRY_MARGIN`] ago (a revoked one
+    /// stays until then: the account JWT must name it while the server may still take it);
+    /// how many.
+    pub async fn prune_expired(&self) -> anyhow::Result<u64> {
+        let deleted = sqlx::query(
+            "DELETE FROM realtime_credentials \
+             WHERE expires_at < now() - make_interval(secs => $1)",
+        )
+        .bind(EXPIRY_MARGIN.as_secs_f64())
+        .execute(&self.pool)
+        .await
+        .context("deleting expired realtime credentials")?;
+        Ok(deleted.rows_affected())
+    }
+
+    /// Sends NATS the account JWT with the current revocations.
+    pub async fn send_account(&self) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        self.push(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Sends the account JWT with the current revocations, inside `conn`'s transaction: the
     /// transaction commits only if NATS took the update (otherwise the caller retries).
     async fn push(&self, conn: &mut PgConnection) -> anyhow::Result<()> {
@@ -201,8 +230,9 @@ impl Grants {
         .await?;
         let revoked: Vec<(String, DateTime<Utc>)> = sqlx::query_as(
             "SELECT user_key, revoked_at FROM realtime_credentials \
-             WHERE revoked_at IS NOT NULL AND expires_at > now()",
+             WHERE revoked_at IS NOT NULL AND expires_at > now() - make_interval(secs => $1)",
         )
+        .bind(EXPIRY_MARGIN.as_secs_f64())
         .fetch_all(&mut *conn)
         .await?;
         let revocations: BTreeMap<String, i64> = revoked
@@ -282,6 +312,7 @@ impl Sink for Revocations {
 
 /// Sends the account JWT at start-up and then every `interval`: a NATS server that lost its
 /// account directory learns the revocations again, and expired credentials leave the list.
+/// Each time first deletes the credentials that expired more than [`EXPIRY_MARGIN`] ago.
 /// Every process runs it; the database orders their updates.
 pub async fn refresh_account(
     grants: Grants,
@@ -289,14 +320,14 @@ pub async fn refresh_account(
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
-        let pushed = async {
-            let mut tx = grants.pool.begin().await?;
-            grants.push(&mut tx).await?;
-            tx.commit().await?;
-            anyhow::Ok(())
+        match grants.prune_expired().await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::debug!(deleted, "deleted expired realtime credentials"),
+            Err(error) => {
+                tracing::warn!(error = %format!("{error:#}"), "deleting expired realtime credentials failed; will retry");
+            }
         }
-        .await;
-        if let Err(error) = pushed {
+        if let Err(error) = grants.send_account().await {
             tracing::warn!(error = %format!("{error:#}"), "sending the NATS account JWT failed; will retry");
         }
         tokio::select! {
