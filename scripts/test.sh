@@ -123,7 +123,7 @@ set +e
 if [ $# -eq 0 ]; then
   # The browser test checks that a detection reaches the page within a second: it runs after
   # the rest, on its own, so the other tests' load is not in its measurement.
-  browser_test=dashboard_page::a_teacher_watches_a_class_live_in_a_browser
+  browser_test=dashboard_page::a_teacher_and_a_counselor_watch_a_class_live_in_a_browser
   cargo test --workspace -- --skip "$browser_test" 2>&1 | tee "$log"
   status=${PIPESTATUS[0]}
   step "cargo test -p tests --test integration -- $browser_test (on its own)"

@@ -51,7 +51,8 @@ use crate::rate_limit::AuthLimits;
 use crate::state::{RealtimeCredentials, Services};
 
 /// How often the NATS account JWT is sent again (expired credentials leave its revocations;
-/// a server that lost its account directory learns them again).
+/// a server that lost its account directory learns them again), after the credentials that
+/// expired over a minute ago are deleted.
 const ACCOUNT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 use crate::workers::{cache_invalidation, expired_sessions};
 
@@ -211,15 +212,14 @@ impl Application {
         // Live dashboards' credentials (ADR 0011): only with the NATS keys.
         let realtime = match &config.realtime_credentials.keys {
             Some(keys) => {
-                let grants = Grants::new(pool.clone(), keys.clone());
                 let system = infrastructure::nats::connect_system(&config.nats_url, keys).await?;
+                let grants = Grants::new(pool.clone(), keys.clone(), system);
                 workers.push(tokio::spawn(refresh_account(
                     grants.clone(),
-                    system.clone(),
                     ACCOUNT_REFRESH_INTERVAL,
                     shutdown_rx.clone(),
                 )));
-                Some((grants, system))
+                Some(grants)
             }
             None => None,
         };
@@ -240,10 +240,9 @@ impl Application {
                     workflows: workflows.clone(),
                 })),
             ])
-            .chain(realtime.iter().map(|(grants, system)| {
+            .chain(realtime.iter().map(|grants| {
                 Subscriber::Sink(Arc::new(Revocations {
                     grants: grants.clone(),
-                    system: system.clone(),
                 }))
             }));
         for subscriber in all {
@@ -346,7 +345,7 @@ impl Application {
             nats,
             read_your_writes_timeout: config.read_your_writes_timeout,
             audit_key: config.audit.key.clone(),
-            realtime: realtime.map(|(grants, _)| RealtimeCredentials {
+            realtime: realtime.map(|grants| RealtimeCredentials {
                 grants,
                 websocket_url: config.realtime_credentials.websocket_url.clone(),
                 ttl: config.realtime_credentials.ttl,

@@ -28,6 +28,20 @@ pub enum Revoke {
     Everyone,
 }
 
+impl Revoke {
+    /// Whether it ends a credential issued through sign-in session `session` to `user` for
+    /// `classes`: what the revocation sink's update of `realtime_credentials` selects, for a
+    /// credential checked on its own (see `infrastructure::realtime::grants`).
+    pub fn covers(self, session: Uuid, user: Uuid, classes: &[Uuid]) -> bool {
+        match self {
+            Self::Session(id) => id == session,
+            Self::User(id) => id == user,
+            Self::Class(id) => classes.contains(&id),
+            Self::Everyone => true,
+        }
+    }
+}
+
 /// The aggregate types whose events can revoke credentials.
 pub const AGGREGATE_TYPES: &[&str] = &[AuthSession::TYPE, User::TYPE, Group::TYPE, Class::TYPE];
 
@@ -143,6 +157,19 @@ mod tests {
             ),
             Some(Revoke::Everyone)
         );
+    }
+
+    #[test]
+    fn a_revocation_covers_the_credentials_of_its_session_user_or_class() {
+        let (session, user, class) = (id(ID), id(USER), Uuid::from_u128(3));
+        let other = Uuid::from_u128(4);
+        assert!(Revoke::Session(session).covers(session, user, &[]));
+        assert!(!Revoke::Session(other).covers(session, user, &[class]));
+        assert!(Revoke::User(user).covers(session, user, &[]));
+        assert!(!Revoke::User(other).covers(session, user, &[class]));
+        assert!(Revoke::Class(class).covers(session, user, &[other, class]));
+        assert!(!Revoke::Class(class).covers(session, user, &[other]));
+        assert!(Revoke::Everyone.covers(session, user, &[]));
     }
 
     #[test]

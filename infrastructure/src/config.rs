@@ -647,6 +647,22 @@ mod tests {
             workflows.safety_follow_up_after,
             Duration::from_millis(86_400_000)
         );
+        // A live dashboard's credential lives 10 minutes; without the NATS seeds none is
+        // issued.
+        assert_eq!(config.realtime_credentials.ttl, Duration::from_secs(600));
+        assert!(config.realtime_credentials.keys.is_none());
+        assert_eq!(
+            config.realtime_credentials.websocket_url,
+            "ws://127.0.0.1:4223"
+        );
+    }
+
+    #[test]
+    fn the_realtime_credential_lifetime_is_configurable() {
+        let mut v = vars(&BASE);
+        v.insert("REALTIME_CREDENTIAL_TTL_MS".into(), "90000".into());
+        let config = Config::from_vars(v).unwrap();
+        assert_eq!(config.realtime_credentials.ttl, Duration::from_secs(90));
     }
 
     #[test]
@@ -667,6 +683,7 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("NATS_URL", "127.0.0.1:4222"),
             ("REALTIME_RETENTION_MS", "a day"),
+            ("REALTIME_CREDENTIAL_TTL_MS", "10 minutes"),
         ] {
             let mut v = vars(&BASE);
             v.insert(name.into(), value.into());

@@ -449,6 +449,50 @@ pub async fn live_session_by_token_hash<'e>(
     .await
 }
 
+/// A signed-in user as authorization sees them, read from the read model itself (no cache):
+/// for a decision that must reflect everything up to the checkpoint read before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedInNow {
+    /// The session is live in the read model, or was started after the point the projection
+    /// has reached (a login answers before the projection has its session). An ended session
+    /// is neither.
+    pub session_live: bool,
+    /// The account's flags; all false when the read model does not have the account yet.
+    pub disabled: bool,
+    pub system_admin: bool,
+    pub auditor: bool,
+}
+
+/// [`SignedInNow`] of `user_id` signed in through `session_id`, in one snapshot.
+pub async fn signed_in_now<'e>(
+    executor: impl PgExecutor<'e>,
+    user_id: Uuid,
+    session_id: Uuid,
+) -> sqlx::Result<SignedInNow> {
+    let (session_live, disabled, system_admin, auditor) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM auth_sessions WHERE id = $2 AND user_id = $1) \
+                OR EXISTS (SELECT 1 FROM events WHERE aggregate_type = $3 \
+                           AND aggregate_id = $2::text \
+                           AND position > (SELECT coalesce(max(position), 0) \
+                                           FROM subscriber_checkpoints WHERE name = $4)), \
+                coalesce(u.disabled, false), coalesce(u.system_admin, false), \
+                coalesce(u.auditor, false) \
+         FROM (SELECT $1::uuid AS id) me LEFT JOIN users u ON u.id = me.id",
+    )
+    .bind(user_id)
+    .bind(session_id)
+    .bind(AuthSession::TYPE)
+    .bind(NAME)
+    .fetch_one(executor)
+    .await?;
+    Ok(SignedInNow {
+        session_live,
+        disabled,
+        system_admin,
+        auditor,
+    })
+}
+
 /// One page of the live sessions that stopped being valid at or before `now` (idle or
 /// absolute expiry, whichever comes first), `limit` of them after `after` in the order of
 /// (that moment, id): index `auth_sessions_expiry`. Each item is where the next page starts.

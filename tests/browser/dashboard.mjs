@@ -1,12 +1,17 @@
 // A teacher watches a class on the dashboard page (/dashboard) in headless Chromium:
-// signs in through the page, picks the class, sees the snapshot; a detection posted over REST
-// appears within 1 second (and its notification soon after); after signing out, the page
-// receives nothing more. Run by tests/integration/dashboard_page.rs, which seeds the school
-// and passes it in the environment:
+// signs in through the page, picks the class, sees the snapshot (the count of open safety
+// concerns, not the concerns); a detection posted over REST appears within 1 second (and its
+// notification soon after); after signing out, the page receives nothing more. Then a
+// counselor of the district signs in on the same page and picks the class: a safety concern
+// posted over REST appears in its open safety concerns within 1 second, and leaves the list
+// when it is resolved. Run by tests/integration/dashboard_page.rs, which seeds the school and
+// passes it in the environment:
 //
 //   RAPT_BASE_URL            the API, e.g. http://127.0.0.1:8080
 //   RAPT_TEACHER_EMAIL       a teacher of the class, and their password:
 //   RAPT_TEACHER_PASSWORD
+//   RAPT_COUNSELOR_EMAIL     a counselor of a group above the class, and their password:
+//   RAPT_COUNSELOR_PASSWORD
 //   RAPT_CLASS_ID            the class, and its name:
 //   RAPT_CLASS_NAME
 //   RAPT_SERVICE_TOKEN       a service account's secret that may record detections
@@ -33,6 +38,7 @@ const env = (name) => {
 
 const base = env("RAPT_BASE_URL").replace(/\/$/, "");
 const teacher = { email: env("RAPT_TEACHER_EMAIL"), password: env("RAPT_TEACHER_PASSWORD") };
+const counselor = { email: env("RAPT_COUNSELOR_EMAIL"), password: env("RAPT_COUNSELOR_PASSWORD") };
 const classId = env("RAPT_CLASS_ID");
 const className = env("RAPT_CLASS_NAME");
 const service = env("RAPT_SERVICE_TOKEN");
@@ -48,23 +54,55 @@ const sockets = [];
 /** Every websocket frame the page received: when, and its text. */
 const frames = [];
 
+/** Records a detection over REST as the tutoring service. */
+async function record(detection) {
+  const response = await fetch(`${base}/learning-sessions/${session}/detections`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${service}`, "Content-Type": "application/json" },
+    body: JSON.stringify(detection),
+  });
+  const body = await response.text();
+  assert.equal(response.status, 200, `recording a detection: ${body}`);
+}
+
 /** Records a misbehavior detection over REST as the tutoring service; returns its category. */
 async function detect(label) {
   const category = `${label}-${randomUUID().slice(0, 8)}`;
   const started = Date.now();
-  const response = await fetch(`${base}/learning-sessions/${session}/detections`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${service}`, "Content-Type": "application/json" },
-    body: JSON.stringify({
-      type: "misbehavior",
-      category,
-      severity: "medium",
-      evidence: "asked the tutor for the answer key",
-    }),
-  });
-  const body = await response.text();
-  assert.equal(response.status, 200, `recording a detection: ${body}`);
+  await record({ type: "misbehavior", category, severity: "medium", evidence: "asked the tutor for the answer key" });
   return { category, started };
+}
+
+/** Records a safety concern (urgency `same_day`) as the tutoring service; returns its type. */
+async function detectConcern(label) {
+  const concernType = `${label}-${randomUUID().slice(0, 8)}`;
+  const started = Date.now();
+  await record({ type: "safety_concern", concern_type: concernType, urgency: "same_day", evidence: "said they feel unsafe" });
+  return { concernType, started };
+}
+
+/** A call to the API with a bearer token; answers the JSON body. */
+async function callAs(token, method, path, body) {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** Signs in over REST (a session apart from the page's); answers the bearer token. */
+async function signInOverRest(person) {
+  const response = await fetch(`${base}/auth/login`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ email: person.email, password: person.password }),
+  });
+  const text = await response.text();
+  assert.equal(response.status, 200, `signing in over REST: ${text}`);
+  return JSON.parse(text).token;
 }
 
 async function step(name, run) {
@@ -92,6 +130,18 @@ page.on("websocket", (ws) => {
 
 const connection = page.locator("#connection");
 const events = page.locator("#events li");
+const concerns = page.locator("#concerns li");
+
+/** Waits until the indicator says `Live`. */
+async function waitLive() {
+  try {
+    await page.locator('#connection[data-state="live"]').waitFor({ timeout: 10_000 });
+  } catch (error) {
+    const state = await connection.getAttribute("data-state");
+    const detail = await connection.getAttribute("title");
+    throw new Error(`the connection is "${state}" (${detail || "no detail"}), not live`, { cause: error });
+  }
+}
 
 let failed = null;
 try {
@@ -127,14 +177,11 @@ try {
     assert.equal(await page.locator("#open-safety-concerns").textContent(), "0");
   });
 
-  await step("the live connection comes up", async () => {
-    try {
-      await page.locator('#connection[data-state="live"]').waitFor({ timeout: 10_000 });
-    } catch (error) {
-      const state = await connection.getAttribute("data-state");
-      const detail = await connection.getAttribute("title");
-      throw new Error(`the connection is "${state}" (${detail || "no detail"}), not live`, { cause: error });
-    }
+  await step("the live connection comes up", waitLive);
+
+  await step("a teacher sees the count of open safety concerns, not the concerns", async () => {
+    assert.equal(await page.locator("#concerns-card").isVisible(), false);
+    assert.equal(await concerns.count(), 0);
   });
 
   let first;
@@ -188,6 +235,59 @@ try {
     assert.ok(!(await page.content()).includes(later.category), "the page does not show the later detection");
     assert.ok(!(await page.content()).includes(first.category), "nothing of the class is left on the page");
     assert.equal(await page.locator("#board").isVisible(), false);
+  });
+
+  await step("a counselor of the district signs in on the page and picks the class", async () => {
+    await page.getByLabel("Email").fill(counselor.email);
+    await page.getByLabel("Password").fill(counselor.password);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.locator("#board").waitFor({ state: "visible", timeout: 5_000 });
+    await page.locator(`#class-select option[value="${classId}"]`).waitFor({ state: "attached", timeout: 5_000 });
+    await page.getByRole("combobox", { name: "Class" }).selectOption(classId);
+    await page.locator("#class-board").waitFor({ state: "visible", timeout: 5_000 });
+  });
+
+  await step("the counselor sees the class's open safety concerns: none yet", async () => {
+    await page.locator("#concerns-card").waitFor({ state: "visible", timeout: 5_000 });
+    await page.locator("#concerns-empty").waitFor({ state: "visible", timeout: 5_000 });
+    assert.equal(await concerns.count(), 0);
+    assert.equal(await page.locator("#open-safety-concerns").textContent(), "0");
+    await waitLive();
+  });
+
+  let concern;
+  await step(`a safety concern posted over REST is listed within ${LIVE_WITHIN_MS} ms`, async () => {
+    concern = await detectConcern("distress");
+    const item = concerns.filter({ hasText: concern.concernType });
+    const left = LIVE_WITHIN_MS - (Date.now() - concern.started);
+    try {
+      await item.waitFor({ timeout: Math.max(left, 1) });
+    } catch (error) {
+      throw new Error(`the concern was not listed ${LIVE_WITHIN_MS} ms after it was posted`, { cause: error });
+    }
+    log(`listed ${Date.now() - concern.started} ms after the POST started`);
+    assert.equal(await concerns.count(), 1);
+    assert.equal(await item.getAttribute("data-urgency"), "same_day");
+    assert.equal(await item.getAttribute("data-status"), "open");
+    const text = await item.textContent();
+    assert.match(text, /Same day/);
+    assert.match(text, /Open/);
+    assert.equal(await page.locator("#concerns-empty").isVisible(), false);
+    await page.locator("#open-safety-concerns").filter({ hasText: /^1$/ }).waitFor({ timeout: 5_000 });
+    concern.id = await item.getAttribute("data-id");
+  });
+
+  await step("resolved over REST, the concern leaves the list", async () => {
+    const token = await signInOverRest(counselor);
+    const resolved = await callAs(token, "POST", `/safety-concerns/${concern.id}/resolve`, {
+      outcome: "addressed",
+      notes: "Talked with the student.",
+    });
+    assert.equal(resolved.status, "resolved");
+    await concerns.filter({ hasText: concern.concernType }).waitFor({ state: "detached", timeout: 5_000 });
+    assert.equal(await concerns.count(), 0);
+    await page.locator("#concerns-empty").waitFor({ state: "visible", timeout: 5_000 });
+    await page.locator("#open-safety-concerns").filter({ hasText: /^0$/ }).waitFor({ timeout: 5_000 });
   });
 } catch (error) {
   failed = error;

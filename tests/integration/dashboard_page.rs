@@ -1,5 +1,6 @@
-//! The dashboard page (`/dashboard`): its files as served, and a teacher watching a class in a
-//! real browser (Debian's Chromium driven by Playwright: `tests/browser/dashboard.mjs`).
+//! The dashboard page (`/dashboard`): its files as served, and a teacher and a counselor
+//! watching a class in a real browser (Debian's Chromium driven by Playwright:
+//! `tests/browser/dashboard.mjs`).
 
 use std::path::Path;
 use std::process::Stdio;
@@ -125,11 +126,12 @@ async fn the_page_and_its_files_are_served_with_their_headers() {
     );
 }
 
-/// Signs in through the page, picks the class and sees its snapshot; a detection posted over
-/// REST shows within 1 s; after signing out nothing more reaches the page. The steps are in
-/// `tests/browser/dashboard.mjs`.
+/// A teacher signs in through the page, picks the class and sees its snapshot; a detection
+/// posted over REST shows within 1 s; after signing out nothing more reaches the page. A
+/// counselor then sees the class's open safety concerns: one posted over REST is listed within
+/// 1 s and leaves the list when resolved. The steps are in `tests/browser/dashboard.mjs`.
 #[tokio::test]
-async fn a_teacher_watches_a_class_live_in_a_browser() {
+async fn a_teacher_and_a_counselor_watch_a_class_live_in_a_browser() {
     let browser_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/browser");
     assert!(
         Path::new(browser_dir)
@@ -153,6 +155,8 @@ async fn a_teacher_watches_a_class_live_in_a_browser() {
         .env("RAPT_BASE_URL", &app.address)
         .env("RAPT_TEACHER_EMAIL", &teacher.email)
         .env("RAPT_TEACHER_PASSWORD", FIXTURE_PASSWORD)
+        .env("RAPT_COUNSELOR_EMAIL", &school.counselor.email)
+        .env("RAPT_COUNSELOR_PASSWORD", FIXTURE_PASSWORD)
         .env("RAPT_CLASS_ID", &school.class)
         .env("RAPT_CLASS_NAME", &school.class_name)
         .env("RAPT_SERVICE_TOKEN", &school.service)

@@ -8,7 +8,7 @@ use futures::StreamExt as _;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tests::{
-    spawn_app, spawn_app_with, NatsServer, Person, SchoolFixture, TestApp, TestOptions,
+    eventually, spawn_app, spawn_app_with, NatsServer, Person, SchoolFixture, TestApp, TestOptions,
     FIXTURE_PASSWORD,
 };
 use tokio::sync::mpsc;
@@ -204,6 +204,8 @@ async fn body_jwt(app: &TestApp, person: &Person, class: &str) -> String {
     jwt_for(app, person, &[class]).await
 }
 
+/// A student's credential grants their own notifications only: subscribing to a teacher's,
+/// a classmate's or the class dashboard gets a permissions error and no message.
 #[tokio::test]
 async fn a_student_watches_only_their_own_notifications() {
     let server = NatsServer::start_secured().await;
@@ -225,6 +227,16 @@ async fn a_student_watches_only_their_own_notifications() {
     let teachers = format!("{p}.user.{}.notifications", school.teachers[0].id);
     assert!(!receives_within(&mut dashboard, &service, &teachers, NEVER).await);
     permission_error(&mut dashboard, &teachers).await;
+    // Nor a classmate's: the same class, another user's subject.
+    let classmate = school
+        .add_student(&app, "cleo.classmate", "Cleo Classmate")
+        .await;
+    let classmates = format!("{p}.user.{}.notifications", classmate.id);
+    assert!(!receives_within(&mut dashboard, &service, &classmates, NEVER).await);
+    permission_error(&mut dashboard, &classmates).await;
+    // The connection stays, and its own subject still gets its messages.
+    assert_eq!(dashboard.client.connection_state(), State::Connected);
+    assert!(receives_within(&mut dashboard, &service, &own, ARRIVES).await);
     let class = format!("{p}.class.{}.dashboard", school.class);
     assert!(!receives_within(&mut dashboard, &service, &class, NEVER).await);
     permission_error(&mut dashboard, &class).await;
@@ -493,6 +505,205 @@ async fn logging_out_ending_a_session_disabling_or_losing_a_role_disconnects_wit
     let dashboard = connect(&server, &jwt).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(dashboard.client.connection_state(), State::Connected);
+}
+
+/// The teacher's credentials: (all, not revoked).
+async fn credential_rows(app: &TestApp, user: &str) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE revoked_at IS NULL) \
+         FROM realtime_credentials WHERE user_id = $1::uuid",
+    )
+    .bind(user)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// Asks for a credential for `person` while `change`, which revokes their credentials, is
+/// made with read model `held` held back (and only it): so the request decides on facts
+/// without the change while the revocation sink has already handled it (it has cut
+/// `dashboard`, their one live credential), and stores its credential after the sink ran.
+/// Waits until the request has revoked that credential itself, while the read model is still
+/// held, then lets the read model go. The change's status, and the request's answer.
+async fn credential_while_overtaken(
+    app: &TestApp,
+    held: &str,
+    dashboard: Dashboard,
+    person: &Person,
+    classes: &[&str],
+    change: impl std::future::Future<Output = u16>,
+) -> (u16, (u16, Value)) {
+    assert_eq!(credential_rows(app, &person.id).await, (1, 1));
+    let hold = app.hold_projection_alone(held).await;
+    let in_flight = async {
+        let started = Instant::now();
+        while dashboard.client.connection_state() == State::Connected {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the sink did not cut the dashboard"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // NATS disconnects as the sink sends the account JWT, before its transaction commits.
+        eventually("the sink's revocation", Duration::from_secs(5), || async {
+            (credential_rows(app, &person.id).await == (1, 0)).then_some(())
+        })
+        .await;
+        let request = credential(app, &person.token, classes);
+        let release = async {
+            eventually(
+                "the credential stored after the sink ran, revoked while the read model is held",
+                Duration::from_secs(5),
+                || async { (credential_rows(app, &person.id).await == (2, 0)).then_some(()) },
+            )
+            .await;
+            drop(hold);
+        };
+        tokio::join!(request, release).0
+    };
+    let answers = tokio::join!(change, in_flight);
+    // Nothing of theirs is left that NATS would let in.
+    assert_eq!(credential_rows(app, &person.id).await, (2, 0));
+    answers
+}
+
+/// The role is removed while a credential request is in flight, the directory held back: the
+/// request finds the removal in the log above its facts, revokes what it stored, and once the
+/// directory has the removal decides again: 404, as `GET /classes/{id}/dashboard` would.
+#[tokio::test]
+async fn a_credential_requested_while_the_role_is_removed_does_not_outlive_the_removal() {
+    let server = NatsServer::start_secured().await;
+    let app = spawn_app_with(TestOptions::secured_nats(&server, &[])).await;
+    let school = SchoolFixture::build(&app).await;
+    let teacher = &school.teachers[0];
+    let class = school.class.as_str();
+    let dashboard = connect(&server, &jwt_for(&app, teacher, &[class]).await)
+        .await
+        .unwrap();
+    let membership = format!("/classes/{class}/members/{}", teacher.id);
+    // Answers once the directory has the removal (after the hold), or 202 if that takes long.
+    let removal = app.status_as(&app.token, Method::DELETE, &membership, None);
+    let (removed, (status, body)) =
+        credential_while_overtaken(&app, "groups", dashboard, teacher, &[class], removal).await;
+    assert!(removed == 204 || removed == 202, "{removed}");
+    assert_eq!(status, 404, "decided again on the removal: {body}");
+}
+
+/// The same with the session ending (a logout), the identity read model held back: the
+/// request still authenticates with the session's token and the read model still has the
+/// session, but the credential it stores is revoked, and the answer is 401.
+#[tokio::test]
+async fn a_credential_requested_while_its_session_ends_does_not_outlive_the_session() {
+    let server = NatsServer::start_secured().await;
+    let app = spawn_app_with(TestOptions::secured_nats(&server, &[])).await;
+    let school = SchoolFixture::build(&app).await;
+    let teacher = login(&app, &school.teachers[0]).await;
+    let class = school.class.as_str();
+    let dashboard = connect(&server, &jwt_for(&app, &teacher, &[class]).await)
+        .await
+        .unwrap();
+    let logout = app.status_as(&teacher.token, Method::POST, "/auth/logout", None);
+    let (logged_out, (status, body)) =
+        credential_while_overtaken(&app, "identity", dashboard, &teacher, &[class], logout).await;
+    assert!(logged_out == 204 || logged_out == 202, "{logged_out}");
+    assert_eq!(status, 401, "decided again on the ended session: {body}");
+}
+
+/// The user public key a credential JWT names (`sub`): its row's key.
+fn user_key(jwt: &str) -> String {
+    use base64::Engine as _;
+    let claims = jwt.split('.').nth(1).expect("a JWT");
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(claims.trim_end_matches('='))
+        .unwrap();
+    let claims: Value = serde_json::from_slice(&claims).unwrap();
+    claims["sub"].as_str().unwrap().to_owned()
+}
+
+/// Rows of credentials are deleted a minute after they expire, whether revoked or not; a
+/// revoked one that has not expired stays (the account JWT must name it while NATS may still
+/// take it) and is still refused after the account JWT is sent again.
+#[tokio::test]
+async fn expired_credentials_are_deleted_and_revoked_ones_kept_until_they_expire() {
+    let server = NatsServer::start_secured().await;
+    let app = spawn_app_with(TestOptions::secured_nats(&server, &[])).await;
+    let school = SchoolFixture::build(&app).await;
+    let class = school.class.as_str();
+    let signed_in = login(&app, &school.teachers[0]).await;
+    let revoked = jwt_for(&app, &signed_in, &[class]).await;
+    let live = jwt_for(&app, &school.teachers[1], &[class]).await;
+    let long_expired = jwt_for(&app, &school.teachers[1], &[class]).await;
+    let just_expired = jwt_for(&app, &school.teachers[1], &[class]).await;
+    // Of the session logged out below, expired before (the logout does not revoke it).
+    let session_long_expired = jwt_for(&app, &signed_in, &[]).await;
+    // Their expiry moved into the past, as if issued long ago.
+    for (jwt, ago) in [
+        (&long_expired, "61 seconds"),
+        (&just_expired, "50 seconds"),
+        (&session_long_expired, "2 minutes"),
+    ] {
+        sqlx::query(
+            "UPDATE realtime_credentials SET expires_at = now() - $2::interval \
+             WHERE user_key = $1",
+        )
+        .bind(user_key(jwt))
+        .bind(ago)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    // A logout revokes the session's credentials.
+    assert_eq!(
+        app.status_as(&signed_in.token, Method::POST, "/auth/logout", None)
+            .await,
+        204
+    );
+    eventually(
+        "the logout's revocation",
+        Duration::from_secs(5),
+        || async {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT revoked_at IS NOT NULL FROM realtime_credentials WHERE user_key = $1",
+            )
+            .bind(user_key(&revoked))
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+            .then_some(())
+        },
+    )
+    .await;
+
+    let grants = &app
+        .application()
+        .services()
+        .realtime
+        .as_ref()
+        .expect("NATS keys")
+        .grants;
+    assert_eq!(grants.prune_expired().await.unwrap(), 2);
+    let mut kept: Vec<String> = sqlx::query_scalar("SELECT user_key FROM realtime_credentials")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    kept.sort();
+    let mut expected: Vec<String> = [&revoked, &live, &just_expired]
+        .into_iter()
+        .map(|jwt| user_key(jwt))
+        .collect();
+    expected.sort();
+    assert_eq!(kept, expected);
+    assert_eq!(grants.prune_expired().await.unwrap(), 0);
+
+    // The account JWT sent after the deletion still names the revoked credential.
+    grants.send_account().await.unwrap();
+    assert!(
+        connect(&server, &revoked).await.is_err(),
+        "a revoked credential connects again"
+    );
+    connect(&server, &live)
+        .await
+        .expect("a live credential connects");
 }
 
 #[tokio::test]

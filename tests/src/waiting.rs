@@ -22,6 +22,32 @@ impl TestApp {
         hold
     }
 
+    /// Holds projection `name` back, and only it, until the returned transaction ends: as
+    /// [`hold_projection`](Self::hold_projection), but from a connection tagged as a
+    /// read-model writer, so the log's safe bound does not wait for it and every other
+    /// subscriber (sinks included) goes on reading the log. For tests of what happens while
+    /// one read model lags the log.
+    pub async fn hold_projection_alone(
+        &self,
+        name: &str,
+    ) -> sqlx::Transaction<'static, sqlx::Postgres> {
+        let options = (*self.pool.connect_options())
+            .clone()
+            .application_name(projections::log::READ_MODEL_WRITER);
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .expect("a read-model writer connection");
+        let mut hold = pool.begin().await.expect("begin");
+        sqlx::query("SELECT 1 FROM subscriber_checkpoints WHERE name = $1 FOR UPDATE")
+            .bind(name)
+            .execute(&mut *hold)
+            .await
+            .expect("lock the checkpoint row");
+        hold
+    }
+
     /// Waits until every subscriber's checkpoint has reached the current end of the log.
     pub async fn wait_for_subscribers(&self) {
         let head = self.log_head().await;

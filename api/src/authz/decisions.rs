@@ -218,6 +218,21 @@ impl Authz {
         self.require_found(principal, action, target)
     }
 
+    /// [`Authz::class`] on the class's facts as the directory has them now, not as this
+    /// process's cache remembers them: for a decision that must reflect every change the
+    /// `groups` checkpoint read before it covers (a live dashboard's credential).
+    pub async fn class_uncached(
+        &self,
+        principal: &Principal,
+        id: Uuid,
+        action: &str,
+    ) -> Result<Target, ApiError> {
+        let target = directory::class_facts(&self.pool, id, principal.user_id)
+            .await?
+            .map(|facts| Target::Class { id, facts });
+        self.require_found(principal, action, target)
+    }
+
     /// `require` on a target that may not exist: a missing one is answered as one the caller
     /// cannot read (404, the same body).
     fn require_found(

@@ -49,6 +49,9 @@ async function call(method, path, body) {
 
 const enc = encodeURIComponent;
 
+/** The unresolved safety concerns of a class the page lists at most (newest first). */
+export const SAFETY_CONCERNS = 100;
+
 export const api = {
   me: () => call("GET", "/auth/me"),
   login: (email, password) => call("POST", "/auth/login", { email, password }),
@@ -57,6 +60,7 @@ export const api = {
   abilities: () => call("GET", "/me/abilities"),
   dashboard: (classId) => call("GET", `/classes/${enc(classId)}/dashboard`),
   members: (classId) => call("GET", `/classes/${enc(classId)}/members`),
+  safetyConcerns: (classId) => call("GET", `/safety-concerns?class_id=${enc(classId)}&limit=${SAFETY_CONCERNS}`),
   notifications: () => call("GET", "/notifications?limit=20"),
   unreadCount: () => call("GET", "/notifications/unread-count"),
   markRead: (id) => call("POST", `/notifications/${enc(id)}/read`),

@@ -147,6 +147,11 @@ export function subjectFor(subjects, topic) {
   return null;
 }
 
+/** Whether `subjects` (a credential's grant) names `topic` itself. */
+export function grants(subjects, topic) {
+  return subjects.some((s) => s === topic || s.endsWith(`.${topic}`));
+}
+
 /** When to renew a credential that expires at `expiresAt`: at half its remaining life. */
 export function renewalDelay(expiresAt, now = Date.now()) {
   const end = Date.parse(expiresAt);

@@ -8,7 +8,7 @@
 import { wsconnect } from "@nats-io/nats-core";
 
 import { api, ApiProblem } from "./api.js";
-import { renewalDelay, subjectFor } from "./feed.js";
+import { grants, renewalDelay, subjectFor } from "./feed.js";
 
 /** Connection states shown by the indicator. */
 export const State = Object.freeze({
@@ -29,6 +29,8 @@ export class LiveConnection {
    * @param {(topic: string, body: object) => void} hooks.message
    * @param {() => Promise<void>} hooks.resumed after a (re)connection, once subscribed
    * @param {() => void} hooks.signedOut the session ended (a credential was refused with 401)
+   * @param {(topic: string) => void} hooks.notGranted an optional topic the credential does
+   *   not grant (the policy no longer allows it): not subscribed
    */
   constructor(hooks) {
     this.hooks = hooks;
@@ -38,12 +40,17 @@ export class LiveConnection {
     this.retryTimer = null;
   }
 
-  /** Connects for `classIds` and subscribes to `topics`; replaces any earlier connection. */
-  start(classIds, topics) {
+  /**
+   * Connects for `classIds` and subscribes to `topics`; replaces any earlier connection. A
+   * topic in `optional` that the credential does not grant is left out (`hooks.notGranted`);
+   * any other that is not granted makes live updates unavailable.
+   */
+  start(classIds, topics, optional = []) {
     this.stop();
     const generation = ++this.generation;
     this.classIds = classIds;
     this.topics = topics;
+    this.optional = new Set(optional);
     this.connect(generation, RETRY_FIRST_MS);
   }
 
@@ -110,8 +117,13 @@ export class LiveConnection {
       clearTimeout(this.renewTimer);
       this.retry(generation, RETRY_FIRST_MS, error ? error.message : "the connection closed");
     });
+    const granted = credential.subjects || [];
     for (const topic of this.topics) {
-      const subject = subjectFor(credential.subjects || [], topic);
+      if (this.optional.has(topic) && !grants(granted, topic)) {
+        this.hooks.notGranted(topic);
+        continue;
+      }
+      const subject = subjectFor(granted, topic);
       if (!subject) {
         this.hooks.state(State.UNAVAILABLE, `no subject for ${topic}`);
         continue;

@@ -1,6 +1,7 @@
 // The class dashboard page: sign in (or reuse the `session` cookie), pick a class, then watch
-// its dashboard and the user's notifications live. Snapshots come from the REST API; updates
-// come over a NATS websocket (see live.js) and are stitched onto them by position (feed.js).
+// its dashboard, its open safety concerns (for those who handle them) and the user's
+// notifications live. Snapshots come from the REST API; updates come over a NATS websocket
+// (see live.js) and are stitched onto them by position (feed.js).
 
 import { api, ApiProblem } from "./api.js";
 import { TopicFeed } from "./feed.js";
@@ -12,7 +13,10 @@ const $ = (id) => document.getElementById(id);
 const page = {
   user: null,
   classId: "",
+  /** The classes the user may watch: id → {id, name, actions}. */
+  classes: new Map(),
   classFeed: null,
+  concernFeed: null,
   notificationFeed: null,
   notifications: new view.NotificationsView(markRead),
   live: null,
@@ -21,12 +25,12 @@ const page = {
 page.live = new LiveConnection({
   state: view.showConnection,
   message(topic, body) {
-    for (const feed of [page.classFeed, page.notificationFeed]) {
+    for (const feed of [page.classFeed, page.concernFeed, page.notificationFeed]) {
       if (feed && feed.topic === topic) feed.receive(body);
     }
   },
   async resumed() {
-    const feeds = [page.notificationFeed, page.classFeed].filter(Boolean);
+    const feeds = [page.notificationFeed, page.classFeed, page.concernFeed].filter(Boolean);
     try {
       await Promise.all(feeds.map((f) => f.catchUp()));
     } catch (error) {
@@ -36,6 +40,10 @@ page.live = new LiveConnection({
   },
   signedOut() {
     endSession("Your session has ended. Sign in again.");
+  },
+  notGranted(topic) {
+    // The policy no longer lets the user handle the class's safety concerns: the count stays.
+    if (page.concernFeed && page.concernFeed.topic === topic) closeConcerns();
   },
 });
 
@@ -60,10 +68,18 @@ function handleError(error) {
   view.showBoardError(message(error));
 }
 
+function closeConcerns() {
+  page.concernFeed?.close();
+  page.concernFeed = null;
+  $("concerns-card").hidden = true;
+}
+
 function closeFeeds() {
   page.classFeed?.close();
+  page.concernFeed?.close();
   page.notificationFeed?.close();
   page.classFeed = null;
+  page.concernFeed = null;
   page.notificationFeed = null;
 }
 
@@ -73,6 +89,7 @@ function endSession(notice) {
   closeFeeds();
   page.user = null;
   page.classId = "";
+  page.classes = new Map();
   view.clearClass();
   page.notifications.clear();
   view.showClasses([], "");
@@ -88,14 +105,15 @@ async function markRead(id) {
   }
 }
 
-/** The classes whose dashboard the user may read, by name. */
+/** The classes whose dashboard the user may read, by name, each with what the user may do. */
 async function watchableClasses() {
   const [memberships, abilities] = await Promise.all([api.memberships(), api.abilities()]);
   const allowed = abilities.classes || {};
   const byId = new Map();
   for (const m of memberships.items || []) {
     if (m.kind !== "class" || byId.has(m.id)) continue;
-    if ((allowed[m.id] || []).includes("class.read_dashboard")) byId.set(m.id, { id: m.id, name: m.name });
+    const actions = allowed[m.id] || [];
+    if (actions.includes("class.read_dashboard")) byId.set(m.id, { id: m.id, name: m.name, actions });
   }
   return [...byId.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
@@ -130,6 +148,7 @@ async function startBoard(user) {
     },
   );
   const [classes] = await Promise.all([watchableClasses(), page.notificationFeed.load()]);
+  page.classes = new Map(classes.map((c) => [c.id, c]));
   const only = classes.length === 1 ? classes[0].id : "";
   view.showClasses(classes, only);
   if (only) await selectClass(only);
@@ -140,6 +159,7 @@ async function selectClass(classId) {
   page.live.stop();
   page.classFeed?.close();
   page.classFeed = null;
+  closeConcerns();
   page.classId = classId;
   view.clearClass();
   view.showBoardError("");
@@ -152,11 +172,32 @@ async function selectClass(classId) {
     { snapshot: () => api.dashboard(classId), updates: api.updates },
     { snapshot: (s) => board.snapshot(s), update: (u) => board.update(u) },
   );
-  // The snapshot first, so the page shows the class even while live updates are not there;
+  // The safety concerns themselves for those who handle them (counselors, admins); the others
+  // (teachers) see only their count, on the dashboard.
+  const actions = page.classes.get(classId)?.actions || [];
+  if (actions.includes("class.handle_safety_concerns")) {
+    const concerns = new view.ConcernsView(names);
+    page.concernFeed = new TopicFeed(
+      `class.${classId}.safety_concerns`,
+      { snapshot: () => api.safetyConcerns(classId), updates: api.updates },
+      { snapshot: (s) => concerns.snapshot(s), update: (u) => concerns.update(u) },
+    );
+  }
+  // The snapshots first, so the page shows the class even while live updates are not there;
   // the connection's catch-up then fetches whatever happened in between.
-  await page.classFeed.load();
+  const concernFeed = page.concernFeed;
+  await Promise.all([
+    page.classFeed.load(),
+    concernFeed?.load().catch((error) => {
+      if (!(error instanceof ApiProblem) || ![403, 404].includes(error.status)) throw error;
+      // No longer allowed since the abilities were read: the count stays.
+      if (page.concernFeed === concernFeed) closeConcerns();
+    }),
+  ]);
   if (page.classId !== classId) return;
-  page.live.start([classId], [page.classFeed.topic, page.notificationFeed.topic]);
+  const topics = [page.classFeed.topic, page.notificationFeed.topic];
+  const optional = page.concernFeed ? [page.concernFeed.topic] : [];
+  page.live.start([classId], [...topics, ...optional], optional);
 }
 
 async function signIn(event) {

@@ -6,6 +6,8 @@ const $ = (id) => document.getElementById(id);
 const RECENT_EVENTS = 50;
 const NOTIFICATIONS = 50;
 const SEVERITIES = ["low", "medium", "high", "critical"];
+const URGENCY_TEXT = { immediate: "Immediate", same_day: "Same day", monitor: "Monitor" };
+const CONCERN_STATUS_TEXT = { open: "Open", acknowledged: "Acknowledged" };
 
 const STATE_TEXT = {
   offline: "Offline",
@@ -95,6 +97,9 @@ export function clearClass() {
   $("class-board").hidden = true;
   $("events").replaceChildren();
   $("struggling").replaceChildren();
+  $("concerns-card").hidden = true;
+  $("concerns").replaceChildren();
+  $("concerns-more").hidden = true;
 }
 
 /** The class dashboard: counters and recent events; `names` maps user ids to names. */
@@ -175,6 +180,74 @@ export class ClassView {
     }
     item.append(text);
     return item;
+  }
+}
+
+/**
+ * The class's unresolved safety concerns (`open` or `acknowledged`), newest first, for those
+ * who handle them; `names` maps user ids to names. A concern that is resolved leaves the list.
+ */
+export class ConcernsView {
+  constructor(names) {
+    this.names = names;
+    /** By id. */
+    this.concerns = new Map();
+  }
+
+  studentName(id) {
+    return this.names.get(id) || `Student ${id.slice(0, 8)}`;
+  }
+
+  /** A snapshot from `GET /safety-concerns?class_id=…` (the unresolved ones, newest first). */
+  snapshot(page) {
+    this.concerns = new Map((page.items || []).map((c) => [c.id, c]));
+    const more = $("concerns-more");
+    more.hidden = !page.next_cursor;
+    more.textContent = page.next_cursor ? `Only the newest ${this.concerns.size} are listed.` : "";
+    this.render(new Set());
+  }
+
+  /** A live update: `{position, class_id, concern}`, the concern after the change. */
+  update(update) {
+    const concern = update.concern;
+    if (!concern || !concern.id) return;
+    const fresh = new Set();
+    if (concern.status === "resolved") {
+      this.concerns.delete(concern.id);
+    } else {
+      if (!this.concerns.has(concern.id)) fresh.add(concern.id);
+      this.concerns.set(concern.id, concern);
+    }
+    this.render(fresh);
+  }
+
+  render(fresh) {
+    const concerns = [...this.concerns.values()].sort(
+      (a, b) => Date.parse(b.opened_at) - Date.parse(a.opened_at) || b.id.localeCompare(a.id),
+    );
+    $("concerns").replaceChildren(
+      ...concerns.map((c) => {
+        const item = element("li", fresh.has(c.id) ? "new" : "");
+        item.dataset.id = c.id;
+        item.dataset.status = c.status || "";
+        item.dataset.urgency = c.urgency || "";
+        const head = element("p", "title");
+        head.append(element("span", "urgency", URGENCY_TEXT[c.urgency] || c.urgency || ""));
+        head.append(" ");
+        head.append(element("strong", "", this.studentName(c.student_id)));
+        head.append(` — ${c.concern_type}`);
+        item.append(head);
+        const meta = element("p", "meta");
+        meta.append(timeElement(c.opened_at));
+        meta.append(` · ${CONCERN_STATUS_TEXT[c.status] || c.status}`);
+        if (Number.isInteger(c.level)) meta.append(` · alerted to level ${c.level}`);
+        if (c.session_paused) meta.append(" · session paused");
+        item.append(meta);
+        return item;
+      }),
+    );
+    $("concerns-empty").hidden = concerns.length > 0;
+    $("concerns-card").hidden = false;
   }
 }
 

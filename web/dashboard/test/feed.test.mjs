@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { HistoryGone, TopicFeed, renewalDelay, subjectFor } from "../src/feed.js";
+import { HistoryGone, TopicFeed, grants, renewalDelay, subjectFor } from "../src/feed.js";
 
 /** A promise and its resolver, to hold a request open while messages arrive. */
 function pending() {
@@ -167,6 +167,15 @@ test("the subject of a topic is found among the granted subjects", () => {
   // A wildcard grant: the topic goes under the same prefix.
   assert.equal(subjectFor(["t42.user.u1.>"], "user.u1.notifications"), "t42.user.u1.notifications");
   assert.equal(subjectFor([], "class.c1.dashboard"), null);
+});
+
+test("an optional topic is granted only when a subject names it", () => {
+  const teacher = ["rapt.user.u1.notifications", "rapt.class.c1.dashboard", "rapt.class.c1.interventions"];
+  assert.equal(grants(teacher, "class.c1.dashboard"), true);
+  assert.equal(grants(teacher, "class.c1.safety_concerns"), false);
+  assert.equal(grants([...teacher, "rapt.class.c1.safety_concerns"], "class.c1.safety_concerns"), true);
+  // Another class's concerns are not this one's.
+  assert.equal(grants(["rapt.class.c11.safety_concerns"], "class.c1.safety_concerns"), false);
 });
 
 test("a credential is renewed at half its remaining life", () => {

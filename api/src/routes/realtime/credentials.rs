@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
+use application::identity::Principal;
 use chrono::{DateTime, Utc};
-use infrastructure::realtime::auth::JWT_COOKIE;
-use infrastructure::realtime::grants::GrantRequest;
+use infrastructure::realtime::auth::{IssuedCredential, JWT_COOKIE};
+use infrastructure::realtime::grants::{deciding_read_models, GrantRequest, Recheck};
 use poem::web::cookie::{Cookie, SameSite};
 use poem::web::Data;
 use poem_openapi::payload::Json;
@@ -12,12 +13,13 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use projections::realtime::Topic;
+use projections::WaitError;
 
-use super::authorize_topic;
+use super::{authorize_topic, Facts};
 use crate::caller::{Caller, Credential};
 use crate::problem::{ApiError, ProblemKind};
 use crate::routes::tags::ApiTags;
-use crate::state::Services;
+use crate::state::{RealtimeCredentials, Services};
 
 /// At most this many classes per credential.
 pub const MAX_CLASSES: usize = 20;
@@ -76,6 +78,46 @@ impl poem_openapi::types::Example for CredentialDto {
     }
 }
 
+/// How many times one request decides its credential when the log keeps overtaking the
+/// decision; then it answers 503.
+const DECISIONS: usize = 3;
+
+/// The caller as the identity read model has them now (not as the session cache remembers
+/// them): 401 when the session ended or the account is disabled; the system roles as they are.
+async fn signed_in_now(services: &Services, principal: &Principal) -> Result<Principal, ApiError> {
+    let now = projections::identity::signed_in_now(
+        &services.pool,
+        principal.user_id,
+        principal.session_id,
+    )
+    .await?;
+    if !now.session_live || now.disabled {
+        return Err(ApiError::kind(ProblemKind::Unauthenticated));
+    }
+    Ok(Principal {
+        system_admin: now.system_admin,
+        auditor: now.auditor,
+        ..principal.clone()
+    })
+}
+
+/// 503 `read-model-lagging`: the caller's permissions changed while the credential was
+/// decided, and the read models did not catch up in time (or they kept changing).
+fn changing() -> ApiError {
+    ApiError::new(
+        ProblemKind::ReadModelLagging,
+        "the caller's permissions changed while the credential was issued; ask again".to_owned(),
+    )
+}
+
+/// An error of issuing or checking a credential: the database's as such, anything else 500.
+fn grant_error(error: anyhow::Error) -> ApiError {
+    match error.downcast::<sqlx::Error>() {
+        Ok(database) => ApiError::from(database),
+        Err(other) => ApiError::internal(&other),
+    }
+}
+
 #[derive(ApiResponse)]
 enum IssueResponse {
     /// Issued.
@@ -91,6 +133,99 @@ pub struct RealtimeCredentialsApi {
     pub services: Arc<Services>,
 }
 
+impl RealtimeCredentialsApi {
+    /// Decides what `principal` may watch of `class_ids` on the read models as they are,
+    /// stores the credential, then checks it against the log: a revoking event that the facts
+    /// did not have yet (the read models lag, or it came while this request decided) revokes
+    /// it here, and the request is decided again once the read models have that event
+    /// (ADR 0011, "Issuing against revocation"). The credential and its subjects.
+    async fn decide_and_issue(
+        &self,
+        realtime: &RealtimeCredentials,
+        principal: &Principal,
+        class_ids: &[Uuid],
+        expires_at: DateTime<Utc>,
+    ) -> Result<(IssuedCredential, Vec<String>), ApiError> {
+        let grants = &realtime.grants;
+        for _ in 0..DECISIONS {
+            let decided_from = grants.decided_from().await.map_err(grant_error)?;
+            let current = signed_in_now(&self.services, principal).await?;
+            let subjects = self
+                .granted_subjects(&current, class_ids, &realtime.subject_prefix)
+                .await?;
+            let request = GrantRequest {
+                user_id: principal.user_id,
+                auth_session_id: principal.session_id,
+                class_ids: class_ids.to_vec(),
+                subjects,
+                expires_at,
+            };
+            let credential = grants.issue(&request).await.map_err(grant_error)?;
+            let overtaken_at = match grants
+                .recheck(decided_from, &request)
+                .await
+                .map_err(grant_error)?
+            {
+                Recheck::Stands => return Ok((credential, request.subjects)),
+                Recheck::DecideAgainAfter(position) => position,
+            };
+            grants
+                .revoke_issued(&credential.user_key)
+                .await
+                .map_err(grant_error)?;
+            // Decide again once each read model has applied every event of its own up to the
+            // one that overtook this decision.
+            for read_model in deciding_read_models() {
+                self.services
+                    .checkpoints
+                    .wait_for_handled(
+                        read_model.name(),
+                        read_model.aggregate_types(),
+                        Some(overtaken_at),
+                        self.services.read_your_writes_timeout,
+                    )
+                    .await
+                    .map_err(|error| match error {
+                        WaitError::Store(database) => ApiError::from(database),
+                        WaitError::Timeout { .. } => changing(),
+                    })?;
+            }
+        }
+        Err(changing())
+    }
+
+    /// The subjects `principal` may subscribe to for `class_ids`, decided on the directory as
+    /// it is now: their notifications, and per class its dashboard (refused as its REST read
+    /// is) and its interventions and safety concerns where the policy allows them.
+    async fn granted_subjects(
+        &self,
+        principal: &Principal,
+        class_ids: &[Uuid],
+        prefix: &str,
+    ) -> Result<Vec<String>, ApiError> {
+        let services = &self.services;
+        let mut subjects = vec![Topic::UserNotifications(principal.user_id).subject(prefix)];
+        for &class_id in class_ids {
+            // The dashboard is what was asked for: refused as its REST read is.
+            let dashboard = Topic::ClassDashboard(class_id);
+            authorize_topic(services, principal, &dashboard, Facts::Current).await?;
+            subjects.push(dashboard.subject(prefix));
+            // The rest of the class's topics where the policy allows them.
+            for topic in [
+                Topic::ClassInterventions(class_id),
+                Topic::ClassSafetyConcerns(class_id),
+            ] {
+                match authorize_topic(services, principal, &topic, Facts::Current).await {
+                    Ok(()) => subjects.push(topic.subject(prefix)),
+                    Err(refused) if matches!(refused.status(), 403 | 404) => {}
+                    Err(other) => return Err(other),
+                }
+            }
+        }
+        Ok(subjects)
+    }
+}
+
 #[OpenApi(tag = "ApiTags::Realtime")]
 impl RealtimeCredentialsApi {
     /// A credential for live updates
@@ -101,7 +236,8 @@ impl RealtimeCredentialsApi {
     /// the caller may not watch fails the whole request as `GET /classes/{id}/dashboard`
     /// would (404 or 403). The credential lives `REALTIME_CREDENTIAL_TTL_MS` (10 minutes by
     /// default), never beyond the session; logging out, ending the session, disabling the
-    /// account or losing a role revokes it within seconds.
+    /// account or losing a role revokes it within seconds. 503 when the caller's permissions
+    /// change while it is issued and the read models do not catch up in time.
     #[oai(
         path = "/realtime/credentials",
         method = "post",
@@ -116,40 +252,10 @@ impl RealtimeCredentialsApi {
         let Some(realtime) = &self.services.realtime else {
             return Err(ApiError::kind(ProblemKind::RealtimeUnavailable));
         };
-        let prefix = &realtime.subject_prefix;
-        let mut subjects = vec![Topic::UserNotifications(principal.user_id).subject(prefix)];
-        for &class_id in &body.class_ids {
-            // The dashboard is what was asked for: refused as its REST read is.
-            let dashboard = Topic::ClassDashboard(class_id);
-            authorize_topic(&self.services, principal, &dashboard).await?;
-            subjects.push(dashboard.subject(prefix));
-            // The rest of the class's topics where the policy allows them.
-            for topic in [
-                Topic::ClassInterventions(class_id),
-                Topic::ClassSafetyConcerns(class_id),
-            ] {
-                match authorize_topic(&self.services, principal, &topic).await {
-                    Ok(()) => subjects.push(topic.subject(prefix)),
-                    Err(refused) if matches!(refused.status(), 403 | 404) => {}
-                    Err(other) => return Err(other),
-                }
-            }
-        }
         let expires_at = (Utc::now() + realtime.ttl).min(principal.session_expires_at);
-        let credential = realtime
-            .grants
-            .issue(&GrantRequest {
-                user_id: principal.user_id,
-                auth_session_id: principal.session_id,
-                class_ids: body.class_ids.clone(),
-                subjects: subjects.clone(),
-                expires_at,
-            })
-            .await
-            .map_err(|error| match error.downcast::<sqlx::Error>() {
-                Ok(database) => ApiError::from(database),
-                Err(other) => ApiError::internal(&other),
-            })?;
+        let (credential, subjects) = self
+            .decide_and_issue(realtime, principal, &body.class_ids, expires_at)
+            .await?;
         self.services.metrics.realtime_credentials_issued.inc();
         let browser = matches!(
             *caller,

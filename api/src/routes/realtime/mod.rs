@@ -17,12 +17,23 @@ use crate::state::Services;
 pub mod credentials;
 pub mod updates;
 
+/// Where a decision reads a class's facts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Facts {
+    /// Through this process's directory cache, as every REST read does.
+    Cached,
+    /// From the directory read model itself: a credential's decision, which must reflect
+    /// everything the `groups` checkpoint read before it covers (ADR 0011).
+    Current,
+}
+
 /// Whether `user` may watch `topic`: `Ok`, or the 404/403 the matching REST read answers
 /// (403 `forbidden` for another user's notifications).
 pub async fn authorize_topic(
     services: &Services,
     user: &Principal,
     topic: &Topic,
+    facts: Facts,
 ) -> Result<(), ApiError> {
     let (class_id, action) = match *topic {
         Topic::UserNotifications(user_id) => {
@@ -39,6 +50,14 @@ pub async fn authorize_topic(
         Topic::ClassInterventions(class_id) => (class_id, "class.read_interventions"),
         Topic::ClassSafetyConcerns(class_id) => (class_id, "class.handle_safety_concerns"),
     };
-    services.authz.class(user, class_id, action).await?;
+    match facts {
+        Facts::Cached => services.authz.class(user, class_id, action).await?,
+        Facts::Current => {
+            services
+                .authz
+                .class_uncached(user, class_id, action)
+                .await?
+        }
+    };
     Ok(())
 }

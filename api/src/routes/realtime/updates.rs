@@ -12,7 +12,7 @@ use poem_openapi::{Enum, Object, OpenApi, Union};
 use projections::realtime::{self, StoredUpdate, Topic};
 use uuid::Uuid;
 
-use super::authorize_topic;
+use super::{authorize_topic, Facts};
 use crate::caller::Caller;
 use crate::problem::{ApiError, ProblemKind};
 use crate::routes::tags::ApiTags;
@@ -165,7 +165,7 @@ impl RealtimeUpdatesApi {
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(invalid(format!("limit: between 1 and {MAX_LIMIT}")));
         }
-        authorize_topic(&self.services, principal, &topic).await?;
+        authorize_topic(&self.services, principal, &topic, Facts::Cached).await?;
         let pool = &self.services.pool;
         let mut rows = realtime::updates_after(pool, &topic, after, limit + 1).await?;
         // Read after the rows: a prune that removed some of them has moved it already.
