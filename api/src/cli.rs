@@ -4,7 +4,9 @@ use anyhow::{bail, Context as _};
 use clap::{Args, Parser, Subcommand};
 use infrastructure::{config, db, telemetry, Config};
 use sqlx::postgres::PgPoolOptions;
+use sqlx::Connection as _;
 
+use crate::progress::Progress;
 use crate::Application;
 
 #[derive(Debug, Parser)]
@@ -26,6 +28,9 @@ pub enum Command {
     /// or after an anchor kept from a checkpoint, and name the first event that is not what
     /// was sealed. Reads only. Exits 0 when the log verifies, 1 when it does not.
     Verify(VerifyArgs),
+    /// Each subscriber's checkpoint, lag behind the log's head (events and seconds) and the
+    /// process that runs it, read from the database: works with the service down.
+    Status(StatusArgs),
     /// Create a system admin, or make an existing account one. The password is read from a
     /// prompt, or from the first line of standard input when it is not a terminal; never
     /// from the command line.
@@ -71,6 +76,13 @@ pub struct NatsSetupArgs {
     /// None: any origin (the JWT cookie is SameSite=Strict either way).
     #[arg(long = "allowed-origin")]
     pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print the subscribers as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -148,6 +160,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Replay(args) => replay(args).await,
         Command::Verify(args) => verify(args).await,
+        Command::Status(args) => status(args).await,
         Command::CreateAdmin(args) => create_admin(args).await,
         Command::Demo(args) => {
             let (_, format) = config::database_from_env()?;
@@ -239,8 +252,13 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         let (options, format) = config::database_from_env()?;
         telemetry::init(format);
         let started = std::time::Instant::now();
+        let progress = Progress::new("replay --as-of", "events");
         let built =
-            projections::replay::build_as_of(&options, &all, at, schema, REPLAY_BATCH).await?;
+            projections::replay::build_as_of(&options, &all, at, schema, REPLAY_BATCH, &|p| {
+                progress.replay(p)
+            })
+            .await?;
+        progress.finish();
         for (name, events) in &built.projections {
             println!("{name}: {events} events");
         }
@@ -282,11 +300,18 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     if args.compare {
         return compare(&options, &selected).await;
     }
+    let progress = Progress::new("replay", "events");
     for projection in selected {
         let started = std::time::Instant::now();
-        let target =
-            projections::replay::rebuild(&pool, &options, projection.as_ref(), REPLAY_BATCH)
-                .await?;
+        let target = projections::replay::rebuild(
+            &pool,
+            &options,
+            projection.as_ref(),
+            REPLAY_BATCH,
+            &|p| progress.replay(p),
+        )
+        .await?;
+        progress.finish();
         println!(
             "{}: rebuilt up to position {target} in {:.1?}",
             projection.name(),
@@ -322,20 +347,12 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         .connect_with(options)
         .await
         .context("connecting to DATABASE_URL")?;
-    // Hidden when standard error is not a terminal.
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "verifying {bar:40} {human_pos}/{human_len} events ({per_sec}, {eta} left)",
-        )
-        .expect("a valid template"),
-    );
+    let progress = Progress::new("verifying", "events");
     let report = verify::verify(&pool, anchor.as_ref(), key.as_ref(), |p| {
-        bar.set_length(p.total.max(0) as u64);
-        bar.set_position(p.checked.max(0) as u64);
+        progress.update(p.checked.max(0) as u64, p.total.max(0) as u64);
     })
     .await?;
-    bar.finish_and_clear();
+    progress.finish();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -373,6 +390,36 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn status(args: StatusArgs) -> anyhow::Result<()> {
+    let (options, format) = config::database_from_env()?;
+    telemetry::init(format);
+    let mut conn = sqlx::PgConnection::connect_with(&options)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    let lags = projections::metrics::subscriber_lags(&mut conn).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&lags)?);
+        return Ok(());
+    }
+    let head = lags.first().map_or(0, |l| l.head);
+    println!("log head: position {head}");
+    println!(
+        "{:<22} {:>20} {:>10} {:>10}  leader",
+        "subscriber", "position", "lag", "lag (s)"
+    );
+    for lag in &lags {
+        println!(
+            "{:<22} {:>20} {:>10} {:>10.1}  {}",
+            lag.name,
+            lag.position,
+            lag.lag_events,
+            lag.lag_seconds,
+            lag.leader.as_deref().unwrap_or("none (no process runs it)")
+        );
+    }
+    Ok(())
+}
+
 /// Events per batch when rebuilding.
 const REPLAY_BATCH: i64 = 1000;
 
@@ -381,7 +428,11 @@ async fn compare(
     selected: &[std::sync::Arc<dyn projections::Projection>],
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let comparisons = projections::replay::compare(options, selected, REPLAY_BATCH).await?;
+    let progress = Progress::new("replay --compare", "events");
+    let comparisons =
+        projections::replay::compare(options, selected, REPLAY_BATCH, &|p| progress.replay(p))
+            .await?;
+    progress.finish();
     let mut differing = 0;
     for c in &comparisons {
         let verdict = if c.identical() {

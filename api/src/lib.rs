@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod problem;
+pub mod progress;
 pub mod rate_limit;
 pub mod routes;
 pub mod state;

@@ -325,7 +325,7 @@ impl Metrics {
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// One subscriber's place, as the database has it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SubscriberLag {
     pub name: String,
     pub position: i64,

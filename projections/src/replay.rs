@@ -34,6 +34,36 @@ pub async fn reset(pool: &PgPool, projection: &dyn Projection) -> anyhow::Result
     Ok(())
 }
 
+/// How far a rebuild of one projection is: events applied, of those up to where it stops.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress<'a> {
+    pub projection: &'a str,
+    pub done: i64,
+    pub total: i64,
+}
+
+/// Told after each batch of a rebuild (the command line draws it).
+pub type OnProgress<'a> = &'a (dyn Fn(Progress<'_>) + Send + Sync);
+
+/// The events of `projection`'s types up to position `until` (recorded by `recorded_by`).
+async fn events_to_apply(
+    conn: &mut PgConnection,
+    projection: &dyn Projection,
+    until: i64,
+    recorded_by: Option<DateTime<Utc>>,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE position <= $1 \
+             AND ($2::text[] IS NULL OR aggregate_type = ANY($2)) \
+             AND ($3::timestamptz IS NULL OR recorded_at <= $3)",
+    )
+    .bind(until)
+    .bind(projection.aggregate_types().map(|t| t.to_vec()))
+    .bind(recorded_by)
+    .fetch_one(conn)
+    .await
+}
+
 /// Resets the projection and brings it back up to the current end of the log.
 ///
 /// If no server runs the projection, this process rebuilds it itself (holding the
@@ -44,17 +74,30 @@ pub async fn rebuild(
     connect: &PgConnectOptions,
     projection: &dyn Projection,
     batch_size: i64,
+    progress: OnProgress<'_>,
 ) -> anyhow::Result<i64> {
     let name = projection.name();
     let target = log::head(pool).await?;
     let mut conn = PgConnection::connect_with(connect)
         .await
         .context("connecting for the rebuild")?;
+    let total = events_to_apply(&mut conn, projection, target, None).await?;
+    let report = |done: i64| {
+        progress(Progress {
+            projection: name,
+            done: done.min(total),
+            total,
+        })
+    };
+    report(0);
     reset(pool, projection).await?;
     if try_subscriber_lock(&mut conn, name).await? {
         let mut cursor = Cursor::load(&mut conn, name).await?;
+        let mut done = 0;
         loop {
             let batch = projection_batch(projection, &mut conn, batch_size, &mut cursor).await?;
+            done += batch.count;
+            report(done);
             if cursor.position >= target {
                 break;
             }
@@ -73,6 +116,7 @@ pub async fn rebuild(
             .bind(signal::CHANNEL)
             .execute(pool)
             .await?;
+        let mut counted = tokio::time::Instant::now();
         loop {
             let position: i64 =
                 sqlx::query_scalar("SELECT position FROM subscriber_checkpoints WHERE name = $1")
@@ -80,7 +124,12 @@ pub async fn rebuild(
                     .fetch_one(pool)
                     .await?;
             if position >= target {
+                report(total);
                 break;
+            }
+            if counted.elapsed() >= Duration::from_secs(1) {
+                report(events_to_apply(&mut conn, projection, position, None).await?);
+                counted = tokio::time::Instant::now();
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -142,10 +191,17 @@ async fn rebuild_until(
     until: i64,
     recorded_by: Option<DateTime<Utc>>,
     batch_size: i64,
+    progress: OnProgress<'_>,
 ) -> anyhow::Result<i64> {
     let mut after = 0;
     let mut count = 0;
+    let total = events_to_apply(&mut *conn, projection, until, recorded_by).await?;
     loop {
+        progress(Progress {
+            projection: projection.name(),
+            done: count.min(total),
+            total,
+        });
         let events = log::read_range(
             &mut *conn,
             after,
@@ -224,6 +280,7 @@ pub async fn compare(
     connect: &PgConnectOptions,
     projections: &[Arc<dyn Projection>],
     batch_size: i64,
+    progress: OnProgress<'_>,
 ) -> anyhow::Result<Vec<Comparison>> {
     let mut conn = PgConnection::connect_with(connect)
         .await
@@ -240,8 +297,15 @@ pub async fn compare(
     let mut comparisons = Vec::with_capacity(projections.len());
     for projection in projections {
         let position = checkpoints.get(projection.name()).copied().unwrap_or(0);
-        let events_applied =
-            rebuild_until(&mut tx, projection.as_ref(), position, None, batch_size).await?;
+        let events_applied = rebuild_until(
+            &mut tx,
+            projection.as_ref(),
+            position,
+            None,
+            batch_size,
+            progress,
+        )
+        .await?;
         let mut tables = Vec::new();
         for table in projection.tables() {
             tables.push(difference(&mut tx, table, &live[table]).await?);
@@ -354,6 +418,7 @@ pub async fn build_as_of(
     at: AsOf,
     schema: &str,
     batch_size: i64,
+    progress: OnProgress<'_>,
 ) -> anyhow::Result<AsOfBuild> {
     if !(schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
         && schema.len() <= 63
@@ -389,7 +454,15 @@ pub async fn build_as_of(
     };
     let mut applied = Vec::with_capacity(projections.len());
     for projection in projections {
-        let n = rebuild_until(&mut tx, projection.as_ref(), until, recorded_by, batch_size).await?;
+        let n = rebuild_until(
+            &mut tx,
+            projection.as_ref(),
+            until,
+            recorded_by,
+            batch_size,
+            progress,
+        )
+        .await?;
         applied.push((projection.name().to_owned(), n));
     }
     let position: i64 = sqlx::query_scalar(

@@ -1,6 +1,6 @@
 //! What operators watch: `GET /metrics` in the Prometheus text format (parsed with a parser
 //! of that format), each family with sensible values after a scripted workload, and its
-//! token.
+//! token; `raptscallions status` with the service up and down; a replay's progress.
 
 use std::time::Duration;
 
@@ -8,7 +8,8 @@ use prometheus_parse::{Scrape, Value as Sample};
 use reqwest::Method;
 use serde_json::json;
 use tests::{
-    detect, eventually, send, spawn_app_with, SchoolFixture, SmtpSink, TestApp, TestOptions,
+    detect, eventually, run_cli, send, spawn_app_with, test_env, SchoolFixture, SmtpSink, TestApp,
+    TestOptions,
 };
 
 /// Scrapes `/metrics` with `token` (if any), asserting 200 and the content type.
@@ -262,4 +263,62 @@ async fn with_a_token_metrics_ask_for_it() {
     }
     let scrape = scrape(&app, Some("scrape-me-0123456789")).await;
     assert!(value(&scrape, "rapt_log_head_position", &[]).is_some());
+}
+
+/// `raptscallions status` reads each subscriber's place from the database: with the service
+/// up (caught up, run by a process) and down (nobody runs it, the checkpoints stay).
+#[tokio::test]
+async fn status_reads_the_subscribers_from_the_database_with_the_service_up_or_down() {
+    let mut app = spawn_app_with(TestOptions::default()).await;
+    app.create_group("Status School", None).await;
+    app.wait_for_all_subscribers().await;
+    let env = test_env(&app.db, &TestOptions::default());
+    let (ok, output) = run_cli(&env, &["status"]).await;
+    assert!(ok, "{output}");
+    assert!(output.contains("log head: position "), "{output}");
+    let groups = output
+        .lines()
+        .find(|l| l.starts_with("groups "))
+        .unwrap_or_else(|| panic!("no groups line: {output}"));
+    assert!(groups.contains("read-model writer"), "{groups}");
+
+    let (ok, output) = run_cli(&env, &["status", "--json"]).await;
+    assert!(ok, "{output}");
+    let up: Vec<serde_json::Value> = serde_json::from_str(&output).unwrap();
+    let groups = up.iter().find(|s| s["name"] == "groups").unwrap();
+    assert_eq!(groups["lag_events"], 0, "{groups}");
+    assert!(groups["position"].as_i64().unwrap() > 0);
+    assert!(groups["leader"].is_string(), "{groups}");
+
+    app.stop().await;
+    let (ok, output) = run_cli(&env, &["status", "--json"]).await;
+    assert!(ok, "{output}");
+    let down: Vec<serde_json::Value> = serde_json::from_str(&output).unwrap();
+    assert_eq!(down.len(), up.len());
+    let stopped = down.iter().find(|s| s["name"] == "groups").unwrap();
+    assert!(stopped["leader"].is_null(), "{stopped}");
+    assert_eq!(stopped["position"], groups["position"]);
+}
+
+/// Without a terminal, a replay says how far it is in plain lines (with a terminal it draws a
+/// bar).
+#[tokio::test]
+async fn a_replay_reports_its_progress_in_lines_without_a_terminal() {
+    let app = spawn_app_with(TestOptions::default()).await;
+    for name in ["One", "Two", "Three"] {
+        app.create_group(name, None).await;
+    }
+    app.wait_for_all_subscribers().await;
+    let env = test_env(&app.db, &TestOptions::default());
+    let (ok, output) = run_cli(&env, &["replay", "groups"]).await;
+    assert!(ok, "{output}");
+    let line = output
+        .lines()
+        .find(|l| l.starts_with("replay groups: "))
+        .unwrap_or_else(|| panic!("no progress line: {output}"));
+    assert!(line.contains(" events ("), "{line}");
+    assert!(
+        output.contains("groups: rebuilt up to position"),
+        "{output}"
+    );
 }

@@ -587,9 +587,15 @@ async fn a_rebuild_publishes_nothing_again() {
     inbox.until(last_notification, 0).await;
 
     for projection in projections::all_projections() {
-        projections::replay::rebuild(&app.pool, &app.config.database, projection.as_ref(), 500)
-            .await
-            .unwrap_or_else(|e| panic!("a rebuild: {e:#}"));
+        projections::replay::rebuild(
+            &app.pool,
+            &app.config.database,
+            projection.as_ref(),
+            500,
+            &|_| {},
+        )
+        .await
+        .unwrap_or_else(|e| panic!("a rebuild: {e:#}"));
     }
     app.wait_for_realtime().await;
     let after: i64 = sqlx::query_scalar("SELECT count(*) FROM realtime_updates")
@@ -667,7 +673,7 @@ async fn updates_older_than_the_retention_are_gone() {
 
     // A rebuild does not bring the pruned updates back.
     let dashboards = projections::dashboards::DashboardsProjection;
-    projections::replay::rebuild(&app.pool, &app.config.database, &dashboards, 500)
+    projections::replay::rebuild(&app.pool, &app.config.database, &dashboards, 500, &|_| {})
         .await
         .unwrap();
     let kept: i64 =

@@ -156,7 +156,7 @@ async fn a_district_theme_is_inherited_overridden_below_and_follows_moves() {
         .into_iter()
         .filter(|p| p.name() == projections::themes::NAME)
         .collect();
-    let comparisons = projections::replay::compare(&app.config.database, &themes, 500)
+    let comparisons = projections::replay::compare(&app.config.database, &themes, 500, &|_| {})
         .await
         .unwrap();
     assert!(
@@ -165,9 +165,15 @@ async fn a_district_theme_is_inherited_overridden_below_and_follows_moves() {
             .all(|c| c.identical() && c.events_applied > 0),
         "{comparisons:?}"
     );
-    projections::replay::rebuild(&app.pool, &app.config.database, themes[0].as_ref(), 500)
-        .await
-        .unwrap();
+    projections::replay::rebuild(
+        &app.pool,
+        &app.config.database,
+        themes[0].as_ref(),
+        500,
+        &|_| {},
+    )
+    .await
+    .unwrap();
     assert_eq!(theme(&app, &format!("/classes/{c}/theme")).await, class);
 }
 

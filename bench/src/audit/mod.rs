@@ -364,7 +364,7 @@ async fn verify_and_replay(mut app: TestApp, session: &str) {
     let mut applied = 0;
     for projection in projections::all_projections() {
         let one = Instant::now();
-        projections::replay::rebuild(&app.pool, &options, projection.as_ref(), 1000)
+        projections::replay::rebuild(&app.pool, &options, projection.as_ref(), 1000, &|_| {})
             .await
             .expect("rebuild");
         println!(
