@@ -158,7 +158,11 @@ impl Application {
         .await?;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(if config.metrics_enabled {
+            Metrics::new()
+        } else {
+            Metrics::disabled()
+        });
         let signal = LogSignal::default().with_metrics(metrics.clone());
         let subscribers = Subscribers::with_metrics(metrics.clone());
         let settings = RunnerSettings {

@@ -143,7 +143,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => {
             let config = Config::from_env()?;
-            telemetry::init(config.log_format);
+            let _traces = telemetry::init_with_traces(config.log_format)?;
             Application::build(config).await?.run_until_stopped().await
         }
         Command::Migrate => {

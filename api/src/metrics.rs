@@ -27,6 +27,9 @@ pub fn endpoint(
 }
 
 async fn scrape(services: &Services, token: Option<&MetricsToken>, req: &Request) -> Response {
+    if !services.metrics.enabled() {
+        return ApiError::kind(ProblemKind::NotFound).into_response();
+    }
     if let Some(token) = token {
         let presented = req
             .headers()

@@ -43,7 +43,8 @@ pub async fn request_context<E: Endpoint>(
     let id = request_id(&req);
     req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
-    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %req.uri().path());
+    // The request id is the correlation id of everything the request causes.
+    let span = tracing::info_span!("request", request_id = %id, correlation_id = %id, method = %method, path = %req.uri().path());
     let started = Instant::now();
     let mut response = next.get_response(req).instrument(span.clone()).await;
     // By route template (`/groups/:id`), so that ids do not make a series each; a path

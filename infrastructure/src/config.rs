@@ -61,6 +61,8 @@ pub struct Config {
     /// (900000), `SAFETY_SAME_DAY_ACK_TIMEOUT_MS` (28800000), `SAFETY_FOLLOW_UP_AFTER_MS`
     /// (86400000).
     pub workflows: application::workflows::WorkflowSettings,
+    /// `METRICS_ENABLED`, default true: false records nothing and makes `GET /metrics` a 404.
+    pub metrics_enabled: bool,
     /// `METRICS_TOKEN`: when set, `GET /metrics` asks for it as a bearer token; unset, the
     /// metrics are open (scraped from inside the network).
     pub metrics_token: Option<MetricsToken>,
@@ -241,6 +243,7 @@ impl Config {
                     .millis("SAFETY_SAME_DAY_ACK_TIMEOUT_MS", 28_800_000)?,
                 safety_follow_up_after: env.millis("SAFETY_FOLLOW_UP_AFTER_MS", 86_400_000)?,
             },
+            metrics_enabled: env.parse("METRICS_ENABLED", true)?,
             metrics_token: env
                 .optional("METRICS_TOKEN")
                 .filter(|t| !t.trim().is_empty())

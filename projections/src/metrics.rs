@@ -41,25 +41,27 @@ pub const LAG_COUNT_LIMIT: i64 = 1_000_000;
 
 /// The metric families of one application.
 pub struct Metrics {
+    /// `METRICS_ENABLED=false`: nothing is recorded and `/metrics` is a 404.
+    enabled: bool,
     registry: Registry,
     /// By route template (`/groups/:id`; `unmatched` for no route), method and status.
-    pub http_requests: IntCounterVec,
+    http_requests: IntCounterVec,
     /// By route template and method.
-    pub http_seconds: HistogramVec,
+    http_seconds: HistogramVec,
     /// By aggregate type and outcome (`ok`, `rejected`, `conflict`, `error`).
-    pub commands: IntCounterVec,
+    commands: IntCounterVec,
     /// The append statement's latency, by aggregate type.
-    pub append_seconds: HistogramVec,
+    append_seconds: HistogramVec,
     /// By aggregate type.
-    pub events_appended: IntCounterVec,
+    events_appended: IntCounterVec,
     /// Batches a subscriber handled in this process, by subscriber.
-    pub subscriber_batch_seconds: HistogramVec,
+    subscriber_batch_seconds: HistogramVec,
     /// By outcome: `sent`, `failed` (an attempt that will be retried), `dead_lettered`.
-    pub emails: IntCounterVec,
+    emails: IntCounterVec,
     /// From due time to fired, per timer fired by this process.
-    pub timer_lateness_seconds: Histogram,
-    pub realtime_credentials_issued: IntCounter,
-    pub realtime_updates_published: IntCounter,
+    timer_lateness_seconds: Histogram,
+    realtime_credentials_issued: IntCounter,
+    realtime_updates_published: IntCounter,
     log_head: IntGauge,
     subscriber_position: IntGaugeVec,
     subscriber_lag_events: IntGaugeVec,
@@ -96,6 +98,19 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Metrics that record nothing (`METRICS_ENABLED=false`).
+    pub fn disabled() -> Self {
+        Self {
+            enabled: false,
+            ..Self::new()
+        }
+    }
+
+    /// Whether anything is recorded (and served).
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     pub fn new() -> Self {
         let registry = Registry::new();
         macro_rules! register {
@@ -108,6 +123,7 @@ impl Metrics {
             }};
         }
         let metrics = Self {
+            enabled: true,
             http_requests: register!(IntCounterVec::new(
                 opts("http_requests_total", "HTTP requests answered"),
                 &["route", "method", "status"],
@@ -229,6 +245,9 @@ impl Metrics {
 
     /// Counts an HTTP request answered.
     pub fn http_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+        if !self.enabled {
+            return;
+        }
         self.http_requests
             .with_label_values(&[route, method, &status.to_string()])
             .inc();
@@ -239,6 +258,9 @@ impl Metrics {
 
     /// Counts a command's outcome.
     pub fn command(&self, aggregate_type: &str, outcome: &str) {
+        if !self.enabled {
+            return;
+        }
         self.commands
             .with_label_values(&[aggregate_type, outcome])
             .inc();
@@ -246,12 +268,50 @@ impl Metrics {
 
     /// Counts an append statement of `events` events.
     pub fn append(&self, aggregate_type: &str, events: usize, elapsed: Duration) {
+        if !self.enabled {
+            return;
+        }
         self.events_appended
             .with_label_values(&[aggregate_type])
             .inc_by(events as u64);
         self.append_seconds
             .with_label_values(&[aggregate_type])
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Times a subscriber's batch that handled events.
+    pub fn batch(&self, subscriber: &str, elapsed: Duration) {
+        if self.enabled {
+            self.subscriber_batch_seconds
+                .with_label_values(&[subscriber])
+                .observe(elapsed.as_secs_f64());
+        }
+    }
+
+    /// Counts an email's outcome: `sent`, `failed` (to be retried), `dead_lettered`.
+    pub fn email(&self, outcome: &str) {
+        if self.enabled {
+            self.emails.with_label_values(&[outcome]).inc();
+        }
+    }
+
+    /// A workflow timer fired this late after its due time.
+    pub fn timer_fired(&self, lateness: Duration) {
+        if self.enabled {
+            self.timer_lateness_seconds.observe(lateness.as_secs_f64());
+        }
+    }
+
+    pub fn realtime_credential_issued(&self) {
+        if self.enabled {
+            self.realtime_credentials_issued.inc();
+        }
+    }
+
+    pub fn realtime_updates_published(&self, count: u64) {
+        if self.enabled {
+            self.realtime_updates_published.inc_by(count);
+        }
     }
 
     /// Reads what is read when scraped: the log's head and each subscriber's checkpoint and
@@ -359,6 +419,7 @@ pub async fn subscriber_lags(conn: &mut sqlx::PgConnection) -> sqlx::Result<Vec<
                      || ' pid ' || l.pid \
               FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
               WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 \
+                AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
                 AND l.classid::bigint = $1 \
                 AND l.objid::bigint = (hashtext(c.name)::bigint & 4294967295) \
               LIMIT 1) \

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use crate::log::{self, LoggedEvent};
 use crate::metrics::Metrics;
 use crate::signal::LogSignal;
+use tracing::Instrument as _;
 
 /// A read model: applies events inside the transaction that also moves its checkpoint.
 #[async_trait]
@@ -475,10 +476,7 @@ async fn run_active(
         };
         cursor.flush(&mut *conn, name, false).await?;
         if let Some(metrics) = metrics.filter(|_| batch.count > 0) {
-            metrics
-                .subscriber_batch_seconds
-                .with_label_values(&[name])
-                .observe(batch_started.elapsed().as_secs_f64());
+            metrics.batch(name, batch_started.elapsed());
         }
         // A batch handled: whatever failed before (the database gone, say) is behind it.
         status.send_modify(|s| {
@@ -640,8 +638,13 @@ pub(crate) async fn projection_batch(
             *cursor = Cursor::at(stored_checkpoint(&mut *conn, name).await?);
             continue;
         }
-        projection.apply_batch(&mut tx, &slice.events).await?;
-        tx.commit().await?;
+        let span = batch_span(name, &slice.events);
+        projection
+            .apply_batch(&mut tx, &slice.events)
+            .instrument(span.clone())
+            .await?;
+        tx.commit().instrument(span.clone()).await?;
+        span.in_scope(|| tracing::debug!("batch applied"));
         *cursor = Cursor::at(slice.covered);
         return Ok(Batch {
             count: slice.events.len() as i64,
@@ -678,14 +681,16 @@ async fn sink_batch(
     };
     let full = slice.covered < slice.head && slice.events.len() as i64 >= batch_size;
     if !slice.events.is_empty() {
+        let span = batch_span(name, &slice.events);
         let mut delay = Duration::from_millis(100);
-        while let Err(error) = sink.deliver(&slice.events).await {
+        while let Err(error) = sink.deliver(&slice.events).instrument(span.clone()).await {
             tracing::warn!(subscriber = name, error = format!("{error:#}"), retry_in = ?delay, "delivery failed");
             if pause(delay, shutdown).await {
                 return Ok(None);
             }
             delay = (delay * 2).min(Duration::from_secs(5));
         }
+        span.in_scope(|| tracing::debug!("batch delivered"));
     }
     cursor.position = slice.covered;
     if !slice.events.is_empty() && !sink.deduplicated() {
@@ -696,6 +701,33 @@ async fn sink_batch(
         full,
         head: slice.head,
     }))
+}
+
+/// How many correlation ids a batch's span names at most.
+const BATCH_SPAN_IDS: usize = 64;
+
+/// The span of a subscriber's batch: the subscriber, its events, and the distinct correlation
+/// ids they carry (the requests and workflow runs that caused them), so that a log or a trace
+/// filtered by one id shows every batch that handled its events.
+fn batch_span(name: &str, events: &[LoggedEvent]) -> tracing::Span {
+    let mut ids: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e.meta("correlation_id"))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let more = ids.len().saturating_sub(BATCH_SPAN_IDS);
+    ids.truncate(BATCH_SPAN_IDS);
+    let mut correlation_ids = ids.join(",");
+    if more > 0 {
+        correlation_ids.push_str(&format!(",(+{more} more)"));
+    }
+    tracing::info_span!(
+        "subscriber_batch",
+        subscriber = name,
+        events = events.len(),
+        correlation_ids = %correlation_ids
+    )
 }
 
 pub(crate) use try_lock as try_subscriber_lock;

@@ -1,6 +1,7 @@
 //! What operators watch: `GET /metrics` in the Prometheus text format (parsed with a parser
 //! of that format), each family with sensible values after a scripted workload, and its
-//! token; `raptscallions status` with the service up and down; a replay's progress.
+//! token; `raptscallions status` with the service up and down; a replay's progress; a
+//! request's correlation id through its spans, the JSON log and NATS.
 
 use std::time::Duration;
 
@@ -8,8 +9,8 @@ use prometheus_parse::{Scrape, Value as Sample};
 use reqwest::Method;
 use serde_json::json;
 use tests::{
-    detect, eventually, run_cli, send, spawn_app_with, test_env, SchoolFixture, SmtpSink, TestApp,
-    TestOptions,
+    detect, eventually, run_cli, send, spawn_app_with, test_env, SchoolFixture, ServerProcess,
+    SmtpSink, TestApp, TestOptions,
 };
 
 /// Scrapes `/metrics` with `token` (if any), asserting 200 and the content type.
@@ -321,4 +322,194 @@ async fn a_replay_reports_its_progress_in_lines_without_a_terminal() {
         output.contains("groups: rebuilt up to position"),
         "{output}"
     );
+}
+
+/// An OpenTelemetry collector for the test: keeps the spans it is sent (OTLP over HTTP,
+/// protobuf), as (span name, its string attributes).
+/// Spans received: each one's name and string attributes.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<(String, String)>)>>>;
+
+struct Collector {
+    port: u16,
+    spans: Received,
+}
+
+impl Collector {
+    async fn start() -> Self {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+        use prost::Message as _;
+        let spans: Received = std::sync::Arc::default();
+        let kept = spans.clone();
+        let endpoint = poem::endpoint::make(move |mut req: poem::Request| {
+            let kept = kept.clone();
+            async move {
+                let body = req.take_body().into_bytes().await?;
+                let export =
+                    ExportTraceServiceRequest::decode(body).map_err(poem::error::BadRequest)?;
+                for span in export
+                    .resource_spans
+                    .into_iter()
+                    .flat_map(|r| r.scope_spans)
+                    .flat_map(|s| s.spans)
+                {
+                    let attributes = span
+                        .attributes
+                        .into_iter()
+                        .filter_map(|kv| match kv.value?.value? {
+                            Any::StringValue(v) => Some((kv.key, v)),
+                            _ => None,
+                        })
+                        .collect();
+                    kept.lock().unwrap().push((span.name, attributes));
+                }
+                Ok::<_, poem::Error>(
+                    poem::Response::builder()
+                        .content_type("application/x-protobuf")
+                        .body(Vec::<u8>::new()),
+                )
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let app = poem::Route::new().at("/v1/traces", poem::post(endpoint));
+        tokio::spawn(
+            poem::Server::new(poem::listener::TcpListener::bind(format!(
+                "127.0.0.1:{port}"
+            )))
+            .run(app),
+        );
+        tests::eventually("the collector listens", Duration::from_secs(5), || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+                .map(|_| ())
+        })
+        .await;
+        Self { port, spans }
+    }
+
+    /// The names of the spans with an attribute whose value names `id`.
+    fn spans_naming(&self, id: &str) -> std::collections::BTreeSet<String> {
+        self.spans
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, attributes)| attributes.iter().any(|(_, v)| v.contains(id)))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+}
+
+/// A request's correlation id follows it: its request span, the command it runs, the
+/// subscribers' batches that handle its event (in the JSON log and in the spans exported to
+/// an OpenTelemetry collector), and the relay's NATS message.
+#[tokio::test]
+async fn a_request_s_correlation_id_follows_it_through_the_log() {
+    let collector = Collector::start().await;
+    // The database and an admin; then the server runs as a process of its own, with its
+    // global log and trace exporter.
+    let mut app = spawn_app_with(TestOptions::default()).await;
+    app.stop().await;
+    let mut env = test_env(&app.db, &TestOptions::default());
+    for (name, value) in [
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{}", collector.port),
+        ),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+        ("LOG_FORMAT", "json".to_owned()),
+        (
+            "RUST_LOG",
+            "info,application=debug,projections=debug".to_owned(),
+        ),
+    ] {
+        env.insert(name.to_owned(), value);
+    }
+    let log = std::env::temp_dir().join(format!("rapt-trace-{}.log", uuid::Uuid::new_v4()));
+    let server = ServerProcess::start_logging(&env, Some(&log)).await;
+    let nats = async_nats::connect(&env["NATS_URL"]).await.unwrap();
+    let mut relayed = nats
+        .subscribe(format!("{}.events.group.>", env["NATS_SUBJECT_PREFIX"]))
+        .await
+        .unwrap();
+    nats.flush().await.unwrap();
+
+    let id = format!("trace-{}", uuid::Uuid::new_v4().simple());
+    let created = app
+        .http
+        .post(server.url("/groups"))
+        .bearer_auth(&app.token)
+        .header("x-request-id", &id)
+        .json(&json!({"name": "Traced School"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert_eq!(created.headers()["x-request-id"], id.as_str());
+
+    // The relay's message carries it.
+    let message = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let message = futures::StreamExt::next(&mut relayed).await.unwrap();
+            let correlation = message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get("Rapt-Correlation-Id"))
+                .map(|v| v.to_string());
+            if correlation.as_deref() == Some(id.as_str()) {
+                return message;
+            }
+        }
+    })
+    .await
+    .expect("the relay's message with the correlation id");
+    assert!(message.subject.as_str().contains(".events.group."));
+
+    // The collector gets the request, its command and the subscribers' batches.
+    eventually(
+        "the spans at the collector",
+        Duration::from_secs(20),
+        || async {
+            let names = collector.spans_naming(&id);
+            ["request", "command", "subscriber_batch"]
+                .iter()
+                .all(|n| names.contains(*n))
+                .then_some(())
+        },
+    )
+    .await;
+
+    // And the JSON log, filtered by the id, shows the same path.
+    eventually("the log lines", Duration::from_secs(10), || async {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains(&id)).collect();
+        let has = |span: &str| {
+            lines
+                .iter()
+                .any(|l| l.contains(&format!("\"name\":\"{span}\"")))
+        };
+        (has("request") && has("command") && has("subscriber_batch")).then_some(())
+    })
+    .await;
+    server.kill().await;
+    let _ = std::fs::remove_file(&log);
+}
+
+#[tokio::test]
+async fn metrics_can_be_turned_off() {
+    let app = spawn_app_with(TestOptions {
+        env: vec![("METRICS_ENABLED".into(), "false".into())],
+        ..TestOptions::default()
+    })
+    .await;
+    app.create_group("Unmeasured", None).await;
+    let response = app
+        .http
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
 }

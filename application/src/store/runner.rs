@@ -88,7 +88,6 @@ impl<A: domain::Aggregate> CommandRunner<A> {
     /// Decides `command` against the aggregate's current state and appends the resulting
     /// events. Two concurrent commands never both succeed on stale state: the loser gets
     /// [`CommandError::Conflict`].
-    #[tracing::instrument(skip_all, fields(aggregate = A::TYPE, id = %id))]
     pub async fn execute(
         &self,
         id: Uuid,
@@ -144,6 +143,11 @@ impl<A: domain::Aggregate> CommandRunner<A> {
 
     /// [`execute`](Self::execute), also returning the aggregate's state after the command:
     /// enough for a response that reflects the write without waiting for a read model.
+    #[tracing::instrument(
+        name = "command",
+        skip_all,
+        fields(aggregate = A::TYPE, id = %id, correlation_id = %context.correlation_id)
+    )]
     pub async fn execute_for_state(
         &self,
         id: Uuid,
@@ -158,7 +162,9 @@ impl<A: domain::Aggregate> CommandRunner<A> {
         result
     }
 
-    /// Tells the listener (the metrics) how a command ended.
+    /// Tells the listener (the metrics) and the log how a command ended: a `debug` line in
+    /// the command's span, which carries the correlation id of the request or event that
+    /// caused it.
     fn decided<T>(&self, result: &Result<T, CommandError<A::Error>>) {
         let outcome = match result {
             Ok(_) => "ok",
@@ -167,12 +173,12 @@ impl<A: domain::Aggregate> CommandRunner<A> {
             Err(_) => "error",
         };
         self.listener.command_decided(A::TYPE, outcome);
+        tracing::debug!(outcome, "command");
     }
 
     /// Like [`execute`](Self::execute) for a stream that cannot exist yet (its id was just
     /// generated): decides against the empty state without reading the stream. Should the
     /// stream exist after all, the append conflicts on sequence 1 and nothing is written.
-    #[tracing::instrument(skip_all, fields(aggregate = A::TYPE, id = %id))]
     pub async fn execute_new(
         &self,
         id: Uuid,
@@ -185,6 +191,11 @@ impl<A: domain::Aggregate> CommandRunner<A> {
     }
 
     /// [`execute_new`](Self::execute_new), also returning the new stream's state.
+    #[tracing::instrument(
+        name = "command",
+        skip_all,
+        fields(aggregate = A::TYPE, id = %id, correlation_id = %context.correlation_id)
+    )]
     pub async fn execute_new_for_state(
         &self,
         id: Uuid,

@@ -213,7 +213,7 @@ impl Publisher<'_> {
         match sent {
             Ok(Ok(())) => {
                 let count: i64 = last.values().map(|(_, n)| n).sum();
-                self.metrics.realtime_updates_published.inc_by(count as u64);
+                self.metrics.realtime_updates_published(count as u64);
             }
             Ok(Err(error)) => {
                 tracing::warn!(error = format!("{error:#}"), "realtime updates not sent");

@@ -73,7 +73,7 @@ fn created(payload: serde_json::Value) -> anyhow::Result<Option<NotificationEven
 
 impl EmailDelivery {
     fn count(&self, outcome: &str) {
-        self.metrics.emails.with_label_values(&[outcome]).inc();
+        self.metrics.email(outcome);
     }
 
     /// The job an event calls for, if any.

@@ -294,12 +294,7 @@ async fn lead_timers(
                         .iter()
                         .any(|(id, outcome)| *id == timer.id && outcome.is_ok())
                     {
-                        metrics.timer_lateness_seconds.observe(
-                            (now - timer.due_at)
-                                .to_std()
-                                .unwrap_or_default()
-                                .as_secs_f64(),
-                        );
+                        metrics.timer_fired((now - timer.due_at).to_std().unwrap_or_default());
                     }
                 }
                 fired

@@ -256,7 +256,7 @@ impl RealtimeCredentialsApi {
         let (credential, subjects) = self
             .decide_and_issue(realtime, principal, &body.class_ids, expires_at)
             .await?;
-        self.services.metrics.realtime_credentials_issued.inc();
+        self.services.metrics.realtime_credential_issued();
         let browser = matches!(
             *caller,
             Caller::User {
