@@ -16,7 +16,9 @@
 //!   `POST /groups`;
 //! - [`mixed`] (binary `mixed`): writes that wait for their read model (learning-session
 //!   messages) alone and beside a flood of other writes;
-//! - [`usage`] (binary `usage`): a district's usage over a year against a plain group read.
+//! - [`usage`] (binary `usage`): a district's usage over a year against a plain group read;
+//! - [`operability`] (binary `operability`): `POST /groups` with metrics and tracing on
+//!   against off.
 //!
 //! What they share:
 //!
@@ -31,6 +33,7 @@ pub mod assignments;
 pub mod audit;
 pub mod closed_loop;
 pub mod mixed;
+pub mod operability;
 pub mod procfs;
 pub mod reactions;
 pub mod realtime;
