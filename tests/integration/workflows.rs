@@ -275,19 +275,7 @@ async fn an_immediate_concern_pauses_the_session_and_climbs_two_levels_then_reso
     )
     .await;
     assert_eq!(status, 200);
-    let (token, user) = register_named(
-        &app,
-        "dana.district@school.example",
-        "Dana District",
-        "fixture password 1",
-    )
-    .await;
-    let district_admin = Person {
-        id: user["id"].as_str().unwrap().to_owned(),
-        token,
-        email: "dana.district@school.example".to_owned(),
-        name: "Dana District".to_owned(),
-    };
+    let district_admin = SchoolFixture::person(&app, "dana.district", "Dana District").await;
     let (status, _) = send(
         &app,
         &app.token,
@@ -361,16 +349,7 @@ async fn an_immediate_concern_pauses_the_session_and_climbs_two_levels_then_reso
     .await;
     assert_eq!(detail["status"], "open");
     // The system admins are the last level (their inbox follows the log: wait for it).
-    eventually("the system admin's alert", DEADLINE, || async {
-        let inbox = get(&app, &app.token, "/notifications?limit=50").await;
-        inbox["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n["kind"] == "safety_concern")
-            .then_some(())
-    })
-    .await;
+    the_system_admin_is_alerted(&app).await;
     // Nothing more after the last level.
     tokio::time::sleep(Duration::from_millis(800)).await;
     app.wait_for_all_subscribers().await;
@@ -554,24 +533,17 @@ async fn a_student_who_also_counsels_above_the_class_is_not_told_about_themselve
 
 /// A new user whom the system admin makes an auditor.
 async fn auditor(app: &TestApp) -> Person {
-    let email = "aude.auditor@school.example";
-    let (token, user) = register_named(app, email, "Aude Auditor", "fixture password 1").await;
-    let id = user["id"].as_str().unwrap().to_owned();
+    let auditor = SchoolFixture::person(app, "aude.auditor", "Aude Auditor").await;
     let (status, body) = send(
         app,
         &app.token,
         Method::POST,
-        &format!("/users/{id}/auditor"),
+        &format!("/users/{}/auditor", auditor.id),
         Some(json!({"auditor": true})),
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    Person {
-        id,
-        token,
-        email: email.to_owned(),
-        name: "Aude Auditor".to_owned(),
-    }
+    auditor
 }
 
 /// A student of the fixture's other class (Biology) with a learning session there.
@@ -1039,8 +1011,14 @@ async fn the_workflows_go_on_while_nats_is_down() {
         session_as(&app, &f.counselor.token, &second).await["status"],
         "paused"
     );
+    the_system_admin_is_alerted(&app).await;
+}
+
+/// Waits for a safety-concern alert in the system admin's inbox (the last level; the inbox
+/// follows the log).
+async fn the_system_admin_is_alerted(app: &TestApp) {
     eventually("the system admin's alert", DEADLINE, || async {
-        let inbox = get(&app, &app.token, "/notifications?limit=50").await;
+        let inbox = get(app, &app.token, "/notifications?limit=50").await;
         inbox["items"]
             .as_array()
             .unwrap()
@@ -1073,19 +1051,7 @@ async fn an_unacknowledged_same_day_concern_climbs_from_the_school_to_the_system
     let sink = SmtpSink::start().await;
     let (app, f) = app_with_fixture(&sink, &[("SAFETY_SAME_DAY_ACK_TIMEOUT_MS", "400")]).await;
     // A counselor on the school: the nearest counselors of the class.
-    let (token, user) = register_named(
-        &app,
-        "cal.counselor@school.example",
-        "Cal Counselor",
-        "fixture password 1",
-    )
-    .await;
-    let school_counselor = Person {
-        id: user["id"].as_str().unwrap().to_owned(),
-        token,
-        email: "cal.counselor@school.example".to_owned(),
-        name: "Cal Counselor".to_owned(),
-    };
+    let school_counselor = SchoolFixture::person(&app, "cal.counselor", "Cal Counselor").await;
     app.put_role(
         &format!("/groups/{}/members/{}", f.school, school_counselor.id),
         "counselor",
@@ -1107,16 +1073,7 @@ async fn an_unacknowledged_same_day_concern_climbs_from_the_school_to_the_system
     for person in [&school_counselor, &f.counselor] {
         wait_for_notifications(&app, person, "safety_concern", 1).await;
     }
-    eventually("the system admin's alert", DEADLINE, || async {
-        let inbox = get(&app, &app.token, "/notifications?limit=50").await;
-        inbox["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n["kind"] == "safety_concern")
-            .then_some(())
-    })
-    .await;
+    the_system_admin_is_alerted(&app).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     app.wait_for_all_subscribers().await;
     assert_eq!(count_events(&app, "safety_concern.alerted").await, 3);

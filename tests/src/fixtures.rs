@@ -206,7 +206,8 @@ impl SchoolFixture {
         fixture
     }
 
-    async fn person(app: &TestApp, local: &str, name: &str) -> Person {
+    /// Registers `local@school.example` (with the fixture's password), in no role yet.
+    pub async fn person(app: &TestApp, local: &str, name: &str) -> Person {
         let email = format!("{local}@school.example");
         let (token, user) = register_named(app, &email, name, FIXTURE_PASSWORD).await;
         Person {
