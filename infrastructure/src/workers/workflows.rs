@@ -35,6 +35,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection as _, PgConnection, PgPool};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 
 pub const NAME: &str = "workflows";
 
@@ -76,12 +77,24 @@ impl Sink for WorkflowSteps {
                 let workflows = self.workflows.clone();
                 async move {
                     for event in &lane {
-                        workflows.handle(entry(event)).await.map_err(|e| {
-                            anyhow::anyhow!(e).context(format!(
-                                "workflow step for {} at position {}",
-                                event.event_type, event.position
-                            ))
-                        })?;
+                        // A saga step: the process manager's handling of one event, with the
+                        // correlation id its commands carry on.
+                        let step = tracing::info_span!(
+                            "saga_step",
+                            event_type = %event.event_type,
+                            position = event.position,
+                            correlation_id = event.meta("correlation_id").unwrap_or_default(),
+                        );
+                        workflows
+                            .handle(entry(event))
+                            .instrument(step)
+                            .await
+                            .map_err(|e| {
+                                anyhow::anyhow!(e).context(format!(
+                                    "workflow step for {} at position {}",
+                                    event.event_type, event.position
+                                ))
+                            })?;
                     }
                     Ok::<_, anyhow::Error>(())
                 }
@@ -286,7 +299,10 @@ async fn lead_timers(
             let workflows = workflows.clone();
             let metrics = settings.metrics.clone();
             batches.spawn(async move {
-                let fired = workflows.fire_all(&due).await;
+                let fired = workflows
+                    .fire_all(&due)
+                    .instrument(tracing::info_span!("timers_fired", timers = due.len()))
+                    .await;
                 // Lateness from the due time (the database's clock) to this process's.
                 let now = chrono::Utc::now();
                 for timer in &due {
