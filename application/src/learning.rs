@@ -304,6 +304,14 @@ pub mod without_concerns {
         }
 
         #[test]
+        fn the_dashboards_tell_the_workflow_s_pause_by_the_same_actor() {
+            assert_eq!(
+                crate::workflows::ACTOR,
+                projections::dashboards::WORKFLOWS_ACTOR
+            );
+        }
+
+        #[test]
         fn a_pause_by_a_person_keeps_its_reason() {
             let pause = entry(
                 2,

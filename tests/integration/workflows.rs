@@ -602,6 +602,49 @@ async fn a_teacher_reads_the_session_without_its_concerns_and_a_counselor_with_t
     let listed = get(&app, &f.counselor.token, &path).await;
     assert_eq!(listed["items"][0]["detection_count"], 2, "{listed}");
 
+    // The dashboard, which every adult of the class reads, counts the open concern and tells
+    // it as a neutral item, whose student and session it does not name; the same on its
+    // live topic.
+    app.wait_for_all_subscribers().await;
+    let dashboard = get(
+        &app,
+        &teacher.token,
+        &format!("/classes/{}/dashboard", f.class),
+    )
+    .await;
+    assert_eq!(dashboard["open_safety_concerns"], 1, "{dashboard}");
+    let recent = dashboard["recent_events"]
+        .as_array()
+        .expect("recent events");
+    let item = |kind: &str| {
+        recent
+            .iter()
+            .find(|e| e["type"] == kind)
+            .unwrap_or_else(|| panic!("{kind} in {dashboard}"))
+            .clone()
+    };
+    let concern_item = item("safety.concern_detected");
+    assert_eq!(concern_item["summary"], "Safety concern recorded");
+    assert_eq!(concern_item["student_id"], Value::Null);
+    assert_eq!(concern_item["learning_session_id"], Value::Null);
+    let pause_item = item("session.paused");
+    assert_eq!(
+        pause_item["summary"],
+        "Session paused for a counselor's review"
+    );
+    assert_eq!(pause_item["learning_session_id"], f.session.as_str());
+    says_nothing_of_the_concern("the teacher's dashboard", &dashboard["recent_events"]);
+    let topic = format!(
+        "/realtime/updates?topic=class.{}.dashboard&after=0",
+        f.class
+    );
+    let updates = get(&app, &teacher.token, &topic).await;
+    assert!(
+        updates.to_string().contains("Safety concern recorded"),
+        "{updates}"
+    );
+    says_nothing_of_the_concern("the dashboard's live topic", &updates);
+
     // What resuming answers the teacher leaves the concern out too.
     let (status, resumed) = send(
         &app,
