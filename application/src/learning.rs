@@ -172,23 +172,55 @@ impl LearningSessions {
     }
 }
 
-/// What the student of a learning session is shown of it: the student never sees a safety
-/// concern about themselves. Their view of their own session drops the concerns the tutoring
-/// service recorded and gives a pause made by the safety workflow a neutral reason
-/// ([`PAUSE_REASON_FOR_THE_STUDENT`]) instead of [`crate::workflows::PAUSE_REASON`]; its
-/// `detection_count` leaves the concerns out. Everything else stays as it is: the session is
-/// still shown paused (the student cannot post until someone resumes it), and the entries
-/// keep their `sequence` (their place in the session's stream), so the hidden entries leave
-/// gaps in it.
-pub mod student_view {
+/// What a learning session shows to those who may read it but not its class's safety
+/// concerns (the policy's `class.read_safety_concerns`, which the class's counselors and the
+/// admins above it hold): the session's own student, whatever else they are, and everyone
+/// else the policy lets read the session (its teachers, the tutoring service). Their view
+/// drops the concerns the tutoring service recorded, gives a pause made by the safety
+/// workflow a reason chosen for the reader ([`Reader::pause_reason`]) instead of
+/// [`crate::workflows::PAUSE_REASON`], and its `detection_count` leaves the concerns out.
+/// Everything else stays as it is: the session is still shown paused (nobody posts until
+/// someone resumes it), and the entries keep their `sequence` (their place in the session's
+/// stream), so the hidden entries leave gaps in it.
+pub mod without_concerns {
     use projections::learning::{EntryRow, SAFETY_CONCERN_KIND};
+
+    /// Who is shown a session without its safety concerns.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Reader {
+        /// The session's student: they never see a safety concern about themselves.
+        TheStudent,
+        /// Anyone else who may read the session but not the class's safety concerns: the
+        /// class's teachers, the tutoring service.
+        Watcher,
+    }
 
     /// The reason a student is shown for a pause the safety workflow made: true (the school's
     /// safeguarding runs it) and silent about why. A pause by a person keeps their words.
     pub const PAUSE_REASON_FOR_THE_STUDENT: &str = "paused by your school";
 
-    /// The entries of a session as its student sees them.
-    pub fn entries(entries: Vec<EntryRow>) -> Vec<EntryRow> {
+    /// The reason the session's teachers (and the tutoring service) are shown for a pause the
+    /// safety workflow made. Teachers are adults of the class, responsible for it, and they
+    /// may resume the session: they are told that it is paused on purpose and that someone
+    /// who handles safety concerns is on it (the counselors and admins above the class, whom
+    /// the workflow alerted; "a counselor" stands for them), so that they leave it to them
+    /// rather than resume it, and can tell the student it is in hand. What the concern is
+    /// (its type, urgency, evidence) stays with those the policy lets read it, as in
+    /// `GET /safety-concerns`; the teachers' dashboard counts the open ones, nothing more.
+    pub const PAUSE_REASON_FOR_WATCHERS: &str = "paused for a counselor's review";
+
+    impl Reader {
+        /// The reason this reader is shown for a pause the safety workflow made.
+        pub fn pause_reason(self) -> &'static str {
+            match self {
+                Self::TheStudent => PAUSE_REASON_FOR_THE_STUDENT,
+                Self::Watcher => PAUSE_REASON_FOR_WATCHERS,
+            }
+        }
+    }
+
+    /// The entries of a session as `reader` sees them.
+    pub fn entries(entries: Vec<EntryRow>, reader: Reader) -> Vec<EntryRow> {
         entries
             .into_iter()
             .filter(|entry| entry.kind != SAFETY_CONCERN_KIND)
@@ -196,14 +228,14 @@ pub mod student_view {
                 if entry.actor.as_deref() == Some(crate::workflows::ACTOR)
                     && entry.data.get("reason").is_some()
                 {
-                    entry.data["reason"] = PAUSE_REASON_FOR_THE_STUDENT.into();
+                    entry.data["reason"] = reader.pause_reason().into();
                 }
                 entry
             })
             .collect()
     }
 
-    /// The session's `detection_count` as its student sees it: without its safety concerns.
+    /// The session's `detection_count` without its safety concerns.
     pub fn detection_count(detections: i32, safety_concerns: i64) -> i32 {
         let concerns = i32::try_from(safety_concerns).unwrap_or(i32::MAX);
         detections.saturating_sub(concerns).max(0)
@@ -226,9 +258,9 @@ pub mod student_view {
             }
         }
 
-        #[test]
-        fn the_student_sees_no_concern_and_no_reason_for_the_workflow_pause() {
-            let seen = entries(vec![
+        /// A message, a concern and the workflow's pause.
+        fn a_concern_and_its_pause() -> Vec<EntryRow> {
+            vec![
                 entry(
                     2,
                     json!({"type": "session.message_posted", "role": "student", "content": "hi"}),
@@ -245,7 +277,12 @@ pub mod student_view {
                     json!({"type": "session.paused", "reason": "safety concern"}),
                     Some("system:workflows"),
                 ),
-            ]);
+            ]
+        }
+
+        #[test]
+        fn the_student_sees_no_concern_and_no_reason_for_the_workflow_pause() {
+            let seen = entries(a_concern_and_its_pause(), Reader::TheStudent);
             let sequences: Vec<i64> = seen.iter().map(|e| e.sequence).collect();
             assert_eq!(sequences, [2, 4]);
             assert_eq!(
@@ -253,6 +290,25 @@ pub mod student_view {
                 json!({"type": "session.paused", "reason": "paused by your school"})
             );
             assert_eq!(seen[0].data["content"], "hi");
+        }
+
+        #[test]
+        fn a_teacher_sees_no_concern_and_that_a_counselor_reviews_the_pause() {
+            let seen = entries(a_concern_and_its_pause(), Reader::Watcher);
+            let sequences: Vec<i64> = seen.iter().map(|e| e.sequence).collect();
+            assert_eq!(sequences, [2, 4]);
+            assert_eq!(
+                seen[1].data,
+                json!({"type": "session.paused", "reason": "paused for a counselor's review"})
+            );
+        }
+
+        #[test]
+        fn the_dashboards_tell_the_workflow_s_pause_by_the_same_actor() {
+            assert_eq!(
+                crate::workflows::ACTOR,
+                projections::dashboards::WORKFLOWS_ACTOR
+            );
         }
 
         #[test]
@@ -267,8 +323,10 @@ pub mod student_view {
                 json!({"type": "session.resumed", "reason": "back to work"}),
                 Some("user:0195a3a0-0000-7000-8000-000000000001"),
             );
-            let seen = entries(vec![pause.clone(), resume.clone()]);
-            assert_eq!(seen, [pause, resume]);
+            for reader in [Reader::TheStudent, Reader::Watcher] {
+                let seen = entries(vec![pause.clone(), resume.clone()], reader);
+                assert_eq!(seen, [pause.clone(), resume.clone()]);
+            }
         }
 
         #[test]
@@ -279,7 +337,7 @@ pub mod student_view {
                        "indicators": [], "duration_seconds": 60}),
                 None,
             );
-            assert_eq!(entries(vec![struggle.clone()]), [struggle]);
+            assert_eq!(entries(vec![struggle.clone()], Reader::Watcher), [struggle]);
             assert_eq!(detection_count(3, 2), 1);
             assert_eq!(detection_count(3, 0), 3);
             assert_eq!(detection_count(1, 5), 0);

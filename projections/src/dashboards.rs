@@ -5,6 +5,13 @@
 //! assessments awaiting review (confidence below 0.8, not reviewed) and the last 50 relevant
 //! events (everything but chat messages).
 //!
+//! Every adult of the class reads the dashboard, its teachers included, whom the policy does
+//! not let read the class's safety concerns: they get the count of the open ones, and the
+//! recent events tell a safety concern as a neutral item ([`safety_concern_summary`]) that
+//! names no student or session and says nothing of the concern (no type, urgency, evidence,
+//! escalation level or outcome). A pause by the safety workflow is told as
+//! [`WORKFLOW_PAUSE_SUMMARY`], without its reason.
+//!
 //! Each change is also told to the class's watchers (topic `class.<id>.dashboard`, see
 //! [`crate::realtime`]), in the transaction that applies it: the counters as of the event's
 //! position and the recent event it adds.
@@ -16,7 +23,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::assessment::{Assessment, AssessmentEvent, REVIEW_THRESHOLD};
 use domain::learning::{LearningSession, LearningSessionEvent, Severity};
-use domain::safety_escalation::{ResolutionOutcome, SafetyEscalation, SafetyEscalationEvent};
+use domain::safety_escalation::{SafetyEscalation, SafetyEscalationEvent};
 use domain::submission::{Submission, SubmissionEvent};
 use domain::Aggregate as _;
 use sqlx::{PgConnection, PgExecutor, Row};
@@ -30,6 +37,19 @@ pub const NAME: &str = "dashboards";
 
 /// How many recent events a dashboard keeps.
 pub const RECENT_EVENTS: i64 = 50;
+
+/// The actor of the workflows' commands (`application::workflows::ACTOR`).
+pub const WORKFLOWS_ACTOR: &str = "system:workflows";
+
+/// The recent event of a pause the safety workflow made: that a counselor is on it, not why
+/// (as `application::learning::without_concerns` tells the session's teachers).
+pub const WORKFLOW_PAUSE_SUMMARY: &str = "Session paused for a counselor's review";
+
+/// What a change of a safety concern is in the recent events: a neutral item, the same for
+/// every concern (what changed, not what the concern is).
+pub fn safety_concern_summary(change: &str) -> String {
+    format!("Safety concern {change}")
+}
 
 pub struct DashboardsProjection;
 
@@ -294,10 +314,16 @@ async fn apply_rows(
         Change::Assessment(payload) => apply_assessment(conn, id, class_id, payload).await?,
         Change::Learning(payload) => {
             let student_id = session_student.context("the session's student")?;
+            // A safety concern's item names no session or student.
+            let whose = !matches!(payload, LearningSessionEvent::SafetyConcernDetected { .. });
             let summary = apply_learning(conn, id, class_id, student_id, event, payload).await?;
-            (Some(id), Some(student_id), summary)
+            if whose {
+                (Some(id), Some(student_id), summary)
+            } else {
+                (None, None, summary)
+            }
         }
-        Change::Concern(payload) => apply_concern(conn, id, event, payload).await?,
+        Change::Concern(payload) => (None, None, apply_concern(conn, id, event, payload).await?),
         Change::Submission(payload) => apply_submission(conn, id, class_id, payload).await?,
     };
     Ok(Some((
@@ -439,32 +465,18 @@ async fn apply_submission(
     })
 }
 
-/// Applies a change of a safety concern; returns its session, student and summary line.
+/// Applies a change of a safety concern; returns its summary line (neutral: see the module's
+/// documentation).
 async fn apply_concern(
     conn: &mut PgConnection,
     id: Uuid,
     event: &LoggedEvent,
     payload: SafetyEscalationEvent,
-) -> anyhow::Result<(Option<Uuid>, Option<Uuid>, String)> {
-    let row: Option<(Uuid, Uuid, String)> = sqlx::query_as(
-        "SELECT session_id, student_id, concern_type FROM dashboard_safety_concerns \
-         WHERE concern_id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let (session_id, student_id, concern_type) = match row {
-        Some((session, student, concern_type)) => (Some(session), Some(student), concern_type),
-        None => (None, None, String::new()),
-    };
-    let summary = match payload {
-        SafetyEscalationEvent::Alerted { level, .. } => {
-            format!("Safety concern escalated (level {level}): {concern_type}")
-        }
-        SafetyEscalationEvent::Acknowledged { .. } => {
-            format!("Safety concern acknowledged: {concern_type}")
-        }
-        SafetyEscalationEvent::Resolved { outcome, .. } => {
+) -> anyhow::Result<String> {
+    Ok(match payload {
+        SafetyEscalationEvent::Alerted { .. } => safety_concern_summary("escalated"),
+        SafetyEscalationEvent::Acknowledged { .. } => safety_concern_summary("acknowledged"),
+        SafetyEscalationEvent::Resolved { .. } => {
             sqlx::query(
                 "UPDATE dashboard_safety_concerns SET resolved_at = $2 \
                  WHERE concern_id = $1 AND resolved_at IS NULL",
@@ -473,14 +485,10 @@ async fn apply_concern(
             .bind(event.recorded_at)
             .execute(&mut *conn)
             .await?;
-            format!(
-                "Safety concern resolved ({}): {concern_type}",
-                ResolutionOutcome::as_str(outcome)
-            )
+            safety_concern_summary("resolved")
         }
         _ => String::new(),
-    };
-    Ok((session_id, student_id, summary))
+    })
 }
 
 /// Applies a learning-session event (not a message); returns the student and a one-line
@@ -563,7 +571,7 @@ async fn apply_learning(
             .bind(at)
             .execute(&mut *conn)
             .await?;
-            format!("Safety concern ({urgency}): {concern_type}")
+            safety_concern_summary("recorded")
         }
         E::RecoveryDetected { topic } => {
             // The student is no longer struggling with the topic they got past.
@@ -576,6 +584,9 @@ async fn apply_learning(
             .execute(&mut *conn)
             .await?;
             format!("Recovered on {topic}")
+        }
+        E::Paused { .. } if event.metadata["actor"] == WORKFLOWS_ACTOR => {
+            WORKFLOW_PAUSE_SUMMARY.to_owned()
         }
         E::Paused { reason } => format!("Session paused: {reason}"),
         E::Resumed { reason } => format!("Session resumed: {reason}"),

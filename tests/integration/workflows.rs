@@ -498,6 +498,145 @@ async fn the_student_never_sees_the_concern_about_themselves() {
     assert_eq!(entries_of_kind(&adult, "safety.concern_detected").len(), 1);
 }
 
+/// Asserts that `body` says nothing of the fixture's concern (its type, urgency, evidence, or
+/// the workflow's reason for the pause).
+fn says_nothing_of_the_concern(who: &str, body: &Value) {
+    let text = body.to_string();
+    for hidden in ["distress", "unsafe at home", "immediate", "safety concern"] {
+        assert!(!text.contains(hidden), "{who} is shown {hidden:?}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn a_teacher_reads_the_session_without_its_concerns_and_a_counselor_with_them() {
+    let sink = SmtpSink::start().await;
+    let (app, f) = app_with_fixture(&sink, &[]).await;
+    detect(&app, &f.service, &f.session, struggle("fractions")).await;
+    detect(&app, &f.service, &f.session, concern("immediate")).await;
+    the_concern(&app).await;
+    eventually("the workflow's pause", DEADLINE, || async {
+        let session = session_as(&app, &f.counselor.token, &f.session).await;
+        (!entries_of_kind(&session, "session.paused").is_empty()).then_some(())
+    })
+    .await;
+
+    // Those the policy lets read the class's safety concerns see them in the session: the
+    // counselor above the class, a system admin.
+    for (who, token) in [
+        ("the counselor", &f.counselor.token),
+        ("a system admin", &app.token),
+    ] {
+        let whole = session_as(&app, token, &f.session).await;
+        let concerns = entries_of_kind(&whole, "safety.concern_detected");
+        assert_eq!(concerns.len(), 1, "{who}: {whole}");
+        assert_eq!(concerns[0]["data"]["concern_type"], "distress", "{who}");
+        assert_eq!(concerns[0]["data"]["urgency"], "immediate", "{who}");
+        assert_eq!(
+            concerns[0]["data"]["evidence"], "said they feel unsafe at home",
+            "{who}"
+        );
+        assert_eq!(
+            entries_of_kind(&whole, "session.paused")[0]["data"]["reason"],
+            "safety concern",
+            "{who}"
+        );
+        assert_eq!(whole["detection_count"], 2, "{who}: {whole}");
+    }
+
+    // A teacher of the class (whom the policy refuses the class's concerns) sees the session
+    // paused for a counselor's review, its other detections, and nothing of the concern.
+    let teacher = &f.teachers[0];
+    let seen = session_as(&app, &teacher.token, &f.session).await;
+    assert_eq!(seen["status"], "paused", "{seen}");
+    assert!(entries_of_kind(&seen, "safety.concern_detected").is_empty());
+    assert_eq!(
+        entries_of_kind(&seen, "session.paused")[0]["data"]["reason"],
+        "paused for a counselor's review"
+    );
+    assert_eq!(
+        entries_of_kind(&seen, "learning.struggle_detected").len(),
+        1
+    );
+    assert_eq!(seen["detection_count"], 1, "{seen}");
+    says_nothing_of_the_concern("the teacher", &seen);
+    // The same as GET /safety-concerns?class_id= decides.
+    let status = app
+        .status_as(
+            &teacher.token,
+            Method::GET,
+            &format!("/safety-concerns?class_id={}", f.class),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    // The tutoring service is not let read them either.
+    let service = session_as(&app, &f.service, &f.session).await;
+    assert!(entries_of_kind(&service, "safety.concern_detected").is_empty());
+    assert_eq!(service["detection_count"], 1, "{service}");
+
+    // The class's list of sessions counts the concern for the counselor only.
+    let path = format!("/classes/{}/learning-sessions", f.class);
+    let listed = get(&app, &teacher.token, &path).await;
+    assert_eq!(listed["items"][0]["detection_count"], 1, "{listed}");
+    let listed = get(&app, &f.counselor.token, &path).await;
+    assert_eq!(listed["items"][0]["detection_count"], 2, "{listed}");
+
+    // The dashboard, which every adult of the class reads, counts the open concern and tells
+    // it as a neutral item, whose student and session it does not name; the same on its
+    // live topic.
+    app.wait_for_all_subscribers().await;
+    let dashboard = get(
+        &app,
+        &teacher.token,
+        &format!("/classes/{}/dashboard", f.class),
+    )
+    .await;
+    assert_eq!(dashboard["open_safety_concerns"], 1, "{dashboard}");
+    let recent = dashboard["recent_events"]
+        .as_array()
+        .expect("recent events");
+    let item = |kind: &str| {
+        recent
+            .iter()
+            .find(|e| e["type"] == kind)
+            .unwrap_or_else(|| panic!("{kind} in {dashboard}"))
+            .clone()
+    };
+    let concern_item = item("safety.concern_detected");
+    assert_eq!(concern_item["summary"], "Safety concern recorded");
+    assert_eq!(concern_item["student_id"], Value::Null);
+    assert_eq!(concern_item["learning_session_id"], Value::Null);
+    let pause_item = item("session.paused");
+    assert_eq!(
+        pause_item["summary"],
+        "Session paused for a counselor's review"
+    );
+    assert_eq!(pause_item["learning_session_id"], f.session.as_str());
+    says_nothing_of_the_concern("the teacher's dashboard", &dashboard["recent_events"]);
+    let topic = format!(
+        "/realtime/updates?topic=class.{}.dashboard&after=0",
+        f.class
+    );
+    let updates = get(&app, &teacher.token, &topic).await;
+    assert!(
+        updates.to_string().contains("Safety concern recorded"),
+        "{updates}"
+    );
+    says_nothing_of_the_concern("the dashboard's live topic", &updates);
+
+    // What resuming answers the teacher leaves the concern out too.
+    let (status, resumed) = send(
+        &app,
+        &teacher.token,
+        Method::POST,
+        &format!("/learning-sessions/{}/resume", f.session),
+        Some(json!({"reason": "back to work"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{resumed}");
+    assert_eq!(resumed["detection_count"], 1, "{resumed}");
+}
+
 #[tokio::test]
 async fn a_student_who_also_counsels_above_the_class_is_not_told_about_themselves() {
     let sink = SmtpSink::start().await;

@@ -218,6 +218,25 @@ impl Authz {
         self.require_found(principal, action, target)
     }
 
+    /// Whether the policy allows `action` on the class, as [`Authz::class`] decides it but
+    /// without refusing: for a read that shows some callers more than others. A class that
+    /// does not exist allows nothing, and neither does a service account (the schema gives
+    /// `class.*` actions to users only).
+    pub async fn allows_on_class(
+        &self,
+        who: Who<'_>,
+        id: Uuid,
+        action: &str,
+    ) -> Result<bool, ApiError> {
+        let Who::User(principal) = who else {
+            return Ok(false);
+        };
+        Ok(match self.class_target(principal, id).await? {
+            Some(target) => self.decide_as(who, action, &target).0,
+            None => false,
+        })
+    }
+
     /// [`Authz::class`] on the class's facts as the directory has them now, not as this
     /// process's cache remembers them: for a decision that must reflect every change the
     /// `groups` checkpoint read before it covers (a live dashboard's credential).

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use application::learning::{student_view, StartError};
+use application::learning::without_concerns::{self, Reader};
+use application::learning::StartError;
 use chrono::{DateTime, Utc};
 use domain::learning::{Detection, LearningSessionError, MessageRole, Severity, Status, Urgency};
 use poem::web::Data;
@@ -16,7 +17,7 @@ use uuid::Uuid;
 use super::closed::{LearningSessionStatus, OneOf};
 use super::tags::ApiTags;
 use super::text::Text;
-use crate::authz::Who;
+use crate::authz::{LearningSessionFacts, Who};
 use crate::caller::{command_context, Caller, RequestId};
 use crate::problem::{command_error, ApiError, ProblemKind};
 use crate::state::Services;
@@ -203,23 +204,29 @@ fn rejected(error: LearningSessionError) -> ApiError {
     }
 }
 
-/// Who a session is shown to. The session's own student never sees a safety concern about
-/// themselves (`application::learning::student_view`: concerns dropped, a pause by the safety
-/// workflow given a neutral reason, `detection_count` without concerns); everyone else who may
-/// read the session sees all of it.
+/// How much of a session a caller is shown, as the policy decides. Its safety concerns (the
+/// `safety.concern_detected` entries, counted in `detection_count`, and the reason of the
+/// safety workflow's pause) go only to those it lets read the class's safety concerns
+/// (`class.read_safety_concerns`, the decision `GET /safety-concerns?class_id=` makes): of
+/// those who may read a session, the counselors above the class and system admins. Everyone
+/// else who may read the session is shown it without them
+/// (`application::learning::without_concerns`): its teachers and the tutoring service, and
+/// always its own student, whatever else they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Viewer {
-    TheStudent,
-    Other,
+    /// All of the session.
+    Whole,
+    /// The session without its safety concerns, as this reader is shown it.
+    WithoutConcerns(Reader),
 }
 
 impl Viewer {
-    fn of(who: Who<'_>, student_id: Uuid) -> Self {
-        match who {
-            Who::User(p) if p.user_id == student_id => Self::TheStudent,
-            _ => Self::Other,
-        }
-    }
+    const THE_STUDENT: Self = Self::WithoutConcerns(Reader::TheStudent);
+}
+
+/// Whether `who` is the student of a session of `student_id`.
+fn is_the_student(who: Who<'_>, student_id: Uuid) -> bool {
+    matches!(who, Who::User(p) if p.user_id == student_id)
 }
 
 /// Which way [`LearningApi::pause_or_resume`] goes.
@@ -234,6 +241,35 @@ pub struct LearningApi {
 }
 
 impl LearningApi {
+    /// How `who` is shown the sessions of `class_id` that are not their own: whole if the
+    /// policy lets them read the class's safety concerns, without them otherwise.
+    async fn viewer_in_class(&self, who: Who<'_>, class_id: Uuid) -> Result<Viewer, ApiError> {
+        let whole = self
+            .services
+            .authz
+            .allows_on_class(who, class_id, "class.read_safety_concerns")
+            .await?;
+        Ok(if whole {
+            Viewer::Whole
+        } else {
+            Viewer::WithoutConcerns(Reader::Watcher)
+        })
+    }
+
+    /// How `who`, who may read the session, is shown it.
+    async fn viewer(
+        &self,
+        who: Who<'_>,
+        session: &LearningSessionFacts,
+    ) -> Result<Viewer, ApiError> {
+        // Its own student, whatever else they are, without asking the policy (posting a
+        // message answers with the session).
+        if is_the_student(who, session.student_id) {
+            return Ok(Viewer::THE_STUDENT);
+        }
+        self.viewer_in_class(who, session.class_id).await
+    }
+
     /// The session once the read model has passed `position`. Writes answer without the
     /// history (`entries`), which only `GET` returns: a busy session's history is long, and
     /// the tutoring service posting a detection does not need it back.
@@ -250,29 +286,35 @@ impl LearningApi {
         let row = read::get(&self.services.pool, id)
             .await?
             .ok_or_else(|| ApiError::not_found("resource"))?;
-        let mut items = self.shown_to(vec![row], viewer).await?;
+        let mut items = self.shown_to(vec![(row, viewer)]).await?;
         Ok(Json(items.remove(0)))
     }
 
-    /// Sessions as `viewer` is shown them (see [`Viewer`]), without their entries.
+    /// Sessions, each as its [`Viewer`] is shown it, without their entries.
     async fn shown_to(
         &self,
-        rows: Vec<LearningSessionRow>,
-        viewer: Viewer,
+        rows: Vec<(LearningSessionRow, Viewer)>,
     ) -> Result<Vec<LearningSessionDto>, ApiError> {
-        let concerns = match viewer {
-            Viewer::Other => Default::default(),
-            Viewer::TheStudent => {
-                let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-                read::safety_concern_counts(&self.services.pool, &ids).await?
-            }
+        let hiding: Vec<Uuid> = rows
+            .iter()
+            .filter(|(_, viewer)| *viewer != Viewer::Whole)
+            .map(|(row, _)| row.id)
+            .collect();
+        let concerns = if hiding.is_empty() {
+            Default::default()
+        } else {
+            read::safety_concern_counts(&self.services.pool, &hiding).await?
         };
         Ok(rows
             .into_iter()
-            .map(|row| {
-                let hidden = concerns.get(&row.id).copied().unwrap_or(0);
+            .map(|(row, viewer)| {
+                let hidden = match viewer {
+                    Viewer::Whole => 0,
+                    Viewer::WithoutConcerns(_) => concerns.get(&row.id).copied().unwrap_or(0),
+                };
                 let mut dto = LearningSessionDto::from(row);
-                dto.detection_count = student_view::detection_count(dto.detection_count, hidden);
+                dto.detection_count =
+                    without_concerns::detection_count(dto.detection_count, hidden);
                 dto
             })
             .collect())
@@ -295,8 +337,8 @@ impl LearningApi {
             .await?;
         let Json(mut dto) = self.read_after_write(id, None, viewer).await?;
         let mut entries = read::entries(&self.services.pool, id).await?;
-        if viewer == Viewer::TheStudent {
-            entries = student_view::entries(entries);
+        if let Viewer::WithoutConcerns(reader) = viewer {
+            entries = without_concerns::entries(entries, reader);
         }
         dto.entries = Some(
             entries
@@ -333,7 +375,7 @@ impl LearningApi {
             .authz
             .learning_session(principal, id, action)
             .await?;
-        let viewer = Viewer::of(Who::User(principal), session.student_id);
+        let viewer = self.viewer(Who::User(principal), &session).await?;
         let context = command_context(caller, request_id);
         let reason = body.reason.0.clone();
         let learning = &self.services.learning;
@@ -389,7 +431,7 @@ impl LearningApi {
                 StartError::Store(e) => e.into(),
             })?;
         let session = self
-            .read_after_write(id, appended.position, Viewer::TheStudent)
+            .read_after_write(id, appended.position, Viewer::THE_STUDENT)
             .await?;
         Ok(Started::Created(
             session,
@@ -400,8 +442,12 @@ impl LearningApi {
     /// Get a learning session, with its history
     ///
     /// The session with `entries`: its messages, detections, pauses and resumptions in order.
-    /// The session's student is not shown the safety concerns about them: no such entry, a
-    /// `detection_count` without them, and a neutral reason for the workflow's pause.
+    /// Its safety concerns are shown only to those who may read the class's safety concerns
+    /// (`class.read_safety_concerns`: counselors above the class, system admins). Everyone else
+    /// (the session's student, whatever else they are; its teachers; the tutoring service) is
+    /// shown no such entry, a `detection_count` without them, and a reason for the safety
+    /// workflow's pause that says nothing of the concern: "paused by your school" to the
+    /// student, "paused for a counselor's review" to the others.
     #[oai(
         path = "/learning-sessions/:id",
         method = "get",
@@ -418,13 +464,14 @@ impl LearningApi {
             .authz
             .learning_session_as(who, id.0, "learning_session.read")
             .await?;
-        self.read_with_entries(id.0, Viewer::of(who, session.student_id))
-            .await
+        let viewer = self.viewer(who, &session).await?;
+        self.read_with_entries(id.0, viewer).await
     }
 
     /// Learning sessions of a class
     ///
-    /// Every learning session of the class.
+    /// Every learning session of the class. Their `detection_count` counts the safety
+    /// concerns only for those who may read the class's safety concerns.
     #[oai(
         path = "/classes/:id/learning-sessions",
         method = "get",
@@ -435,16 +482,30 @@ impl LearningApi {
         caller: Data<&Caller>,
         id: Path<Uuid>,
     ) -> Result<Json<LearningSessionList>, ApiError> {
+        let principal = caller.user()?;
         self.services
             .authz
-            .class(caller.user()?, id.0, "class.read_learning_sessions")
+            .class(principal, id.0, "class.read_learning_sessions")
             .await?;
+        let who = Who::User(principal);
+        let in_class = self.viewer_in_class(who, id.0).await?;
         self.services
             .caught_up_with_log(&projections::learning::LearningProjection)
             .await?;
         let rows = read::of_class(&self.services.pool, id.0).await?;
+        let rows = rows
+            .into_iter()
+            .map(|row| {
+                let viewer = if is_the_student(who, row.student_id) {
+                    Viewer::THE_STUDENT
+                } else {
+                    in_class
+                };
+                (row, viewer)
+            })
+            .collect();
         Ok(Json(LearningSessionList {
-            items: rows.into_iter().map(LearningSessionDto::from).collect(),
+            items: self.shown_to(rows).await?,
         }))
     }
 
@@ -462,8 +523,12 @@ impl LearningApi {
             .caught_up_with_log(&projections::learning::LearningProjection)
             .await?;
         let rows = read::of_student(&self.services.pool, principal.user_id).await?;
+        let rows = rows
+            .into_iter()
+            .map(|row| (row, Viewer::THE_STUDENT))
+            .collect();
         Ok(Json(LearningSessionList {
-            items: self.shown_to(rows, Viewer::TheStudent).await?,
+            items: self.shown_to(rows).await?,
         }))
     }
 
@@ -508,8 +573,8 @@ impl LearningApi {
             )
             .await
             .map_err(|e| command_error(e, rejected))?;
-        self.read_after_write(id.0, appended.position, Viewer::of(who, session.student_id))
-            .await
+        let viewer = self.viewer(who, &session).await?;
+        self.read_after_write(id.0, appended.position, viewer).await
     }
 
     /// Record a detection
@@ -569,7 +634,10 @@ impl LearningApi {
             .map_err(|e| command_error(e, rejected))?;
         // Answered from the write side without waiting for the projection (ADR 0007): the
         // counters and the status from the session's state after this detection, the rest
-        // from the session's unchanging facts.
+        // from the session's unchanging facts. Its `detection_count` counts every detection,
+        // safety concerns included, although a service account's read of the session leaves
+        // them out: the write side does not count them apart, and those who record
+        // detections (the tutoring service, system admins) are those who send the concerns.
         Ok(Json(LearningSessionDto {
             id: row.id,
             student_id: row.student_id,
@@ -654,7 +722,7 @@ impl LearningApi {
             .authz
             .learning_session(principal, id.0, "learning_session.complete")
             .await?;
-        let viewer = Viewer::of(Who::User(principal), session.student_id);
+        let viewer = self.viewer(Who::User(principal), &session).await?;
         let appended = self
             .services
             .learning

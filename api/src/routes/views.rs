@@ -78,10 +78,15 @@ pub struct DashboardEventDto {
     pub position: i64,
     #[oai(rename = "type")]
     pub event_type: String,
+    /// Null for a safety concern's items, which every adult of the class reads.
     #[oai(nullable)]
     pub learning_session_id: Option<Uuid>,
+    /// Null for a safety concern's items, which every adult of the class reads.
     #[oai(nullable)]
     pub student_id: Option<Uuid>,
+    /// One line. A safety concern's items say what changed ("Safety concern recorded",
+    /// "… escalated", "… acknowledged", "… resolved"), nothing of the concern; a pause by
+    /// the safety workflow is "Session paused for a counselor's review".
     pub summary: String,
     pub recorded_at: DateTime<Utc>,
 }

@@ -208,10 +208,10 @@ impl Example for DashboardUpdateDto {
             },
             events: vec![DashboardEventDto {
                 position: 48_252,
-                event_type: "learning.safety_concern_detected".into(),
-                learning_session_id: Some(concern.learning_session_id),
-                student_id: Some(concern.student_id),
-                summary: "Safety concern (immediate): distress".into(),
+                event_type: "safety.concern_detected".into(),
+                learning_session_id: None,
+                student_id: None,
+                summary: projections::dashboards::safety_concern_summary("recorded"),
                 recorded_at: concern.opened_at,
             }],
         }
