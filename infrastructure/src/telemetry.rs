@@ -83,8 +83,21 @@ fn install(format: LogFormat, traces: Option<&opentelemetry_sdk::trace::SdkTrace
             .boxed(),
         LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
     };
+    // Spans with their fields, and the warnings and errors logged in them; not the info and
+    // debug lines (the access log's line is the request span's fields again), nor per-span
+    // thread, source location, target or busy/idle timing: what a trace of the log's path
+    // needs, at a cost per request the benchmark keeps small.
     let spans = traces.map(|provider| {
-        tracing_opentelemetry::layer().with_tracer(provider.tracer("raptscallions"))
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("raptscallions"))
+            .with_tracked_inactivity(false)
+            .with_threads(false)
+            .with_location(false)
+            .with_target(false)
+            .with_context_activation(false)
+            .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                meta.is_span() || *meta.level() <= tracing::Level::WARN
+            }))
     });
     let _ = tracing_subscriber::registry()
         .with(filter)

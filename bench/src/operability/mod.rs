@@ -105,21 +105,25 @@ pub async fn run() {
     let db = TestDb::create().await;
     let env = test_env(&db, &TestOptions::default());
     create_admin_cli(&env, "ops@example.org", "benchmark password").await;
-    let on = [
-        ("METRICS_ENABLED", "true".to_owned()),
-        (
+    // `BENCH_ON`: `both` (default), or only `metrics` or `tracing`, to see which costs what.
+    let only = std::env::var("BENCH_ON").unwrap_or_else(|_| "both".into());
+    let mut on = vec![
+        ("RUST_LOG", "info".to_owned()),
+        ("METRICS_ENABLED", (only != "tracing").to_string()),
+    ];
+    if only != "metrics" {
+        on.push((
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             format!("http://127.0.0.1:{port}"),
-        ),
-        ("RUST_LOG", "info".to_owned()),
-    ];
-    let off = [
+        ));
+    }
+    let off = vec![
         ("METRICS_ENABLED", "false".to_owned()),
         ("RUST_LOG", "info".to_owned()),
     ];
     println!(
-        "# metrics and tracing on vs off: POST /groups at {CLIENTS} clients, steps of {:?}, \
-         each a fresh server process on one database (logs to /dev/null)",
+        "# {only} on vs off (metrics and tracing: both): POST /groups at {CLIENTS} clients, \
+         steps of {:?}, each a fresh server process on one database (logs to /dev/null)",
         crate::closed_loop::secs()
     );
     println!("| round | on, groups/s | off, groups/s | on ÷ off |");
@@ -128,11 +132,11 @@ pub async fn run() {
     for round in 1..=rounds() {
         // Alternating which goes first, so a drift of the machine falls on both.
         let (on_rate, off_rate) = if round % 2 == 1 {
-            let a = step(&env, &on, true).await;
+            let a = step(&env, &on, only != "tracing").await;
             (a, step(&env, &off, false).await)
         } else {
             let b = step(&env, &off, false).await;
-            (step(&env, &on, true).await, b)
+            (step(&env, &on, only != "tracing").await, b)
         };
         on_sum += on_rate;
         off_sum += off_rate;
