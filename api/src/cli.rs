@@ -396,7 +396,7 @@ async fn status(args: StatusArgs) -> anyhow::Result<()> {
     let mut conn = sqlx::PgConnection::connect_with(&options)
         .await
         .context("connecting to DATABASE_URL")?;
-    let lags = projections::metrics::subscriber_lags(&mut conn).await?;
+    let lags = projections::metrics::subscriber_lags(&mut conn, true).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&lags)?);
         return Ok(());

@@ -319,7 +319,8 @@ impl Metrics {
     /// the sagas and timers, and `pool`'s use.
     pub async fn refresh(&self, pool: &PgPool, subscribers: &Subscribers) -> sqlx::Result<()> {
         let mut conn = pool.acquire().await?;
-        let lags = subscriber_lags(&mut conn).await?;
+        // Leadership comes from this process's own runners: no look at the cluster's locks.
+        let lags = subscriber_lags(&mut conn, false).await?;
         self.log_head.set(lags.first().map_or(0, |l| l.head));
         for lag in &lags {
             let name = [lag.name.as_str()];
@@ -400,9 +401,14 @@ pub struct SubscriberLag {
     pub leader: Option<String>,
 }
 
-/// Every subscriber's checkpoint, lag and leader, read from the database (works with the
-/// service down: `raptscallions status`).
-pub async fn subscriber_lags(conn: &mut sqlx::PgConnection) -> sqlx::Result<Vec<SubscriberLag>> {
+/// Every subscriber's checkpoint, lag and (with `leaders`) the process that runs it, read
+/// from the database (works with the service down: `raptscallions status`). The leaders are
+/// read from `pg_locks` and `pg_stat_activity`, which cost a look at the whole cluster's
+/// locks; a scrape leaves them out.
+pub async fn subscriber_lags(
+    conn: &mut sqlx::PgConnection,
+    leaders: bool,
+) -> sqlx::Result<Vec<SubscriberLag>> {
     type Row = (String, i64, i64, i64, Option<f64>, Option<String>);
     let rows: Vec<Row> = sqlx::query_as(
         "WITH head AS ( \
@@ -418,7 +424,7 @@ pub async fn subscriber_lags(conn: &mut sqlx::PgConnection) -> sqlx::Result<Vec<
              (SELECT a.application_name || coalesce(' ' || host(a.client_addr), '') \
                      || ' pid ' || l.pid \
               FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-              WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 \
+              WHERE $3 AND l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 \
                 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
                 AND l.classid::bigint = $1 \
                 AND l.objid::bigint = (hashtext(c.name)::bigint & 4294967295) \
@@ -427,6 +433,7 @@ pub async fn subscriber_lags(conn: &mut sqlx::PgConnection) -> sqlx::Result<Vec<
     )
     .bind(i64::from(crate::runner::LOCK_NAMESPACE))
     .bind(LAG_COUNT_LIMIT)
+    .bind(leaders)
     .fetch_all(conn)
     .await?;
     Ok(rows
