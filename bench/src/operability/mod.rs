@@ -69,14 +69,19 @@ async fn step(env: &HashMap<String, String>, extra: &[(&str, String)], scrape: b
         .await
         .expect("login json");
     let token = login["token"].as_str().expect("token").to_owned();
-    let scraper = scrape.then(|| {
+    // `BENCH_SCRAPE_EVERY_MS` (default 1000; 0: no scrape).
+    let every = std::env::var("BENCH_SCRAPE_EVERY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000u64);
+    let scraper = (scrape && every > 0).then(|| {
         let (http, url) = (http.clone(), server.url("/metrics"));
         tokio::spawn(async move {
             loop {
                 let scraped = http.get(&url).send().await.expect("scrape");
                 assert_eq!(scraped.status(), 200);
                 scraped.bytes().await.expect("metrics");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(Duration::from_millis(every)).await;
             }
         })
     });
