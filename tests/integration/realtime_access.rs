@@ -549,12 +549,24 @@ async fn credential_while_overtaken(
             (credential_rows(app, &person.id).await == (1, 0)).then_some(())
         })
         .await;
-        let request = credential(app, &person.token, classes);
+        // Under load the request may come after this process already knows of the change
+        // (its caches are told at once) and answer without storing anything: then there is
+        // nothing to revoke, and the answer is the same.
+        let answered = std::sync::atomic::AtomicBool::new(false);
+        let request = async {
+            let answer = credential(app, &person.token, classes).await;
+            answered.store(true, std::sync::atomic::Ordering::SeqCst);
+            answer
+        };
         let release = async {
             eventually(
                 "the credential stored after the sink ran, revoked while the read model is held",
-                Duration::from_secs(5),
-                || async { (credential_rows(app, &person.id).await == (2, 0)).then_some(()) },
+                Duration::from_secs(15),
+                || async {
+                    (credential_rows(app, &person.id).await == (2, 0)
+                        || answered.load(std::sync::atomic::Ordering::SeqCst))
+                    .then_some(())
+                },
             )
             .await;
             drop(hold);
@@ -563,7 +575,9 @@ async fn credential_while_overtaken(
     };
     let answers = tokio::join!(change, in_flight);
     // Nothing of theirs is left that NATS would let in.
-    assert_eq!(credential_rows(app, &person.id).await, (2, 0));
+    let (stored, live) = credential_rows(app, &person.id).await;
+    assert_eq!(live, 0, "{stored} stored");
+    assert!(stored == 1 || stored == 2, "{stored} stored");
     answers
 }
 
