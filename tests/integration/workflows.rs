@@ -385,14 +385,7 @@ async fn an_immediate_concern_pauses_the_session_and_climbs_two_levels_then_reso
         Some(resolve),
     )
     .await;
-    assert_eq!(status, 409, "{body}");
-    assert!(
-        body["type"]
-            .as_str()
-            .unwrap()
-            .ends_with("/concern-resolved"),
-        "{body}"
-    );
+    assert_problem(status, &body, 409, "concern-resolved");
     eventually("the dashboard without the concern", DEADLINE, || async {
         let d = get(&app, &app.token, &format!("/classes/{}/dashboard", f.class)).await;
         (d["open_safety_concerns"] == 0).then_some(())
@@ -842,14 +835,7 @@ async fn an_acknowledgement_stops_the_escalation_and_twice_is_a_conflict() {
         None,
     )
     .await;
-    assert_eq!(status, 409, "{body}");
-    assert!(
-        body["type"]
-            .as_str()
-            .unwrap()
-            .ends_with("/already-acknowledged"),
-        "{body}"
-    );
+    assert_problem(status, &body, 409, "already-acknowledged");
     tokio::time::sleep(Duration::from_millis(1200)).await;
     app.wait_for_all_subscribers().await;
     assert_eq!(
@@ -895,11 +881,7 @@ async fn an_acknowledgement_stops_the_escalation_and_twice_is_a_conflict() {
         Some(json!({"outcome": "addressed", "notes": "Nothing to resolve."})),
     )
     .await;
-    assert_eq!(status, 404, "{body}");
-    assert!(
-        body["type"].as_str().unwrap().ends_with("/not-found"),
-        "{body}"
-    );
+    assert_problem(status, &body, 404, "not-found");
     assert_eq!(count_events(&app, "safety_concern.resolved").await, 0);
 }
 
@@ -1153,6 +1135,17 @@ async fn the_workflows_go_on_while_nats_is_down() {
     the_system_admin_is_alerted(&app).await;
 }
 
+/// Asserts an answer's status and its problem type (`…/<kind>`).
+fn assert_problem(status: u16, body: &Value, expected: u16, kind: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert!(
+        body["type"]
+            .as_str()
+            .is_some_and(|t| t.ends_with(&format!("/{kind}"))),
+        "{body}"
+    );
+}
+
 /// Waits for a safety-concern alert in the system admin's inbox (the last level; the inbox
 /// follows the log).
 async fn the_system_admin_is_alerted(app: &TestApp) {
@@ -1331,14 +1324,7 @@ async fn the_concerns_and_the_intervention_log_are_paged_with_limit_and_cursor()
                 None,
             )
             .await;
-            assert_eq!(status, 400, "{path}?{bad}: {body}");
-            assert!(
-                body["type"]
-                    .as_str()
-                    .unwrap()
-                    .ends_with("/invalid-parameter"),
-                "{body}"
-            );
+            assert_problem(status, &body, 400, "invalid-parameter");
         }
     }
 }
